@@ -1,0 +1,134 @@
+/**
+ * The pipeline's data types: what a subscriber hands over, what normalize produces, what a
+ * mapper returns and what the outbox stores. Every stage speaks these and nothing else.
+ */
+
+/** CDC change types as Salesforce sends them. */
+export const CHANGE_TYPES = [
+  'CREATE', 'UPDATE', 'DELETE', 'UNDELETE',
+  'GAP_CREATE', 'GAP_UPDATE', 'GAP_DELETE', 'GAP_UNDELETE', 'GAP_OVERFLOW',
+] as const;
+export type ChangeType = (typeof CHANGE_TYPES)[number];
+
+/** One data message as a subscriber received it, before any interpretation. */
+export interface RawEvent {
+  /** Bayeux channel or Pub/Sub topic, e.g. `/data/ContactChangeEvent`. */
+  channel: string;
+  /** Opaque replay ID in text form (CometD: the decimal number; Pub/Sub: base64 bytes). */
+  replayId: string;
+  /** The message's `data` object as received (`{schema, event, payload}` on CometD). */
+  data: unknown;
+  /** Milliseconds since the epoch when the subscriber got it. */
+  receivedAt: number;
+}
+
+/** Correlation fields every log line and stored row about one record carries. */
+export interface Correlation {
+  correlationId: string;
+  channel: string;
+  replayId: string;
+  recordId: string;
+  contactKey: string;
+}
+
+/** One record's change (or one platform event), after fan-out and flattening. */
+export interface NormalizedEvent {
+  /** Deterministic: the same event always gets the same ID (see `correlationIdOf`). */
+  correlationId: string;
+  channel: string;
+  replayId: string;
+  kind: 'change' | 'platform';
+  /** SObject name (`Contact`) or platform event API name (`MC_Journey_Entry__e`). */
+  entityName: string;
+  /** CDC change type; `EVENT` for a platform event. */
+  changeType: ChangeType | 'EVENT';
+  /** The record's 18-character ID; empty for GAP_OVERFLOW and wildcard IDs. */
+  recordId: string;
+  /** Contact Key: the 18-character record ID. */
+  contactKey: string;
+  transactionKey?: string;
+  sequenceNumber?: number;
+  commitTimestamp?: number;
+  /** Kept as text: it can exceed Number.MAX_SAFE_INTEGER. */
+  commitNumber?: string;
+  commitUser?: string;
+  changeOrigin?: string;
+  /** Platform events (API 52.0+). */
+  eventUuid?: string;
+  /**
+   * Changed fields as Salesforce names them (`Name.LastName`) and flattened
+   * (`LastName`); both forms are present so routes may use either.
+   */
+  changedFields: string[];
+  /** Fields listed as changed but absent from the payload: they were set to null. */
+  nulledFields: string[];
+  /**
+   * Field values, flattened: compound parts appear under their own field names
+   * (`LastName`, `BillingStreet`) and also nested under the compound name (`Name`).
+   */
+  fields: Record<string, unknown>;
+  /** When the subscriber received the message (ms since epoch). */
+  receivedAt: number;
+}
+
+/** A Journey Builder entry event. */
+export interface JourneyEntryPayload {
+  eventDefinitionKey: string;
+  contactKey: string;
+  data: Record<string, unknown>;
+}
+
+/** What a route asks Marketing Cloud to do; later issues add sends. */
+export type ActionTarget = 'journey';
+
+/** A mapper's output: one Marketing Cloud action, not yet keyed or stored. */
+export interface MappedAction {
+  target: ActionTarget;
+  /** `batch` goes through `/interaction/v1/async/events`, `single` through `/interaction/v1/events`. */
+  mode: 'batch' | 'single';
+  payload: JourneyEntryPayload;
+}
+
+/** An action ready for the outbox. */
+export interface NewAction extends Correlation {
+  /** Deterministic; the store refuses a key twice. */
+  idempotencyKey: string;
+  route: string;
+  target: ActionTarget;
+  mode: 'batch' | 'single';
+  /** Grouping key for batching (the event definition key for journeys). */
+  batchKey: string;
+  payload: JourneyEntryPayload;
+  /** When the event was received, for latency figures. */
+  receivedAt: number;
+}
+
+/** Something that could not become an action; it is stored as a dead letter, never dropped. */
+export interface NewDeadLetter {
+  idempotencyKey: string;
+  channel: string;
+  replayId: string;
+  route: string;
+  recordId: string;
+  contactKey: string;
+  correlationId: string;
+  /** Stable error code, e.g. `MAPPING_MISSING_FIELD`. */
+  code: string;
+  /** Human reason naming the field and value. */
+  reason: string;
+  /** The event (or raw message) it came from, for retry and inspection. */
+  source: unknown;
+}
+
+/** An outbox row as the dispatcher sees it. */
+export interface StoredAction extends NewAction {
+  id: number;
+  attempts: number;
+}
+
+/** What Marketing Cloud returned for a delivered action. */
+export interface DeliveryIds {
+  requestId?: string;
+  eventInstanceId?: string;
+  messageKey?: string;
+}
