@@ -1,0 +1,76 @@
+/**
+ * The `sfmc-bridge` command line. Exit codes: 0 clean shutdown, 2 invalid config or
+ * arguments, 1 fatal runtime error.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from './errors.ts';
+
+/** Exit code for invalid configuration or arguments. */
+export const EXIT_CONFIG = 2;
+/** Exit code for a fatal runtime error. */
+export const EXIT_FATAL = 1;
+
+function program(): Command {
+  const cmd = new Command('sfmc-bridge')
+    .description('Salesforce Change Data Capture and Platform Events to Marketing Cloud')
+    .exitOverride()
+    .showHelpAfterError();
+
+  cmd.command('start')
+    .description('run the bridge (runs the demo against the built-in emulators when no credentials are set)')
+    .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
+    .action(async (opts: { config?: string }) => {
+      const { runStart } = await import('./commands/start.ts');
+      process.exitCode = await runStart(opts);
+    });
+
+  cmd.command('demo')
+    .description('the whole pipeline against the built-in emulators: no credentials needed')
+    .option('-n, --events <count>', 'Contact changes to publish', '40')
+    .option('--db <path>', 'embedded store file', 'data/demo.db')
+    .option('--keep', 'keep running after the demo until interrupted')
+    .action(async (opts: { events: string; db: string; keep?: boolean }) => {
+      const { runDemo } = await import('./commands/demo.ts');
+      process.exitCode = await runDemo({ events: positiveInt('--events', opts.events), db: opts.db, keep: Boolean(opts.keep) });
+    });
+
+  cmd.command('emulate')
+    .description('start the Salesforce streaming and Marketing Cloud emulators and print their URLs')
+    .option('--sf-port <port>', 'streaming emulator port (0: any free port)', '0')
+    .option('--mc-port <port>', 'Marketing Cloud emulator port (0: any free port)', '0')
+    .option('--json', 'print the URLs and credentials as one JSON line')
+    .action(async (opts: { sfPort: string; mcPort: string; json?: boolean }) => {
+      const { runEmulate } = await import('./commands/emulate.ts');
+      process.exitCode = await runEmulate({ sfPort: port('--sf-port', opts.sfPort), mcPort: port('--mc-port', opts.mcPort), json: Boolean(opts.json) });
+    });
+  return cmd;
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(flag, `expected a positive whole number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function port(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(flag, `expected a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Runs the CLI with `argv` (without node and script) and sets the exit code. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_CONFIG;
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`sfmc-bridge: invalid configuration: ${err.message}\n`);
+      process.exitCode = EXIT_CONFIG;
+    } else {
+      process.stderr.write(`sfmc-bridge: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = EXIT_FATAL;
+    }
+  }
+}

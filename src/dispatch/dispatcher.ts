@@ -1,0 +1,156 @@
+/**
+ * The dispatcher: claims due actions from the outbox in order, groups them per target and
+ * batch key, delivers the groups with bounded concurrency and records every outcome. It owns
+ * no retry logic of its own: targets classify, `backoffMs` spaces the next try.
+ */
+import { BridgeError, TransientError } from '../errors.ts';
+import type { ActionTarget, StoredAction } from '../model.ts';
+import type { AttemptRecord, Store } from '../store/store.ts';
+import type { Telemetry } from '../telemetry.ts';
+import type { DeliveryOutcome, Target } from './journey.ts';
+import { backoffMs } from './retry.ts';
+
+/** Dispatcher options. */
+export interface DispatcherOptions {
+  store: Store;
+  targets: Readonly<Record<ActionTarget, Target>>;
+  telemetry: Telemetry;
+  /** Actions per Marketing Cloud request (≤ 100 for journeys). @default 100 */
+  batchSize?: number;
+  /** Requests in flight at once. @default 4 */
+  concurrency?: number;
+  /** Attempts before an action is dead-lettered. @default 12 */
+  maxAttempts?: number;
+  /** Longest sleep when nothing is due. @default 250 */
+  pollIntervalMs?: number;
+  /** Called after each round has settled actions (the backpressure gate listens). */
+  onSettled?(): void;
+}
+
+/** Delivers the outbox to Marketing Cloud until stopped. */
+export class Dispatcher {
+  readonly #o: Required<Omit<DispatcherOptions, 'onSettled'>> & Pick<DispatcherOptions, 'onSettled'>;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: DispatcherOptions) {
+    this.#o = { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 250, ...options };
+  }
+
+  /** Starts the delivery loop. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** New actions were committed: look now rather than at the next poll. */
+  wake(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    if (this.#timer) clearTimeout(this.#timer);
+    w?.();
+  }
+
+  /** Finishes the round in flight and stops. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+  }
+
+  /** Delivers everything due now, round after round, until nothing is due (tests, drain). */
+  async drain(): Promise<void> {
+    while (await this.#round()) { /* keep going */ }
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      const worked = await this.#round();
+      if (!worked && this.#running) await this.#sleep();
+    }
+  }
+
+  #sleep(): Promise<void> {
+    const nextDue = this.#o.store.nextDueAt();
+    const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(this.#o.pollIntervalMs, nextDue - Date.now()));
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#timer = setTimeout(() => { this.#wake = undefined; resolve(); }, delay);
+    });
+  }
+
+  /** One claim-deliver-record cycle; false when nothing was due. */
+  async #round(): Promise<boolean> {
+    const { store, batchSize, concurrency } = this.#o;
+    const claimed = store.claimDue(batchSize * concurrency * 2, Date.now());
+    if (claimed.length === 0) return false;
+    const byId = new Map(claimed.map((a) => [a.id, a]));
+    const chunks = chunkByBatchKey(claimed, batchSize);
+    const records: AttemptRecord[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++]!;
+        const outcomes = await this.#deliver(chunk);
+        for (const o of outcomes) records.push(this.#toRecord(byId.get(o.id)!, o));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
+    store.recordAttempts(records, Date.now());
+    this.#o.onSettled?.();
+    return true;
+  }
+
+  async #deliver(chunk: StoredAction[]): Promise<DeliveryOutcome[]> {
+    const first = chunk[0]!;
+    this.#o.telemetry.request();
+    try {
+      const outcomes = await this.#o.targets[first.target].deliver(chunk.map((a) => ({ id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode })));
+      // A target that forgot an item must not lose it: unanswered items are retried.
+      const answered = new Set(outcomes.map((o) => o.id));
+      for (const a of chunk) {
+        if (!answered.has(a.id)) outcomes.push({ id: a.id, status: 'retry', error: new TransientError('NO_OUTCOME', 'the target returned no outcome for this action') });
+      }
+      return outcomes;
+    } catch (err) {
+      // A target is meant to turn failures into outcomes; a throw is a bug or an outage.
+      const error = err instanceof BridgeError ? err : new TransientError('TARGET_FAILED', String((err as Error)?.message ?? err), { cause: err });
+      return chunk.map((a) => ({ id: a.id, status: 'retry' as const, error }));
+    }
+  }
+
+  #toRecord(a: StoredAction, o: DeliveryOutcome): AttemptRecord {
+    const t = this.#o.telemetry;
+    if (o.status === 'delivered') {
+      t.delivered(a, o.ids);
+      return { id: a.id, status: 'delivered', ids: o.ids };
+    }
+    const code = o.error.code;
+    const reason = o.error.message;
+    if (o.status === 'dead' || a.attempts + 1 >= this.#o.maxAttempts) {
+      const why = o.status === 'dead' ? reason : `gave up after ${a.attempts + 1} attempts: ${reason}`;
+      t.deliveryDead(a, code, why);
+      return { id: a.id, status: 'dead', code, reason: why };
+    }
+    const delay = backoffMs(a.attempts + 1, o.retryAfterMs);
+    t.retrying(a, code, reason, delay);
+    return { id: a.id, status: 'retry', code, reason, nextAttemptAt: Date.now() + delay };
+  }
+}
+
+/** Groups actions by target, mode and batch key, in outbox order, into chunks of `size`. */
+export function chunkByBatchKey(actions: readonly StoredAction[], size: number): StoredAction[][] {
+  const groups = new Map<string, StoredAction[]>();
+  for (const a of actions) {
+    const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(a);
+  }
+  const chunks: StoredAction[][] = [];
+  for (const g of groups.values()) for (let i = 0; i < g.length; i += size) chunks.push(g.slice(i, i + size));
+  return chunks;
+}

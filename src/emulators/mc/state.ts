@@ -1,0 +1,177 @@
+/**
+ * The emulator's memory: issued tokens, accepted entries, per-member errors, pending faults and
+ * counters. No HTTP here, so the routes stay thin and the benchmark's hot path is easy to see.
+ */
+import { randomBytes } from 'node:crypto';
+import type { McFault, McFaultScope, McStats, ReceivedEntry } from './types.ts';
+
+/** A member Marketing Cloud refused, kept for the async status endpoint. */
+export interface ErroredMember {
+  requestId: string;
+  eventDefinitionKey: string;
+  contactKey: string;
+  eventInstanceId: string;
+  errorcode: number;
+  message: string;
+  at: number;
+}
+
+/** A member-level refusal the routes apply to one contact. */
+export interface MemberRefusal {
+  errorcode: number;
+  message: string;
+}
+
+type CountedFault = McFault & { remaining: number };
+
+/** The emulator's mutable state. */
+export class McState {
+  readonly recordBodies: boolean;
+  readonly tokenTtlMs: number;
+  readonly knownKeys: Set<string> | undefined;
+  entries: ReceivedEntry[] = [];
+  errored: ErroredMember[] = [];
+  inactive = new Set<string>();
+  private tokens = new Map<string, number>();
+  private faults: CountedFault[] = [];
+  private memberFaults: CountedFault[] = [];
+  private pairs = new Set<string>();
+  // Hashes instead of full (key, contact, data) strings: 200,000 entries must stay cheap in memory.
+  private fingerprints = new Set<number>();
+  counters = freshCounters();
+
+  constructor(opts: { recordBodies: boolean; tokenTtlSec: number; eventDefinitionKeys: string[] | undefined }) {
+    this.recordBodies = opts.recordBodies;
+    this.tokenTtlMs = opts.tokenTtlSec * 1000;
+    this.knownKeys = opts.eventDefinitionKeys ? new Set(opts.eventDefinitionKeys) : undefined;
+  }
+
+  /** Issues a token valid for the configured lifetime. */
+  issueToken(now: number): string {
+    const token = randomBytes(36).toString('base64url');
+    this.tokens.set(token, now + this.tokenTtlMs);
+    this.counters.tokensIssued++;
+    return token;
+  }
+
+  /** True when `token` was issued, not revoked and not expired. */
+  tokenValid(token: string, now: number): boolean {
+    const expiresAt = this.tokens.get(token);
+    if (expiresAt === undefined) return false;
+    if (expiresAt <= now) {
+      this.tokens.delete(token);
+      return false;
+    }
+    return true;
+  }
+
+  /** Revokes every token issued so far. */
+  expireTokens(): void {
+    this.tokens.clear();
+  }
+
+  /** Records one accepted entry and keeps the duplicate counters right. */
+  accept(entry: ReceivedEntry): void {
+    const c = this.counters;
+    c.entries++;
+    if (c.firstReceivedAt === 0) c.firstReceivedAt = entry.receivedAt;
+    c.lastReceivedAt = entry.receivedAt;
+    const pair = `${entry.eventDefinitionKey}\u0000${entry.contactKey}`;
+    this.pairs.add(pair);
+    const print = hash53(`${pair}\u0000${JSON.stringify(entry.data ?? null)}`);
+    if (this.fingerprints.has(print)) c.duplicates++;
+    else this.fingerprints.add(print);
+    if (!this.recordBodies) delete entry.data;
+    this.entries.push(entry);
+  }
+
+  /** Adds a fault to the queue; faults are served in the order they were injected. */
+  addFault(fault: McFault): void {
+    const remaining = fault.count ?? (fault.kind === 'member' ? Number.POSITIVE_INFINITY : 1);
+    const counted = { ...fault, remaining } as CountedFault;
+    if (fault.kind === 'member') this.memberFaults.push(counted);
+    else this.faults.push(counted);
+  }
+
+  /** Takes the next request-level fault for this scope, if any, and counts it down. */
+  takeFault(scope: Exclude<McFaultScope, 'any'>): Exclude<McFault, { kind: 'member' }> | undefined {
+    const i = this.faults.findIndex((f) => f.kind !== 'member' && ((f.scope ?? 'rest') === scope || f.scope === 'any'));
+    if (i < 0) return undefined;
+    const fault = this.faults[i]!;
+    fault.remaining--;
+    if (fault.remaining <= 0) this.faults.splice(i, 1);
+    this.counters.faulted++;
+    return fault as Exclude<McFault, { kind: 'member' }>;
+  }
+
+  /**
+   * The member refusals that apply to one request (inactive contacts and member faults),
+   * or undefined when none does: the common case stays allocation-free.
+   */
+  refusalsFor(contactKeys: readonly string[]): Map<string, MemberRefusal> | undefined {
+    if (this.inactive.size === 0 && this.memberFaults.length === 0) return undefined;
+    let out: Map<string, MemberRefusal> | undefined;
+    for (const key of contactKeys) {
+      if (this.inactive.has(key)) {
+        out ??= new Map();
+        out.set(key, { errorcode: INACTIVE_CONTACT_CODE, message: `Contact ${key} is not active.` });
+      }
+    }
+    for (const fault of this.memberFaults) {
+      if (fault.kind !== 'member') continue;
+      const hits = fault.contactKeys.filter((k) => contactKeys.includes(k));
+      if (hits.length === 0) continue;
+      fault.remaining--;
+      for (const key of hits) {
+        out ??= new Map();
+        out.set(key, { errorcode: fault.errorcode ?? MEMBER_FAULT_CODE, message: fault.message ?? `Contact ${key} was refused.` });
+      }
+    }
+    this.memberFaults = this.memberFaults.filter((f) => f.remaining > 0);
+    return out;
+  }
+
+  /** Current counters, with the derived ones filled in. */
+  stats(): McStats {
+    return { ...this.counters, uniqueContacts: this.pairs.size };
+  }
+
+  /** Forgets everything but the configuration. */
+  reset(): void {
+    this.entries = [];
+    this.errored = [];
+    this.inactive.clear();
+    this.tokens.clear();
+    this.faults = [];
+    this.memberFaults = [];
+    this.pairs.clear();
+    this.fingerprints.clear();
+    this.counters = freshCounters();
+  }
+}
+
+/** Emulator error code for an inactive contact (Marketing Cloud does not publish its own here). */
+export const INACTIVE_CONTACT_CODE = 30000;
+/** Emulator error code for a member refused by an injected fault. */
+export const MEMBER_FAULT_CODE = 30001;
+
+function freshCounters(): McStats {
+  return {
+    tokensIssued: 0, tokenRejected: 0, entries: 0, uniqueContacts: 0, duplicates: 0, requests: 0,
+    batches: 0, rejected: 0, unauthorized: 0, faulted: 0, firstReceivedAt: 0, lastReceivedAt: 0,
+  };
+}
+
+/** cyrb53: a fast 53-bit string hash; collisions over a few million entries are negligible. */
+function hash53(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}

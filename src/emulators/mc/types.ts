@@ -1,0 +1,100 @@
+/**
+ * The Marketing Cloud emulator's public types: its options, what it recorded, the faults it can
+ * inject and its counters. Kept apart from the server so tests and other processes (through the
+ * control API) can share them without pulling in node:http.
+ */
+
+/** How to start the emulator. */
+export interface McEmulatorOptions {
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. @default 0 */
+  port?: number;
+  /** The installed package's client ID the token endpoint accepts. */
+  clientId: string;
+  /** The installed package's client secret the token endpoint accepts. */
+  clientSecret: string;
+  /** MID of the business unit; when set, a token request naming another MID is refused. */
+  accountId?: string;
+  /** Token lifetime in seconds, like Marketing Cloud's `expires_in`. @default 1079 */
+  tokenTtlSec?: number;
+  /** Known event definition keys; an unknown key answers 400 like Marketing Cloud. `undefined` accepts any key. */
+  eventDefinitionKeys?: string[];
+  /** Keep each entry's `data`. `false` keeps keys, IDs and receipt times only (benchmarks). @default true */
+  recordBodies?: boolean;
+}
+
+/** One contact entered into a journey, as the emulator recorded it. */
+export interface ReceivedEntry {
+  contactKey: string;
+  eventDefinitionKey: string;
+  /** The entry data; absent when the emulator runs with `recordBodies: false`. */
+  data?: Record<string, unknown>;
+  /** `single` = `/interaction/v1/events`, `async` = `/interaction/v1/async/events`. */
+  via: 'single' | 'async';
+  /** The batch request's ID (async only). */
+  requestId?: string;
+  eventInstanceId: string;
+  /** Milliseconds since the epoch when the request carrying it arrived. */
+  receivedAt: number;
+}
+
+/** Where a fault applies: the token endpoint, the REST API, or both. @default 'rest' */
+export type McFaultScope = 'token' | 'rest' | 'any';
+
+/** A failure the emulator serves to the next `count` matching requests. */
+export type McFault =
+  /** Answer with this HTTP status and a Marketing Cloud error body instead of processing. */
+  | { kind: 'status'; status: number; count?: number; errorcode?: number; message?: string; retryAfterSec?: number; scope?: McFaultScope }
+  /** Destroy the socket: `before` processing (nothing recorded) or `after` (recorded, answer lost: the ambiguous case). */
+  | { kind: 'reset'; count?: number; when?: 'before' | 'after'; scope?: McFaultScope }
+  /** Wait this long before processing. */
+  | { kind: 'delay'; ms: number; count?: number; scope?: McFaultScope }
+  /** Refuse these contacts member by member (async) or with 400 (single), `count` times each request. */
+  | { kind: 'member'; contactKeys: string[]; errorcode?: number; message?: string; count?: number };
+
+/** The emulator's counters. */
+export interface McStats {
+  /** Tokens handed out by `/v2/token`. */
+  tokensIssued: number;
+  /** Token requests refused (bad credentials, bad grant). */
+  tokenRejected: number;
+  /** Contacts accepted into a journey (single and async). */
+  entries: number;
+  /** Distinct (eventDefinitionKey, contactKey) pairs among the entries. */
+  uniqueContacts: number;
+  /** Entries whose (eventDefinitionKey, contactKey, data) had been accepted before. */
+  duplicates: number;
+  /** Journey API requests received (single, async and status), whatever their outcome. */
+  requests: number;
+  /** Async batch requests accepted. */
+  batches: number;
+  /** Contacts refused: per-member errors, 400 on single, members of a refused batch. */
+  rejected: number;
+  /** REST requests answered 401 (missing, unknown, expired or revoked token). */
+  unauthorized: number;
+  /** Requests answered by an injected fault. */
+  faulted: number;
+  /** Receipt time of the first and the last accepted entry (ms since epoch); 0 when none. */
+  firstReceivedAt: number;
+  lastReceivedAt: number;
+}
+
+/** A running emulator. */
+export interface McEmulator {
+  /** `http://127.0.0.1:PORT`; the token endpoint is `${authBaseUrl}/v2/token`. */
+  authBaseUrl: string;
+  /** What the token response's `rest_instance_url` says (ends with `/`, like Marketing Cloud's). */
+  restBaseUrl: string;
+  /** Every accepted entry, in arrival order. */
+  received(filter?: { contactKey?: string; eventDefinitionKey?: string }): ReceivedEntry[];
+  stats(): McStats;
+  /** Every token issued so far now answers 401 `{"errorcode":0,"message":"Not Authorized"}`. */
+  expireTokens(): void;
+  injectFault(fault: McFault): void;
+  /** These contacts are inactive: per-member errors in an async batch, 400 on single. Replaces the previous list. */
+  setInactiveContacts(keys: string[]): void;
+  /** Forget entries, tokens, faults, inactive contacts and counters. */
+  reset(): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,62 @@
+/**
+ * The logger: pino JSON lines on stdout (pretty on a terminal), tokens and secrets redacted
+ * by key, e-mail addresses and phone numbers masked in every string unless allowed.
+ */
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+/** Logger options. */
+export interface LogOptions {
+  /** pino level. @default 'info' */
+  level?: string;
+  /** `auto` is pretty when stdout is a terminal. @default 'auto' */
+  pretty?: boolean | 'auto';
+  /** Show e-mail addresses and phone numbers as they are (debugging only). @default false */
+  allowPersonalData?: boolean;
+  /** Where lines go. @default stdout */
+  destination?: NodeJS.WritableStream;
+}
+
+const SECRET_KEYS = ['accessToken', 'access_token', 'clientSecret', 'client_secret', 'refreshToken', 'refresh_token',
+  'authorization', 'Authorization', 'password', 'privateKey', 'token'];
+const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+
+const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g;
+// Seven or more digits, optionally with a leading + and common separators: phone numbers,
+// not replay IDs (those are never logged inside free text next to separators).
+const PHONE = /\+?\(?\d[\d\s().-]{6,}\d/g;
+
+/** Masks e-mail addresses and phone numbers inside a string. */
+export function maskPersonal(text: string): string {
+  return text.replace(EMAIL, '$1***@***').replace(PHONE, (m) => (m.replace(/\D/g, '').length >= 7 ? '***phone***' : m));
+}
+
+function maskDeep(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return maskPersonal(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = maskDeep(v, depth + 1);
+  return out;
+}
+
+/** Creates the service logger. */
+export function createLogger(options: LogOptions = {}): Logger {
+  const allow = options.allowPersonalData ?? false;
+  const usePretty = options.pretty === 'auto' || options.pretty === undefined ? Boolean(process.stdout.isTTY) : options.pretty;
+  const stream = options.destination ?? (usePretty ? pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }) : process.stdout);
+  return pino({
+    level: options.level ?? 'info',
+    base: { service: 'sfmc-bridge' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    hooks: allow ? undefined : {
+      logMethod(args, method) {
+        // The message string can carry personal data too; mask it before formatting.
+        method.apply(this, args.map((a) => (typeof a === 'string' ? maskPersonal(a) : a)) as Parameters<typeof method>);
+      },
+    },
+    formatters: allow ? undefined : { log: (obj) => maskDeep(obj, 0) as Record<string, unknown> },
+  }, stream);
+}

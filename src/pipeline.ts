@@ -1,0 +1,40 @@
+/**
+ * The stage between a subscriber and the outbox: transform a received batch into actions
+ * and dead letters, and commit them with the channels' checkpoints in one transaction.
+ */
+import type { Gate, BatchSink } from '../subscribers/types.ts';
+import type { NewAction, NewDeadLetter, RawEvent } from './model.ts';
+import type { Store } from './store/store.ts';
+import type { Telemetry } from './telemetry.ts';
+
+/** A pure function from received events to what they become. */
+export type Transform = (batch: RawEvent[]) => { actions: NewAction[]; deadLetters: NewDeadLetter[] };
+
+/** Builds the sink a subscriber hands its batches to. */
+export function createPipelineSink(deps: { transform: Transform; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
+  const { transform, store, telemetry, onCommitted } = deps;
+  return async (batch, checkpoints) => {
+    const { actions, deadLetters } = transform(batch);
+    const result = store.commitBatch(actions, deadLetters, checkpoints);
+    telemetry.batchCommitted(batch.length, result, checkpoints);
+    for (const a of actions) telemetry.actionRouted(a);
+    for (const d of deadLetters) telemetry.rejected(d);
+    onCommitted();
+  };
+}
+
+/**
+ * The backpressure gate: resolves at once while the backlog is under `maxBacklog`, else when
+ * the dispatcher has brought it back under. The subscriber awaits it before asking for more.
+ */
+export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gate; release(): void } {
+  let waiters: (() => void)[] = [];
+  const release = (): void => {
+    if (waiters.length === 0 || store.backlog() >= maxBacklog) return;
+    const ready = waiters;
+    waiters = [];
+    for (const w of ready) w();
+  };
+  const gate: Gate = () => (store.backlog() < maxBacklog ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve)));
+  return { gate, release };
+}

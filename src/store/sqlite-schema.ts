@@ -1,0 +1,42 @@
+/** Versioned migrations of the embedded store, applied in order, each in its own transaction. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE checkpoints (
+     channel    TEXT PRIMARY KEY,
+     replay_id  TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE actions (
+     id              INTEGER PRIMARY KEY,
+     idempotency_key TEXT NOT NULL UNIQUE,
+     status          TEXT NOT NULL CHECK (status IN ('pending', 'inflight', 'delivered', 'dead')),
+     route           TEXT NOT NULL,
+     target          TEXT,
+     mode            TEXT,
+     batch_key       TEXT,
+     channel         TEXT NOT NULL,
+     replay_id       TEXT NOT NULL,
+     record_id       TEXT NOT NULL,
+     contact_key     TEXT NOT NULL,
+     correlation_id  TEXT NOT NULL,
+     payload         TEXT NOT NULL,
+     attempts        INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL DEFAULT 0,
+     error_code      TEXT,
+     error           TEXT,
+     delivery_ids    TEXT,
+     received_at     INTEGER NOT NULL,
+     created_at      INTEGER NOT NULL,
+     delivered_at    INTEGER
+   );
+   CREATE INDEX actions_pending ON actions (id) WHERE status = 'pending';
+   CREATE INDEX actions_record ON actions (record_id);
+   CREATE INDEX actions_contact ON actions (contact_key);
+   CREATE TABLE attempts (
+     action_id INTEGER NOT NULL REFERENCES actions (id),
+     at        INTEGER NOT NULL,
+     outcome   TEXT NOT NULL,
+     code      TEXT,
+     detail    TEXT
+   );
+   CREATE INDEX attempts_action ON attempts (action_id);`,
+];
