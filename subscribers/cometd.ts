@@ -4,7 +4,7 @@
  * that request until the batch is durable and the backlog is under its bound, which is the
  * only way to slow a CometD server down.
  */
-import faye from 'faye';
+import faye, { type Client as FayeClient } from 'faye';
 import type { Logger } from 'pino';
 import type { RawEvent } from '../src/model.ts';
 import type { BatchSink, ChannelSubscription, Gate, Subscriber } from './types.ts';
@@ -52,7 +52,7 @@ class CometdSubscriber implements Subscriber {
   readonly #confirmed = new Set<string>();
   #buffer: RawEvent[] = [];
   #flushing: Promise<void> = Promise.resolve();
-  #client: faye.Client | undefined;
+  #client: FayeClient | undefined;
   #stopping = false;
   #rebuilding = false;
 
@@ -92,7 +92,7 @@ class CometdSubscriber implements Subscriber {
     for (const channel of this.#opts.channels) client.subscribe(channel.name, () => undefined);
   }
 
-  #outgoing(client: faye.Client, message: BayeuxMessage, next: Next): void {
+  #outgoing(client: FayeClient, message: BayeuxMessage, next: Next): void {
     if (client !== this.#client && message.channel !== '/meta/disconnect') return next(null);
     switch (message.channel) {
       case '/meta/handshake':
@@ -117,7 +117,7 @@ class CometdSubscriber implements Subscriber {
     }
   }
 
-  #incoming(client: faye.Client, message: BayeuxMessage, next: Next): void {
+  #incoming(client: FayeClient, message: BayeuxMessage, next: Next): void {
     if (client !== this.#client) return next(message);
     const channel = message.channel;
     if (!channel.startsWith('/meta/')) {
@@ -134,7 +134,7 @@ class CometdSubscriber implements Subscriber {
     next(message);
   }
 
-  #onFailure(client: faye.Client, message: BayeuxMessage): void {
+  #onFailure(client: FayeClient, message: BayeuxMessage): void {
     const reason = String((message.ext?.sfdc as { failureReason?: string } | undefined)?.failureReason ?? message.error ?? 'unknown');
     this.#opts.logger.warn({ event: 'bayeux_failure', channel: message.channel, error: message.error, reason, advice: message.advice }, 'streaming request failed');
     const authFailure = reason.startsWith('401') || message.error?.startsWith('401');
@@ -145,7 +145,7 @@ class CometdSubscriber implements Subscriber {
     }
   }
 
-  #rebuild(client: faye.Client, freshToken: boolean): void {
+  #rebuild(client: FayeClient, freshToken: boolean): void {
     if (this.#rebuilding || this.#stopping) return;
     this.#rebuilding = true;
     this.#client = undefined;

@@ -5,6 +5,8 @@ import { startService } from '../service.ts';
 
 /** Runs the service; resolves to the process exit code. */
 export async function runStart(opts: { config?: string }): Promise<number> {
+  // Listen before anything else: a SIGTERM during start-up must still end in a clean stop.
+  const signalled = shutdownSignal();
   const path = resolveConfigPath(opts.config, process.env);
   if (!hasCredentials(path, process.env)) {
     process.stderr.write(`sfmc-bridge: no credentials in the environment for ${path}; running the demo against the built-in emulators\n`);
@@ -14,15 +16,23 @@ export async function runStart(opts: { config?: string }): Promise<number> {
   const config = loadConfigFile(path, process.env);
   const logger = createLogger(config.log);
   const service = await startService(config, logger);
-  return waitForShutdown(service, logger);
+  return waitForShutdown(service, logger, signalled);
 }
 
-/** Waits for SIGTERM/SIGINT (clean stop, 0) or a fatal error (1). */
-export async function waitForShutdown(service: { stop(): Promise<void>; failed: Promise<unknown> }, logger: { info(o: object, m: string): void }): Promise<number> {
-  const signalled = new Promise<string>((resolve) => {
+/** Resolves with the name of the first SIGTERM or SIGINT received. */
+export function shutdownSignal(): Promise<string> {
+  return new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+}
+
+/** Waits for a shutdown signal (clean stop, 0) or a fatal error (1). */
+export async function waitForShutdown(
+  service: { stop(): Promise<void>; failed: Promise<unknown> },
+  logger: { info(o: object, m: string): void },
+  signalled: Promise<string> = shutdownSignal(),
+): Promise<number> {
   const first = await Promise.race([signalled.then((s) => ({ signal: s })), service.failed.then((err) => ({ err }))]);
   if ('signal' in first) {
     logger.info({ event: 'shutdown', signal: first.signal }, 'stopping: committing and finishing deliveries in flight');

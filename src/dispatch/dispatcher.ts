@@ -34,6 +34,7 @@ export class Dispatcher {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #current: Promise<boolean> | undefined;
 
   constructor(options: DispatcherOptions) {
     this.#o = { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 250, ...options };
@@ -61,14 +62,20 @@ export class Dispatcher {
     await this.#loop;
   }
 
-  /** Delivers everything due now, round after round, until nothing is due (tests, drain). */
-  async drain(): Promise<void> {
-    while (await this.#round()) { /* keep going */ }
+  /** Resolves once no round is in flight and nothing is due now (tests, status). */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.#current;
+      const due = this.#o.store.nextDueAt();
+      if (this.#current === undefined && (due === undefined || due > Date.now())) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async #run(): Promise<void> {
     while (this.#running) {
-      const worked = await this.#round();
+      this.#current = this.#round();
+      const worked = await this.#current.finally(() => { this.#current = undefined; });
       if (!worked && this.#running) await this.#sleep();
     }
   }

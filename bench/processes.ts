@@ -1,0 +1,72 @@
+/** Child processes of the benchmark: the emulators and the bridge, each a real `sfmc-bridge`. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
+
+/** What `sfmc-bridge emulate --json` prints. */
+export interface EmulatorInfo {
+  SF_INSTANCE_URL: string;
+  SF_ACCESS_TOKEN: string;
+  MC_AUTH_BASE_URL: string;
+  MC_CLIENT_ID: string;
+  MC_CLIENT_SECRET: string;
+}
+
+/** Starts `sfmc-bridge emulate --json` and waits for its URLs. */
+export async function startEmulatorProcess(): Promise<{ info: EmulatorInfo; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'emulate', '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, EMULATOR_RECORD_BODIES: 'false' },
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (l) => { rl.close(); resolve(l); });
+    child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
+  });
+  return { info: JSON.parse(line) as EmulatorInfo, stop: () => stopChild(child) };
+}
+
+/** A bridge child process. */
+export interface BridgeProcess {
+  readonly pid: number;
+  readonly exited: boolean;
+  stderr(): string;
+  /** Peak resident set size so far (VmHWM), in MiB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts `sfmc-bridge start --config <path>` pointed at the emulators. */
+export function spawnBridge(configPath: string, info: EmulatorInfo): BridgeProcess {
+  const child = spawn(process.execPath, [BIN, 'start', '--config', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...info },
+  });
+  let err = '';
+  let exited = false;
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  child.once('exit', () => { exited = true; });
+  return {
+    pid: child.pid!,
+    get exited() { return exited; },
+    stderr: () => err,
+    peakRssMb() {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+      return kb / 1024;
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: N Contact change events through streaming emulator → bridge → Marketing
+ * Cloud emulator, with two yardsticks measured in the same run against the same emulator:
+ * a raw subscriber that only counts events (the limit) and a naive one that POSTs each event
+ * in turn without persistence. Prints one JSON object as its last line.
+ *
+ * Processes: the emulators run in one child (`sfmc-bridge emulate`), the bridge in another
+ * (`sfmc-bridge start`), the yardsticks in this driver.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { to18 } from '../src/ids.ts';
+import { spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
+import { measureNaive, measureRaw } from './yardsticks.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    scenario: { type: 'string', default: 'default' },
+    'latency-events': { type: 'string', default: '5000' },
+    'latency-rate': { type: 'string', default: '2000' },
+  },
+});
+const N = Number(args.events);
+const CHANNEL = '/data/ContactChangeEvent';
+const KEY = 'APIEvent-bench';
+
+async function control(url: string, method: 'GET' | 'POST', body?: unknown): Promise<any> {
+  const res = await request(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sfmc-bench-'));
+  const emu = await startEmulatorProcess();
+  try {
+    const info: EmulatorInfo = emu.info;
+    log(`emulators up: ${info.SF_INSTANCE_URL}, ${info.MC_AUTH_BASE_URL}; publishing ${N} events`);
+    await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: N });
+
+    const raw = await measureRaw(info, CHANNEL, N);
+    log(`raw subscriber: ${Math.round(raw.eventsPerSec)} events/s`);
+
+    const config = {
+      channels: [{ name: CHANNEL, replayFrom: -2 }],
+      routes: [{
+        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
+        target: { type: 'journey', eventDefinitionKey: KEY, mode: 'batch' },
+        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
+      }],
+      store: { kind: 'sqlite', path: join(dir, 'bench.db') },
+      log: { level: 'warn', pretty: false },
+    };
+    const configPath = join(dir, 'bridge.json');
+    writeFileSync(configPath, JSON.stringify(config));
+    const bridge = spawnBridge(configPath, info);
+    const mcStats = (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> =>
+      control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
+    const started = Date.now();
+    for (;;) {
+      const s = await mcStats();
+      if (s.entries >= N) break;
+      if (bridge.exited) throw new Error(`the bridge exited early: ${bridge.stderr()}`);
+      if (Date.now() - started > 600_000) throw new Error(`only ${s.entries} of ${N} entries after 10 minutes`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const s = await mcStats();
+    const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
+    log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} entries, ${s.duplicates} duplicates)`);
+
+    // Latency: events published one by one at a steady rate, well under saturation.
+    await control(`${info.MC_AUTH_BASE_URL}/_emulator/reset`, 'POST', {});
+    const latencyEvents = Number(args['latency-events']);
+    const gapMs = 1000 / Number(args['latency-rate']);
+    const publishedAt = new Map<string, number>();
+    const t0 = Date.now();
+    for (let i = 0; i < latencyEvents; i++) {
+      const id = contactId(i);
+      const due = t0 + i * gapMs;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      publishedAt.set(id, Date.now());
+      await control(`${info.SF_INSTANCE_URL}/_emulator/publish`, 'POST', {
+        change: { entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `lat${i}@example.com`, Name: { FirstName: 'L', LastName: `T${i}` } } },
+      });
+    }
+    const deadline = Date.now() + 60_000;
+    while ((await mcStats()).entries < latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const received: { contactKey: string; receivedAt: number }[] = await control(`${info.MC_AUTH_BASE_URL}/_emulator/received`, 'GET');
+    const latencies = received.filter((e) => publishedAt.has(e.contactKey)).map((e) => e.receivedAt - publishedAt.get(e.contactKey)!).sort((a, b) => a - b);
+    const peakRssMb = bridge.peakRssMb();
+    await bridge.stop();
+
+    const naive = await measureNaive(info, CHANNEL, KEY, 8_000);
+    log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
+
+    const result = {
+      scenario: args.scenario, events: N,
+      eventsPerSec: Math.round(eventsPerSec),
+      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
+      peakRssMb: Math.round(peakRssMb * 10) / 10,
+      naiveEventsPerSec: Math.round(naive.eventsPerSec),
+      rawEventsPerSec: Math.round(raw.eventsPerSec),
+      ofRaw: Math.round((eventsPerSec / raw.eventsPerSec) * 100) / 100,
+      timesNaive: Math.round((eventsPerSec / naive.eventsPerSec) * 10) / 10,
+      duplicates: s.duplicates,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await emu.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** 18-character Contact IDs for the latency phase, apart from the generator's. */
+function contactId(n: number): string {
+  return to18(`0035g0000L${String(n).padStart(5, '0')}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

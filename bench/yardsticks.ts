@@ -1,0 +1,70 @@
+/**
+ * The two yardsticks of the benchmark, run in the driver against the same emulators:
+ * a raw faye subscriber that only counts (the limit) and a naive one (one sequential POST per
+ * event, no persistence, no batching), as a quick script around a streaming client would be.
+ */
+import faye, { type Client as FayeClient } from 'faye';
+import { request } from 'undici';
+import type { EmulatorInfo } from './processes.ts';
+
+function subscribeAll(info: EmulatorInfo, channel: string, onEvent: (data: unknown) => void): FayeClient {
+  const client = new faye.Client(`${info.SF_INSTANCE_URL}/cometd/62.0`, { timeout: 120 });
+  client.disable('websocket');
+  client.setHeader('Authorization', `Bearer ${info.SF_ACCESS_TOKEN}`);
+  client.addExtension({
+    outgoing(message: any, next: (m: any) => void) {
+      if (message.channel === '/meta/handshake') message.ext = { replay: true };
+      if (message.channel === '/meta/subscribe') message.ext = { replay: { [channel]: -2 } };
+      next(message);
+    },
+  });
+  client.subscribe(channel, onEvent);
+  return client;
+}
+
+/** Counts `n` retained events with faye's client; rate from the first to the n-th event. */
+export async function measureRaw(info: EmulatorInfo, channel: string, n: number): Promise<{ eventsPerSec: number }> {
+  let count = 0;
+  let first = 0;
+  let last = 0;
+  let client: FayeClient | undefined;
+  await new Promise<void>((resolve) => {
+    client = subscribeAll(info, channel, () => {
+      if (count === 0) first = Date.now();
+      if (++count === n) { last = Date.now(); resolve(); }
+    });
+  });
+  await client!.disconnect();
+  return { eventsPerSec: n / ((last - first) / 1000) };
+}
+
+/** Posts each event to `/interaction/v1/events`, one after the other, for `durationMs`. */
+export async function measureNaive(info: EmulatorInfo, channel: string, key: string, durationMs: number): Promise<{ eventsPerSec: number }> {
+  const tokenRes = await request(`${info.MC_AUTH_BASE_URL}/v2/token`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ grant_type: 'client_credentials', client_id: info.MC_CLIENT_ID, client_secret: info.MC_CLIENT_SECRET }),
+  });
+  const token = (await tokenRes.body.json()) as { access_token: string; rest_instance_url: string };
+  const queue: any[] = [];
+  let wake: (() => void) | undefined;
+  const client = subscribeAll(info, channel, (data) => { queue.push(data); wake?.(); });
+  let done = 0;
+  let start = 0;
+  for (;;) {
+    if (queue.length === 0) await new Promise<void>((r) => { wake = r; });
+    const data = queue.shift();
+    if (start === 0) start = Date.now();
+    const header = data.payload.ChangeEventHeader;
+    const res = await request(new URL('interaction/v1/events', token.rest_instance_url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token.access_token}` },
+      body: JSON.stringify({ ContactKey: header.recordIds[0], EventDefinitionKey: key, Data: { Email: data.payload.Email } }),
+    });
+    await res.body.text();
+    done++;
+    if (Date.now() - start >= durationMs) break;
+  }
+  const elapsed = (Date.now() - start) / 1000;
+  await client.disconnect();
+  return { eventsPerSec: done / elapsed };
+}

@@ -1,0 +1,114 @@
+/**
+ * Step 3 of the config: rules that span fields (route → channel, unique names, mapping XOR
+ * mapper) and the endpoint rules, each reported as an issue naming the dotted key and value.
+ * The endpoint rules are exported because the Marketing Cloud client applies them again to the
+ * `rest_instance_url` a token response names (credentials never go to another host).
+ */
+import { showValue } from '../errors.ts';
+import type { ParsedConfig } from './schema.ts';
+
+/** One problem in the config: the dotted key and what is wrong with its value. */
+export interface ConfigIssue {
+  key: string;
+  message: string;
+}
+
+/** The service an endpoint belongs to: Marketing Cloud hosts are held to their own domain. */
+export type EndpointService = 'salesforce' | 'marketingCloud';
+
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost']);
+const MC_DOMAIN = 'marketingcloudapis.com';
+
+/** True for `marketingcloudapis.com` and any host under it. */
+export function isMarketingCloudHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  return host === MC_DOMAIN || host.endsWith(`.${MC_DOMAIN}`);
+}
+
+/**
+ * Why `value` may not be used as an endpoint of `service`, or undefined when it may:
+ * http only for 127.0.0.1/localhost (emulators, tests), https everywhere else, and Marketing
+ * Cloud endpoints under marketingcloudapis.com.
+ */
+export function endpointProblem(value: string, service: EndpointService): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${showValue(value)} is not an absolute URL`;
+  }
+  if (url.username !== '' || url.password !== '') return `${showValue(url.host)}: the URL must not carry credentials`;
+  const loopback = LOOPBACK_HOSTS.has(url.hostname);
+  if (url.protocol === 'http:') {
+    return loopback ? undefined : `${showValue(value)} must use https (http is allowed only for 127.0.0.1 and localhost)`;
+  }
+  if (url.protocol !== 'https:') return `${showValue(value)} must use https`;
+  if (service === 'marketingCloud' && !loopback && !isMarketingCloudHost(url.hostname)) {
+    return `${showValue(value)}: host ${showValue(url.hostname)} is not under ${MC_DOMAIN}`;
+  }
+  return undefined;
+}
+
+/** True when the channel carries change events (as opposed to platform events). */
+export function isChangeChannel(name: string): boolean {
+  return name.startsWith('/data/');
+}
+
+/** Cross-field rules over a parsed config; an empty list means it is consistent. */
+export function crossCheck(config: ParsedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const endpoint = (key: string, value: unknown, service: EndpointService) => {
+    if (typeof value !== 'string') return; // an env reference: checked once resolved
+    const problem = endpointProblem(value, service);
+    if (problem) issues.push({ key, message: problem });
+  };
+  endpoint('salesforce.instanceUrl', config.salesforce.instanceUrl, 'salesforce');
+  endpoint('marketingCloud.authBaseUrl', config.marketingCloud.authBaseUrl, 'marketingCloud');
+
+  const channels = new Map<string, number>();
+  config.channels.forEach((channel, i) => {
+    const first = channels.get(channel.name);
+    if (first !== undefined) {
+      issues.push({ key: `channels[${i}].name`, message: `${showValue(channel.name)} is already declared at channels[${first}]` });
+    } else {
+      channels.set(channel.name, i);
+    }
+  });
+
+  const routes = new Map<string, number>();
+  config.routes.forEach((route, i) => {
+    const at = `routes[${i}]`;
+    const first = routes.get(route.name);
+    if (first !== undefined) {
+      issues.push({ key: `${at}.name`, message: `${showValue(route.name)} is already used by routes[${first}]` });
+    } else {
+      routes.set(route.name, i);
+    }
+    if (!channels.has(route.channel)) {
+      const declared = [...channels.keys()].map((c) => showValue(c)).join(', ') || 'none';
+      issues.push({ key: `${at}.channel`, message: `${showValue(route.channel)} is not a declared channel (declared: ${declared})` });
+    }
+    if (route.mapping !== undefined && route.mapper !== undefined) {
+      issues.push({ key: `${at}.mapper`, message: `${showValue(route.mapper)} given together with \`mapping\`: give one of them` });
+    } else if (route.mapping === undefined && route.mapper === undefined) {
+      issues.push({ key: at, message: `route ${showValue(route.name)} needs \`mapping\` or \`mapper\`` });
+    }
+    if (route.mapping) {
+      route.mapping.required.forEach((name, j) => {
+        if (!Object.hasOwn(route.mapping!.data, name)) {
+          issues.push({ key: `${at}.mapping.required[${j}]`, message: `${showValue(name)} is not a key of mapping.data` });
+        }
+      });
+    }
+    if (!isChangeChannel(route.channel)) {
+      // These filters can never match a platform event; refusing them beats a silent no-op.
+      if (route.changedFields.length > 0) {
+        issues.push({ key: `${at}.changedFields`, message: `${showValue(route.changedFields)} given for platform event channel ${showValue(route.channel)}, which has no changed fields` });
+      }
+      if (route.entities.length > 0) {
+        issues.push({ key: `${at}.entities`, message: `${showValue(route.entities)} given for platform event channel ${showValue(route.channel)}` });
+      }
+    }
+  });
+  return issues;
+}

@@ -1,0 +1,189 @@
+/**
+ * Step 1 of the config: the zod schema, the one source of truth. Every field carries a
+ * description and a default (or is required and says so); `write-schema.ts` publishes it as
+ * JSON Schema for editors, and `load.ts` parses, cross-checks (checks.ts) and resolves it.
+ */
+import { z } from 'zod';
+import { CHANGE_TYPES } from '../model.ts';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A reference to an environment variable, resolved by `load`. */
+export const EnvRefSchema = z
+  .strictObject({
+    env: z.string().regex(ENV_NAME, 'must be an environment variable name (letters, digits, _)')
+      .describe('Name of the environment variable that holds the value.'),
+  })
+  .describe('Reference to an environment variable, e.g. {"env": "SF_INSTANCE_URL"}.');
+
+/**
+ * Keys whose values are secrets: they are accepted only as `{"env": ...}` and their values are
+ * never shown in an error message. Auth methods added later extend this list.
+ */
+export const SECRET_KEYS: ReadonlySet<string> = new Set([
+  'accessToken', 'clientSecret', 'privateKey', 'refreshToken', 'password',
+]);
+
+/** A secret: only by environment reference, so it never sits in a file under version control. */
+function secretRef(example: string) {
+  return z
+    .strictObject({ env: EnvRefSchema.shape.env }, {
+      error: (issue) => typeof issue.input === 'string'
+        ? `is a literal secret: secrets are accepted only as an environment reference such as {"env": "${example}"} (value not shown)`
+        : `must be an environment reference such as {"env": "${example}"}`,
+    })
+    .default({ env: example })
+    .describe(`Secret, as an environment reference. Default: {"env": "${example}"}.`);
+}
+
+/** A literal value or an environment reference (non-secret settings that differ per deployment). */
+function valueOrEnv(literal: z.ZodString, example: string, description: string) {
+  return z
+    .union([literal, EnvRefSchema], { error: `must be a string or an environment reference such as {"env": "${example}"}` })
+    .default({ env: example })
+    .describe(`${description} Default: {"env": "${example}"}.`);
+}
+
+const endpointString = z.string().min(1);
+
+const AccessTokenAuthSchema = z
+  .strictObject({
+    method: z.literal('access_token').describe('A ready OAuth access token (for example from `sf org display`).'),
+    accessToken: secretRef('SF_ACCESS_TOKEN'),
+  })
+  .describe('Authenticate with an access token taken from the environment.');
+
+export const SalesforceSchema = z
+  .strictObject({
+    instanceUrl: valueOrEnv(endpointString, 'SF_INSTANCE_URL',
+      'Org instance URL (https://<MyDomain>.my.salesforce.com); http only for 127.0.0.1 or localhost.'),
+    apiVersion: z.string().regex(/^\d{2,3}\.0$/, 'must look like "62.0"').default('62.0')
+      .describe('Salesforce API version used for streaming and REST calls.'),
+    auth: z.discriminatedUnion('method', [AccessTokenAuthSchema])
+      .prefault({ method: 'access_token' })
+      .describe('How the bridge gets a Salesforce access token; `method` selects the kind.'),
+  })
+  .prefault({})
+  .describe('The Salesforce org to subscribe to.');
+
+export const ChannelSchema = z
+  .strictObject({
+    name: z.string()
+      .regex(/^\/(data|event)\/[A-Za-z][A-Za-z0-9_]*$/, 'must be a channel such as "/data/ContactChangeEvent" or "/event/MC_Journey_Entry__e"')
+      .describe('Channel or topic: /data/<Object>ChangeEvent, /data/<Object>__ChangeEvent, /data/ChangeEvents, /data/<Name>__chn or /event/<Name>__e. Required.'),
+    replayFrom: z.union([z.literal(-1), z.literal(-2)], { error: 'must be -1 (new events only) or -2 (all retained events)' })
+      .default(-1)
+      .describe('Where to start when no checkpoint is stored: -1 new events only, -2 everything retained (72 hours).'),
+    recordIdField: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a field API name').default('Record_Id__c')
+      .describe('Platform events only: the payload field holding the record ID (15 or 18 characters).'),
+  })
+  .describe('A channel to subscribe to.');
+
+export const JourneyTargetSchema = z
+  .strictObject({
+    type: z.literal('journey').describe('Journey Builder entry event.'),
+    eventDefinitionKey: z.string().regex(/\S/, 'must not be empty')
+      .describe('The entry source\'s event definition key (not the journey ID). Required.'),
+    mode: z.enum(['batch', 'single']).default('batch')
+      .describe('batch: /interaction/v1/async/events (up to 100 per call); single: /interaction/v1/events.'),
+  })
+  .describe('Enter the contact into a journey.');
+
+export const MappingSchema = z
+  .strictObject({
+    data: z.record(z.string().min(1), z.string().min(1, 'must name a field')).default({})
+      .describe('Entry data: key = name in Marketing Cloud, value = event field, flattened (LastName) or dotted (Name.LastName).'),
+    required: z.array(z.string().min(1)).default([])
+      .describe('Keys of `data` that must have a value; without one the event goes to the dead-letter queue.'),
+  })
+  .describe('Declarative mapping done by the built-in journey-entry mapper.');
+
+export const RouteSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 characters: letters, digits, ".", "_", "-"')
+      .describe('Unique route name; part of every idempotency key, so renaming a route re-keys its actions. Required.'),
+    channel: z.string().min(1).describe('One of the declared channels. Required.'),
+    changeTypes: z.array(z.enum(CHANGE_TYPES)).default(['CREATE', 'UPDATE'])
+      .describe('Change events only: the change types that select this route; a type also selects its GAP_ twin. Empty = any.'),
+    changedFields: z.array(z.string().min(1)).default([])
+      .describe('Change events only: select when any of these fields changed (Name.LastName or LastName). On CREATE and UNDELETE: when any has a value. Empty = any.'),
+    entities: z.array(z.string().min(1)).default([])
+      .describe('Change events only: entity names that select this route (useful on /data/ChangeEvents). Empty = any.'),
+    target: z.discriminatedUnion('type', [JourneyTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
+    mapping: MappingSchema.optional().describe('Declarative mapping; give either `mapping` or `mapper`.'),
+    mapper: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a module name in mappers/ (letters, digits, "_", "-")').optional()
+      .describe('Name of a custom mapper module, mappers/<name>.ts; give either `mapping` or `mapper`.'),
+  })
+  .describe('Selects events and maps each one to Marketing Cloud actions.');
+
+export const MarketingCloudSchema = z
+  .strictObject({
+    authBaseUrl: valueOrEnv(endpointString, 'MC_AUTH_BASE_URL',
+      'Auth base URL, https://<subdomain>.auth.marketingcloudapis.com; http only for 127.0.0.1 or localhost.'),
+    clientId: valueOrEnv(z.string().min(1), 'MC_CLIENT_ID', 'Installed package client ID.'),
+    clientSecret: secretRef('MC_CLIENT_SECRET'),
+    accountId: z.union([z.string().regex(/^\d+$/, 'must be a MID (digits)'), EnvRefSchema], { error: 'must be a MID (digits) or an environment reference' })
+      .optional()
+      .describe('Business unit MID (account_id in the token request); default: the package\'s own business unit.'),
+  })
+  .prefault({})
+  .describe('The Marketing Cloud tenant to deliver to.');
+
+const SqliteStoreSchema = z
+  .strictObject({
+    kind: z.literal('sqlite').describe('One process, one file.'),
+    path: z.string().min(1).default('data/bridge.db').describe('Database file, relative to the working directory.'),
+  })
+  .describe('SQLite outbox, checkpoints and dead letters.');
+
+export const BridgeConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path of this file\'s JSON Schema, for editors.'),
+    salesforce: SalesforceSchema,
+    channels: z.array(ChannelSchema).default([]).describe('Channels to subscribe to.'),
+    marketingCloud: MarketingCloudSchema,
+    routes: z.array(RouteSchema).default([]).describe('Routes, tried in order; every matching route produces actions.'),
+    store: z.discriminatedUnion('kind', [SqliteStoreSchema]).prefault({ kind: 'sqlite' })
+      .describe('Where the outbox, checkpoints and dead letters live.'),
+    dispatcher: z.strictObject({
+      batchSize: z.number().int().min(1).max(100).default(100).describe('Actions per Marketing Cloud call (journey batches allow 100).'),
+      concurrency: z.number().int().min(1).max(64).default(4).describe('Calls in flight at once.'),
+      maxAttempts: z.number().int().min(1).max(100).default(12).describe('Attempts before an action goes to the dead-letter queue.'),
+      pollIntervalMs: z.number().int().min(1).max(60000).default(50).describe('How often an idle dispatcher looks for new actions (ms).'),
+    }).prefault({}).describe('Delivery to Marketing Cloud.'),
+    subscriber: z.strictObject({
+      maxBacklog: z.number().int().min(1).default(20000)
+        .describe('Undelivered actions above which the subscriber stops asking Salesforce for events.'),
+    }).prefault({}).describe('Receiving from Salesforce.'),
+    log: z.strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest level written.'),
+      pretty: z.union([z.literal('auto'), z.boolean()], { error: 'must be "auto", true or false' }).default('auto')
+        .describe('Human-readable lines; auto = only when stdout is a terminal.'),
+      allowPersonalData: z.boolean().default(false).describe('Show e-mail addresses and phone numbers unmasked in logs.'),
+    }).prefault({}).describe('Logging (JSON lines on stdout).'),
+  })
+  .describe('sfmc-bridge configuration.');
+
+/** The parsed config with environment references still unresolved. */
+export type ParsedConfig = z.output<typeof BridgeConfigSchema>;
+
+/** An environment reference in the parsed config. */
+export type EnvRef = z.output<typeof EnvRefSchema>;
+
+type Resolved<T> = T extends EnvRef ? string
+  : T extends readonly (infer U)[] ? readonly Resolved<U>[]
+  : T extends object ? { readonly [K in keyof T]: Resolved<T[K]> }
+  : T;
+
+/** The config `load` returns: environment references resolved to strings, deeply frozen. */
+export type BridgeConfig = Resolved<ParsedConfig>;
+export type SalesforceConfig = BridgeConfig['salesforce'];
+export type SalesforceAuthConfig = SalesforceConfig['auth'];
+export type ChannelConfig = BridgeConfig['channels'][number];
+export type MarketingCloudConfig = BridgeConfig['marketingCloud'];
+export type RouteConfig = BridgeConfig['routes'][number];
+export type RouteTarget = RouteConfig['target'];
+export type MappingConfig = NonNullable<RouteConfig['mapping']>;
+export type StoreConfig = BridgeConfig['store'];
+export type DispatcherConfig = BridgeConfig['dispatcher'];
+export type LogConfig = BridgeConfig['log'];

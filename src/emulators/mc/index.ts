@@ -1,0 +1,157 @@
+/**
+ * Marketing Cloud emulator: the token endpoint, the two Journey Builder entry endpoints and the
+ * async status endpoint on one loopback port, with injectable faults and a control API for
+ * other processes. Behaves like Marketing Cloud where the bridge depends on it (token lifetime,
+ * 401 body, 100-member cap, per-member errors in request order, 429 with Retry-After, idle
+ * keep-alive connections closed after 5 s) and is fast enough not to limit a benchmark.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { handleControl } from './control.ts';
+import { mcError, readBody, send, splitTarget, type ParsedRequest, type Reply } from './http.ts';
+import { handleAsync, handleSingle, handleStatus } from './journey.ts';
+import { McState } from './state.ts';
+import { handleToken, type TokenConfig } from './token.ts';
+import type { McEmulator, McEmulatorOptions, McFault, McFaultScope } from './types.ts';
+
+export type { McEmulator, McEmulatorOptions, McFault, McFaultScope, McStats, ReceivedEntry } from './types.ts';
+export { MAX_ASYNC_MEMBERS, EMULATOR_CODES } from './journey.ts';
+export { INACTIVE_CONTACT_CODE, MEMBER_FAULT_CODE } from './state.ts';
+
+/** Marketing Cloud's `expires_in` for a client-credentials token. */
+export const DEFAULT_TOKEN_TTL_SEC = 1079;
+// Marketing Cloud closes idle keep-alive connections after 5 s; clients must cope with that.
+const KEEP_ALIVE_MS = 5000;
+
+const NOT_AUTHORIZED: Reply = { status: 401, body: { errorcode: 0, message: 'Not Authorized' } };
+
+/** Starts an emulator and resolves once it listens. */
+export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulator> {
+  const state = new McState({
+    recordBodies: opts.recordBodies ?? true,
+    tokenTtlSec: opts.tokenTtlSec ?? DEFAULT_TOKEN_TTL_SEC,
+    eventDefinitionKeys: opts.eventDefinitionKeys,
+  });
+  const host = opts.host ?? '127.0.0.1';
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const authBaseUrl = `http://${urlHost}:${port}`;
+  const tokenCfg: TokenConfig = {
+    clientId: opts.clientId,
+    clientSecret: opts.clientSecret,
+    accountId: opts.accountId,
+    tokenTtlSec: opts.tokenTtlSec ?? DEFAULT_TOKEN_TTL_SEC,
+    restBaseUrl: `${authBaseUrl}/`,
+    soapBaseUrl: `${authBaseUrl}/Service.asmx`,
+  };
+
+  const emulator: McEmulator = {
+    authBaseUrl,
+    restBaseUrl: tokenCfg.restBaseUrl,
+    received: (filter) => state.entries.filter((e) =>
+      (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
+      (filter?.eventDefinitionKey === undefined || e.eventDefinitionKey === filter.eventDefinitionKey)),
+    stats: () => state.stats(),
+    expireTokens: () => state.expireTokens(),
+    injectFault: (fault: McFault) => state.addFault(fault),
+    setInactiveContacts: (keys) => { state.inactive = new Set(keys); },
+    reset: () => state.reset(),
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent && !res.destroyed) send(res, mcError(500, 0, `Emulator error: ${(err as Error).message}`));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { path, query } = splitTarget(req.url ?? '/');
+    const text = await readBody(req);
+    const parsed: ParsedRequest = { method: req.method ?? 'GET', path, query, headers: req.headers, text };
+    if (path.startsWith('/_emulator/')) {
+      // No auth on the control API, so it only answers the machine it runs on.
+      if (!isLoopback(req.socket.remoteAddress)) return send(res, { status: 403, body: { error: 'control API is loopback only' } });
+      return send(res, handleControl(emulator, parsed));
+    }
+    if (path === '/v2/token') {
+      return serve(req, res, 'token', () => handleToken(state, tokenCfg, parsed, Date.now()));
+    }
+    const route = journeyRoute(parsed);
+    if (!route) return send(res, mcError(404, 0, `No resource at ${parsed.method} ${path}.`));
+    state.counters.requests++;
+    return serve(req, res, 'rest', () => {
+      const now = Date.now();
+      if (!authorized(req, now)) {
+        state.counters.unauthorized++;
+        return NOT_AUTHORIZED;
+      }
+      return route(now);
+    });
+  }
+
+  /** Applies the next pending fault for this scope, then answers (or not) with `route`. */
+  async function serve(req: IncomingMessage, res: ServerResponse, scope: Exclude<McFaultScope, 'any'>, route: () => Reply): Promise<void> {
+    const fault = state.takeFault(scope);
+    if (fault?.kind === 'delay') await sleep(fault.ms);
+    if (fault?.kind === 'reset' && (fault.when ?? 'before') === 'before') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'status') return send(res, faultReply(fault));
+    const reply = route();
+    if (fault?.kind === 'reset') {
+      // `after`: the work is done and recorded, only the answer is lost (the ambiguous case).
+      req.socket.destroy();
+      return;
+    }
+    send(res, reply);
+  }
+
+  function authorized(req: IncomingMessage, now: number): boolean {
+    const header = req.headers.authorization;
+    if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return false;
+    return state.tokenValid(header.slice(7).trim(), now);
+  }
+
+  function journeyRoute(req: ParsedRequest): ((now: number) => Reply) | undefined {
+    // Paths are matched with their case: the client must not change it (FuelSDK-Node-REST#98).
+    if (req.method === 'POST' && req.path === '/interaction/v1/async/events') return (now) => handleAsync(state, req, now);
+    if (req.method === 'POST' && req.path === '/interaction/v1/events') return (now) => handleSingle(state, req, now);
+    if (req.method === 'GET' && req.path === '/interaction/v1/async/events/status') return () => handleStatus(state, req);
+    return undefined;
+  }
+
+  return emulator;
+}
+
+/** The reply for an injected status fault, shaped like Marketing Cloud's. */
+function faultReply(fault: Extract<McFault, { kind: 'status' }>): Reply {
+  if (fault.status === 401) return NOT_AUTHORIZED;
+  if (fault.status === 429) {
+    const errorcode = fault.errorcode ?? 50100;
+    // 50100 (rate limit) says when to come back; 50200 (temporarily blocked) does not.
+    if (errorcode === 50200) return mcError(429, errorcode, fault.message ?? 'Temporarily blocked.');
+    const after = fault.retryAfterSec ?? 1;
+    return {
+      ...mcError(429, errorcode, fault.message ?? 'Rate limit exceeded.', { retryAfter: after }),
+      headers: { 'retry-after': String(after) },
+    };
+  }
+  const reply = mcError(fault.status, fault.errorcode ?? 0, fault.message ?? `Injected ${fault.status}.`);
+  if (fault.retryAfterSec !== undefined) reply.headers = { 'retry-after': String(fault.retryAfterSec) };
+  return reply;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}

@@ -1,0 +1,80 @@
+/**
+ * The pure middle of the pipeline: a received batch of raw messages in, actions and dead
+ * letters out (normalize, then route and map). The pipeline commits both with the batch's
+ * checkpoints in one store transaction, so this must never throw and never drop an event: a
+ * message that cannot be handled, for any reason, comes out as a dead letter.
+ */
+import type { NewAction, NewDeadLetter, NormalizedEvent, RawEvent } from './model.ts';
+import { normalizeInto } from './normalize.ts';
+import { compileRoutes } from './route.ts';
+import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE } from './idempotency.ts';
+import { isChangeChannel } from './config/checks.ts';
+import type { BridgeConfig, ChannelConfig } from './config/schema.ts';
+import type { MapperRegistry } from './mappers.ts';
+
+/** What one batch became. */
+export interface TransformResult {
+  actions: NewAction[];
+  deadLetters: NewDeadLetter[];
+}
+
+/** A batch transform, as the pipeline calls it. */
+export type BatchTransform = (batch: readonly RawEvent[]) => TransformResult;
+
+/** A message from a channel the config does not declare. */
+export const UNKNOWN_CHANNEL = 'UNKNOWN_CHANNEL';
+/** An unexpected failure while transforming one message (a bug, reported as a dead letter). */
+export const TRANSFORM_FAILED = 'TRANSFORM_FAILED';
+
+function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLetter {
+  const source = { channel: raw.channel, replayId: raw.replayId, kind: isChangeChannel(raw.channel) ? 'change' as const : 'platform' as const, recordId: '' };
+  return {
+    idempotencyKey: idempotencyKey(source, NORMALIZE_ROUTE),
+    channel: raw.channel,
+    replayId: raw.replayId,
+    route: NORMALIZE_ROUTE,
+    recordId: '',
+    contactKey: '',
+    correlationId: correlationIdOf(raw.channel, raw.replayId, ''),
+    code,
+    reason,
+    source: raw,
+  };
+}
+
+/**
+ * Builds the batch transform for `config` with loaded `mappers`.
+ * @throws ConfigError when a route's mapper is not loaded (at build time, never per batch).
+ */
+export function createTransform(config: Pick<BridgeConfig, 'channels' | 'routes'>, mappers: MapperRegistry): BatchTransform {
+  const channels = new Map<string, ChannelConfig>(config.channels.map((c) => [c.name, c]));
+  const router = compileRoutes(config, mappers);
+  const events: NormalizedEvent[] = []; // scratch, reused: the transform is synchronous
+
+  return (batch) => {
+    const actions: NewAction[] = [];
+    const deadLetters: NewDeadLetter[] = [];
+    for (let b = 0; b < batch.length; b++) {
+      const raw = batch[b]!;
+      const channel = channels.get(raw.channel);
+      if (channel === undefined) {
+        deadLetters.push(rawDeadLetter(raw, UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
+        continue;
+      }
+      events.length = 0;
+      const actionsBefore = actions.length;
+      const deadBefore = deadLetters.length;
+      try {
+        normalizeInto(raw, channel, events, deadLetters);
+        for (let e = 0; e < events.length; e++) router.routeInto(events[e]!, actions, deadLetters);
+      } catch (err) {
+        // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
+        actions.length = actionsBefore;
+        deadLetters.length = deadBefore;
+        deadLetters.push(rawDeadLetter(raw, TRANSFORM_FAILED, `transform failed: ${(err as Error)?.message ?? String(err)}`));
+      }
+    }
+    events.length = 0;
+    return { actions, deadLetters };
+  };
+}

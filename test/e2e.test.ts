@@ -1,0 +1,102 @@
+/**
+ * The spine end to end, in one process: CDC events from the streaming emulator, through the
+ * real subscriber, transform, outbox and dispatcher, into the Marketing Cloud emulator.
+ */
+import { load } from '../src/config/load.ts';
+import { createLogger } from '../src/log.ts';
+import { startService, type Service } from '../src/service.ts';
+import { bridgeConfig, CHANNEL, contactId, startHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
+
+let h: Harness;
+let service: Service | undefined;
+const quiet = createLogger({ level: 'silent', pretty: false });
+
+beforeEach(async () => { h = await startHarness(); });
+afterEach(async () => {
+  await service?.stop();
+  service = undefined;
+  await h.close();
+});
+
+async function start(overrides: Record<string, unknown> = {}): Promise<Service> {
+  service = await startService(load(bridgeConfig(h.dir, overrides), h.env), quiet);
+  return service;
+}
+
+test('Marketing Cloud receives exactly the journey entries the routed changes call for, keyed by 18-character IDs', async () => {
+  const created = Array.from({ length: 250 }, (_, i) => contactId(i));
+  for (const [i, id] of created.entries()) {
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Name: { FirstName: `F${i}`, LastName: `L${i}` }, Email: `c${i}@example.com` } });
+  }
+  // One event for three records: fanned out to three entries.
+  const merged = [contactId(1000), contactId(1001), contactId(1002)];
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: merged, fields: { Email: 'shared@example.com' } });
+  // A 15-character ID becomes its 18-character form: chunks 0035g, 00000, XyZab give suffix A, A, F (X and Z set bits 0 and 2).
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: ['0035g00000XyZab'], fields: { Email: 'short@example.com' } });
+  // Not routed: the e-mail did not change.
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [contactId(2000)], fields: { Phone: '555' } });
+  // Bad input: dead-lettered, the stream goes on.
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: ['003-broken'], fields: { Email: 'x@example.com' } });
+  h.sf.publishRaw(CHANNEL, { schema: 's', event: { replayId: 'nope' }, payload: {} });
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(3000)], fields: { Email: 'last@example.com' } });
+
+  const s = await start();
+  const expected = 250 + 3 + 1 + 1;
+  await waitFor(() => h.mc.stats().entries >= expected, 15_000, `${expected} entries`);
+  await s.dispatcher.settled();
+
+  const entries = h.mc.received();
+  expect(entries).toHaveLength(expected);
+  expect(h.mc.stats().duplicates).toBe(0);
+  const keys = new Set(entries.map((e) => e.contactKey));
+  for (const id of [...created, ...merged, '0035g00000XyZabAAF', contactId(3000)]) expect(keys).toContain(id);
+  expect(keys).not.toContain(contactId(2000));
+  expect(entries.every((e) => e.contactKey.length === 18 && e.eventDefinitionKey === WELCOME_KEY && e.via === 'async')).toBe(true);
+  expect(h.mc.received({ contactKey: created[7]! })[0]!.data).toEqual({ Email: 'c7@example.com', FirstName: 'F7', LastName: 'L7' });
+
+  const counts = s.store.counts();
+  expect(counts).toMatchObject({ delivered: expected, pending: 0, inflight: 0 });
+  expect(counts.dead).toBeGreaterThanOrEqual(1);
+  const [row] = s.store.actionsFor(created[7]!);
+  expect(row!.deliveryIds?.requestId).toBeTruthy();
+  expect(row!.deliveryIds?.eventInstanceId).toBe(h.mc.received({ contactKey: created[7]! })[0]!.eventInstanceId);
+  const broken = s.store.actionsFor('003-broken');
+  expect(broken[0]?.status).toBe('dead');
+  expect(broken[0]?.error).toContain('003-broken');
+});
+
+test('a route in single mode delivers each entry through /interaction/v1/events and records its eventInstanceId', async () => {
+  const ids = Array.from({ length: 12 }, (_, i) => contactId(i));
+  for (const id of ids) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com` } });
+  const config = bridgeConfig(h.dir);
+  const route = (config.routes as Record<string, unknown>[])[0]!;
+  route.target = { type: 'journey', eventDefinitionKey: WELCOME_KEY, mode: 'single' };
+  const s = await start({ routes: [route] });
+  await waitFor(() => h.mc.stats().entries >= ids.length, 10_000, 'single entries');
+  await s.dispatcher.settled();
+  expect(h.mc.received().every((e) => e.via === 'single')).toBe(true);
+  expect(s.store.actionsFor(ids[0]!)[0]!.deliveryIds?.eventInstanceId).toBe(h.mc.received({ contactKey: ids[0]! })[0]!.eventInstanceId);
+});
+
+test('after a restart the bridge resumes from its checkpoint: events published while it was down arrive, earlier ones are not sent again', async () => {
+  for (let i = 0; i < 50; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
+  let s = await start();
+  await waitFor(() => h.mc.stats().entries >= 50, 10_000, 'first 50');
+  await s.stop();
+  for (let i = 50; i < 80; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
+  s = await start();
+  await waitFor(() => h.mc.stats().entries >= 80, 10_000, 'all 80');
+  await new Promise((r) => setTimeout(r, 200));
+  expect(h.mc.stats()).toMatchObject({ entries: 80, uniqueContacts: 80, duplicates: 0 });
+});
+
+test('a Marketing Cloud token that expires mid-stream is replaced once and delivery goes on', async () => {
+  const s = await start();
+  for (let i = 0; i < 20; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
+  await waitFor(() => h.mc.stats().entries >= 20, 10_000, 'first 20');
+  h.mc.expireTokens();
+  for (let i = 20; i < 40; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
+  await waitFor(() => h.mc.stats().entries >= 40, 10_000, 'next 20');
+  expect(h.mc.stats().tokensIssued).toBe(2);
+  expect(s.store.counts().dead).toBe(0);
+});
