@@ -93,6 +93,7 @@ function headerProblem(header: Obj): string | undefined {
   if (header.commitUser !== undefined && typeof header.commitUser !== 'string') return bad('commitUser', 'a string');
   if (header.changeOrigin !== undefined && typeof header.changeOrigin !== 'string') return bad('changeOrigin', 'a string');
   if (header.changedFields !== undefined && !isStringArray(header.changedFields)) return bad('changedFields', 'an array of strings');
+  if (header.nulledFields !== undefined && !isStringArray(header.nulledFields)) return bad('nulledFields', 'an array of strings');
   return undefined;
 }
 
@@ -132,6 +133,9 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
     collectChangedFields(declared, changedFields);
     if (!isGap) collectNulledFields(declared, payload, fields, nulledFields);
   }
+  // Pub/Sub subscribers can hand over Salesforce's own nulledFields (decoded to names): trust them too.
+  const listedNulls = header.nulledFields as string[] | undefined;
+  if (listedNulls !== undefined && listedNulls.length > 0 && !isGap) collectNulledFields(listedNulls, payload, fields, nulledFields);
   const commitNumber = header.commitNumber;
   const template: NormalizedEvent = {
     correlationId: '',

@@ -101,6 +101,12 @@ describe('change events', () => {
     expect(event!.fields.Email).toBe('jane@example.com');
   });
 
+  it('also takes nulled fields the header lists itself (Pub/Sub decodes them)', () => {
+    const [event] = normalize(changeEvent({ header: { changedFields: ['Email', 'Phone'], nulledFields: ['Phone'] }, fields: { Email: 'jane@example.com', Phone: null } }), CONTACTS).events;
+    expect(event!.nulledFields).toEqual(['Phone']);
+    expect(event!.fields.Phone).toBeNull();
+  });
+
   it('turns a wildcard record ID into one event without a record ID', () => {
     const { events, deadLetters } = normalize(changeEvent({ header: { recordIds: ['001*'], changeType: 'UPDATE', entityName: 'Account' } }), CONTACTS);
     expect(deadLetters).toEqual([]);

@@ -62,13 +62,27 @@ test('claimed actions come in outbox order, are not claimed twice, and settle wi
   expect(store.backlog()).toBe(2);
 });
 
-test('actions left in flight by a dead process become due again', () => {
+test('actions in flight when the process died are due again after reopening', () => {
   store.commitBatch([action(1), action(2)], [], new Map([[CH, '102']]));
   expect(store.claimDue(10, Date.now())).toHaveLength(2);
+  expect(store.counts()).toMatchObject({ inflight: 2, pending: 0 });
   store.close();
   store = openSqliteStore({ path: join(dir, 'bridge.db') });
-  expect(store.recoverInflight()).toBe(2);
-  expect(store.claimDue(10, Date.now())).toHaveLength(2);
+  store.recoverInflight();
+  expect(store.claimDue(10, Date.now()).map((a) => a.idempotencyKey)).toEqual(['key-1', 'key-2']);
+});
+
+test('a backlog larger than the in-memory cache is read back from the table in order, none skipped or repeated', () => {
+  store.close();
+  store = openSqliteStore({ path: join(dir, 'bridge.db'), cacheLimit: 5 });
+  expect(store.claimDue(10, Date.now())).toHaveLength(0);
+  const keys: string[] = [];
+  for (let batch = 0; batch < 4; batch++) {
+    store.commitBatch(Array.from({ length: 4 }, (_, i) => action(batch * 4 + i)), [], new Map([[CH, String(batch)]]));
+    for (const a of store.claimDue(3, Date.now())) keys.push(a.idempotencyKey);
+  }
+  for (let a = store.claimDue(3, Date.now()); a.length > 0; a = store.claimDue(3, Date.now())) keys.push(...a.map((x) => x.idempotencyKey));
+  expect(keys).toEqual(Array.from({ length: 16 }, (_, i) => `key-${i}`));
 });
 
 test('a dead-lettered action keeps its reason', () => {

@@ -40,7 +40,9 @@ export interface JourneyTargetOptions {
 
 /** Marketing Cloud's cap on members per async request. */
 export const MAX_ASYNC_MEMBERS = 100;
+/** Batch entry endpoint (the seed document's `/interaction/v1/events/async` is wrong). */
 export const ASYNC_EVENTS_PATH = '/interaction/v1/async/events';
+/** Single-contact entry endpoint. */
 export const SINGLE_EVENT_PATH = '/interaction/v1/events';
 
 interface AsyncMember {

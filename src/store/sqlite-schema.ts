@@ -23,14 +23,17 @@ export const MIGRATIONS: readonly string[] = [
      next_attempt_at INTEGER NOT NULL DEFAULT 0,
      error_code      TEXT,
      error           TEXT,
-     delivery_ids    TEXT,
+     request_id      TEXT,
+     instance_id     TEXT,
+     message_key     TEXT,
      received_at     INTEGER NOT NULL,
      created_at      INTEGER NOT NULL,
      delivered_at    INTEGER
    );
-   CREATE INDEX actions_pending ON actions (id) WHERE status = 'pending';
+   -- New actions are found by id order; only retries need an index of their own.
+   CREATE INDEX actions_retry ON actions (next_attempt_at) WHERE status = 'pending' AND next_attempt_at > 0;
+   -- The Contact Key is the record's 18-character ID, so one index serves both look-ups.
    CREATE INDEX actions_record ON actions (record_id);
-   CREATE INDEX actions_contact ON actions (contact_key);
    CREATE TABLE attempts (
      action_id INTEGER NOT NULL REFERENCES actions (id),
      at        INTEGER NOT NULL,

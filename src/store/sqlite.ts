@@ -2,11 +2,16 @@
  * The embedded store on node:sqlite. WAL journal with synchronous=NORMAL: a committed
  * transaction survives the process being killed at any point (only a power loss can take
  * the last few back); that is the crash model the bridge promises.
+ *
+ * One process owns the file, so claims live in memory: nothing is written to claim an action,
+ * and an action that was in flight when the process died is simply still pending on restart.
+ * New actions are handed to the dispatcher from a read-through cache filled on insert; the
+ * table is read only to catch up on a backlog (after a restart, or when the cache overflowed).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { ActionTarget, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
+import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
 import type { ActionRow, AttemptRecord, CommitResult, Store } from './store.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
 
@@ -16,15 +21,18 @@ export interface SqliteStoreOptions {
   path: string;
   /** Milliseconds to wait for a lock held by another connection. @default 5000 */
   busyTimeoutMs?: number;
+  /** New actions kept in memory for the dispatcher; past this it reads them from the table. @default 100000 */
+  cacheLimit?: number;
 }
 
 /** Opens (and migrates) the embedded store. */
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
   const db = new DatabaseSync(options.path);
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000};`);
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000};
+    PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192; PRAGMA temp_store = MEMORY;`);
   migrate(db);
-  return new SqliteStore(db);
+  return new SqliteStore(db, options.cacheLimit ?? 100_000);
 }
 
 function migrate(db: DatabaseSync): void {
@@ -47,46 +55,59 @@ function migrate(db: DatabaseSync): void {
 }
 
 interface DbActionRow {
-  id: number; idempotency_key: string; status: ActionRow['status']; route: string; target: string | null;
+  id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
   mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
   record_id: string; contact_key: string; correlation_id: string; payload: string; attempts: number;
-  error_code: string | null; error: string | null; delivery_ids: string | null; received_at: number;
-  created_at: number; delivered_at: number | null;
+  error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
+  message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
 }
+
+const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
+  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at`;
 
 class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #insertAction: StatementSync;
   readonly #insertDead: StatementSync;
   readonly #upsertCheckpoint: StatementSync;
-  readonly #claim: StatementSync;
+  readonly #selectNew: StatementSync;
+  readonly #selectRetries: StatementSync;
   readonly #delivered: StatementSync;
   readonly #retry: StatementSync;
   readonly #dead: StatementSync;
   readonly #attempt: StatementSync;
-  /** Kept in memory so backpressure checks cost nothing; recounted on open. */
+  readonly #cacheLimit: number;
+  /** Highest id of a new (never attempted) action handed out so far. */
+  #cursor = 0;
+  /** New actions with id > #cursor, in id order; authoritative only while #cacheComplete. */
+  #cache: StoredAction[] = [];
+  #cacheComplete = false;
+  /** Claimed and not yet settled. */
+  readonly #inflight = new Set<number>();
+  /** Kept in memory so backpressure checks cost nothing; counted on open. */
   #backlog: number;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, cacheLimit: number) {
     this.#db = db;
+    this.#cacheLimit = cacheLimit;
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
-      replay_id, record_id, contact_key, correlation_id, payload, next_attempt_at, received_at, created_at)
-      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at)
+      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     this.#insertDead = db.prepare(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id,
-      contact_key, correlation_id, payload, error_code, error, next_attempt_at, received_at, created_at)
-      VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+      contact_key, correlation_id, payload, error_code, error, received_at, created_at)
+      VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
-    this.#claim = db.prepare(`UPDATE actions SET status = 'inflight' WHERE id IN (
-      SELECT id FROM actions WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?)
-      RETURNING *`);
-    this.#delivered = db.prepare(`UPDATE actions SET status = 'delivered', attempts = attempts + 1, delivery_ids = ?,
-      delivered_at = ?, error_code = NULL, error = NULL WHERE id = ?`);
-    this.#retry = db.prepare(`UPDATE actions SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?,
-      error_code = ?, error = ? WHERE id = ?`);
+    this.#selectNew = db.prepare(`SELECT ${COLUMNS} FROM actions
+      WHERE id > ? AND status = 'pending' AND next_attempt_at = 0 ORDER BY id LIMIT ?`);
+    this.#selectRetries = db.prepare(`SELECT ${COLUMNS} FROM actions
+      WHERE status = 'pending' AND next_attempt_at > 0 AND next_attempt_at <= ? ORDER BY id LIMIT ?`);
+    this.#delivered = db.prepare(`UPDATE actions SET status = 'delivered', attempts = attempts + 1, request_id = ?,
+      instance_id = ?, message_key = ?, delivered_at = ?, error_code = NULL, error = NULL WHERE id = ?`);
+    this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
     this.#dead = db.prepare(`UPDATE actions SET status = 'dead', attempts = attempts + 1, error_code = ?, error = ? WHERE id = ?`);
     this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
-    this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status IN ('pending', 'inflight')`).get() as { n: number }).n;
+    this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
   }
 
   loadCheckpoints(): Map<string, string> {
@@ -96,14 +117,14 @@ class SqliteStore implements Store {
 
   commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): CommitResult {
     const now = Date.now();
-    let inserted = 0;
+    const fresh: StoredAction[] = [];
     let deadLettered = 0;
     let duplicates = 0;
     this.#transaction(() => {
       for (const a of actions) {
         const r = this.#insertAction.run(a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId,
           a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now);
-        if (r.changes > 0) inserted++;
+        if (r.changes > 0) fresh.push({ ...a, id: Number(r.lastInsertRowid), attempts: 0 });
         else duplicates++;
       }
       for (const d of deadLetters) {
@@ -114,20 +135,43 @@ class SqliteStore implements Store {
       }
       for (const [channel, replayId] of checkpoints) this.#upsertCheckpoint.run(channel, replayId, now);
     });
-    this.#backlog += inserted;
-    return { inserted, duplicates, deadLettered };
+    this.#backlog += fresh.length;
+    if (this.#cacheComplete) {
+      if (this.#cache.length + fresh.length <= this.#cacheLimit) for (const a of fresh) this.#cache.push(a);
+      else {
+        // Too far behind to hold in memory: the table is the queue until the dispatcher catches up.
+        this.#cache = [];
+        this.#cacheComplete = false;
+      }
+    }
+    return { inserted: fresh.length, duplicates, deadLettered };
   }
 
   claimDue(limit: number, now: number): StoredAction[] {
-    const rows = this.#claim.all(now, limit) as unknown as DbActionRow[];
-    // RETURNING gives no order guarantee: outbox order is id order.
-    rows.sort((a, b) => a.id - b.id);
-    return rows.map((r) => ({
-      id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget, mode: r.mode ?? 'batch',
-      batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id, recordId: r.record_id,
-      contactKey: r.contact_key, correlationId: r.correlation_id, payload: JSON.parse(r.payload),
-      receivedAt: r.received_at, attempts: r.attempts,
-    }));
+    const claimed: StoredAction[] = [];
+    for (const row of this.#selectRetries.all(now, limit + this.#inflight.size) as unknown as DbActionRow[]) {
+      if (claimed.length < limit && !this.#inflight.has(row.id)) claimed.push(toStored(row));
+    }
+    if (claimed.length < limit) this.#claimNew(limit - claimed.length, claimed);
+    for (const a of claimed) this.#inflight.add(a.id);
+    // Retries and new actions interleave by id: outbox order is id order.
+    if (claimed.length > 1) claimed.sort((a, b) => a.id - b.id);
+    return claimed;
+  }
+
+  #claimNew(limit: number, into: StoredAction[]): void {
+    if (this.#cacheComplete) {
+      const taken = this.#cache.length <= limit ? this.#cache : this.#cache.slice(0, limit);
+      this.#cache = taken === this.#cache ? [] : this.#cache.slice(limit);
+      for (const a of taken) into.push(a);
+    } else {
+      const rows = this.#selectNew.all(this.#cursor, limit) as unknown as DbActionRow[];
+      for (const r of rows) into.push(toStored(r));
+      // Fewer than asked: the table holds no more new actions, so from now on the cache is whole.
+      if (rows.length < limit) this.#cacheComplete = true;
+    }
+    const last = into.at(-1);
+    if (last && last.attempts === 0 && last.id > this.#cursor) this.#cursor = last.id;
   }
 
   recordAttempts(records: readonly AttemptRecord[], now: number): void {
@@ -135,10 +179,11 @@ class SqliteStore implements Store {
     this.#transaction(() => {
       for (const rec of records) {
         if (rec.status === 'delivered') {
-          this.#delivered.run(JSON.stringify(rec.ids), now, rec.id);
+          const ids = rec.ids;
+          this.#delivered.run(ids.requestId ?? null, ids.eventInstanceId ?? null, ids.messageKey ?? null, now, rec.id);
           settled++;
         } else if (rec.status === 'retry') {
-          this.#retry.run(rec.nextAttemptAt, rec.code, rec.reason, rec.id);
+          this.#retry.run(Math.max(1, rec.nextAttemptAt), rec.code, rec.reason, rec.id);
           this.#attempt.run(rec.id, now, 'retry', rec.code, rec.reason);
         } else {
           this.#dead.run(rec.code, rec.reason, rec.id);
@@ -147,11 +192,13 @@ class SqliteStore implements Store {
         }
       }
     });
+    for (const rec of records) this.#inflight.delete(rec.id);
     this.#backlog -= settled;
   }
 
   recoverInflight(): number {
-    return Number(this.#db.prepare(`UPDATE actions SET status = 'pending' WHERE status = 'inflight'`).run().changes);
+    // Claims are never written to this store: what was in flight is still pending.
+    return 0;
   }
 
   backlog(): number {
@@ -159,21 +206,23 @@ class SqliteStore implements Store {
   }
 
   nextDueAt(): number | undefined {
-    const row = this.#db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending'`).get() as { t: number | null };
+    if (this.#cache.length > 0 || (!this.#cacheComplete && this.#backlog > this.#inflight.size)) return 0;
+    const row = this.#db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending' AND next_attempt_at > 0`).get() as { t: number | null };
     return row.t ?? undefined;
   }
 
   actionsFor(recordOrContactKey: string): ActionRow[] {
-    const rows = this.#db.prepare('SELECT * FROM actions WHERE record_id = ? OR contact_key = ? ORDER BY id')
-      .all(recordOrContactKey, recordOrContactKey) as unknown as DbActionRow[];
-    return rows.map(toActionRow);
+    // The Contact Key is the 18-character record ID: one indexed column answers both.
+    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE record_id = ? ORDER BY id`).all(recordOrContactKey) as unknown as DbActionRow[];
+    return rows.map((r) => toActionRow(r, this.#inflight.has(r.id)));
   }
 
   counts(): Record<ActionRow['status'], number> {
-    const out: Record<ActionRow['status'], number> = { pending: 0, inflight: 0, delivered: 0, dead: 0 };
-    for (const r of this.#db.prepare('SELECT status, count(*) AS n FROM actions GROUP BY status').all() as { status: ActionRow['status']; n: number }[]) {
+    const out: Record<ActionRow['status'], number> = { pending: 0, inflight: this.#inflight.size, delivered: 0, dead: 0 };
+    for (const r of this.#db.prepare('SELECT status, count(*) AS n FROM actions GROUP BY status').all() as { status: 'pending' | 'delivered' | 'dead'; n: number }[]) {
       out[r.status] = r.n;
     }
+    out.pending -= this.#inflight.size;
     return out;
   }
 
@@ -193,12 +242,25 @@ class SqliteStore implements Store {
   }
 }
 
-function toActionRow(r: DbActionRow): ActionRow {
+function toStored(r: DbActionRow): StoredAction {
   return {
-    id: r.id, idempotencyKey: r.idempotency_key, status: r.status, route: r.route, target: r.target,
+    id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
+    mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
+    recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
+    payload: JSON.parse(r.payload), receivedAt: r.received_at, attempts: r.attempts,
+  };
+}
+
+function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
+  const ids: DeliveryIds = {};
+  if (r.request_id) ids.requestId = r.request_id;
+  if (r.instance_id) ids.eventInstanceId = r.instance_id;
+  if (r.message_key) ids.messageKey = r.message_key;
+  return {
+    id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
     channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
     correlationId: r.correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
-    errorCode: r.error_code, error: r.error, deliveryIds: r.delivery_ids ? JSON.parse(r.delivery_ids) : null,
+    errorCode: r.error_code, error: r.error, deliveryIds: Object.keys(ids).length > 0 ? ids : null,
     createdAt: r.created_at, deliveredAt: r.delivered_at,
   };
 }

@@ -51,11 +51,11 @@ export interface Store {
    * channel's checkpoint, all in one transaction. Keys already stored are refused, not errors.
    */
   commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): CommitResult;
-  /** Marks up to `limit` due pending actions in-flight and returns them in outbox order. */
+  /** Claims up to `limit` due pending actions (none is handed out twice while in flight), in outbox order. */
   claimDue(limit: number, now: number): StoredAction[];
   /** Records the outcome of delivery attempts, in one transaction. */
   recordAttempts(records: readonly AttemptRecord[], now: number): void;
-  /** Actions found in-flight at start-up belonged to a process that died: make them due again. */
+  /** Claims left by a process that died become due again; returns how many (stores that keep claims in memory: 0). */
   recoverInflight(): number;
   /** Actions not yet delivered nor dead-lettered (the backlog). */
   backlog(): number;

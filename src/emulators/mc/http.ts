@@ -42,20 +42,11 @@ export function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-/**
- * Splits the request target into path and query. Accepts the absolute form
- * (`https://host/path`) too, which is what a client sends when told to use the emulator as
- * its HTTP proxy (how the sfmc-sdk interop test reaches it without a real MC host).
- */
+/** Splits the request target into path (case kept) and query. */
 export function splitTarget(target: string): { path: string; query: URLSearchParams } {
-  let rest = target;
-  if (!rest.startsWith('/')) {
-    const url = new URL(rest);
-    rest = url.pathname + url.search;
-  }
-  const q = rest.indexOf('?');
-  if (q < 0) return { path: rest, query: new URLSearchParams() };
-  return { path: rest.slice(0, q), query: new URLSearchParams(rest.slice(q + 1)) };
+  const q = target.indexOf('?');
+  if (q < 0) return { path: target, query: new URLSearchParams() };
+  return { path: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
 }
 
 /** Parses a JSON body; undefined when it is not JSON. */

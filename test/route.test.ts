@@ -1,0 +1,220 @@
+// Rule: an event selects exactly the routes whose channel, entity, change type and changed fields match, each selected route yields actions with stable, distinct idempotency keys or a dead letter naming the field, and a mapper that cannot be loaded is a ConfigError at start-up.
+import { fileURLToPath } from 'node:url';
+import { compileRoutes, RESYNC_REQUIRED, MAPPER_FAILED, MAPPER_INVALID_RESULT } from '../src/route.ts';
+import { builtinMappers, loadMapper, loadMappers, type MapperRegistry } from '../src/mappers.ts';
+import { normalize } from '../src/normalize.ts';
+import { parseConfig } from '../src/config/load.ts';
+import { idempotencyKey } from '../src/idempotency.ts';
+import { ConfigError } from '../src/errors.ts';
+import { MAPPING_MISSING_FIELD } from '../mappers/journey-entry.ts';
+import type { BridgeConfig } from '../src/config/schema.ts';
+import type { NormalizedEvent, RawEvent } from '../src/model.ts';
+import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/mappers/', import.meta.url));
+const CONTACT = '0035g00000XyZabAAF';
+
+/** A parsed config (defaults filled) with the given routes on the Contact and admin-event channels. */
+function routes(...list: Record<string, unknown>[]): BridgeConfig {
+  return parseConfig({
+    channels: [{ name: '/data/ContactChangeEvent' }, { name: '/data/ChangeEvents' }, { name: '/event/MC_Journey_Entry__e' }],
+    routes: list.map((r, i) => ({
+      name: `r${i}`, channel: '/data/ContactChangeEvent',
+      target: { type: 'journey', eventDefinitionKey: `APIEvent-${i}` },
+      ...(r.mapper === undefined ? { mapping: { data: { Email: 'Email' } } } : {}),
+      ...r,
+    })),
+  }) as unknown as BridgeConfig;
+}
+
+function eventOf(raw: RawEvent): NormalizedEvent {
+  const { events, deadLetters } = normalize(raw, channel(raw.channel));
+  expect(deadLetters).toEqual([]);
+  return events[0]!;
+}
+
+function selected(config: BridgeConfig, raw: RawEvent, mappers: MapperRegistry = builtinMappers()): string[] {
+  const { actions, deadLetters } = compileRoutes(config, mappers).route(eventOf(raw));
+  return [...actions.map((a) => a.route), ...deadLetters.map((d) => `${d.route}:${d.code}`)];
+}
+
+describe('selection', () => {
+  it('selects by channel', () => {
+    const config = routes({}, { channel: '/data/ChangeEvents' });
+    expect(selected(config, changeEvent())).toEqual(['r0']);
+    expect(selected(config, changeEvent({ channel: '/data/ChangeEvents' }))).toEqual(['r1']);
+  });
+
+  it('selects by change type, a listed type also selecting its gap twin', () => {
+    const config = routes({ changeTypes: ['CREATE'] }, { changeTypes: ['UPDATE'] }, { changeTypes: ['DELETE'] }, { changeTypes: [] });
+    expect(selected(config, changeEvent({ header: { changeType: 'CREATE', changedFields: [] } }))).toEqual(['r0', 'r3']);
+    expect(selected(config, changeEvent())).toEqual(['r1', 'r3']);
+    // A gap event has no field data, so the declarative mapping dead-letters it (until enrichment fills it).
+    expect(selected(config, changeEvent({ header: { changeType: 'GAP_UPDATE', changedFields: [] }, fields: {} })))
+      .toEqual(['r1', 'r3']);
+  });
+
+  it('selects by changed fields in either naming form', () => {
+    const config = routes({ changedFields: ['Email'] }, { changedFields: ['LastName'] }, { changedFields: ['Name.FirstName'] }, { changedFields: ['Phone'] });
+    const raw = changeEvent({
+      header: { changedFields: ['Email', 'Name.LastName', 'Name.FirstName'] },
+      fields: { Email: 'jane@example.com', Name: { FirstName: 'Jane', LastName: 'Doe' } },
+    });
+    expect(selected(config, raw)).toEqual(['r0', 'r1', 'r2']);
+  });
+
+  it('on CREATE (no changedFields from Salesforce) selects when the event carries a value for a listed field', () => {
+    const config = routes({ changedFields: ['Email'] }, { changedFields: ['Phone'] }, { changedFields: ['Name.LastName'] });
+    const raw = changeEvent({ header: { changeType: 'CREATE', changedFields: [] }, fields: { Email: 'jane@example.com', Name: { LastName: 'Doe' } } });
+    expect(selected(config, raw)).toEqual(['r0', 'r2']);
+  });
+
+  it('selects by entity on /data/ChangeEvents', () => {
+    const config = routes({ channel: '/data/ChangeEvents', entities: ['Lead'] }, { channel: '/data/ChangeEvents', entities: ['Contact'] });
+    expect(selected(config, changeEvent({ channel: '/data/ChangeEvents' }))).toEqual(['r1']);
+  });
+
+  it('dead-letters an event without record IDs once per interested route, so the resync is visible', () => {
+    const config = routes({ changeTypes: ['UPDATE'] }, { channel: '/data/ChangeEvents' });
+    const { actions, deadLetters } = compileRoutes(config, builtinMappers())
+      .route(eventOf(changeEvent({ header: { changeType: 'GAP_OVERFLOW', recordIds: [] }, fields: {} })));
+    expect(actions).toEqual([]);
+    expect(deadLetters).toHaveLength(1);
+    expect(deadLetters[0]).toMatchObject({ route: 'r0', code: RESYNC_REQUIRED, recordId: '' });
+    expect(deadLetters[0]!.reason).toBe('Contact GAP_OVERFLOW on /data/ContactChangeEvent names no records (wildcard IDs or overflow): route "r0" needs a resync of Contact');
+  });
+});
+
+describe('the declarative journey-entry mapper', () => {
+  it('maps flattened and dotted paths into one entry keyed by the 18-character ID', () => {
+    const config = routes({
+      target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome', mode: 'single' },
+      mapping: { data: { EmailAddress: 'Email', First: 'FirstName', Last: 'Name.LastName', City: 'MailingAddress.City', Missing: 'Phone' }, required: ['EmailAddress'] },
+    });
+    const raw = changeEvent({
+      header: { recordIds: ['0035g00000XyZab'], changedFields: ['Email'] },
+      fields: { Email: 'jane@example.com', Name: { FirstName: 'Jane', LastName: 'Doe' }, MailingAddress: { City: 'Lyon' } },
+    });
+    const { actions, deadLetters } = compileRoutes(config, builtinMappers()).route(eventOf(raw));
+    expect(deadLetters).toEqual([]);
+    expect(actions).toEqual([{
+      idempotencyKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      route: 'r0', target: 'journey', mode: 'single', batchKey: 'APIEvent-welcome',
+      payload: { eventDefinitionKey: 'APIEvent-welcome', contactKey: CONTACT, data: { EmailAddress: 'jane@example.com', First: 'Jane', Last: 'Doe', City: 'Lyon' } },
+      correlationId: expect.stringMatching(/^[0-9a-f]{16}$/),
+      channel: '/data/ContactChangeEvent', replayId: '123456', recordId: CONTACT, contactKey: CONTACT, receivedAt: 1_760_000_000_000,
+    }]);
+  });
+
+  it('sends a field the change cleared as null', () => {
+    const config = routes({ changedFields: ['Email'], mapping: { data: { Email: 'Email', Phone: 'Phone' } } });
+    const raw = changeEvent({ header: { changedFields: ['Email', 'Phone'] }, fields: { Email: 'jane@example.com' } });
+    expect(compileRoutes(config, builtinMappers()).route(eventOf(raw)).actions[0]!.payload.data).toEqual({ Email: 'jane@example.com', Phone: null });
+  });
+
+  it('dead-letters an event whose required field is missing, naming the field and the record', () => {
+    const config = routes({ mapping: { data: { Email: 'Email', Last: 'Name.LastName' }, required: ['Email', 'Last'] } });
+    const raw = changeEvent({ header: { changedFields: ['Title'] }, fields: { Title: 'CEO' } });
+    const { actions, deadLetters } = compileRoutes(config, builtinMappers()).route(eventOf(raw));
+    expect(actions).toEqual([]);
+    expect(deadLetters).toHaveLength(1);
+    expect(deadLetters[0]).toMatchObject({ route: 'r0', code: MAPPING_MISSING_FIELD, recordId: CONTACT, contactKey: CONTACT });
+    expect(deadLetters[0]!.reason).toBe(`route "r0": required fields "Email", "Last" (from Name.LastName) missing on Contact ${CONTACT} (UPDATE); an UPDATE carries only the fields it changed`);
+  });
+});
+
+describe('custom mappers', () => {
+  it('loads mappers/<name>.ts by name and routes platform events through it', async () => {
+    const config = routes({ channel: '/event/MC_Journey_Entry__e', mapper: 'journey-entry-event', mapping: undefined });
+    const mappers = await loadMappers(config);
+    expect(mappers.has('journey-entry-event')).toBe(true);
+    const raw = platformEvent({ eventUuid: '2ec0e371-1395-457f-9275-be1b527a72f7' });
+    const { actions } = compileRoutes(config, mappers).route(eventOf(raw));
+    expect(actions).toHaveLength(1);
+    expect(actions[0]!.payload).toEqual({ eventDefinitionKey: 'APIEvent-admin', contactKey: CONTACT, data: { Email: 'jane@example.com' } });
+    expect(actions[0]!.batchKey).toBe('APIEvent-admin');
+  });
+
+  it('dead-letters what the example mapper cannot use, naming the field', async () => {
+    const config = routes({ channel: '/event/MC_Journey_Entry__e', mapper: 'journey-entry-event', mapping: undefined });
+    const router = compileRoutes(config, await loadMappers(config));
+    const raw = platformEvent({ payload: { Record_Id__c: '0035g00000XyZab', Data__c: '{"Email":' } });
+    const { deadLetters } = router.route(eventOf(raw));
+    expect(deadLetters[0]).toMatchObject({ code: 'MAPPING_BAD_VALUE' });
+    expect(deadLetters[0]!.reason).toMatch(/^Data__c on MC_Journey_Entry__e for 0035g00000XyZabAAF is not valid JSON/);
+  });
+
+  it('is a ConfigError naming the route key when the module or its default export is missing, or it fails to load', async () => {
+    const missing = routes({ mapper: 'no-such-mapper', mapping: undefined });
+    await expect(loadMappers(missing)).rejects.toThrow(ConfigError);
+    await expect(loadMappers(missing)).rejects.toThrow(/^routes\[0\]\.mapper: "no-such-mapper": no mapper module no-such-mapper\.ts/);
+    await expect(loadMapper('no-default', 'routes[3].mapper', FIXTURES)).rejects.toThrow(/^routes\[3\]\.mapper: "no-default": .*no-default\.ts must export a mapper function as its default export \(found undefined\)$/);
+    await expect(loadMapper('fails-to-load', 'routes[1].mapper', FIXTURES)).rejects.toThrow(/^routes\[1\]\.mapper: "fails-to-load": .* failed to load: mapper module exploded at import$/);
+    await expect(loadMapper('../src/ids', 'routes[0].mapper')).rejects.toThrow(/is not a mapper module name/);
+  });
+
+  it('is a ConfigError when a route names a mapper that was not loaded', () => {
+    expect(() => compileRoutes(routes({ mapper: 'journey-entry-event', mapping: undefined }), builtinMappers()))
+      .toThrow(/^routes\[0\]\.mapper: mapper "journey-entry-event" is not loaded/);
+  });
+
+  it('turns a mapper that throws or returns a bad action into a dead letter, keeping its good actions', async () => {
+    const config = routes({ name: 'buggy', mapper: 'throws', mapping: undefined }, { name: 'half', mapper: 'bad-result', mapping: undefined });
+    const mappers = await loadMappers(config, { dir: FIXTURES });
+    const { actions, deadLetters } = compileRoutes(config, mappers).route(eventOf(changeEvent()));
+    expect(actions.map((a) => [a.route, a.mode])).toEqual([['half', 'single']]);
+    expect(deadLetters.map((d) => [d.route, d.code])).toEqual([['buggy', MAPPER_FAILED], ['half', MAPPER_INVALID_RESULT]]);
+    expect(deadLetters[0]!.reason).toBe('route "buggy": mapper "throws" threw: cannot read properties of undefined (reading "Email")');
+    expect(deadLetters[1]!.reason).toBe('route "half": mapper "bad-result" action [1] payload.contactKey: expected a non-empty string, got ""');
+  });
+
+  it('gives several actions of one event distinct keys and canonical 18-character contact keys', async () => {
+    const config = routes({ mapper: 'two-journeys', mapping: undefined });
+    const { actions } = compileRoutes(config, await loadMappers(config, { dir: FIXTURES })).route(eventOf(changeEvent()));
+    expect(actions.map((a) => [a.batchKey, a.contactKey, a.payload.contactKey])).toEqual([['APIEvent-a', CONTACT, CONTACT], ['APIEvent-b', CONTACT, CONTACT]]);
+    expect(actions[0]!.idempotencyKey).not.toBe(actions[1]!.idempotencyKey);
+  });
+});
+
+describe('idempotency keys', () => {
+  const base = { channel: '/data/ContactChangeEvent', replayId: '123456', kind: 'change' as const, transactionKey: 'tx-1', sequenceNumber: 1, recordId: CONTACT };
+
+  it('are stable: the recipe is pinned (changing it re-keys every action in flight)', () => {
+    expect(idempotencyKey(base, 'contact-welcome')).toBe(idempotencyKey({ ...base }, 'contact-welcome'));
+    // base64url(sha256("v1\n/data/ContactChangeEvent\nt:tx-1:1\n0035g00000XyZabAAF\ncontact-welcome")), checked with openssl.
+    expect(idempotencyKey(base, 'contact-welcome')).toBe('H_7HuIONGbK8MsfKq_DodZ_43RWiUNlAX0wZZenRHSk');
+  });
+
+  it('do not depend on the replay ID of a change event, so a replay after an org migration keeps them', () => {
+    expect(idempotencyKey({ ...base, replayId: '999' }, 'r')).toBe(idempotencyKey(base, 'r'));
+  });
+
+  it('differ by channel, transaction, sequence, record, route and action index', () => {
+    const keys = [
+      idempotencyKey(base, 'r'),
+      idempotencyKey({ ...base, channel: '/data/ChangeEvents' }, 'r'),
+      idempotencyKey({ ...base, transactionKey: 'tx-2' }, 'r'),
+      idempotencyKey({ ...base, sequenceNumber: 2 }, 'r'),
+      idempotencyKey({ ...base, recordId: '0035g00000XyZacAAF' }, 'r'),
+      idempotencyKey(base, 's'),
+      idempotencyKey(base, 'r', 1),
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const key of keys) expect(key).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+  });
+
+  it('use the EventUuid of a platform event, else its replay ID', () => {
+    const pe = { channel: '/event/MC_Journey_Entry__e', replayId: '2', kind: 'platform' as const, recordId: CONTACT };
+    const withUuid = { ...pe, eventUuid: '2ec0e371-1395-457f-9275-be1b527a72f7' };
+    expect(idempotencyKey({ ...withUuid, replayId: '3' }, 'r')).toBe(idempotencyKey(withUuid, 'r'));
+    expect(idempotencyKey({ ...pe, replayId: '3' }, 'r')).not.toBe(idempotencyKey(pe, 'r'));
+  });
+
+  it('are the same for the same event routed twice (a replay cannot enter a contact twice)', () => {
+    const config = routes({});
+    const router = compileRoutes(config, builtinMappers());
+    const first = router.route(eventOf(changeEvent())).actions[0]!;
+    const again = router.route(eventOf(changeEvent({ replayId: '777' }))).actions[0]!;
+    expect(again.idempotencyKey).toBe(first.idempotencyKey);
+  });
+});
