@@ -121,8 +121,10 @@ class CometdSubscriber implements Subscriber {
     if (client !== this.#client) return next(message);
     const channel = message.channel;
     if (!channel.startsWith('/meta/')) {
+      // Taken here and not passed on: faye's per-message channel matching would only find
+      // our no-op listeners, and it costs as much as the rest of the client's work.
       if (message.data !== undefined) this.#buffer.push(toRawEvent(channel, message.data));
-      return next(message);
+      return next(null);
     }
     if (message.successful === false) this.#onFailure(client, message);
     else if (channel === '/meta/subscribe') {

@@ -14,6 +14,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
 import type { ActionRow, AttemptRecord, CommitResult, Store } from './store.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
 /** Options of the embedded store. */
 export interface SqliteStoreOptions {
@@ -30,9 +31,15 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
   const db = new DatabaseSync(options.path);
   db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000};
-    PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192; PRAGMA temp_store = MEMORY;`);
+    PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;`);
   migrate(db);
-  return new SqliteStore(db, options.cacheLimit ?? 100_000);
+  // Checkpoints run on their own thread; an in-memory database has no WAL to checkpoint.
+  let checkpointer: WalCheckpointer | undefined;
+  if (options.path !== ':memory:') {
+    db.exec('PRAGMA wal_autocheckpoint = 0');
+    checkpointer = startWalCheckpointer(options.path);
+  }
+  return new SqliteStore(db, options.cacheLimit ?? 100_000, checkpointer);
 }
 
 function migrate(db: DatabaseSync): void {
@@ -87,8 +94,11 @@ class SqliteStore implements Store {
   /** Kept in memory so backpressure checks cost nothing; counted on open. */
   #backlog: number;
 
-  constructor(db: DatabaseSync, cacheLimit: number) {
+  readonly #checkpointer: WalCheckpointer | undefined;
+
+  constructor(db: DatabaseSync, cacheLimit: number, checkpointer: WalCheckpointer | undefined) {
     this.#db = db;
+    this.#checkpointer = checkpointer;
     this.#cacheLimit = cacheLimit;
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
       replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at)
@@ -227,7 +237,9 @@ class SqliteStore implements Store {
   }
 
   close(): void {
-    if (this.#db.isOpen) this.#db.close();
+    if (!this.#db.isOpen) return;
+    this.#db.close();
+    this.#checkpointer?.stop();
   }
 
   #transaction(body: () => void): void {
