@@ -2,7 +2,7 @@
  * The logger: pino JSON lines on stdout (pretty on a terminal), tokens and secrets redacted
  * by key, e-mail addresses and phone numbers masked in every string unless allowed.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
@@ -24,9 +24,12 @@ const SECRET_KEYS = ['accessToken', 'access_token', 'clientSecret', 'client_secr
 const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g;
-// Seven or more digits, optionally with a leading + and common separators: phone numbers,
-// not replay IDs (those are never logged inside free text next to separators).
-const PHONE = /\+?\(?\d[\d\s().-]{6,}\d/g;
+// Seven or more digits with optional + and separators, standing alone: a digit run inside a
+// word (a Salesforce ID, a UUID, a hash) is not a phone number.
+const PHONE = /(?<![\w-])\+?\(?\d[\d\s().-]{5,}\d(?![\w-])/g;
+/** Fields that identify, never carry, personal data: left as they are so support can search them. */
+const CORRELATION_KEYS = new Set(['correlationId', 'channel', 'replayId', 'recordId', 'contactKey', 'route',
+  'requestId', 'eventInstanceId', 'messageKey', 'event', 'code', 'checkpoints']);
 
 /** Masks e-mail addresses and phone numbers inside a string. */
 export function maskPersonal(text: string): string {
@@ -38,7 +41,7 @@ function maskDeep(value: unknown, depth: number): unknown {
   if (depth > 4 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = maskDeep(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = CORRELATION_KEYS.has(k) ? v : maskDeep(v, depth + 1);
   return out;
 }
 
@@ -47,16 +50,19 @@ export function createLogger(options: LogOptions = {}): Logger {
   const allow = options.allowPersonalData ?? false;
   const usePretty = options.pretty === 'auto' || options.pretty === undefined ? Boolean(process.stdout.isTTY) : options.pretty;
   const stream = options.destination ?? (usePretty ? pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }) : process.stdout);
-  return pino({
+  const pinoOptions: LoggerOptions = {
     level: options.level ?? 'info',
     base: { service: 'sfmc-bridge' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    hooks: allow ? undefined : {
+  };
+  if (!allow) {
+    pinoOptions.hooks = {
       logMethod(args, method) {
         // The message string can carry personal data too; mask it before formatting.
         method.apply(this, args.map((a) => (typeof a === 'string' ? maskPersonal(a) : a)) as Parameters<typeof method>);
       },
-    },
-    formatters: allow ? undefined : { log: (obj) => maskDeep(obj, 0) as Record<string, unknown> },
-  }, stream);
+    };
+    pinoOptions.formatters = { log: (obj) => maskDeep(obj, 0) as Record<string, unknown> };
+  }
+  return pino(pinoOptions, stream);
 }

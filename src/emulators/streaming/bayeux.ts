@@ -57,9 +57,9 @@ export const STREAM_COOKIE = 'sfdc-stream';
 
 type Message = Record<string, unknown>;
 
-const PHASE_OF: Record<string, FaultPhase> = {
-  '/meta/handshake': 'handshake', '/meta/connect': 'connect', '/meta/subscribe': 'subscribe',
-};
+const PHASE_OF = new Map<unknown, FaultPhase>([
+  ['/meta/handshake', 'handshake'], ['/meta/connect', 'connect'], ['/meta/subscribe', 'subscribe'],
+]);
 
 /** Runs Bayeux for every client of one emulator. */
 export class BayeuxEngine {
@@ -88,7 +88,7 @@ export class BayeuxEngine {
   process(ex: Exchange, messages: unknown[]): void {
     if (this.#closed) return ex.drop();
     for (const m of messages) {
-      const phase = isMessage(m) ? PHASE_OF[m.channel as string] : undefined;
+      const phase = isMessage(m) ? PHASE_OF.get(m.channel) : undefined;
       if (phase && this.#faults.take(phase, true)) return ex.drop();
     }
     const replies: string[] = [];

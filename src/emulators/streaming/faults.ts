@@ -39,6 +39,7 @@ interface Pending {
 }
 
 const NONE = { reconnect: 'none' } as const;
+const DROP = (): FaultEffect => ({ kind: 'drop' });
 
 /** The faults waiting to hit, plus the stall window. */
 export class Faults {
@@ -78,7 +79,7 @@ export class Faults {
           kind: 'reply', error: ERR.concurrentLimit, failureReason: ERR.concurrentLimit,
         }));
       case 'drop-connection':
-        return this.#queue(phases(fault.on, ['connect']), fault.count, () => ({ kind: 'drop' }));
+        return this.#queue(phases(fault.on, ['connect']), fault.count, DROP);
     }
   }
 
@@ -104,13 +105,8 @@ export class Faults {
     return Math.max(0, this.#stallUntil - now);
   }
 
-  clear(): void {
-    this.#pending = [];
-    this.#stallUntil = 0;
-  }
-
   #queue(on: FaultPhase[], count: number | undefined, effect: (phase: FaultPhase) => FaultEffect): void {
-    const drop = effect('connect').kind === 'drop';
+    const drop = effect === DROP;
     this.#pending.push({ phases: new Set(on), drop, remaining: Math.max(1, Math.floor(count ?? 1)), effect });
   }
 }

@@ -11,6 +11,8 @@ import type { ChangeSpec } from './types.ts';
 /** V8 (Node 21+) can emit a raw number literal, which is how an integer above 2^53 gets out. */
 const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** The channel every selected object's changes go to. */
 export const ALL_CHANGES_CHANNEL = '/data/ChangeEvents';
 
@@ -96,7 +98,7 @@ export function changeEventData(spec: ChangeSpec, replayId: number, ctx: ChangeC
     transactionKey,
     sequenceNumber: spec.sequenceNumber ?? 1,
     commitTimestamp,
-    commitNumber: commitNumber <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(commitNumber) : rawJSON(commitNumber.toString()),
+    commitNumber: commitNumber <= MAX_SAFE ? Number(commitNumber) : rawJSON(commitNumber.toString()),
     commitUser: spec.commitUser ?? DEFAULT_COMMIT_USER,
     changedFields,
   };

@@ -1,0 +1,49 @@
+/** The command line's contract: exit codes and messages that name what is wrong. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
+const env = { ...process.env, SF_INSTANCE_URL: 'http://127.0.0.1:9', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'http://127.0.0.1:9', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
+let dir: string;
+beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'cli-')); });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], extraEnv: Record<string, string | undefined> = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 20_000 });
+}
+
+test('an invalid config stops start-up with exit code 2 and a message naming the key and the value', () => {
+  const path = join(dir, 'bad.json');
+  writeFileSync(path, JSON.stringify({
+    channels: [{ name: '/data/ContactChangeEvent' }],
+    routes: [{ name: 'r', channel: '/data/LeadChangeEvent', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email' } } }],
+  }));
+  const r = run(['start', '--config', path]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('routes[0].channel');
+  expect(r.stderr).toContain('/data/LeadChangeEvent');
+});
+
+test('a secret written into the config file is refused with exit code 2, and the secret is not echoed', () => {
+  const path = join(dir, 'secret.json');
+  writeFileSync(path, JSON.stringify({ marketingCloud: { clientSecret: 'hunter2-literal' } }));
+  const r = run(['start', '--config', path]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('marketingCloud.clientSecret');
+  expect(r.stderr).not.toContain('hunter2-literal');
+});
+
+test('a missing config file and a bad argument exit with code 2', () => {
+  expect(run(['start', '--config', join(dir, 'nope.json')]).status).toBe(2);
+  expect(run(['demo', '--events', 'many']).status).toBe(2);
+  expect(run(['no-such-command']).status).toBe(2);
+});
+
+test('SFMC_BRIDGE_CONFIG names the config when --config is absent', () => {
+  const r = run(['start'], { SFMC_BRIDGE_CONFIG: join(dir, 'from-env.json') });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('from-env.json');
+});
