@@ -9,7 +9,7 @@ const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const env = { ...process.env, SF_INSTANCE_URL: 'http://127.0.0.1:9', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'http://127.0.0.1:9', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
 let dir: string;
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'cli-')); });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
 function run(args: string[], extraEnv: Record<string, string | undefined> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 20_000 });

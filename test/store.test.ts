@@ -15,7 +15,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   store.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 test('a batch and its checkpoint are committed together and survive reopening the file', () => {

@@ -42,7 +42,7 @@ export async function startHarness(opts: { sf?: Partial<StreamingEmulatorOptions
     },
     async close() {
       await Promise.all([sf.close(), mc.close()]);
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
 }
