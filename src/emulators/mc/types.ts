@@ -44,7 +44,7 @@ export type McFaultScope = 'token' | 'rest' | 'any';
 
 /** A failure the emulator serves to the next `count` matching requests. */
 export type McFault =
-  /** Answer with this HTTP status and a Marketing Cloud error body instead of processing. */
+  /** Answer with this status and MC's error body instead of processing; 429 defaults to errorcode 50100 with Retry-After 1 s (50200 never has one), 401 is MC's Not Authorized. */
   | { kind: 'status'; status: number; count?: number; errorcode?: number; message?: string; retryAfterSec?: number; scope?: McFaultScope }
   /** Destroy the socket: `before` processing (nothing recorded) or `after` (recorded, answer lost: the ambiguous case). */
   | { kind: 'reset'; count?: number; when?: 'before' | 'after'; scope?: McFaultScope }
