@@ -100,3 +100,27 @@ test('a Marketing Cloud token that expires mid-stream is replaced once and deliv
   expect(h.mc.stats().tokensIssued).toBe(2);
   expect(s.store.counts().dead).toBe(0);
 });
+
+test('platform events are routed too: the record ID comes from the configured field and becomes an 18-character Contact Key', async () => {
+  const channel = '/event/Order_Confirmed__e';
+  const s = await start({
+    channels: [{ name: channel, replayFrom: -2, recordIdField: 'Contact_Id__c' }],
+    routes: [{
+      name: 'order-confirmed', channel,
+      target: { type: 'journey', eventDefinitionKey: 'APIEvent-order', mode: 'batch' },
+      mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
+    }],
+  });
+  const published = ['0035g00000XyZab', contactId(1)].map((id, i) => h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: `ORD-${i}` }));
+  h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: contactId(2) }); // no order number: dead-lettered
+  await waitFor(() => h.mc.stats().entries >= 2, 10_000, 'two order entries');
+  await s.dispatcher.settled();
+  expect(published.every((p) => p.eventUuid.length > 0)).toBe(true);
+  expect(h.mc.received().map((e) => [e.contactKey, e.data])).toEqual([
+    ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
+    [contactId(1), { OrderNumber: 'ORD-1' }],
+  ]);
+  const dead = s.store.actionsFor(contactId(2));
+  expect(dead[0]).toMatchObject({ status: 'dead' });
+  expect(dead[0]!.error).toContain('OrderNumber');
+});

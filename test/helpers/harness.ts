@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMcEmulator } from '../../src/emulators/mc/index.ts';
+import { to18 } from '../../src/ids.ts';
 import type { McEmulator, McEmulatorOptions } from '../../src/emulators/mc/types.ts';
 import { startStreamingEmulator } from '../../src/emulators/streaming/index.ts';
 import type { StreamingEmulator, StreamingEmulatorOptions } from '../../src/emulators/streaming/types.ts';
@@ -80,4 +81,3 @@ export function contactId(n: number): string {
   return to18(`0035g0000${String(n).padStart(6, '0')}`);
 }
 
-import { to18 } from '../../src/ids.ts';
