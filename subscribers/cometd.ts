@@ -41,6 +41,13 @@ interface BayeuxMessage {
 
 type Next = (message: BayeuxMessage | null) => void;
 
+/** A response with at least this many events means a burst is being replayed. */
+const BURST_RESPONSE_EVENTS = 500;
+/** Most events held uncommitted across responses during a burst. */
+const MAX_UNCOMMITTED_EVENTS = 10_000;
+/** Oldest an uncommitted event may get before it is committed anyway. */
+const MAX_UNCOMMITTED_MS = 250;
+
 /** Creates a CometD subscriber for the given channels. */
 export function createCometdSubscriber(options: CometdSubscriberOptions): Subscriber {
   return new CometdSubscriber(options);
@@ -51,6 +58,9 @@ class CometdSubscriber implements Subscriber {
   readonly #committed: Map<string, string>;
   readonly #confirmed = new Set<string>();
   #buffer: RawEvent[] = [];
+  /** Buffer length when the previous `/meta/connect` went out. */
+  #sinceLastConnect = 0;
+  #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #client: FayeClient | undefined;
   #stopping = false;
@@ -107,7 +117,7 @@ class CometdSubscriber implements Subscriber {
         }, (err) => this.#fatal(err));
         return;
       case '/meta/connect':
-        this.#flush().then(() => this.#opts.gate()).then(() => {
+        this.#maybeFlush().then(() => this.#opts.gate()).then(() => {
           if (this.#stopping || client !== this.#client) return next(null);
           next(message);
         }, (err) => this.#fatal(err));
@@ -173,12 +183,39 @@ class CometdSubscriber implements Subscriber {
     return map;
   }
 
+  /**
+   * During a burst (full responses one after the other) events of several responses are
+   * committed together: fewer, larger transactions cost far less per event. The checkpoint
+   * still moves only with its events, so a crash only means replaying those responses.
+   */
+  #maybeFlush(): Promise<void> {
+    const arrived = this.#buffer.length - this.#sinceLastConnect;
+    this.#sinceLastConnect = this.#buffer.length;
+    const burst = arrived >= BURST_RESPONSE_EVENTS;
+    const old = this.#buffer.length > 0 && Date.now() - this.#buffer[0]!.receivedAt >= MAX_UNCOMMITTED_MS;
+    if (burst && !old && this.#buffer.length < MAX_UNCOMMITTED_EVENTS) {
+      // The server may hold the next connect for up to 110 s when the burst ends: commit on
+      // a timer then, not on the next connect.
+      this.#flushTimer ??= setTimeout(() => {
+        this.#flushTimer = undefined;
+        this.#flush().catch((err) => this.#fatal(err));
+      }, MAX_UNCOMMITTED_MS);
+      return Promise.resolve();
+    }
+    return this.#flush();
+  }
+
   /** Hands the buffered events to the sink; serialized so batches commit in arrival order. */
   #flush(): Promise<void> {
+    if (this.#flushTimer) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
     this.#flushing = this.#flushing.then(async () => {
       if (this.#buffer.length === 0) return;
       const batch = this.#buffer;
       this.#buffer = [];
+      this.#sinceLastConnect = 0;
       const checkpoints = new Map<string, string>();
       for (const e of batch) if (e.replayId !== '') checkpoints.set(e.channel, e.replayId);
       await this.#opts.sink(batch, checkpoints);

@@ -124,3 +124,13 @@ test('platform events are routed too: the record ID comes from the configured fi
   expect(dead[0]).toMatchObject({ status: 'dead' });
   expect(dead[0]!.error).toContain('OrderNumber');
 });
+
+test('a burst followed by silence is committed and delivered at once, not when the held /meta/connect returns', async () => {
+  // Over 500 events in one response takes the burst path, which defers the commit; the server
+  // then holds the next connect for up to 110 s because nothing more is published.
+  for (let i = 0; i < 1500; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
+  const s = await start();
+  await waitFor(() => h.mc.stats().entries >= 1500, 5_000, '1500 entries within 5 s');
+  await s.dispatcher.settled();
+  expect(s.store.counts()).toMatchObject({ delivered: 1500, pending: 0 });
+});
