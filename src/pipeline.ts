@@ -3,15 +3,12 @@
  * and dead letters, and commit them with the channels' checkpoints in one transaction.
  */
 import type { Gate, BatchSink } from '../subscribers/types.ts';
-import type { NewAction, NewDeadLetter, RawEvent } from './model.ts';
 import type { Store } from './store/store.ts';
 import type { Telemetry } from './telemetry.ts';
-
-/** A pure function from received events to what they become. */
-export type Transform = (batch: RawEvent[]) => { actions: NewAction[]; deadLetters: NewDeadLetter[] };
+import type { BatchTransform } from './transform.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
-export function createPipelineSink(deps: { transform: Transform; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
+export function createPipelineSink(deps: { transform: BatchTransform; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
   const { transform, store, telemetry, onCommitted } = deps;
   return async (batch, checkpoints) => {
     const { actions, deadLetters } = transform(batch);

@@ -79,6 +79,7 @@ class SqliteStore implements Store {
   readonly #upsertCheckpoint: StatementSync;
   readonly #selectNew: StatementSync;
   readonly #selectRetries: StatementSync;
+  readonly #nextRetry: StatementSync;
   readonly #delivered: StatementSync;
   readonly #retry: StatementSync;
   readonly #dead: StatementSync;
@@ -112,6 +113,8 @@ class SqliteStore implements Store {
       WHERE id > ? AND status = 'pending' AND next_attempt_at = 0 ORDER BY id LIMIT ?`);
     this.#selectRetries = db.prepare(`SELECT ${COLUMNS} FROM actions
       WHERE status = 'pending' AND next_attempt_at > 0 AND next_attempt_at <= ? ORDER BY id LIMIT ?`);
+    // Asked after every idle dispatcher round: prepared once.
+    this.#nextRetry = db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending' AND next_attempt_at > 0`);
     this.#delivered = db.prepare(`UPDATE actions SET status = 'delivered', attempts = attempts + 1, request_id = ?,
       instance_id = ?, message_key = ?, delivered_at = ?, error_code = NULL, error = NULL WHERE id = ?`);
     this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
@@ -217,7 +220,7 @@ class SqliteStore implements Store {
 
   nextDueAt(): number | undefined {
     if (this.#cache.length > 0 || (!this.#cacheComplete && this.#backlog > this.#inflight.size)) return 0;
-    const row = this.#db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending' AND next_attempt_at > 0`).get() as { t: number | null };
+    const row = this.#nextRetry.get() as { t: number | null };
     return row.t ?? undefined;
   }
 
