@@ -12,7 +12,7 @@ export function createPipelineSink(deps: { transform: BatchTransform; store: Sto
   const { transform, store, telemetry, onCommitted } = deps;
   return async (batch, checkpoints) => {
     const { actions, deadLetters } = transform(batch);
-    const result = store.commitBatch(actions, deadLetters, checkpoints);
+    const result = await store.commitBatch(actions, deadLetters, checkpoints);
     telemetry.batchCommitted(batch.length, result, checkpoints);
     for (const a of actions) telemetry.actionRouted(a);
     for (const d of deadLetters) telemetry.rejected(d);
@@ -24,14 +24,17 @@ export function createPipelineSink(deps: { transform: BatchTransform; store: Sto
  * The backpressure gate: resolves at once while the backlog is under `maxBacklog`, else when
  * the dispatcher has brought it back under. The subscriber awaits it before asking for more.
  */
-export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gate; release(): void } {
+export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
   let waiters: (() => void)[] = [];
-  const release = (): void => {
-    if (waiters.length === 0 || store.backlog() >= maxBacklog) return;
+  const release = async (): Promise<void> => {
+    if (waiters.length === 0 || (await store.backlog()) >= maxBacklog) return;
     const ready = waiters;
     waiters = [];
     for (const w of ready) w();
   };
-  const gate: Gate = () => (store.backlog() < maxBacklog ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve)));
+  const gate: Gate = async () => {
+    if ((await store.backlog()) < maxBacklog) return;
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  };
   return { gate, release };
 }

@@ -33,7 +33,7 @@ export interface Service {
 /** Starts the bridge described by `config`. */
 export async function startService(config: BridgeConfig, logger: Logger): Promise<Service> {
   const store = openSqliteStore({ path: config.store.path });
-  const recovered = store.recoverInflight();
+  const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
   const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
@@ -58,7 +58,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     cometdUrl: `${sf.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`,
     getAccessToken: (fresh) => auth.getAccessToken(fresh),
     channels: config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom })),
-    checkpoints: store.loadCheckpoints(),
+    checkpoints: await store.loadCheckpoints(),
     sink: createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() }),
     gate: backlog.gate,
     logger,
@@ -70,7 +70,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
 
   dispatcher.start();
   await subscriber.start();
-  logger.info({ event: 'started', channels: config.channels.map((c) => c.name), routes: config.routes.map((r) => r.name), backlog: store.backlog() }, 'bridge started');
+  logger.info({ event: 'started', channels: config.channels.map((c) => c.name), routes: config.routes.map((r) => r.name), backlog: await store.backlog() }, 'bridge started');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -78,7 +78,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
       await subscriber.stop();
       await dispatcher.stop();
       await client.close();
-      store.close();
+      await store.close();
       logger.info({ event: 'stopped', ...telemetry.counters }, 'bridge stopped');
     })();
     return stopping;

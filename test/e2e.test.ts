@@ -54,13 +54,13 @@ test('Marketing Cloud receives exactly the journey entries the routed changes ca
   expect(entries.every((e) => e.contactKey.length === 18 && e.eventDefinitionKey === WELCOME_KEY && e.via === 'async')).toBe(true);
   expect(h.mc.received({ contactKey: created[7]! })[0]!.data).toEqual({ Email: 'c7@example.com', FirstName: 'F7', LastName: 'L7' });
 
-  const counts = s.store.counts();
+  const counts = await s.store.counts();
   expect(counts).toMatchObject({ delivered: expected, pending: 0, inflight: 0 });
   expect(counts.dead).toBeGreaterThanOrEqual(1);
-  const [row] = s.store.actionsFor(created[7]!);
+  const [row] = await s.store.actionsFor(created[7]!);
   expect(row!.deliveryIds?.requestId).toBeTruthy();
   expect(row!.deliveryIds?.eventInstanceId).toBe(h.mc.received({ contactKey: created[7]! })[0]!.eventInstanceId);
-  const broken = s.store.actionsFor('003-broken');
+  const broken = await s.store.actionsFor('003-broken');
   expect(broken[0]?.status).toBe('dead');
   expect(broken[0]?.error).toContain('003-broken');
 });
@@ -75,7 +75,7 @@ test('a route in single mode delivers each entry through /interaction/v1/events 
   await waitFor(() => h.mc.stats().entries >= ids.length, 10_000, 'single entries');
   await s.dispatcher.settled();
   expect(h.mc.received().every((e) => e.via === 'single')).toBe(true);
-  expect(s.store.actionsFor(ids[0]!)[0]!.deliveryIds?.eventInstanceId).toBe(h.mc.received({ contactKey: ids[0]! })[0]!.eventInstanceId);
+  expect((await s.store.actionsFor(ids[0]!))[0]!.deliveryIds?.eventInstanceId).toBe(h.mc.received({ contactKey: ids[0]! })[0]!.eventInstanceId);
 });
 
 test('after a restart the bridge resumes from its checkpoint: events published while it was down arrive, earlier ones are not sent again', async () => {
@@ -98,7 +98,7 @@ test('a Marketing Cloud token that expires mid-stream is replaced once and deliv
   for (let i = 20; i < 40; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
   await waitFor(() => h.mc.stats().entries >= 40, 10_000, 'next 20');
   expect(h.mc.stats().tokensIssued).toBe(2);
-  expect(s.store.counts().dead).toBe(0);
+  expect((await s.store.counts()).dead).toBe(0);
 });
 
 test('platform events are routed too: the record ID comes from the configured field and becomes an 18-character Contact Key', async () => {
@@ -120,7 +120,7 @@ test('platform events are routed too: the record ID comes from the configured fi
     ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
     [contactId(1), { OrderNumber: 'ORD-1' }],
   ]);
-  const dead = s.store.actionsFor(contactId(2));
+  const dead = await s.store.actionsFor(contactId(2));
   expect(dead[0]).toMatchObject({ status: 'dead' });
   expect(dead[0]!.error).toContain('OrderNumber');
 });
@@ -132,5 +132,5 @@ test('a burst followed by silence is committed and delivered at once, not when t
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 1500, 5_000, '1500 entries within 5 s');
   await s.dispatcher.settled();
-  expect(s.store.counts()).toMatchObject({ delivered: 1500, pending: 0 });
+  expect(await s.store.counts()).toMatchObject({ delivered: 1500, pending: 0 });
 });

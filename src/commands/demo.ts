@@ -55,7 +55,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   while (mc.stats().entries < expected && Date.now() < deadline) await sleep(50);
 
   const entries = mc.received();
-  const counts = service.store.counts();
+  const counts = await service.store.counts();
   process.stdout.write(`\nMarketing Cloud emulator received ${entries.length} journey entries (expected ${expected}):\n`);
   for (const e of entries.slice(0, 15)) {
     process.stdout.write(`  ${e.contactKey}  ${e.eventDefinitionKey}  ${maskPersonal(JSON.stringify(e.data))}  eventInstanceId=${e.eventInstanceId}\n`);

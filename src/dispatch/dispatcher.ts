@@ -24,7 +24,7 @@ export interface DispatcherOptions {
   /** Longest sleep when nothing is due. @default 250 */
   pollIntervalMs?: number;
   /** Called after each round has settled actions (the backpressure gate listens). */
-  onSettled?(): void;
+  onSettled?(): void | Promise<void>;
 }
 
 /** Delivers the outbox to Marketing Cloud until stopped. */
@@ -66,7 +66,7 @@ export class Dispatcher {
   async settled(): Promise<void> {
     for (;;) {
       await this.#current;
-      const due = this.#o.store.nextDueAt();
+      const due = await this.#o.store.nextDueAt();
       if (this.#current === undefined && (due === undefined || due > Date.now())) return;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -80,8 +80,8 @@ export class Dispatcher {
     }
   }
 
-  #sleep(): Promise<void> {
-    const nextDue = this.#o.store.nextDueAt();
+  async #sleep(): Promise<void> {
+    const nextDue = await this.#o.store.nextDueAt();
     const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(this.#o.pollIntervalMs, nextDue - Date.now()));
     return new Promise((resolve) => {
       this.#wake = resolve;
@@ -92,7 +92,7 @@ export class Dispatcher {
   /** One claim-deliver-record cycle; false when nothing was due. */
   async #round(): Promise<boolean> {
     const { store, batchSize, concurrency } = this.#o;
-    const claimed = store.claimDue(batchSize * concurrency * 2, Date.now());
+    const claimed = await store.claimDue(batchSize * concurrency * 2, Date.now());
     if (claimed.length === 0) return false;
     const byId = new Map(claimed.map((a) => [a.id, a]));
     const chunks = chunkByBatchKey(claimed, batchSize);
@@ -106,8 +106,8 @@ export class Dispatcher {
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
-    store.recordAttempts(records, Date.now());
-    this.#o.onSettled?.();
+    await store.recordAttempts(records, Date.now());
+    await this.#o.onSettled?.();
     return true;
   }
 

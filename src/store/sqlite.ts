@@ -123,12 +123,12 @@ class SqliteStore implements Store {
     this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
   }
 
-  loadCheckpoints(): Map<string, string> {
+  async loadCheckpoints(): Promise<Map<string, string>> {
     const rows = this.#db.prepare('SELECT channel, replay_id FROM checkpoints').all() as { channel: string; replay_id: string }[];
     return new Map(rows.map((r) => [r.channel, r.replay_id]));
   }
 
-  commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): CommitResult {
+  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): Promise<CommitResult> {
     const now = Date.now();
     const fresh: StoredAction[] = [];
     let deadLettered = 0;
@@ -160,7 +160,7 @@ class SqliteStore implements Store {
     return { inserted: fresh.length, duplicates, deadLettered };
   }
 
-  claimDue(limit: number, now: number): StoredAction[] {
+  async claimDue(limit: number, now: number): Promise<StoredAction[]> {
     const claimed: StoredAction[] = [];
     for (const row of this.#selectRetries.all(now, limit + this.#inflight.size) as unknown as DbActionRow[]) {
       if (claimed.length < limit && !this.#inflight.has(row.id)) claimed.push(toStored(row));
@@ -187,7 +187,7 @@ class SqliteStore implements Store {
     if (last && last.attempts === 0 && last.id > this.#cursor) this.#cursor = last.id;
   }
 
-  recordAttempts(records: readonly AttemptRecord[], now: number): void {
+  async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void> {
     let settled = 0;
     this.#transaction(() => {
       for (const rec of records) {
@@ -209,28 +209,28 @@ class SqliteStore implements Store {
     this.#backlog -= settled;
   }
 
-  recoverInflight(): number {
+  async recoverInflight(): Promise<number> {
     // Claims are never written to this store: what was in flight is still pending.
     return 0;
   }
 
-  backlog(): number {
+  async backlog(): Promise<number> {
     return this.#backlog;
   }
 
-  nextDueAt(): number | undefined {
+  async nextDueAt(): Promise<number | undefined> {
     if (this.#cache.length > 0 || (!this.#cacheComplete && this.#backlog > this.#inflight.size)) return 0;
     const row = this.#nextRetry.get() as { t: number | null };
     return row.t ?? undefined;
   }
 
-  actionsFor(recordOrContactKey: string): ActionRow[] {
+  async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
     // The Contact Key is the 18-character record ID: one indexed column answers both.
     const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE record_id = ? ORDER BY id`).all(recordOrContactKey) as unknown as DbActionRow[];
     return rows.map((r) => toActionRow(r, this.#inflight.has(r.id)));
   }
 
-  counts(): Record<ActionRow['status'], number> {
+  async counts(): Promise<Record<ActionRow['status'], number>> {
     const out: Record<ActionRow['status'], number> = { pending: 0, inflight: this.#inflight.size, delivered: 0, dead: 0 };
     for (const r of this.#db.prepare('SELECT status, count(*) AS n FROM actions GROUP BY status').all() as { status: 'pending' | 'delivered' | 'dead'; n: number }[]) {
       out[r.status] = r.n;
@@ -239,7 +239,7 @@ class SqliteStore implements Store {
     return out;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (!this.#db.isOpen) return;
     this.#db.close();
     this.#checkpointer?.stop();

@@ -42,28 +42,31 @@ export interface ActionRow {
   deliveredAt: number | null;
 }
 
-/** Durable home of checkpoints and actions. Every method is atomic. */
+/**
+ * Durable home of checkpoints and actions. Every method is atomic, and asynchronous so that a
+ * networked store (Postgres) fits the same contract as the embedded one.
+ */
 export interface Store {
   /** The stored replay ID of every channel that has one. */
-  loadCheckpoints(): Map<string, string>;
+  loadCheckpoints(): Promise<Map<string, string>>;
   /**
    * Stores actions and dead letters derived from a batch of events and moves each named
    * channel's checkpoint, all in one transaction. Keys already stored are refused, not errors.
    */
-  commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): CommitResult;
+  commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): Promise<CommitResult>;
   /** Claims up to `limit` due pending actions (none is handed out twice while in flight), in outbox order. */
-  claimDue(limit: number, now: number): StoredAction[];
+  claimDue(limit: number, now: number): Promise<StoredAction[]>;
   /** Records the outcome of delivery attempts, in one transaction. */
-  recordAttempts(records: readonly AttemptRecord[], now: number): void;
+  recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void>;
   /** Claims left by a process that died become due again; returns how many (stores that keep claims in memory: 0). */
-  recoverInflight(): number;
+  recoverInflight(): Promise<number>;
   /** Actions not yet delivered nor dead-lettered (the backlog). */
-  backlog(): number;
+  backlog(): Promise<number>;
   /** Earliest `next_attempt_at` among pending actions, or undefined when none is pending. */
-  nextDueAt(): number | undefined;
+  nextDueAt(): Promise<number | undefined>;
   /** Rows of one record or contact key, oldest first. */
-  actionsFor(recordOrContactKey: string): ActionRow[];
+  actionsFor(recordOrContactKey: string): Promise<ActionRow[]>;
   /** Counts by status. */
-  counts(): Record<ActionRow['status'], number>;
-  close(): void;
+  counts(): Promise<Record<ActionRow['status'], number>>;
+  close(): Promise<void>;
 }
