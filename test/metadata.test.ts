@@ -2,8 +2,7 @@
 import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ComponentSet } from '@salesforce/source-deploy-retrieve';
-import { readForceApp } from '../src/metadata/force-app.ts';
+import { readForceApp, sdr } from '../src/metadata/force-app.ts';
 import { METADATA_RULES, checkForceApp } from '../src/metadata/rules.ts';
 
 const DEFAULT = 'force-app/main/default';
@@ -13,7 +12,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retry
 
 describe('the shipped force-app', () => {
   it('resolves every component with source-deploy-retrieve, offline', () => {
-    const components = ComponentSet.fromSource('force-app').getSourceComponents().toArray();
+    const components = sdr().ComponentSet.fromSource('force-app').getSourceComponents().toArray();
     const names = components.map((c) => `${c.type.name}:${c.fullName}`).sort();
     expect(names).toEqual([
       'CustomObject:MC_Journey_Entry__e',

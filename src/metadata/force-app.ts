@@ -5,8 +5,32 @@
  * metadata types but checks nothing against Salesforce's schema: that is what rules.ts is for.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
-import { ComponentSet, type SourceComponent } from '@salesforce/source-deploy-retrieve';
+
+/** The part of source-deploy-retrieve's SourceComponent used here. */
+export interface SourceComponent {
+  type: { name: string };
+  fullName: string;
+  xml?: string;
+  content?: string;
+  parseXml(): Promise<unknown>;
+  getChildren(): SourceComponent[];
+}
+
+/** The part of `@salesforce/source-deploy-retrieve` used here. */
+export interface Sdr {
+  ComponentSet: { fromSource(path: string): { getSourceComponents(): { toArray(): SourceComponent[] } } };
+}
+
+/**
+ * source-deploy-retrieve, loaded through `require` with the small type above. Its own type
+ * declarations pull in @jsforce/jsforce-node's ambient `declare module 'faye'`, which clashes with
+ * src/types/faye.d.ts and breaks the type-check of the CometD subscriber.
+ */
+export function sdr(): Sdr {
+  return createRequire(import.meta.url)('@salesforce/source-deploy-retrieve') as Sdr;
+}
 
 /** One component as SDR resolved it. */
 export interface ResolvedComponent {
@@ -247,7 +271,7 @@ export async function readForceApp(dir: string): Promise<ForceApp> {
   }
   let sources: SourceComponent[];
   try {
-    sources = ComponentSet.fromSource(dir).getSourceComponents().toArray();
+    sources = sdr().ComponentSet.fromSource(dir).getSourceComponents().toArray();
   } catch (err) {
     app.resolveError = (err as Error).message;
     return app;

@@ -4,7 +4,7 @@
  * as it would be missing from the events it receives), and fetch a Marketing Cloud token.
  * Nothing here writes anything anywhere.
  */
-import jsforce from 'jsforce';
+import { createRequire } from 'node:module';
 import { splitDotted } from '../compound.ts';
 import { McTokenManager } from '../dispatch/mc-auth.ts';
 import type { BridgeConfig } from '../config/schema.ts';
@@ -15,8 +15,18 @@ import type { ChannelSource } from './cross-check.ts';
 /** Describes one object: its field names, or throws (an Error with `errorCode` for Salesforce errors). */
 export type Describe = (object: string) => Promise<{ name: string; fields: readonly { name: string }[] }>;
 
+/** The part of jsforce used here. */
+interface Jsforce {
+  Connection: new (options: { instanceUrl: string; accessToken: string; version: string }) => {
+    sobject(name: string): { describe(): Promise<{ name: string; fields: { name: string }[] }> };
+  };
+}
+
 /** A describe function backed by a jsforce Connection. */
 export async function jsforceDescribe(auth: SalesforceAuth, apiVersion: string): Promise<Describe> {
+  // Loaded through require with the small type above: importing jsforce's declarations from src/
+  // puts its ambient `declare module 'faye'` ahead of src/types/faye.d.ts and breaks the subscriber's types.
+  const jsforce = createRequire(import.meta.url)('jsforce') as Jsforce;
   const conn = new jsforce.Connection({ instanceUrl: auth.instanceUrl, accessToken: await auth.getAccessToken(false), version: apiVersion });
   return async (object) => {
     const result = await conn.sobject(object).describe();
