@@ -7,9 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { jest } from '@jest/globals';
 import { check, runCheck, type CheckReport } from '../src/commands/check.ts';
 import { startMcEmulator } from '../src/emulators/mc/index.ts';
 import type { McEmulator } from '../src/emulators/mc/types.ts';
+
+// Each CLI run loads source-deploy-retrieve in a fresh process: seconds alone, more on a shared machine.
+jest.setTimeout(120_000);
 
 const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const CREDENTIAL_VARS = ['SF_INSTANCE_URL', 'SF_ACCESS_TOKEN', 'MC_AUTH_BASE_URL', 'MC_CLIENT_ID', 'MC_CLIENT_SECRET', 'SFMC_BRIDGE_CONFIG'];
