@@ -18,6 +18,9 @@ import { MappingError } from '../src/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
 
+/** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
+export const fields = ['Event_Definition_Key__c', 'Data__c', 'Correlation_Id__c'] as const;
+
 /** Stable code: a field holds a value the mapper cannot use. */
 export const MAPPING_BAD_VALUE = 'MAPPING_BAD_VALUE';
 

@@ -24,6 +24,17 @@ function program(): Command {
       process.exitCode = await runStart(opts);
     });
 
+  cmd.command('check')
+    .description('check the config and force-app against each other (and, with credentials, against the org and Marketing Cloud); exit 1 on an error')
+    .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
+    .option('--force-app <dir>', 'Salesforce package directory to check', 'force-app')
+    .option('--offline', 'skip the org describe and the Marketing Cloud token even when credentials are set')
+    .option('--json', 'print the report as one JSON object')
+    .action(async (opts: { config?: string; forceApp: string; offline?: boolean; json?: boolean }) => {
+      const { runCheck } = await import('./commands/check.ts');
+      process.exitCode = await runCheck({ config: opts.config, forceApp: opts.forceApp, offline: Boolean(opts.offline), json: Boolean(opts.json) });
+    });
+
   cmd.command('demo')
     .description('the whole pipeline against the built-in emulators: no credentials needed')
     .option('-n, --events <count>', 'Contact changes to publish', '40')
