@@ -129,11 +129,11 @@ describe('Postgres store, shared by several instances', () => {
   });
 
   test('an instance whose claim was taken over cannot overwrite the new holder\'s outcome', async () => {
-    const a = await open(200);
+    const a = await open(30_000);
     const b = await open(30_000);
     await a.commitBatch([action(1)], [], new Map());
     const [mine] = await a.claimDue(10, Date.now());
-    // A stalls without renewing (as if its event loop froze): its lease runs out and B claims.
+    // A stalls (as if its event loop froze) until its lease runs out (set here; its next renewal is 10 s away); B claims.
     await adminQuery(`UPDATE "${schema}".actions SET claimed_until = 0`);
     const [theirs] = await b.claimDue(10, Date.now());
     expect(theirs!.id).toBe(mine!.id);

@@ -148,6 +148,8 @@ const PostgresStoreSchema = z
     poolSize: z.number().int().min(1).max(100).default(10).describe('Database connections per instance (plus one for leadership).'),
     claimLeaseMs: z.number().int().min(1000).max(3_600_000).default(30000)
       .describe('How long an action claimed for delivery stays reserved (ms); renewed while delivering; a dead instance\'s claims are delivered by another after it.'),
+    synchronousCommit: z.boolean().default(false)
+      .describe('Wait for the database to flush each commit to disk. Off loses nothing when a bridge dies; a database crash rewinds whole batches with their checkpoints, fetched again from Salesforce.'),
     takeoverMs: z.number().int().min(500).max(600_000).default(10000)
       .describe('Bound on how long a channel goes unconsumed after its leader dies or loses the database (ms); a dead process is replaced within a fifth of it.'),
   })

@@ -21,6 +21,7 @@ export async function openStore(config: StoreConfig): Promise<OpenedStore> {
   if (config.kind === 'sqlite') return { store: openSqliteStore({ path: config.path }) };
   const store = await openPostgresStore({
     url: config.url, schema: config.schema, poolSize: config.poolSize, claimLeaseMs: config.claimLeaseMs,
+    synchronousCommit: config.synchronousCommit,
   });
   return {
     store,

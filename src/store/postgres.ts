@@ -29,6 +29,14 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a claim stays reserved without renewal (ms); renewed every third of it. @default 30000 */
   claimLeaseMs?: number;
+  /**
+   * Wait for the WAL to reach disk at every commit. Off, a commit survives the bridge being
+   * killed at any point (the server has it); only a crash of the database server can take back
+   * its last fraction of a second, whole transactions at a time: a checkpoint rewinds with the
+   * actions committed with it, so those events are fetched again from Salesforce's retention.
+   * The same crash model as the embedded store's. @default false
+   */
+  synchronousCommit?: boolean;
   /** Names this instance in claims and attempts. @default a random UUID */
   instanceId?: string;
 }
@@ -76,7 +84,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
-    options: `-c search_path=${schema}`,
+    options: `-c search_path=${schema} -c synchronous_commit=${options.synchronousCommit ? 'on' : 'off'}`,
     application_name: `sfmc-bridge ${instanceId.slice(0, 40)}`,
     keepAlive: true,
     types,
