@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { to18 } from '../src/ids.ts';
 import { spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
+import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
 
 const { values: args } = parseArgs({
@@ -22,6 +23,7 @@ const { values: args } = parseArgs({
     scenario: { type: 'string', default: 'default' },
     'latency-events': { type: 'string', default: '5000' },
     'latency-rate': { type: 'string', default: '2000' },
+    store: { type: 'string', default: 'sqlite' },
   },
 });
 const N = Number(args.events);
@@ -46,6 +48,7 @@ function log(message: string): void {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-bench-'));
+  const store = benchStore(args.store, dir);
   const emu = await startEmulatorProcess();
   try {
     const info: EmulatorInfo = emu.info;
@@ -62,12 +65,12 @@ async function main(): Promise<void> {
         target: { type: 'journey', eventDefinitionKey: KEY, mode: 'batch' },
         mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
       }],
-      store: { kind: 'sqlite', path: join(dir, 'bench.db') },
+      store: store.config,
       log: { level: 'warn', pretty: false },
     };
     const configPath = join(dir, 'bridge.json');
     writeFileSync(configPath, JSON.stringify(config));
-    const bridge = spawnBridge(configPath, info);
+    const bridge = spawnBridge(configPath, { ...info, ...store.env });
     const mcStats = (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> =>
       control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
     const started = Date.now();
@@ -109,7 +112,7 @@ async function main(): Promise<void> {
     log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
 
     const result = {
-      scenario: args.scenario, events: N,
+      scenario: args.scenario, store: args.store, events: N,
       eventsPerSec: Math.round(eventsPerSec),
       p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
       peakRssMb: Math.round(peakRssMb * 10) / 10,
@@ -121,6 +124,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await emu.stop();
+    await store.cleanup();
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }

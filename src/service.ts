@@ -13,7 +13,8 @@ import { McRestClient } from './dispatch/mc-http.ts';
 import { loadMappers } from './mappers.ts';
 import { createBacklogGate, createPipelineSink } from './pipeline.ts';
 import { accessTokenAuth } from './salesforce/auth.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import { createLeadingSubscriber } from './leading-subscriber.ts';
+import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import { Telemetry } from './telemetry.ts';
 import { createTransform } from './transform.ts';
@@ -32,7 +33,7 @@ export interface Service {
 
 /** Starts the bridge described by `config`. */
 export async function startService(config: BridgeConfig, logger: Logger): Promise<Service> {
-  const store = openSqliteStore({ path: config.store.path });
+  const { store, leadership } = await openStore(config.store);
   const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
   const telemetry = new Telemetry(logger);
@@ -54,12 +55,14 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
   const sf = config.salesforce;
   const auth = accessTokenAuth(sf.instanceUrl, () => sf.auth.accessToken);
-  const subscriber = createCometdSubscriber({
+  const sink = createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() });
+  const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom }));
+  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createCometdSubscriber({
     cometdUrl: `${sf.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`,
     getAccessToken: (fresh) => auth.getAccessToken(fresh),
-    channels: config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom })),
-    checkpoints: await store.loadCheckpoints(),
-    sink: createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() }),
+    channels: subscribed,
+    checkpoints,
+    sink,
     gate: backlog.gate,
     logger,
     onFatal: (err) => {
@@ -67,6 +70,10 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
       fail(err);
     },
   });
+  // On a shared store every instance delivers, but only a channel's leader consumes it.
+  const subscriber = leadership
+    ? createLeadingSubscriber({ channels, store, create: subscribe, leadership: (names, handlers) => leadership(names, handlers, logger) })
+    : subscribe(channels, await store.loadCheckpoints());
 
   dispatcher.start();
   await subscriber.start();

@@ -22,6 +22,8 @@ export const EnvRefSchema = z
  */
 export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'accessToken', 'clientSecret', 'privateKey', 'refreshToken', 'password',
+  // A database URL may carry a password.
+  'url',
 ]);
 
 /** A secret: only by environment reference, so it never sits in a file under version control. */
@@ -136,6 +138,23 @@ const SqliteStoreSchema = z
   })
   .describe('SQLite outbox, checkpoints and dead letters.');
 
+const PostgresStoreSchema = z
+  .strictObject({
+    kind: z.literal('postgres').describe('Several instances on one PostgreSQL database: shared outbox, one consumer per channel.'),
+    url: secretRef('DATABASE_URL')
+      .describe('Connection URL postgres://user:password@host:5432/database, only as an environment reference (it may hold a password). Default: {"env": "DATABASE_URL"}.'),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case identifier (letters, digits, _)').default('sfmc_bridge')
+      .describe('Schema holding the bridge\'s tables; created and migrated on start.'),
+    poolSize: z.number().int().min(1).max(100).default(10).describe('Database connections per instance (plus one for leadership).'),
+    claimLeaseMs: z.number().int().min(1000).max(3_600_000).default(30000)
+      .describe('How long an action claimed for delivery stays reserved (ms); renewed while delivering; a dead instance\'s claims are delivered by another after it.'),
+    synchronousCommit: z.boolean().default(false)
+      .describe('Wait for the database to flush each commit to disk. Off loses nothing when a bridge dies; a database crash rewinds whole batches with their checkpoints, fetched again from Salesforce.'),
+    takeoverMs: z.number().int().min(500).max(600_000).default(10000)
+      .describe('Bound on how long a channel goes unconsumed after its leader dies or loses the database (ms); a dead process is replaced within a fifth of it.'),
+  })
+  .describe('PostgreSQL outbox, checkpoints and dead letters, shared by several instances.');
+
 export const BridgeConfigSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path of this file\'s JSON Schema, for editors.'),
@@ -143,7 +162,7 @@ export const BridgeConfigSchema = z
     channels: z.array(ChannelSchema).default([]).describe('Channels to subscribe to.'),
     marketingCloud: MarketingCloudSchema,
     routes: z.array(RouteSchema).default([]).describe('Routes, tried in order; every matching route produces actions.'),
-    store: z.discriminatedUnion('kind', [SqliteStoreSchema]).prefault({ kind: 'sqlite' })
+    store: z.discriminatedUnion('kind', [SqliteStoreSchema, PostgresStoreSchema]).prefault({ kind: 'sqlite' })
       .describe('Where the outbox, checkpoints and dead letters live.'),
     dispatcher: z.strictObject({
       batchSize: z.number().int().min(1).max(100).default(100).describe('Actions per Marketing Cloud call (journey batches allow 100).'),

@@ -1,0 +1,99 @@
+/**
+ * Versioned migrations of the Postgres store, and the start-up step that applies them. Several
+ * instances may start at once on a fresh database: one advisory lock per schema serializes
+ * them, so each migration runs exactly once and the others find it done.
+ */
+import type { PoolClient } from 'pg';
+
+/** Migrations in order; version N is `PG_MIGRATIONS[N - 1]`. Never edit one that has shipped: append. */
+export const PG_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE checkpoints (
+     channel    text PRIMARY KEY,
+     replay_id  text NOT NULL,
+     updated_at bigint NOT NULL
+   );
+   CREATE TABLE actions (
+     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     idempotency_key text NOT NULL UNIQUE,
+     status          text NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+     route           text NOT NULL,
+     target          text,
+     mode            text,
+     batch_key       text,
+     channel         text NOT NULL,
+     replay_id       text NOT NULL,
+     record_id       text NOT NULL,
+     contact_key     text NOT NULL,
+     correlation_id  text NOT NULL,
+     -- json, not jsonb: stored as written (key order kept), cheaper to insert.
+     payload         json NOT NULL,
+     attempts        integer NOT NULL DEFAULT 0,
+     next_attempt_at bigint NOT NULL DEFAULT 0,
+     -- A claim is a lease: the instance delivering the action renews it; when that instance
+     -- dies the lease runs out and any instance may claim the action again.
+     claimed_by      text,
+     claimed_until   bigint,
+     error_code      text,
+     error           text,
+     request_id      text,
+     instance_id     text,
+     message_key     text,
+     received_at     bigint NOT NULL,
+     created_at      bigint NOT NULL,
+     delivered_at    bigint
+   );
+   -- Due actions are found in id order among the pending ones only.
+   CREATE INDEX actions_pending ON actions (id) WHERE status = 'pending';
+   -- The per-contact order rule asks "is an earlier action of this contact still pending?".
+   CREATE INDEX actions_contact_pending ON actions (contact_key, id) WHERE status = 'pending';
+   -- The Contact Key is the record's 18-character ID, so one index serves trace look-ups.
+   CREATE INDEX actions_record ON actions (record_id);
+   CREATE TABLE attempts (
+     action_id bigint NOT NULL REFERENCES actions (id),
+     at        bigint NOT NULL,
+     outcome   text NOT NULL,
+     code      text,
+     detail    text,
+     instance  text
+   );
+   CREATE INDEX attempts_action ON attempts (action_id);`,
+];
+
+/** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Creates the schema if needed and applies the missing migrations, under an advisory lock
+ * held for the whole step. Refuses a database migrated by a newer bridge.
+ * @returns the schema version after migrating.
+ */
+export async function migratePostgres(client: PoolClient, schema: string): Promise<number> {
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  const lockKey = `sfmc-bridge:migrate:${schema}`;
+  await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await client.query(`CREATE TABLE IF NOT EXISTS "${schema}".schema_version (
+      version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM "${schema}".schema_version`);
+    const current = rows[0]?.v ?? 0;
+    if (current > PG_MIGRATIONS.length) {
+      throw new Error(`schema "${schema}" is at version ${current}, newer than this bridge knows (${PG_MIGRATIONS.length}): upgrade the bridge`);
+    }
+    for (let version = current + 1; version <= PG_MIGRATIONS.length; version++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(`SET LOCAL search_path TO "${schema}"`);
+        await client.query(PG_MIGRATIONS[version - 1]!);
+        await client.query('INSERT INTO schema_version (version) VALUES ($1)', [version]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
+    return PG_MIGRATIONS.length;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]);
+  }
+}

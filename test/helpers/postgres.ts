@@ -1,0 +1,40 @@
+/**
+ * The real PostgreSQL the tests use (127.0.0.1:5432, database `test`; `TEST_DATABASE_URL`
+ * overrides). Every test run works in a schema of its own, dropped afterwards, so runs in
+ * parallel never see each other. Unreachable is a failure, never a skip: CI starts the server.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/** Connection URL of the test database. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A fresh schema name, unique to this call. */
+export function freshSchemaName(prefix = 't'): string {
+  return `${prefix}_${process.pid}_${randomBytes(5).toString('hex')}`;
+}
+
+/** Runs one statement on its own connection; throws a clear error when the server is down. */
+export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(`PostgreSQL is not reachable at ${TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//')} (${(err as Error).message}); start it (.ci/run does) or set TEST_DATABASE_URL`, { cause: err });
+  }
+  try {
+    return await client.query<R>(sql, params);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Fails loudly unless the test server answers. */
+export async function requirePostgres(): Promise<void> {
+  await adminQuery('SELECT 1');
+}
+
+/** Drops a schema made by a test, with everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
