@@ -35,6 +35,16 @@ function program(): Command {
       process.exitCode = await runCheck({ config: opts.config, forceApp: opts.forceApp, offline: Boolean(opts.offline), json: Boolean(opts.json) });
     });
 
+  cmd.command('trace')
+    .description('the timeline of one record: received, routed, each delivery attempt, delivered or dead-lettered')
+    .argument('<recordIdOrContactKey>', 'record ID (15 or 18 characters) or contact key')
+    .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
+    .option('--json', 'one JSON object, for machines')
+    .action(async (id: string, opts: { config?: string; json?: boolean }) => {
+      const { runTrace } = await import('./commands/trace.ts');
+      process.exitCode = await runTrace(id, opts);
+    });
+
   cmd.command('demo')
     .description('the whole pipeline against the built-in emulators: no credentials needed')
     .option('-n, --events <count>', 'Contact changes to publish', '40')

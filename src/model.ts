@@ -101,6 +101,8 @@ export interface NewAction extends Correlation {
   payload: JourneyEntryPayload;
   /** When the event was received, for latency figures. */
   receivedAt: number;
+  /** The event's CDC change type (`EVENT` for a platform event), for `trace`. */
+  changeType?: string;
 }
 
 /** Something that could not become an action; it is stored as a dead letter, never dropped. */

@@ -13,7 +13,7 @@ export function createPipelineSink(deps: { transform: BatchTransform; store: Sto
   return async (batch, checkpoints) => {
     const { actions, deadLetters } = transform(batch);
     const result = await store.commitBatch(actions, deadLetters, checkpoints);
-    telemetry.batchCommitted(batch.length, result, checkpoints);
+    telemetry.batchCommitted(batch, result, checkpoints);
     for (const a of actions) telemetry.actionRouted(a);
     for (const d of deadLetters) telemetry.rejected(d);
     onCommitted();

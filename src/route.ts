@@ -174,6 +174,7 @@ function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewActio
       recordId: event.recordId,
       contactKey: payload.contactKey,
       receivedAt: event.receivedAt,
+      changeType: event.changeType,
     });
   }
 }

@@ -5,13 +5,16 @@
 import type { Logger } from 'pino';
 import { createCometdSubscriber } from '../subscribers/cometd.ts';
 import type { Subscriber } from '../subscribers/types.ts';
+import { startAdminServer, type AdminServer } from './admin/server.ts';
 import type { BridgeConfig } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { createJourneyTarget } from './dispatch/journey.ts';
 import { McTokenManager } from './dispatch/mc-auth.ts';
 import { McRestClient } from './dispatch/mc-http.ts';
+import { ConfigError } from './errors.ts';
 import { loadMappers } from './mappers.ts';
 import { createBacklogGate, createPipelineSink } from './pipeline.ts';
+import { startRetention } from './retention.ts';
 import { accessTokenAuth } from './salesforce/auth.ts';
 import { createLeadingSubscriber } from './leading-subscriber.ts';
 import { openStore } from './store/open.ts';
@@ -25,6 +28,8 @@ export interface Service {
   readonly telemetry: Telemetry;
   readonly subscriber: Subscriber;
   readonly dispatcher: Dispatcher;
+  /** The admin HTTP listener, when `admin.enabled`. */
+  readonly admin: AdminServer | undefined;
   /** Resolves when a fatal error stops the service. */
   readonly failed: Promise<unknown>;
   /** Stops fetching, commits what was received, lets deliveries in flight finish. */
@@ -65,6 +70,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     sink,
     gate: backlog.gate,
     logger,
+    onHandshake: () => telemetry.handshake(),
     onFatal: (err) => {
       logger.fatal({ err }, 'the pipeline cannot commit events; stopping');
       fail(err);
@@ -75,20 +81,34 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     ? createLeadingSubscriber({ channels, store, create: subscribe, leadership: (names, handlers) => leadership(names, handlers, logger) })
     : subscribe(channels, await store.loadCheckpoints());
 
+  const ad = config.admin;
+  const admin = ad.enabled
+    ? await startAdminServer({
+      host: ad.host, port: ad.port, token: ad.token, store, telemetry, logger,
+      subscribed: () => subscriber.subscribed, mcToken: () => tokens.get(), allowPersonalData: config.log.allowPersonalData,
+    }).catch(async (err: NodeJS.ErrnoException) => {
+      await store.close();
+      throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });
+    })
+    : undefined;
   dispatcher.start();
+  const retention = startRetention({ store, retentionDays: config.store.retentionDays, logger });
   await subscriber.start();
   logger.info({ event: 'started', channels: config.channels.map((c) => c.name), routes: config.routes.map((r) => r.name), backlog: await store.backlog() }, 'bridge started');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      admin?.markStopping();
       await subscriber.stop();
       await dispatcher.stop();
+      await retention.stop();
+      await admin?.close();
       await client.close();
       await store.close();
       logger.info({ event: 'stopped', ...telemetry.counters }, 'bridge stopped');
     })();
     return stopping;
   };
-  return { store, telemetry, subscriber, dispatcher, failed, stop };
+  return { store, telemetry, subscriber, dispatcher, admin, failed, stop };
 }

@@ -3,7 +3,7 @@
  * updates the counters, so what the logs say and what the metrics count never drift apart.
  */
 import type { Logger } from 'pino';
-import type { DeliveryIds, StoredAction } from './model.ts';
+import type { DeliveryIds, RawEvent, StoredAction } from './model.ts';
 import type { CommitResult } from './store/store.ts';
 
 /** Running totals since start. */
@@ -18,6 +18,37 @@ export interface Counters {
   requests: number;
 }
 
+/** A record's correlation fields, as every per-record event carries them. */
+export interface RecordRef {
+  correlationId: string;
+  channel: string;
+  replayId: string;
+  recordId: string;
+  contactKey: string;
+  route: string;
+}
+
+/**
+ * Receives the same typed events as the logs and counters (metrics, the status page). Every
+ * method is optional; listeners are only called when registered, so the hot path stays bare.
+ */
+export interface TelemetryListener {
+  /** `events` messages of `channel` were committed; `committedAt` is Salesforce's commit time of the last one, when known. */
+  received?(channel: string, events: number, committedAt: number | undefined): void;
+  /** An action was stored for a record. */
+  routed?(a: RecordRef & { changeType?: string | undefined }): void;
+  /** Marketing Cloud accepted an action `latencyMs` after the event was received. */
+  delivered?(a: RecordRef, ids: DeliveryIds, latencyMs: number): void;
+  /** A delivery failed and will be retried. */
+  retrying?(a: RecordRef, code: string): void;
+  /** An action or event went to the dead-letter queue (`stage`: before delivery or after failed deliveries). */
+  deadLettered?(a: RecordRef, code: string, reason: string, stage: 'transform' | 'delivery'): void;
+  /** One Marketing Cloud request failed as a whole, with this error code. */
+  requestFailed?(code: string): void;
+  /** The subscriber completed a handshake (the first is the connect, later ones are reconnects). */
+  handshake?(): void;
+}
+
 /** The pipeline's telemetry: log lines and counters from one call each. */
 export class Telemetry {
   readonly counters: Counters = {
@@ -26,6 +57,7 @@ export class Telemetry {
   };
   readonly #log: Logger;
   readonly #perRecord: boolean;
+  #listeners: TelemetryListener[] = [];
 
   constructor(logger: Logger) {
     this.#log = logger;
@@ -34,9 +66,17 @@ export class Telemetry {
     this.#perRecord = logger.isLevelEnabled('debug');
   }
 
+  /** Registers a listener for every following event; returns a function that removes it. */
+  listen(listener: TelemetryListener): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => { this.#listeners = this.#listeners.filter((l) => l !== listener); };
+  }
+
   /** A received batch was committed to the store with its checkpoints. */
-  batchCommitted(events: number, result: CommitResult, checkpoints: ReadonlyMap<string, string>): void {
+  batchCommitted(batch: readonly RawEvent[], result: CommitResult, checkpoints: ReadonlyMap<string, string>): void {
+    const events = batch.length;
     const c = this.counters;
+    if (this.#listeners.length > 0) this.#emitReceived(batch);
     c.eventsReceived += events;
     c.actionsStored += result.inserted;
     c.duplicatesRefused += result.duplicates;
@@ -48,39 +88,82 @@ export class Telemetry {
   }
 
   /** An action was stored for a record (logged only at debug). */
-  actionRouted(a: { correlationId: string; channel: string; replayId: string; recordId: string; contactKey: string; route: string }): void {
-    if (this.#perRecord) this.#log.debug({ event: 'action_routed', ...pick(a) , route: a.route }, 'routed');
+  actionRouted(a: RecordRef & { changeType?: string | undefined }): void {
+    if (this.#perRecord) this.#log.debug({ event: 'action_routed', ...pick(a), changeType: a.changeType }, 'routed');
+    for (const l of this.#listeners) l.routed?.(a);
   }
 
   /** An event or action went to the dead-letter queue before delivery (bad input, failed mapping). */
-  rejected(d: { correlationId: string; channel: string; replayId: string; recordId: string; contactKey: string; route: string; code: string; reason: string }): void {
-    this.#log.warn({ event: 'dead_lettered', ...pick(d), route: d.route, code: d.code, reason: d.reason }, `dead-lettered: ${d.reason}`);
+  rejected(d: RecordRef & { code: string; reason: string }): void {
+    this.#log.warn({ event: 'dead_lettered', ...pick(d), stage: 'transform', code: d.code, reason: d.reason }, `dead-lettered: ${d.reason}`);
+    for (const l of this.#listeners) l.deadLettered?.(d, d.code, d.reason, 'transform');
   }
 
   /** Marketing Cloud accepted an action. */
   delivered(a: StoredAction, ids: DeliveryIds): void {
     this.counters.delivered++;
-    if (this.#perRecord) this.#log.debug({ event: 'delivered', ...pick(a), route: a.route, ...ids }, 'delivered');
+    if (this.#perRecord) this.#log.debug({ event: 'delivered', ...pick(a), attempt: a.attempts + 1, ...ids }, 'delivered');
+    if (this.#listeners.length > 0) {
+      const latencyMs = Date.now() - a.receivedAt;
+      for (const l of this.#listeners) l.delivered?.(a, ids, latencyMs);
+    }
   }
 
   /** A delivery failed and will be tried again. */
   retrying(a: StoredAction, code: string, reason: string, delayMs: number): void {
     this.counters.retried++;
-    this.#log.info({ event: 'delivery_retry', ...pick(a), route: a.route, attempt: a.attempts + 1, code, reason, delayMs }, 'delivery failed; will retry');
+    this.#log.info({ event: 'delivery_retry', ...pick(a), attempt: a.attempts + 1, code, reason, delayMs }, 'delivery failed; will retry');
+    for (const l of this.#listeners) l.retrying?.(a, code);
   }
 
   /** A delivery failed for good. */
   deliveryDead(a: StoredAction, code: string, reason: string): void {
     this.counters.deadLettered++;
-    this.#log.warn({ event: 'dead_lettered', ...pick(a), route: a.route, attempt: a.attempts + 1, code, reason }, `dead-lettered: ${reason}`);
+    this.#log.warn({ event: 'dead_lettered', ...pick(a), stage: 'delivery', attempt: a.attempts + 1, code, reason }, `dead-lettered: ${reason}`);
+    for (const l of this.#listeners) l.deadLettered?.(a, code, reason, 'delivery');
   }
 
   /** One HTTP request to Marketing Cloud was made for a batch. */
   request(): void {
     this.counters.requests++;
   }
+
+  /** One Marketing Cloud request failed as a whole (the error shared by its items). */
+  requestFailed(code: string): void {
+    for (const l of this.#listeners) l.requestFailed?.(code);
+  }
+
+  /** The subscriber completed a Bayeux handshake. */
+  handshake(): void {
+    for (const l of this.#listeners) l.handshake?.();
+  }
+
+  #emitReceived(batch: readonly RawEvent[]): void {
+    const perChannel = new Map<string, { events: number; last: RawEvent }>();
+    for (const e of batch) {
+      const seen = perChannel.get(e.channel);
+      if (seen) { seen.events++; seen.last = e; } else perChannel.set(e.channel, { events: 1, last: e });
+    }
+    for (const [channel, { events, last }] of perChannel) {
+      const committedAt = commitTimeOf(last);
+      for (const l of this.#listeners) l.received?.(channel, events, committedAt);
+    }
+  }
 }
 
-function pick(a: { correlationId: string; channel: string; replayId: string; recordId: string; contactKey: string }) {
-  return { correlationId: a.correlationId, channel: a.channel, replayId: a.replayId, recordId: a.recordId, contactKey: a.contactKey };
+/** Salesforce's commit time of a raw event: the CDC header's commitTimestamp, or a platform event's CreatedDate. */
+export function commitTimeOf(e: RawEvent): number | undefined {
+  const payload = (e.data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown }; CreatedDate?: unknown } } | null)?.payload;
+  const ts = payload?.ChangeEventHeader?.commitTimestamp;
+  if (typeof ts === 'number' && Number.isFinite(ts)) return ts;
+  if (typeof payload?.CreatedDate === 'string') {
+    const t = Date.parse(payload.CreatedDate);
+    if (!Number.isNaN(t)) return t;
+  }
+  return undefined;
+}
+
+/** The PRODUCT.md correlation fields every line about a record carries. */
+function pick(a: RecordRef) {
+  return { correlationId: a.correlationId, channel: a.channel, replayId: a.replayId, recordId: a.recordId, contactKey: a.contactKey, route: a.route };
 }

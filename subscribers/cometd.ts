@@ -24,6 +24,8 @@ export interface CometdSubscriberOptions {
   logger: Logger;
   /** Called when the subscriber cannot go on (the sink failed). */
   onFatal(err: unknown): void;
+  /** Told after every successful handshake (the first connects; later ones are reconnects). */
+  onHandshake?(): void;
   /** Seconds faye waits before retrying a failed request. @default 2 */
   retrySeconds?: number;
 }
@@ -142,6 +144,7 @@ class CometdSubscriber implements Subscriber {
       this.#opts.logger.info({ channel: message.subscription, replay: this.#replayMap() }, 'subscribed');
     } else if (channel === '/meta/handshake') {
       this.#opts.logger.info({ event: 'handshake' }, 'handshake successful');
+      this.#opts.onHandshake?.();
     }
     next(message);
   }

@@ -102,7 +102,7 @@ describe('the declarative journey-entry mapper', () => {
       route: 'r0', target: 'journey', mode: 'single', batchKey: 'APIEvent-welcome',
       payload: { eventDefinitionKey: 'APIEvent-welcome', contactKey: CONTACT, data: { EmailAddress: 'jane@example.com', First: 'Jane', Last: 'Doe', City: 'Lyon' } },
       correlationId: expect.stringMatching(/^[0-9a-f]{16}$/),
-      channel: '/data/ContactChangeEvent', replayId: '123456', recordId: CONTACT, contactKey: CONTACT, receivedAt: 1_760_000_000_000,
+      channel: '/data/ContactChangeEvent', replayId: '123456', recordId: CONTACT, contactKey: CONTACT, receivedAt: 1_760_000_000_000, changeType: 'UPDATE',
     }]);
   });
 

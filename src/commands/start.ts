@@ -16,7 +16,11 @@ export async function runStart(opts: { config?: string }): Promise<number> {
   const config = loadConfigFile(path, process.env);
   const logger = createLogger(config.log);
   const service = await startService(config, logger);
-  return waitForShutdown(service, logger, signalled);
+  const code = await waitForShutdown(service, logger, signalled, config.shutdownTimeoutMs);
+  // Everything is committed by now; a socket some library still holds must not keep the
+  // process alive past the orchestrator's patience.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
 }
 
 /** Resolves with the name of the first SIGTERM or SIGINT received. */
@@ -27,16 +31,35 @@ export function shutdownSignal(): Promise<string> {
   });
 }
 
-/** Waits for a shutdown signal (clean stop, 0) or a fatal error (1). */
+/**
+ * Waits for a shutdown signal (clean stop, 0) or a fatal error (1). A stop that outlasts
+ * `timeoutMs` returns 1: what was in flight is still pending in the store and is sent again
+ * after the restart (at least once), so nothing is lost, but the drain was not clean.
+ */
 export async function waitForShutdown(
   service: { stop(): Promise<void>; failed: Promise<unknown> },
-  logger: { info(o: object, m: string): void },
+  logger: { info(o: object, m: string): void; error?(o: object, m: string): void },
   signalled: Promise<string> = shutdownSignal(),
+  timeoutMs?: number,
 ): Promise<number> {
   const first = await Promise.race([signalled.then((s) => ({ signal: s })), service.failed.then((err) => ({ err }))]);
   if ('signal' in first) {
-    logger.info({ event: 'shutdown', signal: first.signal }, 'stopping: committing and finishing deliveries in flight');
-    await service.stop();
+    const started = Date.now();
+    logger.info({ event: 'shutdown', signal: first.signal, timeoutMs }, 'stopping: committing and finishing deliveries in flight');
+    if (timeoutMs === undefined) {
+      await service.stop();
+      return 0;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      service.stop().then(() => 'stopped' as const),
+      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); }),
+    ]).finally(() => clearTimeout(timer));
+    if (outcome === 'timeout') {
+      (logger.error ?? logger.info).call(logger, { event: 'shutdown_timeout', timeoutMs }, 'deliveries still in flight at the shutdown deadline; they stay pending and are sent again after restart');
+      return 1;
+    }
+    logger.info({ event: 'shutdown_complete', signal: first.signal, ms: Date.now() - started }, 'stopped cleanly');
     return 0;
   }
   await service.stop().catch(() => undefined);

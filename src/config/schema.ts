@@ -21,7 +21,7 @@ export const EnvRefSchema = z
  * never shown in an error message. Auth methods added later extend this list.
  */
 export const SECRET_KEYS: ReadonlySet<string> = new Set([
-  'accessToken', 'clientSecret', 'privateKey', 'refreshToken', 'password',
+  'accessToken', 'clientSecret', 'privateKey', 'refreshToken', 'password', 'token',
   // A database URL may carry a password.
   'url',
 ]);
@@ -36,6 +36,18 @@ function secretRef(example: string) {
     })
     .default({ env: example })
     .describe(`Secret, as an environment reference. Default: {"env": "${example}"}.`);
+}
+
+/** An optional secret: absent means the feature it guards is off. */
+function optionalSecretRef(example: string) {
+  return z
+    .strictObject({ env: EnvRefSchema.shape.env }, {
+      error: (issue) => typeof issue.input === 'string'
+        ? `is a literal secret: secrets are accepted only as an environment reference such as {"env": "${example}"} (value not shown)`
+        : `must be an environment reference such as {"env": "${example}"}`,
+    })
+    .optional()
+    .describe(`Secret, as an environment reference such as {"env": "${example}"}. Optional.`);
 }
 
 /** A literal value or an environment reference (non-secret settings that differ per deployment). */
@@ -135,6 +147,8 @@ const SqliteStoreSchema = z
   .strictObject({
     kind: z.literal('sqlite').describe('One process, one file.'),
     path: z.string().min(1).default('data/bridge.db').describe('Database file, relative to the working directory.'),
+    retentionDays: z.number().min(3).max(3650).default(30)
+      .describe('Delivered actions are deleted this many days after delivery (trace shows them until then); at least 3, beyond Salesforce\'s 72-hour replay window. Dead letters are kept.'),
   })
   .describe('SQLite outbox, checkpoints and dead letters.');
 
@@ -152,6 +166,8 @@ const PostgresStoreSchema = z
       .describe('Wait for the database to flush each commit to disk. Off loses nothing when a bridge dies; a database crash rewinds whole batches with their checkpoints, fetched again from Salesforce.'),
     takeoverMs: z.number().int().min(500).max(600_000).default(10000)
       .describe('Bound on how long a channel goes unconsumed after its leader dies or loses the database (ms); a dead process is replaced within a fifth of it.'),
+    retentionDays: z.number().min(3).max(3650).default(30)
+      .describe('Delivered actions are deleted this many days after delivery (trace shows them until then); at least 3, beyond Salesforce\'s 72-hour replay window. Dead letters are kept.'),
   })
   .describe('PostgreSQL outbox, checkpoints and dead letters, shared by several instances.');
 
@@ -174,6 +190,14 @@ export const BridgeConfigSchema = z
       maxBacklog: z.number().int().min(1).default(20000)
         .describe('Undelivered actions above which the subscriber stops asking Salesforce for events.'),
     }).prefault({}).describe('Receiving from Salesforce.'),
+    admin: z.strictObject({
+      enabled: z.boolean().default(false).describe('Run the admin HTTP listener (/healthz, /readyz, /metrics, status page).'),
+      host: z.string().min(1).default('127.0.0.1').describe('Interface to listen on; loopback by default. Use 0.0.0.0 in a container, with a token.'),
+      port: z.number().int().min(0).max(65535).default(9464).describe('Port to listen on (0: any free port).'),
+      token: optionalSecretRef('SFMC_BRIDGE_ADMIN_TOKEN'),
+    }).prefault({}).describe('Admin HTTP listener: health, readiness, Prometheus metrics and the status page. With a token, /metrics and /api/* need "Authorization: Bearer <token>".'),
+    shutdownTimeoutMs: z.number().int().min(100).max(600_000).default(8000)
+      .describe('On SIGTERM/SIGINT: longest wait for deliveries in flight before exiting anyway (they are sent again after restart). Keep it below the orchestrator\'s kill timeout.'),
     log: z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest level written.'),
       pretty: z.union([z.literal('auto'), z.boolean()], { error: 'must be "auto", true or false' }).default('auto')
@@ -206,3 +230,4 @@ export type MappingConfig = NonNullable<RouteConfig['mapping']>;
 export type StoreConfig = BridgeConfig['store'];
 export type DispatcherConfig = BridgeConfig['dispatcher'];
 export type LogConfig = BridgeConfig['log'];
+export type AdminConfig = BridgeConfig['admin'];

@@ -121,11 +121,23 @@ export class Dispatcher {
       for (const a of chunk) {
         if (!answered.has(a.id)) outcomes.push({ id: a.id, status: 'retry', error: new TransientError('NO_OUTCOME', 'the target returned no outcome for this action') });
       }
+      this.#countFailedRequests(outcomes);
       return outcomes;
     } catch (err) {
       // A target is meant to turn failures into outcomes; a throw is a bug or an outage.
       const error = err instanceof BridgeError ? err : new TransientError('TARGET_FAILED', String((err as Error)?.message ?? err), { cause: err });
+      this.#o.telemetry.requestFailed(error.code);
       return chunk.map((a) => ({ id: a.id, status: 'retry' as const, error }));
+    }
+  }
+
+  /** A failed request hands the same error to each of its items: one distinct error is one failed request. */
+  #countFailedRequests(outcomes: readonly DeliveryOutcome[]): void {
+    let seen: Set<BridgeError> | undefined;
+    for (const o of outcomes) {
+      if (o.status === 'delivered' || seen?.has(o.error)) continue;
+      (seen ??= new Set()).add(o.error);
+      this.#o.telemetry.requestFailed(o.error.code);
     }
   }
 

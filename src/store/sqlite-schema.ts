@@ -42,4 +42,11 @@ export const MIGRATIONS: readonly string[] = [
      detail    TEXT
    );
    CREATE INDEX attempts_action ON attempts (action_id);`,
+  // 2 (issue 6, trace and retention): what `trace` shows and what retention prunes by.
+  `ALTER TABLE actions ADD COLUMN change_type TEXT;
+   -- Most Contact Keys are the record ID, already indexed; only the rows where a mapper chose
+   -- another key are indexed here, so the common insert pays nothing for it.
+   CREATE INDEX actions_contact ON actions (contact_key) WHERE contact_key <> record_id;
+   -- Retention deletes delivered rows oldest first.
+   CREATE INDEX actions_delivered ON actions (delivered_at) WHERE status = 'delivered';`,
 ];

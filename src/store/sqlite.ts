@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
-import type { ActionRow, AttemptRecord, CommitResult, Store } from './store.ts';
+import type { ActionRow, AttemptRecord, CommitResult, Store, TraceAttempt, TraceEntry } from './store.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
@@ -69,6 +69,14 @@ interface DbActionRow {
   message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
 }
 
+interface DbTraceRow extends DbActionRow {
+  change_type: string | null;
+}
+
+interface DbAttemptRow {
+  action_id: number; at: number; outcome: 'retry' | 'dead'; code: string | null; detail: string | null;
+}
+
 const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
   correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at`;
 
@@ -84,6 +92,11 @@ class SqliteStore implements Store {
   readonly #retry: StatementSync;
   readonly #dead: StatementSync;
   readonly #attempt: StatementSync;
+  readonly #traceRows: StatementSync;
+  readonly #traceAttempts: StatementSync;
+  readonly #prunable: StatementSync;
+  readonly #deleteAttempts: StatementSync;
+  readonly #deleteAction: StatementSync;
   readonly #cacheLimit: number;
   /** Highest id of a new (never attempted) action handed out so far. */
   #cursor = 0;
@@ -102,11 +115,11 @@ class SqliteStore implements Store {
     this.#checkpointer = checkpointer;
     this.#cacheLimit = cacheLimit;
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
-      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at)
-      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
+      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     this.#insertDead = db.prepare(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id,
-      contact_key, correlation_id, payload, error_code, error, received_at, created_at)
-      VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+      contact_key, correlation_id, payload, error_code, error, received_at, created_at, change_type)
+      VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
     this.#selectNew = db.prepare(`SELECT ${COLUMNS} FROM actions
@@ -120,6 +133,17 @@ class SqliteStore implements Store {
     this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
     this.#dead = db.prepare(`UPDATE actions SET status = 'dead', attempts = attempts + 1, error_code = ?, error = ? WHERE id = ?`);
     this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
+    // A mapper may key a contact other than the record: the second half finds those rows
+    // through the partial index on contact_key (migration 2).
+    this.#traceRows = db.prepare(`SELECT ${COLUMNS}, change_type FROM actions WHERE record_id = ?
+      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id ORDER BY id`);
+    this.#traceAttempts = db.prepare('SELECT action_id, at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid');
+    // The newest row is never pruned: SQLite would hand its id out again, and new actions are
+    // found by id order (see #cursor).
+    this.#prunable = db.prepare(`SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < ?
+      AND id < (SELECT max(id) FROM actions) ORDER BY delivered_at LIMIT ?`);
+    this.#deleteAttempts = db.prepare('DELETE FROM attempts WHERE action_id = ?');
+    this.#deleteAction = db.prepare(`DELETE FROM actions WHERE id = ? AND status = 'delivered'`);
     this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
   }
 
@@ -136,13 +160,14 @@ class SqliteStore implements Store {
     this.#transaction(() => {
       for (const a of actions) {
         const r = this.#insertAction.run(a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId,
-          a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now);
+          a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, a.changeType ?? null);
         if (r.changes > 0) fresh.push({ ...a, id: Number(r.lastInsertRowid), attempts: 0 });
         else duplicates++;
       }
       for (const d of deadLetters) {
+        const facts = sourceFacts(d.source);
         const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, now, now);
+          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null);
         if (r.changes > 0) deadLettered++;
         else duplicates++;
       }
@@ -239,6 +264,45 @@ class SqliteStore implements Store {
     return out;
   }
 
+  async trace(recordOrContactKey: string): Promise<TraceEntry[]> {
+    const rows = this.#traceRows.all(recordOrContactKey, recordOrContactKey) as unknown as DbTraceRow[];
+    return rows.map((r) => {
+      const row = toActionRow(r, this.#inflight.has(r.id));
+      const attempts: TraceAttempt[] = (this.#traceAttempts.all(r.id) as unknown as DbAttemptRow[])
+        .map((a, i) => ({ attempt: i + 1, at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
+      // The successful attempt is the row itself: no attempt row is written on the hot path.
+      if (r.status === 'delivered' && r.delivered_at !== null) {
+        attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
+      }
+      return {
+        id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, channel: r.channel, replayId: r.replay_id,
+        changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
+        route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at, status: row.status,
+        attempts, deliveredAt: r.delivered_at, deliveryIds: row.deliveryIds, errorCode: r.error_code, error: r.error,
+      };
+    });
+  }
+
+  async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
+    const ids = (this.#prunable.all(deliveredBefore, limit) as { id: number }[]).map((r) => r.id);
+    if (ids.length === 0) return 0;
+    let deleted = 0;
+    this.#transaction(() => {
+      for (const id of ids) {
+        this.#deleteAttempts.run(id);
+        deleted += Number(this.#deleteAction.run(id).changes);
+      }
+    });
+    return deleted;
+  }
+
+  async checkWritable(): Promise<void> {
+    if (!this.#db.isOpen) throw new Error('the store is closed');
+    // Taking the write lock is what every commit needs first; nothing is written.
+    this.#db.exec('BEGIN IMMEDIATE');
+    this.#db.exec('ROLLBACK');
+  }
+
   async close(): Promise<void> {
     if (!this.#db.isOpen) return;
     this.#db.close();
@@ -255,6 +319,17 @@ class SqliteStore implements Store {
       throw err;
     }
   }
+}
+
+/** When and what kind of change a dead letter's source was (a raw message or a normalized event). */
+function sourceFacts(source: unknown): { receivedAt?: number; changeType?: string } {
+  if (source === null || typeof source !== 'object') return {};
+  const s = source as { receivedAt?: unknown; changeType?: unknown; data?: { payload?: { ChangeEventHeader?: { changeType?: unknown } } } };
+  const out: { receivedAt?: number; changeType?: string } = {};
+  if (typeof s.receivedAt === 'number') out.receivedAt = s.receivedAt;
+  const type = typeof s.changeType === 'string' ? s.changeType : s.data?.payload?.ChangeEventHeader?.changeType;
+  if (typeof type === 'string') out.changeType = type.slice(0, 32);
+  return out;
 }
 
 function toStored(r: DbActionRow): StoredAction {

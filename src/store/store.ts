@@ -42,6 +42,48 @@ export interface ActionRow {
   deliveredAt: number | null;
 }
 
+/** One delivery attempt in a record's timeline. */
+export interface TraceAttempt {
+  /** 1 for the first try. */
+  attempt: number;
+  at: number;
+  outcome: 'delivered' | 'retry' | 'dead';
+  code: string | null;
+  detail: string | null;
+  /** Marketing Cloud's identifiers, on the delivered attempt. */
+  ids?: DeliveryIds;
+}
+
+/** One action (or dead letter) made from a record's event, with every attempt: what `trace` prints. */
+export interface TraceEntry {
+  id: number;
+  idempotencyKey: string;
+  correlationId: string;
+  /** Received: where the event came from. */
+  channel: string;
+  replayId: string;
+  /** CDC change type, `EVENT` for a platform event; null when the event could not be read. */
+  changeType: string | null;
+  receivedAt: number;
+  recordId: string;
+  contactKey: string;
+  /** Routed: the route and what it asked Marketing Cloud to do (null target: dead-lettered before routing or mapping finished). */
+  route: string;
+  target: string | null;
+  mode: string | null;
+  /** The event definition key, for journeys. */
+  batchKey: string | null;
+  createdAt: number;
+  status: ActionRow['status'];
+  attempts: TraceAttempt[];
+  /** Delivered: when and with which Marketing Cloud IDs. */
+  deliveredAt: number | null;
+  deliveryIds: DeliveryIds | null;
+  /** Dead-lettered (or the last failure): the stable code and the reason. */
+  errorCode: string | null;
+  error: string | null;
+}
+
 /**
  * Durable home of checkpoints and actions. Every method is atomic, and asynchronous so that a
  * networked store (Postgres) fits the same contract as the embedded one.
@@ -68,5 +110,17 @@ export interface Store {
   actionsFor(recordOrContactKey: string): Promise<ActionRow[]>;
   /** Counts by status. */
   counts(): Promise<Record<ActionRow['status'], number>>;
+  /**
+   * The timeline of one record or contact key (exact, 18-character form): every action and
+   * dead letter made from its events, oldest first, each with its delivery attempts.
+   */
+  trace(recordOrContactKey: string): Promise<TraceEntry[]>;
+  /**
+   * Deletes up to `limit` delivered actions (and their attempt rows) delivered before
+   * `deliveredBefore`; pending and dead-lettered actions are never pruned. Returns how many.
+   */
+  pruneDelivered(deliveredBefore: number, limit: number): Promise<number>;
+  /** Resolves when the store can take a write now (readiness probe); rejects with the reason. */
+  checkWritable(): Promise<void>;
   close(): Promise<void>;
 }
