@@ -7,9 +7,7 @@ import { createCometdSubscriber } from '../subscribers/cometd.ts';
 import type { Subscriber } from '../subscribers/types.ts';
 import type { BridgeConfig } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
-import { createJourneyTarget } from './dispatch/journey.ts';
-import { McTokenManager } from './dispatch/mc-auth.ts';
-import { McRestClient } from './dispatch/mc-http.ts';
+import { createTargets } from './dispatch/targets.ts';
 import { loadMappers } from './mappers.ts';
 import { createBacklogGate, createPipelineSink } from './pipeline.ts';
 import { accessTokenAuth } from './salesforce/auth.ts';
@@ -39,12 +37,11 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const mappers = await loadMappers(config);
   const transform = createTransform(config, mappers);
 
-  const mc = config.marketingCloud;
-  const tokens = new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, accountId: mc.accountId });
-  const client = new McRestClient(tokens);
+  const table = createTargets(config);
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   const dispatcher = new Dispatcher({
-    store, telemetry, targets: { journey: createJourneyTarget(client) },
+    store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,
+    pausedUntil: () => table.breakers.blockedUntil(),
     batchSize: config.dispatcher.batchSize, concurrency: config.dispatcher.concurrency,
     maxAttempts: config.dispatcher.maxAttempts, pollIntervalMs: config.dispatcher.pollIntervalMs,
     onSettled: backlog.release,
@@ -77,7 +74,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     stopping ??= (async () => {
       await subscriber.stop();
       await dispatcher.stop();
-      await client.close();
+      await table.close();
       await store.close();
       logger.info({ event: 'stopped', ...telemetry.counters }, 'bridge stopped');
     })();

@@ -93,6 +93,9 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
     } else if (route.mapping === undefined && route.mapper === undefined) {
       issues.push({ key: at, message: `route ${showValue(route.name)} needs \`mapping\` or \`mapper\`` });
     }
+    if (route.mapping && route.target.type !== 'journey' && route.target.definitionKey === undefined) {
+      issues.push({ key: `${at}.target.definitionKey`, message: `is required for a ${route.target.type} route with \`mapping\` (only a mapper such as send-event can take it from the event)` });
+    }
     if (route.mapping) {
       route.mapping.required.forEach((name, j) => {
         if (!Object.hasOwn(route.mapping!.data, name)) {

@@ -193,7 +193,8 @@ class SqliteStore implements Store {
       for (const rec of records) {
         if (rec.status === 'delivered') {
           const ids = rec.ids;
-          this.#delivered.run(ids.requestId ?? null, ids.eventInstanceId ?? null, ids.messageKey ?? null, now, rec.id);
+          // A triggered send's recipientSendId shares the instance column: an action has one or the other.
+          this.#delivered.run(ids.requestId ?? null, ids.eventInstanceId ?? ids.recipientSendId ?? null, ids.messageKey ?? null, now, rec.id);
           settled++;
         } else if (rec.status === 'retry') {
           this.#retry.run(Math.max(1, rec.nextAttemptAt), rec.code, rec.reason, rec.id);
@@ -269,7 +270,10 @@ function toStored(r: DbActionRow): StoredAction {
 function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
   const ids: DeliveryIds = {};
   if (r.request_id) ids.requestId = r.request_id;
-  if (r.instance_id) ids.eventInstanceId = r.instance_id;
+  if (r.instance_id) {
+    if (r.target === 'triggeredSend') ids.recipientSendId = r.instance_id;
+    else ids.eventInstanceId = r.instance_id;
+  }
   if (r.message_key) ids.messageKey = r.message_key;
   return {
     id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
