@@ -16,7 +16,7 @@ export interface ConfigIssue {
 /** The service an endpoint belongs to: Marketing Cloud hosts are held to their own domain. */
 export type EndpointService = 'salesforce' | 'marketingCloud';
 
-const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost']);
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MC_DOMAIN = 'marketingcloudapis.com';
 
 /** True for `marketingcloudapis.com` and any host under it. */
