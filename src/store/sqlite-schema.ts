@@ -42,4 +42,7 @@ export const MIGRATIONS: readonly string[] = [
      detail    TEXT
    );
    CREATE INDEX attempts_action ON attempts (action_id);`,
+  // Dead-letter queue: a discarded dead letter keeps its row and history but leaves the queue.
+  `ALTER TABLE actions ADD COLUMN discarded_at INTEGER;
+   CREATE INDEX actions_dead ON actions (route, id) WHERE status = 'dead';`,
 ];
