@@ -38,7 +38,7 @@ export class McState {
   definitionStatus = new Map<string, 'active' | 'paused'>();
   chaos: McChaos | undefined;
   private chaosRandom: () => number = Math.random;
-  private burstLeft = 0;
+  private burstUntil = 0;
   private burstCode = 50100;
   errored: ErroredMember[] = [];
   inactive = new Set<string>();
@@ -83,7 +83,7 @@ export class McState {
   /** Turns random faults on (or off with undefined). */
   setChaos(chaos: McChaos | undefined): void {
     this.chaos = chaos;
-    this.burstLeft = 0;
+    this.burstUntil = 0;
     this.chaosRandom = chaos?.seed === undefined ? Math.random : mulberry32(chaos.seed);
   }
 
@@ -93,12 +93,12 @@ export class McState {
     if (!c) return undefined;
     const r = this.chaosRandom;
     let fault: Exclude<McFault, { kind: 'member' }> | undefined;
-    if (this.burstLeft > 0) {
-      this.burstLeft--;
+    const now = Date.now();
+    if (now < this.burstUntil) {
       fault = { kind: 'status', status: 429, errorcode: this.burstCode, retryAfterSec: c.retryAfterSec ?? 1 };
     } else if (c.rateLimitRate && r() < c.rateLimitRate) {
       this.burstCode = r() < (c.blockedShare ?? 0.2) ? 50200 : 50100;
-      this.burstLeft = Math.max(0, (c.rateLimitBurst ?? 20) - 1);
+      this.burstUntil = now + (c.rateLimitBurstMs ?? 500);
       fault = { kind: 'status', status: 429, errorcode: this.burstCode, retryAfterSec: c.retryAfterSec ?? 1 };
     } else if (c.serverErrorRate && r() < c.serverErrorRate) {
       fault = { kind: 'status', status: [500, 502, 503][Math.floor(r() * 3)]! };

@@ -68,8 +68,8 @@ export interface McChaos {
   resetRate?: number;
   /** Chance that a request starts a burst of 429s. */
   rateLimitRate?: number;
-  /** Requests in one 429 burst. @default 20 */
-  rateLimitBurst?: number;
+  /** How long a 429 burst lasts: every REST request in it is refused. @default 500 */
+  rateLimitBurstMs?: number;
   /** Share of bursts answered 50200 (temporarily blocked) instead of 50100. @default 0.2 */
   blockedShare?: number;
   /** Retry-After of a 50100. @default 1 */
