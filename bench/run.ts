@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: N Contact change events through streaming emulator → bridge → Marketing
- * Cloud emulator, with two yardsticks measured in the same run against the same emulator:
+ * Cloud emulator (`--scenario default`: journey entries in async batches; `--scenario
+ * transactional`: one Transactional Messaging API e-mail per event, batch endpoint), with two yardsticks measured in the same run against the same emulator:
  * a raw subscriber that only counts events (the limit) and a naive one that POSTs each event
  * in turn without persistence. Prints one JSON object as its last line.
  *
@@ -27,6 +28,13 @@ const { values: args } = parseArgs({
   },
 });
 const N = Number(args.events);
+const SCENARIOS = ['default', 'transactional'];
+if (!SCENARIOS.includes(args.scenario!)) {
+  process.stderr.write(`bench: --scenario must be one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(args.scenario)}\n`);
+  process.exit(2);
+}
+/** `transactional`: one Transactional Messaging API e-mail per event, through the batch endpoint. */
+const TRANSACTIONAL = args.scenario === 'transactional';
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
 
@@ -53,14 +61,19 @@ async function main(): Promise<void> {
   try {
     const info: EmulatorInfo = emu.info;
     log(`emulators up: ${info.SF_INSTANCE_URL}, ${info.MC_AUTH_BASE_URL}; publishing ${N} events`);
-    await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: N });
+    // Transactional sends need an address on every event: CREATEs only (they carry Email).
+    await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', TRANSACTIONAL ? { count: N, updateRatio: 0 } : { count: N });
 
     const raw = await measureRaw(info, CHANNEL, N);
     log(`raw subscriber: ${Math.round(raw.eventsPerSec)} events/s`);
 
     const config = {
       channels: [{ name: CHANNEL, replayFrom: -2 }],
-      routes: [{
+      routes: [TRANSACTIONAL ? {
+        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
+        target: { type: 'transactional', definitionKey: 'bench-send', addressField: 'Email', mode: 'batch' },
+        mapping: { data: { FirstName: 'FirstName', LastName: 'LastName' } },
+      } : {
         name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
         target: { type: 'journey', eventDefinitionKey: KEY, mode: 'batch' },
         mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
@@ -71,8 +84,11 @@ async function main(): Promise<void> {
     const configPath = join(dir, 'bridge.json');
     writeFileSync(configPath, JSON.stringify(config));
     const bridge = spawnBridge(configPath, { ...info, ...store.env });
-    const mcStats = (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> =>
-      control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
+    // What arrived: journey entries, or accepted sends in the transactional scenario.
+    const mcStats = async (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> => {
+      const st = await control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
+      return TRANSACTIONAL ? { ...st, entries: st.sends, duplicates: st.messageKeyReused } : st;
+    };
     const started = Date.now();
     for (;;) {
       const s = await mcStats();
@@ -83,7 +99,7 @@ async function main(): Promise<void> {
     }
     const s = await mcStats();
     const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
-    log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} entries)`);
+    log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} ${TRANSACTIONAL ? 'transactional sends' : 'entries'})`);
 
     // Latency: events published one by one at a steady rate, well under saturation.
     await control(`${info.MC_AUTH_BASE_URL}/_emulator/reset`, 'POST', {});
@@ -103,7 +119,7 @@ async function main(): Promise<void> {
     }
     const deadline = Date.now() + 60_000;
     while ((await mcStats()).entries < latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const received: { contactKey: string; receivedAt: number }[] = await control(`${info.MC_AUTH_BASE_URL}/_emulator/received`, 'GET');
+    const received: { contactKey: string; receivedAt: number }[] = await control(`${info.MC_AUTH_BASE_URL}/_emulator/${TRANSACTIONAL ? 'sends' : 'received'}`, 'GET');
     const latencies = received.filter((e) => publishedAt.has(e.contactKey)).map((e) => e.receivedAt - publishedAt.get(e.contactKey)!).sort((a, b) => a - b);
     const peakRssMb = bridge.peakRssMb();
     await bridge.stop();

@@ -1,11 +1,13 @@
 /**
- * Example custom mapper, and the one the generic admin event needs: `MC_Journey_Entry__e`,
- * published from Flow with no code. The event says where it goes, so one route serves every
- * journey an admin wires up:
+ * Built-in mapper of the generic admin event `MC_Journey_Entry__e`, published from Flow with no
+ * code. The event says where it goes, so one route serves every journey an admin wires up:
  *   Record_Id__c             the Contact Key (normalize has made it 18 characters)
  *   Event_Definition_Key__c  the journey's entry event; the route's eventDefinitionKey when blank
  *   Data__c                  JSON object of entry data (optional)
  *   Correlation_Id__c        optional; passed on in the data as `CorrelationId` when given
+ * Bad input (Data__c not JSON or not an object, a key that is not text or too long, no key at
+ * all, entry data larger than one action may carry) is a MappingError naming the field and the
+ * value: the event is dead-lettered and the stream goes on.
  *
  * Route: {"name": "admin-journey-entry", "channel": "/event/MC_Journey_Entry__e",
  *         "target": {"type": "journey", "eventDefinitionKey": "<fallback key>"},
@@ -17,47 +19,32 @@
 import { MappingError } from '../src/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
+import { jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/mapping-checks.ts';
 
 /** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
 export const fields = ['Event_Definition_Key__c', 'Data__c', 'Correlation_Id__c'] as const;
 
-/** Stable code: a field holds a value the mapper cannot use. */
-export const MAPPING_BAD_VALUE = 'MAPPING_BAD_VALUE';
-
-function parseData(event: NormalizedEvent): Record<string, unknown> | MappingError {
-  const raw = event.fields.Data__c;
-  if (raw === undefined || raw === null || raw === '') return {};
-  let value: unknown = raw;
-  if (typeof raw === 'string') {
-    try {
-      value = JSON.parse(raw);
-    } catch (err) {
-      return new MappingError(MAPPING_BAD_VALUE, 'Data__c',
-        `Data__c on ${event.entityName} for ${event.recordId} is not valid JSON (${(err as Error).message}): ${raw.slice(0, 60)}`);
-    }
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return new MappingError(MAPPING_BAD_VALUE, 'Data__c',
-      `Data__c on ${event.entityName} for ${event.recordId} must be a JSON object, got ${JSON.stringify(value)?.slice(0, 60)}`);
-  }
-  return value as Record<string, unknown>;
-}
+export { MAPPING_BAD_VALUE };
 
 /** Maps one `MC_Journey_Entry__e` to one journey entry. */
 export default function journeyEntryEvent(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
-  const data = parseData(event);
+  const where = `${event.entityName} for ${event.recordId}`;
+  const data = jsonObjectFrom(event.fields.Data__c, { field: 'Data__c', where });
   if (data instanceof MappingError) return data;
-  const key = event.fields.Event_Definition_Key__c;
-  if (key !== undefined && key !== null && typeof key !== 'string') {
-    return new MappingError(MAPPING_BAD_VALUE, 'Event_Definition_Key__c',
-      `Event_Definition_Key__c on ${event.entityName} for ${event.recordId} must be text, got ${JSON.stringify(key)}`);
+  const key = keyFrom(event.fields.Event_Definition_Key__c, { field: 'Event_Definition_Key__c', where });
+  if (key instanceof MappingError) return key;
+  const target = route.target;
+  const eventDefinitionKey = key ?? (target.type === 'journey' ? target.eventDefinitionKey : undefined);
+  if (eventDefinitionKey === undefined) {
+    return new MappingError(MAPPING_MISSING_FIELD, 'Event_Definition_Key__c', `Event_Definition_Key__c on ${where} is empty and route "${route.name}" names no journey`);
   }
-  const eventDefinitionKey = typeof key === 'string' && key.trim() !== '' ? key.trim() : route.target.eventDefinitionKey;
   const correlation = event.fields.Correlation_Id__c;
   const entryData = typeof correlation === 'string' && correlation !== '' ? { ...data, CorrelationId: correlation } : data;
+  const big = sizeProblem(entryData, { field: 'Data__c', where });
+  if (big) return big;
   return [{
     target: 'journey',
-    mode: route.target.mode,
+    mode: target.type === 'journey' ? target.mode : 'batch',
     payload: { eventDefinitionKey, contactKey: event.contactKey, data: entryData },
   }];
 }

@@ -16,6 +16,7 @@ import { MappingError } from '../src/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
 import { splitDotted } from '../src/compound.ts';
+import { sizeProblem } from '../src/mapping-checks.ts';
 
 /** Stable code: a required field has no value. */
 export const MAPPING_MISSING_FIELD = 'MAPPING_MISSING_FIELD';
@@ -78,20 +79,17 @@ function missingReason(event: NormalizedEvent, route: RouteConfig, missing: stri
     const path = mapping.entries.find((e) => e.name === name)?.path ?? name;
     return path === name ? `"${name}"` : `"${name}" (from ${path})`;
   });
-  let hint = '';
-  if (event.changeType.startsWith('GAP_')) hint = '; gap events carry no field data';
-  else if (event.changeType === 'UPDATE') hint = '; an UPDATE carries only the fields it changed';
-  else if (event.changeType === 'DELETE') hint = '; a DELETE carries no field data';
+  const hint = missingHint(event);
   return `route "${route.name}": required field${missing.length > 1 ? 's' : ''} ${described.join(', ')} ` +
     `missing on ${event.entityName} ${event.recordId} (${event.changeType})${hint}`;
 }
 
-/** Maps `event` to one journey entry as `route.mapping` describes. Pure. */
-export default function journeyEntry(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
-  if (event.contactKey === '') {
-    return new MappingError(MAPPING_NO_CONTACT_KEY, 'recordId',
-      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
-  }
+/**
+ * `route.mapping.data` resolved against the event: fields it lacks are left out, cleared
+ * fields are null; a MappingError naming the first missing `required` key. Shared with the
+ * declarative send mapper (there the data are the send's attributes).
+ */
+export function mappedData(event: NormalizedEvent, route: RouteConfig): Record<string, unknown> | MappingError {
   const mapping = compile(route);
   const data: Record<string, unknown> = {};
   for (const entry of mapping.entries) {
@@ -105,9 +103,40 @@ export default function journeyEntry(event: NormalizedEvent, route: RouteConfig)
   if (missing !== undefined) {
     return new MappingError(MAPPING_MISSING_FIELD, missing[0]!, missingReason(event, route, missing, mapping));
   }
+  return data;
+}
+
+/** Reads one field, flattened (`LastName`) or dotted (`Name.LastName`), like `mapping.data` does. */
+export function fieldValue(event: NormalizedEvent, path: string): unknown {
+  const dotted = splitDotted(path);
+  return resolve(event.fields, { name: path, path, segments: dotted ? path.split('.') : undefined, flat: dotted?.flat });
+}
+
+/** Why a required value is missing, with the hint for UPDATE, DELETE and gap events. */
+export function missingHint(event: NormalizedEvent): string {
+  if (event.changeType.startsWith('GAP_')) return '; gap events carry no field data';
+  if (event.changeType === 'UPDATE') return '; an UPDATE carries only the fields it changed';
+  if (event.changeType === 'DELETE') return '; a DELETE carries no field data';
+  return '';
+}
+
+/** Maps `event` to one journey entry as `route.mapping` describes. Pure. */
+export default function journeyEntry(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
+  const target = route.target;
+  if (target.type !== 'journey') {
+    return new MappingError('MAPPING_WRONG_TARGET', 'target.type', `route "${route.name}": the journey-entry mapper makes journey entries, not ${target.type} sends`);
+  }
+  if (event.contactKey === '') {
+    return new MappingError(MAPPING_NO_CONTACT_KEY, 'recordId',
+      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
+  }
+  const data = mappedData(event, route);
+  if (data instanceof MappingError) return data;
+  const big = sizeProblem(data, { field: 'mapping.data', where: `${event.entityName} ${event.recordId}` });
+  if (big) return big;
   return [{
     target: 'journey',
-    mode: route.target.mode,
-    payload: { eventDefinitionKey: route.target.eventDefinitionKey, contactKey: event.contactKey, data },
+    mode: target.mode,
+    payload: { eventDefinitionKey: target.eventDefinitionKey, contactKey: event.contactKey, data },
   }];
 }

@@ -64,6 +64,26 @@ function program(): Command {
       const { runEmulate } = await import('./commands/emulate.ts');
       process.exitCode = await runEmulate({ sfPort: port('--sf-port', opts.sfPort), mcPort: port('--mc-port', opts.mcPort), json: Boolean(opts.json) });
     });
+  const dlq = cmd.command('dlq').description('the dead-letter queue: list, retry, discard');
+  const dlqOpts = (c: Command) => c.option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
+    .option('--route <name>', 'only this route\'s dead letters').option('--json', 'one JSON line for machines');
+  dlqOpts(dlq.command('list').description('list dead letters, oldest first (--json adds each one\'s history)'))
+    .option('--all', 'include discarded ones').option('--limit <n>', 'at most this many', '1000')
+    .action(async (opts: { config?: string; route?: string; json?: boolean; all?: boolean; limit: string }) => {
+      const { runDlqList } = await import('./commands/dlq.ts');
+      process.exitCode = await runDlqList({ ...opts, limit: positiveInt('--limit', opts.limit) });
+    });
+  dlqOpts(dlq.command('retry [ids...]').description('make dead letters due again (mapping re-run for those that died before delivery)'))
+    .option('--all', 'every dead letter (of --route, when given)')
+    .action(async (ids: string[], opts: { config?: string; route?: string; json?: boolean; all?: boolean }) => {
+      const { runDlqRetry } = await import('./commands/dlq.ts');
+      process.exitCode = await runDlqRetry(ids, opts);
+    });
+  dlqOpts(dlq.command('discard <ids...>').description('take dead letters out of the queue (row and history kept)'))
+    .action(async (ids: string[], opts: { config?: string; route?: string; json?: boolean }) => {
+      const { runDlqDiscard } = await import('./commands/dlq.ts');
+      process.exitCode = await runDlqDiscard(ids, opts);
+    });
   return cmd;
 }
 

@@ -4,13 +4,15 @@
  * randomness: the same event always maps to the same actions, which is what makes idempotency
  * keys and replays safe.
  *
- * Routes with `mapping` use the built-in declarative mapper (`mappers/journey-entry.ts`).
+ * Routes with `mapping` use a built-in declarative mapper (`mappers/journey-entry.ts` for
+ * journeys, `mappers/send.ts` for triggered and transactional sends).
  * Routes with `mapper: "<name>"` use the default export of `mappers/<name>.ts` (or `.js` in a
  * build), loaded once at start-up by `loadMappers`.
  */
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import journeyEntry from '../mappers/journey-entry.ts';
+import send from '../mappers/send.ts';
 import { ConfigError, showValue, type MappingError } from './errors.ts';
 import type { MappedAction, NormalizedEvent } from './model.ts';
 import type { BridgeConfig, RouteConfig } from './config/schema.ts';
@@ -21,8 +23,15 @@ export type Mapper = (event: NormalizedEvent, route: RouteConfig) => MappedActio
 /** Mappers by name, as routes refer to them. */
 export type MapperRegistry = ReadonlyMap<string, Mapper>;
 
-/** Name of the built-in declarative mapper, used by routes that give `mapping`. */
+/** Name of the built-in declarative mapper, used by journey routes that give `mapping`. */
 export const DECLARATIVE_MAPPER = 'journey-entry';
+/** Name of the built-in declarative mapper of send routes (triggered and transactional). */
+export const DECLARATIVE_SEND_MAPPER = 'send';
+
+/** The declarative mapper a route with `mapping` uses, by its target type. */
+export function declarativeMapperOf(route: Pick<RouteConfig, 'target'>): string {
+  return route.target.type === 'journey' ? DECLARATIVE_MAPPER : DECLARATIVE_SEND_MAPPER;
+}
 
 /** The repository's `mappers/` folder. */
 export const MAPPERS_DIR: URL = new URL('../mappers/', import.meta.url);
@@ -31,7 +40,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** The registry with only the built-in mappers. */
 export function builtinMappers(): Map<string, Mapper> {
-  return new Map<string, Mapper>([[DECLARATIVE_MAPPER, journeyEntry]]);
+  return new Map<string, Mapper>([[DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send]]);
 }
 
 function dirUrl(dir: URL | string): URL {

@@ -76,18 +76,40 @@ export interface JourneyEntryPayload {
   eventDefinitionKey: string;
   contactKey: string;
   data: Record<string, unknown>;
+  /** Business unit MID whose token delivers it; the configured account when absent. */
+  mid?: string;
 }
 
-/** What a route asks Marketing Cloud to do; later issues add sends. */
-export type ActionTarget = 'journey';
-
-/** A mapper's output: one Marketing Cloud action, not yet keyed or stored. */
-export interface MappedAction {
-  target: ActionTarget;
-  /** `batch` goes through `/interaction/v1/async/events`, `single` through `/interaction/v1/events`. */
-  mode: 'batch' | 'single';
-  payload: JourneyEntryPayload;
+/** One e-mail send (classic triggered send or Transactional Messaging API). */
+export interface SendPayload {
+  /** Triggered send definition external key, or transactional send definition key. */
+  definitionKey: string;
+  contactKey: string;
+  /** The recipient's e-mail address. */
+  address: string;
+  /** Subscriber attributes (triggered) or recipient attributes (transactional). */
+  attributes: Record<string, unknown>;
+  /** Business unit MID whose token delivers it; the configured account when absent. */
+  mid?: string;
 }
+
+/** What a route asks Marketing Cloud to do. */
+export const ACTION_TARGETS = ['journey', 'triggeredSend', 'transactional'] as const;
+export type ActionTarget = (typeof ACTION_TARGETS)[number];
+
+/** What an action carries, by target. */
+export type ActionPayload = JourneyEntryPayload | SendPayload;
+
+/**
+ * A mapper's output: one Marketing Cloud action, not yet keyed or stored. Journeys: `batch`
+ * goes through `/interaction/v1/async/events`, `single` through `/interaction/v1/events`.
+ * Transactional: `batch` through `/messaging/v1/email/messages`, `single` through
+ * `/messaging/v1/email/messages/<messageKey>`. Triggered sends are always `single`.
+ */
+export type MappedAction =
+  | { target: 'journey'; mode: 'batch' | 'single'; payload: JourneyEntryPayload }
+  | { target: 'transactional'; mode: 'batch' | 'single'; payload: SendPayload }
+  | { target: 'triggeredSend'; mode: 'single'; payload: SendPayload };
 
 /** An action ready for the outbox. */
 export interface NewAction extends Correlation {
@@ -96,9 +118,9 @@ export interface NewAction extends Correlation {
   route: string;
   target: ActionTarget;
   mode: 'batch' | 'single';
-  /** Grouping key for batching (the event definition key for journeys). */
+  /** Grouping key for batching (the definition key, and the MID when one is set). */
   batchKey: string;
-  payload: JourneyEntryPayload;
+  payload: ActionPayload;
   /** When the event was received, for latency figures. */
   receivedAt: number;
   /** The event's CDC change type (`EVENT` for a platform event), for `trace`. */
@@ -133,4 +155,6 @@ export interface DeliveryIds {
   requestId?: string;
   eventInstanceId?: string;
   messageKey?: string;
+  /** Classic triggered send's per-recipient ID. */
+  recipientSendId?: string;
 }

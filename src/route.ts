@@ -18,11 +18,11 @@
  * resync is visible and nothing vanishes.
  */
 import { ConfigError, showValue } from './errors.ts';
-import type { NewAction, NewDeadLetter, NormalizedEvent } from './model.ts';
+import { ACTION_TARGETS, type MappedAction, type NewAction, type NewDeadLetter, type NormalizedEvent } from './model.ts';
 import { tryTo18 } from './ids.ts';
 import { idempotencyKey } from './idempotency.ts';
 import { splitDotted } from './compound.ts';
-import { DECLARATIVE_MAPPER, type Mapper, type MapperRegistry } from './mappers.ts';
+import { declarativeMapperOf, type Mapper, type MapperRegistry } from './mappers.ts';
 import type { BridgeConfig, RouteConfig } from './config/schema.ts';
 
 /** Stable dead-letter codes made here (mappers add their own `MAPPING_*` codes). */
@@ -59,7 +59,7 @@ interface CompiledRoute {
 const GAP_TWINS = new Set(['CREATE', 'UPDATE', 'DELETE', 'UNDELETE']);
 
 function compileRoute(route: RouteConfig, index: number, mappers: MapperRegistry): CompiledRoute {
-  const mapperName = route.mapper ?? DECLARATIVE_MAPPER;
+  const mapperName = route.mapper ?? declarativeMapperOf(route);
   const mapper = mappers.get(mapperName);
   if (mapper === undefined) {
     throw new ConfigError(route.mapper === undefined ? `routes[${index}].mapping` : `routes[${index}].mapper`,
@@ -119,16 +119,27 @@ function deadLetter(event: NormalizedEvent, route: string, code: string, reason:
 function actionProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return `expected an action object, got ${showValue(value)}`;
   const action = value as Record<string, unknown>;
-  if (action.target !== 'journey') return `target: expected "journey", got ${showValue(action.target)}`;
+  if (!(ACTION_TARGETS as readonly unknown[]).includes(action.target)) return `target: expected one of ${ACTION_TARGETS.map((t) => `"${t}"`).join(', ')}, got ${showValue(action.target)}`;
   if (action.mode !== 'batch' && action.mode !== 'single') return `mode: expected "batch" or "single", got ${showValue(action.mode)}`;
+  if (action.target === 'triggeredSend' && action.mode !== 'single') return `mode: a triggered send is always "single", got ${showValue(action.mode)}`;
   const payload = action.payload as Record<string, unknown> | null | undefined;
   if (payload === null || typeof payload !== 'object') return `payload: expected an object, got ${showValue(payload)}`;
   if (typeof payload.contactKey !== 'string' || payload.contactKey === '') return `payload.contactKey: expected a non-empty string, got ${showValue(payload.contactKey)}`;
-  if (typeof payload.eventDefinitionKey !== 'string' || payload.eventDefinitionKey.trim() === '') {
-    return `payload.eventDefinitionKey: expected a non-empty string, got ${showValue(payload.eventDefinitionKey)}`;
+  if (payload.mid !== undefined && (typeof payload.mid !== 'string' || !/^\d+$/.test(payload.mid))) return `payload.mid: expected a MID (digits), got ${showValue(payload.mid)}`;
+  const keyName = action.target === 'journey' ? 'eventDefinitionKey' : 'definitionKey';
+  if (typeof payload[keyName] !== 'string' || (payload[keyName] as string).trim() === '') {
+    return `payload.${keyName}: expected a non-empty string, got ${showValue(payload[keyName])}`;
   }
-  if (payload.data === null || typeof payload.data !== 'object' || Array.isArray(payload.data)) return `payload.data: expected an object, got ${showValue(payload.data)}`;
+  const bag = action.target === 'journey' ? 'data' : 'attributes';
+  if (payload[bag] === null || typeof payload[bag] !== 'object' || Array.isArray(payload[bag])) return `payload.${bag}: expected an object, got ${showValue(payload[bag])}`;
+  if (action.target !== 'journey' && (typeof payload.address !== 'string' || payload.address === '')) return `payload.address: expected an e-mail address, got ${showValue(payload.address)}`;
   return undefined;
+}
+
+/** Actions of one target, definition key and MID go out together. */
+export function batchKeyOf(action: MappedAction): string {
+  const key = action.target === 'journey' ? action.payload.eventDefinitionKey : action.payload.definitionKey;
+  return action.payload.mid === undefined ? key : `${key}\u0000${action.payload.mid}`;
 }
 
 function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewAction[], deadLetters: NewDeadLetter[]): void {
@@ -154,19 +165,23 @@ function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewActio
       deadLetters.push(deadLetter(event, route.name, MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" action [${i}] ${problem}`, i));
       continue;
     }
-    const action = result[i] as NewAction;
+    const action = result[i] as MappedAction;
     let payload = action.payload;
     if (payload.contactKey !== event.contactKey) {
       // One spelling per contact: a mapper that hands over a 15-character or re-cased ID gets it canonical.
       const canonical = tryTo18(payload.contactKey);
       if (canonical !== undefined && canonical !== payload.contactKey) payload = { ...payload, contactKey: canonical };
     }
+    // The route's business unit applies unless the mapper chose one.
+    const mid = route.config.target.mid;
+    if (mid !== undefined && payload.mid === undefined) payload = { ...payload, mid };
+    const mapped = { ...action, payload } as MappedAction;
     actions.push({
       idempotencyKey: idempotencyKey(event, route.name, i),
       route: route.name,
       target: action.target,
       mode: action.mode,
-      batchKey: payload.eventDefinitionKey,
+      batchKey: batchKeyOf(mapped),
       payload,
       correlationId: event.correlationId,
       channel: event.channel,

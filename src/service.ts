@@ -8,9 +8,7 @@ import type { Subscriber } from '../subscribers/types.ts';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import type { BridgeConfig } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
-import { createJourneyTarget } from './dispatch/journey.ts';
-import { McTokenManager } from './dispatch/mc-auth.ts';
-import { McRestClient } from './dispatch/mc-http.ts';
+import { createTargets } from './dispatch/targets.ts';
 import { ConfigError } from './errors.ts';
 import { loadMappers } from './mappers.ts';
 import { createBacklogGate, createPipelineSink } from './pipeline.ts';
@@ -45,12 +43,11 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const mappers = await loadMappers(config);
   const transform = createTransform(config, mappers);
 
-  const mc = config.marketingCloud;
-  const tokens = new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, accountId: mc.accountId });
-  const client = new McRestClient(tokens);
+  const table = createTargets(config);
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   const dispatcher = new Dispatcher({
-    store, telemetry, targets: { journey: createJourneyTarget(client) },
+    store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,
+    pausedUntil: () => table.breakers.blockedUntil(),
     batchSize: config.dispatcher.batchSize, concurrency: config.dispatcher.concurrency,
     maxAttempts: config.dispatcher.maxAttempts, pollIntervalMs: config.dispatcher.pollIntervalMs,
     onSettled: backlog.release,
@@ -85,7 +82,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const admin = ad.enabled
     ? await startAdminServer({
       host: ad.host, port: ad.port, token: ad.token, store, telemetry, logger,
-      subscribed: () => subscriber.subscribed, mcToken: () => tokens.get(), allowPersonalData: config.log.allowPersonalData,
+      subscribed: () => subscriber.subscribed, mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
     }).catch(async (err: NodeJS.ErrnoException) => {
       await store.close();
       throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });
@@ -104,7 +101,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
       await dispatcher.stop();
       await retention.stop();
       await admin?.close();
-      await client.close();
+      await table.close();
       await store.close();
       logger.info({ event: 'stopped', ...telemetry.counters }, 'bridge stopped');
     })();

@@ -61,8 +61,11 @@ export function renderTrace(trace: RecordTrace): string {
         lines.push(`  ${at(a.at)}  delivered    attempt ${a.attempt}  ${formatIds(a.ids ?? {})}`);
       } else if (a.outcome === 'retry') {
         lines.push(`  ${at(a.at)}  failed       attempt ${a.attempt}  ${a.code ?? ''}: ${a.detail ?? ''} (will retry)`);
-      } else {
+      } else if (a.outcome === 'dead') {
         lines.push(`  ${at(a.at)}  failed       attempt ${a.attempt}  ${a.code ?? ''}: ${a.detail ?? ''}`);
+      } else {
+        // A dead-letter queue step (requeued, discarded, re-derived): not a delivery attempt.
+        lines.push(`  ${at(a.at)}  ${a.outcome.padEnd(12)} ${a.code ? `${a.code}: ` : ''}${a.detail ?? ''}`);
       }
     }
     if (e.status === 'dead') {

@@ -28,12 +28,12 @@ function configError(fn: () => unknown): ConfigError {
 test('a postgres store gets every default and its URL from DATABASE_URL', () => {
   const c = load(config({ kind: 'postgres' }), ENV);
   expect(c.store).toEqual({
-    kind: 'postgres', url: ENV.DATABASE_URL, schema: 'sfmc_bridge', poolSize: 10, claimLeaseMs: 30000, synchronousCommit: false, takeoverMs: 10000,
+    kind: 'postgres', url: ENV.DATABASE_URL, schema: 'sfmc_bridge', poolSize: 10, claimLeaseMs: 30000, synchronousCommit: false, takeoverMs: 10000, retentionDays: 30,
   });
 });
 
 test('the store stays SQLite when the section is left out', () => {
-  expect(parseConfig(config(undefined)).store).toEqual({ kind: 'sqlite', path: 'data/bridge.db' });
+  expect(parseConfig(config(undefined)).store).toEqual({ kind: 'sqlite', path: 'data/bridge.db', retentionDays: 30 });
 });
 
 test('a literal database URL is refused without showing it', () => {

@@ -68,7 +68,8 @@ describe('the shipped config', () => {
 
   it('fills every default from an almost empty config', () => {
     const parsed = parseConfig({});
-    expect(parsed.dispatcher).toEqual({ batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 50 });
+    expect(parsed.dispatcher).toMatchObject({ batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 50, keepAliveMs: 4000 });
+    expect(parsed.dispatcher.keepAliveMs).toBeLessThan(5000);
     expect(parsed.store).toEqual({ kind: 'sqlite', path: 'data/bridge.db', retentionDays: 30 });
     expect(parsed.admin).toEqual({ enabled: false, host: '127.0.0.1', port: 9464 });
     expect(parsed.shutdownTimeoutMs).toBe(8000);

@@ -8,7 +8,7 @@ import { idempotencyKey } from '../src/idempotency.ts';
 import { ConfigError } from '../src/errors.ts';
 import { MAPPING_MISSING_FIELD } from '../mappers/journey-entry.ts';
 import type { BridgeConfig } from '../src/config/schema.ts';
-import type { NormalizedEvent, RawEvent } from '../src/model.ts';
+import type { JourneyEntryPayload, NormalizedEvent, RawEvent } from '../src/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/mappers/', import.meta.url));
@@ -109,7 +109,7 @@ describe('the declarative journey-entry mapper', () => {
   it('sends a field the change cleared as null', () => {
     const config = routes({ changedFields: ['Email'], mapping: { data: { Email: 'Email', Phone: 'Phone' } } });
     const raw = changeEvent({ header: { changedFields: ['Email', 'Phone'] }, fields: { Email: 'jane@example.com' } });
-    expect(compileRoutes(config, builtinMappers()).route(eventOf(raw)).actions[0]!.payload.data).toEqual({ Email: 'jane@example.com', Phone: null });
+    expect((compileRoutes(config, builtinMappers()).route(eventOf(raw)).actions[0]!.payload as JourneyEntryPayload).data).toEqual({ Email: 'jane@example.com', Phone: null });
   });
 
   it('dead-letters an event whose required field is missing, naming the field and the record', () => {

@@ -1,4 +1,4 @@
-// A Marketing Cloud client we did not write (sfmc-sdk) authenticates against the emulator and enters contacts through it, so the emulator speaks Marketing Cloud's protocol and not just our own client's dialect.
+// A Marketing Cloud client we did not write (sfmc-sdk) authenticates against the emulator, enters contacts and sends a transactional e-mail through it, so the emulator speaks Marketing Cloud's protocol and not just our own client's dialect.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
@@ -42,6 +42,9 @@ await fetch(EMU + '/_emulator/expire-tokens', { method: 'POST' });
 out.afterRevoke = await sdk.rest.post('/interaction/v1/events', { ContactKey: '0035g00000XyZaeAAB', EventDefinitionKey: KEY, Data: {} });
 out.unknownKey = await sdk.rest.post('/interaction/v1/events', { ContactKey: 'c3', EventDefinitionKey: 'nope', Data: {} })
   .then(() => 'accepted', (e) => ({ name: e.name, code: e.code, message: e.message }));
+out.send = await sdk.rest.post('/messaging/v1/email/messages/sdk-msg-1', { definitionKey: 'sdk-def', recipient: { contactKey: '0035g00000XyZafAAB', to: 'f@example.com', attributes: { A: '1' } } });
+out.resend = await sdk.rest.post('/messaging/v1/email/messages/sdk-msg-1', { definitionKey: 'sdk-def', recipient: { contactKey: '0035g00000XyZafAAB', to: 'f@example.com' } })
+  .then(() => 'accepted', (e) => ({ name: e.name, code: e.code }));
 const wrongMid = new SDK({ client_id: ID, client_secret: SECRET, auth_url: authUrl, account_id: 999 }, { requestAttempts: 1 });
 out.wrongMid = await wrongMid.auth.getAccessToken().then(() => 'accepted', (e) => ({ code: e.code }));
 console.log(JSON.stringify(out));
@@ -70,6 +73,9 @@ test('sfmc-sdk gets a token, enters contacts one by one and in a batch, refreshe
   expect(out.afterRevoke).toEqual({ eventInstanceId: expect.any(String) });
   expect(out.unknownKey).toMatchObject({ name: 'RestError', code: 30002, message: expect.stringContaining('nope') });
   expect(out.wrongMid).toEqual({ code: 'invalid_client' });
+  expect(out.send).toEqual({ requestId: expect.any(String), errorcode: 0, responses: [{ messageKey: 'sdk-msg-1' }] });
+  expect(out.resend).toMatchObject({ name: 'RestError', code: 109110 });
+  expect(emu.sends()).toEqual([expect.objectContaining({ api: 'transactional', messageKey: 'sdk-msg-1', to: 'f@example.com' })]);
   expect(emu.received().map((e) => [e.contactKey, e.via])).toEqual([
     ['0035g00000XyZabAAB', 'single'], ['0035g00000XyZacAAB', 'async'], ['0035g00000XyZadAAB', 'async'], ['0035g00000XyZaeAAB', 'single'],
   ]);

@@ -44,7 +44,7 @@ test(`SIGTERM with deliveries in flight: they finish, exit code 0, and after a r
   // Every Marketing Cloud request is held for DELAY_MS before it is processed.
   h.mc.injectFault({ kind: 'delay', ms: DELAY_MS, count: 100_000 });
   const configPath = h.writeConfig(bridgeConfig(h.dir, {
-    dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20 },
+    dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
     shutdownTimeoutMs: 30_000,
     log: { level: 'info', pretty: false },
   }));
@@ -90,7 +90,7 @@ test('a drain that outlasts shutdownTimeoutMs exits 1 at the deadline; what was 
   }
   h.mc.injectFault({ kind: 'delay', ms: 8000, count: 4 });
   const configPath = h.writeConfig(bridgeConfig(h.dir, {
-    dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20 },
+    dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
     shutdownTimeoutMs: 500,
     log: { level: 'info', pretty: false },
   }), 'deadline.json');

@@ -16,7 +16,7 @@ export interface ConfigIssue {
 /** The service an endpoint belongs to: Marketing Cloud hosts are held to their own domain. */
 export type EndpointService = 'salesforce' | 'marketingCloud';
 
-const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost']);
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MC_DOMAIN = 'marketingcloudapis.com';
 
 /** True for `marketingcloudapis.com` and any host under it. */
@@ -92,6 +92,9 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
       issues.push({ key: `${at}.mapper`, message: `${showValue(route.mapper)} given together with \`mapping\`: give one of them` });
     } else if (route.mapping === undefined && route.mapper === undefined) {
       issues.push({ key: at, message: `route ${showValue(route.name)} needs \`mapping\` or \`mapper\`` });
+    }
+    if (route.mapping && route.target.type !== 'journey' && route.target.definitionKey === undefined) {
+      issues.push({ key: `${at}.target.definitionKey`, message: `is required for a ${route.target.type} route with \`mapping\` (only a mapper such as send-event can take it from the event)` });
     }
     if (route.mapping) {
       route.mapping.required.forEach((name, j) => {

@@ -93,6 +93,10 @@ export const ChannelSchema = z
   })
   .describe('A channel to subscribe to.');
 
+/** A business unit MID: a token per MID is fetched and cached. */
+const midField = z.string().regex(/^\d+$/, 'must be a MID (digits)').optional()
+  .describe('Business unit MID to deliver as (a token per MID); default: marketingCloud.accountId, else the package\'s own business unit.');
+
 export const JourneyTargetSchema = z
   .strictObject({
     type: z.literal('journey').describe('Journey Builder entry event.'),
@@ -100,17 +104,49 @@ export const JourneyTargetSchema = z
       .describe('The entry source\'s event definition key (not the journey ID). Required.'),
     mode: z.enum(['batch', 'single']).default('batch')
       .describe('batch: /interaction/v1/async/events (up to 100 per call); single: /interaction/v1/events.'),
+    mid: midField,
   })
   .describe('Enter the contact into a journey.');
+
+const definitionKeyField = (what: string) => z.string().regex(/\S/, 'must not be empty').max(200).optional()
+  .describe(`${what} Required with \`mapping\`; a mapper may take it from the event instead (MC_Send__e).`);
+const addressField = z.string().regex(/^[A-Za-z][A-Za-z0-9_.]*$/, 'must be a field API name').default('Email')
+  .describe('Event field holding the recipient\'s e-mail address (flattened or dotted).');
+
+export const TriggeredSendTargetSchema = z
+  .strictObject({
+    type: z.literal('triggeredSend').describe('Classic triggered send: /messaging/v1/messageDefinitionSends/key:<key>/send, one recipient per call.'),
+    definitionKey: definitionKeyField('External key of the triggered send definition.'),
+    addressField,
+    mid: midField,
+  })
+  .describe('Send an e-mail through a classic triggered send definition.');
+
+export const TransactionalTargetSchema = z
+  .strictObject({
+    type: z.literal('transactional').describe('Transactional Messaging API e-mail, with the action\'s idempotency key as messageKey.'),
+    definitionKey: definitionKeyField('Transactional send definition key.'),
+    addressField,
+    mode: z.enum(['batch', 'single']).default('batch')
+      .describe('batch: /messaging/v1/email/messages (up to 500 recipients per call); single: /messaging/v1/email/messages/<messageKey>.'),
+    mid: midField,
+  })
+  .describe('Send an e-mail through the Transactional Messaging API.');
+
+const targetTuning = (connections: number, concurrency: number, maxBatch: number, batch: number) => z.strictObject({
+  connections: z.number().int().min(1).max(256).default(connections).describe('HTTP connections to the REST host for this target.'),
+  concurrency: z.number().int().min(1).max(256).default(concurrency).describe('Requests in flight at once for this target.'),
+  batchSize: z.number().int().min(1).max(maxBatch).default(batch).describe(`Actions per request where the API batches (at most ${maxBatch}).`),
+}).prefault({});
 
 export const MappingSchema = z
   .strictObject({
     data: z.record(z.string().min(1), z.string().min(1, 'must name a field')).default({})
-      .describe('Entry data: key = name in Marketing Cloud, value = event field, flattened (LastName) or dotted (Name.LastName).'),
+      .describe('Entry data (journeys) or attributes (sends): key = name in Marketing Cloud, value = event field, flattened (LastName) or dotted (Name.LastName).'),
     required: z.array(z.string().min(1)).default([])
       .describe('Keys of `data` that must have a value; without one the event goes to the dead-letter queue.'),
   })
-  .describe('Declarative mapping done by the built-in journey-entry mapper.');
+  .describe('Declarative mapping done by the built-in mappers (journey-entry for journeys, send for triggered and transactional sends).');
 
 export const RouteSchema = z
   .strictObject({
@@ -123,7 +159,7 @@ export const RouteSchema = z
       .describe('Change events only: select when any of these fields changed (Name.LastName or LastName). On CREATE and UNDELETE: when any has a value. Empty = any.'),
     entities: z.array(z.string().min(1)).default([])
       .describe('Change events only: entity names that select this route (useful on /data/ChangeEvents). Empty = any.'),
-    target: z.discriminatedUnion('type', [JourneyTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
+    target: z.discriminatedUnion('type', [JourneyTargetSchema, TriggeredSendTargetSchema, TransactionalTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
     mapping: MappingSchema.optional().describe('Declarative mapping; give either `mapping` or `mapper`.'),
     mapper: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a module name in mappers/ (letters, digits, "_", "-")').optional()
       .describe('Name of a custom mapper module, mappers/<name>.ts; give either `mapping` or `mapper`.'),
@@ -185,6 +221,25 @@ export const BridgeConfigSchema = z
       concurrency: z.number().int().min(1).max(64).default(4).describe('Calls in flight at once.'),
       maxAttempts: z.number().int().min(1).max(100).default(12).describe('Attempts before an action goes to the dead-letter queue.'),
       pollIntervalMs: z.number().int().min(1).max(60000).default(50).describe('How often an idle dispatcher looks for new actions (ms).'),
+      timeoutMs: z.number().int().min(100).max(300000).default(30000).describe('Headers and body timeout of one Marketing Cloud request (ms).'),
+      keepAliveMs: z.number().int().min(100).max(4900).default(4000).describe('Idle keep-alive of connections; below Marketing Cloud\'s 5 s idle close.'),
+      targets: z.strictObject({
+        journey: targetTuning(16, 16, 100, 100).describe('Journey entries (async batches of up to 100).'),
+        triggeredSend: targetTuning(16, 16, 100, 100).describe('Classic triggered sends (one recipient per request; batchSize only groups the work).'),
+        transactional: targetTuning(16, 16, 500, 500).describe('Transactional sends (batches of up to 500 recipients with attributes).'),
+      }).prefault({}).describe('Connections, concurrency and batch size per target.'),
+      retry: z.strictObject({
+        baseMs: z.number().int().min(1).default(1000).describe('First retry waits up to this long; doubles per attempt (jittered).'),
+        capMs: z.number().int().min(1).default(300000).describe('Longest computed retry wait.'),
+        maxRetryAfterMs: z.number().int().min(1).default(900000).describe('Longest Retry-After honoured; longer ones are cut to this.'),
+        blockedWaitMs: z.number().int().min(1).default(60000).describe('Wait after 429 errorcode 50200 (temporarily blocked, no Retry-After); doubles per attempt.'),
+        blockedCapMs: z.number().int().min(1).default(900000).describe('Longest wait after 429 50200.'),
+      }).prefault({}).describe('Retry waits; which failures are retried is fixed (see src/dispatch/retry.ts).'),
+      breaker: z.strictObject({
+        threshold: z.number().int().min(1).max(1000).default(5).describe('Consecutive 5xx, timeouts or resets that open a host\'s circuit.'),
+        openMs: z.number().int().min(1).default(1000).describe('First open period; doubles per consecutive opening.'),
+        maxOpenMs: z.number().int().min(1).default(60000).describe('Longest open period.'),
+      }).prefault({}).describe('Circuit breaker per Marketing Cloud host.'),
     }).prefault({}).describe('Delivery to Marketing Cloud.'),
     subscriber: z.strictObject({
       maxBacklog: z.number().int().min(1).default(20000)

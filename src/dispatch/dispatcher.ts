@@ -1,19 +1,21 @@
 /**
  * The dispatcher: claims due actions from the outbox in order, groups them per target and
  * batch key, delivers the groups with bounded concurrency and records every outcome. It owns
- * no retry logic of its own: targets classify, `backoffMs` spaces the next try.
+ * no retry logic of its own: targets classify, the `RetryPolicy` (retry.ts) spaces the next try
+ * or ends it. While a host's circuit is open it claims nothing, so a storm is met with silence.
  */
-import { BridgeError, TransientError } from '../errors.ts';
+import { BridgeError, ConfigError, TransientError } from '../errors.ts';
 import type { ActionTarget, StoredAction } from '../model.ts';
 import type { AttemptRecord, Store } from '../store/store.ts';
 import type { Telemetry } from '../telemetry.ts';
-import type { DeliveryOutcome, Target } from './journey.ts';
-import { backoffMs } from './retry.ts';
+import { RetryPolicy } from './retry.ts';
+import type { DeliveryOutcome, Target } from './target.ts';
 
 /** Dispatcher options. */
 export interface DispatcherOptions {
   store: Store;
-  targets: Readonly<Record<ActionTarget, Target>>;
+  /** One target per action kind; an action whose target is missing is dead-lettered. */
+  targets: Readonly<Partial<Record<ActionTarget, Target>>>;
   telemetry: Telemetry;
   /** Actions per Marketing Cloud request (≤ 100 for journeys). @default 100 */
   batchSize?: number;
@@ -25,11 +27,18 @@ export interface DispatcherOptions {
   pollIntervalMs?: number;
   /** Called after each round has settled actions (the backpressure gate listens). */
   onSettled?(): void | Promise<void>;
+  /** Actions per chunk for a target, overriding `batchSize` (transactional batches hold 500). */
+  batchSizes?: Partial<Record<ActionTarget, number>>;
+  /** Retry policy. @default new RetryPolicy(maxAttempts) */
+  retry?: RetryPolicy;
+  /** Until when Marketing Cloud asked for silence (an open circuit, a 429), ms since epoch; nothing is claimed meanwhile. */
+  pausedUntil?(): number;
 }
 
 /** Delivers the outbox to Marketing Cloud until stopped. */
 export class Dispatcher {
-  readonly #o: Required<Omit<DispatcherOptions, 'onSettled'>> & Pick<DispatcherOptions, 'onSettled'>;
+  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes'>;
+  readonly #retry: RetryPolicy;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -38,6 +47,7 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#o = { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 250, ...options };
+    this.#retry = options.retry ?? new RetryPolicy(this.#o.maxAttempts);
   }
 
   /** Starts the delivery loop. */
@@ -92,14 +102,19 @@ export class Dispatcher {
   /** One claim-deliver-record cycle; false when nothing was due. */
   async #round(): Promise<boolean> {
     const { store, batchSize, concurrency } = this.#o;
-    const claimed = await store.claimDue(batchSize * concurrency * 2, Date.now());
+    if ((this.#o.pausedUntil?.() ?? 0) > Date.now()) return false;
+    const sizes = this.#o.batchSizes ?? {};
+    const largest = Math.max(batchSize, ...Object.values(sizes).map((n) => n ?? 0));
+    const claimed = await store.claimDue(largest * concurrency * 2, Date.now());
     if (claimed.length === 0) return false;
     const byId = new Map(claimed.map((a) => [a.id, a]));
-    const chunks = chunkByBatchKey(claimed, batchSize);
+    const chunks = chunkByBatchKey(claimed, batchSize, sizes);
     const records: AttemptRecord[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < chunks.length) {
+      // Once stopping, no new request starts: what is claimed but unsent stays pending in the
+      // store (claims are released with the process or their lease), only requests in flight finish.
+      while (next < chunks.length && this.#running) {
         const chunk = chunks[next++]!;
         const outcomes = await this.#deliver(chunk);
         for (const o of outcomes) records.push(this.#toRecord(byId.get(o.id)!, o));
@@ -114,8 +129,13 @@ export class Dispatcher {
   async #deliver(chunk: StoredAction[]): Promise<DeliveryOutcome[]> {
     const first = chunk[0]!;
     this.#o.telemetry.request();
+    const target = this.#o.targets[first.target];
+    if (!target) {
+      const error = new ConfigError('routes[].target.type', `no target is configured for ${JSON.stringify(first.target)}`);
+      return chunk.map((a) => ({ id: a.id, status: 'dead' as const, error }));
+    }
     try {
-      const outcomes = await this.#o.targets[first.target].deliver(chunk.map((a) => ({ id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode })));
+      const outcomes = await target.deliver(chunk.map((a) => ({ id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode })));
       // A target that forgot an item must not lose it: unanswered items are retried.
       const answered = new Set(outcomes.map((o) => o.id));
       for (const a of chunk) {
@@ -149,19 +169,20 @@ export class Dispatcher {
     }
     const code = o.error.code;
     const reason = o.error.message;
-    if (o.status === 'dead' || a.attempts + 1 >= this.#o.maxAttempts) {
-      const why = o.status === 'dead' ? reason : `gave up after ${a.attempts + 1} attempts: ${reason}`;
+    const decision = o.status === 'dead' ? { verdict: 'dead' as const, reason: 'permanent' as const } : this.#retry.decide(o.error, a.attempts + 1, o.retryAfterMs);
+    if (decision.verdict === 'dead') {
+      const why = decision.reason === 'permanent' ? reason : `gave up after ${a.attempts + 1} attempts: ${reason}`;
       t.deliveryDead(a, code, why);
       return { id: a.id, status: 'dead', code, reason: why };
     }
-    const delay = backoffMs(a.attempts + 1, o.retryAfterMs);
+    const delay = decision.delayMs;
     t.retrying(a, code, reason, delay);
     return { id: a.id, status: 'retry', code, reason, nextAttemptAt: Date.now() + delay };
   }
 }
 
-/** Groups actions by target, mode and batch key, in outbox order, into chunks of `size`. */
-export function chunkByBatchKey(actions: readonly StoredAction[], size: number): StoredAction[][] {
+/** Groups actions by target, mode and batch key, in outbox order, into chunks of `size` (or the target's own size). */
+export function chunkByBatchKey(actions: readonly StoredAction[], size: number, sizes: Partial<Record<ActionTarget, number>> = {}): StoredAction[][] {
   const groups = new Map<string, StoredAction[]>();
   for (const a of actions) {
     const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}`;
@@ -170,6 +191,9 @@ export function chunkByBatchKey(actions: readonly StoredAction[], size: number):
     g.push(a);
   }
   const chunks: StoredAction[][] = [];
-  for (const g of groups.values()) for (let i = 0; i < g.length; i += size) chunks.push(g.slice(i, i + size));
+  for (const g of groups.values()) {
+    const n = Math.max(1, sizes[g[0]!.target] ?? size);
+    for (let i = 0; i < g.length; i += n) chunks.push(g.slice(i, i + n));
+  }
   return chunks;
 }

@@ -4,29 +4,16 @@
  * camelCase members and maps each member's result back by position; single mode sends one
  * `POST /interaction/v1/events` per item. Failures become outcomes through `classify`.
  */
-import { BridgeError, PermanentError, TransientError } from '../errors.ts';
+import { PermanentError } from '../errors.ts';
 import type { DeliveryIds, JourneyEntryPayload } from '../model.ts';
 import type { McRestClient } from './mc-http.ts';
-import { classify, retryAfterOf } from './retry.ts';
+import { clientLookup, failed, groupBy, runLimited, type ClientFor, type DeliveryItem as TargetItem, type DeliveryOutcome, type Target as TargetOf } from './target.ts';
 
-/** One action to deliver. */
-export interface DeliveryItem {
-  id: number;
-  idempotencyKey: string;
-  payload: JourneyEntryPayload;
-  mode: 'batch' | 'single';
-}
-
-/** What happened to one item. */
-export type DeliveryOutcome =
-  | { id: number; status: 'delivered'; ids: DeliveryIds }
-  | { id: number; status: 'retry'; error: BridgeError; retryAfterMs?: number }
-  | { id: number; status: 'dead'; error: BridgeError };
-
-/** Delivers items and returns one outcome per item, in input order; it does not throw. */
-export interface Target {
-  deliver(items: DeliveryItem[]): Promise<DeliveryOutcome[]>;
-}
+/** A journey entry to deliver. */
+export type DeliveryItem = TargetItem<JourneyEntryPayload>;
+/** The journey target. */
+export type Target = TargetOf<JourneyEntryPayload>;
+export type { DeliveryOutcome };
 
 /** Journey target options. */
 export interface JourneyTargetOptions {
@@ -59,8 +46,9 @@ interface AsyncResponse {
   members?: unknown;
 }
 
-/** Builds the journey target on a REST client. */
-export function createJourneyTarget(client: McRestClient, opts: JourneyTargetOptions = {}): Target {
+/** Builds the journey target on a REST client (or one client per business unit MID). */
+export function createJourneyTarget(clients: McRestClient | ClientFor, opts: JourneyTargetOptions = {}): Target {
+  const clientFor = clientLookup(clients);
   const batchSize = Math.min(MAX_ASYNC_MEMBERS, Math.max(1, opts.batchSize ?? MAX_ASYNC_MEMBERS));
   const batchConcurrency = Math.max(1, opts.batchConcurrency ?? 4);
   const singleConcurrency = Math.max(1, opts.singleConcurrency ?? 8);
@@ -68,7 +56,7 @@ export function createJourneyTarget(client: McRestClient, opts: JourneyTargetOpt
   async function deliverBatch(key: string, chunk: DeliveryItem[]): Promise<DeliveryOutcome[]> {
     const members = chunk.map((i) => ({ contactKey: i.payload.contactKey, data: i.payload.data }));
     try {
-      const res = await client.post<AsyncResponse>(ASYNC_EVENTS_PATH, { eventDefinitionKey: key, members });
+      const res = await clientFor(chunk[0]!.payload.mid).post<AsyncResponse>(ASYNC_EVENTS_PATH, { eventDefinitionKey: key, members });
       return mapMembers(chunk, res.body);
     } catch (err) {
       return chunk.map((i) => failed(i.id, err));
@@ -76,9 +64,9 @@ export function createJourneyTarget(client: McRestClient, opts: JourneyTargetOpt
   }
 
   async function deliverSingle(item: DeliveryItem): Promise<DeliveryOutcome> {
-    const { contactKey, eventDefinitionKey, data } = item.payload;
+    const { contactKey, eventDefinitionKey, data, mid } = item.payload;
     try {
-      const res = await client.post<{ eventInstanceId?: unknown }>(SINGLE_EVENT_PATH, { ContactKey: contactKey, EventDefinitionKey: eventDefinitionKey, Data: data });
+      const res = await clientFor(mid).post<{ eventInstanceId?: unknown }>(SINGLE_EVENT_PATH, { ContactKey: contactKey, EventDefinitionKey: eventDefinitionKey, Data: data });
       const ids: DeliveryIds = {};
       if (typeof res.body?.eventInstanceId === 'string') ids.eventInstanceId = res.body.eventInstanceId;
       return { id: item.id, status: 'delivered', ids };
@@ -89,16 +77,10 @@ export function createJourneyTarget(client: McRestClient, opts: JourneyTargetOpt
 
   return {
     async deliver(items: DeliveryItem[]): Promise<DeliveryOutcome[]> {
-      // Callers are meant to send one key and one mode; grouping anyway keeps a mixed call correct.
-      const groups = new Map<string, DeliveryItem[]>();
-      for (const item of items) {
-        const g = `${item.mode}\u0000${item.payload.eventDefinitionKey}`;
-        let list = groups.get(g);
-        if (!list) groups.set(g, (list = []));
-        list.push(item);
-      }
+      // Callers are meant to send one key, MID and mode; grouping anyway keeps a mixed call correct.
+      const groups = groupBy(items, (i) => `${i.mode}\u0000${i.payload.eventDefinitionKey}\u0000${i.payload.mid ?? ''}`);
       const byId = new Map<number, DeliveryOutcome>();
-      for (const list of groups.values()) {
+      for (const list of groups) {
         const first = list[0]!;
         if (first.mode === 'single') {
           const outcomes = await runLimited(list, singleConcurrency, deliverSingle);
@@ -158,26 +140,4 @@ export function mapMembers(chunk: readonly DeliveryItem[], body: AsyncResponse |
     if (typeof member.eventInstanceId === 'string') ids.eventInstanceId = member.eventInstanceId;
     return { id: item.id, status: 'delivered', ids };
   });
-}
-
-/** Turns a failure into the outcome `classify` says it deserves. */
-function failed(id: number, err: unknown): DeliveryOutcome {
-  const error = err instanceof BridgeError ? err : new TransientError('MC_UNEXPECTED', `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  if (classify(error) === 'dead') return { id, status: 'dead', error };
-  const retryAfterMs = retryAfterOf(error);
-  return retryAfterMs === undefined ? { id, status: 'retry', error } : { id, status: 'retry', error, retryAfterMs };
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-async function runLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -1,7 +1,7 @@
 /**
  * Marketing Cloud access tokens: one per (auth host, client ID, account ID), fetched with the
  * client-credentials grant, refreshed about five minutes before expiry, one refresh at a time.
- * Credentials are only ever sent to a Marketing Cloud auth host (or loopback, for emulators),
+ * Credentials are only ever sent to a Marketing Cloud auth host (or loopback 127.0.0.1, localhost, ::1, for emulators),
  * and a token is only ever used against a Marketing Cloud REST host (or loopback): anything
  * else is refused before a byte leaves the process (SSRF and token leakage).
  */
@@ -51,7 +51,8 @@ export interface McTokenManagerOptions {
 
 const MC_AUTH_HOST = /^mc[a-z0-9-]{26}\.auth\.marketingcloudapis\.com$/;
 const MC_REST_HOST = /^[a-z0-9-]+\.rest\.marketingcloudapis\.com$/;
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost']);
+// URL.hostname keeps the brackets of an IPv6 literal.
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 // After a failed early refresh, keep using the old token and try again this much later.
 const REFRESH_RETRY_MS = 5000;
 

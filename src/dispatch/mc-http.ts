@@ -6,8 +6,10 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import { AuthError, BridgeError, PermanentError, TransientError } from '../errors.ts';
+import { AuthError } from '../errors.ts';
+import type { BreakerRegistry } from './breaker.ts';
 import type { McToken, McTokenManager } from './mc-auth.ts';
+import { errorFromNetwork, errorFromResponse, retryAfterMs } from './retry.ts';
 
 /** REST client options. */
 export interface McRestClientOptions {
@@ -15,6 +17,32 @@ export interface McRestClientOptions {
   dispatcher?: Dispatcher;
   /** Headers and body timeout per request. @default 30000 */
   timeoutMs?: number;
+  /** Per-host circuit breakers; none when absent. */
+  breakers?: BreakerRegistry;
+  /** Requests in flight at once through this client (or a shared limiter); unlimited when absent. */
+  limiter?: Limiter;
+}
+
+/** A counting semaphore: at most `size` holders at once, the rest wait in order. */
+export class Limiter {
+  readonly size: number;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.size = Math.max(1, size);
+  }
+  /** Runs `fn` once a slot is free. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
+    }
+  }
 }
 
 /** A successful answer: status, parsed JSON body (undefined when empty or not JSON) and headers. */
@@ -24,21 +52,31 @@ export interface McResponse<T = unknown> {
   headers: IncomingHttpHeaders;
 }
 
+/** Per-request options. */
+export interface RequestOptions {
+  /** Non-2xx statuses returned as answers instead of thrown (the caller reads their body). */
+  accept?: readonly number[];
+}
+
 /** Connection settings for Marketing Cloud. */
 export interface McDispatcherOptions {
   /** Connections per origin. @default 16 */
   connections?: number;
+  /** Idle keep-alive time, kept below Marketing Cloud's 5 s. @default 4000 */
+  keepAliveMs?: number;
 }
 
 // Marketing Cloud closes idle keep-alive connections after 5 s; reusing one it is closing turns
 // a POST into an ambiguous reset, so we drop ours first and never let server hints raise this.
 const KEEP_ALIVE_MS = 4000;
+const KEEP_ALIVE_LIMIT_MS = 4900;
 
 /** An undici Agent tuned for Marketing Cloud (keep-alive below its 5 s idle close). */
 export function createMcDispatcher(opts: McDispatcherOptions = {}): Agent {
+  const keepAlive = Math.min(KEEP_ALIVE_LIMIT_MS, Math.max(1, opts.keepAliveMs ?? KEEP_ALIVE_MS));
   return new Agent({
-    keepAliveTimeout: KEEP_ALIVE_MS,
-    keepAliveMaxTimeout: KEEP_ALIVE_MS,
+    keepAliveTimeout: keepAlive,
+    keepAliveMaxTimeout: keepAlive,
     connections: opts.connections ?? 16,
     connect: { timeout: 10_000 },
   });
@@ -57,6 +95,8 @@ export class McRestClient {
   readonly #dispatcher: Dispatcher;
   readonly #owned: boolean;
   readonly #timeoutMs: number;
+  readonly #breakers: BreakerRegistry | undefined;
+  readonly #limiter: Limiter | undefined;
 
   /** Builds a client on a token manager (one per credential set); it sends nothing until the first call. */
   constructor(tokens: McTokenManager, opts: McRestClientOptions = {}) {
@@ -64,6 +104,8 @@ export class McRestClient {
     this.#owned = opts.dispatcher === undefined;
     this.#dispatcher = opts.dispatcher ?? createMcDispatcher();
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#breakers = opts.breakers;
+    this.#limiter = opts.limiter;
   }
 
   /** POSTs JSON; resolves on 2xx, otherwise throws a typed error. */
@@ -76,10 +118,31 @@ export class McRestClient {
     return this.request<T>('GET', path);
   }
 
-  /** Sends one request with the current token, refreshing it once on 401. */
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<McResponse<T>> {
+  /**
+   * Sends one request with the current token, refreshing it once on 401. Passes the host's
+   * circuit breaker first and reports the outcome to it; waits for a slot of the limiter.
+   */
+  request<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<McResponse<T>> {
+    return this.#limiter ? this.#limiter.run(() => this.#guarded<T>(method, path, body, opts)) : this.#guarded<T>(method, path, body, opts);
+  }
+
+  async #guarded<T>(method: string, path: string, body: unknown, opts: RequestOptions): Promise<McResponse<T>> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const token = await this.tokens.get();
+    if (!this.#breakers) return this.#exchange<T>(method, path, text, token, opts);
+    const breaker = this.#breakers.for(hostOf(token.restBaseUrl));
+    const probe = await breaker.acquire();
+    try {
+      const res = await this.#exchange<T>(method, path, text, token, opts);
+      breaker.report(undefined, probe);
+      return res;
+    } catch (err) {
+      breaker.report(err, probe);
+      throw err;
+    }
+  }
+
+  async #exchange<T>(method: string, path: string, text: string | undefined, token: McToken, opts: RequestOptions): Promise<McResponse<T>> {
     let res = await this.#send(method, path, text, token);
     if (res.status === 401) {
       this.tokens.invalidate(token.accessToken);
@@ -89,8 +152,8 @@ export class McRestClient {
         throw new AuthError('MC_UNAUTHORIZED', `Marketing Cloud answered 401 to ${method} ${path} twice, with a fresh token the second time`);
       }
     }
-    if (res.status >= 200 && res.status < 300) return res as McResponse<T>;
-    throw mcHttpError(method, path, res);
+    if ((res.status >= 200 && res.status < 300) || opts.accept?.includes(res.status)) return res as McResponse<T>;
+    throw errorFromResponse(method, path, res);
   }
 
   /** Closes the connections if this client created them. */
@@ -113,72 +176,16 @@ export class McRestClient {
       const raw = await res.body.text();
       return { status: res.statusCode, headers: res.headers, body: parseJson(raw) };
     } catch (err) {
-      throw networkError(method, path, err);
+      throw errorFromNetwork(method, path, err);
     }
   }
 }
 
-/** Maps a non-2xx answer (other than the 401 handled above) to a typed error. */
-export function mcHttpError(method: string, path: string, res: McResponse): BridgeError {
-  const body = isRecord(res.body) ? res.body : {};
-  const errorcode = typeof body.errorcode === 'number' || typeof body.errorcode === 'string' ? body.errorcode : undefined;
-  const mcMessage = typeof body.message === 'string' ? body.message.slice(0, 300) : '';
-  const what = `${method} ${path} answered ${res.status}${errorcode !== undefined ? ` (errorcode ${errorcode})` : ''}${mcMessage ? `: ${mcMessage}` : ''}`;
-  if (res.status === 429) {
-    // 50200 "temporarily blocked" carries no Retry-After: the caller must back off long.
-    if (String(errorcode) === '50200') return new TransientError('MC_TEMPORARILY_BLOCKED', `Marketing Cloud ${what}`);
-    return new TransientError('MC_RATE_LIMITED', `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], body.retryAfter)));
-  }
-  if (res.status >= 500 || res.status === 408) {
-    return new TransientError('MC_SERVER_ERROR', `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], undefined)));
-  }
-  if (res.status === 401) return new AuthError('MC_UNAUTHORIZED', `Marketing Cloud ${what}`);
-  const opts: { status: number; mcErrorCode?: string | number } = { status: res.status };
-  if (errorcode !== undefined) opts.mcErrorCode = errorcode;
-  return new PermanentError('MC_REJECTED', `Marketing Cloud ${what}`, opts);
-}
-
-/** Server-advised wait from a `Retry-After` header (seconds or HTTP date) or a body's `retryAfter` (seconds). */
-export function retryAfterMs(header: string | string[] | undefined, bodyValue: unknown): number | undefined {
-  const h = Array.isArray(header) ? header[0] : header;
-  if (h !== undefined && h.trim() !== '') {
-    const seconds = Number(h);
-    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-    const date = Date.parse(h);
-    if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
-  }
-  const fromBody = Number(bodyValue);
-  if (bodyValue !== undefined && bodyValue !== null && bodyValue !== '' && Number.isFinite(fromBody) && fromBody >= 0) return fromBody * 1000;
-  return undefined;
-}
-
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-/**
- * A network failure as a TransientError. `MC_CONNECT_FAILED` means the request never left;
- * `MC_CONNECTION_LOST` and `MC_TIMEOUT` are ambiguous: Marketing Cloud may have accepted it,
- * and journey events have no idempotency key, so a retry can enter a contact twice.
- */
-export function networkError(method: string, path: string, err: unknown): TransientError {
-  const code = errorCode(err);
-  const kind = NOT_SENT.has(code) ? 'MC_CONNECT_FAILED' : TIMEOUTS.has(code) ? 'MC_TIMEOUT' : 'MC_CONNECTION_LOST';
-  return new TransientError(kind, `${method} ${path} failed: ${code ? `${code} ` : ''}${(err as Error)?.message ?? String(err)}`, { cause: err });
-}
-
-function errorCode(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; depth < 3 && e && typeof e === 'object'; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return '';
-}
-
-function withRetryAfter(ms: number | undefined): { retryAfterMs?: number } {
-  return ms === undefined ? {} : { retryAfterMs: ms };
-}
+/** Maps a non-2xx answer to a typed error (kept here for callers; the rules live in retry.ts). */
+export const mcHttpError = errorFromResponse;
+/** A network failure as a TransientError (kept here for callers; the rules live in retry.ts). */
+export const networkError = errorFromNetwork;
+export { retryAfterMs };
 
 function parseJson(text: string): unknown {
   if (text.length === 0) return undefined;
@@ -189,6 +196,10 @@ function parseJson(text: string): unknown {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }

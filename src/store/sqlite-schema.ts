@@ -49,4 +49,7 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX actions_contact ON actions (contact_key) WHERE contact_key <> record_id;
    -- Retention deletes delivered rows oldest first.
    CREATE INDEX actions_delivered ON actions (delivered_at) WHERE status = 'delivered';`,
+  // Dead-letter queue: a discarded dead letter keeps its row and history but leaves the queue.
+  `ALTER TABLE actions ADD COLUMN discarded_at INTEGER;
+   CREATE INDEX actions_dead ON actions (route, id) WHERE status = 'dead';`,
 ];

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
-import type { ActionRow, AttemptRecord, CommitResult, Store, TraceAttempt, TraceEntry } from './store.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceAttempt, TraceEntry } from './store.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
@@ -67,6 +67,7 @@ interface DbActionRow {
   record_id: string; contact_key: string; correlation_id: string; payload: string; attempts: number;
   error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
   message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
+  discarded_at: number | null;
 }
 
 interface DbTraceRow extends DbActionRow {
@@ -74,11 +75,12 @@ interface DbTraceRow extends DbActionRow {
 }
 
 interface DbAttemptRow {
-  action_id: number; at: number; outcome: 'retry' | 'dead'; code: string | null; detail: string | null;
+  action_id: number; at: number; outcome: TraceAttempt['outcome']; code: string | null; detail: string | null;
 }
 
 const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at`;
+  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at,
+  discarded_at`;
 
 class SqliteStore implements Store {
   readonly #db: DatabaseSync;
@@ -218,7 +220,8 @@ class SqliteStore implements Store {
       for (const rec of records) {
         if (rec.status === 'delivered') {
           const ids = rec.ids;
-          this.#delivered.run(ids.requestId ?? null, ids.eventInstanceId ?? null, ids.messageKey ?? null, now, rec.id);
+          // A triggered send's recipientSendId shares the instance column: an action has one or the other.
+          this.#delivered.run(ids.requestId ?? null, ids.eventInstanceId ?? ids.recipientSendId ?? null, ids.messageKey ?? null, now, rec.id);
           settled++;
         } else if (rec.status === 'retry') {
           this.#retry.run(Math.max(1, rec.nextAttemptAt), rec.code, rec.reason, rec.id);
@@ -231,7 +234,8 @@ class SqliteStore implements Store {
       }
     });
     for (const rec of records) this.#inflight.delete(rec.id);
-    this.#backlog -= settled;
+    // Another process (the dlq command) may requeue rows this counter never saw: never below 0.
+    this.#backlog = Math.max(0, this.#backlog - settled);
   }
 
   async recoverInflight(): Promise<number> {
@@ -269,7 +273,7 @@ class SqliteStore implements Store {
     return rows.map((r) => {
       const row = toActionRow(r, this.#inflight.has(r.id));
       const attempts: TraceAttempt[] = (this.#traceAttempts.all(r.id) as unknown as DbAttemptRow[])
-        .map((a, i) => ({ attempt: i + 1, at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
+        .map((a, i, all) => ({ attempt: countAttempts(all, i), at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
       // The successful attempt is the row itself: no attempt row is written on the hot path.
       if (r.status === 'delivered' && r.delivered_at !== null) {
         attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
@@ -303,6 +307,107 @@ class SqliteStore implements Store {
     this.#db.exec('ROLLBACK');
   }
 
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<ActionRow[]> {
+    const where = [`status = 'dead'`];
+    const args: (string | number)[] = [];
+    if (!filter.includeDiscarded) where.push('discarded_at IS NULL');
+    if (filter.route !== undefined) {
+      where.push('route = ?');
+      args.push(filter.route);
+    }
+    if (filter.ids !== undefined) {
+      if (filter.ids.length === 0) return [];
+      where.push(`id IN (${filter.ids.map(() => '?').join(', ')})`);
+      args.push(...filter.ids);
+    }
+    args.push(filter.limit ?? 1000);
+    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as unknown as DbActionRow[];
+    return rows.map((r) => toActionRow(r, false));
+  }
+
+  async requeue(ids: readonly number[], now: number): Promise<number[]> {
+    const done: number[] = [];
+    const update = this.#db.prepare(`UPDATE actions SET status = 'pending', attempts = 0, next_attempt_at = ?, error_code = NULL, error = NULL
+      WHERE id = ? AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL`);
+    this.#transaction(() => {
+      for (const id of ids) {
+        const before = this.#db.prepare('SELECT attempts, error_code, error FROM actions WHERE id = ?').get(id) as { attempts: number; error_code: string | null; error: string | null } | undefined;
+        if (update.run(Math.max(1, now), id).changes === 0) continue;
+        this.#attempt.run(id, now, 'requeued', before?.error_code ?? null, `requeued after ${before?.attempts ?? 0} attempts; last error: ${before?.error ?? 'none'}`);
+        done.push(id);
+      }
+    });
+    this.#backlog += done.length;
+    return done;
+  }
+
+  async discard(ids: readonly number[], now: number, note = 'discarded from the dead-letter queue'): Promise<number[]> {
+    const done: number[] = [];
+    const update = this.#db.prepare(`UPDATE actions SET discarded_at = ? WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`);
+    this.#transaction(() => {
+      for (const id of ids) {
+        if (update.run(now, id).changes === 0) continue;
+        this.#attempt.run(id, now, 'discarded', null, note);
+        done.push(id);
+      }
+    });
+    return done;
+  }
+
+  async replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
+    const result: ReplaceResult = { requeued: false, inserted: 0, deadLettered: 0, stillDead: false };
+    const fresh: number[] = [];
+    this.#transaction(() => {
+      const row = this.#db.prepare(`SELECT idempotency_key FROM actions WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`).get(id) as { idempotency_key: string } | undefined;
+      if (!row) throw new Error(`action ${id} is not a dead letter in the queue`);
+      for (const a of actions) {
+        if (a.idempotencyKey === row.idempotency_key) {
+          this.#db.prepare(`UPDATE actions SET status = 'pending', target = ?, mode = ?, batch_key = ?, payload = ?, contact_key = ?, attempts = 0,
+            next_attempt_at = ?, error_code = NULL, error = NULL WHERE id = ?`).run(a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, Math.max(1, now), id);
+          result.requeued = true;
+          continue;
+        }
+        // Due through the retry path (next_attempt_at > 0), which reads the table: a service
+        // running in another process finds them without knowing they were added.
+        const r = this.#db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
+          replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at)
+          VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`).run(
+          a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId, a.recordId, a.contactKey,
+          a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, Math.max(1, now));
+        if (r.changes > 0) {
+          result.inserted++;
+          fresh.push(Number(r.lastInsertRowid));
+        }
+      }
+      let sameFailure: NewDeadLetter | undefined;
+      for (const d of deadLetters) {
+        if (d.idempotencyKey === row.idempotency_key) {
+          sameFailure = d;
+          continue;
+        }
+        const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
+          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, now, now);
+        if (r.changes > 0) result.deadLettered++;
+      }
+      if (result.requeued) {
+        this.#attempt.run(id, now, 'rederived', null, `mapping re-run: pending again${result.inserted > 0 ? `, with ${result.inserted} more action(s)` : ''}`);
+      } else if (sameFailure) {
+        result.stillDead = true;
+        this.#db.prepare('UPDATE actions SET error_code = ?, error = ? WHERE id = ?').run(sameFailure.code, sameFailure.reason, id);
+        this.#attempt.run(id, now, 'rederive_failed', sameFailure.code, sameFailure.reason);
+      } else {
+        this.#db.prepare('UPDATE actions SET discarded_at = ? WHERE id = ?').run(now, id);
+        this.#attempt.run(id, now, 'rederived', null, `replaced by ${result.inserted} action(s) and ${result.deadLettered} dead letter(s)`);
+      }
+    });
+    this.#backlog += fresh.length + (result.requeued ? 1 : 0);
+    return result;
+  }
+
+  async attemptsOf(id: number): Promise<AttemptRow[]> {
+    return this.#db.prepare('SELECT at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid').all(id) as unknown as AttemptRow[];
+  }
+
   async close(): Promise<void> {
     if (!this.#db.isOpen) return;
     this.#db.close();
@@ -332,6 +437,17 @@ function sourceFacts(source: unknown): { receivedAt?: number; changeType?: strin
   return out;
 }
 
+/** The delivery attempt a history row belongs to: dead-letter queue steps are not attempts, and a requeue starts counting again. */
+function countAttempts(rows: readonly DbAttemptRow[], upTo: number): number {
+  let n = 0;
+  for (let i = 0; i <= upTo; i++) {
+    const o = rows[i]!.outcome;
+    if (o === 'retry' || o === 'dead') n++;
+    else if (o === 'requeued' || o === 'rederived') n = 0;
+  }
+  return n;
+}
+
 function toStored(r: DbActionRow): StoredAction {
   return {
     id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
@@ -344,13 +460,16 @@ function toStored(r: DbActionRow): StoredAction {
 function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
   const ids: DeliveryIds = {};
   if (r.request_id) ids.requestId = r.request_id;
-  if (r.instance_id) ids.eventInstanceId = r.instance_id;
+  if (r.instance_id) {
+    if (r.target === 'triggeredSend') ids.recipientSendId = r.instance_id;
+    else ids.eventInstanceId = r.instance_id;
+  }
   if (r.message_key) ids.messageKey = r.message_key;
   return {
     id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
     channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
     correlationId: r.correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
     errorCode: r.error_code, error: r.error, deliveryIds: Object.keys(ids).length > 0 ? ids : null,
-    createdAt: r.created_at, deliveredAt: r.delivered_at,
+    createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
   };
 }

@@ -40,6 +40,41 @@ export interface ActionRow {
   deliveryIds: DeliveryIds | null;
   createdAt: number;
   deliveredAt: number | null;
+  /** When `dlq discard` took a dead letter out of the queue (stores without a DLQ leave it out). */
+  discardedAt?: number | null;
+}
+
+/** Which dead letters `deadLetters` returns. */
+export interface DeadLetterFilter {
+  /** Only this route's (`(normalize)` for events that never reached a route). */
+  route?: string;
+  /** Only these action IDs. */
+  ids?: readonly number[];
+  /** Include discarded ones. @default false */
+  includeDiscarded?: boolean;
+  /** At most this many, oldest first. @default 1000 */
+  limit?: number;
+}
+
+/** One entry of an action's history (a failed attempt, a requeue, a discard, a re-derivation). */
+export interface AttemptRow {
+  at: number;
+  /** `retry`, `dead`, `requeued`, `discarded`, `rederived`, `rederive_failed`. */
+  outcome: string;
+  code: string | null;
+  detail: string | null;
+}
+
+/** What `replaceDeadLetter` did. */
+export interface ReplaceResult {
+  /** The dead letter's own row became a pending action again (same idempotency key). */
+  requeued: boolean;
+  /** Other new actions stored. */
+  inserted: number;
+  /** New dead letters stored (the row's own key failing again is not counted here). */
+  deadLettered: number;
+  /** The dead letter is still dead (the re-derivation failed the same way). */
+  stillDead: boolean;
 }
 
 /** One delivery attempt in a record's timeline. */
@@ -47,7 +82,8 @@ export interface TraceAttempt {
   /** 1 for the first try. */
   attempt: number;
   at: number;
-  outcome: 'delivered' | 'retry' | 'dead';
+  /** `delivered`, `retry`, `dead`, or a dead-letter queue step: `requeued`, `discarded`, `rederived`, `rederive_failed`. */
+  outcome: 'delivered' | 'retry' | 'dead' | 'requeued' | 'discarded' | 'rederived' | 'rederive_failed';
   code: string | null;
   detail: string | null;
   /** Marketing Cloud's identifiers, on the delivered attempt. */
@@ -122,5 +158,25 @@ export interface Store {
   pruneDelivered(deliveredBefore: number, limit: number): Promise<number>;
   /** Resolves when the store can take a write now (readiness probe); rejects with the reason. */
   checkWritable(): Promise<void>;
+  /** Dead letters, oldest first (the dead-letter queue). */
+  deadLetters(filter?: DeadLetterFilter): Promise<ActionRow[]>;
+  /**
+   * Makes dead letters that carry a deliverable action (a target) pending and due at `now`,
+   * with a fresh attempt count; their history stays. Returns the IDs requeued (others are
+   * skipped: not dead, discarded, or dead before any action existed: see `replaceDeadLetter`).
+   */
+  requeue(ids: readonly number[], now: number): Promise<number[]>;
+  /** Takes dead letters out of the queue, keeping row and history; returns the IDs discarded. */
+  discard(ids: readonly number[], now: number, note?: string): Promise<number[]>;
+  /**
+   * Replaces a dead letter made before delivery (bad input, failed mapping) with what re-running
+   * its transform made, in one transaction: an action with the dead letter's own idempotency key
+   * takes over its row (pending, due at `now`); other actions and dead letters are inserted
+   * (keys already stored are refused); a row nothing took over is marked discarded. A history
+   * entry records what happened.
+   */
+  replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult>;
+  /** An action's history, oldest first. */
+  attemptsOf(id: number): Promise<AttemptRow[]>;
   close(): Promise<void>;
 }

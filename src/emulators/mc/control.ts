@@ -8,6 +8,10 @@
  *   POST /_emulator/expire-tokens                              → {ok: true}
  *   POST /_emulator/inactive         {contactKeys: string[]}   → {ok: true}
  *   POST /_emulator/reset                                      → {ok: true}
+ *   GET  /_emulator/sends?contactKey=&definitionKey=&messageKey= → ReceivedSend[]
+ *   GET  /_emulator/send-counts                                → {keys, accepted, repeated: [messageKey, count][]}
+ *   POST /_emulator/definition       {key, status}             → {ok: true}   (status: active | paused)
+ *   POST /_emulator/chaos            McChaos | {}              → {ok: true}   ({} turns chaos off)
  */
 import type { McEmulator, McFault } from './types.ts';
 import { isRecord, parseJson, type ParsedRequest, type Reply } from './http.ts';
@@ -46,6 +50,41 @@ export function handleControl(emu: Controls, req: ParsedRequest): Reply {
         return { status: 400, body: { error: 'contactKeys must be an array of strings' } };
       }
       emu.setInactiveContacts(keys as string[]);
+      return OK;
+    }
+    case 'GET /_emulator/sends': {
+      const filter: { contactKey?: string; definitionKey?: string; messageKey?: string } = {};
+      for (const k of ['contactKey', 'definitionKey', 'messageKey'] as const) {
+        const v = req.query.get(k);
+        if (v !== null) filter[k] = v;
+      }
+      return { status: 200, body: emu.sends(filter) };
+    }
+    case 'GET /_emulator/send-counts': {
+      const counts = emu.sendCounts();
+      let accepted = 0;
+      const repeated: [string, number][] = [];
+      for (const [k, n] of counts) {
+        accepted += n;
+        if (n > 1) repeated.push([k, n]);
+      }
+      return { status: 200, body: { keys: counts.size, accepted, repeated } };
+    }
+    case 'POST /_emulator/definition': {
+      const body = parseJson(req.text);
+      if (!isRecord(body) || typeof body.key !== 'string' || (body.status !== 'active' && body.status !== 'paused')) {
+        return { status: 400, body: { error: 'expected {key: string, status: "active" | "paused"}' } };
+      }
+      emu.setDefinitionStatus(body.key, body.status);
+      return OK;
+    }
+    case 'POST /_emulator/chaos': {
+      const body = parseJson(req.text);
+      if (!isRecord(body)) return { status: 400, body: { error: 'chaos must be a JSON object' } };
+      for (const [k, v] of Object.entries(body)) {
+        if (typeof v !== 'number' || v < 0 || (k.endsWith('Rate') || k === 'blockedShare') && v > 1) return { status: 400, body: { error: `${k} must be a non-negative number (rates at most 1)` } };
+      }
+      emu.setChaos(Object.keys(body).length === 0 ? undefined : body);
       return OK;
     }
     case 'POST /_emulator/reset':

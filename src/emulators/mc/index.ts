@@ -1,6 +1,6 @@
 /**
- * Marketing Cloud emulator: the token endpoint, the two Journey Builder entry endpoints and the
- * async status endpoint on one loopback port, with injectable faults and a control API for
+ * Marketing Cloud emulator: the token endpoint, the two Journey Builder entry endpoints, the
+ * async status endpoint and both send APIs (classic triggered, transactional) on one loopback port, with injectable faults and a control API for
  * other processes. Behaves like Marketing Cloud where the bridge depends on it (token lifetime,
  * 401 body, 100-member cap, per-member errors in request order, 429 with Retry-After, idle
  * keep-alive connections closed after 5 s) and is fast enough not to limit a benchmark.
@@ -11,11 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { handleControl } from './control.ts';
 import { mcError, readBody, send, splitTarget, type ParsedRequest, type Reply } from './http.ts';
 import { handleAsync, handleSingle, handleStatus } from './journey.ts';
+import { handleTransactionalBatch, handleTransactionalSingle, handleTriggeredSend, transactionalMessageKey, triggeredSendKey } from './sends.ts';
 import { McState } from './state.ts';
 import { handleToken, type TokenConfig } from './token.ts';
 import type { McEmulator, McEmulatorOptions, McFault, McFaultScope } from './types.ts';
 
-export type { McEmulator, McEmulatorOptions, McFault, McFaultScope, McStats, ReceivedEntry } from './types.ts';
+export type { McChaos, McEmulator, McEmulatorOptions, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
+export { SEND_CODES, MAX_RECIPIENTS, MAX_RECIPIENTS_WITH_ATTRIBUTES } from './sends.ts';
 export { MAX_ASYNC_MEMBERS, EMULATOR_CODES } from './journey.ts';
 export { INACTIVE_CONTACT_CODE, MEMBER_FAULT_CODE } from './state.ts';
 
@@ -32,6 +34,7 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     recordBodies: opts.recordBodies ?? true,
     tokenTtlSec: opts.tokenTtlSec ?? DEFAULT_TOKEN_TTL_SEC,
     eventDefinitionKeys: opts.eventDefinitionKeys,
+    sendDefinitionKeys: opts.sendDefinitionKeys,
   });
   const host = opts.host ?? '127.0.0.1';
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
@@ -58,6 +61,13 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
       (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
       (filter?.eventDefinitionKey === undefined || e.eventDefinitionKey === filter.eventDefinitionKey)),
     stats: () => state.stats(),
+    sends: (filter) => state.sends.filter((e) =>
+      (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
+      (filter?.definitionKey === undefined || e.definitionKey === filter.definitionKey) &&
+      (filter?.messageKey === undefined || e.messageKey === filter.messageKey)),
+    sendCounts: () => new Map(state.sendCounts),
+    setDefinitionStatus: (key, status) => { state.definitionStatus.set(key, status); },
+    setChaos: (chaos) => state.setChaos(chaos),
     expireTokens: () => state.expireTokens(),
     injectFault: (fault: McFault) => state.addFault(fault),
     setInactiveContacts: (keys) => { state.inactive = new Set(keys); },
@@ -101,7 +111,7 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
 
   /** Applies the next pending fault for this scope, then answers (or not) with `route`. */
   async function serve(req: IncomingMessage, res: ServerResponse, scope: Exclude<McFaultScope, 'any'>, route: () => Reply): Promise<void> {
-    const fault = state.takeFault(scope);
+    const fault = state.takeFault(scope) ?? (scope === 'rest' ? state.chaosFault() : undefined);
     if (fault?.kind === 'delay') await sleep(fault.ms);
     if (fault?.kind === 'reset' && (fault.when ?? 'before') === 'before') {
       req.socket.destroy();
@@ -128,6 +138,12 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     if (req.method === 'POST' && req.path === '/interaction/v1/async/events') return (now) => handleAsync(state, req, now);
     if (req.method === 'POST' && req.path === '/interaction/v1/events') return (now) => handleSingle(state, req, now);
     if (req.method === 'GET' && req.path === '/interaction/v1/async/events/status') return () => handleStatus(state, req);
+    if (req.method !== 'POST') return undefined;
+    if (req.path === '/messaging/v1/email/messages') return (now) => handleTransactionalBatch(state, req, now);
+    const messageKey = transactionalMessageKey(req.path);
+    if (messageKey !== undefined) return (now) => handleTransactionalSingle(state, req, messageKey, now);
+    const sendKey = triggeredSendKey(req.path);
+    if (sendKey !== undefined) return (now) => handleTriggeredSend(state, req, sendKey, now);
     return undefined;
   }
 

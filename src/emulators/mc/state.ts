@@ -3,7 +3,7 @@
  * counters. No HTTP here, so the routes stay thin and the benchmark's hot path is easy to see.
  */
 import { randomBytes } from 'node:crypto';
-import type { McFault, McFaultScope, McStats, ReceivedEntry } from './types.ts';
+import type { McChaos, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
 
 /** A member Marketing Cloud refused, kept for the async status endpoint. */
 export interface ErroredMember {
@@ -29,7 +29,17 @@ export class McState {
   readonly recordBodies: boolean;
   readonly tokenTtlMs: number;
   readonly knownKeys: Set<string> | undefined;
+  readonly knownSendKeys: Set<string> | undefined;
   entries: ReceivedEntry[] = [];
+  sends: ReceivedSend[] = [];
+  /** Accepted sends per messageKey (transactional): the exactly-once view. */
+  sendCounts = new Map<string, number>();
+  /** Definitions (triggered or transactional) set to a status by the control API. */
+  definitionStatus = new Map<string, 'active' | 'paused'>();
+  chaos: McChaos | undefined;
+  private chaosRandom: () => number = Math.random;
+  private burstUntil = 0;
+  private burstCode = 50100;
   errored: ErroredMember[] = [];
   inactive = new Set<string>();
   private tokens = new Map<string, number>();
@@ -40,10 +50,68 @@ export class McState {
   private fingerprints = new Set<number>();
   counters = freshCounters();
 
-  constructor(opts: { recordBodies: boolean; tokenTtlSec: number; eventDefinitionKeys: string[] | undefined }) {
+  constructor(opts: { recordBodies: boolean; tokenTtlSec: number; eventDefinitionKeys: string[] | undefined; sendDefinitionKeys?: string[] | undefined }) {
     this.recordBodies = opts.recordBodies;
     this.tokenTtlMs = opts.tokenTtlSec * 1000;
     this.knownKeys = opts.eventDefinitionKeys ? new Set(opts.eventDefinitionKeys) : undefined;
+    this.knownSendKeys = opts.sendDefinitionKeys ? new Set(opts.sendDefinitionKeys) : undefined;
+  }
+
+  /** Why a send definition cannot send now (unknown or paused), or undefined. */
+  definitionProblem(key: string): MemberRefusal | undefined {
+    const status = this.definitionStatus.get(key);
+    if (status === 'paused') return { errorcode: 30005, message: `Definition ${key} is paused or inactive.` };
+    if (status === undefined && this.knownSendKeys && !this.knownSendKeys.has(key)) return { errorcode: 30003, message: `Definition ${key} was not found.` };
+    return undefined;
+  }
+
+  /** True when a transactional send already used `messageKey`. */
+  messageKeyUsed(messageKey: string): boolean {
+    return this.sendCounts.has(messageKey);
+  }
+
+  /** Records one accepted send. */
+  acceptSend(send: ReceivedSend): void {
+    const c = this.counters;
+    c.sends++;
+    if (c.firstReceivedAt === 0) c.firstReceivedAt = send.receivedAt;
+    c.lastReceivedAt = send.receivedAt;
+    if (send.messageKey !== undefined) this.sendCounts.set(send.messageKey, (this.sendCounts.get(send.messageKey) ?? 0) + 1);
+    this.sends.push(this.recordBodies ? send : { ...send, attributes: undefined });
+  }
+
+  /** Turns random faults on (or off with undefined). */
+  setChaos(chaos: McChaos | undefined): void {
+    this.chaos = chaos;
+    this.burstUntil = 0;
+    this.chaosRandom = chaos?.seed === undefined ? Math.random : mulberry32(chaos.seed);
+  }
+
+  /** A random fault for the next REST request, when chaos is on. */
+  chaosFault(): Exclude<McFault, { kind: 'member' }> | undefined {
+    const c = this.chaos;
+    if (!c) return undefined;
+    const r = this.chaosRandom;
+    let fault: Exclude<McFault, { kind: 'member' }> | undefined;
+    const now = Date.now();
+    if (now < this.burstUntil) {
+      fault = { kind: 'status', status: 429, errorcode: this.burstCode, retryAfterSec: c.retryAfterSec ?? 1 };
+    } else if (c.rateLimitRate && r() < c.rateLimitRate) {
+      this.burstCode = r() < (c.blockedShare ?? 0.2) ? 50200 : 50100;
+      this.burstUntil = now + (c.rateLimitBurstMs ?? 500);
+      fault = { kind: 'status', status: 429, errorcode: this.burstCode, retryAfterSec: c.retryAfterSec ?? 1 };
+    } else if (c.serverErrorRate && r() < c.serverErrorRate) {
+      fault = { kind: 'status', status: [500, 502, 503][Math.floor(r() * 3)]! };
+    } else if (c.resetRate && r() < c.resetRate) {
+      fault = { kind: 'reset', when: r() < 0.5 ? 'before' : 'after' };
+    } else if (c.slowRate && r() < c.slowRate) {
+      fault = { kind: 'delay', ms: c.slowMs ?? 200 };
+    }
+    if (fault) {
+      this.counters.faulted++;
+      this.counters.chaos++;
+    }
+    return fault;
   }
 
   /** Issues a token valid for the configured lifetime. */
@@ -145,6 +213,10 @@ export class McState {
   /** Forgets everything but the configuration. */
   reset(): void {
     this.entries = [];
+    this.sends = [];
+    this.sendCounts.clear();
+    this.definitionStatus.clear();
+    this.setChaos(undefined);
     this.errored = [];
     this.inactive.clear();
     this.tokens.clear();
@@ -165,6 +237,7 @@ function freshCounters(): McStats {
   return {
     tokensIssued: 0, tokenRejected: 0, entries: 0, uniqueContacts: 0, duplicates: 0, requests: 0,
     batches: 0, rejected: 0, unauthorized: 0, faulted: 0, firstReceivedAt: 0, lastReceivedAt: 0,
+    sends: 0, messageKeyAttempts: 0, messageKeyReused: 0, chaos: 0,
   };
 }
 
@@ -184,4 +257,16 @@ function hash53(...parts: string[]): number {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/** Small fast seeded PRNG (mulberry32), so a chaos run can be repeated. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

@@ -20,6 +20,8 @@ export interface McEmulatorOptions {
   tokenTtlSec?: number;
   /** Known event definition keys; an unknown key answers 400 like Marketing Cloud. `undefined` accepts any key. */
   eventDefinitionKeys?: string[];
+  /** Known send definition keys (triggered and transactional); an unknown key answers 400. `undefined` accepts any key. */
+  sendDefinitionKeys?: string[];
   /** Keep each entry's `data`. `false` keeps keys, IDs and receipt times only (benchmarks). @default true */
   recordBodies?: boolean;
 }
@@ -37,6 +39,46 @@ export interface ReceivedEntry {
   eventInstanceId: string;
   /** Milliseconds since the epoch when the request carrying it arrived. */
   receivedAt: number;
+}
+
+/** One message accepted by a send API, as the emulator recorded it. */
+export interface ReceivedSend {
+  /** `triggered` = classic triggered send, `transactional` = Transactional Messaging API. */
+  api: 'triggered' | 'transactional';
+  /** `single` = one recipient per request, `batch` = `/messaging/v1/email/messages` with recipients[]. */
+  via: 'single' | 'batch';
+  definitionKey: string;
+  contactKey: string;
+  to: string;
+  /** Transactional only. */
+  messageKey?: string;
+  requestId: string;
+  /** Classic triggered send only. */
+  recipientSendId?: string;
+  /** Absent when the emulator runs with `recordBodies: false`. */
+  attributes?: Record<string, unknown> | undefined;
+  receivedAt: number;
+}
+
+/** Random faults on REST requests, for chaos tests; every rate is a share of requests in [0, 1]. */
+export interface McChaos {
+  /** Answered 500, 502 or 503. */
+  serverErrorRate?: number;
+  /** Socket destroyed, half before processing and half after (recorded, answer lost). */
+  resetRate?: number;
+  /** Chance that a request starts a burst of 429s. */
+  rateLimitRate?: number;
+  /** How long a 429 burst lasts: every REST request in it is refused. @default 500 */
+  rateLimitBurstMs?: number;
+  /** Share of bursts answered 50200 (temporarily blocked) instead of 50100. @default 0.2 */
+  blockedShare?: number;
+  /** Retry-After of a 50100. @default 1 */
+  retryAfterSec?: number;
+  /** Answered after `slowMs`. */
+  slowRate?: number;
+  slowMs?: number;
+  /** Seed, for a repeatable run. */
+  seed?: number;
 }
 
 /** Where a fault applies: the token endpoint, the REST API, or both. @default 'rest' */
@@ -75,7 +117,15 @@ export interface McStats {
   unauthorized: number;
   /** Requests answered by an injected fault. */
   faulted: number;
-  /** Receipt time of the first and the last accepted entry (ms since epoch); 0 when none. */
+  /** Messages accepted by the send APIs (triggered and transactional). */
+  sends: number;
+  /** Transactional recipients that carried a messageKey (accepted or not). */
+  messageKeyAttempts: number;
+  /** Transactional recipients answered 109110 because their messageKey was already used. */
+  messageKeyReused: number;
+  /** Requests answered by a random (chaos) fault. */
+  chaos: number;
+  /** Receipt time of the first and the last accepted entry or send (ms since epoch); 0 when none. */
   firstReceivedAt: number;
   lastReceivedAt: number;
 }
@@ -89,6 +139,14 @@ export interface McEmulator {
   /** Every accepted entry, in arrival order. */
   received(filter?: { contactKey?: string; eventDefinitionKey?: string }): ReceivedEntry[];
   stats(): McStats;
+  /** Every accepted send, in arrival order. */
+  sends(filter?: { contactKey?: string; definitionKey?: string; messageKey?: string }): ReceivedSend[];
+  /** Accepted transactional sends counted by messageKey. */
+  sendCounts(): Map<string, number>;
+  /** Pauses (400 on send) or reactivates a send definition. */
+  setDefinitionStatus(key: string, status: 'active' | 'paused'): void;
+  /** Random faults on REST requests; undefined turns them off. */
+  setChaos(chaos: McChaos | undefined): void;
   /** Every token issued so far now answers 401 `{"errorcode":0,"message":"Not Authorized"}`. */
   expireTokens(): void;
   injectFault(fault: McFault): void;
