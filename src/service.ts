@@ -3,7 +3,7 @@
  * and stops them in the order that loses nothing (stop asking, commit, finish deliveries).
  */
 import type { Logger } from 'pino';
-import { createCometdSubscriber } from '../subscribers/cometd.ts';
+import { createSubscriber } from '../subscribers/index.ts';
 import type { Subscriber } from '../subscribers/types.ts';
 import type { BridgeConfig } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
@@ -54,10 +54,8 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
   const sf = config.salesforce;
   const auth = accessTokenAuth(sf.instanceUrl, () => sf.auth.accessToken);
-  const subscriber = createCometdSubscriber({
-    cometdUrl: `${sf.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`,
+  const subscriber = createSubscriber(config, {
     getAccessToken: (fresh) => auth.getAccessToken(fresh),
-    channels: config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom })),
     checkpoints: await store.loadCheckpoints(),
     sink: createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() }),
     gate: backlog.gate,

@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TokenGate } from '../streaming/bayeux.ts';
 import type { EventLog } from '../streaming/event-log.ts';
+import { orgIdOf } from '../../../subscribers/pubsub/index.ts';
 import { ERROR_CODES, pubSubPackage, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from '../../../subscribers/pubsub/proto.ts';
 import { SchemaRegistry } from './schemas.ts';
 import { failCall, SubscribeStream, type StreamContext } from './subscription.ts';
@@ -161,17 +162,10 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
   };
 }
 
-/** The org ID a Salesforce access token starts with (`00D…!…`), if it has one. */
-export function orgIdOfToken(token: string): string | undefined {
-  const bang = token.indexOf('!');
-  const prefix = bang > 0 ? token.slice(0, bang) : '';
-  return /^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$/.test(prefix) ? prefix : undefined;
-}
-
 /** The tenantid must name the token's org (15 or 18 characters); any non-empty one for other tokens. */
 function tenantMatches(token: string, tenant: string): boolean {
   if (tenant === '') return false;
-  const org = orgIdOfToken(token);
+  const org = orgIdOf(token);
   return org === undefined || org.slice(0, 15) === tenant.slice(0, 15);
 }
 
