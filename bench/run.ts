@@ -15,6 +15,7 @@ import { request } from 'undici';
 import { to18 } from '../src/ids.ts';
 import { spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
+import { measureRawPubSub } from './yardstick-pubsub.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,8 +23,11 @@ const { values: args } = parseArgs({
     scenario: { type: 'string', default: 'default' },
     'latency-events': { type: 'string', default: '5000' },
     'latency-rate': { type: 'string', default: '2000' },
+    transport: { type: 'string', default: 'cometd' },
   },
 });
+const TRANSPORT = args.transport;
+if (TRANSPORT !== 'cometd' && TRANSPORT !== 'pubsub') throw new Error(`--transport: expected cometd or pubsub, got ${TRANSPORT}`);
 const N = Number(args.events);
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
@@ -52,10 +56,12 @@ async function main(): Promise<void> {
     log(`emulators up: ${info.SF_INSTANCE_URL}, ${info.MC_AUTH_BASE_URL}; publishing ${N} events`);
     await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: N });
 
-    const raw = await measureRaw(info, CHANNEL, N);
+    // The raw yardstick uses the bridge's transport, so `ofRaw` compares like with like.
+    const raw = TRANSPORT === 'pubsub' ? await measureRawPubSub(info, CHANNEL, N) : await measureRaw(info, CHANNEL, N);
     log(`raw subscriber: ${Math.round(raw.eventsPerSec)} events/s`);
 
     const config = {
+      ...(TRANSPORT === 'pubsub' ? { salesforce: { transport: 'pubsub', pubsubUrl: info.SF_PUBSUB_URL } } : {}),
       channels: [{ name: CHANNEL, replayFrom: -2 }],
       routes: [{
         name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
@@ -109,7 +115,7 @@ async function main(): Promise<void> {
     log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
 
     const result = {
-      scenario: args.scenario, events: N,
+      scenario: args.scenario, transport: TRANSPORT, events: N,
       eventsPerSec: Math.round(eventsPerSec),
       p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
       peakRssMb: Math.round(peakRssMb * 10) / 10,
