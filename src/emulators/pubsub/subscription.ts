@@ -200,7 +200,9 @@ export class SubscribeStream {
     // when the topic has nothing retained. Never one past events still waiting to be read.
     if (c.pos === c.log.start && c.pos < c.log.end) return;
     const latest = c.pos > c.log.start ? c.log.at(c.pos - 1).replayId : this.#ctx.log.lastReplayId;
-    this.#ctx.keepaliveIds.add(latest);
+    const ids = this.#ctx.keepaliveIds;
+    ids.add(latest);
+    if (ids.size > 10_000) ids.delete(ids.values().next().value!); // oldest first: bounded memory
     this.#ctx.stats.keepalives++;
     this.#send({ events: [], latestReplayId: replayIdBytesOf(BigInt(latest)), rpcId: crypto.randomUUID(), pendingNumRequested: this.#outstanding });
   }
