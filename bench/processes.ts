@@ -10,6 +10,8 @@ const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 export interface EmulatorInfo {
   SF_INSTANCE_URL: string;
   SF_ACCESS_TOKEN: string;
+  /** `host:port` of the Pub/Sub API emulator (plaintext, loopback). */
+  SF_PUBSUB_URL: string;
   MC_AUTH_BASE_URL: string;
   MC_CLIENT_ID: string;
   MC_CLIENT_SECRET: string;

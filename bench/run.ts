@@ -17,6 +17,7 @@ import { to18 } from '../src/ids.ts';
 import { spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
 import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
+import { measureRawPubSub } from './yardstick-pubsub.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -25,8 +26,11 @@ const { values: args } = parseArgs({
     'latency-events': { type: 'string', default: '5000' },
     'latency-rate': { type: 'string', default: '2000' },
     store: { type: 'string', default: 'sqlite' },
+    transport: { type: 'string', default: 'cometd' },
   },
 });
+const TRANSPORT = args.transport;
+if (TRANSPORT !== 'cometd' && TRANSPORT !== 'pubsub') throw new Error(`--transport: expected cometd or pubsub, got ${TRANSPORT}`);
 const N = Number(args.events);
 const SCENARIOS = ['default', 'transactional'];
 if (!SCENARIOS.includes(args.scenario!)) {
@@ -64,10 +68,12 @@ async function main(): Promise<void> {
     // Transactional sends need an address on every event: CREATEs only (they carry Email).
     await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', TRANSACTIONAL ? { count: N, updateRatio: 0 } : { count: N });
 
-    const raw = await measureRaw(info, CHANNEL, N);
+    // The raw yardstick uses the bridge's transport, so `ofRaw` compares like with like.
+    const raw = TRANSPORT === 'pubsub' ? await measureRawPubSub(info, CHANNEL, N) : await measureRaw(info, CHANNEL, N);
     log(`raw subscriber: ${Math.round(raw.eventsPerSec)} events/s`);
 
     const config = {
+      ...(TRANSPORT === 'pubsub' ? { salesforce: { transport: 'pubsub', pubsubUrl: info.SF_PUBSUB_URL } } : {}),
       channels: [{ name: CHANNEL, replayFrom: -2 }],
       routes: [TRANSACTIONAL ? {
         name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
@@ -128,7 +134,7 @@ async function main(): Promise<void> {
     log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
 
     const result = {
-      scenario: args.scenario, store: args.store, events: N,
+      scenario: args.scenario, store: args.store, transport: TRANSPORT, events: N,
       eventsPerSec: Math.round(eventsPerSec),
       p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
       peakRssMb: Math.round(peakRssMb * 10) / 10,

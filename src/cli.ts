@@ -50,9 +50,11 @@ function program(): Command {
     .option('-n, --events <count>', 'Contact changes to publish', '40')
     .option('--db <path>', 'embedded store file', 'data/demo.db')
     .option('--keep', 'keep running after the demo until interrupted')
-    .action(async (opts: { events: string; db: string; keep?: boolean }) => {
+    .option('--transport <kind>', 'Salesforce transport: cometd or pubsub', 'cometd')
+    .action(async (opts: { events: string; db: string; keep?: boolean; transport: string }) => {
       const { runDemo } = await import('./commands/demo.ts');
-      process.exitCode = await runDemo({ events: positiveInt('--events', opts.events), db: opts.db, keep: Boolean(opts.keep) });
+      if (opts.transport !== 'cometd' && opts.transport !== 'pubsub') throw new ConfigError('--transport', `expected cometd or pubsub, got ${JSON.stringify(opts.transport)}`);
+      process.exitCode = await runDemo({ events: positiveInt('--events', opts.events), db: opts.db, keep: Boolean(opts.keep), transport: opts.transport });
     });
 
   cmd.command('emulate')

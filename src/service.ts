@@ -3,7 +3,7 @@
  * and stops them in the order that loses nothing (stop asking, commit, finish deliveries).
  */
 import type { Logger } from 'pino';
-import { createCometdSubscriber } from '../subscribers/cometd.ts';
+import { createSubscriber } from '../subscribers/index.ts';
 import type { Subscriber } from '../subscribers/types.ts';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import type { BridgeConfig } from './config/schema.ts';
@@ -59,8 +59,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const auth = accessTokenAuth(sf.instanceUrl, () => sf.auth.accessToken);
   const sink = createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() });
   const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom }));
-  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createCometdSubscriber({
-    cometdUrl: `${sf.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`,
+  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber(config, {
     getAccessToken: (fresh) => auth.getAccessToken(fresh),
     channels: subscribed,
     checkpoints,

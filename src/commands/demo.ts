@@ -25,17 +25,20 @@ export interface DemoOptions {
   db: string;
   /** Keep running after the demo until SIGINT/SIGTERM. */
   keep: boolean;
+  /** Salesforce transport the bridge uses. @default 'cometd' */
+  transport?: 'cometd' | 'pubsub';
 }
 
 /** Runs the demo; resolves to the exit code. */
 export async function runDemo(opts: DemoOptions): Promise<number> {
-  const token = `demo-${Math.random().toString(36).slice(2)}`;
-  const sf = await startStreamingEmulator({ accessToken: token });
+  const token = `00D000000000001!demo-${Math.random().toString(36).slice(2)}`;
+  const sf = await startStreamingEmulator({ accessToken: token, pubsub: opts.transport === 'pubsub' });
   const secret = `demo-secret-${Math.random().toString(36).slice(2)}`;
   const mc = await startMcEmulator({ clientId: 'demo-client', clientSecret: secret, eventDefinitionKeys: [DEMO_KEY] });
   const env = { SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: token, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: 'demo-client', MC_CLIENT_SECRET: secret };
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${opts.db}${suffix}`, { force: true });
   const config = load({
+    ...(sf.pubsub ? { salesforce: { transport: 'pubsub', pubsubUrl: sf.pubsub.address } } : {}),
     channels: [{ name: CHANNEL, replayFrom: -2 }],
     routes: [{
       name: 'contact-welcome', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'], changedFields: ['Email'],
@@ -47,7 +50,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     log: { level: 'debug', pretty: 'auto' },
   }, env);
   const logger = createLogger(config.log);
-  logger.info({ streaming: sf.cometdUrl, marketingCloud: mc.authBaseUrl }, 'emulators started');
+  logger.info({ streaming: sf.cometdUrl, pubsub: sf.pubsub?.address, marketingCloud: mc.authBaseUrl }, 'emulators started');
   const service = await startService(config, logger);
 
   const expected = await publish(sf, opts.events);

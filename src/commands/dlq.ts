@@ -9,7 +9,7 @@ import { parseConfig, readConfigFile, resolveConfigPath } from '../config/load.t
 import type { BridgeConfig } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { retryDeadLetters } from '../dlq.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
+import { openStoreForCommand } from '../store/open.ts';
 import type { ActionRow, Store } from '../store/store.ts';
 
 /** Options shared by the dlq subcommands. */
@@ -24,7 +24,7 @@ export interface DlqOptions {
 async function withStore<T>(opts: DlqOptions, fn: (store: Store, config: BridgeConfig) => Promise<T>): Promise<T> {
   // Routes, channels and the store path hold no environment references: parsing is enough.
   const config = parseConfig(readConfigFile(resolveConfigPath(opts.config))) as unknown as BridgeConfig;
-  const store = openSqliteStore({ path: config.store.path });
+  const store = await openStoreForCommand(parseConfig(readConfigFile(resolveConfigPath(opts.config))).store);
   try {
     return await fn(store, config);
   } finally {

@@ -5,15 +5,16 @@ import { startStreamingEmulator } from '../emulators/streaming/index.ts';
 
 /** Starts both emulators, prints their URLs and credentials, waits for SIGINT/SIGTERM. */
 export async function runEmulate(opts: { sfPort: number; mcPort: number; json: boolean }): Promise<number> {
-  const token = process.env.SF_ACCESS_TOKEN ?? `emulator-${randomBytes(12).toString('hex')}`;
+  // Shaped like a Salesforce token (org ID, '!', secret): the Pub/Sub API's tenantid comes from it.
+  const token = process.env.SF_ACCESS_TOKEN ?? `00D000000000001!emulator-${randomBytes(12).toString('hex')}`;
   const clientId = process.env.MC_CLIENT_ID ?? 'emulator-client';
   const clientSecret = process.env.MC_CLIENT_SECRET ?? randomBytes(16).toString('hex');
-  const sf = await startStreamingEmulator({ accessToken: token, port: opts.sfPort });
+  const sf = await startStreamingEmulator({ accessToken: token, port: opts.sfPort, pubsub: true });
   const mc = await startMcEmulator({ clientId, clientSecret, port: opts.mcPort, recordBodies: process.env.EMULATOR_RECORD_BODIES !== 'false' });
   // The printed values are test credentials of these emulators, meant to be copied into the
   // environment of a bridge (SF_ACCESS_TOKEN etc.); they open nothing else.
   const info = {
-    SF_INSTANCE_URL: sf.url, SF_COMETD_URL: sf.cometdUrl, SF_ACCESS_TOKEN: token,
+    SF_INSTANCE_URL: sf.url, SF_COMETD_URL: sf.cometdUrl, SF_PUBSUB_URL: sf.pubsub!.address, SF_ACCESS_TOKEN: token,
     MC_AUTH_BASE_URL: mc.authBaseUrl, MC_REST_BASE_URL: mc.restBaseUrl, MC_CLIENT_ID: clientId, MC_CLIENT_SECRET: clientSecret,
   };
   if (opts.json) process.stdout.write(`${JSON.stringify(info)}\n`);

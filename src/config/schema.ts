@@ -76,6 +76,11 @@ export const SalesforceSchema = z
     auth: z.discriminatedUnion('method', [AccessTokenAuthSchema])
       .prefault({ method: 'access_token' })
       .describe('How the bridge gets a Salesforce access token; `method` selects the kind.'),
+    transport: z.enum(['cometd', 'pubsub']).default('cometd')
+      .describe('How events are received: cometd (Streaming API, long polling) or pubsub (Pub/Sub API over gRPC, with real flow control; Salesforce recommends it).'),
+    pubsubUrl: z.string().regex(/^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. "api.pubsub.salesforce.com:7443"')
+      .default('api.pubsub.salesforce.com:7443')
+      .describe('Pub/Sub API endpoint as host:port (transport pubsub). TLS, except plaintext for 127.0.0.1, localhost or [::1] (emulators, tests).'),
   })
   .prefault({})
   .describe('The Salesforce org to subscribe to.');

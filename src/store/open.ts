@@ -3,7 +3,9 @@
  * also brings the channel leadership that lets several processes run on it.
  */
 import type { Logger } from 'pino';
-import type { StoreConfig } from '../config/schema.ts';
+import { existsSync } from 'node:fs';
+import type { ParsedConfig, StoreConfig } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
 import { ChannelLeadership, type LeadershipHandlers } from './leadership.ts';
 import { openPostgresStore } from './postgres.ts';
 import { openSqliteStore } from './sqlite.ts';
@@ -29,4 +31,19 @@ export async function openStore(config: StoreConfig): Promise<OpenedStore> {
       url: config.url, schema: config.schema, channels, takeoverMs: config.takeoverMs, logger: logger.child({ instance: store.instanceId }), ...handlers,
     }),
   };
+}
+
+/**
+ * Opens the store of a parsed (unresolved) config for an operator command such as `trace` or
+ * `dlq`: only the store's own environment reference is resolved, so no credentials are needed.
+ * A missing SQLite file is an error rather than a new empty store.
+ */
+export async function openStoreForCommand(sc: ParsedConfig['store'], env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+  if (sc.kind === 'sqlite') {
+    if (!existsSync(sc.path)) throw new ConfigError('store.path', `no store at ${JSON.stringify(sc.path)} (run this where the bridge runs, or pass its --config)`);
+    return (await openStore(sc)).store;
+  }
+  const url = env[sc.url.env];
+  if (!url) throw new ConfigError('store.url', `environment variable ${sc.url.env} is not set`);
+  return (await openStore({ ...sc, url })).store;
 }

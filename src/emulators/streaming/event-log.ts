@@ -101,6 +101,11 @@ export class EventLog {
     return entry;
   }
 
+  /** The newest replay ID issued (Pub/Sub keepalives carry it when a topic has nothing retained). */
+  get lastReplayId(): number {
+    return this.#lastId;
+  }
+
   /** Number of retained events. */
   get size(): number {
     return this.#entries.length - this.#head;

@@ -14,6 +14,7 @@ import { Faults } from './faults.ts';
 import { generateContactChanges, newContactPool } from './generate.ts';
 import { ALL_CHANGES_CHANNEL, changeEventChannel, changeEventData, platformEventData, type ChangeContext } from './payloads.ts';
 import { createStreamingServer } from './server.ts';
+import { startPubSubEmulator } from '../pubsub/index.ts';
 import type { ChangeSpec, StreamingEmulator, StreamingEmulatorOptions } from './types.ts';
 
 export type {
@@ -39,6 +40,7 @@ function settingsOf(opts: StreamingEmulatorOptions): Settings {
     clientTimeoutMs: opts.clientTimeoutMs ?? 40_000,
     maxEventsPerResponse: opts.maxEventsPerResponse ?? 2000,
     retentionMs: opts.retentionMs ?? 72 * HOUR_MS,
+    pubsub: opts.pubsub ?? false,
   };
   if (typeof s.accessToken !== 'string' || s.accessToken === '') throw new TypeError('accessToken: must be a non-empty string');
   if (!/^\d+\.\d$/.test(s.apiVersion)) throw new TypeError(`apiVersion: expected a version like '62.0', got '${s.apiVersion}'`);
@@ -55,6 +57,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
   const faults = new Faults();
   const tokens = new TokenGate(s.accessToken);
   const engine = new BayeuxEngine(log, faults, tokens, s);
+  const pubsub = s.pubsub === false ? undefined : await startPubSubEmulator({ log, tokens }, s.pubsub === true ? {} : s.pubsub);
   const pool = newContactPool();
   let published = 0;
   // Commit numbers are large and rise with gaps, like Salesforce's (11,657,372,702,432 in the docs).
@@ -73,6 +76,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     log.append(replayId, channels, build(replayId), now);
     published++;
     engine.notify(channels);
+    pubsub?.notify(channels);
     return replayId;
   }
 
@@ -113,7 +117,9 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
       retained: log.size,
       ...engine.counts(),
     }),
+    pubsub,
     close: async () => {
+      await pubsub?.close();
       engine.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,6 +3,7 @@
  * (`ChangeSpec`), the faults it can inject (`FaultSpec`) and the emulator handle itself.
  */
 import type { ChangeType } from '../../model.ts';
+import type { PubSubEmulator, PubSubEmulatorOptions } from '../pubsub/types.ts';
 
 /** Options of `startStreamingEmulator`; every field but `accessToken` has a default. */
 export interface StreamingEmulatorOptions {
@@ -22,6 +23,8 @@ export interface StreamingEmulatorOptions {
   maxEventsPerResponse?: number;
   /** How long events stay replayable. @default 259200000 (72 h) */
   retentionMs?: number;
+  /** Also serve the same event log over the Pub/Sub API (gRPC); `true` for its defaults. @default false */
+  pubsub?: boolean | PubSubEmulatorOptions;
 }
 
 /** A record change to publish as a Change Data Capture event. */
@@ -129,5 +132,7 @@ export interface StreamingEmulator {
   /** Drops every retained event whose replay ID is at or below `beforeReplayId`. */
   expireRetention(beforeReplayId: number): void;
   stats(): StreamingStats;
+  /** The Pub/Sub API emulator over the same events, when started with `pubsub`. */
+  readonly pubsub: PubSubEmulator | undefined;
   close(): Promise<void>;
 }

@@ -1,0 +1,221 @@
+/**
+ * Pub/Sub API subscriber on @grpc/grpc-js: one Subscribe stream per channel on one gRPC
+ * channel, Avro payloads decoded with schemas fetched once per schema ID, and the same
+ * RawEvents the CometD subscriber produces (CometD-shaped `data`, replay IDs as base64 text of
+ * Salesforce's bytes). Flow control, the watchdog and reopening live in `topic-stream.ts`;
+ * what an error means, in `errors.ts`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { AuthError } from '../../src/errors.ts';
+import type { RawEvent } from '../../src/model.ts';
+import type { BatchSink, ChannelSubscription, Gate, Subscriber } from '../types.ts';
+import { describeSchema, toCometdData, type EventSchema } from './avro.ts';
+import type { StreamError } from './errors.ts';
+import { pubSubPackage, type ConsumerEvent, type PubSubClient, type SchemaInfo } from './proto.ts';
+import { replayIdText } from './replay-id.ts';
+import { TopicStream, type TopicStreamHost, type TopicStreamStats } from './topic-stream.ts';
+
+/** Options of the Pub/Sub subscriber. */
+export interface PubSubSubscriberOptions {
+  /** `host:port` of the Pub/Sub API; TLS except for loopback hosts. */
+  endpoint: string;
+  /** The org's instance URL (the `instanceurl` header). */
+  instanceUrl: string;
+  /** Returns a usable access token; `fresh` asks for a new one after Salesforce refused the old. */
+  getAccessToken(fresh: boolean): Promise<string>;
+  /** The org ID (`tenantid` header). @default the org ID the access token starts with */
+  tenantId?: string;
+  channels: readonly ChannelSubscription[];
+  /** Replay IDs committed in the store, by channel. */
+  checkpoints: ReadonlyMap<string, string>;
+  sink: BatchSink;
+  /** Backpressure: awaited before every FetchRequest that asks for more. */
+  gate: Gate;
+  logger: Logger;
+  /** Called when the subscriber cannot go on (the sink failed). */
+  onFatal(err: unknown): void;
+  /** Events asked for per FetchRequest, and most held uncommitted per channel. @default 100 */
+  batchSize?: number;
+  /** A stream silent for this long is restarted (Salesforce keepalives come within 270 s). @default 300000 */
+  keepaliveTimeoutMs?: number;
+  /** Where to resume when Salesforce refuses a stored replay ID. @default 'EARLIEST' */
+  replayFallback?: 'EARLIEST' | 'LATEST';
+  /** First retry delay after a stream error; doubles up to 30 s. @default 500 */
+  retryBaseMs?: number;
+}
+
+/** The Pub/Sub subscriber, with its streams' counters for tests and diagnostics. */
+export interface PubSubSubscriber extends Subscriber {
+  streamStats(): Record<string, TopicStreamStats>;
+}
+
+const LOOPBACK = /^(127\.0\.0\.1|localhost|\[::1\]):\d+$/;
+
+/** Creates a Pub/Sub subscriber for the given channels. */
+export function createPubSubSubscriber(options: PubSubSubscriberOptions): PubSubSubscriber {
+  return new PubSubSubscriberImpl(options);
+}
+
+class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
+  readonly #opts: PubSubSubscriberOptions;
+  readonly #committed: Map<string, string>;
+  readonly #schemas = new Map<string, Promise<EventSchema>>();
+  readonly #streams: TopicStream[];
+  readonly #failures = new Map<string, number>();
+  #client: PubSubClient | undefined;
+  #token: string | undefined;
+  #refreshing: Promise<string> | undefined;
+  #sinkChain: Promise<void> = Promise.resolve();
+  #stopping = false;
+  readonly batchSize: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly replayFallback: 'EARLIEST' | 'LATEST';
+
+  constructor(options: PubSubSubscriberOptions) {
+    this.#opts = options;
+    this.#committed = new Map(options.checkpoints);
+    this.batchSize = Math.max(1, Math.min(100, options.batchSize ?? 100));
+    this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 300_000;
+    this.replayFallback = options.replayFallback ?? 'EARLIEST';
+    this.#streams = options.channels.map((c) => new TopicStream(c, this));
+  }
+
+  get logger(): Logger { return this.#opts.logger; }
+  get stopping(): boolean { return this.#stopping; }
+  get subscribed(): boolean { return this.#streams.every((s) => s.open); }
+
+  async start(): Promise<void> {
+    this.#token = await this.#opts.getAccessToken(false);
+    const plaintext = LOOPBACK.test(this.#opts.endpoint);
+    this.#client = new (pubSubPackage().client)(this.#opts.endpoint, plaintext ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(), {
+      // A response holds up to 100 events of up to 1 MB each.
+      'grpc.max_receive_message_length': 128 * 1024 * 1024,
+    });
+    await Promise.all(this.#streams.map((s) => s.start()));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.#streams.map((s) => s.stop()));
+    await this.#sinkChain.catch(() => undefined);
+    this.#client?.close();
+  }
+
+  streamStats(): Record<string, TopicStreamStats> {
+    return Object.fromEntries(this.#streams.map((s) => [s.channel.name, { ...s.stats }]));
+  }
+
+  committed(channel: string): string | undefined {
+    return this.#committed.get(channel);
+  }
+
+  gate(): Promise<void> {
+    return this.#opts.gate();
+  }
+
+  async openCall() {
+    return this.#client!.Subscribe(this.#metadata());
+  }
+
+  /** Batches of all topics go to the sink one at a time, in arrival order. */
+  commit(batch: RawEvent[], checkpoints: ReadonlyMap<string, string>): Promise<void> {
+    const run = this.#sinkChain.then(async () => {
+      await this.#opts.sink(batch, checkpoints);
+      for (const [channel, replayId] of checkpoints) this.#committed.set(channel, replayId);
+      for (const channel of checkpoints.keys()) this.#failures.delete(channel);
+    });
+    this.#sinkChain = run.catch(() => undefined);
+    return run.catch((err) => {
+      this.fatal(err);
+      throw Object.assign(new Error('the sink failed', { cause: err }), { fatal: true });
+    });
+  }
+
+  async decode(channel: string, event: ConsumerEvent, receivedAt: number): Promise<RawEvent> {
+    const replayId = replayIdText(event.replayId);
+    const schemaId = event.event?.schemaId ?? '';
+    let schema: EventSchema;
+    try {
+      schema = await this.#schema(schemaId);
+    } catch (err) {
+      // An unknown schema ID will not become known by asking again: the event is kept, as a
+      // dead letter naming the reason. Anything else (network) ends the stream and retries.
+      if ((err as grpc.ServiceError).code !== grpc.status.NOT_FOUND) throw err;
+      return undecodable(channel, replayId, schemaId, `schema ${schemaId} not found`, receivedAt);
+    }
+    try {
+      const record = schema.type.fromBuffer(event.event.payload) as Record<string, unknown>;
+      return { channel, replayId, data: toCometdData(schema, record, event.event.id ?? '', replayId), receivedAt };
+    } catch (err) {
+      return undecodable(channel, replayId, schemaId, (err as Error).message, receivedAt);
+    }
+  }
+
+  async onStreamError(channel: string, error: StreamError): Promise<number> {
+    const failures = (this.#failures.get(channel) ?? 0) + 1;
+    this.#failures.set(channel, failures);
+    this.logger.warn({ event: 'pubsub_stream_error', channel, action: error.action, status: error.status, errorCode: error.errorCode, details: error.details, failures },
+      'Pub/Sub stream ended with an error');
+    if (error.action === 'reauthenticate') await this.#freshToken();
+    if (error.action === 'replay-fallback' && failures === 1) return 0;
+    const base = this.#opts.retryBaseMs ?? 500;
+    const delay = Math.min(30_000, base * 2 ** Math.min(failures - 1, 10));
+    // Jitter: several bridges (or channels) failing together must not come back in lockstep.
+    return delay / 2 + Math.random() * (delay / 2);
+  }
+
+  fatal(err: unknown): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const s of this.#streams) void s.stop();
+    this.#opts.onFatal(err);
+  }
+
+  /** One token refresh at a time, however many streams were refused at once. */
+  #freshToken(): Promise<string> {
+    this.#refreshing ??= this.#opts.getAccessToken(true).then((token) => {
+      this.#token = token;
+      return token;
+    }).finally(() => { this.#refreshing = undefined; });
+    return this.#refreshing;
+  }
+
+  #metadata(): grpc.Metadata {
+    const token = this.#token ?? '';
+    const tenant = this.#opts.tenantId ?? orgIdOf(token);
+    if (!tenant) {
+      throw new AuthError('SF_TENANT_UNKNOWN', 'salesforce.auth.accessToken: the org ID (tenantid) cannot be read from the access token; Salesforce tokens start with it (00D…!…)');
+    }
+    const md = new grpc.Metadata();
+    md.set('accesstoken', token);
+    md.set('instanceurl', this.#opts.instanceUrl);
+    md.set('tenantid', tenant);
+    return md;
+  }
+
+  /** The schema of an ID, fetched once (concurrent requests share one call). */
+  #schema(schemaId: string): Promise<EventSchema> {
+    let pending = this.#schemas.get(schemaId);
+    if (!pending) {
+      pending = new Promise<SchemaInfo>((resolve, reject) => {
+        this.#client!.GetSchema({ schemaId }, this.#metadata(), (err, value) => (err || !value ? reject(err ?? new Error('empty GetSchema answer')) : resolve(value)));
+      }).then((info) => describeSchema(schemaId, info.schemaJson));
+      this.#schemas.set(schemaId, pending);
+      pending.catch(() => this.#schemas.delete(schemaId));
+    }
+    return pending;
+  }
+}
+
+/** The org ID a Salesforce access token starts with (`00D…!…`). */
+export function orgIdOf(token: string): string | undefined {
+  const bang = token.indexOf('!');
+  const prefix = bang > 0 ? token.slice(0, bang) : '';
+  return /^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$/.test(prefix) ? prefix : undefined;
+}
+
+/** An event that cannot be decoded: kept as a RawEvent whose payload says why, so normalize dead-letters it. */
+function undecodable(channel: string, replayId: string, schemaId: string, reason: string, receivedAt: number): RawEvent {
+  return { channel, replayId, data: { schema: schemaId, event: { replayId }, payload: `undecodable Avro payload: ${reason}` }, receivedAt };
+}

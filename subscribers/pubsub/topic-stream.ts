@@ -1,0 +1,231 @@
+/**
+ * One topic's Subscribe stream with the outbox's flow control: ask for N events, hand what
+ * arrives to the sink, and ask for more only once that batch is committed and the backlog
+ * gate is open, so no more than N events are ever held uncommitted. A watchdog restarts a
+ * stream that has been silent past the keepalive interval; an error ends the stream and the
+ * subscriber decides, through `classifyStreamError`, how to open the next one.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { RawEvent } from '../../src/model.ts';
+import type { ChannelSubscription } from '../types.ts';
+import { classifyStreamError, type StreamError } from './errors.ts';
+import { REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse, type ReplayPresetValue } from './proto.ts';
+import { parseStoredReplay, replayIdText } from './replay-id.ts';
+
+/** What a topic stream needs from its subscriber. */
+export interface TopicStreamHost {
+  readonly logger: Logger;
+  /** Events requested per FetchRequest (≤ 100). */
+  readonly batchSize: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly replayFallback: 'EARLIEST' | 'LATEST';
+  /** Opens a Subscribe call with fresh auth metadata. */
+  openCall(): Promise<grpc.ClientDuplexStream<FetchRequest, FetchResponse>>;
+  /** Decodes one event into the CometD-shaped RawEvent. */
+  decode(channel: string, event: ConsumerEvent, receivedAt: number): Promise<RawEvent>;
+  /** Hands a batch to the sink (serialized across topics); resolves once durable. */
+  commit(batch: RawEvent[], checkpoints: ReadonlyMap<string, string>): Promise<void>;
+  gate(): Promise<void>;
+  /** The committed replay ID of a channel (base64, or a CometD decimal from before). */
+  committed(channel: string): string | undefined;
+  /** A stream ended with an error; returns the delay before reopening. */
+  onStreamError(channel: string, error: StreamError): Promise<number>;
+  fatal(err: unknown): void;
+  readonly stopping: boolean;
+}
+
+/** Counters of one stream, for tests and logs. */
+export interface TopicStreamStats {
+  opens: number;
+  responses: number;
+  keepalives: number;
+  watchdogRestarts: number;
+  fallbacks: number;
+  /** Most events ever requested and not yet received. */
+  maxOutstanding: number;
+}
+
+/** A topic's subscription, reopened after every error for as long as the subscriber runs. */
+export class TopicStream {
+  readonly channel: ChannelSubscription;
+  readonly stats: TopicStreamStats = { opens: 0, responses: 0, keepalives: 0, watchdogRestarts: 0, fallbacks: 0, maxOutstanding: 0 };
+  readonly #host: TopicStreamHost;
+  #call: grpc.ClientDuplexStream<FetchRequest, FetchResponse> | undefined;
+  /** Responses are handled one after another, in order, across reopenings. */
+  #chain: Promise<void> = Promise.resolve();
+  #outstanding = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+  /** Set after a refused replay ID: the next open starts from the fallback preset. */
+  #useFallback = false;
+
+  constructor(channel: ChannelSubscription, host: TopicStreamHost) {
+    this.channel = channel;
+    this.#host = host;
+  }
+
+  /** True while a Subscribe call is open. */
+  get open(): boolean {
+    return this.#call !== undefined;
+  }
+
+  /** Opens the first stream. */
+  start(): Promise<void> {
+    return this.#open();
+  }
+
+  /** Cancels the stream; resolves when what was received is committed. */
+  async stop(): Promise<void> {
+    this.#disarm();
+    const call = this.#call;
+    this.#call = undefined;
+    call?.cancel();
+    await this.#chain;
+  }
+
+  async #open(): Promise<void> {
+    if (this.#host.stopping) return;
+    const name = this.channel.name;
+    const first: FetchRequest = { topicName: name, numRequested: this.#host.batchSize };
+    const { preset, replayId } = this.#start();
+    first.replayPreset = preset;
+    if (replayId) first.replayId = replayId;
+    const call = await this.#host.openCall();
+    if (this.#host.stopping) {
+      call.cancel();
+      return;
+    }
+    this.#call = call;
+    this.#outstanding = this.#host.batchSize;
+    this.stats.opens++;
+    this.stats.maxOutstanding = Math.max(this.stats.maxOutstanding, this.#outstanding);
+    call.on('data', (response: FetchResponse) => {
+      if (call !== this.#call) return;
+      this.#arm();
+      const receivedAt = Date.now();
+      this.#chain = this.#chain.then(() => this.#onResponse(call, response, receivedAt)).catch((err) => this.#failCall(call, err));
+    });
+    call.on('error', (err: grpc.ServiceError) => this.#onCallError(call, err));
+    call.on('status', (status: grpc.StatusObject) => {
+      // A stream the server ends without an error status is over all the same.
+      if (status.code === 0 && call === this.#call) this.#onCallError(call, { code: 14, details: 'the server ended the stream', metadata: status.metadata } as grpc.ServiceError);
+    });
+    call.write(first);
+    this.#arm();
+    this.#host.logger.info({ event: 'pubsub_subscribed', channel: name, replayPreset: presetName(preset), replayId: replayId ? replayIdText(replayId) : undefined }, 'subscribed');
+  }
+
+  /** Where the next stream starts: after the committed replay ID, or the channel's preset. */
+  #start(): { preset: ReplayPresetValue; replayId?: Buffer } {
+    const fallback = this.#host.replayFallback === 'LATEST' ? REPLAY_PRESET.LATEST : REPLAY_PRESET.EARLIEST;
+    if (this.#useFallback) {
+      this.#useFallback = false;
+      return { preset: fallback };
+    }
+    const stored = this.#host.committed(this.channel.name);
+    if (stored === undefined) return { preset: this.channel.replayFrom === -2 ? REPLAY_PRESET.EARLIEST : REPLAY_PRESET.LATEST };
+    const parsed = parseStoredReplay(stored);
+    if (parsed.kind === 'invalid') {
+      this.stats.fallbacks++;
+      this.#host.logger.error({ event: 'data_loss_possible', channel: this.channel.name, replayId: stored, fallback: this.#host.replayFallback, reason: parsed.reason },
+        `stored checkpoint of ${this.channel.name} is unusable (${parsed.reason}); resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`);
+      return { preset: fallback };
+    }
+    if (parsed.kind === 'cometd') {
+      this.#host.logger.info({ event: 'pubsub_checkpoint_from_cometd', channel: this.channel.name, replayId: parsed.decimal }, 'resuming from a checkpoint the CometD transport stored');
+    }
+    return { preset: REPLAY_PRESET.CUSTOM, replayId: parsed.bytes };
+  }
+
+  async #onResponse(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, response: FetchResponse, receivedAt: number): Promise<void> {
+    this.stats.responses++;
+    const events = response.events ?? [];
+    const checkpoints = new Map<string, string>();
+    if (events.length === 0) {
+      this.stats.keepalives++;
+      // With credit left and nothing delivered, the server has nothing for us up to the latest
+      // replay ID: storing it keeps a quiet channel's checkpoint inside the retention window.
+      const latest = response.latestReplayId;
+      if (latest && latest.length > 0 && this.#outstanding > 0 && call === this.#call) {
+        const text = replayIdText(latest);
+        if (text !== this.#host.committed(this.channel.name)) {
+          checkpoints.set(this.channel.name, text);
+          await this.#host.commit([], checkpoints);
+        }
+      }
+      return;
+    }
+    this.#outstanding = Math.max(0, this.#outstanding - events.length);
+    const batch = await Promise.all(events.map((e) => this.#host.decode(this.channel.name, e, receivedAt)));
+    checkpoints.set(this.channel.name, batch.at(-1)!.replayId);
+    await this.#host.commit(batch, checkpoints);
+    if (call !== this.#call || this.#outstanding > this.#host.batchSize / 2) return;
+    await this.#host.gate();
+    if (call !== this.#call || this.#host.stopping) return;
+    const more = this.#host.batchSize - this.#outstanding;
+    this.#outstanding += more;
+    this.stats.maxOutstanding = Math.max(this.stats.maxOutstanding, this.#outstanding);
+    call.write({ topicName: this.channel.name, numRequested: more });
+  }
+
+  /** Handling a response failed (a schema could not be fetched): end the stream, start over. */
+  #failCall(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, err: unknown): void {
+    if ((err as { fatal?: boolean }).fatal) return this.#host.fatal(err);
+    const e = err as Partial<grpc.ServiceError>;
+    this.#onCallError(call, { code: e.code ?? 14, details: `handling a response failed: ${(err as Error).message}`, metadata: e.metadata } as grpc.ServiceError);
+  }
+
+  #onCallError(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, err: grpc.ServiceError): void {
+    if (call !== this.#call || this.#host.stopping) return;
+    this.#call = undefined;
+    this.#disarm();
+    call.cancel();
+    const classified = classifyStreamError(err);
+    if (classified.action === 'replay-fallback') {
+      this.#useFallback = true;
+      this.stats.fallbacks++;
+      const replayId = this.#host.committed(this.channel.name);
+      this.#host.logger.error({ event: 'data_loss_possible', channel: this.channel.name, replayId, fallback: this.#host.replayFallback, errorCode: classified.errorCode, details: classified.details },
+        `Salesforce refused replay ID ${replayId ?? '(none)'} of ${this.channel.name}; resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`);
+    }
+    this.#reopenAfter(this.#host.onStreamError(this.channel.name, classified));
+  }
+
+  /** Reopens once the delay has passed and everything received before is committed. */
+  #reopenAfter(delay: Promise<number>): void {
+    this.#chain = this.#chain
+      .then(() => delay)
+      .then((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+      .then(() => this.#open())
+      .catch((err) => {
+        if (this.#host.stopping) return;
+        this.#host.logger.warn({ event: 'pubsub_reopen_failed', channel: this.channel.name, err }, 'could not reopen the stream; retrying');
+        this.#reopenAfter(this.#host.onStreamError(this.channel.name, classifyStreamError(err as grpc.ServiceError)));
+      });
+  }
+
+  /** The watchdog: a stream silent past the keepalive interval (plus margin) is stale. */
+  #arm(): void {
+    this.#disarm();
+    this.#watchdog = setTimeout(() => {
+      const call = this.#call;
+      if (!call || this.#host.stopping) return;
+      this.stats.watchdogRestarts++;
+      this.#host.logger.warn({ event: 'pubsub_stream_stale', channel: this.channel.name, silentMs: this.#host.keepaliveTimeoutMs },
+        'no event and no keepalive for too long; restarting the stream');
+      this.#call = undefined;
+      call.cancel();
+      this.#reopenAfter(Promise.resolve(0));
+    }, this.#host.keepaliveTimeoutMs);
+    this.#watchdog.unref();
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+}
+
+function presetName(preset: ReplayPresetValue): string {
+  return preset === REPLAY_PRESET.CUSTOM ? 'CUSTOM' : preset === REPLAY_PRESET.EARLIEST ? 'EARLIEST' : 'LATEST';
+}
