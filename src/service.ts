@@ -12,11 +12,11 @@ import { McTokenManager } from './dispatch/mc-auth.ts';
 import { McRestClient } from './dispatch/mc-http.ts';
 import { loadMappers } from './mappers.ts';
 import { createBacklogGate, createPipelineSink } from './pipeline.ts';
-import { accessTokenAuth } from './salesforce/auth.ts';
+import { openSalesforceSession } from './salesforce/auth.ts';
+import { openSalesforceSide, type SalesforceSide } from './salesforce/side.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/store.ts';
 import { Telemetry } from './telemetry.ts';
-import { createTransform } from './transform.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -24,6 +24,8 @@ export interface Service {
   readonly telemetry: Telemetry;
   readonly subscriber: Subscriber;
   readonly dispatcher: Dispatcher;
+  /** Auth session, fetcher and telemetry of the Salesforce side. */
+  readonly salesforce: SalesforceSide;
   /** Resolves when a fatal error stops the service. */
   readonly failed: Promise<unknown>;
   /** Stops fetching, commits what was received, lets deliveries in flight finish. */
@@ -32,12 +34,13 @@ export interface Service {
 
 /** Starts the bridge described by `config`. */
 export async function startService(config: BridgeConfig, logger: Logger): Promise<Service> {
+  // Auth first: a misconfigured method stops start-up (ConfigError, exit 2) before anything opens.
+  const session = await openSalesforceSession(config.salesforce);
   const store = openSqliteStore({ path: config.store.path });
   const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
   const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
-  const transform = createTransform(config, mappers);
 
   const mc = config.marketingCloud;
   const tokens = new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, accountId: mc.accountId });
@@ -52,14 +55,16 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
 
   let fail!: (err: unknown) => void;
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
-  const sf = config.salesforce;
-  const auth = accessTokenAuth(sf.instanceUrl, () => sf.auth.accessToken);
+  const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted: () => dispatcher.wake() }, session);
+  const sub = config.subscriber;
   const subscriber = createCometdSubscriber({
-    cometdUrl: `${sf.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`,
-    getAccessToken: (fresh) => auth.getAccessToken(fresh),
-    channels: config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom })),
+    cometdUrl: salesforce.cometdUrl,
+    getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
+    channels: config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback })),
     checkpoints: await store.loadCheckpoints(),
-    sink: createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() }),
+    sink: createPipelineSink({ transform: salesforce.transform, store, telemetry, onCommitted: () => dispatcher.wake() }),
+    events: salesforce.events,
+    watchdogMs: sub.watchdogMs, retryInitialMs: sub.retryInitialMs, retryMaxMs: sub.retryMaxMs, dailyLimitPauseMs: sub.dailyLimitPauseMs,
     gate: backlog.gate,
     logger,
     onFatal: (err) => {
@@ -76,6 +81,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await subscriber.stop();
+      await salesforce.settled();
       await dispatcher.stop();
       await client.close();
       await store.close();
@@ -83,5 +89,5 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     })();
     return stopping;
   };
-  return { store, telemetry, subscriber, dispatcher, failed, stop };
+  return { store, telemetry, subscriber, dispatcher, salesforce, failed, stop };
 }

@@ -42,4 +42,6 @@ export const MIGRATIONS: readonly string[] = [
      detail    TEXT
    );
    CREATE INDEX attempts_action ON attempts (action_id);`,
+  // The latest CDC commitTimestamp per channel, committed with the replay ID.
+  `ALTER TABLE checkpoints ADD COLUMN commit_timestamp INTEGER;`,
 ];
