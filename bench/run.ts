@@ -18,13 +18,15 @@ import { measureNaive, measureRaw } from './yardsticks.ts';
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: 'string', default: '200000' },
+    events: { type: 'string' },
     scenario: { type: 'string', default: 'default' },
+    duration: { type: 'string', default: '60' },
+    'mc-rate': { type: 'string', default: '1000' },
     'latency-events': { type: 'string', default: '5000' },
     'latency-rate': { type: 'string', default: '2000' },
   },
 });
-const N = Number(args.events);
+const N = Number(args.events ?? (args.scenario === 'burst' ? 1_000_000 : 200_000));
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
 
@@ -45,6 +47,12 @@ function log(message: string): void {
 }
 
 async function main(): Promise<void> {
+  if (args.scenario === 'burst') {
+    const { runBurst } = await import('./burst.ts');
+    const result = await runBurst({ events: N, durationSec: Number(args.duration), mcRate: Number(args['mc-rate']), control, log });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-bench-'));
   const emu = await startEmulatorProcess();
   try {

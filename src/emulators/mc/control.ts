@@ -8,6 +8,7 @@
  *   POST /_emulator/expire-tokens                              → {ok: true}
  *   POST /_emulator/inactive         {contactKeys: string[]}   → {ok: true}
  *   POST /_emulator/reset                                      → {ok: true}
+ *   POST /_emulator/rate-limit       {perSecond: number|null}  → {ok: true}
  */
 import type { McEmulator, McFault } from './types.ts';
 import { isRecord, parseJson, type ParsedRequest, type Reply } from './http.ts';
@@ -46,6 +47,15 @@ export function handleControl(emu: Controls, req: ParsedRequest): Reply {
         return { status: 400, body: { error: 'contactKeys must be an array of strings' } };
       }
       emu.setInactiveContacts(keys as string[]);
+      return OK;
+    }
+    case 'POST /_emulator/rate-limit': {
+      const body = parseJson(req.text);
+      const perSecond = isRecord(body) ? body.perSecond : undefined;
+      if (perSecond !== null && (typeof perSecond !== 'number' || !(perSecond > 0))) {
+        return { status: 400, body: { error: 'perSecond must be a positive number, or null to lift the limit' } };
+      }
+      emu.setRateLimit(perSecond ?? undefined);
       return OK;
     }
     case 'POST /_emulator/reset':

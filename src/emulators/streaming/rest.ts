@@ -114,7 +114,7 @@ export class RestApi {
     const known = new Set(this.#records.fieldsOf(q.object));
     const unknown = fieldsNamed(q).find((f) => !known.has(f));
     if (unknown) return sfError(400, 'INVALID_FIELD', `No such column '${unknown}' on entity '${q.object}'.`);
-    const records = runSoql(q, this.#records.all(q.object));
+    const records = runSoql(q, this.#records.all(q.object), (id) => this.#records.get(q.object, id));
     for (const r of records) (r.attributes as { url: string }).url = `${base}/sobjects/${q.object}/${String(r.Id ?? '')}`;
     return { status: 200, body: this.#page(base, { object: q.object, records, at: 0 }, records.length) };
   }

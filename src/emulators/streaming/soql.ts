@@ -145,11 +145,24 @@ function idAware(field: string, v: Literal): unknown {
   return comparable(v);
 }
 
-function matches(record: OrgRecord, c: Condition): boolean {
+/** A condition with its values normalized once, not once per record. */
+interface Prepared {
+  field: string;
+  op: Condition['op'];
+  values: Set<unknown> | undefined;
+  value: unknown;
+}
+
+function prepare(c: Condition): Prepared {
+  if (c.op === 'IN') return { field: c.field, op: c.op, values: new Set(c.values.map((v) => idAware(c.field, v))), value: undefined };
+  return { field: c.field, op: c.op, values: undefined, value: idAware(c.field, c.value) };
+}
+
+function matches(record: OrgRecord, c: Prepared): boolean {
   const actual = comparable(record[c.field] ?? null);
-  if (c.op === 'IN') return c.values.some((v) => idAware(c.field, v) === actual);
-  const want = idAware(c.field, c.value);
+  const want = c.value;
   switch (c.op) {
+    case 'IN': return c.values!.has(actual);
     case '=': return actual === want;
     case '!=': return actual !== want;
     case '<': return actual !== null && (actual as number) < (want as number);
@@ -159,10 +172,19 @@ function matches(record: OrgRecord, c: Condition): boolean {
   }
 }
 
-/** Runs a parsed query over `records`; returns the selected fields of the matches, in order. */
-export function runSoql(q: SoqlQuery, records: Iterable<OrgRecord>): Record<string, unknown>[] {
+/**
+ * Runs a parsed query over `records`; returns the selected fields of the matches, in order.
+ * With `byId`, a query by `Id IN (…)` looks its records up instead of scanning the table.
+ */
+export function runSoql(q: SoqlQuery, records: Iterable<OrgRecord>, byId?: (id: string) => OrgRecord | undefined): Record<string, unknown>[] {
   const hits: OrgRecord[] = [];
-  for (const r of records) if (q.where.every((c) => matches(r, c))) hits.push(r);
+  const conditions = q.where.map(prepare);
+  const ids = conditions.find((c) => c.field === 'Id' && c.op === 'IN');
+  let candidates: Iterable<OrgRecord> = records;
+  if (ids && byId) {
+    candidates = [...ids.values!].map((id) => byId(String(id))).filter((r): r is OrgRecord => r !== undefined);
+  }
+  for (const r of candidates) if (conditions.every((c) => matches(r, c))) hits.push(r);
   if (q.orderBy.length > 0) {
     hits.sort((a, b) => {
       for (const o of q.orderBy) {
