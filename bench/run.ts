@@ -21,8 +21,10 @@ import { measureRawPubSub } from './yardstick-pubsub.ts';
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: 'string', default: '200000' },
+    events: { type: 'string' },
     scenario: { type: 'string', default: 'default' },
+    duration: { type: 'string', default: '60' },
+    'mc-rate': { type: 'string', default: '1000' },
     'latency-events': { type: 'string', default: '5000' },
     'latency-rate': { type: 'string', default: '2000' },
     store: { type: 'string', default: 'sqlite' },
@@ -31,8 +33,8 @@ const { values: args } = parseArgs({
 });
 const TRANSPORT = args.transport;
 if (TRANSPORT !== 'cometd' && TRANSPORT !== 'pubsub') throw new Error(`--transport: expected cometd or pubsub, got ${TRANSPORT}`);
-const N = Number(args.events);
-const SCENARIOS = ['default', 'transactional'];
+const N = Number(args.events ?? (args.scenario === 'burst' ? 1_000_000 : 200_000));
+const SCENARIOS = ['default', 'transactional', 'burst'];
 if (!SCENARIOS.includes(args.scenario!)) {
   process.stderr.write(`bench: --scenario must be one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(args.scenario)}\n`);
   process.exit(2);
@@ -59,6 +61,12 @@ function log(message: string): void {
 }
 
 async function main(): Promise<void> {
+  if (args.scenario === 'burst') {
+    const { runBurst } = await import('./burst.ts');
+    const result = await runBurst({ events: N, durationSec: Number(args.duration), mcRate: Number(args['mc-rate']), control, log });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-bench-'));
   const store = benchStore(args.store, dir);
   const emu = await startEmulatorProcess();

@@ -6,18 +6,40 @@ import type { Gate, BatchSink } from '../subscribers/types.ts';
 import type { Store } from './store/store.ts';
 import type { Telemetry } from './telemetry.ts';
 import type { BatchTransform } from './transform.ts';
+import type { NewAction, NewDeadLetter, RawEvent } from './model.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
 export function createPipelineSink(deps: { transform: BatchTransform; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
   const { transform, store, telemetry, onCommitted } = deps;
+  const stage = {
+    async commitExtra(actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void> {
+      const result = await store.commitBatch(actions, deadLetters, new Map());
+      telemetry.batchCommitted([], result, new Map());
+      for (const d of deadLetters) telemetry.rejected(d);
+      onCommitted();
+    },
+  };
   return async (batch, checkpoints) => {
-    const { actions, deadLetters } = transform(batch);
-    const result = await store.commitBatch(actions, deadLetters, checkpoints);
+    const { actions, deadLetters } = await transform(batch, stage);
+    const result = await store.commitBatch(actions, deadLetters, checkpoints, commitMarks(batch));
     telemetry.batchCommitted(batch, result, checkpoints);
     for (const a of actions) telemetry.actionRouted(a);
     for (const d of deadLetters) telemetry.rejected(d);
     onCommitted();
   };
+}
+
+/** The latest CDC commitTimestamp per channel in a batch (stored with the checkpoint). */
+export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | undefined {
+  let marks: Map<string, number> | undefined;
+  for (const raw of batch) {
+    const data = raw.data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown } } } | null;
+    const ts = data?.payload?.ChangeEventHeader?.commitTimestamp;
+    if (typeof ts !== 'number' || !Number.isFinite(ts)) continue;
+    marks ??= new Map();
+    if ((marks.get(raw.channel) ?? 0) < ts) marks.set(raw.channel, ts);
+  }
+  return marks;
 }
 
 /**

@@ -42,6 +42,8 @@ export interface Router {
   route(event: NormalizedEvent): RouteResult;
   /** `route`, appending to the caller's arrays. */
   routeInto(event: NormalizedEvent, actions: NewAction[], deadLetters: NewDeadLetter[]): void;
+  /** The routes that would map `event` (the enrichment stage asks before fetching fields). */
+  selects(event: NormalizedEvent): RouteConfig[];
 }
 
 interface CompiledRoute {
@@ -224,8 +226,23 @@ export function compileRoutes(config: Pick<BridgeConfig, 'routes'>, mappers: Map
     }
   };
 
+  const selects = (event: NormalizedEvent): RouteConfig[] => {
+    const out: RouteConfig[] = [];
+    const routes = byChannel.get(event.channel);
+    if (routes === undefined || event.recordId === '') return out;
+    const isChange = event.kind === 'change';
+    for (const route of routes) {
+      if (isChange && route.entities !== undefined && !route.entities.has(event.entityName)) continue;
+      if (isChange && route.changeTypes !== undefined && !route.changeTypes.has(event.changeType)) continue;
+      if (!changedFieldsMatch(route, event)) continue;
+      out.push(route.config);
+    }
+    return out;
+  };
+
   return {
     routeInto,
+    selects,
     route(event) {
       const result: RouteResult = { actions: [], deadLetters: [] };
       routeInto(event, result.actions, result.deadLetters);

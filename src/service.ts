@@ -13,12 +13,12 @@ import { ConfigError } from './errors.ts';
 import { loadMappers } from './mappers.ts';
 import { createBacklogGate, createPipelineSink } from './pipeline.ts';
 import { startRetention } from './retention.ts';
-import { accessTokenAuth } from './salesforce/auth.ts';
+import { openSalesforceSession } from './salesforce/auth.ts';
+import { openSalesforceSide, type SalesforceSide } from './salesforce/side.ts';
 import { createLeadingSubscriber } from './leading-subscriber.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import { Telemetry } from './telemetry.ts';
-import { createTransform } from './transform.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -28,6 +28,8 @@ export interface Service {
   readonly dispatcher: Dispatcher;
   /** The admin HTTP listener, when `admin.enabled`. */
   readonly admin: AdminServer | undefined;
+  /** Auth session, fetcher and telemetry of the Salesforce side. */
+  readonly salesforce: SalesforceSide;
   /** Resolves when a fatal error stops the service. */
   readonly failed: Promise<unknown>;
   /** Stops fetching, commits what was received, lets deliveries in flight finish. */
@@ -36,12 +38,13 @@ export interface Service {
 
 /** Starts the bridge described by `config`. */
 export async function startService(config: BridgeConfig, logger: Logger): Promise<Service> {
+  // Auth first: a misconfigured method stops start-up (ConfigError, exit 2) before anything opens.
+  const session = await openSalesforceSession(config.salesforce);
   const { store, leadership } = await openStore(config.store);
   const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
   const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
-  const transform = createTransform(config, mappers);
 
   const table = createTargets(config);
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
@@ -55,15 +58,18 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
 
   let fail!: (err: unknown) => void;
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
-  const sf = config.salesforce;
-  const auth = accessTokenAuth(sf.instanceUrl, () => sf.auth.accessToken);
-  const sink = createPipelineSink({ transform, store, telemetry, onCommitted: () => dispatcher.wake() });
-  const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom }));
+  const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted: () => dispatcher.wake() }, session);
+  const sub = config.subscriber;
+  const sink = createPipelineSink({ transform: salesforce.transform, store, telemetry, onCommitted: () => dispatcher.wake() });
+  const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }));
   const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber(config, {
-    getAccessToken: (fresh) => auth.getAccessToken(fresh),
+    instanceUrl: session.auth.instanceUrl,
+    getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
     channels: subscribed,
     checkpoints,
     sink,
+    events: salesforce.events,
+    watchdogMs: sub.watchdogMs, retryInitialMs: sub.retryInitialMs, retryMaxMs: sub.retryMaxMs, dailyLimitPauseMs: sub.dailyLimitPauseMs,
     gate: backlog.gate,
     logger,
     onHandshake: () => telemetry.handshake(),
@@ -97,6 +103,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     stopping ??= (async () => {
       admin?.markStopping();
       await subscriber.stop();
+      await salesforce.settled();
       await dispatcher.stop();
       await retention.stop();
       await admin?.close();
@@ -106,5 +113,5 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     })();
     return stopping;
   };
-  return { store, telemetry, subscriber, dispatcher, admin, failed, stop };
+  return { store, telemetry, subscriber, dispatcher, admin, salesforce, failed, stop };
 }

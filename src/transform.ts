@@ -18,15 +18,28 @@ export interface TransformResult {
   deadLetters: NewDeadLetter[];
 }
 
-/** A batch transform, as the pipeline calls it. */
-export type BatchTransform = (batch: readonly RawEvent[]) => TransformResult;
+/** The synchronous transform `createTransform` builds (no Salesforce calls). */
+export type SyncBatchTransform = (batch: readonly RawEvent[]) => TransformResult;
+
+/** A batch transform, as the pipeline calls it (the enriching one is asynchronous). */
+export type BatchTransform = (batch: readonly RawEvent[], stage?: TransformStage) => TransformResult | Promise<TransformResult>;
+
+/** What the pipeline lends a transform that may produce more than fits one transaction. */
+export interface TransformStage {
+  /**
+   * Commits actions that do not depend on the batch's checkpoint (a resync's pages), before
+   * the batch itself; their keys are deterministic, so a replay after a crash is refused.
+   */
+  commitExtra(actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void>;
+}
 
 /** A message from a channel the config does not declare. */
 export const UNKNOWN_CHANNEL = 'UNKNOWN_CHANNEL';
 /** An unexpected failure while transforming one message (a bug, reported as a dead letter). */
 export const TRANSFORM_FAILED = 'TRANSFORM_FAILED';
 
-function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLetter {
+/** A dead letter for a raw message that produced no event (before any route was chosen). */
+export function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLetter {
   const source = { channel: raw.channel, replayId: raw.replayId, kind: isChangeChannel(raw.channel) ? 'change' as const : 'platform' as const, recordId: '' };
   return {
     idempotencyKey: idempotencyKey(source, NORMALIZE_ROUTE),
@@ -46,7 +59,7 @@ function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLett
  * Builds the batch transform for `config` with loaded `mappers`.
  * @throws ConfigError when a route's mapper is not loaded (at build time, never per batch).
  */
-export function createTransform(config: Pick<BridgeConfig, 'channels' | 'routes'>, mappers: MapperRegistry): BatchTransform {
+export function createTransform(config: Pick<BridgeConfig, 'channels' | 'routes'>, mappers: MapperRegistry): SyncBatchTransform {
   const channels = new Map<string, ChannelConfig>(config.channels.map((c) => [c.name, c]));
   const router = compileRoutes(config, mappers);
   const events: NormalizedEvent[] = []; // scratch, reused: the transform is synchronous

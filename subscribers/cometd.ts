@@ -3,18 +3,45 @@
  * handed to the sink before the next `/meta/connect` goes out: the outgoing extension holds
  * that request until the batch is durable and the backlog is under its bound, which is the
  * only way to slow a CometD server down.
+ *
+ * Failures are decided by `decideFault` (cometd-faults.ts) and handled here by rebuilding the
+ * client (single flight, with backoff), resubscribing from the committed replay IDs; a refused
+ * replay ID resumes from the channel's fallback and is reported as a possible loss. A watchdog
+ * rebuilds a client whose /meta/connect has not succeeded for too long.
  */
 import faye, { type Client as FayeClient } from 'faye';
 import type { Logger } from 'pino';
 import type { RawEvent } from '../src/model.ts';
+import { decideFault, type FaultDecision } from './cometd-faults.ts';
 import type { BatchSink, ChannelSubscription, Gate, Subscriber } from './types.ts';
+
+/** A stored replay ID Salesforce refused (older than the retention): events may be lost. */
+export interface ReplayLoss {
+  channel: string;
+  /** The refused replay ID (the stored checkpoint), or the configured start when none was stored. */
+  refusedReplayId: string;
+  /** Where the subscription resumes instead (-2 or -1). */
+  resumedFrom: number;
+  /** Salesforce's error text. */
+  error: string;
+}
+
+/** What the subscriber reports besides log lines (the service counts and acts on them). */
+export interface SubscriberEvents {
+  /** A failed reply and the decision taken on it. */
+  fault?(decision: FaultDecision['kind'], reason: string, channel: string): void;
+  /** The client is being rebuilt; `delayMs` before the new handshake. */
+  reconnecting?(why: string, delayMs: number): void;
+  /** A stored replay ID was refused; the channel resumes from its fallback. */
+  replayLoss?(loss: ReplayLoss): void;
+}
 
 /** Options of the CometD subscriber. */
 export interface CometdSubscriberOptions {
   /** `https://<MyDomain>.my.salesforce.com/cometd/<apiVersion>`. */
   cometdUrl: string;
-  /** Returns a usable access token; `fresh` asks for a new one after Salesforce refused the old. */
-  getAccessToken(fresh: boolean): Promise<string>;
+  /** Returns a usable access token; `fresh` asks for a new one after Salesforce refused `rejected`. */
+  getAccessToken(fresh: boolean, rejected?: string): Promise<string>;
   channels: readonly ChannelSubscription[];
   /** Replay IDs committed in the store, by channel. */
   checkpoints: ReadonlyMap<string, string>;
@@ -26,8 +53,17 @@ export interface CometdSubscriberOptions {
   onFatal(err: unknown): void;
   /** Told after every successful handshake (the first connects; later ones are reconnects). */
   onHandshake?(): void;
+  events?: SubscriberEvents;
   /** Seconds faye waits before retrying a failed request. @default 2 */
   retrySeconds?: number;
+  /** Rebuild the client when no /meta/connect succeeded for this long. @default 220000 */
+  watchdogMs?: number;
+  /** First wait of the reconnection backoff (doubles per failure). @default 1000 */
+  retryInitialMs?: number;
+  /** Longest reconnection wait. @default 60000 */
+  retryMaxMs?: number;
+  /** Pause after the daily delivery limit. @default 900000 */
+  dailyLimitPauseMs?: number;
 }
 
 interface BayeuxMessage {
@@ -58,6 +94,8 @@ export function createCometdSubscriber(options: CometdSubscriberOptions): Subscr
 class CometdSubscriber implements Subscriber {
   readonly #opts: CometdSubscriberOptions;
   readonly #committed: Map<string, string>;
+  /** Channels whose stored replay ID was refused: they resume from their fallback until a commit. */
+  readonly #fallbacks = new Map<string, number>();
   readonly #confirmed = new Set<string>();
   #buffer: RawEvent[] = [];
   /** Buffer length when the previous `/meta/connect` went out. */
@@ -65,8 +103,18 @@ class CometdSubscriber implements Subscriber {
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #client: FayeClient | undefined;
+  #token: string | undefined;
   #stopping = false;
-  #rebuilding = false;
+  /** A rebuild is scheduled or under way: the single flight of reconnection. */
+  #restarting = false;
+  #restartTimer: NodeJS.Timeout | undefined;
+  /** Failed attempts since the last successful /meta/connect (drives the backoff). */
+  #failures = 0;
+  /** Last time the stream proved alive (connect succeeded, or our own gate let a connect go). */
+  #aliveAt = Date.now();
+  /** A connect is held in our gate (backpressure): the watchdog must not count that time. */
+  #gated = false;
+  #watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: CometdSubscriberOptions) {
     this.#opts = options;
@@ -79,10 +127,15 @@ class CometdSubscriber implements Subscriber {
 
   async start(): Promise<void> {
     await this.#connect(false);
+    const limit = this.#opts.watchdogMs ?? 220_000;
+    this.#watchdog = setInterval(() => this.#checkAlive(limit), Math.max(50, Math.min(5000, Math.floor(limit / 4))));
+    this.#watchdog.unref();
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#restartTimer);
     const client = this.#client;
     this.#client = undefined;
     await this.#flush();
@@ -90,7 +143,10 @@ class CometdSubscriber implements Subscriber {
   }
 
   async #connect(freshToken: boolean): Promise<void> {
-    const token = await this.#opts.getAccessToken(freshToken);
+    const token = await this.#opts.getAccessToken(freshToken, freshToken ? this.#token : undefined);
+    if (this.#stopping) return;
+    this.#token = token;
+    // A new faye client is a new session and a new cookie jar: nothing of a stuck one survives.
     const client = new faye.Client(this.#opts.cometdUrl, { retry: this.#opts.retrySeconds ?? 2, timeout: 120 });
     client.disable('websocket');
     client.setHeader('Authorization', `Bearer ${token}`);
@@ -99,6 +155,7 @@ class CometdSubscriber implements Subscriber {
       incoming: (message: BayeuxMessage, next: Next) => this.#incoming(client, message, next),
     });
     this.#client = client;
+    this.#aliveAt = Date.now();
     this.#confirmed.clear();
     // Subscriptions are sent after the handshake; faye repeats them after every re-handshake.
     for (const channel of this.#opts.channels) client.subscribe(channel.name, () => undefined);
@@ -119,7 +176,10 @@ class CometdSubscriber implements Subscriber {
         }, (err) => this.#fatal(err));
         return;
       case '/meta/connect':
+        this.#gated = true;
         this.#maybeFlush().then(() => this.#opts.gate()).then(() => {
+          this.#gated = false;
+          this.#aliveAt = Math.max(this.#aliveAt, Date.now());
           if (this.#stopping || client !== this.#client) return next(null);
           next(message);
         }, (err) => this.#fatal(err));
@@ -139,7 +199,10 @@ class CometdSubscriber implements Subscriber {
       return next(null);
     }
     if (message.successful === false) this.#onFailure(client, message);
-    else if (channel === '/meta/subscribe') {
+    else if (channel === '/meta/connect') {
+      this.#aliveAt = Date.now();
+      this.#failures = 0;
+    } else if (channel === '/meta/subscribe') {
       for (const name of [message.subscription ?? []].flat()) this.#confirmed.add(name);
       this.#opts.logger.info({ channel: message.subscription, replay: this.#replayMap() }, 'subscribed');
     } else if (channel === '/meta/handshake') {
@@ -150,38 +213,93 @@ class CometdSubscriber implements Subscriber {
   }
 
   #onFailure(client: FayeClient, message: BayeuxMessage): void {
-    const reason = String((message.ext?.sfdc as { failureReason?: string } | undefined)?.failureReason ?? message.error ?? 'unknown');
-    this.#opts.logger.warn({ event: 'bayeux_failure', channel: message.channel, error: message.error, reason, advice: message.advice }, 'streaming request failed');
-    const authFailure = reason.startsWith('401') || message.error?.startsWith('401');
-    if (message.advice?.reconnect === 'none' || authFailure) {
-      // faye gives up for good on reconnect:none; a new client with a new token resumes
-      // from the committed replay IDs.
-      this.#rebuild(client, Boolean(authFailure));
+    const decision = decideFault(message);
+    const channelName = [message.subscription ?? []].flat().join(',') || message.channel;
+    this.#opts.logger.warn({ event: 'bayeux_failure', channel: channelName, error: message.error, reason: decision.reason, decision: decision.kind, advice: message.advice },
+      `streaming request failed: ${decision.kind}`);
+    this.#opts.events?.fault?.(decision.kind, decision.reason, channelName);
+    const opts = this.#opts;
+    const initial = opts.retryInitialMs ?? 1000;
+    const max = opts.retryMaxMs ?? 60_000;
+    const attempt = ++this.#failures;
+    const backoff = Math.min(max, initial * 2 ** Math.min(20, attempt - 1));
+    switch (decision.kind) {
+      case 'reauth':
+      case 'rehandshake':
+        // At once the first time; a repeat means the new client failed too, so back off.
+        return this.#restart(client, decision.kind, decision.kind === 'reauth', attempt <= 1 ? 0 : backoff);
+      case 'backoff':
+        return this.#restart(client, 'server busy (503)', false, backoff * (0.8 + Math.random() * 0.4));
+      case 'jitter':
+        // Every handshake takes a client slot: spread the attempts out (aiocometd#1).
+        return this.#restart(client, 'concurrent client limit', false, initial + Math.random() * backoff);
+      case 'pause':
+        opts.logger.error({ event: 'stream_paused', reason: decision.reason, pauseMs: opts.dailyLimitPauseMs ?? 900_000 },
+          'ALERT: the org\'s daily event delivery limit is exceeded; not consuming until the pause ends (events stay replayable for 72 h)');
+        return this.#restart(client, 'daily delivery limit', false, opts.dailyLimitPauseMs ?? 900_000);
+      case 'replay-invalid':
+        this.#failures--;
+        for (const name of decision.channels) this.#replayRefused(client, name, decision.reason);
+        return;
+      case 'report':
+        this.#failures--;
+        opts.logger.error({ event: 'subscribe_failed', channel: channelName, reason: decision.reason }, `cannot subscribe to ${channelName}; the other channels go on`);
+        return;
     }
   }
 
-  #rebuild(client: FayeClient, freshToken: boolean): void {
-    if (this.#rebuilding || this.#stopping) return;
-    this.#rebuilding = true;
-    this.#client = undefined;
-    Promise.resolve(client.disconnect()).catch(() => undefined);
-    const attempt = (delayMs: number): void => {
-      setTimeout(() => {
-        if (this.#stopping) return;
-        this.#connect(freshToken).then(() => { this.#rebuilding = false; }, (err) => {
-          this.#opts.logger.warn({ err }, 'reconnect failed; retrying');
-          attempt(Math.min(delayMs * 2, 30_000));
-        });
-      }, delayMs);
-    };
-    attempt(500 + Math.random() * 500);
+  /** A stored replay ID was refused: resume from the fallback, report the possible loss. */
+  #replayRefused(client: FayeClient, name: string, error: string): void {
+    const channel = this.#opts.channels.find((c) => c.name === name);
+    if (!channel) return;
+    const fallback = channel.replayFallback ?? -2;
+    const refused = this.#committed.get(name) ?? String(channel.replayFrom);
+    this.#fallbacks.set(name, fallback);
+    this.#opts.events?.replayLoss?.({ channel: name, refusedReplayId: refused, resumedFrom: fallback, error });
+    // faye drops the failed subscription after this reply is handled: subscribe again then.
+    setImmediate(() => {
+      if (client === this.#client && !this.#stopping) client.subscribe(name, () => undefined);
+    });
+  }
+
+  /** Replaces the client after `delayMs`; one rebuild at a time (cometd#2057). */
+  #restart(old: FayeClient | undefined, why: string, freshToken: boolean, delayMs: number): void {
+    if (this.#restarting || this.#stopping) return;
+    this.#restarting = true;
+    if (old === this.#client) this.#client = undefined;
+    this.#confirmed.clear();
+    if (old) Promise.resolve(old.disconnect()).catch(() => undefined);
+    const delay = Math.max(0, Math.round(delayMs));
+    this.#opts.logger.info({ event: 'reconnecting', why, delayMs: delay, freshToken }, 'rebuilding the streaming client');
+    this.#opts.events?.reconnecting?.(why, delay);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#stopping) return;
+      this.#connect(freshToken).then(() => { this.#restarting = false; }, (err: unknown) => {
+        this.#restarting = false;
+        this.#opts.logger.warn({ err }, 'reconnect failed; retrying');
+        const attempt = ++this.#failures;
+        this.#restart(undefined, 'reconnect failed', freshToken, Math.min(this.#opts.retryMaxMs ?? 60_000, (this.#opts.retryInitialMs ?? 1000) * 2 ** Math.min(20, attempt - 1)));
+      });
+    }, delay);
+  }
+
+  /** The watchdog: a stream with no successful connect for `limit` ms is stuck (jsforce#129). */
+  #checkAlive(limit: number): void {
+    if (this.#stopping || this.#restarting || this.#gated || !this.#client) return;
+    const silent = Date.now() - this.#aliveAt;
+    if (silent <= limit) return;
+    this.#opts.logger.warn({ event: 'watchdog', silentMs: silent, limitMs: limit }, 'no /meta/connect succeeded for too long; rebuilding the client');
+    this.#opts.events?.fault?.('rehandshake', `watchdog: no successful /meta/connect for ${silent} ms`, '/meta/connect');
+    this.#restart(this.#client, 'watchdog', false, 0);
   }
 
   #replayMap(): Record<string, number> {
     const map: Record<string, number> = {};
     for (const c of this.#opts.channels) {
+      const fallback = this.#fallbacks.get(c.name);
       const stored = this.#committed.get(c.name);
-      map[c.name] = stored === undefined ? c.replayFrom : Number(stored);
+      map[c.name] = fallback ?? (stored === undefined ? c.replayFrom : Number(stored));
     }
     return map;
   }
@@ -222,7 +340,10 @@ class CometdSubscriber implements Subscriber {
       const checkpoints = new Map<string, string>();
       for (const e of batch) if (e.replayId !== '') checkpoints.set(e.channel, e.replayId);
       await this.#opts.sink(batch, checkpoints);
-      for (const [channel, replayId] of checkpoints) this.#committed.set(channel, replayId);
+      for (const [channel, replayId] of checkpoints) {
+        this.#committed.set(channel, replayId);
+        this.#fallbacks.delete(channel);
+      }
     });
     return this.#flushing;
   }

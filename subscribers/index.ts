@@ -4,30 +4,28 @@
  */
 import type { Logger } from 'pino';
 import type { BridgeConfig } from '../src/config/schema.ts';
-import { createCometdSubscriber } from './cometd.ts';
+import { createCometdSubscriber, type CometdSubscriberOptions } from './cometd.ts';
 import { createPubSubSubscriber } from './pubsub/index.ts';
 import type { BatchSink, ChannelSubscription, Gate, Subscriber } from './types.ts';
 
-/** What a subscriber needs besides the config. */
-export interface SubscriberDeps {
-  getAccessToken(fresh: boolean): Promise<string>;
-  checkpoints: ReadonlyMap<string, string>;
-  sink: BatchSink;
-  gate: Gate;
-  logger: Logger;
-  onFatal(err: unknown): void;
+/**
+ * What a subscriber needs besides the config: the CometD options (Pub/Sub takes the ones it
+ * knows), with the channels and the instance URL optional.
+ */
+export type SubscriberDeps = Omit<CometdSubscriberOptions, 'cometdUrl' | 'channels'> & {
   /** The channels to consume (a leader's share on a shared store); default: every configured channel. */
   channels?: readonly ChannelSubscription[];
-  /** Called after each successful handshake (CometD), for the reconnect metric. */
-  onHandshake?(): void;
-}
+  /** The org's instance URL as the auth method found it (an `sf` alias knows it); default: the config's. */
+  instanceUrl?: string;
+};
 
 /** Creates the subscriber of `config.salesforce.transport`. */
 export function createSubscriber(config: BridgeConfig, deps: SubscriberDeps): Subscriber {
   const sf = config.salesforce;
-  const channels = [...(deps.channels ?? config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom })))];
+  const channels = [...(deps.channels ?? config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback })))];
+  const instanceUrl = deps.instanceUrl ?? sf.instanceUrl;
   if (sf.transport === 'pubsub') {
-    return createPubSubSubscriber({ ...deps, endpoint: sf.pubsubUrl, instanceUrl: sf.instanceUrl, channels });
+    return createPubSubSubscriber({ ...deps, endpoint: sf.pubsubUrl, instanceUrl, channels });
   }
-  return createCometdSubscriber({ ...deps, cometdUrl: `${sf.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`, channels });
+  return createCometdSubscriber({ ...deps, cometdUrl: `${instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`, channels });
 }

@@ -15,6 +15,8 @@ export interface ChannelSubscription {
   name: string;
   /** Replay position when no checkpoint is stored: -1 new events only, -2 all retained. */
   replayFrom: number;
+  /** Where to resume when Salesforce refuses the stored replay ID. @default -2 */
+  replayFallback?: number;
 }
 
 /** Lifecycle of a transport. */

@@ -51,7 +51,7 @@ describe('the shipped config', () => {
     expect(loaded.salesforce.instanceUrl).toBe(ENV.SF_INSTANCE_URL);
     expect(loaded.salesforce.auth).toEqual({ method: 'access_token', accessToken: ENV.SF_ACCESS_TOKEN });
     expect(loaded.marketingCloud.clientSecret).toBe(ENV.MC_CLIENT_SECRET);
-    expect(loaded.channels[0]).toEqual({ name: '/data/ContactChangeEvent', replayFrom: -1, recordIdField: 'Record_Id__c' });
+    expect(loaded.channels[0]).toEqual({ name: '/data/ContactChangeEvent', replayFrom: -1, replayFallback: -2, recordIdField: 'Record_Id__c' });
     expect(loaded.routes[0]!.target).toEqual({ type: 'journey', eventDefinitionKey: 'APIEvent-contact-welcome', mode: 'batch' });
     expect(Object.isFrozen(loaded)).toBe(true);
     expect(Object.isFrozen(loaded.routes[0]!.mapping!.data)).toBe(true);

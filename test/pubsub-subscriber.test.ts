@@ -69,7 +69,7 @@ function comparable(e: NormalizedEvent) {
 
 test('the same published changes normalize to the same events over CometD and over the Pub/Sub API', async () => {
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: true });
-  const channel = { name: CHANNEL, replayFrom: -2 as const, recordIdField: 'Record_Id__c' };
+  const channel = { name: CHANNEL, replayFrom: -2 as const, replayFallback: -2 as const, recordIdField: 'Record_Id__c' };
   const a = contactId(1);
   const b = contactId(2);
   sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [a], fields: {
@@ -200,7 +200,7 @@ test('an undecodable payload becomes a dead letter naming the reason, and the st
   const p = await pubsub();
   await waitFor(() => p.received.length >= 2, 10_000, 'both events');
   const [bad, good] = p.received;
-  const result = normalize(bad!, { name: CHANNEL, replayFrom: -2, recordIdField: 'Record_Id__c' });
+  const result = normalize(bad!, { name: CHANNEL, replayFrom: -2, replayFallback: -2, recordIdField: 'Record_Id__c' });
   expect(result.events).toHaveLength(0);
   expect(result.deadLetters[0]!.reason).toContain('undecodable Avro payload');
   expect((good!.data as any).payload.Email).toBe('p2@example.com');

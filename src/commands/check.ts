@@ -6,7 +6,7 @@
  */
 import { credentialStatus, load, parseConfig, readConfigFile, resolveConfigPath, type Env } from '../config/load.ts';
 import type { BridgeConfig } from '../config/schema.ts';
-import { accessTokenAuth, type SalesforceAuth } from '../salesforce/auth.ts';
+import { openSalesforceSession, type SalesforceAuth } from '../salesforce/auth.ts';
 import { crossCheckConfig } from '../metadata/cross-check.ts';
 import { finding, formatFinding, hasErrors, sortFindings, type Finding } from '../metadata/findings.ts';
 import { readForceApp, shownPath } from '../metadata/force-app.ts';
@@ -38,12 +38,9 @@ export interface CheckReport {
   findings: Finding[];
 }
 
-function salesforceAuth(config: BridgeConfig): SalesforceAuth {
-  const { auth, instanceUrl } = config.salesforce;
-  switch (auth.method) {
-    case 'access_token':
-      return accessTokenAuth(instanceUrl, () => auth.accessToken);
-  }
+/** The org's auth, by whichever method the config names (the same session `start` opens). */
+async function salesforceAuth(config: BridgeConfig): Promise<SalesforceAuth> {
+  return (await openSalesforceSession(config.salesforce)).auth;
 }
 
 /** Runs every check and returns the report (never exits; the CLI turns it into an exit code). */
@@ -68,7 +65,7 @@ export async function check(opts: CheckOptions = {}): Promise<CheckReport> {
   } else {
     online = true;
     const config = load(input, env);
-    const auth = salesforceAuth(config);
+    const auth = await salesforceAuth(config);
     try {
       const describe = await (opts.describe ?? jsforceDescribe)(auth, config.salesforce.apiVersion);
       findings.push(...await probeSalesforce({ config, sources: cross.sources }, describe));

@@ -125,11 +125,23 @@ function isEnvRef(value: unknown): value is { env: string } {
   return keys.length === 1 && keys[0] === 'env' && typeof (value as { env: unknown }).env === 'string';
 }
 
+/**
+ * Keys whose environment reference may stay unset: with the `sf_alias` method the org's auth
+ * file supplies the instance URL, so `salesforce.instanceUrl` (default {"env": "SF_INSTANCE_URL"})
+ * is only an override.
+ */
+function optionalEnvKeys(config: ParsedConfig): ReadonlySet<string> {
+  return new Set(config.salesforce.auth.method === 'sf_alias' ? ['salesforce.instanceUrl'] : []);
+}
+
 /** Every environment reference in a parsed config, with its dotted key. */
 export function envUses(config: ParsedConfig): EnvUse[] {
   const uses: EnvUse[] = [];
+  const optional = optionalEnvKeys(config);
   const walk = (value: unknown, path: PropertyKey[]) => {
-    if (isEnvRef(value)) uses.push({ key: keyOf(path), variable: value.env });
+    if (isEnvRef(value)) {
+      if (!optional.has(keyOf(path))) uses.push({ key: keyOf(path), variable: value.env });
+    }
     else if (Array.isArray(value)) value.forEach((item, i) => walk(item, [...path, i]));
     else if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
@@ -172,10 +184,12 @@ export function load(pathOrObject: unknown, env: Env = process.env): BridgeConfi
   const parsed = parseConfig(inputOf(pathOrObject));
   const issues: ConfigIssue[] = [];
   const resolvedFrom = new Map<string, string>();
+  const optional = optionalEnvKeys(parsed);
   const resolve = (value: unknown, path: PropertyKey[]): unknown => {
     if (isEnvRef(value)) {
       const key = keyOf(path);
       const found = env[value.env];
+      if ((found === undefined || found === '') && optional.has(key)) return '';
       if (found === undefined || found === '') {
         issues.push({ key, message: `environment variable ${value.env} is not set` });
         return '';

@@ -67,13 +67,62 @@ const AccessTokenAuthSchema = z
   })
   .describe('Authenticate with an access token taken from the environment.');
 
+const SfAliasAuthSchema = z
+  .strictObject({
+    method: z.literal('sf_alias').describe('An org the `sf` CLI is logged in to (`sf org login web --alias <alias>`), read from ~/.sfdx through @salesforce/core.'),
+    alias: z.string().min(1, 'must name an alias or username').describe('Alias or username of the org, as `sf org list` shows it. Required.'),
+  })
+  .describe('Authenticate as the `sf` CLI does: its stored auth file, refreshed with its refresh token. The instance URL comes from the org.');
+
+const RefreshTokenAuthSchema = z
+  .strictObject({
+    method: z.literal('refresh_token').describe('OAuth refresh token flow of a connected app.'),
+    clientId: valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', 'Connected app consumer key.'),
+    clientSecret: optionalSecretRef('SF_CLIENT_SECRET'),
+    refreshToken: secretRef('SF_REFRESH_TOKEN'),
+    loginUrl: z.union([endpointString, EnvRefSchema], { error: 'must be a URL or an environment reference' }).optional()
+      .describe('Where the token endpoint is (https://login.salesforce.com, https://test.salesforce.com or My Domain); default: the instance URL.'),
+  })
+  .describe('Authenticate with a refresh token; a new access token is requested whenever Salesforce refuses the current one.');
+
+const ClientCredentialsAuthSchema = z
+  .strictObject({
+    method: z.literal('client_credentials').describe('OAuth client credentials flow (the connected app runs as its configured user).'),
+    clientId: valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', 'Connected app consumer key.'),
+    clientSecret: secretRef('SF_CLIENT_SECRET'),
+  })
+  .describe('Authenticate with the client credentials flow against the org\'s My Domain (the instance URL).');
+
+const JwtBearerAuthSchema = z
+  .strictObject({
+    method: z.literal('jwt_bearer').describe('OAuth JWT bearer flow: a connected app with a certificate, no interactive login.'),
+    clientId: valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', 'Connected app consumer key (the JWT issuer).'),
+    username: valueOrEnv(z.string().min(1), 'SF_USERNAME', 'Username the bridge runs as (the JWT subject).'),
+    privateKey: secretRef('SF_JWT_PRIVATE_KEY'),
+    loginUrl: z.union([endpointString, EnvRefSchema], { error: 'must be a URL or an environment reference' }).default('https://login.salesforce.com')
+      .describe('Token endpoint base and JWT audience: https://login.salesforce.com, https://test.salesforce.com (sandboxes) or a My Domain URL.'),
+  })
+  .describe('Authenticate with a JWT signed (RS256) by the connected app\'s private key, given in PEM form through the environment.');
+
+const EnrichmentSchema = z
+  .strictObject({
+    cacheTtlMs: z.number().int().min(0).max(600_000).default(5000)
+      .describe('How long a fetched record is reused for later events (ms); short, because records change.'),
+    cacheMax: z.number().int().min(0).max(1_000_000).default(10_000).describe('Most records kept in the fetch cache.'),
+    idsPerQuery: z.number().int().min(1).max(200).default(200).describe('Record IDs per `WHERE Id IN (...)` query.'),
+    maxAttempts: z.number().int().min(1).max(20).default(5)
+      .describe('Attempts of a failing fetch before the events that need it are dead-lettered with the reason.'),
+  })
+  .prefault({})
+  .describe('Fetching record fields from Salesforce: gap events, resyncs and fields an UPDATE does not carry.');
+
 export const SalesforceSchema = z
   .strictObject({
     instanceUrl: valueOrEnv(endpointString, 'SF_INSTANCE_URL',
-      'Org instance URL (https://<MyDomain>.my.salesforce.com); http only for 127.0.0.1 or localhost.'),
+      'Org instance URL (https://<MyDomain>.my.salesforce.com); http only for 127.0.0.1 or localhost. With `sf_alias` the auth file supplies it.'),
     apiVersion: z.string().regex(/^\d{2,3}\.0$/, 'must look like "62.0"').default('62.0')
       .describe('Salesforce API version used for streaming and REST calls.'),
-    auth: z.discriminatedUnion('method', [AccessTokenAuthSchema])
+    auth: z.discriminatedUnion('method', [AccessTokenAuthSchema, SfAliasAuthSchema, RefreshTokenAuthSchema, ClientCredentialsAuthSchema, JwtBearerAuthSchema])
       .prefault({ method: 'access_token' })
       .describe('How the bridge gets a Salesforce access token; `method` selects the kind.'),
     transport: z.enum(['cometd', 'pubsub']).default('cometd')
@@ -81,6 +130,9 @@ export const SalesforceSchema = z
     pubsubUrl: z.string().regex(/^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. "api.pubsub.salesforce.com:7443"')
       .default('api.pubsub.salesforce.com:7443')
       .describe('Pub/Sub API endpoint as host:port (transport pubsub). TLS, except plaintext for 127.0.0.1, localhost or [::1] (emulators, tests).'),
+    ignoreChangeOrigins: z.array(z.string().min(1)).default([])
+      .describe('Loop prevention: changes whose changeOrigin names one of these API client IDs (the `client=` part) are skipped, e.g. the bridge\'s own write-backs.'),
+    enrichment: EnrichmentSchema,
   })
   .prefault({})
   .describe('The Salesforce org to subscribe to.');
@@ -93,6 +145,9 @@ export const ChannelSchema = z
     replayFrom: z.union([z.literal(-1), z.literal(-2)], { error: 'must be -1 (new events only) or -2 (all retained events)' })
       .default(-1)
       .describe('Where to start when no checkpoint is stored: -1 new events only, -2 everything retained (72 hours).'),
+    replayFallback: z.union([z.literal(-1), z.literal(-2)], { error: 'must be -1 (new events only) or -2 (all retained events)' })
+      .default(-2)
+      .describe('Where to resume when Salesforce refuses the stored replay ID (older than the 72-hour retention): -2 replays all retained events, -1 new ones only. Either way the possible loss is logged and the object reconciled.'),
     recordIdField: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a field API name').default('Record_Id__c')
       .describe('Platform events only: the payload field holding the record ID (15 or 18 characters).'),
   })
@@ -164,6 +219,8 @@ export const RouteSchema = z
       .describe('Change events only: select when any of these fields changed (Name.LastName or LastName). On CREATE and UNDELETE: when any has a value. Empty = any.'),
     entities: z.array(z.string().min(1)).default([])
       .describe('Change events only: entity names that select this route (useful on /data/ChangeEvents). Empty = any.'),
+    enrich: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_.]*$/, 'must be a field API name')).default([])
+      .describe('Change events only: fields the mapping needs besides those in `mapping.data`; any the event lacks (an UPDATE carries only what changed) are fetched from Salesforce.'),
     target: z.discriminatedUnion('type', [JourneyTargetSchema, TriggeredSendTargetSchema, TransactionalTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
     mapping: MappingSchema.optional().describe('Declarative mapping; give either `mapping` or `mapper`.'),
     mapper: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a module name in mappers/ (letters, digits, "_", "-")').optional()
@@ -249,6 +306,12 @@ export const BridgeConfigSchema = z
     subscriber: z.strictObject({
       maxBacklog: z.number().int().min(1).default(20000)
         .describe('Undelivered actions above which the subscriber stops asking Salesforce for events.'),
+      watchdogMs: z.number().int().min(100).default(220_000)
+        .describe('Rebuild the streaming client (new handshake, new cookies) when no /meta/connect succeeded for this long; default twice the 110 s poll.'),
+      retryInitialMs: z.number().int().min(1).default(1000).describe('First wait after a 503 or a concurrent-client refusal (ms); doubles, with jitter.'),
+      retryMaxMs: z.number().int().min(1).default(60_000).describe('Longest wait between reconnection attempts (ms).'),
+      dailyLimitPauseMs: z.number().int().min(1).default(900_000)
+        .describe('Pause after "Organization total events daily limit exceeded" before trying again (ms); events stay replayable for 72 h.'),
     }).prefault({}).describe('Receiving from Salesforce.'),
     admin: z.strictObject({
       enabled: z.boolean().default(false).describe('Run the admin HTTP listener (/healthz, /readyz, /metrics, status page).'),

@@ -52,4 +52,6 @@ export const MIGRATIONS: readonly string[] = [
   // Dead-letter queue: a discarded dead letter keeps its row and history but leaves the queue.
   `ALTER TABLE actions ADD COLUMN discarded_at INTEGER;
    CREATE INDEX actions_dead ON actions (route, id) WHERE status = 'dead';`,
+  // The latest CDC commitTimestamp per channel, committed with the replay ID.
+  `ALTER TABLE checkpoints ADD COLUMN commit_timestamp INTEGER;`,
 ];

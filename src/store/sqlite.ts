@@ -87,6 +87,7 @@ class SqliteStore implements Store {
   readonly #insertAction: StatementSync;
   readonly #insertDead: StatementSync;
   readonly #upsertCheckpoint: StatementSync;
+  readonly #upsertMark: StatementSync;
   readonly #selectNew: StatementSync;
   readonly #selectRetries: StatementSync;
   readonly #nextRetry: StatementSync;
@@ -124,6 +125,7 @@ class SqliteStore implements Store {
       VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
+    this.#upsertMark = db.prepare(`UPDATE checkpoints SET commit_timestamp = max(coalesce(commit_timestamp, 0), ?) WHERE channel = ?`);
     this.#selectNew = db.prepare(`SELECT ${COLUMNS} FROM actions
       WHERE id > ? AND status = 'pending' AND next_attempt_at = 0 ORDER BY id LIMIT ?`);
     this.#selectRetries = db.prepare(`SELECT ${COLUMNS} FROM actions
@@ -154,7 +156,13 @@ class SqliteStore implements Store {
     return new Map(rows.map((r) => [r.channel, r.replay_id]));
   }
 
-  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): Promise<CommitResult> {
+  async loadCommitMarks(): Promise<Map<string, number>> {
+    const rows = this.#db.prepare('SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL').all() as { channel: string; commit_timestamp: number }[];
+    return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
+  }
+
+  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
     const now = Date.now();
     const fresh: StoredAction[] = [];
     let deadLettered = 0;
@@ -174,6 +182,7 @@ class SqliteStore implements Store {
         else duplicates++;
       }
       for (const [channel, replayId] of checkpoints) this.#upsertCheckpoint.run(channel, replayId, now);
+      if (marks) for (const [channel, ts] of marks) this.#upsertMark.run(ts, channel);
     });
     this.#backlog += fresh.length;
     if (this.#cacheComplete) {

@@ -131,7 +131,13 @@ export interface Store {
    * Stores actions and dead letters derived from a batch of events and moves each named
    * channel's checkpoint, all in one transaction. Keys already stored are refused, not errors.
    */
-  commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): Promise<CommitResult>;
+  commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>): Promise<CommitResult>;
+  /**
+   * The latest CDC commitTimestamp committed per channel (`marks` of commitBatch, stored with the
+   * checkpoint): where a reconciliation starts after a refused replay ID or a GAP_OVERFLOW.
+   */
+  loadCommitMarks?(): Promise<Map<string, number>>;
   /** Claims up to `limit` due pending actions (none is handed out twice while in flight), in outbox order. */
   claimDue(limit: number, now: number): Promise<StoredAction[]>;
   /** Records the outcome of delivery attempts, in one transaction. */

@@ -67,5 +67,5 @@ export function platformEvent(opts: {
 
 /** A channel config with defaults filled as the schema fills them. */
 export function channel(name: string, overrides: Partial<ChannelConfig> = {}): ChannelConfig {
-  return { name, replayFrom: -1, recordIdField: 'Record_Id__c', ...overrides };
+  return { name, replayFrom: -1, replayFallback: -2, recordIdField: 'Record_Id__c', ...overrides };
 }

@@ -12,6 +12,7 @@
  *   GET  /_emulator/send-counts                                → {keys, accepted, repeated: [messageKey, count][]}
  *   POST /_emulator/definition       {key, status}             → {ok: true}   (status: active | paused)
  *   POST /_emulator/chaos            McChaos | {}              → {ok: true}   ({} turns chaos off)
+ *   POST /_emulator/rate-limit       {perSecond: number|null}  → {ok: true}
  */
 import type { McEmulator, McFault } from './types.ts';
 import { isRecord, parseJson, type ParsedRequest, type Reply } from './http.ts';
@@ -85,6 +86,15 @@ export function handleControl(emu: Controls, req: ParsedRequest): Reply {
         if (typeof v !== 'number' || v < 0 || (k.endsWith('Rate') || k === 'blockedShare') && v > 1) return { status: 400, body: { error: `${k} must be a non-negative number (rates at most 1)` } };
       }
       emu.setChaos(Object.keys(body).length === 0 ? undefined : body);
+      return OK;
+    }
+    case 'POST /_emulator/rate-limit': {
+      const body = parseJson(req.text);
+      const perSecond = isRecord(body) ? body.perSecond : undefined;
+      if (perSecond !== null && (typeof perSecond !== 'number' || !(perSecond > 0))) {
+        return { status: 400, body: { error: 'perSecond must be a positive number, or null to lift the limit' } };
+      }
+      emu.setRateLimit(perSecond ?? undefined);
       return OK;
     }
     case 'POST /_emulator/reset':

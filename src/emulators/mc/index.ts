@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handleControl } from './control.ts';
-import { mcError, readBody, send, splitTarget, type ParsedRequest, type Reply } from './http.ts';
+import { mcError, parseJson, readBody, send, splitTarget, type ParsedRequest, type Reply } from './http.ts';
 import { handleAsync, handleSingle, handleStatus } from './journey.ts';
 import { handleTransactionalBatch, handleTransactionalSingle, handleTriggeredSend, transactionalMessageKey, triggeredSendKey } from './sends.ts';
 import { McState } from './state.ts';
@@ -54,6 +54,27 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     soapBaseUrl: `${authBaseUrl}/Service.asmx`,
   };
 
+  // Members accepted per one-second window, when a rate limit is set (429 50100 past it).
+  let rateLimit: number | undefined;
+  let windowStart = 0;
+  let windowUsed = 0;
+  /** True when the request's members fit in this second's allowance (and takes them). */
+  function withinRate(req: ParsedRequest, now: number): boolean {
+    if (rateLimit === undefined) return true;
+    let members = 1;
+    if (req.path === '/interaction/v1/async/events') {
+      const body = parseJson(req.text) as { members?: unknown } | undefined;
+      members = Array.isArray(body?.members) ? body.members.length : 1;
+    }
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      windowUsed = 0;
+    }
+    if (windowUsed + members > rateLimit) return false;
+    windowUsed += members;
+    return true;
+  }
+
   const emulator: McEmulator = {
     authBaseUrl,
     restBaseUrl: tokenCfg.restBaseUrl,
@@ -71,6 +92,7 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     expireTokens: () => state.expireTokens(),
     injectFault: (fault: McFault) => state.addFault(fault),
     setInactiveContacts: (keys) => { state.inactive = new Set(keys); },
+    setRateLimit: (perSecond) => { rateLimit = perSecond === undefined || perSecond <= 0 ? undefined : perSecond; },
     reset: () => state.reset(),
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -104,6 +126,11 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
       if (!authorized(req, now)) {
         state.counters.unauthorized++;
         return NOT_AUTHORIZED;
+      }
+      if (parsed.method === 'POST' && !withinRate(parsed, now)) {
+        state.counters.faulted++;
+        const after = Math.max(1, Math.ceil((windowStart + 1000 - now) / 1000));
+        return { ...mcError(429, 50100, 'Rate limit exceeded.', { retryAfter: after }), headers: { 'retry-after': String(after) } };
       }
       return route(now);
     });

@@ -152,6 +152,11 @@ export interface McEmulator {
   injectFault(fault: McFault): void;
   /** These contacts are inactive: per-member errors in an async batch, 400 on single. Replaces the previous list. */
   setInactiveContacts(keys: string[]): void;
+  /**
+   * Accept at most `perSecond` contacts per second (async batches count their members); past it,
+   * 429 errorcode 50100 with Retry-After, like Marketing Cloud's rate limit. `undefined` lifts it.
+   */
+  setRateLimit(perSecond: number | undefined): void;
   /** Forget entries, tokens, faults, inactive contacts and counters. */
   reset(): void;
   close(): Promise<void>;

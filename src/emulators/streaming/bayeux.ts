@@ -25,22 +25,30 @@ export interface Exchange {
   onAbort(cb: () => void): void;
 }
 
-/** The one accepted access token, which a fault can revoke. */
+/**
+ * The access tokens the org accepts: the configured one plus every token its OAuth endpoint
+ * issued. A fault revokes them all at once (a session timeout or an admin's revoke).
+ */
 export class TokenGate {
-  #token: string;
-  #revoked = false;
+  readonly #valid = new Set<string>();
   constructor(token: string) {
-    this.#token = token;
+    this.#valid.add(token);
   }
   isValid(token: string | undefined): boolean {
-    return !this.#revoked && token === this.#token;
+    return token !== undefined && this.#valid.has(token);
   }
+  /** Revokes every token accepted so far. */
   revoke(): void {
-    this.#revoked = true;
+    this.#valid.clear();
   }
+  /** Makes `token` the only accepted one. */
   set(token: string): void {
-    this.#token = token;
-    this.#revoked = false;
+    this.#valid.clear();
+    this.#valid.add(token);
+  }
+  /** Accepts one more token (issued by the token endpoint). */
+  add(token: string): void {
+    this.#valid.add(token);
   }
 }
 
@@ -124,6 +132,10 @@ export class BayeuxEngine {
   /** Applies a fault: queued ones wait for a request, connect faults also hit held connects. */
   injectFault(fault: FaultSpec): void {
     if (fault.type === 'unknown-client') return this.#dropAll();
+    if (fault.type === 'hang-clients') {
+      for (const client of this.#sessions.all()) client.hung = true;
+      return;
+    }
     this.#faults.add(fault);
     if (fault.type === 'stall') {
       clearTimeout(this.#stallTimer);

@@ -9,6 +9,7 @@
  *   POST /_emulator/token     {accessToken}
  *   POST /_emulator/expire    {beforeReplayId}
  *   GET  /_emulator/stats
+ *   GET  /_emulator/rest-calls
  */
 import { z } from 'zod';
 import { CHANGE_TYPES } from '../../model.ts';
@@ -62,6 +63,7 @@ const faultBody = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('concurrent-limit'), count }),
   z.strictObject({ type: z.literal('stall'), durationMs: z.number().int().nonnegative() }),
   z.strictObject({ type: z.literal('drop-connection'), count, on: phases }),
+  z.strictObject({ type: z.literal('hang-clients') }),
 ]);
 
 const tokenBody = z.strictObject({ accessToken: z.string().min(1) });
@@ -73,6 +75,7 @@ const OK: ControlReply = { status: 200, body: { ok: true } };
 export function handleControl(emu: Controls, method: string, path: string, text: string): ControlReply {
   const route = `${method} ${path}`;
   if (route === 'GET /_emulator/stats') return { status: 200, body: emu.stats() };
+  if (route === 'GET /_emulator/rest-calls') return { status: 200, body: emu.restCalls() };
   if (method !== 'POST') return { status: 404, body: { error: `no control route ${route}` } };
   let json: unknown;
   try {

@@ -53,6 +53,7 @@ export class Faults {
         this.#stallUntil = Math.max(this.#stallUntil, Date.now() + fault.durationMs);
         return;
       case 'unknown-client':
+      case 'hang-clients':
         return;
       case 'connect-401':
         return this.#queue(['connect'], fault.count, () => ({

@@ -15,6 +15,9 @@ import { generateContactChanges, newContactPool } from './generate.ts';
 import { ALL_CHANGES_CHANNEL, changeEventChannel, changeEventData, platformEventData, type ChangeContext } from './payloads.ts';
 import { createStreamingServer } from './server.ts';
 import { startPubSubEmulator } from '../pubsub/index.ts';
+import { newAccessToken, OAuthEndpoint } from './oauth.ts';
+import { RecordTable } from './records.ts';
+import { RestApi } from './rest.ts';
 import type { ChangeSpec, StreamingEmulator, StreamingEmulatorOptions } from './types.ts';
 
 export type {
@@ -24,6 +27,8 @@ export type {
 export { ERR as STREAMING_ERRORS } from './faults.ts';
 export { changeEventChannel, ALL_CHANGES_CHANNEL, salesforceId } from './payloads.ts';
 export { MAX_BODY_BYTES } from './server.ts';
+export type { EmulatorOAuthOptions } from './oauth.ts';
+export type { RestCall } from './rest.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -41,10 +46,13 @@ function settingsOf(opts: StreamingEmulatorOptions): Settings {
     maxEventsPerResponse: opts.maxEventsPerResponse ?? 2000,
     retentionMs: opts.retentionMs ?? 72 * HOUR_MS,
     pubsub: opts.pubsub ?? false,
+    oauth: opts.oauth ?? {},
+    queryBatchSize: opts.queryBatchSize ?? 2000,
+    recordTable: opts.recordTable ?? true,
   };
   if (typeof s.accessToken !== 'string' || s.accessToken === '') throw new TypeError('accessToken: must be a non-empty string');
   if (!/^\d+\.\d$/.test(s.apiVersion)) throw new TypeError(`apiVersion: expected a version like '62.0', got '${s.apiVersion}'`);
-  for (const key of ['connectTimeoutMs', 'clientTimeoutMs', 'maxEventsPerResponse', 'retentionMs'] as const) {
+  for (const key of ['connectTimeoutMs', 'clientTimeoutMs', 'maxEventsPerResponse', 'retentionMs', 'queryBatchSize'] as const) {
     if (!Number.isFinite(s[key]) || s[key] <= 0) throw new TypeError(`${key}: must be a positive number, got ${s[key]}`);
   }
   return s;
@@ -58,6 +66,13 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
   const tokens = new TokenGate(s.accessToken);
   const engine = new BayeuxEngine(log, faults, tokens, s);
   const pubsub = s.pubsub === false ? undefined : await startPubSubEmulator({ log, tokens }, s.pubsub === true ? {} : s.pubsub);
+  const records = new RecordTable();
+  const oauth = new OAuthEndpoint(s.oauth, () => {
+    const token = newAccessToken();
+    tokens.add(token);
+    return token;
+  });
+  const rest = new RestApi({ records, oauth, isValid: (t) => tokens.isValid(t), apiVersion: s.apiVersion, queryBatchSize: s.queryBatchSize });
   const pool = newContactPool();
   let published = 0;
   // Commit numbers are large and rise with gaps, like Salesforce's (11,657,372,702,432 in the docs).
@@ -84,6 +99,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     if (!CHANGE_TYPES.includes(change.changeType)) throw new TypeError(`changeType: unknown '${String(change.changeType)}'`);
     if (!Array.isArray(change.recordIds)) throw new TypeError('recordIds: must be an array');
     const channels = new Set([changeEventChannel(change.entityName), ALL_CHANGES_CHANNEL, ...(change.channels ?? [])]);
+    if (s.recordTable) records.apply(change, change.commitTimestamp ?? Date.now());
     return { replayId: store([...channels], (id) => changeEventData(change, id, ctx)) };
   }
 
@@ -115,9 +131,14 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
       handshakes: engine.handshakes,
       connects: engine.connects,
       retained: log.size,
+      restCalls: rest.calls.length,
       ...engine.counts(),
     }),
     pubsub,
+    restCalls: () => [...rest.calls],
+    upsertRecord: (entityName, record) => records.upsert(entityName, record),
+    getRecord: (entityName, id) => records.get(entityName, id),
+    addAccessToken: (token) => tokens.add(token),
     close: async () => {
       await pubsub?.close();
       engine.close();
@@ -130,6 +151,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     engine,
     apiVersion: s.apiVersion,
     control: (method, path, body) => handleControl(emulator, method, path, body),
+    rest: (req) => rest.handle(req),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -141,5 +163,6 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   const url = `http://${host}:${port}`;
+  rest.instanceUrl = url;
   return Object.assign(emulator, { url, cometdUrl: `${url}/cometd/${s.apiVersion}` });
 }

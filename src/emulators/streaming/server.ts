@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { BayeuxEngine, Exchange } from './bayeux.ts';
+import type { RestReply, RestRequest } from './rest.ts';
 
 /** Salesforce refuses a Streaming API request body above this size with HTTP 413. */
 export const MAX_BODY_BYTES = 32_768;
@@ -22,6 +23,8 @@ export interface ServerTargets {
   engine: BayeuxEngine;
   apiVersion: string;
   control(method: string, path: string, body: string): ControlReply;
+  /** The REST API and token endpoint under `/services/`. */
+  rest(req: RestRequest): RestReply;
 }
 
 /** Creates (but does not start) the HTTP server. */
@@ -45,6 +48,17 @@ function route(targets: ServerTargets, req: IncomingMessage, res: ServerResponse
     if (!isLoopback(req.socket.remoteAddress)) return sendText(res, 403, 'the control API answers loopback clients only');
     return readBody(req, res, MAX_CONTROL_BODY_BYTES, (body) => {
       const reply = targets.control(req.method ?? 'GET', path, body);
+      sendJson(res, reply.status, reply.body);
+    });
+  }
+  if (path.startsWith('/services/') || path === '/services') {
+    return readBody(req, res, MAX_CONTROL_BODY_BYTES, (body) => {
+      const target = req.url ?? '/';
+      const q = target.indexOf('?');
+      const reply = targets.rest({
+        method: req.method ?? 'GET', path, query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
+        authorization: req.headers.authorization, body,
+      });
       sendJson(res, reply.status, reply.body);
     });
   }

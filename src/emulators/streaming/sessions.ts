@@ -30,6 +30,8 @@ export interface Client {
   held: Held | undefined;
   /** When it last sent a request or got a connect answer (ms), for the client timeout. */
   lastSeen: number;
+  /** A silently stuck session: its connects are held and never answered (jsforce#129). */
+  hung: boolean;
 }
 
 interface SessionOptions {
@@ -74,7 +76,7 @@ export class Sessions {
     const bytes = randomBytes(27);
     let id = '';
     for (const b of bytes) id += ID_ALPHABET[b % 36];
-    const client: Client = { id, subs: new Map(), cursors: [], connected: false, held: undefined, lastSeen: Date.now() };
+    const client: Client = { id, subs: new Map(), cursors: [], connected: false, held: undefined, lastSeen: Date.now(), hung: false };
     this.#clients.set(id, client);
     return client;
   }
@@ -173,6 +175,11 @@ export class Sessions {
   /** Answers a held connect if it is due, else arms its timer for when it may be. */
   #settle(client: Client, held: Held): void {
     if (client.held !== held) return;
+    if (client.hung) {
+      clearTimeout(held.timer);
+      held.timer = undefined;
+      return;
+    }
     const stall = this.#stallRemaining();
     if (stall > 0) return this.#arm(client, held, stall + 1);
     const now = Date.now();

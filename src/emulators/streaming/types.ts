@@ -4,6 +4,8 @@
  */
 import type { ChangeType } from '../../model.ts';
 import type { PubSubEmulator, PubSubEmulatorOptions } from '../pubsub/types.ts';
+import type { EmulatorOAuthOptions } from './oauth.ts';
+import type { RestCall } from './rest.ts';
 
 /** Options of `startStreamingEmulator`; every field but `accessToken` has a default. */
 export interface StreamingEmulatorOptions {
@@ -25,6 +27,12 @@ export interface StreamingEmulatorOptions {
   retentionMs?: number;
   /** Also serve the same event log over the Pub/Sub API (gRPC); `true` for its defaults. @default false */
   pubsub?: boolean | PubSubEmulatorOptions;
+  /** The connected app and user behind `/services/oauth2/token`. */
+  oauth?: EmulatorOAuthOptions;
+  /** Records per query response page (`nextRecordsUrl` beyond it). @default 2000 */
+  queryBatchSize?: number;
+  /** Keep a record table that published changes update (what REST queries return). @default true */
+  recordTable?: boolean;
 }
 
 /** A record change to publish as a Change Data Capture event. */
@@ -95,6 +103,8 @@ export type FaultSpec =
   | { type: 'concurrent-limit'; count?: number }
   /** Every connect held unanswered for `durationMs`, even with events pending. */
   | { type: 'stall'; durationMs: number }
+  /** Every client known now hangs: its connects are held forever, never answered; new clients work. */
+  | { type: 'hang-clients' }
   /** The socket is destroyed while the request is in flight; nothing is delivered. @default on 'connect' */
   | { type: 'drop-connection'; count?: number; on?: FaultPhase | FaultPhase[] };
 
@@ -110,6 +120,8 @@ export interface StreamingStats {
   subscriptions: Record<string, number>;
   /** Events currently retained. */
   retained: number;
+  /** REST calls answered (token endpoint included). */
+  restCalls: number;
 }
 
 /** A running emulator. */
@@ -134,5 +146,13 @@ export interface StreamingEmulator {
   stats(): StreamingStats;
   /** The Pub/Sub API emulator over the same events, when started with `pubsub`. */
   readonly pubsub: PubSubEmulator | undefined;
+  /** REST calls answered so far, oldest first (queries carry their SOQL). */
+  restCalls(): RestCall[];
+  /** Inserts or merges a record in the org's record table (fields flat or compound). */
+  upsertRecord(entityName: string, record: Record<string, unknown> & { Id: string }): void;
+  /** The org's current record, as a query would return it. */
+  getRecord(entityName: string, id: string): Record<string, unknown> | undefined;
+  /** Accepts `token` too (alongside the current ones), as if the token endpoint had issued it. */
+  addAccessToken(token: string): void;
   close(): Promise<void>;
 }

@@ -1,0 +1,226 @@
+/**
+ * Record fetches from Salesforce's REST API for the enrichment stage: current records by ID
+ * (gap events, fields an UPDATE does not carry) and resyncs by `LastModifiedDate`.
+ *
+ * Requests for one object made in the same event-loop turn are coalesced into one set of
+ * `SELECT … WHERE Id IN (…)` queries of at most `idsPerQuery` IDs; fetched records are kept in
+ * a short-lived LRU cache, so a burst of updates to one record costs one query. Describe
+ * results are kept for the process's life (fields do not change under a running bridge, and
+ * a deploy that adds one is followed by a restart). Transient failures are retried with
+ * backoff; what still fails becomes a `FetchError` the stage turns into dead letters.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Connection } from '../salesforce/auth.ts';
+
+/** One page of a SOQL query. */
+export interface QueryPage {
+  records: Record<string, unknown>[];
+  done: boolean;
+  nextRecordsUrl?: string;
+}
+
+/** The REST calls the fetcher makes (a jsforce `Connection` adapted by `restOf`). */
+export interface SalesforceRest {
+  query(soql: string): Promise<QueryPage>;
+  queryMore(nextRecordsUrl: string): Promise<QueryPage>;
+  describe(entity: string): Promise<{ fields: { name: string }[] }>;
+}
+
+/** Adapts a jsforce connection. */
+export function restOf(conn: Connection): SalesforceRest {
+  return {
+    query: async (soql) => (await conn.query(soql)) as unknown as QueryPage,
+    queryMore: async (url) => (await conn.queryMore(url)) as unknown as QueryPage,
+    describe: async (entity) => (await conn.describe(entity)) as unknown as { fields: { name: string }[] },
+  };
+}
+
+/** A fetch that failed for good; `permanent` when retrying cannot help (bad field, bad object). */
+export class FetchError extends Error {
+  readonly code: string;
+  readonly permanent: boolean;
+  constructor(code: string, message: string, permanent: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.permanent = permanent;
+  }
+}
+
+/** Options of the fetcher (salesforce.enrichment in the config). */
+export interface FetcherOptions {
+  idsPerQuery: number;
+  cacheTtlMs: number;
+  cacheMax: number;
+  maxAttempts: number;
+  /** First retry delay; doubles per attempt. @default 500 */
+  retryDelayMs?: number;
+}
+
+/** Salesforce error codes that no retry can fix. */
+const PERMANENT = new Set(['INVALID_FIELD', 'MALFORMED_QUERY', 'INVALID_TYPE', 'NOT_FOUND', 'INVALID_QUERY_FILTER_OPERATOR', 'INVALID_QUERY_LOCATOR']);
+/** A GET URL longer than this is refused by some proxies; IN lists are cut to stay under it. */
+const MAX_SOQL_CHARS = 12_000;
+
+interface Pending {
+  ids: Set<string>;
+  fields: Set<string>;
+  waiters: { ids: string[]; resolve(records: Map<string, Record<string, unknown>>): void; reject(err: unknown): void }[];
+}
+
+/** Fetches records for one bridge. */
+export class RecordFetcher {
+  readonly #rest: SalesforceRest;
+  readonly #opts: FetcherOptions;
+  readonly #cache: LRUCache<string, Record<string, unknown>> | undefined;
+  readonly #describes = new Map<string, Promise<ReadonlySet<string>>>();
+  readonly #pending = new Map<string, Pending>();
+  #scheduled = false;
+  /** SOQL queries sent (first pages and queryMore), for telemetry. */
+  queries = 0;
+
+  constructor(rest: SalesforceRest, opts: FetcherOptions) {
+    this.#rest = rest;
+    this.#opts = opts;
+    this.#cache = opts.cacheMax > 0 && opts.cacheTtlMs > 0 ? new LRUCache({ max: opts.cacheMax, ttl: opts.cacheTtlMs }) : undefined;
+  }
+
+  /** The object's field names (describe, cached). @throws FetchError */
+  fieldsOf(entity: string): Promise<ReadonlySet<string>> {
+    let known = this.#describes.get(entity);
+    if (!known) {
+      known = this.#retrying(`describe ${entity}`, async () => new Set((await this.#rest.describe(entity)).fields.map((f) => f.name)));
+      known.catch(() => this.#describes.delete(entity)); // a failed describe is asked again next time
+      this.#describes.set(entity, known);
+    }
+    return known;
+  }
+
+  /**
+   * Current values of `fields` of records `ids` (18-character) of `entity`. Records Salesforce
+   * did not return (deleted, or never visible to the user) are absent from the map.
+   * @throws FetchError
+   */
+  fetch(entity: string, ids: readonly string[], fields: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+    return new Promise((resolve, reject) => {
+      let p = this.#pending.get(entity);
+      if (!p) this.#pending.set(entity, (p = { ids: new Set(), fields: new Set(['Id']), waiters: [] }));
+      for (const id of ids) p.ids.add(id);
+      for (const f of fields) p.fields.add(f);
+      p.waiters.push({ ids: [...ids], resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#drain());
+      }
+    });
+  }
+
+  /**
+   * Pages of the records of `entity` modified at or after `since` (ms), oldest first.
+   * @throws FetchError
+   */
+  async *modifiedSince(entity: string, since: number, fields: readonly string[]): AsyncGenerator<Record<string, unknown>[]> {
+    const select = [...new Set(['Id', 'CreatedDate', 'LastModifiedDate', ...fields])].join(', ');
+    const soql = `SELECT ${select} FROM ${entity} WHERE LastModifiedDate >= ${new Date(since).toISOString()} ORDER BY LastModifiedDate, Id`;
+    let page = await this.#retrying(`resync ${entity}`, () => this.#query(soql));
+    for (;;) {
+      yield page.records.map(plain);
+      if (page.done || !page.nextRecordsUrl) return;
+      const next = page.nextRecordsUrl;
+      page = await this.#retrying(`resync ${entity}`, () => this.#more(next));
+    }
+  }
+
+  #drain(): void {
+    this.#scheduled = false;
+    const work = [...this.#pending];
+    this.#pending.clear();
+    for (const [entity, p] of work) {
+      this.#load(entity, p).then((found) => {
+        for (const w of p.waiters) {
+          const out = new Map<string, Record<string, unknown>>();
+          for (const id of w.ids) {
+            const r = found.get(id);
+            if (r) out.set(id, r);
+          }
+          w.resolve(out);
+        }
+      }, (err: unknown) => { for (const w of p.waiters) w.reject(err); });
+    }
+  }
+
+  async #load(entity: string, p: Pending): Promise<Map<string, Record<string, unknown>>> {
+    const fields = [...p.fields];
+    const found = new Map<string, Record<string, unknown>>();
+    const missing: string[] = [];
+    for (const id of p.ids) {
+      const cached = this.#cache?.get(`${entity}:${id}`);
+      if (cached && fields.every((f) => Object.hasOwn(cached, f))) found.set(id, cached);
+      else missing.push(id);
+    }
+    const head = `SELECT ${fields.join(', ')} FROM ${entity} WHERE Id IN (`;
+    const chunks: string[][] = [];
+    let chunk: string[] = [];
+    let length = head.length;
+    for (const id of missing) {
+      if (chunk.length >= this.#opts.idsPerQuery || length + id.length + 4 > MAX_SOQL_CHARS) {
+        chunks.push(chunk);
+        chunk = [];
+        length = head.length;
+      }
+      chunk.push(id);
+      length += id.length + 4;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    await Promise.all(chunks.map(async (ids) => {
+      const soql = `${head}${ids.map((id) => `'${id}'`).join(', ')})`;
+      let page = await this.#retrying(`fetch ${entity}`, () => this.#query(soql));
+      for (;;) {
+        for (const r of page.records) {
+          const record = plain(r);
+          const id = String(record.Id ?? '');
+          const key = `${entity}:${id}`;
+          // Merge with what is cached: another route may have asked for other fields.
+          const merged = { ...this.#cache?.get(key), ...record };
+          this.#cache?.set(key, merged);
+          found.set(id, merged);
+        }
+        if (page.done || !page.nextRecordsUrl) break;
+        const next = page.nextRecordsUrl;
+        page = await this.#retrying(`fetch ${entity}`, () => this.#more(next));
+      }
+    }));
+    return found;
+  }
+
+  #query(soql: string): Promise<QueryPage> {
+    this.queries++;
+    return this.#rest.query(soql);
+  }
+
+  #more(url: string): Promise<QueryPage> {
+    this.queries++;
+    return this.#rest.queryMore(url);
+  }
+
+  async #retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const base = this.#opts.retryDelayMs ?? 500;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const code = String((err as { errorCode?: unknown }).errorCode ?? (err as { code?: unknown }).code ?? (err as Error).name ?? 'ERROR');
+        const permanent = PERMANENT.has(code);
+        if (permanent || attempt >= this.#opts.maxAttempts) {
+          throw new FetchError(code, `${what}: ${(err as Error).message ?? String(err)}${permanent ? '' : ` (after ${attempt} attempts)`}`, permanent, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, base * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
+
+/** A SOQL record without jsforce's `attributes`. */
+function plain(record: Record<string, unknown>): Record<string, unknown> {
+  const { attributes: _attributes, ...rest } = record;
+  return rest;
+}

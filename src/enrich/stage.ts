@@ -1,0 +1,250 @@
+/**
+ * The enriching transform: the asynchronous stage between receiving a batch and committing it.
+ *
+ *   normalize → skip own changes → fetch what is missing → route + map
+ *
+ * - Loop prevention: a change whose `changeOrigin` names a client in
+ *   `salesforce.ignoreChangeOrigins` is skipped (counted, not stored).
+ * - Gap events (GAP_CREATE/UPDATE/UNDELETE) carry no fields: the current record is fetched by
+ *   ID (batched across the batch's events) and routed as the gap twin of its change type.
+ *   GAP_DELETE needs nothing (the record is gone; the route maps what the header gives).
+ * - GAP_OVERFLOW and wildcard IDs (`001*`) name no records: the object is resynced by
+ *   `LastModifiedDate` since the last commit timestamp seen on the channel.
+ * - An UPDATE carries only what changed: fields its selected routes need and it lacks are
+ *   fetched (batched per object, coalesced across events, briefly cached).
+ * Events keep their order: the batch comes out in the order it went in, so the events of one
+ * transaction (`transactionKey`, rising `sequenceNumber`) are stored in sequence. The
+ * pipeline commits the result with the batch's checkpoints, so the checkpoint moves only with
+ * what the events became. Nothing throws: a record that cannot be fetched, a field the object
+ * lacks, a malformed event: each becomes a dead letter with a reason, and the batch goes on.
+ */
+import type { Logger } from 'pino';
+import type { BridgeConfig, ChannelConfig, RouteConfig } from '../config/schema.ts';
+import { showValue } from '../errors.ts';
+import { idempotencyKey } from '../idempotency.ts';
+import type { NewAction, NewDeadLetter, NormalizedEvent, RawEvent } from '../model.ts';
+import type { MapperRegistry } from '../mappers.ts';
+import { normalizeInto } from '../normalize.ts';
+import { compileRoutes, type Router } from '../route.ts';
+import type { SalesforceTelemetry } from '../salesforce/telemetry.ts';
+import { rawDeadLetter, TRANSFORM_FAILED, UNKNOWN_CHANNEL, type BatchTransform, type TransformResult } from '../transform.ts';
+import { FetchError, type RecordFetcher } from './fetcher.ts';
+import { unionNeeds } from './needs.ts';
+import { resync, resyncFields } from './resync.ts';
+
+/** Dead-letter codes made here. */
+export const ENRICH_RECORD_NOT_FOUND = 'ENRICH_RECORD_NOT_FOUND';
+export const ENRICH_UNKNOWN_FIELD = 'ENRICH_UNKNOWN_FIELD';
+export const ENRICH_FETCH_FAILED = 'ENRICH_FETCH_FAILED';
+export const RESYNC_FAILED = 'RESYNC_FAILED';
+
+/** When nothing was committed on a channel yet, an overflow resync looks back this far. */
+const DEFAULT_LOOKBACK_MS = 60 * 60_000;
+
+/** What the stage needs. */
+export interface EnrichDeps {
+  config: Pick<BridgeConfig, 'channels' | 'routes' | 'salesforce'>;
+  mappers: MapperRegistry;
+  fetcher: RecordFetcher;
+  telemetry: SalesforceTelemetry;
+  logger: Logger;
+  /** Last commitTimestamp committed per channel (from the store). */
+  marks: ReadonlyMap<string, number>;
+}
+
+/** The routing outcome of one event: route normally, or dead-letter some routes. */
+interface Plan {
+  event: NormalizedEvent;
+  skip: boolean;
+  /** Fields fetched for it (merged under the event's own). */
+  fetched?: Record<string, unknown>;
+  /** Dead letters replacing the listed routes' actions. */
+  refused?: Map<string, { code: string; reason: string }>;
+  /** GAP_OVERFLOW or wildcard: resync this object since this time instead. */
+  resyncSince?: number;
+}
+
+interface Item {
+  raw: RawEvent;
+  plans: Plan[];
+  deadLetters: NewDeadLetter[];
+}
+
+/** Origins look like `com/salesforce/api/soap/62.0;client=SomeApp`. */
+function clientOf(changeOrigin: string | undefined): string | undefined {
+  if (!changeOrigin) return undefined;
+  const m = /(?:^|;)\s*client=([^;]*)/.exec(changeOrigin);
+  return m ? m[1]!.trim() : undefined;
+}
+
+/** Builds the enriching batch transform. */
+export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { router: Router } {
+  const { config, fetcher, telemetry, logger } = deps;
+  const channels = new Map<string, ChannelConfig>(config.channels.map((c) => [c.name, c]));
+  const router = compileRoutes(config, deps.mappers);
+  const ignored = new Set(config.salesforce.ignoreChangeOrigins);
+  const seen = new Map(deps.marks);
+
+  const refuse = (plan: Plan, routes: readonly RouteConfig[], code: string, reason: (r: RouteConfig) => string): void => {
+    plan.refused ??= new Map();
+    for (const r of routes) if (!plan.refused.has(r.name)) plan.refused.set(r.name, { code, reason: reason(r) });
+  };
+
+  /** Fetches `fields` of the plan's record, noting unknown fields and failures per route. */
+  const fetchFor = async (plan: Plan, routes: readonly RouteConfig[], wanted: string[] | undefined, gap: boolean): Promise<void> => {
+    const e = plan.event;
+    try {
+      const known = await fetcher.fieldsOf(e.entityName);
+      let fields = wanted ?? [...known];
+      const unknown = fields.filter((f) => !known.has(f));
+      if (unknown.length > 0) {
+        for (const r of routes) {
+          const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
+          if (bad.length > 0) {
+            refuse(plan, [r], ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
+          }
+        }
+        fields = fields.filter((f) => known.has(f));
+      }
+      if (fields.length === 0) return;
+      const found = (await fetcher.fetch(e.entityName, [e.recordId], fields)).get(e.recordId);
+      if (!found) {
+        refuse(plan, routes, ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
+        return;
+      }
+      plan.fetched = found;
+      if (gap) telemetry.gapFetched(1);
+      else telemetry.enriched(1);
+    } catch (err) {
+      const reason = err instanceof FetchError ? err.message : String((err as Error)?.message ?? err);
+      telemetry.fetchFailed(e.entityName, reason);
+      refuse(plan, routes, ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
+    }
+  };
+
+  const plan = (item: Item, e: NormalizedEvent, tasks: Promise<void>[]): Plan => {
+    const p: Plan = { event: e, skip: false };
+    if (e.kind !== 'change') return p;
+    const before = seen.get(e.channel);
+    if (e.commitTimestamp !== undefined && (before === undefined || e.commitTimestamp > before)) seen.set(e.channel, e.commitTimestamp);
+    const origin = clientOf(e.changeOrigin);
+    if (origin !== undefined && ignored.has(origin)) {
+      p.skip = true;
+      telemetry.skippedOwnChange(e);
+      return p;
+    }
+    if (e.recordId === '') {
+      p.resyncSince = before ?? (e.commitTimestamp ?? Date.now()) - DEFAULT_LOOKBACK_MS;
+      return p;
+    }
+    const routes = router.selects(e);
+    if (routes.length === 0) return p;
+    const gap = e.changeType.startsWith('GAP_');
+    if (gap) {
+      if (e.changeType !== 'GAP_DELETE') tasks.push(fetchFor(p, routes, unionNeeds(routes), true));
+    } else if (e.changeType === 'UPDATE') {
+      const needs = unionNeeds(routes.filter((r) => r.enrich.length > 0 || r.mapping !== undefined)) ?? [];
+      const missing = needs.filter((f) => !Object.hasOwn(e.fields, f));
+      if (missing.length > 0) tasks.push(fetchFor(p, routes, missing, false));
+    }
+    void item;
+    return p;
+  };
+
+  const transform = async (batch: readonly RawEvent[], stage?: Parameters<BatchTransform>[1]): Promise<TransformResult> => {
+    const items: Item[] = [];
+    const tasks: Promise<void>[] = [];
+    for (const raw of batch) {
+      const item: Item = { raw, plans: [], deadLetters: [] };
+      items.push(item);
+      const channel = channels.get(raw.channel);
+      if (channel === undefined) {
+        item.deadLetters.push(rawDeadLetter(raw, UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
+        continue;
+      }
+      const events: NormalizedEvent[] = [];
+      try {
+        normalizeInto(raw, channel, events, item.deadLetters);
+        for (const e of events) item.plans.push(plan(item, e, tasks));
+      } catch (err) {
+        item.plans = [];
+        item.deadLetters = [rawDeadLetter(raw, TRANSFORM_FAILED, `transform failed: ${(err as Error)?.message ?? String(err)}`)];
+      }
+    }
+    await Promise.all(tasks); // each task settles its own failures into its plan
+
+    const actions: NewAction[] = [];
+    const deadLetters: NewDeadLetter[] = [];
+    for (const item of items) {
+      const actionsBefore = actions.length;
+      const deadBefore = deadLetters.length;
+      try {
+        for (const d of item.deadLetters) deadLetters.push(d);
+        for (const p of item.plans) {
+          if (p.skip) continue;
+          if (p.resyncSince !== undefined) {
+            await resyncFor(p.event, p.resyncSince, stage, deadLetters);
+            continue;
+          }
+          routePlan(p, actions, deadLetters);
+        }
+      } catch (err) {
+        // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
+        actions.length = actionsBefore;
+        deadLetters.length = deadBefore;
+        deadLetters.push(rawDeadLetter(item.raw, TRANSFORM_FAILED, `transform failed: ${(err as Error)?.message ?? String(err)}`));
+      }
+    }
+    return { actions, deadLetters };
+  };
+
+  const routePlan = (p: Plan, actions: NewAction[], deadLetters: NewDeadLetter[]): void => {
+    const event = p.fetched === undefined ? p.event : { ...p.event, fields: { ...p.fetched, ...p.event.fields } };
+    if (p.refused === undefined) return router.routeInto(event, actions, deadLetters);
+    const mine: NewAction[] = [];
+    const theirs: NewDeadLetter[] = [];
+    router.routeInto(event, mine, theirs);
+    for (const a of mine) if (!p.refused.has(a.route)) actions.push(a);
+    for (const d of theirs) if (!p.refused.has(d.route)) deadLetters.push(d);
+    for (const [route, why] of p.refused) {
+      deadLetters.push({
+        idempotencyKey: idempotencyKey(event, route), channel: event.channel, replayId: event.replayId, route,
+        recordId: event.recordId, contactKey: event.contactKey, correlationId: event.correlationId,
+        code: why.code, reason: why.reason, source: p.event,
+      });
+    }
+  };
+
+  /** Resyncs the object of an overflow or wildcard event; pages are committed as they come. */
+  const resyncFor = async (e: NormalizedEvent, since: number, stage: Parameters<BatchTransform>[1], deadLetters: NewDeadLetter[]): Promise<void> => {
+    const at = { channel: e.channel, replayId: e.replayId, entity: e.entityName, since };
+    const routes = config.routes.filter((r) => r.channel === e.channel && (r.entities.length === 0 || r.entities.includes(e.entityName)));
+    if (routes.length === 0) return;
+    const why = e.changeType === 'GAP_OVERFLOW' ? 'GAP_OVERFLOW' : 'wildcard record IDs';
+    try {
+      const { unknown } = await resyncFields({ fetcher, router, config }, e.channel, e.entityName);
+      if (unknown.length > 0) logger.warn({ event: 'resync_unknown_fields', entity: e.entityName, fields: unknown }, `fields ${unknown.join(', ')} are not on ${e.entityName}; resync selects the others`);
+      const pending: { actions: NewAction[]; deadLetters: NewDeadLetter[] } = { actions: [], deadLetters: [] };
+      const n = await resync({ fetcher, router, config }, at, async (a, d) => {
+        telemetry.resyncRecords(a.length + d.length);
+        if (stage) await stage.commitExtra(a, d);
+        else { pending.actions.push(...a); pending.deadLetters.push(...d); }
+      });
+      if (!stage) throw new Error('resync needs a pipeline stage to commit its pages');
+      telemetry.reconciled(e.channel, e.entityName, since, n, why);
+    } catch (err) {
+      const reason = err instanceof FetchError ? err.message : String((err as Error)?.message ?? err);
+      telemetry.reconcileFailed(e.channel, e.entityName, reason);
+      for (const r of routes) {
+        deadLetters.push({
+          idempotencyKey: idempotencyKey(e, r.name), channel: e.channel, replayId: e.replayId, route: r.name,
+          recordId: '', contactKey: '', correlationId: e.correlationId, code: RESYNC_FAILED,
+          reason: `route "${r.name}": ${e.entityName} ${e.changeType} (${why}) needs a resync since ${new Date(since).toISOString()}, which failed: ${reason}`,
+          source: e,
+        });
+      }
+    }
+  };
+
+  return Object.assign(transform, { router });
+}

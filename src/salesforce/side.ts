@@ -1,0 +1,89 @@
+/**
+ * The Salesforce side of the service, wired in one place: the auth session (token source and
+ * jsforce connection), the record fetcher, the enriching transform, and what the subscriber
+ * reports (faults, reconnections, refused replay IDs → loss window + reconciliation).
+ */
+import type { Logger } from 'pino';
+import type { SubscriberEvents } from '../../subscribers/cometd.ts';
+import type { BridgeConfig } from '../config/schema.ts';
+import { RecordFetcher, restOf } from '../enrich/fetcher.ts';
+import { entitiesOf, resync } from '../enrich/resync.ts';
+import { createEnrichingTransform } from '../enrich/stage.ts';
+import type { MapperRegistry } from '../mappers.ts';
+import type { NewAction, NewDeadLetter } from '../model.ts';
+import type { Store } from '../store/store.ts';
+import type { Telemetry } from '../telemetry.ts';
+import type { BatchTransform } from '../transform.ts';
+import { openSalesforceSession, type SalesforceSession } from './auth.ts';
+import { SalesforceTelemetry } from './telemetry.ts';
+
+/** Salesforce retains events for 72 hours: without a stored commit time, reconcile that far back. */
+const RETENTION_MS = 72 * 3_600_000;
+
+/** The wired Salesforce side. */
+export interface SalesforceSide {
+  session: SalesforceSession;
+  telemetry: SalesforceTelemetry;
+  fetcher: RecordFetcher;
+  transform: BatchTransform;
+  cometdUrl: string;
+  events: SubscriberEvents;
+  /** Reconciliations under way (tests and shutdown wait for them). */
+  settled(): Promise<void>;
+}
+
+/** Opens the session (a misconfigured auth method throws ConfigError here) and builds the rest. */
+export async function openSalesforceSide(deps: {
+  config: BridgeConfig; logger: Logger; store: Store; telemetry: Telemetry; mappers: MapperRegistry; onCommitted(): void;
+}, session?: SalesforceSession): Promise<SalesforceSide> {
+  const { config, logger, store } = deps;
+  const sf = config.salesforce;
+  const opened = session ?? await openSalesforceSession(sf);
+  const sfTelemetry = new SalesforceTelemetry(logger);
+  const fetcher = new RecordFetcher(restOf(opened.connection), sf.enrichment);
+  const marks = (await store.loadCommitMarks?.()) ?? new Map<string, number>();
+  const transform = createEnrichingTransform({ config, mappers: deps.mappers, fetcher, telemetry: sfTelemetry, logger, marks });
+  let running: Promise<void> = Promise.resolve();
+
+  const commit = async (actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void> => {
+    const result = await store.commitBatch(actions, deadLetters, new Map());
+    deps.telemetry.batchCommitted([], result, new Map());
+    for (const d of deadLetters) deps.telemetry.rejected(d);
+    deps.onCommitted();
+  };
+
+  const events: SubscriberEvents = {
+    fault: (decision, reason, channel) => sfTelemetry.streamFault(decision, reason, channel),
+    reconnecting: (why, delayMs) => sfTelemetry.reconnecting(why, delayMs),
+    replayLoss: (loss) => {
+      const until = Date.now();
+      running = running.then(async () => {
+        const stored = (await store.loadCommitMarks?.())?.get(loss.channel);
+        sfTelemetry.dataLossPossible({ ...loss, since: stored, until });
+        const since = stored ?? until - RETENTION_MS;
+        const entities = entitiesOf(loss.channel, config.routes);
+        if (entities.length === 0) {
+          sfTelemetry.reconcileFailed(loss.channel, '(unknown)', 'the channel carries several objects and no route names them in `entities`; reconcile by hand');
+        }
+        for (const entity of entities) {
+          try {
+            const n = await resync({ fetcher, router: transform.router, config }, { channel: loss.channel, replayId: loss.refusedReplayId, entity, since }, commit);
+            sfTelemetry.reconciled(loss.channel, entity, since, n, `replay ID ${loss.refusedReplayId} refused`);
+          } catch (err) {
+            sfTelemetry.reconcileFailed(loss.channel, entity, (err as Error)?.message ?? String(err));
+          }
+        }
+      });
+    },
+  };
+
+  return {
+    session: opened,
+    telemetry: sfTelemetry,
+    fetcher,
+    transform,
+    cometdUrl: `${opened.auth.instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`,
+    events,
+    settled: () => running,
+  };
+}
