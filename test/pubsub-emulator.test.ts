@@ -11,10 +11,6 @@ import { ERROR_CODES, pubSubPackage, REPLAY_PRESET, type FetchRequest, type Fetc
 import { replayIdBytesOf } from '../subscribers/pubsub/replay-id.ts';
 import { contactId, SF_TOKEN, waitFor } from './helpers/harness.ts';
 
-// avro-js 1.12 (the public client's Avro library) requires `underscore` for its deprecated
-// validator without declaring it, so the package does not load as installed; the validator
-// is never used, and an empty stand-in lets the real client run unchanged.
-jest.mock('underscore', () => ({}), { virtual: true });
 const { default: PubSubApiClient } = await import('salesforce-pubsub-api-client');
 
 const ORG_ID = SF_TOKEN.split('!')[0]!;
