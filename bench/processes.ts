@@ -18,7 +18,7 @@ export interface EmulatorInfo {
 }
 
 /** Starts `sfmc-bridge emulate --json` and waits for its URLs. */
-export async function startEmulatorProcess(): Promise<{ info: EmulatorInfo; stop(): Promise<void> }> {
+export async function startEmulatorProcess(): Promise<{ info: EmulatorInfo; cpuMs(): number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [BIN, 'emulate', '--json'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, EMULATOR_RECORD_BODIES: 'false' },
@@ -28,7 +28,7 @@ export async function startEmulatorProcess(): Promise<{ info: EmulatorInfo; stop
     rl.once('line', (l) => { rl.close(); resolve(l); });
     child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
   });
-  return { info: JSON.parse(line) as EmulatorInfo, stop: () => stopChild(child) };
+  return { info: JSON.parse(line) as EmulatorInfo, cpuMs: () => cpuMsOf(child.pid!), stop: () => stopChild(child) };
 }
 
 /** A bridge child process. */
@@ -38,6 +38,8 @@ export interface BridgeProcess {
   stderr(): string;
   /** Peak resident set size so far (VmHWM), in MiB. */
   peakRssMb(): number;
+  /** CPU time used so far (user + system, every thread), in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export function spawnBridge(configPath: string, info: EmulatorInfo): BridgeProce
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
       return kb / 1024;
     },
+    cpuMs: () => cpuMsOf(child.pid!),
     stop: () => stopChild(child),
   };
 }
@@ -71,4 +74,12 @@ function stopChild(child: ChildProcess): Promise<void> {
     child.once('exit', () => { clearTimeout(timer); resolve(); });
     child.kill('SIGTERM');
   });
+}
+
+/** User + system CPU time of a process and all its threads, from /proc (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

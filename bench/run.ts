@@ -77,7 +77,10 @@ async function main(): Promise<void> {
     await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', TRANSACTIONAL ? { count: N, updateRatio: 0 } : { count: N });
 
     // The raw yardstick uses the bridge's transport, so `ofRaw` compares like with like.
+    const rawCpu0 = { emulator: emu.cpuMs(), driver: process.cpuUsage() };
     const raw = TRANSPORT === 'pubsub' ? await measureRawPubSub(info, CHANNEL, N) : await measureRaw(info, CHANNEL, N);
+    const rawDriver = process.cpuUsage(rawCpu0.driver);
+    const rawCpu = { emulator: emu.cpuMs() - rawCpu0.emulator, subscriber: (rawDriver.user + rawDriver.system) / 1000 };
     log(`raw subscriber: ${Math.round(raw.eventsPerSec)} events/s`);
 
     const config = {
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
     };
     const configPath = join(dir, 'bridge.json');
     writeFileSync(configPath, JSON.stringify(config));
+    const emuCpuBefore = emu.cpuMs();
     const bridge = spawnBridge(configPath, { ...info, ...store.env });
     // What arrived: journey entries, or accepted sends in the transactional scenario.
     const mcStats = async (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> => {
@@ -112,6 +116,8 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const s = await mcStats();
+    // CPU per event of each process over the throughput phase (the bridge's includes its start-up).
+    const cpu = { bridge: bridge.cpuMs(), emulators: emu.cpuMs() - emuCpuBefore };
     const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
     log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} ${TRANSACTIONAL ? 'transactional sends' : 'entries'})`);
 
@@ -150,6 +156,11 @@ async function main(): Promise<void> {
       rawEventsPerSec: Math.round(raw.eventsPerSec),
       ofRaw: Math.round((eventsPerSec / raw.eventsPerSec) * 100) / 100,
       timesNaive: Math.round((eventsPerSec / naive.eventsPerSec) * 10) / 10,
+      // Where the two cores go: CPU microseconds per event, per process.
+      cpuUsPerEvent: {
+        bridge: Math.round((cpu.bridge * 1000) / N), emulators: Math.round((cpu.emulators * 1000) / N),
+        rawSubscriber: Math.round((rawCpu.subscriber * 1000) / N), rawEmulator: Math.round((rawCpu.emulator * 1000) / N),
+      },
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
