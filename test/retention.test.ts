@@ -1,15 +1,18 @@
 /**
  * Retention deletes delivered actions once they are older than store.retentionDays, and
  * nothing else: pending and dead-lettered actions, and recent deliveries, stay traceable.
+ * Held on both stores (the embedded one, and Postgres on the real server).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/log.ts';
 import { startRetention } from '../src/retention.ts';
+import { openPostgresStore } from '../src/store/postgres.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/store.ts';
 import { action, deadLetter } from './helpers/fixtures.ts';
+import { dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2025, 0, 1);
@@ -27,7 +30,7 @@ afterEach(async () => {
 });
 
 /** Delivers action n at `at` after one failed attempt the day before. */
-async function deliverAt(n: number, at: number): Promise<string> {
+async function deliverAt(n: number, at: number, store: Store): Promise<string> {
   const a = action(n);
   await store.commitBatch([a], [], new Map());
   let [c] = await store.claimDue(1, at - DAY);
@@ -37,9 +40,10 @@ async function deliverAt(n: number, at: number): Promise<string> {
   return a.recordId;
 }
 
-test('with an injected clock: deliveries past the window are deleted with their attempts, recent ones, pending and dead letters stay', async () => {
-  const old = await deliverAt(1, T0);
-  const recent = await deliverAt(2, T0 + 20 * DAY);
+/** Deliveries past the window are deleted with their attempts; recent ones, pending actions and dead letters stay. */
+async function keepsWhatItMust(store: Store): Promise<void> {
+  const old = await deliverAt(1, T0, store);
+  const recent = await deliverAt(2, T0 + 20 * DAY, store);
   const failed = action(4);
   await store.commitBatch([failed], [], new Map());
   const [c] = await store.claimDue(1, T0);
@@ -66,10 +70,26 @@ test('with an injected clock: deliveries past the window are deleted with their 
   } finally {
     await retention.stop();
   }
+}
+
+test('with an injected clock: deliveries past the window are deleted with their attempts, recent ones, pending and dead letters stay', async () => {
+  await keepsWhatItMust(store);
+});
+
+test('the same on the Postgres store', async () => {
+  await requirePostgres();
+  const schema = freshSchemaName('retention');
+  const pgStore = await openPostgresStore({ url: TEST_DATABASE_URL, schema, poolSize: 2 });
+  try {
+    await keepsWhatItMust(pgStore);
+  } finally {
+    await pgStore.close();
+    await dropSchema(schema);
+  }
 });
 
 test('pruning goes in batches until nothing past the window is left, but keeps the newest row so no id is handed out twice', async () => {
-  for (let n = 1; n <= 7; n++) await deliverAt(n, T0 + n);
+  for (let n = 1; n <= 7; n++) await deliverAt(n, T0 + n, store);
   const retention = startRetention({ store, retentionDays: 3, logger: quiet, now: () => T0 + 10 * DAY, batch: 2 });
   try {
     expect(await retention.runOnce()).toBe(6);

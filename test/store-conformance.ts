@@ -1,7 +1,7 @@
 /**
  * The store contract, as one suite every store implementation runs: outbox atomicity,
- * idempotency, checkpoints, claims and in-flight recovery, retries and `nextDueAt`, dead
- * letters and the trace query. A store file calls `storeConformance` with a way to open its
+ * idempotency, checkpoints and commit marks, claims and in-flight recovery, retries and
+ * `nextDueAt`, dead letters, the trace timeline, retention, readiness and the dead-letter queue. A store file calls `storeConformance` with a way to open its
  * store on fresh storage; store-specific rules live in that store's own test file.
  */
 import type { Store } from '../src/store/store.ts';
@@ -177,5 +177,208 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(rows[1]).toMatchObject({ status: 'pending', attempts: 0 });
     expect(rows[0]!.id).toBeLessThan(rows[1]!.id);
     expect(await store.actionsFor('003000000000404AAA')).toEqual([]);
+  });
+
+  test('trace shows what was received, how it was routed, each failed attempt and the delivery with its Marketing Cloud IDs', async () => {
+    const a = action(1, { changeType: 'UPDATE', receivedAt: 1_000 });
+    await store.commitBatch([a], [], new Map([[CH, '101']]));
+    let [claimed] = await store.claimDue(1, 2_000);
+    await store.recordAttempts([{ id: claimed!.id, status: 'retry', code: 'MC_RATE_LIMITED', reason: '429 Rate limit exceeded.', nextAttemptAt: 3_000 }], 2_000);
+    [claimed] = await store.claimDue(1, 3_000);
+    await store.recordAttempts([{ id: claimed!.id, status: 'retry', code: 'MC_SERVER_ERROR', reason: '503', nextAttemptAt: 4_000 }], 3_000);
+    [claimed] = await store.claimDue(1, 4_000);
+    await store.recordAttempts([{ id: claimed!.id, status: 'delivered', ids: { requestId: 'req-1', eventInstanceId: 'ev-1' } }], 4_000);
+    const [entry, ...more] = await store.trace(a.recordId);
+    expect(more).toHaveLength(0);
+    expect(entry).toMatchObject({
+      id: claimed!.id, idempotencyKey: 'key-1', channel: CH, replayId: '101', changeType: 'UPDATE', receivedAt: 1_000, correlationId: 'corr-1',
+      recordId: a.recordId, contactKey: a.recordId, route: 'welcome', target: 'journey', mode: 'batch', batchKey: 'APIEvent-1',
+      status: 'delivered', deliveredAt: 4_000, deliveryIds: { requestId: 'req-1', eventInstanceId: 'ev-1' }, errorCode: null, error: null,
+    });
+    expect(entry!.attempts).toEqual([
+      { attempt: 1, at: 2_000, outcome: 'retry', code: 'MC_RATE_LIMITED', detail: '429 Rate limit exceeded.' },
+      { attempt: 2, at: 3_000, outcome: 'retry', code: 'MC_SERVER_ERROR', detail: '503' },
+      { attempt: 3, at: 4_000, outcome: 'delivered', code: null, detail: null, ids: { requestId: 'req-1', eventInstanceId: 'ev-1' } },
+    ]);
+  });
+
+  test('trace: a triggered send keeps its recipientSendId, and an action in flight shows as such', async () => {
+    const send = action(1, { target: 'triggeredSend', idempotencyKey: 'ts-1' });
+    await store.commitBatch([send, action(2)], [], new Map());
+    const claimed = await store.claimDue(10, Date.now());
+    await store.recordAttempts([{ id: claimed[0]!.id, status: 'delivered', ids: { recipientSendId: 'rs-1' } }], 5_000);
+    const [entry] = await store.trace(send.recordId);
+    expect(entry).toMatchObject({ status: 'delivered', deliveryIds: { recipientSendId: 'rs-1' } });
+    expect(entry!.attempts).toEqual([{ attempt: 1, at: 5_000, outcome: 'delivered', code: null, detail: null, ids: { recipientSendId: 'rs-1' } }]);
+    expect((await store.actionsFor(send.recordId))[0]!.deliveryIds).toEqual({ recipientSendId: 'rs-1' });
+    expect(await store.trace(action(2).recordId)).toMatchObject([{ status: 'inflight', attempts: [] }]);
+  });
+
+  test('trace: a dead letter made before delivery keeps its reason and the change type and receipt time of its source event', async () => {
+    const recordId = '003000000000001AAA';
+    const d = { ...deadLetter(1), recordId, contactKey: recordId, route: 'welcome', source: { changeType: 'CREATE', receivedAt: 5_000, fields: {} } };
+    await store.commitBatch([], [d], new Map([[CH, '501']]));
+    const [entry] = await store.trace(recordId);
+    expect(entry).toMatchObject({ status: 'dead', changeType: 'CREATE', receivedAt: 5_000, target: null, mode: null, errorCode: 'INPUT_INVALID_ID', attempts: [] });
+    expect(entry!.error).toContain('is not a Salesforce ID');
+  });
+
+  test('trace finds a contact key that a mapper chose apart from the record ID, and nothing for an unknown key', async () => {
+    const a = action(2, { contactKey: 'customer-42', payload: { eventDefinitionKey: 'APIEvent-1', contactKey: 'customer-42', data: {} } });
+    await store.commitBatch([a, action(3)], [], new Map([[CH, '103']]));
+    expect((await store.trace('customer-42')).map((e) => e.recordId)).toEqual([a.recordId]);
+    expect((await store.trace(a.recordId)).map((e) => e.contactKey)).toEqual(['customer-42']);
+    expect(await store.trace('nobody')).toEqual([]);
+  });
+
+  test('pruneDelivered deletes only delivered actions older than the cutoff, with their attempt rows, a limited number at a time', async () => {
+    await store.commitBatch([action(1), action(2), action(3), action(4)], [deadLetter(1)], new Map());
+    const [a1, a2, a3, a4] = await store.claimDue(10, Date.now());
+    await store.recordAttempts([{ id: a1!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: 1 }], 500);
+    const [again] = await store.claimDue(1, Date.now());
+    expect(again!.id).toBe(a1!.id);
+    await store.recordAttempts([
+      { id: a1!.id, status: 'delivered', ids: { requestId: 'r-1' } },
+      { id: a2!.id, status: 'delivered', ids: { requestId: 'r-2' } },
+    ], 1_000);
+    await store.recordAttempts([{ id: a3!.id, status: 'delivered', ids: {} }], 9_000);
+    await store.recordAttempts([{ id: a4!.id, status: 'dead', code: 'MC_400', reason: 'refused' }], 1_000);
+    expect(await store.attemptsOf(a1!.id)).toHaveLength(1);
+    expect(await store.pruneDelivered(5_000, 1)).toBe(1);
+    expect(await store.pruneDelivered(5_000, 10)).toBe(1);
+    expect(await store.pruneDelivered(5_000, 10)).toBe(0);
+    expect(await store.trace(action(1).recordId)).toEqual([]);
+    expect(await store.trace(action(2).recordId)).toEqual([]);
+    expect(await store.attemptsOf(a1!.id)).toEqual([]);
+    expect(await store.trace(action(3).recordId)).toMatchObject([{ status: 'delivered' }]);
+    expect(await store.trace(action(4).recordId)).toMatchObject([{ status: 'dead', attempts: [{ outcome: 'dead' }] }]);
+    expect(await store.counts()).toEqual({ pending: 0, inflight: 0, delivered: 1, dead: 2 });
+    // Pending and dead-lettered actions are never pruned, however old.
+    await store.commitBatch([action(5)], [deadLetter(2)], new Map());
+    expect(await store.pruneDelivered(Date.now() + 86_400_000, 100)).toBe(1);
+    expect(await store.counts()).toEqual({ pending: 1, inflight: 0, delivered: 0, dead: 3 });
+    expect(await store.backlog()).toBe(1);
+  });
+
+  test('checkWritable resolves on an open store and rejects once it is closed', async () => {
+    await expect(store.checkWritable()).resolves.toBeUndefined();
+    // It wrote nothing.
+    expect(await store.loadCheckpoints()).toEqual(new Map());
+    await store.close();
+    await expect(store.checkWritable()).rejects.toThrow('closed');
+  });
+
+  test('commit marks are kept with the checkpoint, never move back, and survive reopening', async () => {
+    const other = '/data/LeadChangeEvent';
+    expect(await store.loadCommitMarks!()).toEqual(new Map());
+    await store.commitBatch([action(1)], [], new Map([[CH, '101'], [other, '5']]), new Map([[CH, 1_700_000_001_000]]));
+    await store.commitBatch([action(2)], [], new Map([[CH, '102']]), new Map([[CH, 1_700_000_000_500], [other, 1_700_000_002_000]]));
+    await store.commitBatch([action(3)], [], new Map([[CH, '103']]));
+    await reopen();
+    expect(await store.loadCommitMarks!()).toEqual(new Map([[CH, 1_700_000_001_000], [other, 1_700_000_002_000]]));
+    expect(await store.loadCheckpoints()).toEqual(new Map([[CH, '103'], [other, '5']]));
+  });
+
+  test('a batch that fails takes its commit marks back with it', async () => {
+    await store.commitBatch([action(1)], [], new Map([[CH, '101']]), new Map([[CH, 1_000]]));
+    const poisoned = action(3, { payload: { eventDefinitionKey: 'k', contactKey: 'c', data: { n: 10n } } });
+    await expect(store.commitBatch([poisoned], [], new Map([[CH, '103']]), new Map([[CH, 2_000]]))).rejects.toThrow();
+    expect(await store.loadCommitMarks!()).toEqual(new Map([[CH, 1_000]]));
+  });
+
+  /** Stores a delivery-time dead letter (action `n`, one failed attempt) and a transform-time one (dead letter `n`). */
+  const twoDeadLetters = async (n: number): Promise<{ atDelivery: number; beforeDelivery: number }> => {
+    await store.commitBatch([action(n)], [{ ...deadLetter(n), route: 'welcome' }], new Map());
+    const [a] = await store.claimDue(1, Date.now());
+    await store.recordAttempts([{ id: a!.id, status: 'dead', code: 'MC_400', reason: 'definition paused' }], 1_000);
+    const rows = await store.deadLetters();
+    return { atDelivery: a!.id, beforeDelivery: rows.find((r) => r.target === null)!.id };
+  };
+
+  test('deadLetters lists the queue oldest first, by route or ID, leaving out discarded ones unless asked', async () => {
+    await store.commitBatch([action(1), action(2)], [deadLetter(1), { ...deadLetter(2), route: 'other' }], new Map());
+    const [a1] = await store.claimDue(1, Date.now());
+    await store.recordAttempts([{ id: a1!.id, status: 'dead', code: 'MC_400', reason: 'refused' }], 1_000);
+    const all = await store.deadLetters();
+    expect(all.map((r) => [r.idempotencyKey, r.status, r.target])).toEqual([['key-1', 'dead', 'journey'], ['dead-1', 'dead', null], ['dead-2', 'dead', null]]);
+    expect(all[1]).toMatchObject({ errorCode: 'INPUT_INVALID_ID', payload: { bad: 1 }, discardedAt: null });
+    expect((await store.deadLetters({ route: 'other' })).map((r) => r.idempotencyKey)).toEqual(['dead-2']);
+    expect((await store.deadLetters({ ids: [all[2]!.id, all[0]!.id] })).map((r) => r.idempotencyKey)).toEqual(['key-1', 'dead-2']);
+    expect(await store.deadLetters({ ids: [] })).toEqual([]);
+    expect((await store.deadLetters({ limit: 1 })).map((r) => r.idempotencyKey)).toEqual(['key-1']);
+    expect(await store.discard([all[1]!.id], 2_000)).toEqual([all[1]!.id]);
+    expect((await store.deadLetters()).map((r) => r.idempotencyKey)).toEqual(['key-1', 'dead-2']);
+    const withDiscarded = await store.deadLetters({ includeDiscarded: true });
+    expect(withDiscarded.map((r) => r.idempotencyKey)).toEqual(['key-1', 'dead-1', 'dead-2']);
+    expect(withDiscarded[1]!.discardedAt).toBe(2_000);
+  });
+
+  test('requeue makes a delivery-time dead letter pending and claimable with a fresh count, keeps its history, and skips the rest', async () => {
+    const { atDelivery, beforeDelivery } = await twoDeadLetters(1);
+    expect(await store.backlog()).toBe(0);
+    expect(await store.requeue([beforeDelivery, atDelivery, 999_999], 2_000)).toEqual([atDelivery]);
+    expect(await store.requeue([atDelivery], 2_000)).toEqual([]);
+    expect(await store.backlog()).toBe(1);
+    const [row] = await store.actionsFor(action(1).recordId);
+    expect(row).toMatchObject({ status: 'pending', attempts: 0, errorCode: null, error: null });
+    expect(await store.attemptsOf(atDelivery)).toEqual([
+      { at: 1_000, outcome: 'dead', code: 'MC_400', detail: 'definition paused' },
+      { at: 2_000, outcome: 'requeued', code: 'MC_400', detail: 'requeued after 1 attempts; last error: definition paused' },
+    ]);
+    const [claimed] = await store.claimDue(10, Date.now());
+    expect(claimed).toMatchObject({ id: atDelivery, idempotencyKey: 'key-1', attempts: 0 });
+    await store.recordAttempts([{ id: atDelivery, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: 3_000 }], 2_500);
+    const [retry] = await store.claimDue(10, 3_000);
+    await store.recordAttempts([{ id: retry!.id, status: 'delivered', ids: { requestId: 'r-9' } }], 3_000);
+    // Dead-letter queue steps are not attempts: counting starts again after the requeue.
+    expect((await store.trace(action(1).recordId))[0]!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'dead'], [0, 'requeued'], [1, 'retry'], [2, 'delivered']]);
+    expect((await store.deadLetters()).map((r) => r.id)).toEqual([beforeDelivery]);
+  });
+
+  test('discard takes dead letters out of the queue with a note in their history; a discarded one is not requeued', async () => {
+    const { atDelivery, beforeDelivery } = await twoDeadLetters(1);
+    expect(await store.discard([atDelivery], 2_000, 'customer asked')).toEqual([atDelivery]);
+    expect(await store.discard([atDelivery, beforeDelivery], 3_000)).toEqual([beforeDelivery]);
+    expect(await store.deadLetters()).toEqual([]);
+    expect(await store.requeue([atDelivery], 4_000)).toEqual([]);
+    expect((await store.attemptsOf(atDelivery)).at(-1)).toEqual({ at: 2_000, outcome: 'discarded', code: null, detail: 'customer asked' });
+    expect(await store.attemptsOf(beforeDelivery)).toEqual([{ at: 3_000, outcome: 'discarded', code: null, detail: 'discarded from the dead-letter queue' }]);
+    expect((await store.actionsFor(action(1).recordId))[0]).toMatchObject({ status: 'dead', discardedAt: 2_000 });
+    expect((await store.trace(action(1).recordId))[0]!.attempts.map((a) => a.outcome)).toEqual(['dead', 'discarded']);
+    expect(await store.counts()).toMatchObject({ dead: 2, pending: 0 });
+  });
+
+  test('replaceDeadLetter: an action with the dead letter\'s own key takes over its row, pending and claimable, and others are added', async () => {
+    const recordId = '003000000000001AAA';
+    await store.commitBatch([], [{ ...deadLetter(1), route: 'welcome', recordId, contactKey: recordId, source: { changeType: 'UPDATE', receivedAt: 7_000 } }], new Map());
+    const [dead] = await store.deadLetters();
+    const own = action(1, { idempotencyKey: 'dead-1', recordId, contactKey: recordId, changeType: 'UPDATE' });
+    const extra = action(2, { changeType: 'UPDATE' });
+    expect(await store.replaceDeadLetter(dead!.id, [own, extra], [], 2_000)).toEqual({ requeued: true, inserted: 1, deadLettered: 0, stillDead: false });
+    expect(await store.deadLetters()).toEqual([]);
+    expect(await store.backlog()).toBe(2);
+    const [entry] = await store.trace(recordId);
+    expect(entry).toMatchObject({ id: dead!.id, status: 'pending', target: 'journey', batchKey: 'APIEvent-1', errorCode: null, changeType: 'UPDATE' });
+    expect(entry!.attempts).toEqual([{ attempt: 0, at: 2_000, outcome: 'rederived', code: null, detail: 'mapping re-run: pending again, with 1 more action(s)' }]);
+    expect((await store.trace(extra.recordId))[0]).toMatchObject({ status: 'pending', changeType: 'UPDATE' });
+    const claimed = await store.claimDue(10, Date.now());
+    expect(claimed.map((a) => a.idempotencyKey)).toEqual(['dead-1', 'key-2']);
+    expect(claimed[0]!.payload).toEqual(own.payload);
+    await expect(store.replaceDeadLetter(dead!.id, [], [], 3_000)).rejects.toThrow('not a dead letter in the queue');
+  });
+
+  test('replaceDeadLetter: the same failure again leaves it dead with the new reason; anything else replaces it and it leaves the queue', async () => {
+    await store.commitBatch([], [{ ...deadLetter(1), route: 'welcome' }, { ...deadLetter(2), route: 'welcome' }], new Map());
+    const [d1, d2] = await store.deadLetters();
+    const again = { ...deadLetter(1), route: 'welcome', code: 'MAPPING_MISSING_FIELD', reason: 'Note__c is missing' };
+    expect(await store.replaceDeadLetter(d1!.id, [], [again], 2_000)).toEqual({ requeued: false, inserted: 0, deadLettered: 0, stillDead: true });
+    expect((await store.deadLetters({ ids: [d1!.id] }))[0]).toMatchObject({ status: 'dead', errorCode: 'MAPPING_MISSING_FIELD', error: 'Note__c is missing', discardedAt: null });
+    expect(await store.attemptsOf(d1!.id)).toEqual([{ at: 2_000, outcome: 'rederive_failed', code: 'MAPPING_MISSING_FIELD', detail: 'Note__c is missing' }]);
+    const other = { ...deadLetter(3), route: 'welcome', source: { changeType: 'DELETE', receivedAt: 6_000 } };
+    expect(await store.replaceDeadLetter(d2!.id, [action(4)], [other], 3_000)).toEqual({ requeued: false, inserted: 1, deadLettered: 1, stillDead: false });
+    expect((await store.deadLetters()).map((r) => r.idempotencyKey)).toEqual(['dead-1', 'dead-3']);
+    expect((await store.deadLetters({ ids: [d2!.id], includeDiscarded: true }))[0]!.discardedAt).toBe(3_000);
+    expect(await store.attemptsOf(d2!.id)).toEqual([{ at: 3_000, outcome: 'rederived', code: null, detail: 'replaced by 1 action(s) and 1 dead letter(s)' }]);
+    expect((await store.claimDue(10, Date.now())).map((a) => a.idempotencyKey)).toEqual(['key-4']);
   });
 }

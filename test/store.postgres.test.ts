@@ -1,12 +1,13 @@
 /**
  * The Postgres store passes the store conformance suite on the real server, and keeps the
  * rules that sharing adds: instances never claim the same action, a contact's actions go out
- * in order across the fleet, a dead instance's claims come back, and concurrent starts migrate once.
+ * in order across the fleet (a requeued dead letter too), a dead instance's claims come back, a
+ * dead letter requeued by one instance is delivered by any, and concurrent starts migrate once.
  */
 import { openPostgresStore, type PostgresStore } from '../src/store/postgres.ts';
 import { PG_MIGRATIONS } from '../src/store/postgres-schema.ts';
 import type { Store } from '../src/store/store.ts';
-import { action } from './helpers/fixtures.ts';
+import { action, deadLetter } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
 import { adminQuery, dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 import { storeConformance } from './store-conformance.ts';
@@ -155,5 +156,76 @@ describe('Postgres store, shared by several instances', () => {
       { at: '1000', outcome: 'retry', code: 'MC_HTTP_503', detail: 'unavailable', instance: s.instanceId },
       { at: '2000', outcome: 'dead', code: 'MC_400', detail: 'bad key', instance: s.instanceId },
     ]);
+  });
+
+  test('a dead letter requeued by one instance is claimed by whichever asks, and waits while a later action of its contact is in flight', async () => {
+    const [a, b] = await Promise.all([open(), open()]);
+    const x = action(1).recordId;
+    await a.commitBatch([action(1)], [], new Map());
+    const [first] = await a.claimDue(10, Date.now());
+    await a.recordAttempts([{ id: first!.id, status: 'dead', code: 'MC_400', reason: 'definition paused' }], Date.now());
+    // A later action of the same contact goes out while the first sits in the queue.
+    await a.commitBatch([action(2, { recordId: x, contactKey: x })], [], new Map());
+    const [second] = await b.claimDue(10, Date.now());
+    expect(second!.idempotencyKey).toBe('key-2');
+    // The operator requeues through A (the dlq command's own instance). The first is older, but
+    // its contact already has an action in flight at B: it waits for that one.
+    expect(await a.requeue([first!.id], Date.now())).toEqual([first!.id]);
+    expect(await a.claimDue(10, Date.now())).toEqual([]);
+    expect(await b.claimDue(10, Date.now())).toEqual([]);
+    expect(await a.nextDueAt()).toBeGreaterThan(Date.now());
+    await b.recordAttempts([{ id: second!.id, status: 'delivered', ids: {} }], Date.now());
+    expect(await a.nextDueAt()).toBeLessThanOrEqual(Date.now());
+    // Nothing of A's old claim is left on it: B, which never saw it, delivers it.
+    const again = await b.claimDue(10, Date.now());
+    expect(again.map((q) => [q.id, q.attempts])).toEqual([[first!.id, 0]]);
+    await b.recordAttempts([{ id: first!.id, status: 'delivered', ids: { eventInstanceId: 'e-2' } }], Date.now());
+    const [entry] = await a.trace(x);
+    expect(entry!.attempts.map((t) => t.outcome)).toEqual(['dead', 'requeued', 'delivered']);
+    const { rows } = await adminQuery(`SELECT outcome, instance FROM "${schema}".attempts ORDER BY seq`);
+    expect(rows).toEqual([{ outcome: 'dead', instance: a.instanceId }, { outcome: 'requeued', instance: a.instanceId }]);
+  });
+
+  test('a requeued dead letter earlier than a contact\'s waiting action goes first', async () => {
+    const s = await open();
+    const x = action(1).recordId;
+    await s.commitBatch([action(1)], [], new Map());
+    const [first] = await s.claimDue(10, Date.now());
+    await s.recordAttempts([{ id: first!.id, status: 'dead', code: 'MC_400', reason: 'refused' }], Date.now());
+    await s.commitBatch([action(2, { recordId: x, contactKey: x })], [], new Map());
+    await s.requeue([first!.id], Date.now());
+    expect((await s.claimDue(10, Date.now())).map((q) => q.idempotencyKey)).toEqual(['key-1']);
+  });
+
+  test('a schema of version 1 with rows is migrated in place: old rows trace (change type unknown), history in written order', async () => {
+    await adminQuery(`CREATE SCHEMA "${schema}"`);
+    await adminQuery(`SET search_path TO "${schema}"; ${PG_MIGRATIONS[0]}
+      CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+      INSERT INTO schema_version (version) VALUES (1);
+      INSERT INTO actions (idempotency_key, status, route, target, channel, replay_id, record_id, contact_key, correlation_id, payload, attempts, received_at, created_at, error_code, error)
+        VALUES ('k', 'dead', 'r', 'journey', '${CH}', '7', 'R1', 'R1', 'c', '{}', 2, 1, 1, 'MC_400', 'no');
+      INSERT INTO attempts (action_id, at, outcome, code, detail) SELECT id, 5, 'retry', 'MC_HTTP_503', 'first' FROM actions;
+      INSERT INTO attempts (action_id, at, outcome, code, detail) SELECT id, 5, 'dead', 'MC_400', 'second' FROM actions;`);
+    const s = await open();
+    const [entry] = await s.trace('R1');
+    expect(entry).toMatchObject({ replayId: '7', changeType: null, status: 'dead' });
+    expect(entry!.attempts.map((t) => [t.attempt, t.detail])).toEqual([[1, 'first'], [2, 'second']]);
+    expect((await s.deadLetters())[0]).toMatchObject({ idempotencyKey: 'k', discardedAt: null });
+    expect(await s.loadCommitMarks()).toEqual(new Map());
+  });
+
+  test('retention on instances pruning at once deletes each delivered row once', async () => {
+    const [a, b] = await Promise.all([open(), open()]);
+    await a.commitBatch(Array.from({ length: 40 }, (_, i) => action(i)), [deadLetter(1)], new Map());
+    const claimed = await a.claimDue(100, Date.now());
+    await a.recordAttempts(claimed.map((q) => ({ id: q.id, status: 'delivered' as const, ids: {} })), 1_000);
+    const prune = async (s: PostgresStore): Promise<number> => {
+      let total = 0;
+      for (let n = await s.pruneDelivered(2_000, 3); n > 0; n = await s.pruneDelivered(2_000, 3)) total += n;
+      return total;
+    };
+    const [na, nb] = await Promise.all([prune(a), prune(b)]);
+    expect(na + nb).toBe(40);
+    expect(await a.counts()).toEqual({ pending: 0, inflight: 0, delivered: 0, dead: 1 });
   });
 });

@@ -57,6 +57,23 @@ export const PG_MIGRATIONS: readonly string[] = [
      instance  text
    );
    CREATE INDEX attempts_action ON attempts (action_id);`,
+  // 2 (trace and retention): what `trace` shows and what retention prunes by.
+  `ALTER TABLE actions ADD COLUMN change_type text;
+   -- A history is read in the order it was written; at can tie (one ms), and rows have no
+   -- physical order to rely on. Existing rows get numbers as they are filled in.
+   ALTER TABLE attempts ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+   DROP INDEX attempts_action;
+   CREATE INDEX attempts_action ON attempts (action_id, seq);
+   -- Most Contact Keys are the record ID, already indexed; only the rows where a mapper chose
+   -- another key are indexed here, so the common insert pays nothing for it.
+   CREATE INDEX actions_contact ON actions (contact_key) WHERE contact_key <> record_id;
+   -- Retention deletes delivered rows oldest first.
+   CREATE INDEX actions_delivered ON actions (delivered_at) WHERE status = 'delivered';`,
+  // 3 (dead-letter queue): a discarded dead letter keeps its row and history but leaves the queue.
+  `ALTER TABLE actions ADD COLUMN discarded_at bigint;
+   CREATE INDEX actions_dead ON actions (route, id) WHERE status = 'dead';`,
+  // 4 (reconciliation): the latest CDC commitTimestamp per channel, committed with the replay ID.
+  `ALTER TABLE checkpoints ADD COLUMN commit_timestamp bigint;`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */

@@ -9,15 +9,20 @@
  *   database's clock, so instances on different machines agree on when one ran out.
  * - Order per contact key: an action is claimed only when no earlier action (lower id) of the
  *   same contact key is still pending, whether that one is waiting for a retry, unclaimed or
- *   in flight at any instance. So at most one action per contact is in flight in the whole
- *   fleet, and a contact's actions reach Marketing Cloud in outbox order. Actions without a
- *   contact key are not ordered.
+ *   in flight at any instance, and no other action of that contact is in flight (a dead letter
+ *   requeued from the dead-letter queue is earlier than what came after it, and waits for
+ *   that to settle). So at most one action per contact is in flight in the whole fleet, and a
+ *   contact's actions reach Marketing Cloud in outbox order. Actions without a contact key are
+ *   not ordered.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
-import type { ActionRow, AttemptRecord, CommitResult, Store } from './store.ts';
+import type { NewAction, NewDeadLetter, StoredAction } from '../model.ts';
+import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './postgres-dlq.ts';
+import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } from './postgres-rows.ts';
 import { migratePostgres, SCHEMA_NAME } from './postgres-schema.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceEntry } from './store.ts';
+import { sourceFacts } from './trace-facts.ts';
 
 /** Options of the Postgres store. */
 export interface PostgresStoreOptions {
@@ -41,34 +46,20 @@ export interface PostgresStoreOptions {
   instanceId?: string;
 }
 
-/** The database's clock in milliseconds: leases are compared on one clock for the whole fleet. */
-const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
-
-const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at,
-  delivered_at, claimed_by, claimed_until`;
-
-// Due, unclaimed (or lease run out), and first of its contact key among the pending actions.
+// Due, unclaimed (or lease run out), first of its contact key among the pending actions, and
+// no later action of its contact in flight (one requeued from the dead-letter queue waits).
 const CLAIM = `WITH picked AS (
     SELECT a.id FROM actions a
     WHERE a.status = 'pending' AND a.next_attempt_at <= $1
       AND (a.claimed_until IS NULL OR a.claimed_until <= ${DB_NOW})
       AND (a.contact_key = '' OR NOT EXISTS (
-        SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))
+        SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key
+          AND (e.id < a.id OR (e.id > a.id AND e.claimed_until > ${DB_NOW}))))
     ORDER BY a.id LIMIT $2
     FOR UPDATE OF a SKIP LOCKED)
   UPDATE actions SET claimed_by = $3, claimed_until = ${DB_NOW} + $4
   FROM picked WHERE actions.id = picked.id
   RETURNING ${COLUMNS.split(',').map((c) => `actions.${c.trim()}`).join(', ')}`;
-
-interface DbActionRow {
-  id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
-  mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
-  record_id: string; contact_key: string; correlation_id: string; payload: unknown; attempts: number;
-  error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
-  message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
-  claimed_by: string | null; claimed_until: number | null;
-}
 
 // bigint columns hold epoch milliseconds and ids: well inside Number's exact range.
 const types = {
@@ -114,6 +105,7 @@ export class PostgresStore implements Store {
   readonly #renewTimer: NodeJS.Timeout;
   #renewing: Promise<void> = Promise.resolve();
   #closed = false;
+  readonly #history: PgHistoryAccess;
   /** This instance's name in claims and attempts. */
   readonly instanceId: string;
 
@@ -123,6 +115,7 @@ export class PostgresStore implements Store {
     this.#leaseMs = leaseMs;
     this.#renewTimer = setInterval(() => { this.#renewing = this.#renew(); }, Math.max(50, Math.floor(leaseMs / 3)));
     this.#renewTimer.unref();
+    this.#history = { pool, instanceId, transaction: (body) => this.#transaction(body) };
   }
 
   async loadCheckpoints(): Promise<Map<string, string>> {
@@ -130,10 +123,19 @@ export class PostgresStore implements Store {
     return new Map(rows.map((r) => [r.channel, r.replay_id]));
   }
 
-  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>): Promise<CommitResult> {
+  async loadCommitMarks(): Promise<Map<string, number>> {
+    const { rows } = await this.#pool.query<{ channel: string; commit_timestamp: number }>(
+      'SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL');
+    return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
+  }
+
+  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
     // Serialized before the transaction: a payload that cannot be stored fails the whole batch.
     const payloads = actions.map((a) => JSON.stringify(a.payload));
     const sources = deadLetters.map((d) => JSON.stringify(d.source ?? null));
+    // A dead letter is dated and typed by the event it came from, when that can be read.
+    const facts = deadLetters.map((d) => sourceFacts(d.source));
     const now = Date.now();
     return this.#transaction(async (c) => {
       let inserted = 0;
@@ -141,31 +143,34 @@ export class PostgresStore implements Store {
       if (actions.length > 0) {
         // One statement per batch; WITH ORDINALITY keeps ids in batch order (outbox order).
         const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
-            record_id, contact_key, correlation_id, payload, received_at, created_at)
-          SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, $13
+            record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
+          SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, $13, ct
           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                      $9::text[], $10::text[], $11::text[], $12::bigint[])
-            WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, n)
+                      $9::text[], $10::text[], $11::text[], $12::bigint[], $14::text[])
+            WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, n)
           ORDER BY n
           ON CONFLICT (idempotency_key) DO NOTHING`, [
           actions.map((a) => a.idempotencyKey), actions.map((a) => a.route), actions.map((a) => a.target),
           actions.map((a) => a.mode), actions.map((a) => a.batchKey), actions.map((a) => a.channel),
           actions.map((a) => a.replayId), actions.map((a) => a.recordId), actions.map((a) => a.contactKey),
           actions.map((a) => a.correlationId), payloads, actions.map((a) => a.receivedAt), now,
+          actions.map((a) => a.changeType ?? null),
         ]);
         inserted = r.rowCount ?? 0;
       }
       if (deadLetters.length > 0) {
         const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
-            correlation_id, payload, error_code, error, received_at, created_at)
-          SELECT k, 'dead', ro, ch, rp, rec, ck, co, p::json, ec, er, $10, $10
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
-            WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, n)
+            correlation_id, payload, error_code, error, received_at, created_at, change_type)
+          SELECT k, 'dead', ro, ch, rp, rec, ck, co, p::json, ec, er, coalesce(ra, $10), $10, ct
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[],
+                      $12::bigint[], $13::text[])
+            WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, ra, ct, n)
           ORDER BY n
           ON CONFLICT (idempotency_key) DO NOTHING`, [
           deadLetters.map((d) => d.idempotencyKey), deadLetters.map((d) => d.route), deadLetters.map((d) => d.channel),
           deadLetters.map((d) => d.replayId), deadLetters.map((d) => d.recordId), deadLetters.map((d) => d.contactKey),
           deadLetters.map((d) => d.correlationId), deadLetters.map((d) => d.code), deadLetters.map((d) => d.reason), now, sources,
+          facts.map((f) => f.receivedAt ?? null), facts.map((f) => f.changeType ?? null),
         ]);
         deadLettered = r.rowCount ?? 0;
       }
@@ -174,6 +179,11 @@ export class PostgresStore implements Store {
           SELECT ch, rp, $3 FROM unnest($1::text[], $2::text[]) AS x(ch, rp)
           ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`,
         [[...checkpoints.keys()], [...checkpoints.values()], now]);
+      }
+      if (marks && marks.size > 0) {
+        // Kept with the checkpoint it belongs to, and never moved back.
+        await c.query(`UPDATE checkpoints c SET commit_timestamp = GREATEST(coalesce(c.commit_timestamp, 0), x.ts)
+          FROM unnest($1::text[], $2::bigint[]) AS x(ch, ts) WHERE c.channel = x.ch`, [[...marks.keys()], [...marks.values()]]);
       }
       return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
     });
@@ -200,7 +210,8 @@ export class PostgresStore implements Store {
           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
           WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'`, [
           delivered.map((r) => r.id), delivered.map((r) => r.ids.requestId ?? null),
-          delivered.map((r) => r.ids.eventInstanceId ?? null), delivered.map((r) => r.ids.messageKey ?? null), now, me,
+          // A triggered send's recipientSendId shares the instance column: an action has one or the other.
+          delivered.map((r) => r.ids.eventInstanceId ?? r.ids.recipientSendId ?? null), delivered.map((r) => r.ids.messageKey ?? null), now, me,
         ]);
       }
       if (retries.length > 0) {
@@ -242,8 +253,11 @@ export class PostgresStore implements Store {
 
   async nextDueAt(): Promise<number | undefined> {
     // Among the actions this instance could claim some day: first of their contact, not in
-    // flight here. Another instance's claim counts as due when its lease runs out.
-    const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0))) AS t
+    // flight here. Another instance's claim counts as due when its lease runs out, and so does
+    // a later action of the same contact in flight (a requeued dead letter waits for it).
+    const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0),
+        CASE WHEN a.contact_key = '' THEN 0 ELSE COALESCE((SELECT max(l.claimed_until) FROM actions l
+          WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id), 0) END)) AS t
       FROM actions a
       WHERE a.status = 'pending' AND a.claimed_by IS DISTINCT FROM $1
         AND (a.contact_key = '' OR NOT EXISTS (
@@ -252,18 +266,68 @@ export class PostgresStore implements Store {
   }
 
   async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
-    const { rows } = await this.#pool.query<DbActionRow & { now: number }>(
-      `SELECT ${COLUMNS}, ${DB_NOW} AS now FROM actions WHERE record_id = $1 ORDER BY id`, [recordOrContactKey]);
-    return rows.map((r) => toActionRow(r, r.status === 'pending' && r.claimed_until !== null && r.claimed_until > r.now));
+    const { rows } = await this.#pool.query<DbActionRow & { inflight: boolean }>(
+      `SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1 ORDER BY id`, [recordOrContactKey]);
+    return rows.map((r) => toActionRow(r, r.inflight));
   }
 
   async counts(): Promise<Record<ActionRow['status'], number>> {
     const out: Record<ActionRow['status'], number> = { pending: 0, inflight: 0, delivered: 0, dead: 0 };
     const { rows } = await this.#pool.query<{ status: 'pending' | 'delivered' | 'dead'; inflight: boolean; n: number }>(
-      `SELECT status, (status = 'pending' AND claimed_until IS NOT NULL AND claimed_until > ${DB_NOW}) AS inflight, count(*)::int AS n
+      `SELECT status, ${INFLIGHT} AS inflight, count(*)::int AS n
        FROM actions GROUP BY 1, 2`);
     for (const r of rows) out[r.inflight ? 'inflight' : r.status] += r.n;
     return out;
+  }
+
+  trace(recordOrContactKey: string): Promise<TraceEntry[]> {
+    return traceOf(this.#history, recordOrContactKey);
+  }
+
+  async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
+    // One short statement: the attempt rows go with their action. Rows another instance is
+    // pruning at the same moment are skipped, not waited for.
+    const r = await this.#pool.query(`WITH doomed AS (
+        SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < $1
+        ORDER BY delivered_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+      history AS (DELETE FROM attempts WHERE action_id IN (SELECT id FROM doomed))
+      DELETE FROM actions WHERE id IN (SELECT id FROM doomed)`, [deliveredBefore, limit]);
+    return r.rowCount ?? 0;
+  }
+
+  async checkWritable(): Promise<void> {
+    if (this.#closed) throw new Error('the store is closed');
+    // A write that touches no row still needs a connection, a writable server (not a standby,
+    // not read-only) and the table's write privilege; it is rolled back.
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL statement_timeout = 5000');
+      await client.query('UPDATE checkpoints SET updated_at = updated_at WHERE false');
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+
+  deadLetters(filter: DeadLetterFilter = {}): Promise<ActionRow[]> {
+    return deadLettersOf(this.#history, filter);
+  }
+
+  requeue(ids: readonly number[], now: number): Promise<number[]> {
+    return requeueDead(this.#history, ids, now);
+  }
+
+  discard(ids: readonly number[], now: number, note = 'discarded from the dead-letter queue'): Promise<number[]> {
+    return discardDead(this.#history, ids, now, note);
+  }
+
+  replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
+    return replaceDead(this.#history, id, actions, deadLetters, now);
+  }
+
+  attemptsOf(id: number): Promise<AttemptRow[]> {
+    return attemptsOfAction(this.#history, id);
   }
 
   /**
@@ -308,27 +372,4 @@ export class PostgresStore implements Store {
       client.release();
     }
   }
-}
-
-function toStored(r: DbActionRow): StoredAction {
-  return {
-    id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
-    mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
-    recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
-    payload: r.payload as StoredAction['payload'], receivedAt: r.received_at, attempts: r.attempts,
-  };
-}
-
-function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
-  const ids: DeliveryIds = {};
-  if (r.request_id) ids.requestId = r.request_id;
-  if (r.instance_id) ids.eventInstanceId = r.instance_id;
-  if (r.message_key) ids.messageKey = r.message_key;
-  return {
-    id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
-    channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
-    correlationId: r.correlation_id, payload: r.payload, attempts: r.attempts,
-    errorCode: r.error_code, error: r.error, deliveryIds: Object.keys(ids).length > 0 ? ids : null,
-    createdAt: r.created_at, deliveredAt: r.delivered_at,
-  };
 }

@@ -14,6 +14,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceAttempt, TraceEntry } from './store.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
+import { countAttempts, sourceFacts } from './trace-facts.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 
 /** Options of the embedded store. */
@@ -379,10 +380,10 @@ class SqliteStore implements Store {
         // Due through the retry path (next_attempt_at > 0), which reads the table: a service
         // running in another process finds them without knowing they were added.
         const r = this.#db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
-          replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at)
-          VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`).run(
+          replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type)
+          VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`).run(
           a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId, a.recordId, a.contactKey,
-          a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, Math.max(1, now));
+          a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, Math.max(1, now), a.changeType ?? null);
         if (r.changes > 0) {
           result.inserted++;
           fresh.push(Number(r.lastInsertRowid));
@@ -394,8 +395,9 @@ class SqliteStore implements Store {
           sameFailure = d;
           continue;
         }
+        const facts = sourceFacts(d.source);
         const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, now, now);
+          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null);
         if (r.changes > 0) result.deadLettered++;
       }
       if (result.requeued) {
@@ -433,28 +435,6 @@ class SqliteStore implements Store {
       throw err;
     }
   }
-}
-
-/** When and what kind of change a dead letter's source was (a raw message or a normalized event). */
-function sourceFacts(source: unknown): { receivedAt?: number; changeType?: string } {
-  if (source === null || typeof source !== 'object') return {};
-  const s = source as { receivedAt?: unknown; changeType?: unknown; data?: { payload?: { ChangeEventHeader?: { changeType?: unknown } } } };
-  const out: { receivedAt?: number; changeType?: string } = {};
-  if (typeof s.receivedAt === 'number') out.receivedAt = s.receivedAt;
-  const type = typeof s.changeType === 'string' ? s.changeType : s.data?.payload?.ChangeEventHeader?.changeType;
-  if (typeof type === 'string') out.changeType = type.slice(0, 32);
-  return out;
-}
-
-/** The delivery attempt a history row belongs to: dead-letter queue steps are not attempts, and a requeue starts counting again. */
-function countAttempts(rows: readonly DbAttemptRow[], upTo: number): number {
-  let n = 0;
-  for (let i = 0; i <= upTo; i++) {
-    const o = rows[i]!.outcome;
-    if (o === 'retry' || o === 'dead') n++;
-    else if (o === 'requeued' || o === 'rederived') n = 0;
-  }
-  return n;
 }
 
 function toStored(r: DbActionRow): StoredAction {
