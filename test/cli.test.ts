@@ -47,3 +47,24 @@ test('SFMC_BRIDGE_CONFIG names the config when --config is absent', () => {
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('from-env.json');
 });
+
+/** The environment without any Salesforce or Marketing Cloud credential. */
+function withoutCredentials(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SF|MC)_/.test(k) && k !== 'SFMC_BRIDGE_CONFIG'));
+}
+
+test('demo runs the whole pipeline against the emulators and exits 0, showing journey entries, admin events and transactional sends', () => {
+  const r = spawnSync(process.execPath, [BIN, 'demo', '--events', '8', '--db', join(dir, 'demo.db')], { env: withoutCredentials(), encoding: 'utf8', timeout: 90_000 });
+  expect(r.stderr).not.toMatch(/"level":(50|60)/);
+  expect(r.stdout).toContain('(route contact-welcome): 10 entries (expected 10)');
+  expect(r.stdout).toContain('(route admin-journey-entry): 2 entries (expected 2)');
+  expect(r.stdout).toContain('(route admin-send): 2 e-mails (expected 2)');
+  expect(r.status).toBe(0);
+}, 120_000);
+
+test('start without credentials runs the demo and exits 0', () => {
+  const r = spawnSync(process.execPath, [BIN, 'start'], { env: withoutCredentials(), encoding: 'utf8', timeout: 90_000 });
+  expect(r.stderr).toContain('no credentials in the environment');
+  expect(r.stdout).toContain('(route admin-send): 2 e-mails (expected 2)');
+  expect(r.status).toBe(0);
+}, 120_000);
