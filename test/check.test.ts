@@ -1,21 +1,18 @@
 // Rule: `check` passes the shipped config and force-app, names the config key and the file of every inconsistency with exit code 1, and with credentials finds what the org and Marketing Cloud refuse.
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { jest } from '@jest/globals';
 import { check, runCheck, type CheckReport } from '../src/commands/check.ts';
 import { startMcEmulator } from '../src/emulators/mc/index.ts';
 import type { McEmulator } from '../src/emulators/mc/types.ts';
+import { runCli } from './helpers/bridge-process.ts';
 
 // Each CLI run loads source-deploy-retrieve in a fresh process: seconds alone, more on a shared machine.
 jest.setTimeout(120_000);
 
-const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const CREDENTIAL_VARS = ['SF_INSTANCE_URL', 'SF_ACCESS_TOKEN', 'MC_AUTH_BASE_URL', 'MC_CLIENT_ID', 'MC_CLIENT_SECRET', 'SFMC_BRIDGE_CONFIG'];
 const offlineEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CREDENTIAL_VARS.includes(k)));
 
@@ -23,14 +20,8 @@ let dir: string;
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'check-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = offlineEnv): Promise<{ status: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 60_000 });
-    return { status: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { status: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[], env: NodeJS.ProcessEnv = offlineEnv): ReturnType<typeof runCli> {
+  return runCli(args, env);
 }
 
 function shipped(): Record<string, any> {
