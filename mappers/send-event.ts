@@ -19,6 +19,9 @@ import type { MappedAction, NormalizedEvent } from '../src/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
 import { emailFrom, jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/mapping-checks.ts';
 
+/** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
+export const fields = ['Definition_Key__c', 'Email__c', 'Attributes__c', 'Api__c'] as const;
+
 /** Maps one `MC_Send__e` to one triggered or transactional send. */
 export default function sendEvent(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const where = `${event.entityName} for ${event.recordId}`;

@@ -72,7 +72,6 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     watchdogMs: sub.watchdogMs, retryInitialMs: sub.retryInitialMs, retryMaxMs: sub.retryMaxMs, dailyLimitPauseMs: sub.dailyLimitPauseMs,
     gate: backlog.gate,
     logger,
-    onHandshake: () => telemetry.handshake(),
     onFatal: (err) => {
       logger.fatal({ err }, 'the pipeline cannot commit events; stopping');
       fail(err);

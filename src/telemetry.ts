@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { DeliveryIds, RawEvent, StoredAction } from './model.ts';
+import { SalesforceTelemetry, type RestCallKind } from './salesforce/telemetry.ts';
 import type { CommitResult } from './store/store.ts';
 
 /** Running totals since start. */
@@ -45,8 +46,20 @@ export interface TelemetryListener {
   deadLettered?(a: RecordRef, code: string, reason: string, stage: 'transform' | 'delivery'): void;
   /** One Marketing Cloud request failed as a whole, with this error code. */
   requestFailed?(code: string): void;
-  /** The subscriber completed a handshake (the first is the connect, later ones are reconnects). */
-  handshake?(): void;
+  /** The streaming connection is being re-established, for `cause` (a bounded label). */
+  reconnecting?(cause: string): void;
+  /** A failed streaming reply, with the decision taken on it. */
+  streamFault?(decision: string): void;
+  /** Salesforce refused a channel's stored replay ID: events may be lost (data_loss_possible). */
+  replayLoss?(channel: string): void;
+  /** A reconciliation of a channel after a loss or a gap finished, or could not run. */
+  reconciled?(channel: string, outcome: 'ok' | 'failed'): void;
+  /** Records fetched from Salesforce: fields for UPDATEs (`enrich`), gap events (`gap`), resyncs (`resync`). */
+  recordsFetched?(kind: 'enrich' | 'gap' | 'resync', count: number): void;
+  /** A fetch from Salesforce failed for good. */
+  fetchFailed?(entity: string): void;
+  /** One REST call went to Salesforce. */
+  restCall?(kind: RestCallKind): void;
 }
 
 /** The pipeline's telemetry: log lines and counters from one call each. */
@@ -55,12 +68,15 @@ export class Telemetry {
     eventsReceived: 0, actionsStored: 0, duplicatesRefused: 0, deadLettered: 0,
     delivered: 0, retried: 0, batchesCommitted: 0, requests: 0,
   };
+  /** The Salesforce side's events (faults, reconnects, replay loss, fetches): same listeners. */
+  readonly salesforce: SalesforceTelemetry;
   readonly #log: Logger;
   readonly #perRecord: boolean;
   #listeners: TelemetryListener[] = [];
 
   constructor(logger: Logger) {
     this.#log = logger;
+    this.salesforce = new SalesforceTelemetry(logger, () => this.#listeners);
     // Per-record lines cost real time at tens of thousands of events per second; they are
     // written at debug level and skipped entirely when that level is off.
     this.#perRecord = logger.isLevelEnabled('debug');
@@ -131,11 +147,6 @@ export class Telemetry {
   /** One Marketing Cloud request failed as a whole (the error shared by its items). */
   requestFailed(code: string): void {
     for (const l of this.#listeners) l.requestFailed?.(code);
-  }
-
-  /** The subscriber completed a Bayeux handshake. */
-  handshake(): void {
-    for (const l of this.#listeners) l.handshake?.();
   }
 
   #emitReceived(batch: readonly RawEvent[]): void {

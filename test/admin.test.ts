@@ -80,14 +80,15 @@ test('/metrics counts events per channel, actions per route and outcome, latency
   expect(value('sfmc_bridge_backlog')).toBe(0);
   expect(value('sfmc_bridge_subscribed')).toBe(1);
   expect(value(`sfmc_bridge_replay_lag_seconds{channel="${CHANNEL}"}`)).toBeGreaterThanOrEqual(0);
-  expect(value('sfmc_bridge_subscriber_reconnects_total')).toBe(0);
+  expect(text).not.toMatch(/^sfmc_bridge_subscriber_reconnects_total\{/m);
+  expect(value('sfmc_bridge_salesforce_rest_calls_total{kind="query"}')).toBe(0);
   expect(text).toContain('sfmc_bridge_process_resident_memory_bytes');
 });
 
-test('a streaming reconnect (the server forgot the client) is counted in sfmc_bridge_subscriber_reconnects_total', async () => {
+test('a streaming reconnect (the server forgot the client) is counted in sfmc_bridge_subscriber_reconnects_total under its cause', async () => {
   h.sf.injectFault({ type: 'unknown-client' });
   const reconnects = async (): Promise<number> => {
-    const line = (await (await get('/metrics', TOKEN)).text()).split('\n').find((l) => l.startsWith('sfmc_bridge_subscriber_reconnects_total '));
+    const line = (await (await get('/metrics', TOKEN)).text()).split('\n').find((l) => l.startsWith('sfmc_bridge_subscriber_reconnects_total{cause="rehandshake"} '));
     return Number(line?.split(' ')[1]);
   };
   await waitFor(async () => (await reconnects()) >= 1, 20_000, 'a counted reconnect');

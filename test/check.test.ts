@@ -1,21 +1,18 @@
 // Rule: `check` passes the shipped config and force-app, names the config key and the file of every inconsistency with exit code 1, and with credentials finds what the org and Marketing Cloud refuse.
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { jest } from '@jest/globals';
 import { check, runCheck, type CheckReport } from '../src/commands/check.ts';
 import { startMcEmulator } from '../src/emulators/mc/index.ts';
 import type { McEmulator } from '../src/emulators/mc/types.ts';
+import { runCli } from './helpers/bridge-process.ts';
 
 // Each CLI run loads source-deploy-retrieve in a fresh process: seconds alone, more on a shared machine.
 jest.setTimeout(120_000);
 
-const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const CREDENTIAL_VARS = ['SF_INSTANCE_URL', 'SF_ACCESS_TOKEN', 'MC_AUTH_BASE_URL', 'MC_CLIENT_ID', 'MC_CLIENT_SECRET', 'SFMC_BRIDGE_CONFIG'];
 const offlineEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CREDENTIAL_VARS.includes(k)));
 
@@ -23,14 +20,8 @@ let dir: string;
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'check-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = offlineEnv): Promise<{ status: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 60_000 });
-    return { status: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { status: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[], env: NodeJS.ProcessEnv = offlineEnv): ReturnType<typeof runCli> {
+  return runCli(args, env);
 }
 
 function shipped(): Record<string, any> {
@@ -51,8 +42,8 @@ function inconsistent(): Record<string, any> {
     { name: '/data/AccountChangeEvent' },
     { name: '/data/Partners__chn' },
     { name: '/data/ChangeEvents' },
-    { name: '/event/MC_Send__e', recordIdField: 'Contact_Id__c' },
   );
+  config.channels.find((c: { name: string }) => c.name === '/event/MC_Send__e').recordIdField = 'Contact_Id__c';
   config.routes.push(
     { name: 'shipped', channel: '/event/Order_Shipped__e', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { X: 'X__c' } } },
     { name: 'send-as-journey', channel: '/event/MC_Send__e', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email__c', Phone: 'Phone__c' } } },
@@ -77,14 +68,14 @@ describe('offline, through the command line', () => {
     expect(r.status).toBe(1);
     const lines = r.stdout.split('\n');
     const line = (fragment: string) => lines.find((l) => l.includes(fragment)) ?? `(no line with ${fragment})`;
-    expect(line('Order_Shipped__e is not defined')).toMatch(/^error +\[config-event-defined\] .*inconsistent\.json channels\[2\]\.name: /);
-    expect(line('Account is not selected')).toContain('channels[3].name');
+    expect(line('Order_Shipped__e is not defined')).toMatch(/^error +\[config-event-defined\] .*inconsistent\.json channels\[3\]\.name: /);
+    expect(line('Account is not selected')).toContain('channels[4].name');
     expect(line('Account is not selected')).toContain('ChangeEvents_AccountChangeEvent.platformEventChannelMember-meta.xml');
-    expect(line('Partners__chn in force-app')).toContain('channels[4].name');
-    expect(line('Contact_Id__c')).toMatch(/channels\[6\]\.recordIdField \| force-app\/main\/default\/objects\/MC_Send__e\/MC_Send__e\.object-meta\.xml: /);
-    expect(line('"Phone__c"')).toMatch(/routes\[3\]\.mapping\.data\.Phone \| force-app\/.*MC_Send__e/);
-    expect(line('does not deliver Opportunity')).toContain('routes[4].entities[1]');
-    expect(line('no-such-mapper')).toContain('routes[5].mapper');
+    expect(line('Partners__chn in force-app')).toContain('channels[5].name');
+    expect(line('Contact_Id__c')).toMatch(/channels\[2\]\.recordIdField \| force-app\/main\/default\/objects\/MC_Send__e\/MC_Send__e\.object-meta\.xml: /);
+    expect(line('"Phone__c"')).toMatch(/routes\[4\]\.mapping\.data\.Phone \| force-app\/.*MC_Send__e/);
+    expect(line('does not deliver Opportunity')).toContain('routes[5].entities[1]');
+    expect(line('no-such-mapper')).toContain('routes[6].mapper');
     expect(line('View All Data')).toMatch(/^warning/);
     expect(r.stdout).toMatch(/failed: 7 error\(s\), 1 warning\(s\)/);
   });
@@ -97,26 +88,33 @@ describe('offline, through the command line', () => {
     expect(report.ok).toBe(false);
     expect(report.components).toBe(20);
     expect(report.findings.filter((f) => f.severity === 'error').map((f) => [f.rule, f.key])).toEqual([
-      ['config-event-defined', 'channels[2].name'],
-      ['config-cdc-selected', 'channels[3].name'],
-      ['config-channel-defined', 'channels[4].name'],
-      ['config-route-fields', 'channels[6].recordIdField'],
-      ['config-route-fields', 'routes[3].mapping.data.Phone'],
-      ['config-route-entities', 'routes[4].entities[1]'],
-      ['config-mapper', 'routes[5].mapper'],
+      ['config-route-fields', 'channels[2].recordIdField'],
+      ['config-event-defined', 'channels[3].name'],
+      ['config-cdc-selected', 'channels[4].name'],
+      ['config-channel-defined', 'channels[5].name'],
+      ['config-route-fields', 'routes[4].mapping.data.Phone'],
+      ['config-route-entities', 'routes[5].entities[1]'],
+      ['config-mapper', 'routes[6].mapper'],
     ]);
   });
 
-  it('checks the field list a custom mapper declares against the event', async () => {
+  it('checks the field list a mapper declares against the event (journey-entry-event and send-event)', async () => {
     const mappers = join(dir, 'mappers');
-    cpSync('mappers/journey-entry-event.ts', join(mappers, 'journey-entry-event.ts'));
-    const source = readFileSync(join(mappers, 'journey-entry-event.ts'), 'utf8').replaceAll("'../src/", `'${process.cwd()}/src/`);
-    writeFileSync(join(mappers, 'journey-entry-event.ts'), source.replace("'Data__c'", "'Payload__c'"));
+    const copy = (name: string, from: string, to: string) => {
+      cpSync(`mappers/${name}.ts`, join(mappers, `${name}.ts`));
+      const source = readFileSync(join(mappers, `${name}.ts`), 'utf8').replaceAll("'../src/", `'${process.cwd()}/src/`);
+      writeFileSync(join(mappers, `${name}.ts`), source.replace(from, to));
+    };
+    copy('journey-entry-event', "'Data__c'", "'Payload__c'");
+    copy('send-event', "'Api__c']", "'Api_Name__c']");
     const { crossCheckConfig } = await import('../src/metadata/cross-check.ts');
     const { readForceApp } = await import('../src/metadata/force-app.ts');
     const { parseConfig } = await import('../src/config/load.ts');
     const { findings } = await crossCheckConfig(parseConfig(shipped()), await readForceApp('force-app'), { mappersDir: mappers });
-    expect(findings).toEqual([expect.objectContaining({ rule: 'config-route-fields', key: 'routes[1].mapper', severity: 'error', message: expect.stringContaining('"Payload__c"') })]);
+    expect(findings).toEqual([
+      expect.objectContaining({ rule: 'config-route-fields', key: 'routes[1].mapper', severity: 'error', message: expect.stringContaining('"Payload__c"') }),
+      expect.objectContaining({ rule: 'config-route-fields', key: 'routes[2].mapper', severity: 'error', message: expect.stringContaining('"Api_Name__c"') }),
+    ]);
   });
 
   it('fails on a force-app that Salesforce would refuse, given with --force-app', async () => {
@@ -186,6 +184,7 @@ describe('online, with credentials', () => {
     const { code, text, report, calls } = await online({
       Contact: ['Email', 'FirstName', 'LastName', 'Name'],
       MC_Journey_Entry__e: ['Record_Id__c', 'Event_Definition_Key__c', 'Data__c', 'Correlation_Id__c'],
+      MC_Send__e: ['Record_Id__c', 'Definition_Key__c', 'Email__c', 'Attributes__c', 'Api__c'],
     });
     expect(code).toBe(0);
     expect(report.online).toBe(true);
@@ -193,6 +192,7 @@ describe('online, with credentials', () => {
     expect(report.findings.map((f) => f.rule)).toEqual(expect.arrayContaining(['org-describe', 'mc-token']));
     expect(calls).toContain('GET /services/data/v62.0/sobjects/Contact/describe');
     expect(calls).toContain('GET /services/data/v62.0/sobjects/MC_Journey_Entry__e/describe');
+    expect(calls).toContain('GET /services/data/v62.0/sobjects/MC_Send__e/describe');
     expect(text).toContain('ok: no errors');
     expect(text).not.toContain(TOKEN);
   });
@@ -204,9 +204,10 @@ describe('online, with credentials', () => {
     expect(errors).toEqual(expect.arrayContaining([
       expect.objectContaining({ rule: 'org-describe', key: 'routes[0].mapping.data.FirstName', message: expect.stringContaining('Contact.FirstName does not exist') }),
       expect.objectContaining({ rule: 'org-describe', key: 'channels[1].name', message: expect.stringContaining('MC_Journey_Entry__e does not exist in the org') }),
+      expect.objectContaining({ rule: 'org-describe', key: 'channels[2].name', message: expect.stringContaining('MC_Send__e does not exist in the org') }),
       expect.objectContaining({ rule: 'mc-token', key: 'marketingCloud.clientId', message: expect.stringContaining('MC_AUTH_REFUSED') }),
     ]));
-    expect(errors).toHaveLength(3);
+    expect(errors).toHaveLength(4);
     expect(text).not.toContain('wrong-secret');
   });
 });

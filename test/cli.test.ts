@@ -1,49 +1,67 @@
 /** The command line's contract: exit codes and messages that name what is wrong. */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCli } from './helpers/bridge-process.ts';
 
-const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const env = { ...process.env, SF_INSTANCE_URL: 'http://127.0.0.1:9', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'http://127.0.0.1:9', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
 let dir: string;
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'cli-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
 function run(args: string[], extraEnv: Record<string, string | undefined> = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 20_000 });
+  return runCli(args, { ...env, ...extraEnv }, 60_000);
 }
 
-test('an invalid config stops start-up with exit code 2 and a message naming the key and the value', () => {
+test('an invalid config stops start-up with exit code 2 and a message naming the key and the value', async () => {
   const path = join(dir, 'bad.json');
   writeFileSync(path, JSON.stringify({
     channels: [{ name: '/data/ContactChangeEvent' }],
     routes: [{ name: 'r', channel: '/data/LeadChangeEvent', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email' } } }],
   }));
-  const r = run(['start', '--config', path]);
+  const r = await run(['start', '--config', path]);
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('routes[0].channel');
   expect(r.stderr).toContain('/data/LeadChangeEvent');
 });
 
-test('a secret written into the config file is refused with exit code 2, and the secret is not echoed', () => {
+test('a secret written into the config file is refused with exit code 2, and the secret is not echoed', async () => {
   const path = join(dir, 'secret.json');
   writeFileSync(path, JSON.stringify({ marketingCloud: { clientSecret: 'hunter2-literal' } }));
-  const r = run(['start', '--config', path]);
+  const r = await run(['start', '--config', path]);
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('marketingCloud.clientSecret');
   expect(r.stderr).not.toContain('hunter2-literal');
 });
 
-test('a missing config file and a bad argument exit with code 2', () => {
-  expect(run(['start', '--config', join(dir, 'nope.json')]).status).toBe(2);
-  expect(run(['demo', '--events', 'many']).status).toBe(2);
-  expect(run(['no-such-command']).status).toBe(2);
-});
+test('a missing config file and a bad argument exit with code 2', async () => {
+  const runs = await Promise.all([run(['start', '--config', join(dir, 'nope.json')]), run(['demo', '--events', 'many']), run(['no-such-command'])]);
+  expect(runs.map((r) => r.status)).toEqual([2, 2, 2]);
+}, 90_000);
 
-test('SFMC_BRIDGE_CONFIG names the config when --config is absent', () => {
-  const r = run(['start'], { SFMC_BRIDGE_CONFIG: join(dir, 'from-env.json') });
+test('SFMC_BRIDGE_CONFIG names the config when --config is absent', async () => {
+  const r = await run(['start'], { SFMC_BRIDGE_CONFIG: join(dir, 'from-env.json') });
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('from-env.json');
 });
+
+/** The environment without any Salesforce or Marketing Cloud credential. */
+function withoutCredentials(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SF|MC)_/.test(k) && k !== 'SFMC_BRIDGE_CONFIG'));
+}
+
+test('demo runs the whole pipeline against the emulators and exits 0, showing journey entries, admin events and transactional sends', async () => {
+  const r = await runCli(['demo', '--events', '8', '--db', join(dir, 'demo.db')], withoutCredentials(), 90_000);
+  expect(r.stderr).not.toMatch(/"level":(50|60)/);
+  expect(r.stdout).toContain('(route contact-welcome): 10 entries (expected 10)');
+  expect(r.stdout).toContain('(route admin-journey-entry): 2 entries (expected 2)');
+  expect(r.stdout).toContain('(route admin-send): 2 e-mails (expected 2)');
+  expect(r.status).toBe(0);
+}, 120_000);
+
+test('start without credentials runs the demo and exits 0', async () => {
+  const r = await runCli(['start'], withoutCredentials(), 90_000);
+  expect(r.stderr).toContain('no credentials in the environment');
+  expect(r.stdout).toContain('(route admin-send): 2 e-mails (expected 2)');
+  expect(r.status).toBe(0);
+}, 120_000);

@@ -5,11 +5,10 @@
  * (a second entry only for an action the dead leader had in flight, which no one can know it sent).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { BIN, exited } from './helpers/bridge-process.ts';
 import { bridgeConfig, contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
 import { adminQuery, dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 
-const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const TOTAL = 3000;
 const TAKEOVER_MS = 2000;
 let h: Harness;
@@ -59,11 +58,6 @@ function startBridge(name: string, configPath: string): Bridge {
 
 function logged(b: Bridge, event: string): { at: number; line: Record<string, unknown> } | undefined {
   return b.lines.find((l) => l.line.event === event);
-}
-
-function exited(c: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve({ code: c.exitCode, signal: c.signalCode });
-  return new Promise((resolve) => c.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 test(`three bridges on one Postgres: the leader SIGKILLed mid-stream, all ${TOTAL} events delivered, none by two instances`, async () => {

@@ -3,11 +3,10 @@
  * Marketing Cloud) lets them finish and be recorded, the process exits 0, and after a restart
  * every event arrives exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { exited, startBridge as spawnBridge } from './helpers/bridge-process.ts';
 import { bridgeConfig, contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
 
-const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const TOTAL = 600;
 const DELAY_MS = 1500;
 let h: Harness;
@@ -19,22 +18,8 @@ afterAll(async () => {
   await h.close();
 });
 
-function startBridge(configPath: string): ChildProcess & { started: Promise<void>; output(): string } {
-  const c = spawn(process.execPath, [BIN, 'start', '--config', configPath], { env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  c.stderr!.on('data', (d: Buffer) => process.stderr.write(`[bridge ${c.pid}] ${d}`));
-  const started = new Promise<void>((resolve) => {
-    c.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('"event":"started"')) resolve();
-    });
-  });
-  return Object.assign(c, { started, output: () => out });
-}
-
-function exited(c: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve({ code: c.exitCode, signal: c.signalCode });
-  return new Promise((resolve) => c.once('exit', (code, signal) => resolve({ code, signal })));
+function startBridge(configPath: string) {
+  return spawnBridge(configPath, h.env);
 }
 
 test(`SIGTERM with deliveries in flight: they finish, exit code 0, and after a restart all ${TOTAL} events arrive once`, async () => {

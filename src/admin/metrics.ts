@@ -1,6 +1,6 @@
 /**
- * Prometheus metrics, fed by the pipeline's typed telemetry events (one listener, so the
- * metrics count exactly what the logs say) plus a few gauges read from the store at scrape
+ * Prometheus metrics, fed by the typed telemetry events of the pipeline and of the Salesforce
+ * side (one listener, so the metrics count exactly what the logs say) plus a few gauges read from the store at scrape
  * time. One registry per service, so several bridges in one process (tests) never share one.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -71,8 +71,36 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     help: 'Per channel: how long before its commit the last committed event happened in Salesforce (commit time to checkpoint).',
     labelNames: ['channel'], registers: [registry],
   });
-  const reconnects = new Counter({ name: 'sfmc_bridge_subscriber_reconnects_total', help: 'Handshakes after the first one: the streaming connection was re-established.', registers: [registry] });
-  let handshakes = 0;
+  const reconnects = new Counter({
+    name: 'sfmc_bridge_subscriber_reconnects_total',
+    help: 'Streaming connections re-established (CometD client rebuilt, Pub/Sub stream reopened), per cause.',
+    labelNames: ['cause'], registers: [registry],
+  });
+  const faults = new Counter({
+    name: 'sfmc_bridge_stream_faults_total', help: 'Failed streaming replies, per decision taken (reauth, rehandshake, backoff, jitter, pause, replay-invalid, report).',
+    labelNames: ['decision'], registers: [registry],
+  });
+  const replayLoss = new Counter({
+    name: 'sfmc_bridge_replay_loss_total',
+    help: 'Stored replay IDs Salesforce refused, per channel: events in the window may be lost (log event data_loss_possible); the channel is reconciled.',
+    labelNames: ['channel'], registers: [registry],
+  });
+  const reconciliations = new Counter({
+    name: 'sfmc_bridge_reconciliations_total', help: 'Reconciliations (resync by LastModifiedDate) per channel and outcome (ok, failed).',
+    labelNames: ['channel', 'outcome'], registers: [registry],
+  });
+  const fetched = new Counter({
+    name: 'sfmc_bridge_salesforce_records_fetched_total',
+    help: 'Records read from Salesforce: enrich (fields an UPDATE lacks), gap (gap events), resync (reconciliation).',
+    labelNames: ['kind'], registers: [registry],
+  });
+  const fetchFailures = new Counter({ name: 'sfmc_bridge_salesforce_fetch_failures_total', help: 'Fetches from Salesforce that failed for good, per object.', labelNames: ['entity'], registers: [registry] });
+  const restCalls = new Counter({
+    name: 'sfmc_bridge_salesforce_rest_calls_total', help: 'REST calls to Salesforce (enrichment, gap fetches, reconciliation), per kind: query, queryMore, describe.',
+    labelNames: ['kind'], registers: [registry],
+  });
+  for (const k of ['query', 'queryMore', 'describe']) restCalls.labels(k).inc(0);
+  for (const k of ['enrich', 'gap', 'resync']) fetched.labels(k).inc(0);
 
   new Gauge({
     name: 'sfmc_bridge_backlog', help: 'Actions neither delivered nor dead-lettered.', registers: [registry],
@@ -115,9 +143,13 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     requestFailed(code) {
       if (!MEMBER_CODES.has(code)) requestErrors.labels(REQUEST_ERROR_CLASS[code] ?? 'other').inc();
     },
-    handshake() {
-      if (handshakes++ > 0) reconnects.inc();
-    },
+    reconnecting(cause) { reconnects.labels(cause).inc(); },
+    streamFault(decision) { faults.labels(decision).inc(); },
+    replayLoss(channel) { replayLoss.labels(channel).inc(); },
+    reconciled(channel, outcome) { reconciliations.labels(channel, outcome).inc(); },
+    recordsFetched(kind, n) { fetched.labels(kind).inc(n); },
+    fetchFailed(entity) { fetchFailures.labels(entity).inc(); },
+    restCall(kind) { restCalls.labels(kind).inc(); },
   };
   const unlisten = src.telemetry.listen(listener);
   return { registry, render: () => registry.metrics(), close: unlisten };

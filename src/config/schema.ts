@@ -26,26 +26,25 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'url',
 ]);
 
+/** An environment reference to a secret; a literal is refused without being echoed. */
+function secretEnvRef(example: string) {
+  return z.strictObject({ env: EnvRefSchema.shape.env }, {
+    error: (issue) => typeof issue.input === 'string'
+      ? `is a literal secret: secrets are accepted only as an environment reference such as {"env": "${example}"} (value not shown)`
+      : `must be an environment reference such as {"env": "${example}"}`,
+  });
+}
+
 /** A secret: only by environment reference, so it never sits in a file under version control. */
 function secretRef(example: string) {
-  return z
-    .strictObject({ env: EnvRefSchema.shape.env }, {
-      error: (issue) => typeof issue.input === 'string'
-        ? `is a literal secret: secrets are accepted only as an environment reference such as {"env": "${example}"} (value not shown)`
-        : `must be an environment reference such as {"env": "${example}"}`,
-    })
+  return secretEnvRef(example)
     .default({ env: example })
     .describe(`Secret, as an environment reference. Default: {"env": "${example}"}.`);
 }
 
 /** An optional secret: absent means the feature it guards is off. */
 function optionalSecretRef(example: string) {
-  return z
-    .strictObject({ env: EnvRefSchema.shape.env }, {
-      error: (issue) => typeof issue.input === 'string'
-        ? `is a literal secret: secrets are accepted only as an environment reference such as {"env": "${example}"} (value not shown)`
-        : `must be an environment reference such as {"env": "${example}"}`,
-    })
+  return secretEnvRef(example)
     .optional()
     .describe(`Secret, as an environment reference such as {"env": "${example}"}. Optional.`);
 }

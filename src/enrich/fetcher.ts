@@ -35,6 +35,15 @@ export function restOf(conn: Connection): SalesforceRest {
   };
 }
 
+/** The same REST calls, each told to `onCall` first (telemetry counts them). */
+export function observeRest(rest: SalesforceRest, onCall: (kind: 'query' | 'queryMore' | 'describe') => void): SalesforceRest {
+  return {
+    query: (soql) => { onCall('query'); return rest.query(soql); },
+    queryMore: (url) => { onCall('queryMore'); return rest.queryMore(url); },
+    describe: (entity) => { onCall('describe'); return rest.describe(entity); },
+  };
+}
+
 /** A fetch that failed for good; `permanent` when retrying cannot help (bad field, bad object). */
 export class FetchError extends Error {
   readonly code: string;

@@ -226,7 +226,6 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
       if (unknown.length > 0) logger.warn({ event: 'resync_unknown_fields', entity: e.entityName, fields: unknown }, `fields ${unknown.join(', ')} are not on ${e.entityName}; resync selects the others`);
       const pending: { actions: NewAction[]; deadLetters: NewDeadLetter[] } = { actions: [], deadLetters: [] };
       const n = await resync({ fetcher, router, config }, at, async (a, d) => {
-        telemetry.resyncRecords(a.length + d.length);
         if (stage) await stage.commitExtra(a, d);
         else { pending.actions.push(...a); pending.deadLetters.push(...d); }
       });

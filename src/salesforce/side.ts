@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { SubscriberEvents } from '../../subscribers/cometd.ts';
 import type { BridgeConfig } from '../config/schema.ts';
-import { RecordFetcher, restOf } from '../enrich/fetcher.ts';
+import { observeRest, RecordFetcher, restOf } from '../enrich/fetcher.ts';
 import { entitiesOf, resync } from '../enrich/resync.ts';
 import { createEnrichingTransform } from '../enrich/stage.ts';
 import type { MapperRegistry } from '../mappers.ts';
@@ -15,7 +15,7 @@ import type { Store } from '../store/store.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { BatchTransform } from '../transform.ts';
 import { openSalesforceSession, type SalesforceSession } from './auth.ts';
-import { SalesforceTelemetry } from './telemetry.ts';
+import type { SalesforceTelemetry } from './telemetry.ts';
 
 /** Salesforce retains events for 72 hours: without a stored commit time, reconcile that far back. */
 const RETENTION_MS = 72 * 3_600_000;
@@ -39,8 +39,8 @@ export async function openSalesforceSide(deps: {
   const { config, logger, store } = deps;
   const sf = config.salesforce;
   const opened = session ?? await openSalesforceSession(sf);
-  const sfTelemetry = new SalesforceTelemetry(logger);
-  const fetcher = new RecordFetcher(restOf(opened.connection), sf.enrichment);
+  const sfTelemetry = deps.telemetry.salesforce;
+  const fetcher = new RecordFetcher(observeRest(restOf(opened.connection), (kind) => sfTelemetry.restCall(kind)), sf.enrichment);
   const marks = (await store.loadCommitMarks?.()) ?? new Map<string, number>();
   const transform = createEnrichingTransform({ config, mappers: deps.mappers, fetcher, telemetry: sfTelemetry, logger, marks });
   let running: Promise<void> = Promise.resolve();

@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AuthError } from '../../src/errors.ts';
 import type { RawEvent } from '../../src/model.ts';
+import type { SubscriberEvents } from '../cometd.ts';
 import type { BatchSink, ChannelSubscription, Gate, Subscriber } from '../types.ts';
 import { describeSchema, toCometdData, type EventSchema } from './avro.ts';
 import type { StreamError } from './errors.ts';
@@ -35,6 +36,8 @@ export interface PubSubSubscriberOptions {
   logger: Logger;
   /** Called when the subscriber cannot go on (the sink failed). */
   onFatal(err: unknown): void;
+  /** Reconnections and refused replay IDs, reported as the CometD subscriber reports them. */
+  events?: SubscriberEvents;
   /** Events asked for per FetchRequest, and most held uncommitted per channel. @default 100 */
   batchSize?: number;
   /** A stream silent for this long is restarted (Salesforce keepalives come within 270 s). @default 300000 */
@@ -152,17 +155,39 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     }
   }
 
+  replayRefused(channel: string, replayId: string | undefined, fields: Record<string, unknown>, message: string): void {
+    const events = this.#opts.events;
+    const resumedFrom = this.replayFallback === 'LATEST' ? -1 : -2;
+    // With a listener the service raises the alarm (data_loss_possible) and reconciles.
+    if (events?.replayLoss) {
+      this.logger.warn({ event: 'pubsub_replay_refused', channel, replayId, fallback: this.replayFallback, ...fields }, message);
+      const subscription = this.#opts.channels.find((c) => c.name === channel);
+      events.replayLoss({ channel, refusedReplayId: replayId ?? String(subscription?.replayFrom ?? -1), resumedFrom, error: message });
+    } else {
+      this.logger.error({ event: 'data_loss_possible', channel, replayId, fallback: this.replayFallback, ...fields }, message);
+    }
+  }
+
+  reconnecting(_channel: string, cause: string, delayMs: number): void {
+    this.#opts.events?.reconnecting?.(cause, delayMs);
+  }
+
   async onStreamError(channel: string, error: StreamError): Promise<number> {
     const failures = (this.#failures.get(channel) ?? 0) + 1;
     this.#failures.set(channel, failures);
     this.logger.warn({ event: 'pubsub_stream_error', channel, action: error.action, status: error.status, errorCode: error.errorCode, details: error.details, failures },
       'Pub/Sub stream ended with an error');
     if (error.action === 'reauthenticate') await this.#freshToken();
-    if (error.action === 'replay-fallback' && failures === 1) return 0;
+    if (error.action === 'replay-fallback' && failures === 1) {
+      this.reconnecting(channel, error.action, 0);
+      return 0;
+    }
     const base = this.#opts.retryBaseMs ?? 500;
     const delay = Math.min(30_000, base * 2 ** Math.min(failures - 1, 10));
     // Jitter: several bridges (or channels) failing together must not come back in lockstep.
-    return delay / 2 + Math.random() * (delay / 2);
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    this.reconnecting(channel, error.action, Math.round(jittered));
+    return jittered;
   }
 
   fatal(err: unknown): void {

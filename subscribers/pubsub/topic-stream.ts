@@ -29,6 +29,10 @@ export interface TopicStreamHost {
   gate(): Promise<void>;
   /** The committed replay ID of a channel (base64, or a CometD decimal from before). */
   committed(channel: string): string | undefined;
+  /** A stored replay ID is refused or unusable: the stream resumes from the fallback; events may be lost. */
+  replayRefused(channel: string, replayId: string | undefined, fields: Record<string, unknown>, message: string): void;
+  /** The stream is being reopened for `cause` after `delayMs` (the watchdog; errors go through onStreamError). */
+  reconnecting(channel: string, cause: string, delayMs: number): void;
   /** A stream ended with an error; returns the delay before reopening. */
   onStreamError(channel: string, error: StreamError): Promise<number>;
   fatal(err: unknown): void;
@@ -127,7 +131,7 @@ export class TopicStream {
     const parsed = parseStoredReplay(stored);
     if (parsed.kind === 'invalid') {
       this.stats.fallbacks++;
-      this.#host.logger.error({ event: 'data_loss_possible', channel: this.channel.name, replayId: stored, fallback: this.#host.replayFallback, reason: parsed.reason },
+      this.#host.replayRefused(this.channel.name, stored, { reason: parsed.reason },
         `stored checkpoint of ${this.channel.name} is unusable (${parsed.reason}); resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`);
       return { preset: fallback };
     }
@@ -185,7 +189,7 @@ export class TopicStream {
       this.#useFallback = true;
       this.stats.fallbacks++;
       const replayId = this.#host.committed(this.channel.name);
-      this.#host.logger.error({ event: 'data_loss_possible', channel: this.channel.name, replayId, fallback: this.#host.replayFallback, errorCode: classified.errorCode, details: classified.details },
+      this.#host.replayRefused(this.channel.name, replayId, { errorCode: classified.errorCode, details: classified.details },
         `Salesforce refused replay ID ${replayId ?? '(none)'} of ${this.channel.name}; resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`);
     }
     this.#reopenAfter(this.#host.onStreamError(this.channel.name, classified));
@@ -215,6 +219,7 @@ export class TopicStream {
         'no event and no keepalive for too long; restarting the stream');
       this.#call = undefined;
       call.cancel();
+      this.#host.reconnecting(this.channel.name, 'watchdog', 0);
       this.#reopenAfter(Promise.resolve(0));
     }, this.#host.keepaliveTimeoutMs);
     this.#watchdog.unref();

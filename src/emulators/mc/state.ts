@@ -3,6 +3,7 @@
  * counters. No HTTP here, so the routes stay thin and the benchmark's hot path is easy to see.
  */
 import { randomBytes } from 'node:crypto';
+import { mulberry32 } from '../random.ts';
 import type { McChaos, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
 
 /** A member Marketing Cloud refused, kept for the async status endpoint. */
@@ -257,16 +258,4 @@ function hash53(...parts: string[]): number {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
-/** Small fast seeded PRNG (mulberry32), so a chaos run can be repeated. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -4,6 +4,7 @@
  * created earlier, each with the `changedFields` Salesforce would send. The random choices come
  * from a seeded generator so a run can be repeated.
  */
+import { mulberry32 } from '../random.ts';
 import type { ChangeSpec, GenerateContactOptions } from './types.ts';
 import { salesforceId } from './payloads.ts';
 
@@ -93,16 +94,4 @@ function updateFields(
 
 function phone(random: () => number): string {
   return `+1 415 555 ${String(Math.floor(random() * 10_000)).padStart(4, '0')}`;
-}
-
-/** Small fast seeded PRNG (mulberry32); quality is plenty for test data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,0 +1,13 @@
+/** The emulators' seeded randomness: test data and chaos runs that can be repeated. */
+
+/** Small fast seeded PRNG (mulberry32): numbers in [0, 1); plenty for test data and fault schedules. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The bridge as a real child process, for the tests that kill, signal or run its CLI: start it,
+ * wait for its exit, run one command to completion, and the crash loop the SIGKILL tests share.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { contactId, waitFor, type Harness } from './harness.ts';
+
+export const BIN = fileURLToPath(new URL('../../bin/sfmc-bridge.js', import.meta.url));
+
+/** A running `sfmc-bridge start`: `started` resolves on its "started" log line; `output()` is its stdout so far. */
+export type BridgeChild = ChildProcess & { started: Promise<void>; output(): string };
+
+/** Starts `sfmc-bridge start --config <configPath>` with `env` added to this process's environment. */
+export function startBridge(configPath: string, env: Record<string, string | undefined>): BridgeChild {
+  const c = spawn(process.execPath, [BIN, 'start', '--config', configPath], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  c.stderr!.on('data', (d: Buffer) => process.stderr.write(`[bridge ${c.pid}] ${d}`));
+  const started = new Promise<void>((resolve) => {
+    c.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"event":"started"')) resolve();
+    });
+  });
+  return Object.assign(c, { started, output: () => out });
+}
+
+/** Resolves with the exit code and signal of `c` (at once when it has already exited). */
+export function exited(c: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve({ code: c.exitCode, signal: c.signalCode });
+  return new Promise((resolve) => c.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/**
+ * Runs one CLI command to completion without blocking this process (emulators in the test
+ * process keep answering); `status` is the exit code, -1 when it was killed by the timeout.
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      resolve({ status: err ? (typeof code === 'number' ? code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** What a crash loop saw. */
+export interface CrashReport {
+  /** Journey entries at the Marketing Cloud emulator when each run started and when it was killed. */
+  runs: { atStart: number; atKill: number; uniqueAtKill: number }[];
+  lost: number;
+  duplicates: number;
+}
+
+/**
+ * Publishes `total` Contact creates in `kills + 1` slices, one per bridge run, each slice
+ * starting once that run is up; kills each of the first `kills` runs with SIGKILL once it has
+ * delivered `progress` more entries than when it started, plus a random 50-300 ms (so every
+ * kill lands while events stream in), then lets a last run deliver everything and stop with SIGTERM.
+ */
+export async function crashLoop(h: Harness, configPath: string, opts: { total: number; kills: number; progress?: number }): Promise<CrashReport> {
+  const { total, kills } = opts;
+  const progress = opts.progress ?? 50;
+  const slice = Math.ceil(total / (kills + 1));
+  let published = 0;
+  const publishers: Promise<void>[] = [];
+  const publishSlice = (end = Math.min(total, published + slice)): void => {
+    publishers.push((async () => {
+      while (published < end) {
+        for (let i = 0; i < 10 && published < end; i++, published++) {
+          h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(published)], fields: { Email: `k${published}@example.com` } });
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })());
+  };
+
+  const runs: CrashReport['runs'] = [];
+  for (let k = 0; k < kills; k++) {
+    const child = startBridge(configPath, h.env);
+    try {
+      await child.started;
+      const atStart = h.mc.stats().entries;
+      publishSlice();
+      await waitFor(() => h.mc.stats().entries >= atStart + progress, 30_000, `${progress} entries delivered by run ${k + 1} before its kill`);
+      // Then at a random point of the stream, not always right after the first batch.
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 250));
+      child.kill('SIGKILL');
+      const { signal } = await exited(child);
+      if (signal !== 'SIGKILL') throw new Error(`run ${k + 1} ended before its kill (${signal ?? 'exit'})`);
+      runs.push({ atStart, atKill: h.mc.stats().entries, uniqueAtKill: h.mc.stats().uniqueContacts });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+  const last = startBridge(configPath, h.env);
+  try {
+    await last.started;
+    publishSlice(total);
+    await Promise.all(publishers);
+    await waitFor(() => h.mc.stats().uniqueContacts >= total, 90_000, `all ${total} contacts`);
+    last.kill('SIGTERM');
+    const { code } = await exited(last);
+    if (code !== 0) throw new Error(`the last run exited with ${code} after SIGTERM`);
+  } finally {
+    last.kill('SIGKILL');
+  }
+  const stats = h.mc.stats();
+  return { runs, lost: total - stats.uniqueContacts, duplicates: stats.duplicates };
+}
