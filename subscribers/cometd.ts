@@ -81,8 +81,12 @@ type Next = (message: BayeuxMessage | null) => void;
 
 /** A response with at least this many events means a burst is being replayed. */
 const BURST_RESPONSE_EVENTS = 500;
-/** Most events held uncommitted across responses during a burst. */
-const MAX_UNCOMMITTED_EVENTS = 10_000;
+/**
+ * Most events held uncommitted across responses during a burst. Held events outlive young-
+ * generation collections and are promoted, so a bigger buffer costs heap during a burst; at
+ * 10,000 the bench showed no more throughput than at 2,000 and ~30 MB more resident memory.
+ */
+const MAX_UNCOMMITTED_EVENTS = 2_000;
 /** Oldest an uncommitted event may get before it is committed anyway. */
 const MAX_UNCOMMITTED_MS = 250;
 
@@ -177,7 +181,8 @@ class CometdSubscriber implements Subscriber {
         return;
       case '/meta/connect':
         this.#gated = true;
-        this.#maybeFlush().then(() => this.#opts.gate()).then(() => {
+        // Held events count against the bound: a burst's deferred commit must not let intake run past it.
+        this.#maybeFlush().then(() => this.#opts.gate(this.#buffer.length)).then(() => {
           this.#gated = false;
           this.#aliveAt = Math.max(this.#aliveAt, Date.now());
           if (this.#stopping || client !== this.#client) return next(null);
