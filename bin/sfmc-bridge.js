@@ -5,5 +5,22 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(`sfmc-bridge needs Node.js 22.19 or later (this is ${process.versions.node}); run it through npm, which uses the Node 24 in devDependencies\n`);
   process.exit(1);
 }
+
+// Heap tuning of the long-running service (docs/operations.md, "Memory"). V8 sizes its heap
+// for throughput: on a machine with a few GB it lets the young generation grow to 128 MB and
+// the old one to a multiple of what is alive, so a bridge whose live data is ~50 MB would
+// sit at 400+ MB resident during a burst. These two flags are soft: a smaller young
+// generation (more, cheaper scavenges) and an earlier full collection. Neither is a limit,
+// so neither can make the process run out of memory. SFMC_BRIDGE_NODE_FLAGS replaces them
+// (set it empty to run with V8's defaults). Applied by replacing this process (same PID, so
+// signals and supervisors see no difference) where the platform supports it.
+const HEAP_FLAGS = '--max-semi-space-size=8 --heap-growing-percent=30';
+const SERVICE_COMMANDS = new Set(['start', 'demo']);
+const flags = (process.env.SFMC_BRIDGE_NODE_FLAGS ?? HEAP_FLAGS).split(/\s+/).filter(Boolean);
+if (SERVICE_COMMANDS.has(process.argv[2]) && flags.length > 0 && typeof process.execve === 'function' && !process.env.SFMC_BRIDGE_TUNED) {
+  const env = { ...process.env, SFMC_BRIDGE_TUNED: '1' };
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], env);
+}
+
 const { main } = await import('../src/cli.ts');
 await main(process.argv.slice(2));

@@ -43,8 +43,9 @@ export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | u
 }
 
 /**
- * The backpressure gate: resolves at once while the backlog is under `maxBacklog`, else when
- * the dispatcher has brought it back under. The subscriber awaits it before asking for more.
+ * The backpressure gate: resolves at once while the backlog (plus what the subscriber still
+ * holds uncommitted) is under `maxBacklog`, else when the dispatcher has brought the backlog
+ * back under. The subscriber awaits it before asking for more.
  */
 export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
   let waiters: (() => void)[] = [];
@@ -54,8 +55,8 @@ export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gat
     waiters = [];
     for (const w of ready) w();
   };
-  const gate: Gate = async () => {
-    if ((await store.backlog()) < maxBacklog) return;
+  const gate: Gate = async (pending = 0) => {
+    if ((await store.backlog()) + pending < maxBacklog) return;
     await new Promise<void>((resolve) => waiters.push(resolve));
   };
   return { gate, release };

@@ -3,9 +3,9 @@
  * and stops them in the order that loses nothing (stop asking, commit, finish deliveries).
  */
 import type { Logger } from 'pino';
-import { createSubscriber } from '../subscribers/index.ts';
+import { subscriberFactory } from '../subscribers/index.ts';
 import type { Subscriber } from '../subscribers/types.ts';
-import { startAdminServer, type AdminServer } from './admin/server.ts';
+import type { AdminServer } from './admin/server.ts';
 import type { BridgeConfig } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { createTargets } from './dispatch/targets.ts';
@@ -62,7 +62,8 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const sub = config.subscriber;
   const sink = createPipelineSink({ transform: salesforce.transform, store, telemetry, onCommitted: () => dispatcher.wake() });
   const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }));
-  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber(config, {
+  const createSubscriber = await subscriberFactory(config);
+  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber({
     instanceUrl: session.auth.instanceUrl,
     getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
     channels: subscribed,
@@ -83,8 +84,9 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     : subscribe(channels, await store.loadCheckpoints());
 
   const ad = config.admin;
+  // The admin listener (and prom-client with it) is loaded only when enabled.
   const admin = ad.enabled
-    ? await startAdminServer({
+    ? await (await import('./admin/server.ts')).startAdminServer({
       host: ad.host, port: ad.port, token: ad.token, store, telemetry, logger,
       subscribed: () => subscriber.subscribed, mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
     }).catch(async (err: NodeJS.ErrnoException) => {

@@ -5,7 +5,6 @@
 import type { Logger } from 'pino';
 import type { BridgeConfig } from '../src/config/schema.ts';
 import { createCometdSubscriber, type CometdSubscriberOptions } from './cometd.ts';
-import { createPubSubSubscriber } from './pubsub/index.ts';
 import type { BatchSink, ChannelSubscription, Gate, Subscriber } from './types.ts';
 
 /**
@@ -19,13 +18,17 @@ export type SubscriberDeps = Omit<CometdSubscriberOptions, 'cometdUrl' | 'channe
   instanceUrl?: string;
 };
 
-/** Creates the subscriber of `config.salesforce.transport`. */
-export function createSubscriber(config: BridgeConfig, deps: SubscriberDeps): Subscriber {
+/**
+ * Loads the module of `config.salesforce.transport` and returns a factory of its subscribers.
+ * gRPC, protobuf and Avro are imported only when the config asks for the Pub/Sub API.
+ */
+export async function subscriberFactory(config: BridgeConfig): Promise<(deps: SubscriberDeps) => Subscriber> {
   const sf = config.salesforce;
-  const channels = [...(deps.channels ?? config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback })))];
-  const instanceUrl = deps.instanceUrl ?? sf.instanceUrl;
-  if (sf.transport === 'pubsub') {
-    return createPubSubSubscriber({ ...deps, endpoint: sf.pubsubUrl, instanceUrl, channels });
-  }
-  return createCometdSubscriber({ ...deps, cometdUrl: `${instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`, channels });
+  const pubsub = sf.transport === 'pubsub' ? (await import('./pubsub/index.ts')).createPubSubSubscriber : undefined;
+  return (deps) => {
+    const channels = [...(deps.channels ?? config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback })))];
+    const instanceUrl = deps.instanceUrl ?? sf.instanceUrl;
+    if (pubsub) return pubsub({ ...deps, endpoint: sf.pubsubUrl, instanceUrl, channels });
+    return createCometdSubscriber({ ...deps, cometdUrl: `${instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`, channels });
+  };
 }

@@ -29,5 +29,8 @@ export interface Subscriber {
   readonly subscribed: boolean;
 }
 
-/** Resolves when the pipeline can take more events (the backpressure gate). */
-export type Gate = () => Promise<void>;
+/**
+ * Resolves when the pipeline can take more events (the backpressure gate). `pending`: events
+ * the subscriber holds but has not handed over yet, counted against the bound as if committed.
+ */
+export type Gate = (pending?: number) => Promise<void>;

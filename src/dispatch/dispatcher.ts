@@ -3,6 +3,11 @@
  * batch key, delivers the groups with bounded concurrency and records every outcome. It owns
  * no retry logic of its own: targets classify, the `RetryPolicy` (retry.ts) spaces the next try
  * or ends it. While a host's circuit is open it claims nothing, so a storm is met with silence.
+ *
+ * An attempt is a request Marketing Cloud saw. Chunks a round could not send because the
+ * circuit opened meanwhile (a 429 paused the host, or an open circuit refused the call before
+ * it left) are not attempts: they are held, still claimed, and sent first once the pause ends,
+ * instead of being written back as retries and read again (the churn of a rate-limited burst).
  */
 import { BridgeError, ConfigError, TransientError } from '../errors.ts';
 import type { ActionTarget, StoredAction } from '../model.ts';
@@ -35,6 +40,9 @@ export interface DispatcherOptions {
   pausedUntil?(): number;
 }
 
+/** The breaker refused the call before it left: nothing reached Marketing Cloud. */
+const CIRCUIT_OPEN = 'MC_CIRCUIT_OPEN';
+
 /** Delivers the outbox to Marketing Cloud until stopped. */
 export class Dispatcher {
   readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes'>;
@@ -44,6 +52,10 @@ export class Dispatcher {
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #current: Promise<boolean> | undefined;
+  /** Claimed actions not sent yet (the circuit opened before their turn), in id order. */
+  #held: StoredAction[] = [];
+  /** Until when held actions wait when the circuit refused them (a breaker the options do not expose). */
+  #heldUntil = 0;
 
   constructor(options: DispatcherOptions) {
     this.#o = { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 250, ...options };
@@ -77,7 +89,7 @@ export class Dispatcher {
     for (;;) {
       await this.#current;
       const due = await this.#o.store.nextDueAt();
-      if (this.#current === undefined && (due === undefined || due > Date.now())) return;
+      if (this.#current === undefined && this.#held.length === 0 && (due === undefined || due > Date.now())) return;
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -91,39 +103,65 @@ export class Dispatcher {
   }
 
   async #sleep(): Promise<void> {
-    const nextDue = await this.#o.store.nextDueAt();
-    const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(this.#o.pollIntervalMs, nextDue - Date.now()));
+    // While Marketing Cloud asked for silence, sleep through it rather than poll the store.
+    const paused = this.#pausedFor();
+    const nextDue = paused > 0 ? Date.now() + paused : this.#held.length > 0 ? 0 : await this.#o.store.nextDueAt();
+    const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(paused > 0 ? paused : this.#o.pollIntervalMs, nextDue - Date.now()));
     return new Promise((resolve) => {
       this.#wake = resolve;
       this.#timer = setTimeout(() => { this.#wake = undefined; resolve(); }, delay);
     });
   }
 
+  /** Milliseconds Marketing Cloud still asked us to wait; 0 when it did not. */
+  #pausedFor(): number {
+    return Math.max(0, Math.max(this.#heldUntil, this.#o.pausedUntil?.() ?? 0) - Date.now());
+  }
+
   /** One claim-deliver-record cycle; false when nothing was due. */
   async #round(): Promise<boolean> {
     const { store, batchSize, concurrency } = this.#o;
-    if ((this.#o.pausedUntil?.() ?? 0) > Date.now()) return false;
+    if (this.#pausedFor() > 0) return false;
     const sizes = this.#o.batchSizes ?? {};
     const largest = Math.max(batchSize, ...Object.values(sizes).map((n) => n ?? 0));
-    const claimed = await store.claimDue(largest * concurrency * 2, Date.now());
+    const limit = largest * concurrency * 2;
+    const held = this.#held;
+    this.#held = [];
+    const fresh = held.length < limit ? await store.claimDue(limit - held.length, Date.now()) : [];
+    const claimed = held.length === 0 ? fresh : fresh.length === 0 ? held : [...held, ...fresh].sort((a, b) => a.id - b.id);
     if (claimed.length === 0) return false;
     const byId = new Map(claimed.map((a) => [a.id, a]));
     const chunks = chunkByBatchKey(claimed, batchSize, sizes);
     const records: AttemptRecord[] = [];
+    const unsent: StoredAction[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       // Once stopping, no new request starts: what is claimed but unsent stays pending in the
       // store (claims are released with the process or their lease), only requests in flight finish.
       while (next < chunks.length && this.#running) {
         const chunk = chunks[next++]!;
+        // A 429 or an opening circuit mid-round: keep the rest for after the pause.
+        if (this.#pausedFor() > 0) {
+          for (const a of chunk) unsent.push(a);
+          continue;
+        }
         const outcomes = await this.#deliver(chunk);
-        for (const o of outcomes) records.push(this.#toRecord(byId.get(o.id)!, o));
+        for (const o of outcomes) {
+          const a = byId.get(o.id)!;
+          if (o.status === 'retry' && o.error.code === CIRCUIT_OPEN) {
+            unsent.push(a);
+            this.#heldUntil = Math.max(this.#heldUntil, Date.now() + (o.retryAfterMs ?? this.#o.pollIntervalMs));
+          } else records.push(this.#toRecord(a, o));
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
-    await store.recordAttempts(records, Date.now());
-    await this.#o.onSettled?.();
-    return true;
+    if (unsent.length > 0) this.#held = unsent.sort((a, b) => a.id - b.id);
+    if (records.length > 0) {
+      await store.recordAttempts(records, Date.now());
+      await this.#o.onSettled?.();
+    }
+    return records.length > 0;
   }
 
   async #deliver(chunk: StoredAction[]): Promise<DeliveryOutcome[]> {

@@ -26,12 +26,13 @@ export interface SalesforceRest {
   describe(entity: string): Promise<{ fields: { name: string }[] }>;
 }
 
-/** Adapts a jsforce connection. */
-export function restOf(conn: Connection): SalesforceRest {
+/** Adapts a jsforce connection; given a getter, the connection is asked for at the first call. */
+export function restOf(conn: Connection | (() => Connection)): SalesforceRest {
+  const c = typeof conn === 'function' ? conn : () => conn;
   return {
-    query: async (soql) => (await conn.query(soql)) as unknown as QueryPage,
-    queryMore: async (url) => (await conn.queryMore(url)) as unknown as QueryPage,
-    describe: async (entity) => (await conn.describe(entity)) as unknown as { fields: { name: string }[] },
+    query: async (soql) => (await c().query(soql)) as unknown as QueryPage,
+    queryMore: async (url) => (await c().queryMore(url)) as unknown as QueryPage,
+    describe: async (entity) => (await c().describe(entity)) as unknown as { fields: { name: string }[] },
   };
 }
 

@@ -11,10 +11,16 @@
  * refusal at once cause one token request, and a refusal of a token already replaced causes
  * none.
  */
-import jsforce from 'jsforce';
+import { createRequire } from 'node:module';
+import type jsforceModule from 'jsforce';
 
 /** jsforce's connection class, as its default export names it. */
-export type Connection = InstanceType<typeof jsforce.Connection>;
+export type Connection = InstanceType<typeof jsforceModule.Connection>;
+
+// jsforce is loaded on the first REST call, not at start: a bridge whose routes never query
+// Salesforce (no enrichment, no gap events) does not carry it in memory.
+const require = createRequire(import.meta.url);
+let jsforce: typeof jsforceModule | undefined;
 import type { SalesforceConfig } from '../config/schema.ts';
 import { AuthError } from '../errors.ts';
 import { checkedBase, clientCredentialsFlow, jwtBearerFlow, refreshTokenFlow, type TokenFetcher } from './oauth-flows.ts';
@@ -32,7 +38,7 @@ export interface SalesforceAuth {
 /** An auth method with its REST connection. */
 export interface SalesforceSession {
   readonly auth: SalesforceAuth;
-  /** jsforce connection for queries and describe; refreshes its token through `auth`. */
+  /** jsforce connection for queries and describe (created on first use); refreshes its token through `auth`. */
   readonly connection: Connection;
   /** Token requests made so far (a test and support figure). */
   readonly refreshes: () => number;
@@ -75,6 +81,7 @@ export function singleFlight(instanceUrl: string, fetch: TokenFetcher): Salesfor
 
 /** A jsforce connection whose session refresh goes through `auth` (so it shares its single flight). */
 export function connectionFor(auth: SalesforceAuth, apiVersion: string, accessToken: string): Connection {
+  jsforce ??= require('jsforce') as typeof jsforceModule;
   return new jsforce.Connection({
     instanceUrl: auth.instanceUrl,
     accessToken,
@@ -118,7 +125,7 @@ export async function openSalesforceSession(sf: SalesforceConfig): Promise<Sales
   if (auth.method === 'access_token') {
     const plain = accessTokenAuth(instanceUrl, () => auth.accessToken);
     const token = await plain.getAccessToken(false);
-    return { auth: plain, connection: connectionFor(plain, sf.apiVersion, token), refreshes: () => 0 };
+    return lazySession(plain, () => connectionFor(plain, sf.apiVersion, token), () => 0);
   }
   let fetch: TokenFetcher;
   if (auth.method === 'refresh_token') {
@@ -132,5 +139,17 @@ export async function openSalesforceSession(sf: SalesforceConfig): Promise<Sales
   }
   const flight = singleFlight(instanceUrl, fetch);
   const token = await flight.getAccessToken(false);
-  return { auth: flight, connection: connectionFor(flight, sf.apiVersion, token), refreshes: flight.refreshes };
+  return lazySession(flight, () => connectionFor(flight, sf.apiVersion, token), flight.refreshes);
+}
+
+/** A session whose jsforce connection is built when first asked for. */
+function lazySession(auth: SalesforceAuth, connect: () => Connection, refreshes: () => number): SalesforceSession {
+  let connection: Connection | undefined;
+  return {
+    auth,
+    get connection() {
+      return (connection ??= connect());
+    },
+    refreshes,
+  };
 }

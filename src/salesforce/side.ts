@@ -40,7 +40,7 @@ export async function openSalesforceSide(deps: {
   const sf = config.salesforce;
   const opened = session ?? await openSalesforceSession(sf);
   const sfTelemetry = deps.telemetry.salesforce;
-  const fetcher = new RecordFetcher(observeRest(restOf(opened.connection), (kind) => sfTelemetry.restCall(kind)), sf.enrichment);
+  const fetcher = new RecordFetcher(observeRest(restOf(() => opened.connection), (kind) => sfTelemetry.restCall(kind)), sf.enrichment);
   const marks = (await store.loadCommitMarks?.()) ?? new Map<string, number>();
   const transform = createEnrichingTransform({ config, mappers: deps.mappers, fetcher, telemetry: sfTelemetry, logger, marks });
   let running: Promise<void> = Promise.resolve();

@@ -6,8 +6,7 @@ import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import type { ParsedConfig, StoreConfig } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
-import { ChannelLeadership, type LeadershipHandlers } from './leadership.ts';
-import { openPostgresStore } from './postgres.ts';
+import type { ChannelLeadership, LeadershipHandlers } from './leadership.ts';
 import { openSqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
@@ -21,6 +20,8 @@ export interface OpenedStore {
 /** Opens (and migrates) the store described by `config.store`. */
 export async function openStore(config: StoreConfig): Promise<OpenedStore> {
   if (config.kind === 'sqlite') return { store: openSqliteStore({ path: config.path }) };
+  // Loaded only for a shared store: pg and its pools cost an embedded bridge memory for nothing.
+  const [{ openPostgresStore }, { ChannelLeadership }] = await Promise.all([import('./postgres.ts'), import('./leadership.ts')]);
   const store = await openPostgresStore({
     url: config.url, schema: config.schema, poolSize: config.poolSize, claimLeaseMs: config.claimLeaseMs,
     synchronousCommit: config.synchronousCommit,

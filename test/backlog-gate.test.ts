@@ -1,0 +1,27 @@
+// Events a subscriber holds uncommitted count against the backlog bound, so intake stops at the bound rather than a buffer past it.
+import { createBacklogGate } from '../src/pipeline.ts';
+import type { Store } from '../src/store/store.ts';
+
+function storeWithBacklog(n: { value: number }): Store {
+  return { backlog: async () => n.value } as unknown as Store;
+}
+
+test('the gate is open under the bound, closed once backlog plus held events reach it, and reopens when the dispatcher brings the backlog under', async () => {
+  const backlog = { value: 900 };
+  const { gate, release } = createBacklogGate(storeWithBacklog(backlog), 1000);
+  await expect(gate()).resolves.toBeUndefined();
+  await expect(gate(99)).resolves.toBeUndefined();
+  let opened = false;
+  const waiting = gate(100).then(() => { opened = true; });
+  await new Promise((r) => setTimeout(r, 20));
+  expect(opened).toBe(false);
+  // The held events were committed meanwhile: the backlog is at the bound; still closed.
+  backlog.value = 1000;
+  await release();
+  await new Promise((r) => setTimeout(r, 20));
+  expect(opened).toBe(false);
+  backlog.value = 999;
+  await release();
+  await waiting;
+  expect(opened).toBe(true);
+});
