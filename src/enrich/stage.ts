@@ -64,6 +64,14 @@ interface Plan {
   resyncSince?: number;
 }
 
+/** Fields to fetch for one plan's record: `wanted` undefined means every field of the object. */
+interface FetchRequest {
+  plan: Plan;
+  routes: readonly RouteConfig[];
+  wanted: readonly string[] | undefined;
+  gap: boolean;
+}
+
 interface Item {
   raw: RawEvent;
   plans: Plan[];
@@ -90,39 +98,98 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
     for (const r of routes) if (!plan.refused.has(r.name)) plan.refused.set(r.name, { code, reason: reason(r) });
   };
 
-  /** Fetches `fields` of the plan's record, noting unknown fields and failures per route. */
-  const fetchFor = async (plan: Plan, routes: readonly RouteConfig[], wanted: string[] | undefined, gap: boolean): Promise<void> => {
-    const e = plan.event;
-    try {
-      const known = await fetcher.fieldsOf(e.entityName);
-      let fields = wanted ?? [...known];
-      const unknown = fields.filter((f) => !known.has(f));
-      if (unknown.length > 0) {
-        for (const r of routes) {
-          const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
-          if (bad.length > 0) {
-            refuse(plan, [r], ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
-          }
-        }
-        fields = fields.filter((f) => known.has(f));
-      }
-      if (fields.length === 0) return;
-      const found = (await fetcher.fetch(e.entityName, [e.recordId], fields)).get(e.recordId);
-      if (!found) {
-        refuse(plan, routes, ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
-        return;
-      }
-      plan.fetched = found;
-      if (gap) telemetry.gapFetched(1);
-      else telemetry.enriched(1);
-    } catch (err) {
-      const reason = err instanceof FetchError ? err.message : String((err as Error)?.message ?? err);
-      telemetry.fetchFailed(e.entityName, reason);
-      refuse(plan, routes, ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
+  /**
+   * Fetches what the batch's requests want, per object: one describe lookup and one coalesced
+   * fetch for all of an object's records (not one per event), then each plan gets its record,
+   * or its routes refused: unknown fields, record not found, fetch failed.
+   */
+  const fetchAll = async (requests: readonly FetchRequest[]): Promise<void> => {
+    const byEntity = new Map<string, FetchRequest[]>();
+    for (const q of requests) {
+      const entity = q.plan.event.entityName;
+      const list = byEntity.get(entity);
+      if (list === undefined) byEntity.set(entity, [q]);
+      else list.push(q);
     }
+    await Promise.all([...byEntity].map(([entity, list]) => fetchEntity(entity, list)));
   };
 
-  const plan = (item: Item, e: NormalizedEvent, tasks: Promise<void>[]): Plan => {
+  const fetchEntity = async (entity: string, list: readonly FetchRequest[]): Promise<void> => {
+    const failed = (err: unknown, which: readonly FetchRequest[]): void => {
+      const reason = err instanceof FetchError ? err.message : String((err as Error)?.message ?? err);
+      for (const { plan: p, routes } of which) {
+        const e = p.event;
+        telemetry.fetchFailed(e.entityName, reason);
+        refuse(p, routes, ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
+      }
+    };
+    let known: ReadonlySet<string>;
+    try {
+      known = await fetcher.fieldsOf(entity);
+    } catch (err) {
+      failed(err, list);
+      return;
+    }
+    const wanted: FetchRequest[] = [];
+    const ids: string[] = [];
+    const fields = new Set<string>();
+    for (const q of list) {
+      const e = q.plan.event;
+      let want = q.wanted ?? [...known];
+      if (!want.every((f) => known.has(f))) {
+        const unknown = want.filter((f) => !known.has(f));
+        for (const r of q.routes) {
+          const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
+          if (bad.length > 0) {
+            refuse(q.plan, [r], ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
+          }
+        }
+        want = want.filter((f) => known.has(f));
+      }
+      if (want.length === 0) continue;
+      wanted.push(q);
+      ids.push(e.recordId);
+      for (const f of want) fields.add(f);
+    }
+    if (wanted.length === 0) return;
+    let found: Map<string, Record<string, unknown>>;
+    try {
+      found = await fetcher.fetch(entity, ids, [...fields]);
+    } catch (err) {
+      failed(err, wanted);
+      return;
+    }
+    let enriched = 0;
+    let gaps = 0;
+    for (const { plan: p, routes, gap } of wanted) {
+      const e = p.event;
+      const record = found.get(e.recordId);
+      if (!record) {
+        refuse(p, routes, ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
+        continue;
+      }
+      p.fetched = record;
+      if (gap) gaps++;
+      else enriched++;
+    }
+    if (gaps > 0) telemetry.gapFetched(gaps);
+    if (enriched > 0) telemetry.enriched(enriched);
+  };
+
+  /** Fields an UPDATE selected by `routes` needs (memoized for the common single route). */
+  const updateNeeds = (routes: readonly RouteConfig[]): readonly string[] => {
+    if (routes.length !== 1) return unionNeeds(routes.filter((r) => r.enrich.length > 0 || r.mapping !== undefined)) ?? [];
+    const r = routes[0]!;
+    let needs = updateNeedsOf.get(r);
+    if (needs === undefined) {
+      needs = unionNeeds(r.enrich.length > 0 || r.mapping !== undefined ? [r] : []) ?? [];
+      updateNeedsOf.set(r, needs);
+    }
+    return needs;
+  };
+  const updateNeedsOf = new WeakMap<RouteConfig, readonly string[]>();
+
+  const plan = (item: Item, e: NormalizedEvent, requests: FetchRequest[]): Plan => {
     const p: Plan = { event: e, skip: false };
     if (e.kind !== 'change') return p;
     const before = seen.get(e.channel);
@@ -141,11 +208,10 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
     if (routes.length === 0) return p;
     const gap = e.changeType.startsWith('GAP_');
     if (gap) {
-      if (e.changeType !== 'GAP_DELETE') tasks.push(fetchFor(p, routes, unionNeeds(routes), true));
+      if (e.changeType !== 'GAP_DELETE') requests.push({ plan: p, routes, wanted: unionNeeds(routes), gap: true });
     } else if (e.changeType === 'UPDATE') {
-      const needs = unionNeeds(routes.filter((r) => r.enrich.length > 0 || r.mapping !== undefined)) ?? [];
-      const missing = needs.filter((f) => !Object.hasOwn(e.fields, f));
-      if (missing.length > 0) tasks.push(fetchFor(p, routes, missing, false));
+      const missing = updateNeeds(routes).filter((f) => !Object.hasOwn(e.fields, f));
+      if (missing.length > 0) requests.push({ plan: p, routes, wanted: missing, gap: false });
     }
     void item;
     return p;
@@ -153,7 +219,7 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
 
   const transform = async (batch: readonly RawEvent[], stage?: Parameters<BatchTransform>[1]): Promise<TransformResult> => {
     const items: Item[] = [];
-    const tasks: Promise<void>[] = [];
+    const requests: FetchRequest[] = [];
     for (const raw of batch) {
       const item: Item = { raw, plans: [], deadLetters: [] };
       items.push(item);
@@ -165,13 +231,13 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
       const events: NormalizedEvent[] = [];
       try {
         normalizeInto(raw, channel, events, item.deadLetters);
-        for (const e of events) item.plans.push(plan(item, e, tasks));
+        for (const e of events) item.plans.push(plan(item, e, requests));
       } catch (err) {
         item.plans = [];
         item.deadLetters = [rawDeadLetter(raw, TRANSFORM_FAILED, `transform failed: ${(err as Error)?.message ?? String(err)}`)];
       }
     }
-    await Promise.all(tasks); // each task settles its own failures into its plan
+    if (requests.length > 0) await fetchAll(requests); // settles its failures into the plans
 
     const actions: NewAction[] = [];
     const deadLetters: NewDeadLetter[] = [];
