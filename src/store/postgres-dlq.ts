@@ -7,7 +7,8 @@
  */
 import type pg from 'pg';
 import type { NewAction, NewDeadLetter } from '../model.ts';
-import { COLUMNS, type DbActionRow, deliveryIds, INFLIGHT, toActionRow } from './postgres-rows.ts';
+import { deliveryIdsOf } from './delivery-columns.ts';
+import { COLUMNS, type DbActionRow, INFLIGHT, toActionRow } from './postgres-rows.ts';
 import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceAttempt, TraceEntry } from './store.ts';
 import { countAttempts, sourceFacts } from './trace-facts.ts';
 
@@ -39,7 +40,7 @@ export async function traceOf(db: PgHistoryAccess, key: string): Promise<TraceEn
     else byAction.set(a.action_id, [a]);
   }
   return rows.map((r) => {
-    const ids = deliveryIds(r);
+    const ids = deliveryIdsOf(r);
     const attempts: TraceAttempt[] = (byAction.get(r.id) ?? [])
       .map((a, i, all) => ({ attempt: countAttempts(all, i), at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
     // The successful attempt is the row itself: no attempt row is written on the hot path.

@@ -3,7 +3,8 @@
  * timed on, and the conversions to the contract's row types. Shared by the outbox
  * (`postgres.ts`) and the history and dead-letter queue queries (`postgres-dlq.ts`).
  */
-import type { ActionTarget, DeliveryIds, StoredAction } from '../model.ts';
+import { deliveryIdsOf } from './delivery-columns.ts';
+import type { ActionTarget, StoredAction } from '../model.ts';
 import type { ActionRow } from './store.ts';
 
 /** The database's clock in milliseconds: leases are compared on one clock for the whole fleet. */
@@ -37,26 +38,13 @@ export function toStored(r: DbActionRow): StoredAction {
   };
 }
 
-/** Marketing Cloud's identifiers of a delivered row, or null. */
-export function deliveryIds(r: DbActionRow): DeliveryIds | null {
-  const ids: DeliveryIds = {};
-  if (r.request_id) ids.requestId = r.request_id;
-  // A triggered send's recipientSendId shares the instance column: an action has one or the other.
-  if (r.instance_id) {
-    if (r.target === 'triggeredSend') ids.recipientSendId = r.instance_id;
-    else ids.eventInstanceId = r.instance_id;
-  }
-  if (r.message_key) ids.messageKey = r.message_key;
-  return Object.keys(ids).length > 0 ? ids : null;
-}
-
 /** The contract's view of a row (`inflight` when a live lease holds it). */
 export function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
   return {
     id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
     channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
     correlationId: r.correlation_id, payload: r.payload, attempts: r.attempts,
-    errorCode: r.error_code, error: r.error, deliveryIds: deliveryIds(r),
+    errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
     createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
   };
 }

@@ -17,6 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { deliveryColumns, type DeliveryColumns } from './delivery-columns.ts';
 import type { NewAction, NewDeadLetter, StoredAction } from '../model.ts';
 import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './postgres-dlq.ts';
 import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } from './postgres-rows.ts';
@@ -209,9 +210,7 @@ export class PostgresStore implements Store {
             message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
           WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'`, [
-          delivered.map((r) => r.id), delivered.map((r) => r.ids.requestId ?? null),
-          // A triggered send's recipientSendId shares the instance column: an action has one or the other.
-          delivered.map((r) => r.ids.eventInstanceId ?? r.ids.recipientSendId ?? null), delivered.map((r) => r.ids.messageKey ?? null), now, me,
+          delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me,
         ]);
       }
       if (retries.length > 0) {
@@ -372,4 +371,9 @@ export class PostgresStore implements Store {
       client.release();
     }
   }
+}
+
+/** Delivery columns as the three parallel arrays `unnest` takes. */
+function columnArrays(cols: readonly DeliveryColumns[]): [(string | null)[], (string | null)[], (string | null)[]] {
+  return [cols.map((c) => c.request_id), cols.map((c) => c.instance_id), cols.map((c) => c.message_key)];
 }

@@ -13,8 +13,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { ActionTarget, DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
+import type { ActionTarget, NewAction, NewDeadLetter, StoredAction } from '../model.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceAttempt, TraceEntry } from './store.ts';
+import { deliveryColumns, deliveryIdsOf } from './delivery-columns.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
 import { countAttempts, sourceFacts } from './trace-facts.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
@@ -249,9 +250,8 @@ class SqliteStore implements Store {
     this.#transaction(() => {
       for (const rec of records) {
         if (rec.status === 'delivered') {
-          const ids = rec.ids;
-          // A triggered send's recipientSendId shares the instance column: an action has one or the other.
-          this.#delivered.run(ids.requestId ?? null, ids.eventInstanceId ?? ids.recipientSendId ?? null, ids.messageKey ?? null, now, rec.id);
+          const c = deliveryColumns(rec.ids);
+          this.#delivered.run(c.request_id, c.instance_id, c.message_key, now, rec.id);
           settled++;
         } else if (rec.status === 'retry') {
           this.#retry.run(Math.max(1, rec.nextAttemptAt), rec.code, rec.reason, rec.id);
@@ -467,18 +467,11 @@ function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'tar
 }
 
 function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
-  const ids: DeliveryIds = {};
-  if (r.request_id) ids.requestId = r.request_id;
-  if (r.instance_id) {
-    if (r.target === 'triggeredSend') ids.recipientSendId = r.instance_id;
-    else ids.eventInstanceId = r.instance_id;
-  }
-  if (r.message_key) ids.messageKey = r.message_key;
   return {
     id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
     channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
     correlationId: r.correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
-    errorCode: r.error_code, error: r.error, deliveryIds: Object.keys(ids).length > 0 ? ids : null,
+    errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
     createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
   };
 }
