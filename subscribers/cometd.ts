@@ -10,50 +10,18 @@
  * rebuilds a client whose /meta/connect has not succeeded for too long.
  */
 import faye, { type Client as FayeClient } from 'faye';
-import type { Logger } from 'pino';
 import type { RawEvent } from '../src/model.ts';
 import { decideFault, type FaultDecision } from './cometd-faults.ts';
-import type { BatchSink, ChannelSubscription, Gate, Subscriber } from './types.ts';
-
-/** A stored replay ID Salesforce refused (older than the retention): events may be lost. */
-export interface ReplayLoss {
-  channel: string;
-  /** The refused replay ID (the stored checkpoint), or the configured start when none was stored. */
-  refusedReplayId: string;
-  /** Where the subscription resumes instead (-2 or -1). */
-  resumedFrom: number;
-  /** Salesforce's error text. */
-  error: string;
-}
-
-/** What the subscriber reports besides log lines (the service counts and acts on them). */
-export interface SubscriberEvents {
-  /** A failed reply and the decision taken on it. */
-  fault?(decision: FaultDecision['kind'], reason: string, channel: string): void;
-  /** The client is being rebuilt; `delayMs` before the new handshake. */
-  reconnecting?(why: string, delayMs: number): void;
-  /** A stored replay ID was refused; the channel resumes from its fallback. */
-  replayLoss?(loss: ReplayLoss): void;
-}
+import type { Subscriber, SubscriberBaseOptions } from './types.ts';
 
 /** Options of the CometD subscriber. */
-export interface CometdSubscriberOptions {
+export interface CometdSubscriberOptions extends SubscriberBaseOptions {
   /** `https://<MyDomain>.my.salesforce.com/cometd/<apiVersion>`. */
   cometdUrl: string;
   /** Returns a usable access token; `fresh` asks for a new one after Salesforce refused `rejected`. */
   getAccessToken(fresh: boolean, rejected?: string): Promise<string>;
-  channels: readonly ChannelSubscription[];
-  /** Replay IDs committed in the store, by channel. */
-  checkpoints: ReadonlyMap<string, string>;
-  sink: BatchSink;
-  /** Backpressure: awaited before every `/meta/connect`. */
-  gate: Gate;
-  logger: Logger;
-  /** Called when the subscriber cannot go on (the sink failed). */
-  onFatal(err: unknown): void;
   /** Told after every successful handshake (the first connects; later ones are reconnects). */
   onHandshake?(): void;
-  events?: SubscriberEvents;
   /** Seconds faye waits before retrying a failed request. @default 2 */
   retrySeconds?: number;
   /** Rebuild the client when no /meta/connect succeeded for this long. @default 220000 */

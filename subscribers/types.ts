@@ -2,7 +2,9 @@
  * The subscriber contract, shared by every transport: start, stop, and hand each received
  * batch to a sink that resolves only once the batch is durable.
  */
+import type { Logger } from 'pino';
 import type { RawEvent } from '../src/model.ts';
+import type { FaultDecision } from './cometd-faults.ts';
 
 /**
  * Receives a batch of events and the replay ID each channel reaches with it; resolves when
@@ -34,3 +36,39 @@ export interface Subscriber {
  * the subscriber holds but has not handed over yet, counted against the bound as if committed.
  */
 export type Gate = (pending?: number) => Promise<void>;
+
+/** A stored replay ID Salesforce refused (older than the retention): events may be lost. */
+export interface ReplayLoss {
+  channel: string;
+  /** The refused replay ID (the stored checkpoint), or the configured start when none was stored. */
+  refusedReplayId: string;
+  /** Where the subscription resumes instead (-2 or -1). */
+  resumedFrom: number;
+  /** Salesforce's error text. */
+  error: string;
+}
+
+/** What the subscriber reports besides log lines (the service counts and acts on them). */
+export interface SubscriberEvents {
+  /** A failed reply and the decision taken on it. */
+  fault?(decision: FaultDecision['kind'], reason: string, channel: string): void;
+  /** The client is being rebuilt; `delayMs` before the new handshake. */
+  reconnecting?(why: string, delayMs: number): void;
+  /** A stored replay ID was refused; the channel resumes from its fallback. */
+  replayLoss?(loss: ReplayLoss): void;
+}
+
+/** What every transport takes besides its endpoint and auth. */
+export interface SubscriberBaseOptions {
+  channels: readonly ChannelSubscription[];
+  /** Replay IDs committed in the store, by channel. */
+  checkpoints: ReadonlyMap<string, string>;
+  sink: BatchSink;
+  /** Backpressure: awaited before asking Salesforce for more events. */
+  gate: Gate;
+  logger: Logger;
+  /** Called when the subscriber cannot go on (the sink failed). */
+  onFatal(err: unknown): void;
+  /** Reconnections, faults and refused replay IDs, for the service to count and act on. */
+  events?: SubscriberEvents;
+}

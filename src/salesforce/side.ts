@@ -4,7 +4,7 @@
  * reports (faults, reconnections, refused replay IDs → loss window + reconciliation).
  */
 import type { Logger } from 'pino';
-import type { SubscriberEvents } from '../../subscribers/cometd.ts';
+import type { SubscriberEvents } from '../../subscribers/types.ts';
 import type { BridgeConfig } from '../config/schema.ts';
 import { observeRest, RecordFetcher, restOf } from '../enrich/fetcher.ts';
 import { entitiesOf, resync } from '../enrich/resync.ts';

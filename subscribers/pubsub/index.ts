@@ -9,8 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AuthError } from '../../src/errors.ts';
 import type { RawEvent } from '../../src/model.ts';
-import type { SubscriberEvents } from '../cometd.ts';
-import type { BatchSink, ChannelSubscription, Gate, Subscriber } from '../types.ts';
+import type { Subscriber, SubscriberBaseOptions } from '../types.ts';
 import { describeSchema, toCometdData, type EventSchema } from './avro.ts';
 import type { StreamError } from './errors.ts';
 import { pubSubPackage, type ConsumerEvent, type PubSubClient, type SchemaInfo } from './proto.ts';
@@ -18,7 +17,7 @@ import { replayIdText } from './replay-id.ts';
 import { TopicStream, type TopicStreamHost, type TopicStreamStats } from './topic-stream.ts';
 
 /** Options of the Pub/Sub subscriber. */
-export interface PubSubSubscriberOptions {
+export interface PubSubSubscriberOptions extends SubscriberBaseOptions {
   /** `host:port` of the Pub/Sub API; TLS except for loopback hosts. */
   endpoint: string;
   /** The org's instance URL (the `instanceurl` header). */
@@ -27,17 +26,6 @@ export interface PubSubSubscriberOptions {
   getAccessToken(fresh: boolean): Promise<string>;
   /** The org ID (`tenantid` header). @default the org ID the access token starts with */
   tenantId?: string;
-  channels: readonly ChannelSubscription[];
-  /** Replay IDs committed in the store, by channel. */
-  checkpoints: ReadonlyMap<string, string>;
-  sink: BatchSink;
-  /** Backpressure: awaited before every FetchRequest that asks for more. */
-  gate: Gate;
-  logger: Logger;
-  /** Called when the subscriber cannot go on (the sink failed). */
-  onFatal(err: unknown): void;
-  /** Reconnections and refused replay IDs, reported as the CometD subscriber reports them. */
-  events?: SubscriberEvents;
   /** Events asked for per FetchRequest, and most held uncommitted per channel. @default 100 */
   batchSize?: number;
   /** A stream silent for this long is restarted (Salesforce keepalives come within 270 s). @default 300000 */
