@@ -3,8 +3,17 @@
  * same idempotency key, whichever process or replay produced it; the store refuses a key twice
  * and transactional sends use it as Marketing Cloud's `messageKey`.
  *
- * Key = base64url(sha256(v1 \n channel \n identity \n recordId \n route [\n index])): 43
- * characters of [A-Za-z0-9_-], well under the 64-character limit (and `messageKey`'s 100).
+ * Key = time + digest, 43 characters of [A-Za-z0-9_-], well under the 64-character limit (and
+ * `messageKey`'s 100):
+ *  - time: when the event happened at its source, in ms since the epoch, as 11 lower-case hex
+ *    digits (the CDC header's commitTimestamp, a platform event's CreatedDate; 0 when the
+ *    event has neither). It is part of the event, so a replay yields the same time;
+ *  - digest: the first 32 characters (192 bits) of base64url(sha256(v2 \n channel \n identity
+ *    \n recordId \n route [\n index])).
+ * The time prefix is for the stores: keys of new actions sort after those already stored, so
+ * the unique index takes them at its right edge, as it would take a sequence, instead of at
+ * random pages all over it (a random 43-character key cost SQLite 10+ µs an action at 200,000
+ * rows, mostly in pages rewritten to the WAL; the prefixed key ~3 µs).
  * identity is what names one event at its source:
  *  - change event: `t:<transactionKey>:<sequenceNumber>` (stable across replays and
  *    re-subscriptions; replay IDs are not, after an org migration);
@@ -12,7 +21,7 @@
  *  - either, when the identifying fields are missing: `r:<replayId>`.
  * index distinguishes several actions one mapper makes from one event (0 is left out, so
  * single-action keys do not change if a mapper later adds a second action).
- * Changing this recipe re-keys every action: bump `v1` and say so in the release notes.
+ * Changing this recipe re-keys every action: bump `v2` and say so in the release notes.
  *
  * The correlation ID is shorter (16 hex characters) because it is for people and logs, not
  * for uniqueness guarantees.
@@ -31,6 +40,40 @@ export interface KeySource {
   transactionKey?: string | undefined;
   sequenceNumber?: number | undefined;
   eventUuid?: string | undefined;
+  /** CDC header's commitTimestamp (ms). */
+  commitTimestamp?: number | undefined;
+  /** Platform event's CreatedDate (ms). */
+  publishedAt?: number | undefined;
+}
+
+/** Largest time the 11 hex digits hold (year 2527). */
+const MAX_KEY_TIME = 16 ** 11 - 1;
+
+function timePrefix(source: KeySource): string {
+  const t = source.commitTimestamp ?? source.publishedAt ?? 0;
+  const ms = Number.isSafeInteger(t) && t > 0 && t <= MAX_KEY_TIME ? t : 0;
+  return ms.toString(16).padStart(11, '0');
+}
+
+/**
+ * When a raw event happened at its source (ms): the CDC header's commitTimestamp, else a
+ * platform event's CreatedDate (ISO text on CometD, a long on Pub/Sub).
+ */
+export function sourceTimeOf(data: unknown): number | undefined {
+  const payload = (data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown }; CreatedDate?: unknown } } | null)?.payload;
+  const ts = payload?.ChangeEventHeader?.commitTimestamp;
+  if (typeof ts === 'number' && Number.isFinite(ts)) return ts;
+  return publishedAtOf(payload?.CreatedDate);
+}
+
+/** A platform event's CreatedDate in ms, from either transport's form. */
+export function publishedAtOf(created: unknown): number | undefined {
+  if (typeof created === 'number' && Number.isFinite(created)) return created;
+  if (typeof created === 'string') {
+    const t = Date.parse(created);
+    if (!Number.isNaN(t)) return t;
+  }
+  return undefined;
 }
 
 /** Route name used in keys of dead letters made before any route was chosen. */
@@ -48,9 +91,9 @@ function identityOf(source: KeySource): string {
  * is the action's position among those one mapper returned. See the file comment for the recipe.
  */
 export function idempotencyKey(source: KeySource, route: string, index = 0): string {
-  let text = `v1\n${source.channel}\n${identityOf(source)}\n${source.recordId}\n${route}`;
+  let text = `v2\n${source.channel}\n${identityOf(source)}\n${source.recordId}\n${route}`;
   if (index !== 0) text += `\n${index}`;
-  return hash('sha256', text, 'base64url');
+  return timePrefix(source) + hash('sha256', text, 'base64url').slice(0, 32);
 }
 
 /** Short deterministic correlation ID: 16 hex characters of sha256(channel, replayId, recordId, eventUuid). */

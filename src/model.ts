@@ -55,6 +55,8 @@ export interface NormalizedEvent {
   changeOrigin?: string;
   /** Platform events (API 52.0+). */
   eventUuid?: string;
+  /** Platform events: the payload's CreatedDate in ms (the idempotency key's time). */
+  publishedAt?: number;
   /**
    * Changed fields as Salesforce names them (`Name.LastName`) and flattened
    * (`LastName`); both forms are present so routes may use either.

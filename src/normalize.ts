@@ -11,7 +11,7 @@
 import { showValue } from './errors.ts';
 import { CHANGE_TYPES, type ChangeType, type NewDeadLetter, type NormalizedEvent, type RawEvent } from './model.ts';
 import { tryTo18, idProblem, INVALID_ID } from './ids.ts';
-import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE, type KeySource } from './idempotency.ts';
+import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE, publishedAtOf, type KeySource } from './idempotency.ts';
 import { isChangeChannel } from './config/checks.ts';
 import type { ChannelConfig } from './config/schema.ts';
 import { flatName, splitDotted } from './compound.ts';
@@ -118,6 +118,7 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
   if (problem !== undefined) {
     if (typeof header.transactionKey === 'string') fallback.transactionKey = header.transactionKey;
     if (Number.isInteger(header.sequenceNumber)) fallback.sequenceNumber = header.sequenceNumber as number;
+    if (typeof header.commitTimestamp === 'number') fallback.commitTimestamp = header.commitTimestamp;
     deadLetters.push(deadLetter(raw, fallback, MALFORMED_HEADER, problem));
     return;
   }
@@ -171,7 +172,7 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
       }
       const recordId = tryTo18(id);
       if (recordId === undefined) {
-        const source: KeySource = { ...fallback, transactionKey: template.transactionKey, sequenceNumber: template.sequenceNumber, recordId: id };
+        const source: KeySource = { ...fallback, transactionKey: template.transactionKey, sequenceNumber: template.sequenceNumber, commitTimestamp: template.commitTimestamp, recordId: id };
         deadLetters.push(deadLetter(raw, source, INVALID_ID, `ChangeEventHeader.recordIds[${i}]: invalid Salesforce ID: ${idProblem(id)}`));
         continue;
       }
@@ -261,8 +262,9 @@ function normalizePlatform(raw: RawEvent, channel: ChannelConfig, events: Normal
   const data = raw.data;
   const meta = isObj(data) && isObj(data.event) ? data.event : undefined;
   const eventUuid = meta !== undefined && typeof meta.EventUuid === 'string' && meta.EventUuid !== '' ? meta.EventUuid : undefined;
-  const source: KeySource = { channel: raw.channel, replayId: raw.replayId, kind: 'platform', recordId: '', eventUuid };
   const payload = isObj(data) ? data.payload : undefined;
+  const publishedAt = isObj(payload) ? publishedAtOf(payload.CreatedDate) : undefined;
+  const source: KeySource = { channel: raw.channel, replayId: raw.replayId, kind: 'platform', recordId: '', eventUuid, publishedAt };
   if (!isObj(payload)) {
     const where = isObj(data) ? 'data.payload' : 'data';
     deadLetters.push(deadLetter(raw, source, MALFORMED_EVENT, `${where}: expected an object, got ${showValue(isObj(data) ? payload : data)}`));
@@ -297,6 +299,7 @@ function normalizePlatform(raw: RawEvent, channel: ChannelConfig, events: Normal
     commitUser: undefined,
     changeOrigin: undefined,
     eventUuid,
+    publishedAt,
     changedFields: [],
     nulledFields: [],
     fields: payload,

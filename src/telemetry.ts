@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DeliveryIds, RawEvent, StoredAction } from './model.ts';
 import { SalesforceTelemetry, type RestCallKind } from './salesforce/telemetry.ts';
 import type { CommitResult } from './store/store.ts';
+import { sourceTimeOf } from './idempotency.ts';
 
 /** Running totals since start. */
 export interface Counters {
@@ -164,14 +165,7 @@ export class Telemetry {
 
 /** Salesforce's commit time of a raw event: the CDC header's commitTimestamp, or a platform event's CreatedDate. */
 export function commitTimeOf(e: RawEvent): number | undefined {
-  const payload = (e.data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown }; CreatedDate?: unknown } } | null)?.payload;
-  const ts = payload?.ChangeEventHeader?.commitTimestamp;
-  if (typeof ts === 'number' && Number.isFinite(ts)) return ts;
-  if (typeof payload?.CreatedDate === 'string') {
-    const t = Date.parse(payload.CreatedDate);
-    if (!Number.isNaN(t)) return t;
-  }
-  return undefined;
+  return sourceTimeOf(e.data);
 }
 
 /** The PRODUCT.md correlation fields every line about a record carries. */

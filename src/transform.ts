@@ -7,7 +7,7 @@
 import type { NewAction, NewDeadLetter, NormalizedEvent, RawEvent } from './model.ts';
 import { normalizeInto } from './normalize.ts';
 import { compileRoutes } from './route.ts';
-import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE } from './idempotency.ts';
+import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE, sourceTimeOf } from './idempotency.ts';
 import { isChangeChannel } from './config/checks.ts';
 import type { BridgeConfig, ChannelConfig } from './config/schema.ts';
 import type { MapperRegistry } from './mappers.ts';
@@ -40,7 +40,7 @@ export const TRANSFORM_FAILED = 'TRANSFORM_FAILED';
 
 /** A dead letter for a raw message that produced no event (before any route was chosen). */
 export function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLetter {
-  const source = { channel: raw.channel, replayId: raw.replayId, kind: isChangeChannel(raw.channel) ? 'change' as const : 'platform' as const, recordId: '' };
+  const source = { channel: raw.channel, replayId: raw.replayId, kind: isChangeChannel(raw.channel) ? 'change' as const : 'platform' as const, recordId: '', commitTimestamp: sourceTimeOf(raw.data) };
   return {
     idempotencyKey: idempotencyKey(source, NORMALIZE_ROUTE),
     channel: raw.channel,

@@ -1,6 +1,7 @@
 // Rule: every raw message becomes one normalized event per record (18-character IDs, flattened compound fields, changed and nulled fields in both forms) or a dead letter naming the field and value, and normalize never throws.
 import { normalize, MALFORMED_EVENT, MALFORMED_HEADER, MISSING_RECORD_ID } from '../src/normalize.ts';
 import { INVALID_ID } from '../src/ids.ts';
+import { idempotencyKey } from '../src/idempotency.ts';
 import type { RawEvent } from '../src/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
 
@@ -187,6 +188,16 @@ describe('platform events', () => {
       changedFields: [], nulledFields: [],
     });
     expect(events[0]!.fields).toBe((raw.data as { payload: unknown }).payload);
+  });
+
+  it('keys the event by its CreatedDate, the same from CometD\'s text as from Pub/Sub\'s long', () => {
+    const text = normalize(platformEvent({ eventUuid: 'u-1' }), ENTRY).events[0]!;
+    expect(text.publishedAt).toBe(Date.parse('2026-04-09T18:31:40.517Z'));
+    const payload = { ...(platformEvent().data as { payload: Record<string, unknown> }).payload, CreatedDate: Date.parse('2026-04-09T18:31:40.517Z') };
+    const long = normalize(platformEvent({ eventUuid: 'u-1', payload }), ENTRY).events[0]!;
+    const route = 'r';
+    expect(idempotencyKey(long, route)).toBe(idempotencyKey(text, route));
+    expect(idempotencyKey(text, route).slice(0, 11)).toBe(Date.parse('2026-04-09T18:31:40.517Z').toString(16).padStart(11, '0'));
   });
 
   it('uses the channel\'s recordIdField', () => {

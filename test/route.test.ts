@@ -177,12 +177,22 @@ describe('custom mappers', () => {
 });
 
 describe('idempotency keys', () => {
-  const base = { channel: '/data/ContactChangeEvent', replayId: '123456', kind: 'change' as const, transactionKey: 'tx-1', sequenceNumber: 1, recordId: CONTACT };
+  const base = { channel: '/data/ContactChangeEvent', replayId: '123456', kind: 'change' as const, transactionKey: 'tx-1', sequenceNumber: 1, recordId: CONTACT, commitTimestamp: 1763900000123 };
 
   it('are stable: the recipe is pinned (changing it re-keys every action in flight)', () => {
     expect(idempotencyKey(base, 'contact-welcome')).toBe(idempotencyKey({ ...base }, 'contact-welcome'));
-    // base64url(sha256("v1\n/data/ContactChangeEvent\nt:tx-1:1\n0035g00000XyZabAAF\ncontact-welcome")), checked with openssl.
-    expect(idempotencyKey(base, 'contact-welcome')).toBe('H_7HuIONGbK8MsfKq_DodZ_43RWiUNlAX0wZZenRHSk');
+    // The commitTimestamp in 11 hex digits, then the first 32 characters of
+    // base64url(sha256("v2\n/data/ContactChangeEvent\nt:tx-1:1\n0035g00000XyZabAAF\ncontact-welcome")), checked with openssl.
+    expect(idempotencyKey(base, 'contact-welcome')).toBe('19ab0a2077bXacBEjs6s9hPXwt2O54Q14HXDHf4LHk7');
+    expect(idempotencyKey({ ...base, commitTimestamp: undefined }, 'contact-welcome')).toBe('00000000000XacBEjs6s9hPXwt2O54Q14HXDHf4LHk7');
+  });
+
+  it('sort by the time the event happened, so the stores add new keys at the end of their index', () => {
+    const later = idempotencyKey({ ...base, transactionKey: 'tx-0', commitTimestamp: base.commitTimestamp + 1 }, 'contact-welcome');
+    expect(later > idempotencyKey(base, 'contact-welcome')).toBe(true);
+    // A platform event's CreatedDate plays the commitTimestamp's part.
+    const pe = { channel: '/event/MC_Send__e', replayId: '9', kind: 'platform' as const, recordId: CONTACT, eventUuid: 'u-1' };
+    expect(idempotencyKey({ ...pe, publishedAt: 1763900000123 }, 'r').slice(0, 11)).toBe('19ab0a2077b');
   });
 
   it('do not depend on the replay ID of a change event, so a replay after an org migration keeps them', () => {
