@@ -130,6 +130,37 @@ test('enrichment: fields an UPDATE lacks are fetched once per batch of records, 
   expect(s.salesforce.telemetry.counters.enrichedEvents).toBe(240);
 });
 
+test('a cached record takes what later events change: the next event is not enriched with a replaced value', async () => {
+  const id = contactId(7);
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: 'old@example.com', Name: { LastName: 'Lee' } } });
+  const route = {
+    name: 'any-update', channel: CHANNEL, changeTypes: ['UPDATE'],
+    target: { type: 'journey', eventDefinitionKey: WELCOME_KEY, mode: 'batch' },
+    mapping: { data: { Email: 'Email', Phone: 'Phone' }, required: ['Email'] },
+  };
+  const s = await start({ channels: [{ name: CHANNEL, replayFrom: -1 }], routes: [route] });
+  await waitFor(() => s.subscriber.subscribed, 10_000, 'subscribed');
+  const update = async (fields: Record<string, unknown>, n: number) => {
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [id], fields, changedFields: Object.keys(fields) });
+    await waitFor(() => h.mc.stats().entries >= n, 10_000, `entry ${n}`);
+  };
+  await update({ Phone: '1' }, 1); // Email fetched, and cached
+  await update({ Email: 'new@example.com' }, 2); // carried by the event
+  await update({ Phone: '2' }, 3); // Email from the cache: the new one
+  expect(h.mc.received({ contactKey: id }).map((e) => e.data)).toEqual([
+    { Email: 'old@example.com', Phone: '1' },
+    { Email: 'new@example.com', Phone: '1' },
+    { Email: 'new@example.com', Phone: '2' },
+  ]);
+  expect(idQueries()).toHaveLength(1);
+  // A deletion drops the cached copy: after an undelete, the next event is fetched afresh.
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'DELETE', recordIds: [id] });
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'UNDELETE', recordIds: [id], fields: { Email: 'back@example.com' } });
+  await update({ Phone: '3' }, 4);
+  expect(h.mc.received({ contactKey: id }).at(-1)!.data).toEqual({ Email: 'back@example.com', Phone: '3' });
+  expect(idQueries()).toHaveLength(2);
+});
+
 test('a field the route needs that the object lacks: dead-lettered naming the field, the other routes go on', async () => {
   const route = (name: string, enrich: string[]) => ({
     name, channel: CHANNEL, changeTypes: ['UPDATE'], target: { type: 'journey', eventDefinitionKey: `${WELCOME_KEY}-${name}`, mode: 'batch' },

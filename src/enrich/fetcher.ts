@@ -125,6 +125,23 @@ export class RecordFetcher {
   }
 
   /**
+   * What a change event says of a record, in stream order: merged into its cached copy, if
+   * any, so a later event of the same record is not enriched with values this one replaced
+   * (the copy keeps the lifetime of its fetch); a deleted record leaves the cache.
+   */
+  remember(entity: string, id: string, fields: Readonly<Record<string, unknown>> | undefined): void {
+    const cache = this.#cache;
+    if (cache === undefined) return;
+    const key = `${entity}:${id}`;
+    if (fields === undefined) {
+      cache.delete(key);
+      return;
+    }
+    const cached = cache.peek(key);
+    if (cached !== undefined) cache.set(key, { ...cached, ...fields }, { noUpdateTTL: true });
+  }
+
+  /**
    * Pages of the records of `entity` modified at or after `since` (ms), oldest first.
    * @throws FetchError
    */

@@ -169,6 +169,8 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
         continue;
       }
       p.fetched = record;
+      // The fetched copy is cached; what the event itself says goes over it, as in plan().
+      if (!gap) fetcher.remember(entity, e.recordId, e.fields);
       if (gap) gaps++;
       else enriched++;
     }
@@ -204,6 +206,10 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
       p.resyncSince = before ?? (e.commitTimestamp ?? Date.now()) - DEFAULT_LOOKBACK_MS;
       return p;
     }
+    // In stream order, before this batch's fetch: a cached copy must not outlive what
+    // an event changed (the next event of the record would be enriched with old values).
+    if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.entityName, e.recordId, undefined);
+    else if (!e.changeType.startsWith('GAP_')) fetcher.remember(e.entityName, e.recordId, e.fields);
     const routes = router.selects(e);
     if (routes.length === 0) return p;
     const gap = e.changeType.startsWith('GAP_');
