@@ -153,10 +153,22 @@ test('a cached record takes what later events change: the next event is not enri
     { Email: 'new@example.com', Phone: '2' },
   ]);
   expect(idQueries()).toHaveLength(1);
+  // Two events in one batch: the first needs a fetch (served from the cache), the second
+  // carries both fields. The cached copy must end with the second's values, not the first's.
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [id], fields: { Phone: '4' }, changedFields: ['Phone'] });
+  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [id], fields: { Email: 'c@example.com', Phone: '5' }, changedFields: ['Email', 'Phone'] });
+  await waitFor(() => h.mc.stats().entries >= 5, 10_000, 'entries 4 and 5');
+  await update({ Email: 'd@example.com' }, 6); // Phone from the cache: the second's
+  expect(h.mc.received({ contactKey: id }).slice(3).map((e) => e.data)).toEqual([
+    { Email: 'new@example.com', Phone: '4' },
+    { Email: 'c@example.com', Phone: '5' },
+    { Email: 'd@example.com', Phone: '5' },
+  ]);
+  expect(idQueries()).toHaveLength(1);
   // A deletion drops the cached copy: after an undelete, the next event is fetched afresh.
   h.sf.publishChange({ entityName: 'Contact', changeType: 'DELETE', recordIds: [id] });
   h.sf.publishChange({ entityName: 'Contact', changeType: 'UNDELETE', recordIds: [id], fields: { Email: 'back@example.com' } });
-  await update({ Phone: '3' }, 4);
+  await update({ Phone: '3' }, 7);
   expect(h.mc.received({ contactKey: id }).at(-1)!.data).toEqual({ Email: 'back@example.com', Phone: '3' });
   expect(idQueries()).toHaveLength(2);
 });

@@ -124,12 +124,20 @@ export class RecordFetcher {
     });
   }
 
+  /** The cached copy of a record when it holds every one of `fields`; never a query. */
+  cachedCopy(entity: string, id: string, fields: readonly string[]): Record<string, unknown> | undefined {
+    const cached = this.#cache?.peek(`${entity}:${id}`);
+    return cached !== undefined && fields.every((f) => Object.hasOwn(cached, f)) ? cached : undefined;
+  }
+
   /**
    * What a change event says of a record, in stream order: merged into its cached copy, if
    * any, so a later event of the same record is not enriched with values this one replaced
-   * (the copy keeps the lifetime of its fetch); a deleted record leaves the cache.
+   * (the copy keeps the lifetime of its fetch); a deleted record leaves the cache. With
+   * `onlyMissing`, only fields the copy lacks are added (a fresh fetch is newer than the event).
+   * Cached copies are replaced, never changed, so a copy handed out stays as it was.
    */
-  remember(entity: string, id: string, fields: Readonly<Record<string, unknown>> | undefined): void {
+  remember(entity: string, id: string, fields: Readonly<Record<string, unknown>> | undefined, onlyMissing = false): void {
     const cache = this.#cache;
     if (cache === undefined) return;
     const key = `${entity}:${id}`;
@@ -138,7 +146,7 @@ export class RecordFetcher {
       return;
     }
     const cached = cache.peek(key);
-    if (cached !== undefined) cache.set(key, { ...cached, ...fields }, { noUpdateTTL: true });
+    if (cached !== undefined) cache.set(key, onlyMissing ? { ...fields, ...cached } : { ...cached, ...fields }, { noUpdateTTL: true });
   }
 
   /**

@@ -169,8 +169,6 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
         continue;
       }
       p.fetched = record;
-      // The fetched copy is cached; what the event itself says goes over it, as in plan().
-      if (!gap) fetcher.remember(entity, e.recordId, e.fields);
       if (gap) gaps++;
       else enriched++;
     }
@@ -206,21 +204,48 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
       p.resyncSince = before ?? (e.commitTimestamp ?? Date.now()) - DEFAULT_LOOKBACK_MS;
       return p;
     }
-    // In stream order, before this batch's fetch: a cached copy must not outlive what
-    // an event changed (the next event of the record would be enriched with old values).
-    if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.entityName, e.recordId, undefined);
-    else if (!e.changeType.startsWith('GAP_')) fetcher.remember(e.entityName, e.recordId, e.fields);
     const routes = router.selects(e);
-    if (routes.length === 0) return p;
     const gap = e.changeType.startsWith('GAP_');
     if (gap) {
-      if (e.changeType !== 'GAP_DELETE') requests.push({ plan: p, routes, wanted: unionNeeds(routes), gap: true });
-    } else if (e.changeType === 'UPDATE') {
+      if (routes.length > 0 && e.changeType !== 'GAP_DELETE') requests.push({ plan: p, routes, wanted: unionNeeds(routes), gap: true });
+    } else if (e.changeType === 'UPDATE' && routes.length > 0) {
       const missing = updateNeeds(routes).filter((f) => !Object.hasOwn(e.fields, f));
-      if (missing.length > 0) requests.push({ plan: p, routes, wanted: missing, gap: false });
+      // A cached copy serves the event as the stream stands here, before later events of
+      // the batch are merged into it; only a record not cached is fetched.
+      if (missing.length > 0) {
+        const cached = fetcher.cachedCopy(e.entityName, e.recordId, missing);
+        if (cached === undefined) requests.push({ plan: p, routes, wanted: missing, gap: false });
+        else {
+          p.fetched = cached;
+          telemetry.enriched(1);
+        }
+      }
     }
+    // In stream order: a cached copy must not outlive what an event changed (the next event
+    // of the record would be enriched with the value this one replaced).
+    if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.entityName, e.recordId, undefined);
+    else if (!gap) fetcher.remember(e.entityName, e.recordId, e.fields);
     void item;
     return p;
+  };
+
+  /**
+   * After a fetch: a fresh copy is newer than the batch's events, but it holds only the fields
+   * asked for. What the events said of the others is added to it, the latest event first.
+   */
+  const fillFetched = (items: readonly Item[], requests: readonly FetchRequest[]): void => {
+    const fetched = new Set<string>();
+    for (const q of requests) if (!q.gap && q.plan.fetched !== undefined) fetched.add(q.plan.event.recordId);
+    if (fetched.size === 0) return;
+    for (let i = items.length - 1; i >= 0; i--) {
+      const plans = items[i]!.plans;
+      for (let j = plans.length - 1; j >= 0; j--) {
+        const e = plans[j]!.event;
+        if (e.kind === 'change' && fetched.has(e.recordId) && !e.changeType.startsWith('GAP_') && e.changeType !== 'DELETE') {
+          fetcher.remember(e.entityName, e.recordId, e.fields, true);
+        }
+      }
+    }
   };
 
   const transform = async (batch: readonly RawEvent[], stage?: Parameters<BatchTransform>[1]): Promise<TransformResult> => {
@@ -243,7 +268,10 @@ export function createEnrichingTransform(deps: EnrichDeps): BatchTransform & { r
         item.deadLetters = [rawDeadLetter(raw, TRANSFORM_FAILED, `transform failed: ${(err as Error)?.message ?? String(err)}`)];
       }
     }
-    if (requests.length > 0) await fetchAll(requests); // settles its failures into the plans
+    if (requests.length > 0) {
+      await fetchAll(requests); // settles its failures into the plans
+      fillFetched(items, requests);
+    }
 
     const actions: NewAction[] = [];
     const deadLetters: NewDeadLetter[] = [];
