@@ -60,10 +60,13 @@ function timePrefix(source: KeySource): string {
  * platform event's CreatedDate (ISO text on CometD, a long on Pub/Sub).
  */
 export function sourceTimeOf(data: unknown): number | undefined {
-  const payload = (data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown }; CreatedDate?: unknown } } | null)?.payload;
-  const ts = payload?.ChangeEventHeader?.commitTimestamp;
-  if (typeof ts === 'number' && Number.isFinite(ts)) return ts;
-  return publishedAtOf(payload?.CreatedDate);
+  return commitTimestampOf(data) ?? publishedAtOf((data as { payload?: { CreatedDate?: unknown } } | null)?.payload?.CreatedDate);
+}
+
+/** A raw CDC event's commitTimestamp (ms), when it has a valid one. */
+export function commitTimestampOf(data: unknown): number | undefined {
+  const ts = (data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown } } } | null)?.payload?.ChangeEventHeader?.commitTimestamp;
+  return typeof ts === 'number' && Number.isFinite(ts) ? ts : undefined;
 }
 
 /** A platform event's CreatedDate in ms, from either transport's form. */

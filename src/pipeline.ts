@@ -7,6 +7,7 @@ import type { Store } from './store/store.ts';
 import type { Telemetry } from './telemetry.ts';
 import type { BatchTransform } from './transform.ts';
 import type { NewAction, NewDeadLetter, RawEvent } from './model.ts';
+import { commitTimestampOf } from './idempotency.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
 export function createPipelineSink(deps: { transform: BatchTransform; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
@@ -33,9 +34,8 @@ export function createPipelineSink(deps: { transform: BatchTransform; store: Sto
 export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | undefined {
   let marks: Map<string, number> | undefined;
   for (const raw of batch) {
-    const data = raw.data as { payload?: { ChangeEventHeader?: { commitTimestamp?: unknown } } } | null;
-    const ts = data?.payload?.ChangeEventHeader?.commitTimestamp;
-    if (typeof ts !== 'number' || !Number.isFinite(ts)) continue;
+    const ts = commitTimestampOf(raw.data);
+    if (ts === undefined) continue;
     marks ??= new Map();
     if ((marks.get(raw.channel) ?? 0) < ts) marks.set(raw.channel, ts);
   }

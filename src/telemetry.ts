@@ -157,15 +157,10 @@ export class Telemetry {
       if (seen) { seen.events++; seen.last = e; } else perChannel.set(e.channel, { events: 1, last: e });
     }
     for (const [channel, { events, last }] of perChannel) {
-      const committedAt = commitTimeOf(last);
+      const committedAt = sourceTimeOf(last.data);
       for (const l of this.#listeners) l.received?.(channel, events, committedAt);
     }
   }
-}
-
-/** Salesforce's commit time of a raw event: the CDC header's commitTimestamp, or a platform event's CreatedDate. */
-export function commitTimeOf(e: RawEvent): number | undefined {
-  return sourceTimeOf(e.data);
 }
 
 /** The PRODUCT.md correlation fields every line about a record carries. */
