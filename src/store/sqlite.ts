@@ -42,7 +42,9 @@ export const DEFAULT_CACHE_LIMIT = 20_000;
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
   const db = new DatabaseSync(options.path);
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000};
+  // busy_timeout first: switching to WAL needs a lock, and the checkpointer thread of a store
+  // closed just before (a restart in the same process) may still hold it for its last checkpoint.
+  db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
     PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;`);
   migrate(db);
   // Checkpoints run on their own thread; an in-memory database has no WAL to checkpoint.
