@@ -7,7 +7,11 @@ import faye, { type Client as FayeClient } from 'faye';
 import { request } from 'undici';
 import type { EmulatorInfo } from './processes.ts';
 
-function subscribeAll(info: EmulatorInfo, channel: string, onEvent: (data: unknown) => void): FayeClient {
+/**
+ * Subscribes faye's client to `channel` from the start of its retention (replay -2).
+ * `incoming` sees every message faye receives, before it is handed to the subscription.
+ */
+export function subscribeAll(info: EmulatorInfo, channel: string, onEvent: (data: any) => void, incoming?: (message: any) => void): FayeClient {
   const client = new faye.Client(`${info.SF_INSTANCE_URL}/cometd/62.0`, { timeout: 120 });
   client.disable('websocket');
   client.setHeader('Authorization', `Bearer ${info.SF_ACCESS_TOKEN}`);
@@ -18,6 +22,8 @@ function subscribeAll(info: EmulatorInfo, channel: string, onEvent: (data: unkno
       next(message);
     },
   });
+  // Only when asked: the raw yardstick's client stays faye's plain one.
+  if (incoming) client.addExtension({ incoming(message: any, next: (m: any) => void) { incoming(message); next(message); } });
   client.subscribe(channel, onEvent);
   return client;
 }
