@@ -1,10 +1,7 @@
 // Under chaos (10 % 5xx, connection resets before and after processing, 429 bursts of both kinds, slow answers) every transactional send arrives exactly once by messageKey, every journey entry at least once (duplicates counted and reported), and the dead-letter queue holds only what Marketing Cloud refused.
 import { join } from 'node:path';
-import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
 import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
-import { startHarness, waitFor, type Harness } from './helpers/harness.ts';
+import { useHarness, waitFor } from './helpers/harness.ts';
 import { to18 } from '../src/ids.ts';
 
 /**
@@ -17,17 +14,7 @@ const ENTRIES = N - SENDS;
 /** Send recipients Marketing Cloud refuses (unsubscribed): the only dead letters allowed. */
 const REFUSED_EVERY = 5000;
 
-let h: Harness;
-let service: Service | undefined;
-
-beforeAll(async () => {
-  clearSharedTokenManagers();
-  h = await startHarness({ mc: { recordBodies: true }, sf: { maxEventsPerResponse: 2000 } });
-});
-afterAll(async () => {
-  await service?.stop();
-  await h?.close();
-});
+const h = useHarness({ mc: { recordBodies: true }, sf: { maxEventsPerResponse: 2000 } }, { scope: 'all', setup: clearSharedTokenManagers });
 
 function id(prefix: string, n: number): string {
   return to18(`${prefix}${String(n).padStart(15 - prefix.length, '0')}`);
@@ -65,8 +52,7 @@ test(`${N} events through the bridge while Marketing Cloud misbehaves`, async ()
     },
     log: { level: 'silent', pretty: false },
   };
-  service = await startService(load(config, h.env), createLogger({ level: 'silent', pretty: false }));
-  const s = service;
+  const s = await h.startService(config);
   const expectedSends = SENDS - refused.length;
   await waitFor(async () => {
     const c = await s.store.counts();

@@ -3,29 +3,15 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
 import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { createTransform } from '../src/transform.ts';
 import { builtinMappers } from '../src/mappers.ts';
-import { contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
+import { contactId, useHarness, waitFor } from './helpers/harness.ts';
 
 const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const CHANNEL = '/event/Order_Confirmed__e';
-let h: Harness;
-let service: Service | undefined;
-const quiet = createLogger({ level: 'silent', pretty: false });
-
-beforeEach(async () => {
-  clearSharedTokenManagers();
-  h = await startHarness({ mc: { sendDefinitionKeys: ['order-confirm'] } });
-});
-afterEach(async () => {
-  await service?.stop();
-  service = undefined;
-  await h.close();
-});
+const h = useHarness({ mc: { sendDefinitionKeys: ['order-confirm'] } }, { setup: clearSharedTokenManagers });
 
 function config(required: string[]): Record<string, unknown> {
   return {
@@ -55,12 +41,10 @@ test('list, retry (requeue and re-derive) and discard, each keeping its history'
   h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: noNote, Email__c: 'n@example.com', Order_Number__c: 'ORD-2' });
   h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: keep, Email__c: 'bad-address', Order_Number__c: 'ORD-3', Note__c: 'n' });
   const strict = h.writeConfig(config(['OrderNumber', 'Note']));
-  service = await startService(load(strict, h.env), quiet);
-  const s1 = service;
+  const s1 = await h.startService(strict);
   await waitFor(async () => (await s1.store.counts()).dead >= 3, 10_000, 'three dead letters');
   await s1.dispatcher.settled();
-  await s1.stop();
-  service = undefined;
+  await h.stopService();
 
   const listed = cli(['list', '--json'], strict).out as { id: number; recordId: string; errorCode: string; error: string; target: string | null; history: { outcome: string }[] }[];
   expect(listed.map((r) => [r.recordId, r.errorCode])).toEqual([[paused, 'MC_REJECTED'], [noNote, 'MAPPING_MISSING_FIELD'], [keep, 'MAPPING_BAD_VALUE']]);
@@ -82,8 +66,7 @@ test('list, retry (requeue and re-derive) and discard, each keeping its history'
   ]);
   expect(cli(['retry', '999999'], relaxed).status).toBe(2);
 
-  service = await startService(load(relaxed, h.env), quiet);
-  const s2 = service;
+  const s2 = await h.startService(relaxed);
   await waitFor(() => h.mc.stats().sends >= 2, 10_000, 'two sends after the retry');
   await s2.dispatcher.settled();
   expect(h.mc.sends().map((x) => x.contactKey).sort()).toEqual([paused, noNote].sort());
@@ -92,8 +75,7 @@ test('list, retry (requeue and re-derive) and discard, each keeping its history'
   expect((await s2.store.attemptsOf(deadPaused!.id)).map((x) => x.outcome)).toEqual(['dead', 'requeued']);
   expect((await s2.store.attemptsOf(deadNote!.id)).map((x) => x.outcome)).toEqual(['rederived']);
   expect((await s2.store.attemptsOf(deadKeep!.id)).map((x) => x.outcome)).toEqual(['rederive_failed']);
-  await s2.stop();
-  service = undefined;
+  await h.stopService();
 
   const discarded = cli(['discard', String(deadKeep!.id), '--json'], relaxed);
   expect(discarded.out).toEqual({ discarded: [deadKeep!.id], notDeadLetters: [] });
@@ -122,7 +104,7 @@ test('a dead letter made before normalization is re-derived from the stored raw 
   const fixed = h.writeConfig(config(['OrderNumber']), 'fixed.json');
   const r = cli(['retry', '--all', '--json'], fixed);
   expect(r.out.outcomes).toEqual([{ id: expect.any(Number), result: 'rederived', detail: 'replaced, 1 new action(s)' }]);
-  service = await startService(load(fixed, h.env), quiet);
+  await h.startService(fixed);
   await waitFor(() => h.mc.stats().sends >= 1, 10_000, 'the re-derived send');
   expect(h.mc.sends()[0]).toMatchObject({ contactKey: id, to: 'r@example.com' });
   expect(cli(['list', '--json'], fixed).out).toEqual([]);

@@ -2,57 +2,22 @@
  * The spine end to end, in one process: CDC events from the streaming emulator, through the
  * real subscriber, transform, outbox and dispatcher, into the Marketing Cloud emulator.
  */
-import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
-import { bridgeConfig, CHANNEL, contactId, startHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
+import type { Service } from '../src/service.ts';
+import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';
+import { expectSpineEntries, publishSpineChanges } from './helpers/spine.ts';
 
-let h: Harness;
-let service: Service | undefined;
-const quiet = createLogger({ level: 'silent', pretty: false });
-
-beforeEach(async () => { h = await startHarness(); });
-afterEach(async () => {
-  await service?.stop();
-  service = undefined;
-  await h.close();
-});
-
-async function start(overrides: Record<string, unknown> = {}): Promise<Service> {
-  service = await startService(load(bridgeConfig(h.dir, overrides), h.env), quiet);
-  return service;
-}
+const h = useHarness();
+const start = (overrides: Record<string, unknown> = {}): Promise<Service> => h.startService(bridgeConfig(h.dir, overrides));
 
 test('Marketing Cloud receives exactly the journey entries the routed changes call for, keyed by 18-character IDs', async () => {
-  const created = Array.from({ length: 250 }, (_, i) => contactId(i));
-  for (const [i, id] of created.entries()) {
-    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Name: { FirstName: `F${i}`, LastName: `L${i}` }, Email: `c${i}@example.com` } });
-  }
-  // One event for three records: fanned out to three entries.
-  const merged = [contactId(1000), contactId(1001), contactId(1002)];
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: merged, fields: { Email: 'shared@example.com' } });
-  // A 15-character ID becomes its 18-character form: chunks 0035g, 00000, XyZab give suffix A, A, F (X and Z set bits 0 and 2).
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: ['0035g00000XyZab'], fields: { Email: 'short@example.com' } });
-  // Not routed: the e-mail did not change.
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [contactId(2000)], fields: { Phone: '555' } });
-  // Bad input: dead-lettered, the stream goes on.
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: ['003-broken'], fields: { Email: 'x@example.com' } });
-  h.sf.publishRaw(CHANNEL, { schema: 's', event: { replayId: 'nope' }, payload: {} });
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(3000)], fields: { Email: 'last@example.com' } });
+  // A message that is not a change event at all: dead-lettered too.
+  const scenario = publishSpineChanges(h.sf, () => h.sf.publishRaw(CHANNEL, { schema: 's', event: { replayId: 'nope' }, payload: {} }));
+  const { created, expected } = scenario;
 
   const s = await start();
-  const expected = 250 + 3 + 1 + 1;
   await waitFor(() => h.mc.stats().entries >= expected, 15_000, `${expected} entries`);
   await s.dispatcher.settled();
-
-  const entries = h.mc.received();
-  expect(entries).toHaveLength(expected);
-  expect(h.mc.stats().duplicates).toBe(0);
-  const keys = new Set(entries.map((e) => e.contactKey));
-  for (const id of [...created, ...merged, '0035g00000XyZabAAF', contactId(3000)]) expect(keys).toContain(id);
-  expect(keys).not.toContain(contactId(2000));
-  expect(entries.every((e) => e.contactKey.length === 18 && e.eventDefinitionKey === WELCOME_KEY && e.via === 'async')).toBe(true);
-  expect(h.mc.received({ contactKey: created[7]! })[0]!.data).toEqual({ Email: 'c7@example.com', FirstName: 'F7', LastName: 'L7' });
+  expectSpineEntries(h.mc, scenario);
 
   const counts = await s.store.counts();
   expect(counts).toMatchObject({ delivered: expected, pending: 0, inflight: 0 });

@@ -4,26 +4,11 @@
  * their change type, and what cannot be fetched is dead-lettered with a reason. Also: changes
  * made by an ignored client are skipped, and the events of one transaction keep their order.
  */
-import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
-import { bridgeConfig, CHANNEL, contactId, startHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
+import type { Service } from '../src/service.ts';
+import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';
 
-let h: Harness;
-let service: Service | undefined;
-const quiet = createLogger({ level: 'silent', pretty: false });
-
-beforeEach(async () => { h = await startHarness({ sf: { queryBatchSize: 10 } }); });
-afterEach(async () => {
-  await service?.stop();
-  service = undefined;
-  await h.close();
-});
-
-async function start(overrides: Record<string, unknown> = {}): Promise<Service> {
-  service = await startService(load(bridgeConfig(h.dir, overrides), h.env), quiet);
-  return service;
-}
+const h = useHarness({ sf: { queryBatchSize: 10 } });
+const start = (overrides: Record<string, unknown> = {}): Promise<Service> => h.startService(bridgeConfig(h.dir, overrides));
 
 const idQueries = () => h.sf.restCalls().filter((c) => c.soql?.includes('WHERE Id IN'));
 const idsIn = (soql: string) => (soql.match(/'[^']+'/g) ?? []).length;

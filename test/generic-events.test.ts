@@ -1,25 +1,11 @@
 // The admin's generic events say where they go: MC_Journey_Entry__e enters any journey and MC_Send__e sends through either API, with no config change; bad input is dead-lettered naming the field and value while the stream goes on.
 import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
 import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
 import { MAX_PAYLOAD_BYTES } from '../src/mapping-checks.ts';
-import { contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
+import { contactId, useHarness, waitFor } from './helpers/harness.ts';
 import { join } from 'node:path';
 
-let h: Harness;
-let service: Service | undefined;
-const quiet = createLogger({ level: 'silent', pretty: false });
-
-beforeEach(async () => {
-  clearSharedTokenManagers();
-  h = await startHarness({ mc: { sendDefinitionKeys: ['order-confirm', 'classic-welcome'] } });
-});
-afterEach(async () => {
-  await service?.stop();
-  service = undefined;
-  await h.close();
-});
+const h = useHarness({ mc: { sendDefinitionKeys: ['order-confirm', 'classic-welcome'] } }, { setup: clearSharedTokenManagers });
 
 function config(): Record<string, unknown> {
   return {
@@ -56,8 +42,7 @@ test('generic events are routed by their own fields to journeys, transactional a
   const last = contactId(30);
   h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: last, Definition_Key__c: 'order-confirm', Email__c: 'last@example.com' });
 
-  service = await startService(load(config(), h.env), quiet);
-  const s = service;
+  const s = await h.startService(config());
   await waitFor(() => h.mc.stats().entries >= 2 && h.mc.stats().sends >= 3, 15_000, 'entries and sends');
   await waitFor(async () => (await s.store.counts()).dead >= 7, 10_000, 'dead letters');
   await s.dispatcher.settled();
@@ -101,8 +86,7 @@ test('a send route with a declarative mapping takes the address from addressFiel
   const [ok, noMail] = [contactId(1), contactId(2)];
   h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: ok, Email__c: 'ok@example.com', Order_Number__c: 'ORD-9' });
   h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: noMail, Order_Number__c: 'ORD-10' });
-  service = await startService(load(cfg, h.env), quiet);
-  const s = service;
+  const s = await h.startService(cfg);
   await waitFor(() => h.mc.stats().sends >= 1, 10_000, 'one send');
   await waitFor(async () => (await s.store.counts()).dead >= 1, 10_000, 'one dead letter');
   expect(h.mc.sends()).toEqual([expect.objectContaining({ via: 'single', to: 'ok@example.com', attributes: { OrderNumber: 'ORD-9' } })]);

@@ -3,56 +3,27 @@
  * platform events from the Pub/Sub emulator, through the gRPC subscriber, transform, outbox
  * and dispatcher, into the Marketing Cloud emulator, with the same results as over CometD.
  */
-import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
+import type { Service } from '../src/service.ts';
 import type { PubSubSubscriber } from '../subscribers/pubsub/index.ts';
-import { bridgeConfig, CHANNEL, contactId, startHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
+import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor } from './helpers/harness.ts';
+import { expectSpineEntries, publishSpineChanges } from './helpers/spine.ts';
 
-let h: Harness;
-let service: Service | undefined;
-const quiet = createLogger({ level: 'silent', pretty: false });
-
-beforeEach(async () => { h = await startHarness({ sf: { pubsub: true } }); });
-afterEach(async () => {
-  await service?.stop();
-  service = undefined;
-  await h.close();
-});
+const h = useHarness({ sf: { pubsub: true } });
 
 function pubsubConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return bridgeConfig(h.dir, { salesforce: { transport: 'pubsub', pubsubUrl: h.sf.pubsub!.address }, ...overrides });
 }
 
-async function start(overrides: Record<string, unknown> = {}): Promise<Service> {
-  service = await startService(load(pubsubConfig(overrides), h.env), quiet);
-  return service;
-}
+const start = (overrides: Record<string, unknown> = {}): Promise<Service> => h.startService(pubsubConfig(overrides));
 
 test('Marketing Cloud receives exactly the journey entries the routed changes call for, over the Pub/Sub API', async () => {
-  const created = Array.from({ length: 250 }, (_, i) => contactId(i));
-  for (const [i, id] of created.entries()) {
-    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Name: { FirstName: `F${i}`, LastName: `L${i}` }, Email: `c${i}@example.com` } });
-  }
-  const merged = [contactId(1000), contactId(1001), contactId(1002)];
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: merged, fields: { Email: 'shared@example.com' } });
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: ['0035g00000XyZab'], fields: { Email: 'short@example.com' } });
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [contactId(2000)], fields: { Phone: '555' } });
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: ['003-broken'], fields: { Email: 'x@example.com' } });
-  const last = h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(3000)], fields: { Email: 'last@example.com' } });
+  const scenario = publishSpineChanges(h.sf);
+  const { expected, last } = scenario;
 
   const s = await start();
-  const expected = 250 + 3 + 1 + 1;
   await waitFor(() => h.mc.stats().entries >= expected, 15_000, `${expected} entries`);
   await s.dispatcher.settled();
-
-  const entries = h.mc.received();
-  expect(entries).toHaveLength(expected);
-  expect(h.mc.stats().duplicates).toBe(0);
-  const keys = new Set(entries.map((e) => e.contactKey));
-  for (const id of [...created, ...merged, '0035g00000XyZabAAF', contactId(3000)]) expect(keys).toContain(id);
-  expect(keys).not.toContain(contactId(2000));
-  expect(h.mc.received({ contactKey: created[7]! })[0]!.data).toEqual({ Email: 'c7@example.com', FirstName: 'F7', LastName: 'L7' });
+  expectSpineEntries(h.mc, scenario);
   const counts = await s.store.counts();
   expect(counts).toMatchObject({ delivered: expected, pending: 0, inflight: 0, dead: 1 });
   expect((await s.store.actionsFor('003-broken'))[0]?.error).toContain('003-broken');
@@ -80,10 +51,10 @@ test('after a restart the bridge resumes from its base64 checkpoint: events publ
 
 test('a checkpoint the CometD transport stored is honoured when the bridge switches to the Pub/Sub API', async () => {
   for (let i = 0; i < 20; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } });
-  service = await startService(load(bridgeConfig(h.dir), h.env), quiet); // CometD
+  const cometd = await h.startService(); // CometD
   await waitFor(() => h.mc.stats().entries >= 20, 10_000, 'first 20 over CometD');
-  expect((await service.store.loadCheckpoints()).get(CHANNEL)).toMatch(/^\d+$/);
-  await service.stop();
+  expect((await cometd.store.loadCheckpoints()).get(CHANNEL)).toMatch(/^\d+$/);
+  await h.stopService();
   for (let i = 20; i < 30; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } });
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 30, 10_000, 'the next 10 over Pub/Sub');

@@ -5,25 +5,13 @@
  * object reconciled.
  */
 import { PassThrough } from 'node:stream';
-import { load } from '../src/config/load.ts';
 import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
+import type { Service } from '../src/service.ts';
 import type { FaultSpec } from '../src/emulators/streaming/index.ts';
-import { bridgeConfig, contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
+import { bridgeConfig, contactId, useHarness, waitFor } from './helpers/harness.ts';
 
-let h: Harness;
-let service: Service | undefined;
 let lines: Record<string, unknown>[];
-
-beforeEach(async () => {
-  h = await startHarness();
-  lines = [];
-});
-afterEach(async () => {
-  await service?.stop();
-  service = undefined;
-  await h.close();
-});
+const h = useHarness({}, { setup: () => { lines = []; } });
 
 /** A bridge on the refresh-token method (so a revoked token can be replaced) with short timers. */
 async function start(overrides: Record<string, unknown> = {}): Promise<Service> {
@@ -37,8 +25,7 @@ async function start(overrides: Record<string, unknown> = {}): Promise<Service> 
     ...overrides,
   });
   const logger = createLogger({ level: 'info', pretty: false, destination: out });
-  service = await startService(load(config, { ...h.env, SF_REFRESH_TOKEN: 'emulator-refresh-token' }), logger);
-  return service;
+  return h.startService(config, { env: { SF_REFRESH_TOKEN: 'emulator-refresh-token' }, logger });
 }
 
 let serial = 0;

@@ -6,19 +6,16 @@
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { load } from '../src/config/load.ts';
 import { createLogger } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
 import type { RecordTrace } from '../src/trace.ts';
-import { bridgeConfig, contactId, startHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
+import { bridgeConfig, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';
 
 const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/;
 const PHONE = /555[ -.]?0100/;
 const CORRELATION = ['correlationId', 'channel', 'replayId', 'recordId', 'contactKey', 'route'];
 
-let h: Harness;
-let service: Service | undefined;
+const h = useHarness({}, { scope: 'all' });
 let logText = '';
 let configPath: string;
 const retried = contactId(1);
@@ -26,7 +23,6 @@ const refused = contactId(2);
 const ok = contactId(3);
 
 beforeAll(async () => {
-  h = await startHarness();
   const destination = new Writable({ write(chunk, _enc, cb) { logText += chunk.toString(); cb(); } });
   const logger = createLogger({ level: 'debug', pretty: false, destination });
   const config = bridgeConfig(h.dir, { log: { level: 'debug', pretty: false } });
@@ -40,15 +36,10 @@ beforeAll(async () => {
     h.sf.publishChange({ entityName: 'Contact', changeType: i === 2 ? 'UPDATE' : 'CREATE', recordIds: [id], fields: { Email: `person${i}@example.com`, Phone: '+1 415 555 0100', Name: { FirstName: 'Ada', LastName: 'Lovelace' } } });
   }
   h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: ['003-broken'], fields: { Email: 'broken@example.com' } });
-  service = await startService(load(config, h.env), logger);
-  await waitFor(async () => (await service!.store.counts()).delivered >= 2 && (await service!.store.counts()).dead >= 2, 20_000, 'two delivered, two dead letters');
+  const service = await h.startService(config, { logger });
+  await waitFor(async () => (await service.store.counts()).delivered >= 2 && (await service.store.counts()).dead >= 2, 20_000, 'two delivered, two dead letters');
   await service.dispatcher.settled();
 }, 30_000);
-
-afterAll(async () => {
-  await service?.stop();
-  await h.close();
-});
 
 function lines(): Record<string, unknown>[] {
   return logText.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -1,4 +1,7 @@
-/** Starts both emulators and writes a bridge config that points at them. */
+/**
+ * Starts both emulators and writes a bridge config that points at them; `useHarness` sets
+ * them up around each test of a file, with the in-process service a test starts on them.
+ */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +10,9 @@ import { to18 } from '../../src/ids.ts';
 import type { McEmulator, McEmulatorOptions } from '../../src/emulators/mc/types.ts';
 import { startStreamingEmulator } from '../../src/emulators/streaming/index.ts';
 import type { StreamingEmulator, StreamingEmulatorOptions } from '../../src/emulators/streaming/types.ts';
+import { load } from '../../src/config/load.ts';
+import { createLogger } from '../../src/log.ts';
+import { startService, type Service } from '../../src/service.ts';
 
 export const SF_TOKEN = '00Dxx0000001gPF!AQ4AQFakeTokenForTests';
 export const MC_CLIENT_ID = 'test-client-id';
@@ -25,8 +31,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** Options of the two emulators. */
+export interface HarnessOptions {
+  sf?: Partial<StreamingEmulatorOptions>;
+  mc?: Partial<McEmulatorOptions>;
+}
+
 /** Starts the streaming and Marketing Cloud emulators on loopback ports. */
-export async function startHarness(opts: { sf?: Partial<StreamingEmulatorOptions>; mc?: Partial<McEmulatorOptions> } = {}): Promise<Harness> {
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const sf = await startStreamingEmulator({ accessToken: SF_TOKEN, ...opts.sf });
   const mc = await startMcEmulator({ clientId: MC_CLIENT_ID, clientSecret: MC_CLIENT_SECRET, ...opts.mc });
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-bridge-'));
@@ -45,6 +57,64 @@ export async function startHarness(opts: { sf?: Partial<StreamingEmulatorOptions
       await Promise.all([sf.close(), mc.close()]);
       rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
+  };
+}
+
+/** A harness that jest starts around each test (or once for the file), and the service a test runs on it. */
+export interface HarnessFixture extends Harness {
+  /** The service the test started, until it is stopped. */
+  readonly service: Service | undefined;
+  /**
+   * Starts the bridge in this process on `config`, a config object or file path (default
+   * `bridgeConfig(dir)`), resolved
+   * against the emulators' environment plus `env`; silent unless given a logger. It is stopped
+   * after the test, or by `stopService`.
+   */
+  startService(config?: Record<string, unknown> | string, opts?: { env?: Record<string, string>; logger?: Parameters<typeof startService>[1] }): Promise<Service>;
+  /** Stops the running service now (a restart within one test). */
+  stopService(): Promise<void>;
+}
+
+/**
+ * Registers the set-up and tear-down of the file's tests: before each test (`scope: 'all'`:
+ * once, before the first) `setup` runs and the emulators start with `opts`; after it the
+ * service the test started is stopped and the emulators are closed.
+ */
+export function useHarness(opts: HarnessOptions = {}, { scope = 'each', setup }: { scope?: 'each' | 'all'; setup?(): void } = {}): HarnessFixture {
+  let current: Harness | undefined;
+  let service: Service | undefined;
+  const harness = (): Harness => {
+    if (!current) throw new Error('the harness is not started: use it inside a test');
+    return current;
+  };
+  const stopService = async (): Promise<void> => {
+    const running = service;
+    service = undefined;
+    await running?.stop();
+  };
+  (scope === 'each' ? beforeEach : beforeAll)(async () => {
+    setup?.();
+    current = await startHarness(opts);
+  });
+  (scope === 'each' ? afterEach : afterAll)(async () => {
+    await stopService();
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    get sf() { return harness().sf; },
+    get mc() { return harness().mc; },
+    get dir() { return harness().dir; },
+    get env() { return harness().env; },
+    get service() { return service; },
+    writeConfig: (config, name) => harness().writeConfig(config, name),
+    close: () => harness().close(),
+    async startService(config, o = {}) {
+      const h = harness();
+      service = await startService(load(config ?? bridgeConfig(h.dir), { ...h.env, ...o.env }), o.logger ?? createLogger({ level: 'silent', pretty: false }));
+      return service;
+    },
+    stopService,
   };
 }
 
