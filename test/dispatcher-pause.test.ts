@@ -10,6 +10,7 @@ import { action } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
 
 const PAUSE_MS = 400;
+const RETRY_MS = 3 * PAUSE_MS;
 let store: Store;
 let dispatcher: Dispatcher | undefined;
 
@@ -46,10 +47,12 @@ test('after a 429 the rest of the round waits out the pause unsent, then goes fi
     async deliver(items: DeliveryItem[]): Promise<DeliveryOutcome[]> {
       calls.push({ at: Date.now(), first: items[0]!.id, size: items.length });
       if (calls.length === 2) {
-        // Marketing Cloud refuses the second request and names a wait; the breaker pauses the host.
+        // Marketing Cloud refuses the second request; the breaker pauses the host. Its items
+        // are due again well after the pause, so the held chunk is the only one due when it
+        // ends, however late this machine wakes the dispatcher (equal waits made that a race).
         pauseUntil = Date.now() + PAUSE_MS;
-        const error = new TransientError('MC_RATE_LIMITED', '429 50100', { retryAfterMs: PAUSE_MS });
-        return items.map((i) => ({ id: i.id, status: 'retry', error, retryAfterMs: PAUSE_MS }));
+        const error = new TransientError('MC_RATE_LIMITED', '429 50100', { retryAfterMs: RETRY_MS });
+        return items.map((i) => ({ id: i.id, status: 'retry', error, retryAfterMs: RETRY_MS }));
       }
       return items.map((i) => ({ id: i.id, status: 'delivered', ids: { requestId: `r${calls.length}` } }));
     },
