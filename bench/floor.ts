@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
-import { Pool, request } from 'undici';
-import { startEmulatorProcess, type EmulatorInfo } from './processes.ts';
+import { Pool } from 'undici';
+import { control, mcToken, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
 import { measureRaw, subscribeAll } from './yardsticks.ts';
 
 const { values: args } = parseArgs({ options: { events: { type: 'string', default: '200000' }, store: { type: 'string', default: 'sqlite' } } });
@@ -27,13 +27,6 @@ const N = Number(args.events);
 if (args.store !== 'sqlite' && args.store !== 'none') throw new Error(`--store: expected sqlite or none, got ${args.store}`);
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
-
-async function json(url: string, method: 'GET' | 'POST', body?: unknown): Promise<any> {
-  const res = await request(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
 
 interface Row { id: number; contactKey: string; data: Record<string, unknown> }
 
@@ -94,7 +87,7 @@ function rowOf(m: any): { row: Omit<Row, 'id'>; key: string } {
 
 /** Runs the floor forwarder until the emulator holds `n` entries; the rate from the first to the last entry received. */
 async function measureFloor(info: EmulatorInfo, n: number, outbox: FloorStore): Promise<{ eventsPerSec: number }> {
-  const token = await json(`${info.MC_AUTH_BASE_URL}/v2/token`, 'POST', { grant_type: 'client_credentials', client_id: info.MC_CLIENT_ID, client_secret: info.MC_CLIENT_SECRET });
+  const token = await mcToken(info);
   const rest = new URL(token.rest_instance_url);
   const path = `${rest.pathname.replace(/\/$/, '')}/interaction/v1/async/events`;
   const pool = new Pool(rest.origin, { connections: 4 });
@@ -133,7 +126,7 @@ async function measureFloor(info: EmulatorInfo, n: number, outbox: FloorStore): 
   });
   try {
     for (;;) {
-      const s = await json(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
+      const s = await control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
       if (s.entries >= n) return { eventsPerSec: n / ((s.lastReceivedAt - s.firstReceivedAt) / 1000) };
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -148,7 +141,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-floor-'));
   const emu = await startEmulatorProcess();
   try {
-    await json(`${emu.info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: N });
+    await control(`${emu.info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: N });
     const raw = await measureRaw(emu.info, CHANNEL, N);
     const cpu0 = { floor: process.cpuUsage(), emulator: emu.cpuMs() };
     const floor = await measureFloor(emu.info, N, args.store === 'sqlite' ? sqliteStore(join(dir, 'floor.db')) : noStore());

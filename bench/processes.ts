@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { request } from 'undici';
 
 const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 
@@ -15,6 +16,19 @@ export interface EmulatorInfo {
   MC_AUTH_BASE_URL: string;
   MC_CLIENT_ID: string;
   MC_CLIENT_SECRET: string;
+}
+
+/** A JSON call to an emulator (control API or token endpoint); a status of 300 or more throws with the body. */
+export async function control(url: string, method: 'GET' | 'POST', body?: unknown): Promise<any> {
+  const res = await request(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** A Marketing Cloud token from the emulator's `/v2/token`, with the REST base URL it names. */
+export async function mcToken(info: EmulatorInfo): Promise<{ access_token: string; rest_instance_url: string }> {
+  return control(`${info.MC_AUTH_BASE_URL}/v2/token`, 'POST', { grant_type: 'client_credentials', client_id: info.MC_CLIENT_ID, client_secret: info.MC_CLIENT_SECRET });
 }
 
 /** Starts `sfmc-bridge emulate --json` and waits for its URLs. */

@@ -12,9 +12,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { request } from 'undici';
 import { to18 } from '../src/ids.ts';
-import { spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
+import { control, spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
 import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
 import { measureRawPubSub } from './yardstick-pubsub.ts';
@@ -43,13 +42,6 @@ if (!SCENARIOS.includes(args.scenario!)) {
 const TRANSACTIONAL = args.scenario === 'transactional';
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
-
-async function control(url: string, method: 'GET' | 'POST', body?: unknown): Promise<any> {
-  const res = await request(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -5,7 +5,7 @@
  */
 import faye, { type Client as FayeClient } from 'faye';
 import { request } from 'undici';
-import type { EmulatorInfo } from './processes.ts';
+import { mcToken, type EmulatorInfo } from './processes.ts';
 
 /**
  * Subscribes faye's client to `channel` from the start of its retention (replay -2).
@@ -46,11 +46,7 @@ export async function measureRaw(info: EmulatorInfo, channel: string, n: number)
 
 /** Posts each event to `/interaction/v1/events`, one after the other, for `durationMs`. */
 export async function measureNaive(info: EmulatorInfo, channel: string, key: string, durationMs: number): Promise<{ eventsPerSec: number }> {
-  const tokenRes = await request(`${info.MC_AUTH_BASE_URL}/v2/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grant_type: 'client_credentials', client_id: info.MC_CLIENT_ID, client_secret: info.MC_CLIENT_SECRET }),
-  });
-  const token = (await tokenRes.body.json()) as { access_token: string; rest_instance_url: string };
+  const token = await mcToken(info);
   const queue: any[] = [];
   let wake: (() => void) | undefined;
   const client = subscribeAll(info, channel, (data) => { queue.push(data); wake?.(); });
