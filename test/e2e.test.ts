@@ -4,7 +4,7 @@
  */
 import type { Service } from '../src/service.ts';
 import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';
-import { expectSpineEntries, publishSpineChanges } from './helpers/spine.ts';
+import { expectOrderEntries, expectResumeAfterRestart, expectSpineEntries, ORDER_ROUTING, publishOrders, publishSpineChanges } from './helpers/spine.ts';
 
 const h = useHarness();
 const start = (overrides: Record<string, unknown> = {}): Promise<Service> => h.startService(bridgeConfig(h.dir, overrides));
@@ -44,15 +44,7 @@ test('a route in single mode delivers each entry through /interaction/v1/events 
 });
 
 test('after a restart the bridge resumes from its checkpoint: events published while it was down arrive, earlier ones are not sent again', async () => {
-  for (let i = 0; i < 50; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
-  let s = await start();
-  await waitFor(() => h.mc.stats().entries >= 50, 10_000, 'first 50');
-  await s.stop();
-  for (let i = 50; i < 80; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
-  s = await start();
-  await waitFor(() => h.mc.stats().entries >= 80, 10_000, 'all 80');
-  await new Promise((r) => setTimeout(r, 200));
-  expect(h.mc.stats()).toMatchObject({ entries: 80, uniqueContacts: 80, duplicates: 0 });
+  await expectResumeAfterRestart(h.sf, h.mc, () => start());
 });
 
 test('a Marketing Cloud token that expires mid-stream is replaced once and delivery goes on', async () => {
@@ -67,27 +59,12 @@ test('a Marketing Cloud token that expires mid-stream is replaced once and deliv
 });
 
 test('platform events are routed too: the record ID comes from the configured field and becomes an 18-character Contact Key', async () => {
-  const channel = '/event/Order_Confirmed__e';
-  const s = await start({
-    channels: [{ name: channel, replayFrom: -2, recordIdField: 'Contact_Id__c' }],
-    routes: [{
-      name: 'order-confirmed', channel,
-      target: { type: 'journey', eventDefinitionKey: 'APIEvent-order', mode: 'batch' },
-      mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
-    }],
-  });
-  const published = ['0035g00000XyZab', contactId(1)].map((id, i) => h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: `ORD-${i}` }));
-  h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: contactId(2) }); // no order number: dead-lettered
+  const s = await start(ORDER_ROUTING);
+  const published = publishOrders(h.sf);
   await waitFor(() => h.mc.stats().entries >= 2, 10_000, 'two order entries');
   await s.dispatcher.settled();
   expect(published.every((p) => p.eventUuid.length > 0)).toBe(true);
-  expect(h.mc.received().map((e) => [e.contactKey, e.data])).toEqual([
-    ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
-    [contactId(1), { OrderNumber: 'ORD-1' }],
-  ]);
-  const dead = await s.store.actionsFor(contactId(2));
-  expect(dead[0]).toMatchObject({ status: 'dead' });
-  expect(dead[0]!.error).toContain('OrderNumber');
+  await expectOrderEntries(h.mc, s.store);
 });
 
 test('a burst followed by silence is committed and delivered at once, not when the held /meta/connect returns', async () => {

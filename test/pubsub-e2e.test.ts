@@ -6,7 +6,7 @@
 import type { Service } from '../src/service.ts';
 import type { PubSubSubscriber } from '../subscribers/pubsub/index.ts';
 import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor } from './helpers/harness.ts';
-import { expectSpineEntries, publishSpineChanges } from './helpers/spine.ts';
+import { expectOrderEntries, expectResumeAfterRestart, expectSpineEntries, ORDER_ROUTING, publishOrders, publishSpineChanges } from './helpers/spine.ts';
 
 const h = useHarness({ sf: { pubsub: true } });
 
@@ -37,15 +37,7 @@ test('Marketing Cloud receives exactly the journey entries the routed changes ca
 });
 
 test('after a restart the bridge resumes from its base64 checkpoint: events published while it was down arrive, earlier ones are not sent again', async () => {
-  for (let i = 0; i < 50; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
-  let s = await start();
-  await waitFor(() => h.mc.stats().entries >= 50, 10_000, 'first 50');
-  await s.stop();
-  for (let i = 50; i < 80; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
-  s = await start();
-  await waitFor(() => h.mc.stats().entries >= 80, 10_000, 'all 80');
-  await new Promise((r) => setTimeout(r, 200));
-  expect(h.mc.stats()).toMatchObject({ entries: 80, uniqueContacts: 80, duplicates: 0 });
+  await expectResumeAfterRestart(h.sf, h.mc, () => start());
   expect(h.sf.pubsub!.stats().subscribes).toBe(2);
 });
 
@@ -64,27 +56,11 @@ test('a checkpoint the CometD transport stored is honoured when the bridge switc
 });
 
 test('platform events are routed too over the Pub/Sub API, with their EventUuid', async () => {
-  const channel = '/event/Order_Confirmed__e';
-  const s = await start({
-    channels: [{ name: channel, replayFrom: -2, recordIdField: 'Contact_Id__c' }],
-    routes: [{
-      name: 'order-confirmed', channel,
-      target: { type: 'journey', eventDefinitionKey: 'APIEvent-order', mode: 'batch' },
-      mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
-    }],
-  });
-  ['0035g00000XyZab', contactId(1)].forEach((id, i) => h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: `ORD-${i}` }));
-  h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: contactId(2) }); // no order number: dead-lettered
+  const s = await start(ORDER_ROUTING);
+  publishOrders(h.sf);
   await waitFor(() => h.mc.stats().entries >= 2, 10_000, 'two order entries');
   await s.dispatcher.settled();
-  expect(h.mc.received().map((e) => [e.contactKey, e.data])).toEqual([
-    ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
-    [contactId(1), { OrderNumber: 'ORD-1' }],
-  ]);
-  await waitFor(async () => (await s.store.actionsFor(contactId(2))).length > 0, 5_000, 'the dead letter');
-  const dead = await s.store.actionsFor(contactId(2));
-  expect(dead[0]).toMatchObject({ status: 'dead' });
-  expect(dead[0]!.error).toContain('OrderNumber');
+  await expectOrderEntries(h.mc, s.store);
 });
 
 test('a burst of 1500 retained events is delivered in batches of at most 100 requested at a time', async () => {

@@ -1,11 +1,13 @@
 /**
- * The spine's end-to-end scenario, the same over either transport: the changes published and
- * what Marketing Cloud must receive from them.
+ * The spine's end-to-end scenarios, the same over either transport: the changes (and the
+ * platform events) published and what Marketing Cloud must receive from them.
  */
 import { expect } from '@jest/globals';
 import type { McEmulator } from '../../src/emulators/mc/types.ts';
 import type { StreamingEmulator } from '../../src/emulators/streaming/types.ts';
-import { contactId, WELCOME_KEY } from './harness.ts';
+import type { Service } from '../../src/service.ts';
+import type { Store } from '../../src/store/store.ts';
+import { contactId, waitFor, WELCOME_KEY } from './harness.ts';
 
 /** What `publishSpineChanges` published. */
 export interface SpineScenario {
@@ -52,4 +54,52 @@ export function expectSpineEntries(mc: McEmulator, { created, merged, expected }
   expect(keys).not.toContain(contactId(2000));
   expect(entries.every((e) => e.contactKey.length === 18 && e.eventDefinitionKey === WELCOME_KEY && e.via === 'async')).toBe(true);
   expect(mc.received({ contactKey: created[7]! })[0]!.data).toEqual({ Email: 'c7@example.com', FirstName: 'F7', LastName: 'L7' });
+}
+
+/** The platform event channel of the order scenario. */
+export const ORDER_CHANNEL = '/event/Order_Confirmed__e';
+
+/** Config overrides routing order confirmations (record ID from `Contact_Id__c`) into a journey; an order number is required. */
+export const ORDER_ROUTING: Record<string, unknown> = {
+  channels: [{ name: ORDER_CHANNEL, replayFrom: -2, recordIdField: 'Contact_Id__c' }],
+  routes: [{
+    name: 'order-confirmed', channel: ORDER_CHANNEL,
+    target: { type: 'journey', eventDefinitionKey: 'APIEvent-order', mode: 'batch' },
+    mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
+  }],
+};
+
+/** Publishes two orders (one for a 15-character ID) and one without an order number; returns what the two valid ones were published as. */
+export function publishOrders(sf: StreamingEmulator): ReturnType<StreamingEmulator['publishPlatformEvent']>[] {
+  const published = ['0035g00000XyZab', contactId(1)].map((id, i) => sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: `ORD-${i}` }));
+  sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: contactId(2) }); // no order number: dead-lettered
+  return published;
+}
+
+/** Marketing Cloud holds the two orders, keyed by 18-character IDs; the third is a dead letter naming the missing field. */
+export async function expectOrderEntries(mc: McEmulator, store: Store): Promise<void> {
+  expect(mc.received().map((e) => [e.contactKey, e.data])).toEqual([
+    ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
+    [contactId(1), { OrderNumber: 'ORD-1' }],
+  ]);
+  await waitFor(async () => (await store.actionsFor(contactId(2))).length > 0, 5_000, 'the dead letter');
+  const dead = await store.actionsFor(contactId(2));
+  expect(dead[0]).toMatchObject({ status: 'dead' });
+  expect(dead[0]!.error).toContain('OrderNumber');
+}
+
+/**
+ * The restart scenario: 50 contacts created and delivered, the bridge stopped, 30 more created
+ * while it is down, the bridge started again; Marketing Cloud ends with all 80, none twice.
+ */
+export async function expectResumeAfterRestart(sf: StreamingEmulator, mc: McEmulator, start: () => Promise<Service>): Promise<void> {
+  for (let i = 0; i < 50; i++) sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
+  const first = await start();
+  await waitFor(() => mc.stats().entries >= 50, 10_000, 'first 50');
+  await first.stop();
+  for (let i = 50; i < 80; i++) sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
+  await start();
+  await waitFor(() => mc.stats().entries >= 80, 10_000, 'all 80');
+  await new Promise((r) => setTimeout(r, 200));
+  expect(mc.stats()).toMatchObject({ entries: 80, uniqueContacts: 80, duplicates: 0 });
 }
