@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os';
 import { startEmulatorProcess } from './processes.ts';
 import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/core/log.ts';
 import { startService } from '../src/service.ts';
 import { request } from 'undici';
 const emu = await startEmulatorProcess();

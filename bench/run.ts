@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { to18 } from '../src/ids.ts';
+import { to18 } from '../src/normalize/ids.ts';
 import { control, spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
 import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';

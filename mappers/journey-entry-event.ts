@@ -16,10 +16,10 @@
  * A custom mapper is a default-exported pure function with this signature: no I/O, no clock,
  * and bad data is returned as a MappingError naming the field, never thrown.
  */
-import { MappingError } from '../src/errors.ts';
-import type { MappedAction, NormalizedEvent } from '../src/model.ts';
+import { MappingError } from '../src/core/errors.ts';
+import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/mapping-checks.ts';
+import { jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/route/mapping-checks.ts';
 
 /** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
 export const fields = ['Event_Definition_Key__c', 'Data__c', 'Correlation_Id__c'] as const;

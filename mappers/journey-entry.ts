@@ -12,11 +12,11 @@
  * Paths are compiled once per route (routes are frozen config objects), so the per-event work
  * is property reads and one data object.
  */
-import { MappingError } from '../src/errors.ts';
-import type { MappedAction, NormalizedEvent } from '../src/model.ts';
+import { MappingError } from '../src/core/errors.ts';
+import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { splitDotted } from '../src/compound.ts';
-import { sizeProblem } from '../src/mapping-checks.ts';
+import { splitDotted } from '../src/normalize/compound.ts';
+import { sizeProblem } from '../src/route/mapping-checks.ts';
 
 /** Stable code: a required field has no value. */
 export const MAPPING_MISSING_FIELD = 'MAPPING_MISSING_FIELD';

@@ -14,10 +14,10 @@
  * Route: {"name": "admin-send", "channel": "/event/MC_Send__e",
  *         "target": {"type": "transactional"}, "mapper": "send-event"}
  */
-import { MappingError } from '../src/errors.ts';
-import type { MappedAction, NormalizedEvent } from '../src/model.ts';
+import { MappingError } from '../src/core/errors.ts';
+import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { emailFrom, jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/mapping-checks.ts';
+import { emailFrom, jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/route/mapping-checks.ts';
 
 /** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
 export const fields = ['Definition_Key__c', 'Email__c', 'Attributes__c', 'Api__c'] as const;

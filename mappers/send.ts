@@ -9,10 +9,10 @@
  *         "target": {"type": "transactional", "definitionKey": "order-confirmation", "addressField": "Email__c"},
  *         "mapping": {"data": {"OrderNumber": "Order_Number__c"}, "required": ["OrderNumber"]}}
  */
-import { MappingError } from '../src/errors.ts';
-import type { MappedAction, NormalizedEvent } from '../src/model.ts';
+import { MappingError } from '../src/core/errors.ts';
+import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { emailFrom, MAPPING_MISSING_FIELD, sizeProblem } from '../src/mapping-checks.ts';
+import { emailFrom, MAPPING_MISSING_FIELD, sizeProblem } from '../src/route/mapping-checks.ts';
 import { fieldValue, MAPPING_NO_CONTACT_KEY, mappedData, missingHint } from './journey-entry.ts';
 
 /** Maps `event` to one send as the route's target and `mapping` describe. Pure. */

@@ -3,7 +3,7 @@
  * arguments, 1 fatal runtime error.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from './core/errors.ts';
 
 /** Exit code for invalid configuration or arguments. */
 export const EXIT_CONFIG = 2;

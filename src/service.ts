@@ -1,24 +1,24 @@
 /**
- * The service: wires store, transform, dispatcher and subscriber from a validated config,
+ * The service: wires store, planner, dispatcher and subscriber from a validated config,
  * and stops them in the order that loses nothing (stop asking, commit, finish deliveries).
  */
 import type { Logger } from 'pino';
 import { subscriberFactory } from '../subscribers/index.ts';
 import type { Subscriber } from '../subscribers/types.ts';
-import type { AdminServer } from './admin/server.ts';
+import type { AdminServer } from './operations/admin/server.ts';
 import type { BridgeConfig } from './config/schema.ts';
-import { Dispatcher } from './dispatch/dispatcher.ts';
-import { createTargets } from './dispatch/targets.ts';
-import { ConfigError } from './errors.ts';
-import { loadMappers } from './mappers.ts';
-import { createBacklogGate, createPipelineSink } from './pipeline.ts';
-import { startRetention } from './retention.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
+import { createTargets } from './delivery/target-table.ts';
+import { ConfigError } from './core/errors.ts';
+import { loadMappers } from './route/mapper-loader.ts';
+import { createBacklogGate, createPipelineSink } from './pipeline/sink.ts';
+import { startRetention } from './operations/retention.ts';
 import { openSalesforceSession } from './salesforce/auth.ts';
-import { openSalesforceSide, type SalesforceSide } from './salesforce/side.ts';
-import { createLeadingSubscriber } from './leading-subscriber.ts';
-import { openStore } from './store/open.ts';
-import type { Store } from './store/store.ts';
-import { Telemetry } from './telemetry.ts';
+import { openSalesforceSide, type SalesforceSide } from './pipeline/salesforce-side.ts';
+import { createLeadingSubscriber } from '../subscribers/leading.ts';
+import { openStore } from './outbox/open.ts';
+import type { Store } from './outbox/contract.ts';
+import { Telemetry } from './telemetry/telemetry.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -60,7 +60,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
   const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted: () => dispatcher.wake() }, session);
   const sub = config.subscriber;
-  const sink = createPipelineSink({ transform: salesforce.transform, store, telemetry, onCommitted: () => dispatcher.wake() });
+  const sink = createPipelineSink({ planner: salesforce.planner, store, telemetry, onCommitted: () => dispatcher.wake() });
   const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }));
   const createSubscriber = await subscriberFactory(config);
   const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber({
@@ -86,7 +86,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const ad = config.admin;
   // The admin listener (and prom-client with it) is loaded only when enabled.
   const admin = ad.enabled
-    ? await (await import('./admin/server.ts')).startAdminServer({
+    ? await (await import('./operations/admin/server.ts')).startAdminServer({
       host: ad.host, port: ad.port, token: ad.token, store, telemetry, logger,
       subscribed: () => subscriber.subscribed, mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
     }).catch(async (err: NodeJS.ErrnoException) => {

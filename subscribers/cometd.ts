@@ -10,7 +10,7 @@
  * rebuilds a client whose /meta/connect has not succeeded for too long.
  */
 import faye, { type Client as FayeClient } from 'faye';
-import type { RawEvent } from '../src/model.ts';
+import type { RawEvent } from '../src/core/model.ts';
 import { decideFault, type FaultDecision } from './cometd-faults.ts';
 import type { Subscriber, SubscriberBaseOptions } from './types.ts';
 

@@ -3,7 +3,7 @@
  * batch to a sink that resolves only once the batch is durable.
  */
 import type { Logger } from 'pino';
-import type { RawEvent } from '../src/model.ts';
+import type { RawEvent } from '../src/core/model.ts';
 import type { FaultDecision } from './cometd-faults.ts';
 
 /**

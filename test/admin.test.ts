@@ -4,12 +4,12 @@
  * same telemetry events as the logs.
  */
 import { load } from '../src/config/load.ts';
-import { startAdminServer, type AdminServer } from '../src/admin/server.ts';
-import { createLogger } from '../src/log.ts';
+import { startAdminServer, type AdminServer } from '../src/operations/admin/server.ts';
+import { createLogger } from '../src/core/log.ts';
 import { startService, type Service } from '../src/service.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
-import { Telemetry } from '../src/telemetry.ts';
-import type { RecordTrace } from '../src/trace.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import { Telemetry } from '../src/telemetry/telemetry.ts';
+import type { RecordTrace } from '../src/operations/trace.ts';
 import { bridgeConfig, CHANNEL, contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
 
 const TOKEN = 'admin-token-for-tests-7f3a';

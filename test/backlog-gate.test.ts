@@ -1,6 +1,6 @@
 // Events a subscriber holds uncommitted count against the backlog bound, so intake stops at the bound rather than a buffer past it.
-import { createBacklogGate } from '../src/pipeline.ts';
-import type { Store } from '../src/store/store.ts';
+import { createBacklogGate } from '../src/pipeline/sink.ts';
+import type { Store } from '../src/outbox/contract.ts';
 
 function storeWithBacklog(n: { value: number }): Store {
   return { backlog: async () => n.value } as unknown as Store;

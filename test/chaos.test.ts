@@ -1,8 +1,8 @@
 // Under chaos (10 % 5xx, connection resets before and after processing, 429 bursts of both kinds, slow answers) every transactional send arrives exactly once by messageKey, every journey entry at least once (duplicates counted and reported), and the dead-letter queue holds only what Marketing Cloud refused.
 import { join } from 'node:path';
-import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
+import { clearSharedTokenManagers } from '../src/delivery/mc/auth.ts';
 import { useHarness, waitFor } from './helpers/harness.ts';
-import { to18 } from '../src/ids.ts';
+import { to18 } from '../src/normalize/ids.ts';
 
 /**
  * Events in all, half sends and half journey entries: the issue's 100,000. It takes about 30 s

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openPostgresStore } from '../src/store/postgres.ts';
-import type { TraceEntry } from '../src/store/store.ts';
+import { openPostgresStore } from '../src/outbox/postgres/store.ts';
+import type { TraceEntry } from '../src/outbox/contract.ts';
 import { action } from './helpers/fixtures.ts';
 import { dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 

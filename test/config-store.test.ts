@@ -1,5 +1,5 @@
 // Rule: the store section chooses SQLite or Postgres; the Postgres URL comes only from the environment (it may hold a password) and is never shown in an error.
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import { load, parseConfig } from '../src/config/load.ts';
 
 const ENV = {

@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import { credentialStatus, hasCredentials, load, parseConfig, readConfigFile, resolveConfigPath, DEFAULT_CONFIG_PATH } from '../src/config/load.ts';
 import { endpointProblem, isMarketingCloudHost } from '../src/config/checks.ts';
 import { schemaText, SCHEMA_FILE } from '../src/config/write-schema.ts';

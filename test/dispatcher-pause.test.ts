@@ -1,11 +1,11 @@
 // A rate limit is honoured by pausing claims: chunks the circuit kept from leaving are not attempts, are not written back as retries, and go out first once the pause ends.
 import pino from 'pino';
-import { Dispatcher } from '../src/dispatch/dispatcher.ts';
-import type { DeliveryItem, DeliveryOutcome, Target } from '../src/dispatch/target.ts';
-import { TransientError } from '../src/errors.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
-import type { Store } from '../src/store/store.ts';
-import { Telemetry } from '../src/telemetry.ts';
+import { Dispatcher } from '../src/delivery/dispatcher.ts';
+import type { DeliveryItem, DeliveryOutcome, Target } from '../src/delivery/target.ts';
+import { TransientError } from '../src/core/errors.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import type { Store } from '../src/outbox/contract.ts';
+import { Telemetry } from '../src/telemetry/telemetry.ts';
 import { action } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
 

@@ -1,12 +1,12 @@
-// The dead-letter queue keeps every dead action with its reason and history; `dlq retry` makes a delivery-time dead letter due again and re-runs the mapping of a transform-time one, `dlq discard` takes one out, all through the real CLI.
+// The dead-letter queue keeps every dead action with its reason and history; `dlq retry` makes a delivery-time dead letter due again and re-runs the mapping of a plan-time one, `dlq discard` takes one out, all through the real CLI.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { load } from '../src/config/load.ts';
-import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
-import { createTransform } from '../src/transform.ts';
-import { builtinMappers } from '../src/mappers.ts';
+import { clearSharedTokenManagers } from '../src/delivery/mc/auth.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import { createPlanner } from '../src/pipeline/planner.ts';
+import { builtinMappers } from '../src/route/mapper-loader.ts';
 import { contactId, useHarness, waitFor } from './helpers/harness.ts';
 
 const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
@@ -93,9 +93,9 @@ test('a dead letter made before normalization is re-derived from the stored raw 
   cfg.channels = []; // the channel is not declared: UNKNOWN_CHANNEL dead letter
   cfg.routes = [];
   const before = h.writeConfig(cfg);
-  // The message arrived on a channel the config did not declare: the transform dead-letters the raw message.
+  // The message arrived on a channel the config did not declare: the planner dead-letters the raw message.
   const raw = { channel: CHANNEL, replayId: '1', receivedAt: Date.now(), data: { schema: 's', event: { replayId: 1, EventUuid: 'u-1' }, payload: { Contact_Id__c: id, Email__c: 'r@example.com', Order_Number__c: 'ORD-7' } } };
-  const made = createTransform(load(before, h.env), builtinMappers())([raw]);
+  const made = createPlanner(load(before, h.env), builtinMappers())([raw]);
   expect(made.deadLetters.map((d) => d.code)).toEqual(['UNKNOWN_CHANNEL']);
   const store = openSqliteStore({ path: join(h.dir, 'bridge.db') });
   await store.commitBatch([], made.deadLetters, new Map());

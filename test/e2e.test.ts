@@ -1,6 +1,6 @@
 /**
  * The spine end to end, in one process: CDC events from the streaming emulator, through the
- * real subscriber, transform, outbox and dispatcher, into the Marketing Cloud emulator.
+ * real subscriber, planner, outbox and dispatcher, into the Marketing Cloud emulator.
  */
 import type { Service } from '../src/service.ts';
 import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';

@@ -3,7 +3,7 @@
  * these tests drive it with raw HTTP so every reply text, cookie and advice is checked as sent.
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { isValidId } from '../src/ids.ts';
+import { isValidId } from '../src/normalize/ids.ts';
 import {
   startStreamingEmulator, STREAMING_ERRORS as ERR, type StreamingEmulator, type StreamingEmulatorOptions,
 } from '../src/emulators/streaming/index.ts';

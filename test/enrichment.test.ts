@@ -197,7 +197,7 @@ test('the events of one transaction keep their sequence order in the outbox, eve
   h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [contactId(1)], fields: { Title: 'CEO' }, transactionKey: tx, sequenceNumber: 3 });
   const s = await start({ channels: [{ name: '/data/ChangeEvents', replayFrom: -2 }], routes });
   await waitFor(() => h.mc.stats().entries >= 3, 10_000, 'three entries');
-  const leadRow = (await s.store.actionsFor((await import('../src/ids.ts')).to18(lead)))[0]!;
+  const leadRow = (await s.store.actionsFor((await import('../src/normalize/ids.ts')).to18(lead)))[0]!;
   const contactRows = await s.store.actionsFor(contactId(1));
   expect(contactRows).toHaveLength(2);
   // The lead's UPDATE needed Email fetched; it is still first, then the contact's CREATE and UPDATE.

@@ -1,7 +1,7 @@
 // The admin's generic events say where they go: MC_Journey_Entry__e enters any journey and MC_Send__e sends through either API, with no config change; bad input is dead-lettered naming the field and value while the stream goes on.
 import { load } from '../src/config/load.ts';
-import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
-import { MAX_PAYLOAD_BYTES } from '../src/mapping-checks.ts';
+import { clearSharedTokenManagers } from '../src/delivery/mc/auth.ts';
+import { MAX_PAYLOAD_BYTES } from '../src/route/mapping-checks.ts';
 import { contactId, useHarness, waitFor } from './helpers/harness.ts';
 import { join } from 'node:path';
 

@@ -1,7 +1,7 @@
 // Credentials go only to a Marketing Cloud auth host or loopback, and a token is used only against the rest_instance_url of a Marketing Cloud REST host (loopback only when auth was loopback): checked in the config and again in the client.
-import { ConfigError, AuthError } from '../src/errors.ts';
+import { ConfigError, AuthError } from '../src/core/errors.ts';
 import { endpointProblem } from '../src/config/checks.ts';
-import { checkAuthBaseUrl, checkRestBaseUrl } from '../src/dispatch/mc-auth.ts';
+import { checkAuthBaseUrl, checkRestBaseUrl } from '../src/delivery/mc/auth.ts';
 
 const AUTH = 'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com';
 const REST = 'https://mc563885gzs27c5t9-63k636ttgm.rest.marketingcloudapis.com/';

@@ -1,9 +1,9 @@
 // The journey target returns one outcome per item, in input order: per-member results mapped back to the right item, batches split at 100, and whole-request failures classified once for every item.
 import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
-import { McTokenManager } from '../src/dispatch/mc-auth.ts';
-import { McRestClient } from '../src/dispatch/mc-http.ts';
-import { createJourneyTarget, mapMembers, type DeliveryItem, type DeliveryOutcome, type Target } from '../src/dispatch/journey.ts';
-import { PermanentError, TransientError } from '../src/errors.ts';
+import { McTokenManager } from '../src/delivery/mc/auth.ts';
+import { McRestClient } from '../src/delivery/mc/http.ts';
+import { createJourneyTarget, mapMembers, type DeliveryItem, type DeliveryOutcome, type Target } from '../src/delivery/targets/journey.ts';
+import { PermanentError, TransientError } from '../src/core/errors.ts';
 
 const ID = 'journey-client-id';
 const SECRET = 'journey-client-secret-3456';

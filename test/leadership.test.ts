@@ -4,8 +4,8 @@
  * anyone else can start.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { createLogger } from '../src/log.ts';
-import { ChannelLeadership } from '../src/store/leadership.ts';
+import { createLogger } from '../src/core/log.ts';
+import { ChannelLeadership } from '../src/outbox/postgres/leadership.ts';
 import { waitFor } from './helpers/harness.ts';
 import { adminQuery, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, maskPersonal } from '../src/log.ts';
+import { createLogger, maskPersonal } from '../src/core/log.ts';
 
 function capture(allowPersonalData = false): { lines: () => Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
   let text = '';

@@ -1,9 +1,9 @@
 // One Marketing Cloud token per credential set, shared by every caller, refreshed ahead of expiry one request at a time, and credentials or tokens never sent to a host that is not Marketing Cloud's.
 import { MockAgent } from 'undici';
-import { AuthError, ConfigError, TransientError } from '../src/errors.ts';
+import { AuthError, ConfigError, TransientError } from '../src/core/errors.ts';
 import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
-import { McTokenManager, checkAuthBaseUrl, clearSharedTokenManagers, sharedTokenManager } from '../src/dispatch/mc-auth.ts';
-import { McRestClient } from '../src/dispatch/mc-http.ts';
+import { McTokenManager, checkAuthBaseUrl, clearSharedTokenManagers, sharedTokenManager } from '../src/delivery/mc/auth.ts';
+import { McRestClient } from '../src/delivery/mc/http.ts';
 
 const ID = 'auth-client-id';
 const SECRET = 'auth-client-secret-5678';

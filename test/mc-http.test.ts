@@ -1,9 +1,9 @@
 // The Marketing Cloud REST client retries a 401 exactly once with a fresh token and its new header, keeps path case, and turns every failure into the typed error `classify` expects.
-import { AuthError, PermanentError, TransientError } from '../src/errors.ts';
+import { AuthError, PermanentError, TransientError } from '../src/core/errors.ts';
 import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
-import { McTokenManager } from '../src/dispatch/mc-auth.ts';
-import { McRestClient, joinRestUrl, retryAfterMs } from '../src/dispatch/mc-http.ts';
-import { classify, retryAfterOf } from '../src/dispatch/retry.ts';
+import { McTokenManager } from '../src/delivery/mc/auth.ts';
+import { McRestClient, joinRestUrl, retryAfterMs } from '../src/delivery/mc/http.ts';
+import { classify, retryAfterOf } from '../src/delivery/retry.ts';
 
 const ID = 'http-client-id';
 const SECRET = 'http-client-secret-9012';

@@ -4,7 +4,7 @@
  * replay lag, over both transports (CometD and Pub/Sub).
  */
 import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/core/log.ts';
 import { startService, type Service } from '../src/service.ts';
 import { bridgeConfig, CHANNEL, contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
 

@@ -1,8 +1,8 @@
 // Rule: every raw message becomes one normalized event per record (18-character IDs, flattened compound fields, changed and nulled fields in both forms) or a dead letter naming the field and value, and normalize never throws.
-import { normalize, MALFORMED_EVENT, MALFORMED_HEADER, MISSING_RECORD_ID } from '../src/normalize.ts';
-import { INVALID_ID } from '../src/ids.ts';
-import { idempotencyKey } from '../src/idempotency.ts';
-import type { RawEvent } from '../src/model.ts';
+import { normalize, MALFORMED_EVENT, MALFORMED_HEADER, MISSING_RECORD_ID } from '../src/normalize/events.ts';
+import { INVALID_ID } from '../src/normalize/ids.ts';
+import { idempotencyKey } from '../src/normalize/idempotency.ts';
+import type { RawEvent } from '../src/core/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
 
 const CONTACTS = channel('/data/ContactChangeEvent');

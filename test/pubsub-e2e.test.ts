@@ -1,6 +1,6 @@
 /**
  * The spine end to end over the Pub/Sub API (`salesforce.transport: "pubsub"`): CDC and
- * platform events from the Pub/Sub emulator, through the gRPC subscriber, transform, outbox
+ * platform events from the Pub/Sub emulator, through the gRPC subscriber, planner, outbox
  * and dispatcher, into the Marketing Cloud emulator, with the same results as over CometD.
  */
 import type { Service } from '../src/service.ts';

@@ -6,8 +6,8 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { normalize } from '../src/normalize.ts';
-import type { NormalizedEvent, RawEvent } from '../src/model.ts';
+import { normalize } from '../src/normalize/events.ts';
+import type { NormalizedEvent, RawEvent } from '../src/core/model.ts';
 import { startStreamingEmulator, type StreamingEmulator } from '../src/emulators/streaming/index.ts';
 import { createCometdSubscriber } from '../subscribers/cometd.ts';
 import { createPubSubSubscriber, type PubSubSubscriber, type PubSubSubscriberOptions } from '../subscribers/pubsub/index.ts';

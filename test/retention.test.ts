@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../src/log.ts';
-import { startRetention } from '../src/retention.ts';
-import { openPostgresStore } from '../src/store/postgres.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
-import type { Store } from '../src/store/store.ts';
+import { createLogger } from '../src/core/log.ts';
+import { startRetention } from '../src/operations/retention.ts';
+import { openPostgresStore } from '../src/outbox/postgres/store.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import type { Store } from '../src/outbox/contract.ts';
 import { action, deadLetter } from './helpers/fixtures.ts';
 import { dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 

@@ -1,7 +1,7 @@
 // One retry policy decides every wait: 50200 backs off long and capped, attempts are bounded, 109110 means accepted, and a per-host breaker stops a storm and probes before reopening traffic.
-import { PermanentError, TransientError } from '../src/errors.ts';
-import { BreakerRegistry, CircuitBreaker } from '../src/dispatch/breaker.ts';
-import { countsAgainstHost, isAlreadyAccepted, RetryPolicy } from '../src/dispatch/retry.ts';
+import { PermanentError, TransientError } from '../src/core/errors.ts';
+import { BreakerRegistry, CircuitBreaker } from '../src/delivery/breaker.ts';
+import { countsAgainstHost, isAlreadyAccepted, RetryPolicy } from '../src/delivery/retry.ts';
 
 const noJitter = { random: () => 0 };
 

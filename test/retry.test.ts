@@ -1,6 +1,6 @@
 // One function decides retry or dead-letter, and retries wait a jittered, capped, exponential time that never undercuts the server's Retry-After.
-import { AuthError, ConfigError, InputError, MappingError, PermanentError, TransientError } from '../src/errors.ts';
-import { backoffMs, classify, retryAfterOf, TEMPORARILY_BLOCKED_WAIT_MS } from '../src/dispatch/retry.ts';
+import { AuthError, ConfigError, InputError, MappingError, PermanentError, TransientError } from '../src/core/errors.ts';
+import { backoffMs, classify, retryAfterOf, TEMPORARILY_BLOCKED_WAIT_MS } from '../src/delivery/retry.ts';
 
 test('transient failures are retried; permanent, mapping, input and config failures are dead', () => {
   expect(classify(new TransientError('MC_SERVER_ERROR', '503'))).toBe('retry');

@@ -1,14 +1,14 @@
 // Rule: an event selects exactly the routes whose channel, entity, change type and changed fields match, each selected route yields actions with stable, distinct idempotency keys or a dead letter naming the field, and a mapper that cannot be loaded is a ConfigError at start-up.
 import { fileURLToPath } from 'node:url';
-import { compileRoutes, RESYNC_REQUIRED, MAPPER_FAILED, MAPPER_INVALID_RESULT } from '../src/route.ts';
-import { builtinMappers, loadMapper, loadMappers, type MapperRegistry } from '../src/mappers.ts';
-import { normalize } from '../src/normalize.ts';
+import { compileRoutes, RESYNC_REQUIRED, MAPPER_FAILED, MAPPER_INVALID_RESULT } from '../src/route/routes.ts';
+import { builtinMappers, loadMapper, loadMappers, type MapperRegistry } from '../src/route/mapper-loader.ts';
+import { normalize } from '../src/normalize/events.ts';
 import { parseConfig } from '../src/config/load.ts';
-import { idempotencyKey } from '../src/idempotency.ts';
-import { ConfigError } from '../src/errors.ts';
+import { idempotencyKey } from '../src/normalize/idempotency.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import { MAPPING_MISSING_FIELD } from '../mappers/journey-entry.ts';
 import type { BridgeConfig } from '../src/config/schema.ts';
-import type { JourneyEntryPayload, NormalizedEvent, RawEvent } from '../src/model.ts';
+import type { JourneyEntryPayload, NormalizedEvent, RawEvent } from '../src/core/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/mappers/', import.meta.url));

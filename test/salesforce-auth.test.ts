@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from '../src/config/load.ts';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import { openSalesforceSession, type SalesforceSession } from '../src/salesforce/auth.ts';
 import { startStreamingEmulator, type StreamingEmulator } from '../src/emulators/streaming/index.ts';
 import { bridgeConfig, CHANNEL, contactId, MC_CLIENT_ID, MC_CLIENT_SECRET, startHarness, waitFor, type Harness } from './helpers/harness.ts';

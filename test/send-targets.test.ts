@@ -1,13 +1,13 @@
 // Triggered and transactional sends reach the Marketing Cloud emulator over real HTTP in MC's shapes, and every failure class ends as the one retry policy says: 109110 on a retry is delivered, 400/403/401-twice/per-recipient errors are dead with MC's errorcode, 429/5xx/resets are retried.
 import { request } from 'undici';
 import { startMcEmulator, SEND_CODES, type McEmulator } from '../src/emulators/mc/index.ts';
-import { BreakerRegistry } from '../src/dispatch/breaker.ts';
-import { clearSharedTokenManagers } from '../src/dispatch/mc-auth.ts';
-import { McClients } from '../src/dispatch/mc-clients.ts';
-import { createTransactionalTarget } from '../src/dispatch/transactional.ts';
-import { createTriggeredSendTarget } from '../src/dispatch/triggered-send.ts';
-import type { DeliveryItem, DeliveryOutcome } from '../src/dispatch/target.ts';
-import type { SendPayload } from '../src/model.ts';
+import { BreakerRegistry } from '../src/delivery/breaker.ts';
+import { clearSharedTokenManagers } from '../src/delivery/mc/auth.ts';
+import { McClients } from '../src/delivery/mc/clients.ts';
+import { createTransactionalTarget } from '../src/delivery/targets/transactional.ts';
+import { createTriggeredSendTarget } from '../src/delivery/targets/triggered-send.ts';
+import type { DeliveryItem, DeliveryOutcome } from '../src/delivery/target.ts';
+import type { SendPayload } from '../src/core/model.ts';
 
 const ID = 'send-client-id';
 const SECRET = 'send-client-secret-3456';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { load } from '../src/config/load.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/core/log.ts';
 import { startService, type Service } from '../src/service.ts';
 import { bridgeConfig, contactId, startHarness, waitFor, type Harness } from './helpers/harness.ts';
 

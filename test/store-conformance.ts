@@ -4,7 +4,7 @@
  * `nextDueAt`, dead letters, the trace timeline, retention, readiness and the dead-letter queue. A store file calls `storeConformance` with a way to open its
  * store on fresh storage; store-specific rules live in that store's own test file.
  */
-import type { Store } from '../src/store/store.ts';
+import type { Store } from '../src/outbox/contract.ts';
 import { action, deadLetter } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
 
@@ -286,7 +286,7 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.loadCommitMarks!()).toEqual(new Map([[CH, 1_000]]));
   });
 
-  /** Stores a delivery-time dead letter (action `n`, one failed attempt) and a transform-time one (dead letter `n`). */
+  /** Stores a delivery-time dead letter (action `n`, one failed attempt) and a plan-time one (dead letter `n`). */
   const twoDeadLetters = async (n: number): Promise<{ atDelivery: number; beforeDelivery: number }> => {
     await store.commitBatch([action(n)], [{ ...deadLetter(n), route: 'welcome' }], new Map());
     const [a] = await store.claimDue(1, Date.now());

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { MIGRATIONS } from '../src/store/sqlite-schema.ts';
-import { openSqliteStore } from '../src/store/sqlite.ts';
-import type { Store } from '../src/store/store.ts';
+import { MIGRATIONS } from '../src/outbox/sqlite/schema.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import type { Store } from '../src/outbox/contract.ts';
 import { action } from './helpers/fixtures.ts';
 
 let dir: string;

@@ -4,9 +4,9 @@
  * in order across the fleet (a requeued dead letter too), a dead instance's claims come back, a
  * dead letter requeued by one instance is delivered by any, and concurrent starts migrate once.
  */
-import { openPostgresStore, type PostgresStore } from '../src/store/postgres.ts';
-import { PG_MIGRATIONS } from '../src/store/postgres-schema.ts';
-import type { Store } from '../src/store/store.ts';
+import { openPostgresStore, type PostgresStore } from '../src/outbox/postgres/store.ts';
+import { PG_MIGRATIONS } from '../src/outbox/postgres/schema.ts';
+import type { Store } from '../src/outbox/contract.ts';
 import { action, deadLetter } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
 import { adminQuery, dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../src/store/sqlite.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
 import { storeConformance } from './store-conformance.ts';
 
 describe('SQLite store', () => {

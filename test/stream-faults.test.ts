@@ -5,7 +5,7 @@
  * object reconciled.
  */
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/core/log.ts';
 import type { Service } from '../src/service.ts';
 import type { FaultSpec } from '../src/emulators/streaming/index.ts';
 import { bridgeConfig, contactId, useHarness, waitFor } from './helpers/harness.ts';

@@ -6,8 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../src/log.ts';
-import type { RecordTrace } from '../src/trace.ts';
+import { createLogger } from '../src/core/log.ts';
+import type { RecordTrace } from '../src/operations/trace.ts';
 import { bridgeConfig, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';
 
 const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));

@@ -9,8 +9,8 @@ import { rmSync } from 'node:fs';
 import { load } from '../config/load.ts';
 import { startMcEmulator } from '../emulators/mc/index.ts';
 import { startStreamingEmulator } from '../emulators/streaming/index.ts';
-import { to18 } from '../ids.ts';
-import { createLogger, maskPersonal } from '../log.ts';
+import { to18 } from '../normalize/ids.ts';
+import { createLogger, maskPersonal } from '../core/log.ts';
 import { startService } from '../service.ts';
 import { waitForShutdown } from './start.ts';
 

@@ -4,13 +4,13 @@
  * picked up by the running dispatcher, or by the next start. Needs the config for the store and,
  * to re-derive dead letters made before delivery, the routes and mappers; no credentials.
  */
-import { loadMappers } from '../mappers.ts';
+import { loadMappers } from '../route/mapper-loader.ts';
 import { parseConfig, readConfigFile, resolveConfigPath } from '../config/load.ts';
 import type { BridgeConfig } from '../config/schema.ts';
-import { ConfigError } from '../errors.ts';
-import { retryDeadLetters } from '../dlq.ts';
-import { openStoreForCommand } from '../store/open.ts';
-import type { ActionRow, Store } from '../store/store.ts';
+import { ConfigError } from '../core/errors.ts';
+import { retryDeadLetters } from '../operations/dlq.ts';
+import { openStoreForCommand } from '../outbox/open.ts';
+import type { ActionRow, Store } from '../outbox/contract.ts';
 
 /** Options shared by the dlq subcommands. */
 export interface DlqOptions {

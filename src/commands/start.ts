@@ -1,6 +1,6 @@
 /** `sfmc-bridge start`: the service, until SIGTERM or SIGINT. */
 import { hasCredentials, loadConfigFile, resolveConfigPath } from '../config/load.ts';
-import { createLogger } from '../log.ts';
+import { createLogger } from '../core/log.ts';
 import { startService } from '../service.ts';
 
 /** Runs the service; resolves to the process exit code. */

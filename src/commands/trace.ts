@@ -1,7 +1,7 @@
 /** `sfmc-bridge trace <recordId|contactKey>`: one record's timeline from the store. */
 import { parseConfig, readConfigFile, resolveConfigPath } from '../config/load.ts';
-import { openStoreForCommand } from '../store/open.ts';
-import { renderTrace, traceRecord } from '../trace.ts';
+import { openStoreForCommand } from '../outbox/open.ts';
+import { renderTrace, traceRecord } from '../operations/trace.ts';
 
 /** Prints the timeline (text, or one JSON object with `--json`); resolves to the exit code. */
 export async function runTrace(id: string, opts: { config?: string; json?: boolean }): Promise<number> {

@@ -4,7 +4,7 @@
  * The endpoint rules are exported because the Marketing Cloud client applies them again to the
  * `rest_instance_url` a token response names (credentials never go to another host).
  */
-import { showValue } from '../errors.ts';
+import { showValue } from '../core/errors.ts';
 import type { ParsedConfig } from './schema.ts';
 
 /** One problem in the config: the dotted key and what is wrong with its value. */

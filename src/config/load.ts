@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { core } from 'zod';
-import { ConfigError, showValue } from '../errors.ts';
+import { ConfigError, showValue } from '../core/errors.ts';
 import { crossCheck, endpointProblem, type ConfigIssue, type EndpointService } from './checks.ts';
 import { BridgeConfigSchema, SECRET_KEYS, type BridgeConfig, type ParsedConfig } from './schema.ts';
 

@@ -4,7 +4,7 @@
  * JSON Schema for editors, and `load.ts` parses, cross-checks (checks.ts) and resolves it.
  */
 import { z } from 'zod';
-import { CHANGE_TYPES } from '../model.ts';
+import { CHANGE_TYPES } from '../core/model.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -295,7 +295,7 @@ export const BridgeConfigSchema = z
         maxRetryAfterMs: z.number().int().min(1).default(900000).describe('Longest Retry-After honoured; longer ones are cut to this.'),
         blockedWaitMs: z.number().int().min(1).default(60000).describe('Wait after 429 errorcode 50200 (temporarily blocked, no Retry-After); doubles per attempt.'),
         blockedCapMs: z.number().int().min(1).default(900000).describe('Longest wait after 429 50200.'),
-      }).prefault({}).describe('Retry waits; which failures are retried is fixed (see src/dispatch/retry.ts).'),
+      }).prefault({}).describe('Retry waits; which failures are retried is fixed (see src/delivery/retry.ts).'),
       breaker: z.strictObject({
         threshold: z.number().int().min(1).max(1000).default(5).describe('Consecutive 5xx, timeouts or resets that open a host\'s circuit.'),
         openMs: z.number().int().min(1).default(1000).describe('First open period; doubles per consecutive opening.'),

@@ -4,7 +4,7 @@
  * selected in SOQL. A route with a custom mapper and no `enrich` list declares nothing: for a
  * gap or a resync, where there is no data at all, it gets every field of the object.
  */
-import { splitDotted } from '../compound.ts';
+import { splitDotted } from '../normalize/compound.ts';
 import type { RouteConfig } from '../config/schema.ts';
 
 const cache = new WeakMap<RouteConfig, readonly string[] | null>();

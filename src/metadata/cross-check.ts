@@ -7,9 +7,9 @@
  */
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { splitDotted } from '../compound.ts';
-import { ConfigError } from '../errors.ts';
-import { MAPPERS_DIR, loadMapper } from '../mappers.ts';
+import { splitDotted } from '../normalize/compound.ts';
+import { ConfigError } from '../core/errors.ts';
+import { MAPPERS_DIR, loadMapper } from '../route/mapper-loader.ts';
 import type { ParsedConfig } from '../config/schema.ts';
 import { EVENT_STANDARD_FIELDS, STANDARD_CHANGE_CHANNEL, changeEventName, objectOfChangeEvent } from './facts.ts';
 import { finding, type Finding } from './findings.ts';

@@ -5,8 +5,8 @@
  * Nothing here writes anything anywhere.
  */
 import { createRequire } from 'node:module';
-import { splitDotted } from '../compound.ts';
-import { McTokenManager } from '../dispatch/mc-auth.ts';
+import { splitDotted } from '../normalize/compound.ts';
+import { McTokenManager } from '../delivery/mc/auth.ts';
 import type { BridgeConfig } from '../config/schema.ts';
 import type { SalesforceAuth } from '../salesforce/auth.ts';
 import { finding, type Finding } from './findings.ts';

@@ -22,7 +22,7 @@ export type Connection = InstanceType<typeof jsforceModule.Connection>;
 const require = createRequire(import.meta.url);
 let jsforce: typeof jsforceModule | undefined;
 import type { SalesforceConfig } from '../config/schema.ts';
-import { AuthError } from '../errors.ts';
+import { AuthError } from '../core/errors.ts';
 import { checkedBase, clientCredentialsFlow, jwtBearerFlow, refreshTokenFlow, type TokenFetcher } from './oauth-flows.ts';
 
 /** What every Salesforce auth method provides. */

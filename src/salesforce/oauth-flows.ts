@@ -7,7 +7,7 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { request } from 'undici';
 import { endpointProblem } from '../config/checks.ts';
-import { AuthError, ConfigError, TransientError } from '../errors.ts';
+import { AuthError, ConfigError, TransientError } from '../core/errors.ts';
 
 /** Fetches a new access token from the token endpoint. */
 export type TokenFetcher = () => Promise<string>;

@@ -6,7 +6,7 @@
  * refuses it, and writes the new one back to the auth file.
  */
 import type { Connection } from './auth.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 /** An opened org: its instance URL, a jsforce connection, and a token getter. */
 export interface SfAliasSession {

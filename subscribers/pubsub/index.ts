@@ -7,8 +7,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { AuthError } from '../../src/errors.ts';
-import type { RawEvent } from '../../src/model.ts';
+import { AuthError } from '../../src/core/errors.ts';
+import type { RawEvent } from '../../src/core/model.ts';
 import type { Subscriber, SubscriberBaseOptions } from '../types.ts';
 import { describeSchema, toCometdData, type EventSchema } from './avro.ts';
 import type { StreamError } from './errors.ts';

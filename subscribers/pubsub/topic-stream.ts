@@ -7,7 +7,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { RawEvent } from '../../src/model.ts';
+import type { RawEvent } from '../../src/core/model.ts';
 import type { ChannelSubscription } from '../types.ts';
 import { classifyStreamError, type StreamError } from './errors.ts';
 import { REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse, type ReplayPresetValue } from './proto.ts';

@@ -1,5 +1,5 @@
 /** Builders of raw subscriber messages shaped as Salesforce delivers them over CometD (PROTOCOLS.md §1). */
-import type { RawEvent } from '../../src/model.ts';
+import type { RawEvent } from '../../src/core/model.ts';
 import type { ChannelConfig } from '../../src/config/schema.ts';
 
 /** A change event message; `header` and `fields` override the defaults (a Contact UPDATE of Email). */

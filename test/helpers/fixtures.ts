@@ -1,5 +1,5 @@
 /** Small builders of pipeline values for unit tests. */
-import type { NewAction, NewDeadLetter } from '../../src/model.ts';
+import type { NewAction, NewDeadLetter } from '../../src/core/model.ts';
 
 /** A journey action for record `n` on the Contact channel. */
 export function action(n: number, overrides: Partial<NewAction> = {}): NewAction {

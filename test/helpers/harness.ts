@@ -6,12 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMcEmulator } from '../../src/emulators/mc/index.ts';
-import { to18 } from '../../src/ids.ts';
+import { to18 } from '../../src/normalize/ids.ts';
 import type { McEmulator, McEmulatorOptions } from '../../src/emulators/mc/types.ts';
 import { startStreamingEmulator } from '../../src/emulators/streaming/index.ts';
 import type { StreamingEmulator, StreamingEmulatorOptions } from '../../src/emulators/streaming/types.ts';
 import { load } from '../../src/config/load.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger } from '../../src/core/log.ts';
 import { startService, type Service } from '../../src/service.ts';
 
 export const SF_TOKEN = '00Dxx0000001gPF!AQ4AQFakeTokenForTests';

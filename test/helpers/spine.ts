@@ -6,7 +6,7 @@ import { expect } from '@jest/globals';
 import type { McEmulator } from '../../src/emulators/mc/types.ts';
 import type { StreamingEmulator } from '../../src/emulators/streaming/types.ts';
 import type { Service } from '../../src/service.ts';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/outbox/contract.ts';
 import { contactId, waitFor, WELCOME_KEY } from './harness.ts';
 
 /** What `publishSpineChanges` published. */

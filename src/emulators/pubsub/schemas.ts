@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type avro from 'avsc';
-import { CHANGE_TYPES } from '../../model.ts';
+import { CHANGE_TYPES } from '../../core/model.ts';
 import { parseSchema } from '../../../subscribers/pubsub/avro.ts';
 import { encodeBitmap, type BitmapField } from '../../../subscribers/pubsub/bitmap.ts';
 

@@ -12,7 +12,7 @@
  *   GET  /_emulator/rest-calls
  */
 import { z } from 'zod';
-import { CHANGE_TYPES } from '../../model.ts';
+import { CHANGE_TYPES } from '../../core/model.ts';
 import type { ControlReply } from './server.ts';
 import type { StreamingEmulator } from './types.ts';
 

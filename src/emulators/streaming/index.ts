@@ -6,7 +6,7 @@
  * shared retained log and read through per-subscription cursors.
  */
 import type { AddressInfo } from 'node:net';
-import { CHANGE_TYPES } from '../../model.ts';
+import { CHANGE_TYPES } from '../../core/model.ts';
 import { BayeuxEngine, TokenGate } from './bayeux.ts';
 import { handleControl } from './control.ts';
 import { EventLog } from './event-log.ts';

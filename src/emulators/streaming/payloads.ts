@@ -5,7 +5,7 @@
  * here, and stored as text in the event log.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { checksumOf } from '../../ids.ts';
+import { checksumOf } from '../../normalize/ids.ts';
 import type { ChangeSpec } from './types.ts';
 
 /** V8 (Node 21+) can emit a raw number literal, which is how an integer above 2^53 gets out. */

@@ -5,8 +5,8 @@
  * the record's current values, as it does in a real org. Fields are stored flat, by the
  * object's own names (`FirstName`, `MailingStreet`), the way SOQL returns them.
  */
-import { flatName } from '../../compound.ts';
-import { tryTo18 } from '../../ids.ts';
+import { flatName } from '../../normalize/compound.ts';
+import { tryTo18 } from '../../normalize/ids.ts';
 import type { ChangeSpec } from './types.ts';
 
 /** One stored record: flat field values, `Id` included. */

@@ -8,7 +8,7 @@
  * Anything else is refused with Salesforce's `MALFORMED_QUERY`, so a bridge that starts sending
  * something new finds out in its tests rather than in production.
  */
-import { tryTo18 } from '../../ids.ts';
+import { tryTo18 } from '../../normalize/ids.ts';
 import type { OrgRecord } from './records.ts';
 
 /** A parsed query. */

@@ -2,7 +2,7 @@
  * Public types of the Salesforce Streaming API emulator: its options, what a test publishes
  * (`ChangeSpec`), the faults it can inject (`FaultSpec`) and the emulator handle itself.
  */
-import type { ChangeType } from '../../model.ts';
+import type { ChangeType } from '../../core/model.ts';
 import type { PubSubEmulator, PubSubEmulatorOptions } from '../pubsub/types.ts';
 import type { EmulatorOAuthOptions } from './oauth.ts';
 import type { RestCall } from './rest.ts';

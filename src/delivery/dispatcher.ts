@@ -1,0 +1,237 @@
+/**
+ * The dispatcher: claims due actions from the outbox in order, groups them per target and
+ * batch key, delivers the groups with bounded concurrency and records every outcome. It owns
+ * no retry logic of its own: targets classify, the `RetryPolicy` (retry.ts) spaces the next try
+ * or ends it. While a host's circuit is open it claims nothing, so a storm is met with silence.
+ *
+ * An attempt is a request Marketing Cloud saw. Chunks a round could not send because the
+ * circuit opened meanwhile (a 429 paused the host, or an open circuit refused the call before
+ * it left) are not attempts: they are held, still claimed, and sent first once the pause ends,
+ * instead of being written back as retries and read again (the churn of a rate-limited burst).
+ */
+import { BridgeError, ConfigError, TransientError } from '../core/errors.ts';
+import type { ActionTarget, StoredAction } from '../core/model.ts';
+import type { AttemptRecord, Store } from '../outbox/contract.ts';
+import type { Telemetry } from '../telemetry/telemetry.ts';
+import { RetryPolicy } from './retry.ts';
+import type { DeliveryOutcome, Target } from './target.ts';
+
+/** Dispatcher options. */
+export interface DispatcherOptions {
+  store: Store;
+  /** One target per action kind; an action whose target is missing is dead-lettered. */
+  targets: Readonly<Partial<Record<ActionTarget, Target>>>;
+  telemetry: Telemetry;
+  /** Actions per Marketing Cloud request (≤ 100 for journeys). @default 100 */
+  batchSize?: number;
+  /** Requests in flight at once. @default 4 */
+  concurrency?: number;
+  /** Attempts before an action is dead-lettered. @default 12 */
+  maxAttempts?: number;
+  /** Longest sleep when nothing is due. @default 250 */
+  pollIntervalMs?: number;
+  /** Called after each round has settled actions (the backpressure gate listens). */
+  onSettled?(): void | Promise<void>;
+  /** Actions per chunk for a target, overriding `batchSize` (transactional batches hold 500). */
+  batchSizes?: Partial<Record<ActionTarget, number>>;
+  /** Retry policy. @default new RetryPolicy(maxAttempts) */
+  retry?: RetryPolicy;
+  /** Until when Marketing Cloud asked for silence (an open circuit, a 429), ms since epoch; nothing is claimed meanwhile. */
+  pausedUntil?(): number;
+}
+
+/** The breaker refused the call before it left: nothing reached Marketing Cloud. */
+const CIRCUIT_OPEN = 'MC_CIRCUIT_OPEN';
+
+/** Delivers the outbox to Marketing Cloud until stopped. */
+export class Dispatcher {
+  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes'>;
+  readonly #retry: RetryPolicy;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #current: Promise<boolean> | undefined;
+  /** Claimed actions not sent yet (the circuit opened before their turn), in id order. */
+  #held: StoredAction[] = [];
+  /** Until when held actions wait when the circuit refused them (a breaker the options do not expose). */
+  #heldUntil = 0;
+
+  constructor(options: DispatcherOptions) {
+    this.#o = { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 250, ...options };
+    this.#retry = options.retry ?? new RetryPolicy(this.#o.maxAttempts);
+  }
+
+  /** Starts the delivery loop. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** New actions were committed: look now rather than at the next poll. */
+  wake(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    if (this.#timer) clearTimeout(this.#timer);
+    w?.();
+  }
+
+  /** Finishes the round in flight and stops. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+  }
+
+  /** Resolves once no round is in flight and nothing is due now (tests, status). */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.#current;
+      const due = await this.#o.store.nextDueAt();
+      if (this.#current === undefined && this.#held.length === 0 && (due === undefined || due > Date.now())) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      this.#current = this.#round();
+      const worked = await this.#current.finally(() => { this.#current = undefined; });
+      if (!worked && this.#running) await this.#sleep();
+    }
+  }
+
+  async #sleep(): Promise<void> {
+    // While Marketing Cloud asked for silence, sleep through it rather than poll the store.
+    const paused = this.#pausedFor();
+    const nextDue = paused > 0 ? Date.now() + paused : this.#held.length > 0 ? 0 : await this.#o.store.nextDueAt();
+    const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(paused > 0 ? paused : this.#o.pollIntervalMs, nextDue - Date.now()));
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#timer = setTimeout(() => { this.#wake = undefined; resolve(); }, delay);
+    });
+  }
+
+  /** Milliseconds Marketing Cloud still asked us to wait; 0 when it did not. */
+  #pausedFor(): number {
+    return Math.max(0, Math.max(this.#heldUntil, this.#o.pausedUntil?.() ?? 0) - Date.now());
+  }
+
+  /** One claim-deliver-record cycle; false when nothing was due. */
+  async #round(): Promise<boolean> {
+    const { store, batchSize, concurrency } = this.#o;
+    if (this.#pausedFor() > 0) return false;
+    const sizes = this.#o.batchSizes ?? {};
+    const largest = Math.max(batchSize, ...Object.values(sizes).map((n) => n ?? 0));
+    const limit = largest * concurrency * 2;
+    const held = this.#held;
+    this.#held = [];
+    const fresh = held.length < limit ? await store.claimDue(limit - held.length, Date.now()) : [];
+    const claimed = held.length === 0 ? fresh : fresh.length === 0 ? held : [...held, ...fresh].sort((a, b) => a.id - b.id);
+    if (claimed.length === 0) return false;
+    const byId = new Map(claimed.map((a) => [a.id, a]));
+    const chunks = chunkByBatchKey(claimed, batchSize, sizes);
+    const records: AttemptRecord[] = [];
+    const unsent: StoredAction[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      // Once stopping, no new request starts: what is claimed but unsent stays pending in the
+      // store (claims are released with the process or their lease), only requests in flight finish.
+      while (next < chunks.length && this.#running) {
+        const chunk = chunks[next++]!;
+        // A 429 or an opening circuit mid-round: keep the rest for after the pause.
+        if (this.#pausedFor() > 0) {
+          for (const a of chunk) unsent.push(a);
+          continue;
+        }
+        const outcomes = await this.#deliver(chunk);
+        for (const o of outcomes) {
+          const a = byId.get(o.id)!;
+          if (o.status === 'retry' && o.error.code === CIRCUIT_OPEN) {
+            unsent.push(a);
+            this.#heldUntil = Math.max(this.#heldUntil, Date.now() + (o.retryAfterMs ?? this.#o.pollIntervalMs));
+          } else records.push(this.#toRecord(a, o));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
+    if (unsent.length > 0) this.#held = unsent.sort((a, b) => a.id - b.id);
+    if (records.length > 0) {
+      await store.recordAttempts(records, Date.now());
+      await this.#o.onSettled?.();
+    }
+    return records.length > 0;
+  }
+
+  async #deliver(chunk: StoredAction[]): Promise<DeliveryOutcome[]> {
+    const first = chunk[0]!;
+    this.#o.telemetry.request();
+    const target = this.#o.targets[first.target];
+    if (!target) {
+      const error = new ConfigError('routes[].target.type', `no target is configured for ${JSON.stringify(first.target)}`);
+      return chunk.map((a) => ({ id: a.id, status: 'dead' as const, error }));
+    }
+    try {
+      const outcomes = await target.deliver(chunk.map((a) => ({ id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode })));
+      // A target that forgot an item must not lose it: unanswered items are retried.
+      const answered = new Set(outcomes.map((o) => o.id));
+      for (const a of chunk) {
+        if (!answered.has(a.id)) outcomes.push({ id: a.id, status: 'retry', error: new TransientError('NO_OUTCOME', 'the target returned no outcome for this action') });
+      }
+      this.#countFailedRequests(outcomes);
+      return outcomes;
+    } catch (err) {
+      // A target is meant to turn failures into outcomes; a throw is a bug or an outage.
+      const error = err instanceof BridgeError ? err : new TransientError('TARGET_FAILED', String((err as Error)?.message ?? err), { cause: err });
+      this.#o.telemetry.requestFailed(error.code);
+      return chunk.map((a) => ({ id: a.id, status: 'retry' as const, error }));
+    }
+  }
+
+  /** A failed request hands the same error to each of its items: one distinct error is one failed request. */
+  #countFailedRequests(outcomes: readonly DeliveryOutcome[]): void {
+    let seen: Set<BridgeError> | undefined;
+    for (const o of outcomes) {
+      if (o.status === 'delivered' || seen?.has(o.error)) continue;
+      (seen ??= new Set()).add(o.error);
+      this.#o.telemetry.requestFailed(o.error.code);
+    }
+  }
+
+  #toRecord(a: StoredAction, o: DeliveryOutcome): AttemptRecord {
+    const t = this.#o.telemetry;
+    if (o.status === 'delivered') {
+      t.delivered(a, o.ids);
+      return { id: a.id, status: 'delivered', ids: o.ids };
+    }
+    const code = o.error.code;
+    const reason = o.error.message;
+    const decision = o.status === 'dead' ? { verdict: 'dead' as const, reason: 'permanent' as const } : this.#retry.decide(o.error, a.attempts + 1, o.retryAfterMs);
+    if (decision.verdict === 'dead') {
+      const why = decision.reason === 'permanent' ? reason : `gave up after ${a.attempts + 1} attempts: ${reason}`;
+      t.deliveryDead(a, code, why);
+      return { id: a.id, status: 'dead', code, reason: why };
+    }
+    const delay = decision.delayMs;
+    t.retrying(a, code, reason, delay);
+    return { id: a.id, status: 'retry', code, reason, nextAttemptAt: Date.now() + delay };
+  }
+}
+
+/** Groups actions by target, mode and batch key, in outbox order, into chunks of `size` (or the target's own size). */
+export function chunkByBatchKey(actions: readonly StoredAction[], size: number, sizes: Partial<Record<ActionTarget, number>> = {}): StoredAction[][] {
+  const groups = new Map<string, StoredAction[]>();
+  for (const a of actions) {
+    const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(a);
+  }
+  const chunks: StoredAction[][] = [];
+  for (const g of groups.values()) {
+    const n = Math.max(1, sizes[g[0]!.target] ?? size);
+    for (let i = 0; i < g.length; i += n) chunks.push(g.slice(i, i + n));
+  }
+  return chunks;
+}

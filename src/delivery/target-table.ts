@@ -1,0 +1,56 @@
+/**
+ * The dispatcher's target table, built from the config: one client set per target (its own
+ * connections and concurrency), one token per business unit MID shared by all of them, one
+ * circuit breaker per host, and the retry policy. Adding a target (SMS, push) is a line here.
+ */
+import type { BridgeConfig } from '../config/schema.ts';
+import type { ActionTarget } from '../core/model.ts';
+import { BreakerRegistry } from './breaker.ts';
+import { createJourneyTarget } from './targets/journey.ts';
+import { sharedTokenManager } from './mc/auth.ts';
+import { McClients } from './mc/clients.ts';
+import { RetryPolicy } from './retry.ts';
+import type { Target } from './target.ts';
+import { createTransactionalTarget } from './targets/transactional.ts';
+import { createTriggeredSendTarget } from './targets/triggered-send.ts';
+
+/** What the service hands the dispatcher. */
+export interface TargetTable {
+  targets: Record<ActionTarget, Target>;
+  /** Actions per chunk handed to each target. */
+  batchSizes: Record<ActionTarget, number>;
+  retry: RetryPolicy;
+  breakers: BreakerRegistry;
+  /** Obtains (or reuses) the configured account's token: the readiness probe's check. */
+  token(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Builds every target from the config. */
+export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'>): TargetTable {
+  const mc = config.marketingCloud;
+  const d = config.dispatcher;
+  const breakers = new BreakerRegistry({ ...d.breaker, blockedPauseMs: d.retry.blockedWaitMs });
+  const credentials = { authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, ...(mc.accountId ? { accountId: mc.accountId } : {}) };
+  const clients = (t: ActionTarget) => new McClients({
+    credentials, breakers, connections: d.targets[t].connections, concurrency: d.targets[t].concurrency,
+    timeoutMs: d.timeoutMs, keepAliveMs: d.keepAliveMs,
+  });
+  const journey = clients('journey');
+  const triggered = clients('triggeredSend');
+  const transactional = clients('transactional');
+  return {
+    targets: {
+      journey: createJourneyTarget(journey.clientFor, { batchSize: d.targets.journey.batchSize, batchConcurrency: d.targets.journey.concurrency, singleConcurrency: d.targets.journey.concurrency }) as Target,
+      triggeredSend: createTriggeredSendTarget(triggered.clientFor, { concurrency: d.targets.triggeredSend.concurrency }) as Target,
+      transactional: createTransactionalTarget(transactional.clientFor, { batchSize: d.targets.transactional.batchSize, concurrency: d.targets.transactional.concurrency }) as Target,
+    },
+    batchSizes: { journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize },
+    retry: new RetryPolicy(d.maxAttempts, d.retry),
+    breakers,
+    token: () => sharedTokenManager(credentials).get(),
+    async close() {
+      await Promise.all([journey.close(), triggered.close(), transactional.close()]);
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * Prometheus metrics, fed by the typed telemetry events of the pipeline and of the Salesforce
+ * side (one listener, so the metrics count exactly what the logs say) plus a few gauges read from the store at scrape
+ * time. One registry per service, so several bridges in one process (tests) never share one.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Store } from '../../outbox/contract.ts';
+import type { Telemetry, TelemetryListener } from '../../telemetry/telemetry.ts';
+
+/** What the metrics read at scrape time besides telemetry events. */
+export interface MetricsSources {
+  telemetry: Telemetry;
+  store: Store;
+  /** True while every channel is subscribed. */
+  subscribed(): boolean;
+}
+
+/** A service's metrics. */
+export interface BridgeMetrics {
+  registry: Registry;
+  /** The Prometheus text exposition. */
+  render(): Promise<string>;
+  /** Stops listening to telemetry. */
+  close(): void;
+}
+
+/** Seconds from receipt to Marketing Cloud's answer; the promise is "well under a second". */
+const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
+
+/** Marketing Cloud request error codes (see delivery/mc/http.ts) grouped as operators alert on them. */
+const REQUEST_ERROR_CLASS: Readonly<Record<string, string>> = {
+  MC_RATE_LIMITED: '429',
+  MC_TEMPORARILY_BLOCKED: '429',
+  MC_SERVER_ERROR: '5xx',
+  MC_CONNECT_FAILED: 'network',
+  MC_CONNECTION_LOST: 'network',
+  MC_TIMEOUT: 'network',
+  MC_UNAUTHORIZED: 'auth',
+  MC_AUTH_REFUSED: 'auth',
+  MC_AUTH_BAD_RESPONSE: 'auth',
+  MC_AUTH_UNAVAILABLE: 'auth',
+  MC_AUTH_UNREACHABLE: 'auth',
+  MC_UNSAFE_REST_URL: 'auth',
+  MC_REJECTED: '4xx',
+};
+/** Answers about one member of an accepted request: counted as actions, not as failed requests. */
+const MEMBER_CODES = new Set(['MC_MEMBER_REJECTED', 'MC_MEMBER_UNACCOUNTED']);
+
+/** Creates the registry and starts counting telemetry events. */
+export function createMetrics(src: MetricsSources): BridgeMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'sfmc_bridge_' });
+
+  const events = new Counter({ name: 'sfmc_bridge_events_received_total', help: 'Events received and committed, per channel.', labelNames: ['channel'], registers: [registry] });
+  const actions = new Counter({
+    name: 'sfmc_bridge_actions_total',
+    help: 'Actions per route and outcome: routed (stored), delivered, retry (an attempt failed, will retry), dead_lettered.',
+    labelNames: ['route', 'outcome'], registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'sfmc_bridge_delivery_latency_seconds', help: 'From receipt of the event to Marketing Cloud accepting the action, per route.',
+    labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [registry],
+  });
+  const requestErrors = new Counter({
+    name: 'sfmc_bridge_mc_request_errors_total',
+    help: 'Marketing Cloud requests that failed as a whole, by class: 429 (rate limited), 5xx, network, auth, 4xx, other.',
+    labelNames: ['class'], registers: [registry],
+  });
+  const replayLag = new Gauge({
+    name: 'sfmc_bridge_replay_lag_seconds',
+    help: 'Per channel: how long before its commit the last committed event happened in Salesforce (commit time to checkpoint).',
+    labelNames: ['channel'], registers: [registry],
+  });
+  const reconnects = new Counter({
+    name: 'sfmc_bridge_subscriber_reconnects_total',
+    help: 'Streaming connections re-established (CometD client rebuilt, Pub/Sub stream reopened), per cause.',
+    labelNames: ['cause'], registers: [registry],
+  });
+  const faults = new Counter({
+    name: 'sfmc_bridge_stream_faults_total', help: 'Failed streaming replies, per decision taken (reauth, rehandshake, backoff, jitter, pause, replay-invalid, report).',
+    labelNames: ['decision'], registers: [registry],
+  });
+  const replayLoss = new Counter({
+    name: 'sfmc_bridge_replay_loss_total',
+    help: 'Stored replay IDs Salesforce refused, per channel: events in the window may be lost (log event data_loss_possible); the channel is reconciled.',
+    labelNames: ['channel'], registers: [registry],
+  });
+  const reconciliations = new Counter({
+    name: 'sfmc_bridge_reconciliations_total', help: 'Reconciliations (resync by LastModifiedDate) per channel and outcome (ok, failed).',
+    labelNames: ['channel', 'outcome'], registers: [registry],
+  });
+  const fetched = new Counter({
+    name: 'sfmc_bridge_salesforce_records_fetched_total',
+    help: 'Records read from Salesforce: enrich (fields an UPDATE lacks), gap (gap events), resync (reconciliation).',
+    labelNames: ['kind'], registers: [registry],
+  });
+  const fetchFailures = new Counter({ name: 'sfmc_bridge_salesforce_fetch_failures_total', help: 'Fetches from Salesforce that failed for good, per object.', labelNames: ['entity'], registers: [registry] });
+  const restCalls = new Counter({
+    name: 'sfmc_bridge_salesforce_rest_calls_total', help: 'REST calls to Salesforce (enrichment, gap fetches, reconciliation), per kind: query, queryMore, describe.',
+    labelNames: ['kind'], registers: [registry],
+  });
+  for (const k of ['query', 'queryMore', 'describe']) restCalls.labels(k).inc(0);
+  for (const k of ['enrich', 'gap', 'resync']) fetched.labels(k).inc(0);
+
+  new Gauge({
+    name: 'sfmc_bridge_backlog', help: 'Actions neither delivered nor dead-lettered.', registers: [registry],
+    async collect() { this.set(await src.store.backlog()); },
+  });
+  new Gauge({
+    name: 'sfmc_bridge_subscribed', help: '1 while every configured channel is subscribed.', registers: [registry],
+    collect() { this.set(src.subscribed() ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'sfmc_bridge_mc_requests', help: 'Marketing Cloud delivery requests made since start.', registers: [registry],
+    collect() { this.set(src.telemetry.counters.requests); },
+  });
+  for (const c of ['429', '5xx', 'network', 'auth', '4xx']) requestErrors.labels(c).inc(0);
+
+  // Children are looked up once per label set: this runs once per delivered action.
+  const actionChildren = new Map<string, Counter.Internal>();
+  const action = (route: string, outcome: string): Counter.Internal => {
+    const key = `${route}\u0000${outcome}`;
+    let child = actionChildren.get(key);
+    if (!child) actionChildren.set(key, (child = actions.labels(route, outcome)));
+    return child;
+  };
+  const latencyChildren = new Map<string, Histogram.Internal<string>>();
+
+  const listener: TelemetryListener = {
+    received(channel, n, committedAt) {
+      events.labels(channel).inc(n);
+      if (committedAt !== undefined) replayLag.labels(channel).set(Math.max(0, (Date.now() - committedAt) / 1000));
+    },
+    routed(a) { action(a.route, 'routed').inc(); },
+    delivered(a, _ids, latencyMs) {
+      action(a.route, 'delivered').inc();
+      let h = latencyChildren.get(a.route);
+      if (!h) latencyChildren.set(a.route, (h = latency.labels(a.route)));
+      h.observe(latencyMs / 1000);
+    },
+    retrying(a) { action(a.route, 'retry').inc(); },
+    deadLettered(a) { action(a.route, 'dead_lettered').inc(); },
+    requestFailed(code) {
+      if (!MEMBER_CODES.has(code)) requestErrors.labels(REQUEST_ERROR_CLASS[code] ?? 'other').inc();
+    },
+    reconnecting(cause) { reconnects.labels(cause).inc(); },
+    streamFault(decision) { faults.labels(decision).inc(); },
+    replayLoss(channel) { replayLoss.labels(channel).inc(); },
+    reconciled(channel, outcome) { reconciliations.labels(channel, outcome).inc(); },
+    recordsFetched(kind, n) { fetched.labels(kind).inc(n); },
+    fetchFailed(entity) { fetchFailures.labels(entity).inc(); },
+    restCall(kind) { restCalls.labels(kind).inc(); },
+  };
+  const unlisten = src.telemetry.listen(listener);
+  return { registry, render: () => registry.metrics(), close: unlisten };
+}

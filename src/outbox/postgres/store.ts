@@ -1,0 +1,379 @@
+/**
+ * The shared store on PostgreSQL: several bridge instances use one outbox. Same contract and
+ * semantics as the embedded store, plus what sharing needs:
+ *
+ * - Claims are written: `claimed_by` names the instance and `claimed_until` ends its lease,
+ *   taken with `FOR UPDATE SKIP LOCKED` so two instances never hand out the same action. The
+ *   holder renews its leases while delivering; a dead instance's leases run out and its actions
+ *   are due again (`recoverInflight` clears the expired ones). Leases are timed on the
+ *   database's clock, so instances on different machines agree on when one ran out.
+ * - Order per contact key: an action is claimed only when no earlier action (lower id) of the
+ *   same contact key is still pending, whether that one is waiting for a retry, unclaimed or
+ *   in flight at any instance, and no other action of that contact is in flight (a dead letter
+ *   requeued from the dead-letter queue is earlier than what came after it, and waits for
+ *   that to settle). So at most one action per contact is in flight in the whole fleet, and a
+ *   contact's actions reach Marketing Cloud in outbox order. Actions without a contact key are
+ *   not ordered.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { deliveryColumns, type DeliveryColumns } from '../delivery-columns.ts';
+import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
+import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './history.ts';
+import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } from './rows.ts';
+import { migratePostgres, SCHEMA_NAME } from './schema.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceEntry } from '../contract.ts';
+import { sourceFacts } from '../trace-facts.ts';
+
+/** Options of the Postgres store. */
+export interface PostgresStoreOptions {
+  /** Connection URL, `postgres://user:password@host:5432/database`. */
+  url: string;
+  /** Schema holding the bridge's tables; created on first start. @default 'sfmc_bridge' */
+  schema?: string;
+  /** Connections in the pool. @default 10 */
+  poolSize?: number;
+  /** How long a claim stays reserved without renewal (ms); renewed every third of it. @default 30000 */
+  claimLeaseMs?: number;
+  /**
+   * Wait for the WAL to reach disk at every commit. Off, a commit survives the bridge being
+   * killed at any point (the server has it); only a crash of the database server can take back
+   * its last fraction of a second, whole transactions at a time: a checkpoint rewinds with the
+   * actions committed with it, so those events are fetched again from Salesforce's retention.
+   * The same crash model as the embedded store's. @default false
+   */
+  synchronousCommit?: boolean;
+  /** Names this instance in claims and attempts. @default a random UUID */
+  instanceId?: string;
+}
+
+// Due, unclaimed (or lease run out), first of its contact key among the pending actions, and
+// no later action of its contact in flight (one requeued from the dead-letter queue waits).
+const CLAIM = `WITH picked AS (
+    SELECT a.id FROM actions a
+    WHERE a.status = 'pending' AND a.next_attempt_at <= $1
+      AND (a.claimed_until IS NULL OR a.claimed_until <= ${DB_NOW})
+      AND (a.contact_key = '' OR NOT EXISTS (
+        SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key
+          AND (e.id < a.id OR (e.id > a.id AND e.claimed_until > ${DB_NOW}))))
+    ORDER BY a.id LIMIT $2
+    FOR UPDATE OF a SKIP LOCKED)
+  UPDATE actions SET claimed_by = $3, claimed_until = ${DB_NOW} + $4
+  FROM picked WHERE actions.id = picked.id
+  RETURNING ${COLUMNS.split(',').map((c) => `actions.${c.trim()}`).join(', ')}`;
+
+// bigint columns hold epoch milliseconds and ids: well inside Number's exact range.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** Opens the store: connects, migrates the schema (safe when several instances start at once). */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const schema = options.schema ?? 'sfmc_bridge';
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  const instanceId = options.instanceId ?? randomUUID();
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    options: `-c search_path=${schema} -c synchronous_commit=${options.synchronousCommit ? 'on' : 'off'}`,
+    application_name: `sfmc-bridge ${instanceId.slice(0, 40)}`,
+    keepAlive: true,
+    types,
+  });
+  // An idle connection dropped by the server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  try {
+    const client = await pool.connect();
+    try {
+      await migratePostgres(client, schema);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000);
+}
+
+/** The shared store; see the file comment for claims, leases and per-contact order. */
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool;
+  readonly #leaseMs: number;
+  /** Claimed by this instance and not yet settled: their leases are renewed. */
+  readonly #inflight = new Set<number>();
+  readonly #renewTimer: NodeJS.Timeout;
+  #renewing: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #history: PgHistoryAccess;
+  /** This instance's name in claims and attempts. */
+  readonly instanceId: string;
+
+  constructor(pool: pg.Pool, instanceId: string, leaseMs: number) {
+    this.#pool = pool;
+    this.instanceId = instanceId;
+    this.#leaseMs = leaseMs;
+    this.#renewTimer = setInterval(() => { this.#renewing = this.#renew(); }, Math.max(50, Math.floor(leaseMs / 3)));
+    this.#renewTimer.unref();
+    this.#history = { pool, instanceId, transaction: (body) => this.#transaction(body) };
+  }
+
+  async loadCheckpoints(): Promise<Map<string, string>> {
+    const { rows } = await this.#pool.query<{ channel: string; replay_id: string }>('SELECT channel, replay_id FROM checkpoints');
+    return new Map(rows.map((r) => [r.channel, r.replay_id]));
+  }
+
+  async loadCommitMarks(): Promise<Map<string, number>> {
+    const { rows } = await this.#pool.query<{ channel: string; commit_timestamp: number }>(
+      'SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL');
+    return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
+  }
+
+  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
+    // Serialized before the transaction: a payload that cannot be stored fails the whole batch.
+    const payloads = actions.map((a) => JSON.stringify(a.payload));
+    const sources = deadLetters.map((d) => JSON.stringify(d.source ?? null));
+    // A dead letter is dated and typed by the event it came from, when that can be read.
+    const facts = deadLetters.map((d) => sourceFacts(d.source));
+    const now = Date.now();
+    return this.#transaction(async (c) => {
+      let inserted = 0;
+      let deadLettered = 0;
+      if (actions.length > 0) {
+        // One statement per batch; WITH ORDINALITY keeps ids in batch order (outbox order).
+        const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
+            record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
+          SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, $13, ct
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                      $9::text[], $10::text[], $11::text[], $12::bigint[], $14::text[])
+            WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, n)
+          ORDER BY n
+          ON CONFLICT (idempotency_key) DO NOTHING`, [
+          actions.map((a) => a.idempotencyKey), actions.map((a) => a.route), actions.map((a) => a.target),
+          actions.map((a) => a.mode), actions.map((a) => a.batchKey), actions.map((a) => a.channel),
+          actions.map((a) => a.replayId), actions.map((a) => a.recordId), actions.map((a) => a.contactKey),
+          actions.map((a) => a.correlationId), payloads, actions.map((a) => a.receivedAt), now,
+          actions.map((a) => a.changeType ?? null),
+        ]);
+        inserted = r.rowCount ?? 0;
+      }
+      if (deadLetters.length > 0) {
+        const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
+            correlation_id, payload, error_code, error, received_at, created_at, change_type)
+          SELECT k, 'dead', ro, ch, rp, rec, ck, co, p::json, ec, er, coalesce(ra, $10), $10, ct
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[],
+                      $12::bigint[], $13::text[])
+            WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, ra, ct, n)
+          ORDER BY n
+          ON CONFLICT (idempotency_key) DO NOTHING`, [
+          deadLetters.map((d) => d.idempotencyKey), deadLetters.map((d) => d.route), deadLetters.map((d) => d.channel),
+          deadLetters.map((d) => d.replayId), deadLetters.map((d) => d.recordId), deadLetters.map((d) => d.contactKey),
+          deadLetters.map((d) => d.correlationId), deadLetters.map((d) => d.code), deadLetters.map((d) => d.reason), now, sources,
+          facts.map((f) => f.receivedAt ?? null), facts.map((f) => f.changeType ?? null),
+        ]);
+        deadLettered = r.rowCount ?? 0;
+      }
+      if (checkpoints.size > 0) {
+        await c.query(`INSERT INTO checkpoints (channel, replay_id, updated_at)
+          SELECT ch, rp, $3 FROM unnest($1::text[], $2::text[]) AS x(ch, rp)
+          ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`,
+        [[...checkpoints.keys()], [...checkpoints.values()], now]);
+      }
+      if (marks && marks.size > 0) {
+        // Kept with the checkpoint it belongs to, and never moved back.
+        await c.query(`UPDATE checkpoints c SET commit_timestamp = GREATEST(coalesce(c.commit_timestamp, 0), x.ts)
+          FROM unnest($1::text[], $2::bigint[]) AS x(ch, ts) WHERE c.channel = x.ch`, [[...marks.keys()], [...marks.values()]]);
+      }
+      return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
+    });
+  }
+
+  async claimDue(limit: number, now: number): Promise<StoredAction[]> {
+    const { rows } = await this.#pool.query<DbActionRow>(CLAIM, [now, limit, this.instanceId, this.#leaseMs]);
+    rows.sort((a, b) => a.id - b.id);
+    for (const r of rows) this.#inflight.add(r.id);
+    return rows.map(toStored);
+  }
+
+  async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void> {
+    const delivered = records.filter((r) => r.status === 'delivered');
+    const retries = records.filter((r) => r.status === 'retry');
+    const dead = records.filter((r) => r.status === 'dead');
+    const me = this.instanceId;
+    // Only rows this instance still holds: if its lease ran out and another instance claimed
+    // the action, that instance records the outcome.
+    await this.#transaction(async (c) => {
+      if (delivered.length > 0) {
+        await c.query(`UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
+            message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
+          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
+          WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'`, [
+          delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me,
+        ]);
+      }
+      if (retries.length > 0) {
+        await c.query(`WITH u AS (
+            UPDATE actions a SET attempts = a.attempts + 1, next_attempt_at = x.t, error_code = x.c, error = x.e,
+              claimed_by = NULL, claimed_until = NULL
+            FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS x(id, t, c, e)
+            WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'
+            RETURNING a.id, x.c, x.e)
+          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $5, 'retry', c, e, $6 FROM u`, [
+          retries.map((r) => r.id), retries.map((r) => Math.max(1, r.nextAttemptAt)),
+          retries.map((r) => r.code), retries.map((r) => r.reason), now, me,
+        ]);
+      }
+      if (dead.length > 0) {
+        await c.query(`WITH u AS (
+            UPDATE actions a SET status = 'dead', attempts = a.attempts + 1, error_code = x.c, error = x.e, claimed_until = NULL
+            FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, c, e)
+            WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'
+            RETURNING a.id, x.c, x.e)
+          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u`, [
+          dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me,
+        ]);
+      }
+    });
+    for (const r of records) this.#inflight.delete(r.id);
+  }
+
+  async recoverInflight(): Promise<number> {
+    const r = await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
+      WHERE status = 'pending' AND claimed_until IS NOT NULL AND claimed_until <= ${DB_NOW}`);
+    return r.rowCount ?? 0;
+  }
+
+  async backlog(): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM actions WHERE status = 'pending'`);
+    return rows[0]!.n;
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    // Among the actions this instance could claim some day: first of their contact, not in
+    // flight here. Another instance's claim counts as due when its lease runs out, and so does
+    // a later action of the same contact in flight (a requeued dead letter waits for it).
+    const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0),
+        CASE WHEN a.contact_key = '' THEN 0 ELSE COALESCE((SELECT max(l.claimed_until) FROM actions l
+          WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id), 0) END)) AS t
+      FROM actions a
+      WHERE a.status = 'pending' AND a.claimed_by IS DISTINCT FROM $1
+        AND (a.contact_key = '' OR NOT EXISTS (
+          SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`, [this.instanceId]);
+    return rows[0]?.t ?? undefined;
+  }
+
+  async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
+    const { rows } = await this.#pool.query<DbActionRow & { inflight: boolean }>(
+      `SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1 ORDER BY id`, [recordOrContactKey]);
+    return rows.map((r) => toActionRow(r, r.inflight));
+  }
+
+  async counts(): Promise<Record<ActionRow['status'], number>> {
+    const out: Record<ActionRow['status'], number> = { pending: 0, inflight: 0, delivered: 0, dead: 0 };
+    const { rows } = await this.#pool.query<{ status: 'pending' | 'delivered' | 'dead'; inflight: boolean; n: number }>(
+      `SELECT status, ${INFLIGHT} AS inflight, count(*)::int AS n
+       FROM actions GROUP BY 1, 2`);
+    for (const r of rows) out[r.inflight ? 'inflight' : r.status] += r.n;
+    return out;
+  }
+
+  trace(recordOrContactKey: string): Promise<TraceEntry[]> {
+    return traceOf(this.#history, recordOrContactKey);
+  }
+
+  async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
+    // One short statement: the attempt rows go with their action. Rows another instance is
+    // pruning at the same moment are skipped, not waited for.
+    const r = await this.#pool.query(`WITH doomed AS (
+        SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < $1
+        ORDER BY delivered_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+      history AS (DELETE FROM attempts WHERE action_id IN (SELECT id FROM doomed))
+      DELETE FROM actions WHERE id IN (SELECT id FROM doomed)`, [deliveredBefore, limit]);
+    return r.rowCount ?? 0;
+  }
+
+  async checkWritable(): Promise<void> {
+    if (this.#closed) throw new Error('the store is closed');
+    // A write that touches no row still needs a connection, a writable server (not a standby,
+    // not read-only) and the table's write privilege; it is rolled back.
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL statement_timeout = 5000');
+      await client.query('UPDATE checkpoints SET updated_at = updated_at WHERE false');
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+
+  deadLetters(filter: DeadLetterFilter = {}): Promise<ActionRow[]> {
+    return deadLettersOf(this.#history, filter);
+  }
+
+  requeue(ids: readonly number[], now: number): Promise<number[]> {
+    return requeueDead(this.#history, ids, now);
+  }
+
+  discard(ids: readonly number[], now: number, note = 'discarded from the dead-letter queue'): Promise<number[]> {
+    return discardDead(this.#history, ids, now, note);
+  }
+
+  replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
+    return replaceDead(this.#history, id, actions, deadLetters, now);
+  }
+
+  attemptsOf(id: number): Promise<AttemptRow[]> {
+    return attemptsOfAction(this.#history, id);
+  }
+
+  /**
+   * Closes the pool. A clean close hands this instance's unsettled claims back at once;
+   * `keepClaims` leaves them to run out, as a crash would (tests).
+   */
+  async close(options: { keepClaims?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#renewTimer);
+    await this.#renewing;
+    if (!options.keepClaims && this.#inflight.size > 0) {
+      await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
+        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`, [[...this.#inflight], this.instanceId]).catch(() => undefined);
+    }
+    this.#inflight.clear();
+    await this.#pool.end();
+  }
+
+  /** Extends the leases of the actions this instance is delivering. */
+  async #renew(): Promise<void> {
+    if (this.#inflight.size === 0 || this.#closed) return;
+    try {
+      await this.#pool.query(`UPDATE actions SET claimed_until = ${DB_NOW} + $3
+        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`, [[...this.#inflight], this.instanceId, this.#leaseMs]);
+    } catch {
+      // The next renewal tries again; leases are three renewals long.
+    }
+  }
+
+  async #transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await body(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** Delivery columns as the three parallel arrays `unnest` takes. */
+function columnArrays(cols: readonly DeliveryColumns[]): [(string | null)[], (string | null)[], (string | null)[]] {
+  return [cols.map((c) => c.request_id), cols.map((c) => c.instance_id), cols.map((c) => c.message_key)];
+}

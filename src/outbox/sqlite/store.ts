@@ -1,0 +1,479 @@
+/**
+ * The embedded store on node:sqlite. WAL journal with synchronous=NORMAL: a committed
+ * transaction survives the process being killed at any point (only a power loss can take
+ * the last few back); that is the crash model the bridge promises.
+ *
+ * One process owns the file, so claims live in memory: nothing is written to claim an action,
+ * and an action that was in flight when the process died is simply still pending on restart.
+ * New actions are handed to the dispatcher from a read-through cache filled on insert; the
+ * table is read only to catch up on a backlog (after a restart, or past the cache's bound).
+ * The cache is small on purpose: during a burst the backlog waits in the table, not in the
+ * heap, and the dispatcher claims only a few hundred actions per round anyway.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { ActionTarget, NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceAttempt, TraceEntry } from '../contract.ts';
+import { deliveryColumns, deliveryIdsOf } from '../delivery-columns.ts';
+import { MIGRATIONS } from './schema.ts';
+import { countAttempts, sourceFacts } from '../trace-facts.ts';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
+
+/** Options of the embedded store. */
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:` for tests. */
+  path: string;
+  /** Milliseconds to wait for a lock held by another connection. @default 5000 */
+  busyTimeoutMs?: number;
+  /** New actions kept in memory for the dispatcher; past this it reads them from the table. @default 20000 */
+  cacheLimit?: number;
+}
+
+/**
+ * New actions held in memory by default: the default backlog bound (`subscriber.maxBacklog`),
+ * so a bridge on defaults never reads new actions back from the table, while a larger bound
+ * keeps its excess on disk. Each cached action costs ~1.5 kB of heap; reading them back from
+ * the table instead cost ~10% of the default bench's throughput at a 4,000 cap.
+ */
+export const DEFAULT_CACHE_LIMIT = 20_000;
+
+/** Opens (and migrates) the embedded store. */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new DatabaseSync(options.path);
+  // busy_timeout first: switching to WAL needs a lock, and the checkpointer thread of a store
+  // closed just before (a restart in the same process) may still hold it for its last checkpoint.
+  db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+    PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;`);
+  migrate(db);
+  // Checkpoints run on their own thread; an in-memory database has no WAL to checkpoint.
+  let checkpointer: WalCheckpointer | undefined;
+  if (options.path !== ':memory:') {
+    db.exec('PRAGMA wal_autocheckpoint = 0');
+    checkpointer = startWalCheckpointer(options.path);
+  }
+  return new SqliteStore(db, options.cacheLimit ?? DEFAULT_CACHE_LIMIT, checkpointer);
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
+  const current = row.v ?? 0;
+  for (const [index, sql] of MIGRATIONS.entries()) {
+    const version = index + 1;
+    if (version <= current) continue;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(version);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+interface DbActionRow {
+  id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
+  mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
+  record_id: string; contact_key: string; correlation_id: string; payload: string; attempts: number;
+  error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
+  message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
+  discarded_at: number | null;
+}
+
+interface DbTraceRow extends DbActionRow {
+  change_type: string | null;
+}
+
+interface DbAttemptRow {
+  action_id: number; at: number; outcome: TraceAttempt['outcome']; code: string | null; detail: string | null;
+}
+
+const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
+  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at,
+  discarded_at`;
+
+/** What a claim reads: the columns `toStored` uses, no more (claims read thousands of rows a second). */
+const CLAIM_COLUMNS = `id, idempotency_key, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
+  correlation_id, payload, received_at, attempts`;
+
+class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #insertAction: StatementSync;
+  readonly #insertDead: StatementSync;
+  readonly #upsertCheckpoint: StatementSync;
+  readonly #upsertMark: StatementSync;
+  readonly #selectNew: StatementSync;
+  readonly #selectRetries: StatementSync;
+  readonly #nextRetry: StatementSync;
+  readonly #delivered: StatementSync;
+  readonly #retry: StatementSync;
+  readonly #dead: StatementSync;
+  readonly #attempt: StatementSync;
+  readonly #traceRows: StatementSync;
+  readonly #traceAttempts: StatementSync;
+  readonly #prunable: StatementSync;
+  readonly #deleteAttempts: StatementSync;
+  readonly #deleteAction: StatementSync;
+  readonly #cacheLimit: number;
+  /** Highest id of a new (never attempted) action handed out so far. */
+  #cursor = 0;
+  /**
+   * New actions with id > #cursor, in id order, without gaps: a prefix of the new actions.
+   * It is all of them only while #cacheComplete; otherwise the table holds the rest.
+   */
+  #cache: StoredAction[] = [];
+  #cacheComplete = false;
+  /** Claimed and not yet settled. */
+  readonly #inflight = new Set<number>();
+  /** Kept in memory so backpressure checks cost nothing; counted on open. */
+  #backlog: number;
+
+  readonly #checkpointer: WalCheckpointer | undefined;
+
+  constructor(db: DatabaseSync, cacheLimit: number, checkpointer: WalCheckpointer | undefined) {
+    this.#db = db;
+    this.#checkpointer = checkpointer;
+    this.#cacheLimit = cacheLimit;
+    this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
+      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
+      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+    this.#insertDead = db.prepare(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id,
+      contact_key, correlation_id, payload, error_code, error, received_at, created_at, change_type)
+      VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+    this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
+    this.#upsertMark = db.prepare(`UPDATE checkpoints SET commit_timestamp = max(coalesce(commit_timestamp, 0), ?) WHERE channel = ?`);
+    this.#selectNew = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM actions
+      WHERE id > ? AND status = 'pending' AND next_attempt_at = 0 ORDER BY id LIMIT ?`);
+    this.#selectRetries = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM actions
+      WHERE status = 'pending' AND next_attempt_at > 0 AND next_attempt_at <= ? ORDER BY id LIMIT ?`);
+    // Asked after every idle dispatcher round: prepared once.
+    this.#nextRetry = db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending' AND next_attempt_at > 0`);
+    this.#delivered = db.prepare(`UPDATE actions SET status = 'delivered', attempts = attempts + 1, request_id = ?,
+      instance_id = ?, message_key = ?, delivered_at = ?, error_code = NULL, error = NULL WHERE id = ?`);
+    this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
+    this.#dead = db.prepare(`UPDATE actions SET status = 'dead', attempts = attempts + 1, error_code = ?, error = ? WHERE id = ?`);
+    this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
+    // A mapper may key a contact other than the record: the second half finds those rows
+    // through the partial index on contact_key (migration 2).
+    this.#traceRows = db.prepare(`SELECT ${COLUMNS}, change_type FROM actions WHERE record_id = ?
+      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id ORDER BY id`);
+    this.#traceAttempts = db.prepare('SELECT action_id, at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid');
+    // The newest row is never pruned: SQLite would hand its id out again, and new actions are
+    // found by id order (see #cursor).
+    this.#prunable = db.prepare(`SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < ?
+      AND id < (SELECT max(id) FROM actions) ORDER BY delivered_at LIMIT ?`);
+    this.#deleteAttempts = db.prepare('DELETE FROM attempts WHERE action_id = ?');
+    this.#deleteAction = db.prepare(`DELETE FROM actions WHERE id = ? AND status = 'delivered'`);
+    this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
+  }
+
+  async loadCheckpoints(): Promise<Map<string, string>> {
+    const rows = this.#db.prepare('SELECT channel, replay_id FROM checkpoints').all() as { channel: string; replay_id: string }[];
+    return new Map(rows.map((r) => [r.channel, r.replay_id]));
+  }
+
+  async loadCommitMarks(): Promise<Map<string, number>> {
+    const rows = this.#db.prepare('SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL').all() as { channel: string; commit_timestamp: number }[];
+    return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
+  }
+
+  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
+    const now = Date.now();
+    const fresh: StoredAction[] = [];
+    let deadLettered = 0;
+    let duplicates = 0;
+    this.#transaction(() => {
+      for (const a of actions) {
+        const r = this.#insertAction.run(a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId,
+          a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, a.changeType ?? null);
+        if (r.changes > 0) fresh.push({ ...a, id: Number(r.lastInsertRowid), attempts: 0 });
+        else duplicates++;
+      }
+      for (const d of deadLetters) {
+        const facts = sourceFacts(d.source);
+        const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
+          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null);
+        if (r.changes > 0) deadLettered++;
+        else duplicates++;
+      }
+      for (const [channel, replayId] of checkpoints) this.#upsertCheckpoint.run(channel, replayId, now);
+      if (marks) for (const [channel, ts] of marks) this.#upsertMark.run(ts, channel);
+    });
+    this.#backlog += fresh.length;
+    if (this.#cacheComplete) {
+      // Past the bound the table is the queue until the dispatcher catches up; what the cache
+      // holds stays (it is still a gap-free prefix) and is handed out first.
+      const room = Math.max(0, this.#cacheLimit - this.#cache.length);
+      for (let i = 0; i < fresh.length && i < room; i++) this.#cache.push(fresh[i]!);
+      if (fresh.length > room) this.#cacheComplete = false;
+    }
+    return { inserted: fresh.length, duplicates, deadLettered };
+  }
+
+  async claimDue(limit: number, now: number): Promise<StoredAction[]> {
+    const claimed: StoredAction[] = [];
+    for (const row of this.#selectRetries.all(now, limit + this.#inflight.size) as unknown as DbActionRow[]) {
+      if (claimed.length < limit && !this.#inflight.has(row.id)) claimed.push(toStored(row));
+    }
+    if (claimed.length < limit) this.#claimNew(limit - claimed.length, claimed);
+    for (const a of claimed) this.#inflight.add(a.id);
+    // Retries and new actions interleave by id: outbox order is id order.
+    if (claimed.length > 1) claimed.sort((a, b) => a.id - b.id);
+    return claimed;
+  }
+
+  #claimNew(limit: number, into: StoredAction[]): void {
+    let want = limit;
+    if (this.#cache.length > 0) {
+      const taken = this.#cache.length <= want ? this.#cache : this.#cache.slice(0, want);
+      this.#cache = taken === this.#cache ? [] : this.#cache.slice(want);
+      for (const a of taken) into.push(a);
+      want -= taken.length;
+      this.#cursor = Math.max(this.#cursor, taken.at(-1)!.id);
+    }
+    if (want > 0 && !this.#cacheComplete) {
+      const rows = this.#selectNew.all(this.#cursor, want) as unknown as DbActionRow[];
+      for (const r of rows) into.push(toStored(r));
+      // Fewer than asked: the table holds no more new actions, so from now on the cache is whole.
+      if (rows.length < want) this.#cacheComplete = true;
+      const last = rows.at(-1);
+      if (last && last.id > this.#cursor) this.#cursor = last.id;
+    }
+  }
+
+  async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void> {
+    let settled = 0;
+    this.#transaction(() => {
+      for (const rec of records) {
+        if (rec.status === 'delivered') {
+          const c = deliveryColumns(rec.ids);
+          this.#delivered.run(c.request_id, c.instance_id, c.message_key, now, rec.id);
+          settled++;
+        } else if (rec.status === 'retry') {
+          this.#retry.run(Math.max(1, rec.nextAttemptAt), rec.code, rec.reason, rec.id);
+          this.#attempt.run(rec.id, now, 'retry', rec.code, rec.reason);
+        } else {
+          this.#dead.run(rec.code, rec.reason, rec.id);
+          this.#attempt.run(rec.id, now, 'dead', rec.code, rec.reason);
+          settled++;
+        }
+      }
+    });
+    for (const rec of records) this.#inflight.delete(rec.id);
+    // Another process (the dlq command) may requeue rows this counter never saw: never below 0.
+    this.#backlog = Math.max(0, this.#backlog - settled);
+  }
+
+  async recoverInflight(): Promise<number> {
+    // Claims are never written to this store: what was in flight is still pending.
+    return 0;
+  }
+
+  async backlog(): Promise<number> {
+    return this.#backlog;
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    if (this.#cache.length > 0 || (!this.#cacheComplete && this.#backlog > this.#inflight.size)) return 0;
+    const row = this.#nextRetry.get() as { t: number | null };
+    return row.t ?? undefined;
+  }
+
+  async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
+    // The Contact Key is the 18-character record ID: one indexed column answers both.
+    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE record_id = ? ORDER BY id`).all(recordOrContactKey) as unknown as DbActionRow[];
+    return rows.map((r) => toActionRow(r, this.#inflight.has(r.id)));
+  }
+
+  async counts(): Promise<Record<ActionRow['status'], number>> {
+    const out: Record<ActionRow['status'], number> = { pending: 0, inflight: this.#inflight.size, delivered: 0, dead: 0 };
+    for (const r of this.#db.prepare('SELECT status, count(*) AS n FROM actions GROUP BY status').all() as { status: 'pending' | 'delivered' | 'dead'; n: number }[]) {
+      out[r.status] = r.n;
+    }
+    out.pending -= this.#inflight.size;
+    return out;
+  }
+
+  async trace(recordOrContactKey: string): Promise<TraceEntry[]> {
+    const rows = this.#traceRows.all(recordOrContactKey, recordOrContactKey) as unknown as DbTraceRow[];
+    return rows.map((r) => {
+      const row = toActionRow(r, this.#inflight.has(r.id));
+      const attempts: TraceAttempt[] = (this.#traceAttempts.all(r.id) as unknown as DbAttemptRow[])
+        .map((a, i, all) => ({ attempt: countAttempts(all, i), at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
+      // The successful attempt is the row itself: no attempt row is written on the hot path.
+      if (r.status === 'delivered' && r.delivered_at !== null) {
+        attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
+      }
+      return {
+        id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, channel: r.channel, replayId: r.replay_id,
+        changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
+        route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at, status: row.status,
+        attempts, deliveredAt: r.delivered_at, deliveryIds: row.deliveryIds, errorCode: r.error_code, error: r.error,
+      };
+    });
+  }
+
+  async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
+    const ids = (this.#prunable.all(deliveredBefore, limit) as { id: number }[]).map((r) => r.id);
+    if (ids.length === 0) return 0;
+    let deleted = 0;
+    this.#transaction(() => {
+      for (const id of ids) {
+        this.#deleteAttempts.run(id);
+        deleted += Number(this.#deleteAction.run(id).changes);
+      }
+    });
+    return deleted;
+  }
+
+  async checkWritable(): Promise<void> {
+    if (!this.#db.isOpen) throw new Error('the store is closed');
+    // Taking the write lock is what every commit needs first; nothing is written.
+    this.#db.exec('BEGIN IMMEDIATE');
+    this.#db.exec('ROLLBACK');
+  }
+
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<ActionRow[]> {
+    const where = [`status = 'dead'`];
+    const args: (string | number)[] = [];
+    if (!filter.includeDiscarded) where.push('discarded_at IS NULL');
+    if (filter.route !== undefined) {
+      where.push('route = ?');
+      args.push(filter.route);
+    }
+    if (filter.ids !== undefined) {
+      if (filter.ids.length === 0) return [];
+      where.push(`id IN (${filter.ids.map(() => '?').join(', ')})`);
+      args.push(...filter.ids);
+    }
+    args.push(filter.limit ?? 1000);
+    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as unknown as DbActionRow[];
+    return rows.map((r) => toActionRow(r, false));
+  }
+
+  async requeue(ids: readonly number[], now: number): Promise<number[]> {
+    const done: number[] = [];
+    const update = this.#db.prepare(`UPDATE actions SET status = 'pending', attempts = 0, next_attempt_at = ?, error_code = NULL, error = NULL
+      WHERE id = ? AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL`);
+    this.#transaction(() => {
+      for (const id of ids) {
+        const before = this.#db.prepare('SELECT attempts, error_code, error FROM actions WHERE id = ?').get(id) as { attempts: number; error_code: string | null; error: string | null } | undefined;
+        if (update.run(Math.max(1, now), id).changes === 0) continue;
+        this.#attempt.run(id, now, 'requeued', before?.error_code ?? null, `requeued after ${before?.attempts ?? 0} attempts; last error: ${before?.error ?? 'none'}`);
+        done.push(id);
+      }
+    });
+    this.#backlog += done.length;
+    return done;
+  }
+
+  async discard(ids: readonly number[], now: number, note = 'discarded from the dead-letter queue'): Promise<number[]> {
+    const done: number[] = [];
+    const update = this.#db.prepare(`UPDATE actions SET discarded_at = ? WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`);
+    this.#transaction(() => {
+      for (const id of ids) {
+        if (update.run(now, id).changes === 0) continue;
+        this.#attempt.run(id, now, 'discarded', null, note);
+        done.push(id);
+      }
+    });
+    return done;
+  }
+
+  async replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
+    const result: ReplaceResult = { requeued: false, inserted: 0, deadLettered: 0, stillDead: false };
+    const fresh: number[] = [];
+    this.#transaction(() => {
+      const row = this.#db.prepare(`SELECT idempotency_key FROM actions WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`).get(id) as { idempotency_key: string } | undefined;
+      if (!row) throw new Error(`action ${id} is not a dead letter in the queue`);
+      for (const a of actions) {
+        if (a.idempotencyKey === row.idempotency_key) {
+          this.#db.prepare(`UPDATE actions SET status = 'pending', target = ?, mode = ?, batch_key = ?, payload = ?, contact_key = ?, attempts = 0,
+            next_attempt_at = ?, error_code = NULL, error = NULL WHERE id = ?`).run(a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, Math.max(1, now), id);
+          result.requeued = true;
+          continue;
+        }
+        // Due through the retry path (next_attempt_at > 0), which reads the table: a service
+        // running in another process finds them without knowing they were added.
+        const r = this.#db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
+          replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type)
+          VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`).run(
+          a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId, a.recordId, a.contactKey,
+          a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, Math.max(1, now), a.changeType ?? null);
+        if (r.changes > 0) {
+          result.inserted++;
+          fresh.push(Number(r.lastInsertRowid));
+        }
+      }
+      let sameFailure: NewDeadLetter | undefined;
+      for (const d of deadLetters) {
+        if (d.idempotencyKey === row.idempotency_key) {
+          sameFailure = d;
+          continue;
+        }
+        const facts = sourceFacts(d.source);
+        const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
+          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null);
+        if (r.changes > 0) result.deadLettered++;
+      }
+      if (result.requeued) {
+        this.#attempt.run(id, now, 'rederived', null, `mapping re-run: pending again${result.inserted > 0 ? `, with ${result.inserted} more action(s)` : ''}`);
+      } else if (sameFailure) {
+        result.stillDead = true;
+        this.#db.prepare('UPDATE actions SET error_code = ?, error = ? WHERE id = ?').run(sameFailure.code, sameFailure.reason, id);
+        this.#attempt.run(id, now, 'rederive_failed', sameFailure.code, sameFailure.reason);
+      } else {
+        this.#db.prepare('UPDATE actions SET discarded_at = ? WHERE id = ?').run(now, id);
+        this.#attempt.run(id, now, 'rederived', null, `replaced by ${result.inserted} action(s) and ${result.deadLettered} dead letter(s)`);
+      }
+    });
+    this.#backlog += fresh.length + (result.requeued ? 1 : 0);
+    return result;
+  }
+
+  async attemptsOf(id: number): Promise<AttemptRow[]> {
+    return this.#db.prepare('SELECT at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid').all(id) as unknown as AttemptRow[];
+  }
+
+  async close(): Promise<void> {
+    if (!this.#db.isOpen) return;
+    this.#db.close();
+    this.#checkpointer?.stop();
+  }
+
+  #transaction(body: () => void): void {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      body();
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'payload' | 'received_at' | 'attempts'>): StoredAction {
+  return {
+    id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
+    mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
+    recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
+    payload: JSON.parse(r.payload), receivedAt: r.received_at, attempts: r.attempts,
+  };
+}
+
+function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
+  return {
+    id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
+    channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
+    correlationId: r.correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
+    errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
+    createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
+  };
+}

@@ -1,0 +1,349 @@
+/**
+ * The enriching planner: the asynchronous stage between receiving a batch and committing it.
+ *
+ *   normalize → skip own changes → fetch what is missing → route + map
+ *
+ * - Loop prevention: a change whose `changeOrigin` names a client in
+ *   `salesforce.ignoreChangeOrigins` is skipped (counted, not stored).
+ * - Gap events (GAP_CREATE/UPDATE/UNDELETE) carry no fields: the current record is fetched by
+ *   ID (batched across the batch's events) and routed as the gap twin of its change type.
+ *   GAP_DELETE needs nothing (the record is gone; the route maps what the header gives).
+ * - GAP_OVERFLOW and wildcard IDs (`001*`) name no records: the object is resynced by
+ *   `LastModifiedDate` since the last commit timestamp seen on the channel.
+ * - An UPDATE carries only what changed: fields its selected routes need and it lacks are
+ *   fetched (batched per object, coalesced across events, briefly cached).
+ * Events keep their order: the batch comes out in the order it went in, so the events of one
+ * transaction (`transactionKey`, rising `sequenceNumber`) are stored in sequence. The
+ * pipeline commits the result with the batch's checkpoints, so the checkpoint moves only with
+ * what the events became. Nothing throws: a record that cannot be fetched, a field the object
+ * lacks, a malformed event: each becomes a dead letter with a reason, and the batch goes on.
+ */
+import type { Logger } from 'pino';
+import type { BridgeConfig, ChannelConfig, RouteConfig } from '../config/schema.ts';
+import { showValue } from '../core/errors.ts';
+import { idempotencyKey } from '../normalize/idempotency.ts';
+import type { NewAction, NewDeadLetter, NormalizedEvent, RawEvent } from '../core/model.ts';
+import type { MapperRegistry } from '../route/mapper-loader.ts';
+import { normalizeInto } from '../normalize/events.ts';
+import { compileRoutes, type Router } from '../route/routes.ts';
+import type { SalesforceTelemetry } from '../telemetry/salesforce.ts';
+import { rawDeadLetter, PLAN_FAILED, UNKNOWN_CHANNEL, type Planner, type PlannedBatch } from './planner.ts';
+import { FetchError, type RecordFetcher } from '../enrich/fetcher.ts';
+import { unionNeeds } from '../enrich/needs.ts';
+import { resync, resyncFields } from './resync.ts';
+
+/** Dead-letter codes made here. */
+export const ENRICH_RECORD_NOT_FOUND = 'ENRICH_RECORD_NOT_FOUND';
+export const ENRICH_UNKNOWN_FIELD = 'ENRICH_UNKNOWN_FIELD';
+export const ENRICH_FETCH_FAILED = 'ENRICH_FETCH_FAILED';
+export const RESYNC_FAILED = 'RESYNC_FAILED';
+
+/** When nothing was committed on a channel yet, an overflow resync looks back this far. */
+const DEFAULT_LOOKBACK_MS = 60 * 60_000;
+
+/** What the stage needs. */
+export interface EnrichDeps {
+  config: Pick<BridgeConfig, 'channels' | 'routes' | 'salesforce'>;
+  mappers: MapperRegistry;
+  fetcher: RecordFetcher;
+  telemetry: SalesforceTelemetry;
+  logger: Logger;
+  /** Last commitTimestamp committed per channel (from the store). */
+  marks: ReadonlyMap<string, number>;
+}
+
+/** The routing outcome of one event: route normally, or dead-letter some routes. */
+interface Plan {
+  event: NormalizedEvent;
+  skip: boolean;
+  /** Fields fetched for it (merged under the event's own). */
+  fetched?: Record<string, unknown>;
+  /** Dead letters replacing the listed routes' actions. */
+  refused?: Map<string, { code: string; reason: string }>;
+  /** GAP_OVERFLOW or wildcard: resync this object since this time instead. */
+  resyncSince?: number;
+}
+
+/** Fields to fetch for one plan's record: `wanted` undefined means every field of the object. */
+interface FetchRequest {
+  plan: Plan;
+  routes: readonly RouteConfig[];
+  wanted: readonly string[] | undefined;
+  gap: boolean;
+}
+
+interface Item {
+  raw: RawEvent;
+  plans: Plan[];
+  deadLetters: NewDeadLetter[];
+}
+
+/** Origins look like `com/salesforce/api/soap/62.0;client=SomeApp`. */
+function clientOf(changeOrigin: string | undefined): string | undefined {
+  if (!changeOrigin) return undefined;
+  const m = /(?:^|;)\s*client=([^;]*)/.exec(changeOrigin);
+  return m ? m[1]!.trim() : undefined;
+}
+
+/** Builds the enriching planner. */
+export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Router } {
+  const { config, fetcher, telemetry, logger } = deps;
+  const channels = new Map<string, ChannelConfig>(config.channels.map((c) => [c.name, c]));
+  const router = compileRoutes(config, deps.mappers);
+  const ignored = new Set(config.salesforce.ignoreChangeOrigins);
+  const seen = new Map(deps.marks);
+
+  const refuse = (plan: Plan, routes: readonly RouteConfig[], code: string, reason: (r: RouteConfig) => string): void => {
+    plan.refused ??= new Map();
+    for (const r of routes) if (!plan.refused.has(r.name)) plan.refused.set(r.name, { code, reason: reason(r) });
+  };
+
+  /**
+   * Fetches what the batch's requests want, per object: one describe lookup and one coalesced
+   * fetch for all of an object's records (not one per event), then each plan gets its record,
+   * or its routes refused: unknown fields, record not found, fetch failed.
+   */
+  const fetchAll = async (requests: readonly FetchRequest[]): Promise<void> => {
+    const byEntity = new Map<string, FetchRequest[]>();
+    for (const q of requests) {
+      const entity = q.plan.event.entityName;
+      const list = byEntity.get(entity);
+      if (list === undefined) byEntity.set(entity, [q]);
+      else list.push(q);
+    }
+    await Promise.all([...byEntity].map(([entity, list]) => fetchEntity(entity, list)));
+  };
+
+  const fetchEntity = async (entity: string, list: readonly FetchRequest[]): Promise<void> => {
+    const failed = (err: unknown, which: readonly FetchRequest[]): void => {
+      const reason = err instanceof FetchError ? err.message : String((err as Error)?.message ?? err);
+      for (const { plan: p, routes } of which) {
+        const e = p.event;
+        telemetry.fetchFailed(e.entityName, reason);
+        refuse(p, routes, ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
+      }
+    };
+    let known: ReadonlySet<string>;
+    try {
+      known = await fetcher.fieldsOf(entity);
+    } catch (err) {
+      failed(err, list);
+      return;
+    }
+    const wanted: FetchRequest[] = [];
+    const ids: string[] = [];
+    const fields = new Set<string>();
+    for (const q of list) {
+      const e = q.plan.event;
+      let want = q.wanted ?? [...known];
+      if (!want.every((f) => known.has(f))) {
+        const unknown = want.filter((f) => !known.has(f));
+        for (const r of q.routes) {
+          const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
+          if (bad.length > 0) {
+            refuse(q.plan, [r], ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
+          }
+        }
+        want = want.filter((f) => known.has(f));
+      }
+      if (want.length === 0) continue;
+      wanted.push(q);
+      ids.push(e.recordId);
+      for (const f of want) fields.add(f);
+    }
+    if (wanted.length === 0) return;
+    let found: Map<string, Record<string, unknown>>;
+    try {
+      found = await fetcher.fetch(entity, ids, [...fields]);
+    } catch (err) {
+      failed(err, wanted);
+      return;
+    }
+    let enriched = 0;
+    let gaps = 0;
+    for (const { plan: p, routes, gap } of wanted) {
+      const e = p.event;
+      const record = found.get(e.recordId);
+      if (!record) {
+        refuse(p, routes, ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
+        continue;
+      }
+      p.fetched = record;
+      if (gap) gaps++;
+      else enriched++;
+    }
+    if (gaps > 0) telemetry.gapFetched(gaps);
+    if (enriched > 0) telemetry.enriched(enriched);
+  };
+
+  /** Fields an UPDATE selected by `routes` needs (memoized for the common single route). */
+  const updateNeeds = (routes: readonly RouteConfig[]): readonly string[] => {
+    if (routes.length !== 1) return unionNeeds(routes.filter((r) => r.enrich.length > 0 || r.mapping !== undefined)) ?? [];
+    const r = routes[0]!;
+    let needs = updateNeedsOf.get(r);
+    if (needs === undefined) {
+      needs = unionNeeds(r.enrich.length > 0 || r.mapping !== undefined ? [r] : []) ?? [];
+      updateNeedsOf.set(r, needs);
+    }
+    return needs;
+  };
+  const updateNeedsOf = new WeakMap<RouteConfig, readonly string[]>();
+
+  const plan = (item: Item, e: NormalizedEvent, requests: FetchRequest[]): Plan => {
+    const p: Plan = { event: e, skip: false };
+    if (e.kind !== 'change') return p;
+    const before = seen.get(e.channel);
+    if (e.commitTimestamp !== undefined && (before === undefined || e.commitTimestamp > before)) seen.set(e.channel, e.commitTimestamp);
+    const origin = clientOf(e.changeOrigin);
+    if (origin !== undefined && ignored.has(origin)) {
+      p.skip = true;
+      telemetry.skippedOwnChange(e);
+      return p;
+    }
+    if (e.recordId === '') {
+      p.resyncSince = before ?? (e.commitTimestamp ?? Date.now()) - DEFAULT_LOOKBACK_MS;
+      return p;
+    }
+    const routes = router.selects(e);
+    const gap = e.changeType.startsWith('GAP_');
+    if (gap) {
+      if (routes.length > 0 && e.changeType !== 'GAP_DELETE') requests.push({ plan: p, routes, wanted: unionNeeds(routes), gap: true });
+    } else if (e.changeType === 'UPDATE' && routes.length > 0) {
+      const missing = updateNeeds(routes).filter((f) => !Object.hasOwn(e.fields, f));
+      // A cached copy serves the event as the stream stands here, before later events of
+      // the batch are merged into it; only a record not cached is fetched.
+      if (missing.length > 0) {
+        const cached = fetcher.cachedCopy(e.entityName, e.recordId, missing);
+        if (cached === undefined) requests.push({ plan: p, routes, wanted: missing, gap: false });
+        else {
+          p.fetched = cached;
+          telemetry.enriched(1);
+        }
+      }
+    }
+    // In stream order: a cached copy must not outlive what an event changed (the next event
+    // of the record would be enriched with the value this one replaced).
+    if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.entityName, e.recordId, undefined);
+    else if (!gap) fetcher.remember(e.entityName, e.recordId, e.fields);
+    void item;
+    return p;
+  };
+
+  /**
+   * After a fetch: a fresh copy is newer than the batch's events, but it holds only the fields
+   * asked for. What the events said of the others is added to it, the latest event first.
+   */
+  const fillFetched = (items: readonly Item[], requests: readonly FetchRequest[]): void => {
+    const fetched = new Set<string>();
+    for (const q of requests) if (!q.gap && q.plan.fetched !== undefined) fetched.add(q.plan.event.recordId);
+    if (fetched.size === 0) return;
+    for (let i = items.length - 1; i >= 0; i--) {
+      const plans = items[i]!.plans;
+      for (let j = plans.length - 1; j >= 0; j--) {
+        const e = plans[j]!.event;
+        if (e.kind === 'change' && fetched.has(e.recordId) && !e.changeType.startsWith('GAP_') && e.changeType !== 'DELETE') {
+          fetcher.remember(e.entityName, e.recordId, e.fields, true);
+        }
+      }
+    }
+  };
+
+  const planner = async (batch: readonly RawEvent[], stage?: Parameters<Planner>[1]): Promise<PlannedBatch> => {
+    const items: Item[] = [];
+    const requests: FetchRequest[] = [];
+    for (const raw of batch) {
+      const item: Item = { raw, plans: [], deadLetters: [] };
+      items.push(item);
+      const channel = channels.get(raw.channel);
+      if (channel === undefined) {
+        item.deadLetters.push(rawDeadLetter(raw, UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
+        continue;
+      }
+      const events: NormalizedEvent[] = [];
+      try {
+        normalizeInto(raw, channel, events, item.deadLetters);
+        for (const e of events) item.plans.push(plan(item, e, requests));
+      } catch (err) {
+        item.plans = [];
+        item.deadLetters = [rawDeadLetter(raw, PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`)];
+      }
+    }
+    if (requests.length > 0) {
+      await fetchAll(requests); // settles its failures into the plans
+      fillFetched(items, requests);
+    }
+
+    const actions: NewAction[] = [];
+    const deadLetters: NewDeadLetter[] = [];
+    for (const item of items) {
+      const actionsBefore = actions.length;
+      const deadBefore = deadLetters.length;
+      try {
+        for (const d of item.deadLetters) deadLetters.push(d);
+        for (const p of item.plans) {
+          if (p.skip) continue;
+          if (p.resyncSince !== undefined) {
+            await resyncFor(p.event, p.resyncSince, stage, deadLetters);
+            continue;
+          }
+          routePlan(p, actions, deadLetters);
+        }
+      } catch (err) {
+        // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
+        actions.length = actionsBefore;
+        deadLetters.length = deadBefore;
+        deadLetters.push(rawDeadLetter(item.raw, PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
+      }
+    }
+    return { actions, deadLetters };
+  };
+
+  const routePlan = (p: Plan, actions: NewAction[], deadLetters: NewDeadLetter[]): void => {
+    const event = p.fetched === undefined ? p.event : { ...p.event, fields: { ...p.fetched, ...p.event.fields } };
+    if (p.refused === undefined) return router.routeInto(event, actions, deadLetters);
+    const mine: NewAction[] = [];
+    const theirs: NewDeadLetter[] = [];
+    router.routeInto(event, mine, theirs);
+    for (const a of mine) if (!p.refused.has(a.route)) actions.push(a);
+    for (const d of theirs) if (!p.refused.has(d.route)) deadLetters.push(d);
+    for (const [route, why] of p.refused) {
+      deadLetters.push({
+        idempotencyKey: idempotencyKey(event, route), channel: event.channel, replayId: event.replayId, route,
+        recordId: event.recordId, contactKey: event.contactKey, correlationId: event.correlationId,
+        code: why.code, reason: why.reason, source: p.event,
+      });
+    }
+  };
+
+  /** Resyncs the object of an overflow or wildcard event; pages are committed as they come. */
+  const resyncFor = async (e: NormalizedEvent, since: number, stage: Parameters<Planner>[1], deadLetters: NewDeadLetter[]): Promise<void> => {
+    const at = { channel: e.channel, replayId: e.replayId, entity: e.entityName, since };
+    const routes = config.routes.filter((r) => r.channel === e.channel && (r.entities.length === 0 || r.entities.includes(e.entityName)));
+    if (routes.length === 0) return;
+    const why = e.changeType === 'GAP_OVERFLOW' ? 'GAP_OVERFLOW' : 'wildcard record IDs';
+    try {
+      const { unknown } = await resyncFields({ fetcher, router, config }, e.channel, e.entityName);
+      if (unknown.length > 0) logger.warn({ event: 'resync_unknown_fields', entity: e.entityName, fields: unknown }, `fields ${unknown.join(', ')} are not on ${e.entityName}; resync selects the others`);
+      const pending: { actions: NewAction[]; deadLetters: NewDeadLetter[] } = { actions: [], deadLetters: [] };
+      const n = await resync({ fetcher, router, config }, at, async (a, d) => {
+        if (stage) await stage.commitExtra(a, d);
+        else { pending.actions.push(...a); pending.deadLetters.push(...d); }
+      });
+      if (!stage) throw new Error('resync needs a pipeline stage to commit its pages');
+      telemetry.reconciled(e.channel, e.entityName, since, n, why);
+    } catch (err) {
+      const reason = err instanceof FetchError ? err.message : String((err as Error)?.message ?? err);
+      telemetry.reconcileFailed(e.channel, e.entityName, reason);
+      for (const r of routes) {
+        deadLetters.push({
+          idempotencyKey: idempotencyKey(e, r.name), channel: e.channel, replayId: e.replayId, route: r.name,
+          recordId: '', contactKey: '', correlationId: e.correlationId, code: RESYNC_FAILED,
+          reason: `route "${r.name}": ${e.entityName} ${e.changeType} (${why}) needs a resync since ${new Date(since).toISOString()}, which failed: ${reason}`,
+          source: e,
+        });
+      }
+    }
+  };
+
+  return Object.assign(planner, { router });
+}

@@ -1,0 +1,63 @@
+/**
+ * The stage between a subscriber and the outbox: plan a received batch into actions
+ * and dead letters, and commit them with the channels' checkpoints in one transaction.
+ */
+import type { Gate, BatchSink } from '../../subscribers/types.ts';
+import type { Store } from '../outbox/contract.ts';
+import type { Telemetry } from '../telemetry/telemetry.ts';
+import type { Planner } from './planner.ts';
+import type { NewAction, NewDeadLetter, RawEvent } from '../core/model.ts';
+import { commitTimestampOf } from '../normalize/idempotency.ts';
+
+/** Builds the sink a subscriber hands its batches to. */
+export function createPipelineSink(deps: { planner: Planner; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
+  const { planner, store, telemetry, onCommitted } = deps;
+  const stage = {
+    async commitExtra(actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void> {
+      const result = await store.commitBatch(actions, deadLetters, new Map());
+      telemetry.batchCommitted([], result, new Map());
+      for (const d of deadLetters) telemetry.rejected(d);
+      onCommitted();
+    },
+  };
+  return async (batch, checkpoints) => {
+    const { actions, deadLetters } = await planner(batch, stage);
+    const result = await store.commitBatch(actions, deadLetters, checkpoints, commitMarks(batch));
+    telemetry.batchCommitted(batch, result, checkpoints);
+    for (const a of actions) telemetry.actionRouted(a);
+    for (const d of deadLetters) telemetry.rejected(d);
+    onCommitted();
+  };
+}
+
+/** The latest CDC commitTimestamp per channel in a batch (stored with the checkpoint). */
+export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | undefined {
+  let marks: Map<string, number> | undefined;
+  for (const raw of batch) {
+    const ts = commitTimestampOf(raw.data);
+    if (ts === undefined) continue;
+    marks ??= new Map();
+    if ((marks.get(raw.channel) ?? 0) < ts) marks.set(raw.channel, ts);
+  }
+  return marks;
+}
+
+/**
+ * The backpressure gate: resolves at once while the backlog (plus what the subscriber still
+ * holds uncommitted) is under `maxBacklog`, else when the dispatcher has brought the backlog
+ * back under. The subscriber awaits it before asking for more.
+ */
+export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
+  let waiters: (() => void)[] = [];
+  const release = async (): Promise<void> => {
+    if (waiters.length === 0 || (await store.backlog()) >= maxBacklog) return;
+    const ready = waiters;
+    waiters = [];
+    for (const w of ready) w();
+  };
+  const gate: Gate = async (pending = 0) => {
+    if ((await store.backlog()) + pending < maxBacklog) return;
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  return { gate, release };
+}

@@ -1,0 +1,88 @@
+/**
+ * Mappers: pure functions from one normalized event and its route to Marketing Cloud actions,
+ * or a `MappingError` naming the field (which becomes a dead letter). No I/O, no clock, no
+ * randomness: the same event always maps to the same actions, which is what makes idempotency
+ * keys and replays safe.
+ *
+ * Routes with `mapping` use a built-in declarative mapper (`mappers/journey-entry.ts` for
+ * journeys, `mappers/send.ts` for triggered and transactional sends).
+ * Routes with `mapper: "<name>"` use the default export of `mappers/<name>.ts` (or `.js` in a
+ * build), loaded once at start-up by `loadMappers`.
+ */
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import journeyEntry from '../../mappers/journey-entry.ts';
+import send from '../../mappers/send.ts';
+import { ConfigError, showValue, type MappingError } from '../core/errors.ts';
+import type { MappedAction, NormalizedEvent } from '../core/model.ts';
+import type { BridgeConfig, RouteConfig } from '../config/schema.ts';
+
+/** The mapper contract: pure, synchronous, never throws on bad data (returns a MappingError). */
+export type Mapper = (event: NormalizedEvent, route: RouteConfig) => MappedAction[] | MappingError;
+
+/** Mappers by name, as routes refer to them. */
+export type MapperRegistry = ReadonlyMap<string, Mapper>;
+
+/** Name of the built-in declarative mapper, used by journey routes that give `mapping`. */
+export const DECLARATIVE_MAPPER = 'journey-entry';
+/** Name of the built-in declarative mapper of send routes (triggered and transactional). */
+export const DECLARATIVE_SEND_MAPPER = 'send';
+
+/** The declarative mapper a route with `mapping` uses, by its target type. */
+export function declarativeMapperOf(route: Pick<RouteConfig, 'target'>): string {
+  return route.target.type === 'journey' ? DECLARATIVE_MAPPER : DECLARATIVE_SEND_MAPPER;
+}
+
+/** The repository's `mappers/` folder. */
+export const MAPPERS_DIR: URL = new URL('../../mappers/', import.meta.url);
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** The registry with only the built-in mappers. */
+export function builtinMappers(): Map<string, Mapper> {
+  return new Map<string, Mapper>([[DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send]]);
+}
+
+function dirUrl(dir: URL | string): URL {
+  if (dir instanceof URL) return dir;
+  const url = pathToFileURL(dir);
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
+}
+
+/**
+ * Loads custom mapper `name` from `dir` (default: `mappers/`).
+ * @param key dotted config key blamed in errors, e.g. `routes[2].mapper`
+ * @throws ConfigError when the module is missing, fails to load, or has no default function.
+ */
+export async function loadMapper(name: string, key = 'mapper', dir: URL | string = MAPPERS_DIR): Promise<Mapper> {
+  if (!NAME.test(name)) throw new ConfigError(key, `${showValue(name)} is not a mapper module name (letters, digits, "_", "-")`);
+  const base = dirUrl(dir);
+  const file = ['.ts', '.js'].map((ext) => new URL(`${name}${ext}`, base)).find((url) => existsSync(url));
+  if (file === undefined) {
+    throw new ConfigError(key, `${showValue(name)}: no mapper module ${name}.ts (or .js) in ${base.pathname}`);
+  }
+  let module: { default?: unknown };
+  try {
+    module = (await import(file.href)) as { default?: unknown };
+  } catch (err) {
+    throw new ConfigError(key, `${showValue(name)}: ${file.pathname} failed to load: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+  if (typeof module.default !== 'function') {
+    throw new ConfigError(key, `${showValue(name)}: ${file.pathname} must export a mapper function as its default export (found ${typeof module.default})`);
+  }
+  return module.default as Mapper;
+}
+
+/**
+ * The built-in mappers plus every custom mapper the routes name, each loaded once.
+ * @throws ConfigError naming the route's `mapper` key when one cannot be loaded.
+ */
+export async function loadMappers(config: Pick<BridgeConfig, 'routes'>, options: { dir?: URL | string } = {}): Promise<MapperRegistry> {
+  const registry = builtinMappers();
+  for (const [i, route] of config.routes.entries()) {
+    if (route.mapper === undefined || registry.has(route.mapper)) continue;
+    registry.set(route.mapper, await loadMapper(route.mapper, `routes[${i}].mapper`, options.dir));
+  }
+  return registry;
+}

@@ -1,0 +1,76 @@
+/**
+ * Checks shared by the mappers that build sends and entries from event fields: an e-mail
+ * address, a JSON object field, and a payload size cap. Each returns the value or a
+ * `MappingError` naming the field and the bad value, so the event is dead-lettered with a
+ * reason an admin can act on and the stream goes on.
+ */
+import { MappingError } from '../core/errors.ts';
+
+/** Stable code: a field holds a value the mapper cannot use. */
+export const MAPPING_BAD_VALUE = 'MAPPING_BAD_VALUE';
+/** Stable code: a required field has no value. */
+export const MAPPING_MISSING_FIELD = 'MAPPING_MISSING_FIELD';
+/** Stable code: the action would be larger than Marketing Cloud accepts. */
+export const MAPPING_TOO_LARGE = 'MAPPING_TOO_LARGE';
+
+/**
+ * Largest JSON payload (entry data or attributes) one action may carry. Transactional batches
+ * hold up to 500 recipients per request and Platform Event text fields hold up to 131,072
+ * characters; 32 KiB per recipient keeps a full batch well inside a request Marketing Cloud takes.
+ */
+export const MAX_PAYLOAD_BYTES = 32 * 1024;
+
+// Pragmatic, like Marketing Cloud's own check: one @, no spaces or quotes, a dot in the domain.
+const EMAIL = /^[^\s@"(),:;<>[\\\]]+@[^\s@"(),:;<>[\\\]]+\.[^\s@"(),:;<>[\\\].]{2,}$/;
+
+/** Where the error message says the value came from, e.g. `MC_Send__e 0035g00000XyZabAAF`. */
+export interface FieldContext {
+  field: string;
+  where: string;
+}
+
+/** A trimmed e-mail address from `value`, or a MappingError naming the field and value. */
+export function emailFrom(value: unknown, ctx: FieldContext): string | MappingError {
+  if (value === undefined || value === null || value === '') {
+    return new MappingError(MAPPING_MISSING_FIELD, ctx.field, `${ctx.field} on ${ctx.where} is empty: an e-mail address is required`);
+  }
+  const text = typeof value === 'string' ? value.trim() : '';
+  if (text.length > 254 || !EMAIL.test(text)) {
+    return new MappingError(MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} is not an e-mail address: ${JSON.stringify(value)?.slice(0, 80)}`);
+  }
+  return text;
+}
+
+/** A JSON object from a text field (blank = `{}`), or a MappingError naming the field and value. */
+export function jsonObjectFrom(value: unknown, ctx: FieldContext): Record<string, unknown> | MappingError {
+  if (value === undefined || value === null || value === '') return {};
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch (err) {
+      return new MappingError(MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} is not valid JSON (${(err as Error).message}): ${value.slice(0, 60)}`);
+    }
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return new MappingError(MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} must be a JSON object, got ${JSON.stringify(parsed)?.slice(0, 60)}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** `undefined` when `value` serializes within `MAX_PAYLOAD_BYTES`, else a MappingError naming the field and size. */
+export function sizeProblem(value: unknown, ctx: FieldContext, limit = MAX_PAYLOAD_BYTES): MappingError | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
+  if (bytes <= limit) return undefined;
+  return new MappingError(MAPPING_TOO_LARGE, ctx.field, `${ctx.field} on ${ctx.where} is ${bytes} bytes as JSON, more than the ${limit} bytes one Marketing Cloud action may carry`);
+}
+
+/** A text key from a field: trimmed, `undefined` when blank, a MappingError when not text or too long. */
+export function keyFrom(value: unknown, ctx: FieldContext, maxLength = 200): string | undefined | MappingError {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') return new MappingError(MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} must be text, got ${JSON.stringify(value)?.slice(0, 60)}`);
+  const text = value.trim();
+  if (text === '') return undefined;
+  if (text.length > maxLength) return new MappingError(MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} is ${text.length} characters, at most ${maxLength} allowed: ${text.slice(0, 60)}...`);
+  return text;
+}
