@@ -1,141 +1,21 @@
 /**
- * `npm run bench:floor`: the floor yardstick, for reading `npm run bench`'s `ofRaw`.
- *
- * A forwarder that does the least any bridge keeping the outbox contract must do per event,
- * and nothing else: faye's client receives each long-poll answer; one SQLite transaction (WAL,
- * synchronous=NORMAL, as the bridge's store) stores a row per event under a unique
- * idempotency key with the channel's replay checkpoint; the rows go to the Marketing Cloud
- * emulator in async batches of 100, 4 requests in flight; each answer's requestId is written
- * on its rows in one more transaction. No normalization, routing, mapping checks,
- * enrichment, record index, retries, backpressure, telemetry or logs. With `--store none`
- * nothing is stored at all: the transport's own ceiling.
- *
- * Run against the same emulator process and the same generated events as the raw
- * subscriber, right after it; prints one JSON line with both rates and the ratio.
+ * `npm run bench:floor -- [--store sqlite|none] [--events N]`: the floor yardstick alone (see
+ * floor-yardstick.ts), measured against the same emulator process and the same generated
+ * events as the raw subscriber, right after it; prints one JSON line with both rates and the
+ * ratio. `npm run bench` measures the SQLite floor in its own invocation too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
-import { control, mcToken, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
-import { measureRaw, subscribeAll } from './yardsticks.ts';
+import { measureFloor, noStore, sqliteStore } from './floor-yardstick.ts';
+import { control, startEmulatorProcess } from './processes.ts';
+import { measureRaw } from './yardsticks.ts';
 
 const { values: args } = parseArgs({ options: { events: { type: 'string', default: '200000' }, store: { type: 'string', default: 'sqlite' } } });
 const N = Number(args.events);
 if (args.store !== 'sqlite' && args.store !== 'none') throw new Error(`--store: expected sqlite or none, got ${args.store}`);
 const CHANNEL = '/data/ContactChangeEvent';
-const KEY = 'APIEvent-bench';
-
-interface Row { id: number; contactKey: string; data: Record<string, unknown> }
-
-/** The floor's outbox: stores a batch with its checkpoint, marks rows delivered. */
-interface FloorStore {
-  store(batch: readonly any[]): Row[];
-  delivered(rows: readonly Row[], requestId: string): void;
-  close(): void;
-}
-
-function sqliteStore(path: string): FloorStore {
-  const db = new DatabaseSync(path);
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-    CREATE TABLE checkpoints (channel TEXT PRIMARY KEY, replay_id TEXT NOT NULL);
-    CREATE TABLE actions (id INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
-      record_id TEXT NOT NULL, replay_id TEXT NOT NULL, payload TEXT NOT NULL, request_id TEXT)`);
-  const insert = db.prepare(`INSERT INTO actions (idempotency_key, status, record_id, replay_id, payload) VALUES (?, 'pending', ?, ?, ?)
-    ON CONFLICT (idempotency_key) DO NOTHING`);
-  const checkpoint = db.prepare('INSERT INTO checkpoints VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id');
-  const delivered = db.prepare(`UPDATE actions SET status = 'delivered', request_id = ? WHERE id = ?`);
-  const tx = (body: () => void): void => {
-    db.exec('BEGIN IMMEDIATE');
-    body();
-    db.exec('COMMIT');
-  };
-  return {
-    store(batch) {
-      const rows: Row[] = [];
-      tx(() => {
-        for (const m of batch) {
-          const { row, key } = rowOf(m);
-          const r = insert.run(key, row.contactKey, String(m.event.replayId), JSON.stringify(row.data));
-          if (r.changes > 0) rows.push({ ...row, id: Number(r.lastInsertRowid) });
-        }
-        checkpoint.run(CHANNEL, String(batch.at(-1).event.replayId));
-      });
-      return rows;
-    },
-    delivered(rows, requestId) {
-      tx(() => { for (const r of rows) delivered.run(requestId, r.id); });
-    },
-    close: () => db.close(),
-  };
-}
-
-function noStore(): FloorStore {
-  let id = 0;
-  return { store: (batch) => batch.map((m) => ({ ...rowOf(m).row, id: ++id })), delivered() {}, close() {} };
-}
-
-/** The least a journey entry needs from a CDC message: its contact, its data, its key. */
-function rowOf(m: any): { row: Omit<Row, 'id'>; key: string } {
-  const header = m.payload.ChangeEventHeader;
-  const contactKey: string = header.recordIds[0];
-  const data = { Email: m.payload.Email, FirstName: m.payload.Name?.FirstName, LastName: m.payload.Name?.LastName };
-  return { row: { contactKey, data }, key: `${header.commitTimestamp}:${m.event.replayId}:${contactKey}` };
-}
-
-/** Runs the floor forwarder until the emulator holds `n` entries; the rate from the first to the last entry received. */
-async function measureFloor(info: EmulatorInfo, n: number, outbox: FloorStore): Promise<{ eventsPerSec: number }> {
-  const token = await mcToken(info);
-  const rest = new URL(token.rest_instance_url);
-  const path = `${rest.pathname.replace(/\/$/, '')}/interaction/v1/async/events`;
-  const pool = new Pool(rest.origin, { connections: 4 });
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token.access_token}` };
-
-  let received: any[] = [];
-  let storing = false;
-  const queued: Row[] = [];
-  let inFlight = 0;
-  const send = (): void => {
-    while (inFlight < 4 && queued.length > 0) {
-      const chunk = queued.splice(0, 100);
-      inFlight++;
-      const body = JSON.stringify({ eventDefinitionKey: KEY, members: chunk.map((r) => ({ contactKey: r.contactKey, data: r.data })) });
-      void pool.request({ path, method: 'POST', headers, body }).then(async (res) => {
-        const answer = (await res.body.json()) as { requestId: string };
-        outbox.delivered(chunk, answer.requestId);
-        inFlight--;
-        send();
-      });
-    }
-  };
-  const store = (): void => {
-    storing = false;
-    const batch = received;
-    received = [];
-    for (const row of outbox.store(batch)) queued.push(row);
-    send();
-  };
-  // faye hands a long-poll answer's messages over one by one: store them once the answer is through.
-  const client = subscribeAll(info, CHANNEL, (m) => { received.push(m); }, (message) => {
-    if (message.channel === CHANNEL && !storing) {
-      storing = true;
-      setImmediate(store);
-    }
-  });
-  try {
-    for (;;) {
-      const s = await control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
-      if (s.entries >= n) return { eventsPerSec: n / ((s.lastReceivedAt - s.firstReceivedAt) / 1000) };
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    await client.disconnect();
-    await pool.close();
-    outbox.close();
-  }
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-floor-'));
@@ -143,13 +23,12 @@ async function main(): Promise<void> {
   try {
     await control(`${emu.info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: N });
     const raw = await measureRaw(emu.info, CHANNEL, N);
-    const cpu0 = { floor: process.cpuUsage(), emulator: emu.cpuMs() };
-    const floor = await measureFloor(emu.info, N, args.store === 'sqlite' ? sqliteStore(join(dir, 'floor.db')) : noStore());
-    const floorCpu = process.cpuUsage(cpu0.floor);
+    const emulatorCpu0 = emu.cpuMs();
+    const floor = await measureFloor(emu.info, N, args.store === 'sqlite' ? sqliteStore(dir) : noStore());
     process.stdout.write(`${JSON.stringify({
       events: N, store: args.store, rawEventsPerSec: Math.round(raw.eventsPerSec), floorEventsPerSec: Math.round(floor.eventsPerSec),
       floorOfRaw: Math.round((floor.eventsPerSec / raw.eventsPerSec) * 100) / 100,
-      cpuUsPerEvent: { floor: Math.round((floorCpu.user + floorCpu.system) / N), emulators: Math.round(((emu.cpuMs() - cpu0.emulator) * 1000) / N) },
+      cpuUsPerEvent: { floor: Math.round((floor.cpuMs * 1000) / N), emulators: Math.round(((emu.cpuMs() - emulatorCpu0) * 1000) / N) },
     })}\n`);
   } finally {
     await emu.stop();

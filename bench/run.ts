@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: N Contact change events through streaming emulator → bridge → Marketing
  * Cloud emulator (`--scenario default`: journey entries in async batches; `--scenario
- * transactional`: one Transactional Messaging API e-mail per event, batch endpoint), with two yardsticks measured in the same run against the same emulator:
- * a raw subscriber that only counts events (the limit) and a naive one that POSTs each event
- * in turn without persistence. Prints one JSON object as its last line.
+ * transactional`: one Transactional Messaging API e-mail per event, batch endpoint), with three
+ * yardsticks measured in the same run against the same emulator and the same events: a raw
+ * subscriber that only counts (the transport's limit), the floor (a forwarder that does only
+ * what the outbox contract needs: floor-yardstick.ts) and a naive one that POSTs each event in
+ * turn without persistence. Prints one JSON object as its last line. `--all` runs every
+ * scenario, store and transport one after the other (all.ts).
  *
  * Processes: the emulators run in one child (`sfmc-bridge emulate`), the bridge in another
  * (`sfmc-bridge start`), the yardsticks in this driver.
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { to18 } from '../src/normalize/ids.ts';
 import { control, spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
+import { measureFloor, sqliteStore } from './floor-yardstick.ts';
 import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
 import { measureRawPubSub } from './yardstick-pubsub.ts';
@@ -28,6 +32,7 @@ const { values: args } = parseArgs({
     'latency-rate': { type: 'string', default: '2000' },
     store: { type: 'string', default: 'sqlite' },
     transport: { type: 'string', default: 'cometd' },
+    all: { type: 'boolean', default: false },
   },
 });
 const TRANSPORT = args.transport;
@@ -53,6 +58,11 @@ function log(message: string): void {
 }
 
 async function main(): Promise<void> {
+  if (args.all) {
+    const { runAll } = await import('./all.ts');
+    await runAll(args.events ? ['--events', args.events] : [], log);
+    return;
+  }
   if (args.scenario === 'burst') {
     const { runBurst } = await import('./burst.ts');
     const result = await runBurst({ events: N, durationSec: Number(args.duration), mcRate: Number(args['mc-rate']), control, log });
@@ -74,6 +84,15 @@ async function main(): Promise<void> {
     const rawDriver = process.cpuUsage(rawCpu0.driver);
     const rawCpu = { emulator: emu.cpuMs() - rawCpu0.emulator, subscriber: (rawDriver.user + rawDriver.system) / 1000 };
     log(`raw subscriber: ${Math.round(raw.eventsPerSec)} events/s`);
+
+    // The floor (a forwarder that does only what the outbox contract needs) over the same
+    // events on the same emulator, so `ofFloor` compares within one run. Always CometD and
+    // journey batches: it is the contract's cost, whichever path the bridge takes.
+    const floorEmuCpu0 = emu.cpuMs();
+    const floor = await measureFloor(info, N, sqliteStore(dir));
+    const floorCpu = { floor: floor.cpuMs, emulator: emu.cpuMs() - floorEmuCpu0 };
+    await control(`${info.MC_AUTH_BASE_URL}/_emulator/reset`, 'POST', {});
+    log(`floor (SQLite): ${Math.round(floor.eventsPerSec)} events/s`);
 
     const config = {
       ...(TRANSPORT === 'pubsub' ? { salesforce: { transport: 'pubsub', pubsubUrl: info.SF_PUBSUB_URL } } : {}),
@@ -146,12 +165,15 @@ async function main(): Promise<void> {
       peakRssMb: Math.round(peakRssMb * 10) / 10,
       naiveEventsPerSec: Math.round(naive.eventsPerSec),
       rawEventsPerSec: Math.round(raw.eventsPerSec),
+      floorEventsPerSec: Math.round(floor.eventsPerSec),
+      ofFloor: Math.round((eventsPerSec / floor.eventsPerSec) * 100) / 100,
       ofRaw: Math.round((eventsPerSec / raw.eventsPerSec) * 100) / 100,
       timesNaive: Math.round((eventsPerSec / naive.eventsPerSec) * 10) / 10,
       // Where the two cores go: CPU microseconds per event, per process.
       cpuUsPerEvent: {
         bridge: Math.round((cpu.bridge * 1000) / N), emulators: Math.round((cpu.emulators * 1000) / N),
         rawSubscriber: Math.round((rawCpu.subscriber * 1000) / N), rawEmulator: Math.round((rawCpu.emulator * 1000) / N),
+        floor: Math.round((floorCpu.floor * 1000) / N), floorEmulator: Math.round((floorCpu.emulator * 1000) / N),
       },
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
