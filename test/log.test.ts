@@ -39,3 +39,30 @@ test('with personal data allowed, addresses are logged as they are (debugging on
   logger.info({ email: 'jane@example.com' }, 'x');
   expect(lines()[0]!.email).toBe('jane@example.com');
 });
+
+test('an error reaches the log whole: type, masked message, code, stack and cause', () => {
+  const { logger, lines } = capture();
+  const cause = Object.assign(new Error('disk full while writing jane.doe@example.com'), { code: 'SQLITE_FULL' });
+  const err = Object.assign(new RangeError('commit failed for jane.doe@example.com', { cause }), { code: 'E_COMMIT' });
+  logger.error({ err, event: 'fatal' }, 'stopping');
+  logger.error(err);
+  const [withMessage, bare] = lines();
+  for (const line of [withMessage!, bare!]) {
+    const logged = line.err as Record<string, any>;
+    expect(logged.type).toBe('RangeError');
+    expect(logged.message).toBe('commit failed for j***@***');
+    expect(logged.code).toBe('E_COMMIT');
+    expect(logged.stack).toMatch(/^RangeError: commit failed for j\*\*\*@\*\*\*\n\s+at /);
+    expect(logged.cause).toMatchObject({ type: 'Error', message: 'disk full while writing j***@***', code: 'SQLITE_FULL' });
+    expect(logged.cause.stack).toContain('Error: disk full while writing j***@***');
+    expect(JSON.stringify(line)).not.toContain('jane.doe@example.com');
+  }
+  expect(bare!.msg).toBe('commit failed for j***@***');
+});
+
+test('with personal data allowed, an error is still logged whole', () => {
+  const { logger, lines } = capture(true);
+  const err = Object.assign(new Error('refused jane@example.com', { cause: new Error('socket') }), { code: 'E_X' });
+  logger.error({ err }, 'x');
+  expect(lines()[0]!.err).toMatchObject({ type: 'Error', message: 'refused jane@example.com', code: 'E_X', cause: { message: 'socket' } });
+});

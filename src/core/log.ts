@@ -2,7 +2,7 @@
  * The logger: pino JSON lines on stdout (pretty on a terminal), tokens and secrets redacted
  * by key, e-mail addresses and phone numbers masked in every string unless allowed.
  */
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, stdSerializers, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
@@ -36,9 +36,20 @@ export function maskPersonal(text: string): string {
   return text.replace(EMAIL, '$1***@***').replace(PHONE, (m) => (m.replace(/\D/g, '').length >= 7 ? '***phone***' : m));
 }
 
+/**
+ * An error as support needs it: `type`, `message`, `stack`, `code`, any other own field, and its
+ * `cause` serialized the same way. Done here rather than left to pino's `err` serializer because
+ * the masking formatter runs first and would otherwise keep only the own enumerable fields.
+ */
+function serializeError(err: Error): Record<string, unknown> {
+  const shown = stdSerializers.errWithCause(err) as unknown as Record<string, unknown>;
+  return { ...shown }; // own enumerable copy: drops the non-enumerable `raw` back-reference
+}
+
 function maskDeep(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return maskPersonal(value);
   if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return maskDeep(serializeError(value), depth);
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = CORRELATION_KEYS.has(k) ? v : maskDeep(v, depth + 1);
@@ -54,12 +65,18 @@ export function createLogger(options: LogOptions = {}): Logger {
     level: options.level ?? 'info',
     base: { service: 'sfmc-bridge' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // With masking on, the formatter has already turned errors into plain objects: leave those be.
+    serializers: { err: (e: unknown) => (e instanceof Error ? serializeError(e) : e) },
   };
   if (!allow) {
     pinoOptions.hooks = {
       logMethod(args, method) {
-        // The message string can carry personal data too; mask it before formatting.
-        method.apply(this, args.map((a) => (typeof a === 'string' ? maskPersonal(a) : a)) as Parameters<typeof method>);
+        // The message string can carry personal data too; mask it before formatting. Without a
+        // message pino would take the error's own, unmasked: give it the masked one instead.
+        const masked: unknown[] = args.map((a) => (typeof a === 'string' ? maskPersonal(a) : a));
+        const err = masked[0] instanceof Error ? masked[0] : (masked[0] as { err?: unknown } | null)?.err;
+        if (masked.length === 1 && err instanceof Error) masked.push(maskPersonal(err.message));
+        method.apply(this, masked as Parameters<typeof method>);
       },
     };
     pinoOptions.formatters = { log: (obj) => maskDeep(obj, 0) as Record<string, unknown> };
