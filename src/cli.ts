@@ -17,7 +17,7 @@ function program(): Command {
     .showHelpAfterError();
 
   cmd.command('start')
-    .description('run the bridge (runs the demo against the built-in emulators when no credentials are set)')
+    .description('run the bridge (the demo against the built-in emulators when none of the config\'s variables is set, outside NODE_ENV=production)')
     .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
     .action(async (opts: { config?: string }) => {
       const { runStart } = await import('./commands/start.ts');

@@ -59,9 +59,30 @@ test('demo runs the whole pipeline against the emulators and exits 0, showing jo
   expect(r.status).toBe(0);
 }, 120_000);
 
-test('start without credentials runs the demo and exits 0', async () => {
-  const r = await runCli(['start'], withoutCredentials(), 90_000);
-  expect(r.stderr).toContain('no credentials in the environment');
+test('start without any of the config\'s variables, outside production, says so in one line, runs the demo and exits 0', async () => {
+  const r = await runCli(['start'], { ...withoutCredentials(), NODE_ENV: 'development' }, 90_000);
+  const said = r.stderr.split('\n').filter((l) => l.startsWith('sfmc-bridge:'));
+  expect(said).toEqual([expect.stringContaining('running the demo against the built-in emulators instead')]);
   expect(r.stdout).toContain('(route admin-send): 2 e-mails (expected 2)');
   expect(r.status).toBe(0);
 }, 120_000);
+
+test('start with one secret missing exits 2 naming the variable and the key that wants it, and runs no demo', async () => {
+  const r = await runCli(['start'], { ...withoutCredentials(), ...env, MC_CLIENT_SECRET: undefined, NODE_ENV: 'development' }, 60_000);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('marketingCloud.clientSecret: environment variable MC_CLIENT_SECRET is not set');
+  expect(r.stderr).not.toContain('running the demo');
+  expect(r.stderr).toContain('no demo fallback');
+  expect(r.stdout).toBe('');
+}, 90_000);
+
+test('start under NODE_ENV=production (the Dockerfile\'s) with no variables set exits 2 naming each of them, never the demo', async () => {
+  const r = await runCli(['start'], { ...withoutCredentials(), NODE_ENV: 'production' }, 60_000);
+  expect(r.status).toBe(2);
+  for (const [key, variable] of [['salesforce.instanceUrl', 'SF_INSTANCE_URL'], ['salesforce.auth.accessToken', 'SF_ACCESS_TOKEN'],
+    ['marketingCloud.authBaseUrl', 'MC_AUTH_BASE_URL'], ['marketingCloud.clientId', 'MC_CLIENT_ID'], ['marketingCloud.clientSecret', 'MC_CLIENT_SECRET']]) {
+    expect(r.stderr).toContain(`${key}: environment variable ${variable} is not set`);
+  }
+  expect(r.stderr).toContain('NODE_ENV is production');
+  expect(r.stdout).toBe('');
+}, 90_000);

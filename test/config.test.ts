@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/core/errors.ts';
-import { credentialStatus, hasCredentials, load, parseConfig, readConfigFile, resolveConfigPath, DEFAULT_CONFIG_PATH } from '../src/config/load.ts';
+import { credentialStatus, load, parseConfig, readConfigFile, resolveConfigPath, DEFAULT_CONFIG_PATH } from '../src/config/load.ts';
 import { endpointProblem, isMarketingCloudHost } from '../src/config/checks.ts';
 import { schemaText, SCHEMA_FILE } from '../src/config/write-schema.ts';
 
@@ -57,13 +57,14 @@ describe('the shipped config', () => {
     expect(Object.isFrozen(loaded.routes[0]!.mapping!.data)).toBe(true);
   });
 
-  it('reports missing credentials without throwing, so the CLI can run the demo', () => {
+  it('reports missing and set credentials without throwing, so start can choose between the demo and exit 2', () => {
     const status = credentialStatus('config/bridge.json', {});
     expect(status.complete).toBe(false);
     expect(status.missing).toContainEqual({ key: 'marketingCloud.clientSecret', variable: 'MC_CLIENT_SECRET' });
     expect(status.missing).toHaveLength(5);
-    expect(hasCredentials('config/bridge.json', {})).toBe(false);
-    expect(hasCredentials('config/bridge.json', ENV)).toBe(true);
+    expect(status.set).toEqual([]);
+    expect(credentialStatus('config/bridge.json', ENV).complete).toBe(true);
+    expect(credentialStatus('config/bridge.json', { MC_CLIENT_ID: 'c' }).set).toEqual([{ key: 'marketingCloud.clientId', variable: 'MC_CLIENT_ID' }]);
   });
 
   it('fills every default from an almost empty config', () => {

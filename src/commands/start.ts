@@ -1,15 +1,38 @@
 /** `sfmc-bridge start`: the service, until SIGTERM or SIGINT. */
-import { hasCredentials, loadConfigFile, resolveConfigPath } from '../config/load.ts';
+import { credentialStatus, loadConfigFile, resolveConfigPath, type CredentialStatus, type Env } from '../config/load.ts';
+import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { startService } from '../service.ts';
+
+/**
+ * Whether `start` may fall back to the demo: only on a newcomer's first `npm start`, where none
+ * of the variables the config refers to is set, and never under NODE_ENV=production (the
+ * Dockerfile's), where a container missing its secrets must fail rather than look healthy.
+ * @throws ConfigError naming each missing variable and the key that wants it (exit code 2).
+ */
+export function demoFallback(path: string, env: Env): boolean {
+  const status = credentialStatus(path, env);
+  if (status.complete) return false;
+  if (status.set.length === 0 && env.NODE_ENV !== 'production') return true;
+  throw missingVariables(status, env);
+}
+
+function missingVariables(status: CredentialStatus, env: Env): ConfigError {
+  const [first, ...rest] = status.missing;
+  const lines = rest.map((m) => `\n${m.key}: environment variable ${m.variable} is not set`).join('');
+  const why = status.set.length > 0
+    ? `${status.set.map((u) => u.variable).join(', ')} ${status.set.length === 1 ? 'is' : 'are'} set, so this is not a first run: no demo fallback`
+    : 'NODE_ENV is production: no demo fallback';
+  return new ConfigError(first!.key, `environment variable ${first!.variable} is not set${lines}\n(${why})`);
+}
 
 /** Runs the service; resolves to the process exit code. */
 export async function runStart(opts: { config?: string }): Promise<number> {
   // Listen before anything else: a SIGTERM during start-up must still end in a clean stop.
   const signalled = shutdownSignal();
   const path = resolveConfigPath(opts.config, process.env);
-  if (!hasCredentials(path, process.env)) {
-    process.stderr.write(`sfmc-bridge: no credentials in the environment for ${path}; running the demo against the built-in emulators\n`);
+  if (demoFallback(path, process.env)) {
+    process.stderr.write(`sfmc-bridge: none of the environment variables ${path} refers to is set; running the demo against the built-in emulators instead (set them to run for real)\n`);
     const { runDemo } = await import('./demo.ts');
     return runDemo({ events: 40, db: 'data/demo.db', keep: false });
   }

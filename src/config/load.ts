@@ -134,10 +134,13 @@ function optionalEnvKeys(config: ParsedConfig): ReadonlySet<string> {
   return new Set(config.salesforce.auth.method === 'sf_alias' ? ['salesforce.instanceUrl'] : []);
 }
 
-/** Every environment reference in a parsed config, with its dotted key. */
-export function envUses(config: ParsedConfig): EnvUse[] {
+/**
+ * Every environment reference in a parsed config, with its dotted key; those that may stay
+ * unset (see `optionalEnvKeys`) only with `includeOptional`.
+ */
+export function envUses(config: ParsedConfig, opts: { includeOptional?: boolean } = {}): EnvUse[] {
   const uses: EnvUse[] = [];
-  const optional = optionalEnvKeys(config);
+  const optional = opts.includeOptional ? new Set<string>() : optionalEnvKeys(config);
   const walk = (value: unknown, path: PropertyKey[]) => {
     if (isEnvRef(value)) {
       if (!optional.has(keyOf(path))) uses.push({ key: keyOf(path), variable: value.env });
@@ -155,19 +158,26 @@ function inputOf(pathOrObject: unknown): unknown {
   return typeof pathOrObject === 'string' ? readConfigFile(pathOrObject) : pathOrObject;
 }
 
-/**
- * Are all the environment variables the config refers to set? Never throws for a missing
- * variable (the CLI runs the demo when credentials are absent); an invalid config still
- * throws its ConfigError.
- */
-export function credentialStatus(pathOrObject: unknown, env: Env = process.env): { complete: boolean; missing: EnvUse[] } {
-  const missing = envUses(parseConfig(inputOf(pathOrObject))).filter((use) => !env[use.variable]);
-  return { complete: missing.length === 0, missing };
+/** Which of the environment variables a config refers to are set. */
+export interface CredentialStatus {
+  /** Every required variable is set. */
+  complete: boolean;
+  /** Required references whose variable is unset or empty. */
+  missing: EnvUse[];
+  /** References (optional ones included) whose variable is set: none means a newcomer's first run. */
+  set: EnvUse[];
 }
 
-/** True when every environment variable the config refers to is set (see `credentialStatus`). */
-export function hasCredentials(pathOrObject: unknown, env: Env = process.env): boolean {
-  return credentialStatus(pathOrObject, env).complete;
+/**
+ * Are the environment variables the config refers to set? Never throws for a missing
+ * variable (the caller decides between the demo and exit 2); an invalid config still throws
+ * its ConfigError.
+ */
+export function credentialStatus(pathOrObject: unknown, env: Env = process.env): CredentialStatus {
+  const parsed = parseConfig(inputOf(pathOrObject));
+  const missing = envUses(parsed).filter((use) => !env[use.variable]);
+  const set = envUses(parsed, { includeOptional: true }).filter((use) => Boolean(env[use.variable]));
+  return { complete: missing.length === 0, missing, set };
 }
 
 const RESOLVED_ENDPOINTS: ReadonlyArray<[string, EndpointService]> = [
