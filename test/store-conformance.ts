@@ -103,6 +103,32 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.backlog()).toBe(2);
   });
 
+  test('a contact\'s later actions wait behind one in flight or waiting for a retry, also across a restart; others go on', async () => {
+    const x = action(1).recordId;
+    const xAction = (n: number) => action(n, { recordId: x, contactKey: x, payload: { eventDefinitionKey: 'APIEvent-1', contactKey: x, data: { Email: `v${n}@example.com` } } });
+    await store.commitBatch([xAction(1), xAction(2), action(3), xAction(4)], [], new Map([[CH, '104']]));
+    const first = await store.claimDue(10, Date.now());
+    expect(first.map((a) => a.idempotencyKey)).toEqual(['key-1', 'key-3']);
+    const later = Date.now() + 60_000;
+    await store.recordAttempts([
+      { id: first[0]!.id, status: 'retry', code: 'MC_HTTP_500', reason: 'Internal Server Error', nextAttemptAt: later },
+      { id: first[1]!.id, status: 'delivered', ids: {} },
+    ], Date.now());
+    // The first of X waits for its retry: X's second and third stay behind it, now and after a restart.
+    expect(await store.claimDue(10, Date.now())).toEqual([]);
+    await reopen();
+    expect(await store.claimDue(10, Date.now())).toEqual([]);
+    expect(await store.nextDueAt()).toBe(later);
+    const retried = await store.claimDue(10, later);
+    expect(retried.map((a) => a.idempotencyKey)).toEqual(['key-1']);
+    await store.recordAttempts([{ id: retried[0]!.id, status: 'delivered', ids: {} }], Date.now());
+    // Then one at a time, in order: a dead letter releases the next one too.
+    const second = await store.claimDue(10, Date.now());
+    expect(second.map((a) => a.idempotencyKey)).toEqual(['key-2']);
+    await store.recordAttempts([{ id: second[0]!.id, status: 'dead', code: 'MC_400', reason: 'rejected' }], Date.now());
+    expect((await store.claimDue(10, Date.now())).map((a) => a.idempotencyKey)).toEqual(['key-4']);
+  });
+
   test('nextDueAt is undefined with nothing pending and now-or-earlier with a new action waiting', async () => {
     expect(await store.nextDueAt()).toBeUndefined();
     await store.commitBatch([action(1)], [], new Map());

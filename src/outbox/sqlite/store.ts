@@ -19,6 +19,7 @@ import { deliveryColumns, deliveryIdsOf } from '../delivery-columns.ts';
 import { MIGRATIONS } from './schema.ts';
 import { countAttempts, sourceFacts } from '../trace-facts.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
+import { ContactOrder } from './contact-order.ts';
 
 /** Options of the embedded store. */
 export interface SqliteStoreOptions {
@@ -127,8 +128,10 @@ class SqliteStore implements Store {
    */
   #cache: StoredAction[] = [];
   #cacheComplete = false;
-  /** Claimed and not yet settled. */
-  readonly #inflight = new Set<number>();
+  /** Claimed and not yet settled: id → Contact Key. */
+  readonly #inflight = new Map<number, string>();
+  /** A contact's actions go out one at a time, in order. */
+  readonly #order = new ContactOrder();
   /** Kept in memory so backpressure checks cost nothing; counted on open. */
   #backlog: number;
 
@@ -170,6 +173,10 @@ class SqliteStore implements Store {
     this.#deleteAttempts = db.prepare('DELETE FROM attempts WHERE action_id = ?');
     this.#deleteAction = db.prepare(`DELETE FROM actions WHERE id = ? AND status = 'delivered'`);
     this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
+    // An action waiting for its retry holds its contact's later actions back, across restarts too.
+    for (const r of db.prepare(`SELECT id, contact_key FROM actions WHERE status = 'pending' AND next_attempt_at > 0 ORDER BY id`).all() as { id: number; contact_key: string }[]) {
+      this.#order.seed(r.id, r.contact_key);
+    }
   }
 
   async loadCheckpoints(): Promise<Map<string, string>> {
@@ -218,17 +225,37 @@ class SqliteStore implements Store {
 
   async claimDue(limit: number, now: number): Promise<StoredAction[]> {
     const claimed: StoredAction[] = [];
+    const order = this.#order;
     for (const row of this.#selectRetries.all(now, limit + this.#inflight.size) as unknown as DbActionRow[]) {
-      if (claimed.length < limit && !this.#inflight.has(row.id)) claimed.push(toStored(row));
+      if (claimed.length < limit && !this.#inflight.has(row.id) && order.admit(row.id, row.contact_key)) claimed.push(toStored(row));
     }
-    if (claimed.length < limit) this.#claimNew(limit - claimed.length, claimed);
-    for (const a of claimed) this.#inflight.add(a.id);
+    for (const a of order.takeReady(limit - claimed.length)) {
+      if (order.admit(a.id, a.contactKey)) claimed.push(a);
+      else order.holdBehind(a);
+    }
+    // New actions of a contact whose earlier action is out (or waits for a retry) are set aside
+    // behind it; a bounded number per claim, so one busy contact cannot pull the table into memory.
+    let setAside = 0;
+    while (claimed.length < limit && setAside < limit * 4) {
+      const fresh = this.#claimNew(limit - claimed.length);
+      if (fresh.length === 0) break;
+      for (const a of fresh) {
+        if (order.admit(a.id, a.contactKey)) claimed.push(a);
+        else {
+          order.holdBehind(a);
+          setAside++;
+        }
+      }
+    }
+    for (const a of claimed) this.#inflight.set(a.id, a.contactKey);
     // Retries and new actions interleave by id: outbox order is id order.
     if (claimed.length > 1) claimed.sort((a, b) => a.id - b.id);
     return claimed;
   }
 
-  #claimNew(limit: number, into: StoredAction[]): void {
+  /** Up to `limit` new actions, in id order, from the cache then the table. */
+  #claimNew(limit: number): StoredAction[] {
+    const into: StoredAction[] = [];
     let want = limit;
     if (this.#cache.length > 0) {
       const taken = this.#cache.length <= want ? this.#cache : this.#cache.slice(0, want);
@@ -245,6 +272,7 @@ class SqliteStore implements Store {
       const last = rows.at(-1);
       if (last && last.id > this.#cursor) this.#cursor = last.id;
     }
+    return into;
   }
 
   async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void> {
@@ -265,7 +293,12 @@ class SqliteStore implements Store {
         }
       }
     });
-    for (const rec of records) this.#inflight.delete(rec.id);
+    for (const rec of records) {
+      const contactKey = this.#inflight.get(rec.id);
+      if (contactKey === undefined) continue;
+      this.#inflight.delete(rec.id);
+      if (rec.status !== 'retry') this.#order.settled(rec.id, contactKey);
+    }
     // Another process (the dlq command) may requeue rows this counter never saw: never below 0.
     this.#backlog = Math.max(0, this.#backlog - settled);
   }
@@ -280,7 +313,7 @@ class SqliteStore implements Store {
   }
 
   async nextDueAt(): Promise<number | undefined> {
-    if (this.#cache.length > 0 || (!this.#cacheComplete && this.#backlog > this.#inflight.size)) return 0;
+    if (this.#cache.length > 0 || this.#order.readyCount > 0 || (!this.#cacheComplete && this.#backlog > this.#inflight.size)) return 0;
     const row = this.#nextRetry.get() as { t: number | null };
     return row.t ?? undefined;
   }
