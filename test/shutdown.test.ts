@@ -1,7 +1,8 @@
 /**
  * A deploy loses and duplicates nothing: SIGTERM while deliveries are in flight (a slow
  * Marketing Cloud) lets them finish and be recorded, the process exits 0, and after a restart
- * every event arrives exactly once.
+ * every event arrives exactly once; a drain that cannot finish ends the process within
+ * shutdownTimeoutMs.
  */
 import type { ChildProcess } from 'node:child_process';
 import { exited, startBridge as spawnBridge } from './helpers/bridge-process.ts';
@@ -66,7 +67,7 @@ test(`SIGTERM with deliveries in flight: they finish, exit code 0, and after a r
   expect(stats.duplicates).toBe(0);
 }, 150_000);
 
-test('a drain that outlasts shutdownTimeoutMs exits 1 at the deadline; what was in flight is sent again after restart, nothing is lost', async () => {
+test('a drain that outlasts shutdownTimeoutMs exits 1 within that time, even with requests still open; what was in flight is sent again after restart, nothing is lost', async () => {
   h.mc.reset();
   const base = TOTAL;
   const n = 150;
@@ -76,7 +77,7 @@ test('a drain that outlasts shutdownTimeoutMs exits 1 at the deadline; what was 
   h.mc.injectFault({ kind: 'delay', ms: 8000, count: 4 });
   const configPath = h.writeConfig(bridgeConfig(h.dir, {
     dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
-    shutdownTimeoutMs: 500,
+    shutdownTimeoutMs: 2000,
     log: { level: 'info', pretty: false },
   }), 'deadline.json');
   const first = startBridge(configPath);
@@ -86,7 +87,12 @@ test('a drain that outlasts shutdownTimeoutMs exits 1 at the deadline; what was 
   const signalledAt = Date.now();
   first.kill('SIGTERM');
   expect((await exited(first)).code).toBe(1);
-  expect(Date.now() - signalledAt).toBeLessThan(7000);
+  // Marketing Cloud holds the requests 8 s: the process is gone within the configured 2 s anyway
+  // (a supervisor's kill timeout just above it never fires), after trying to drain for most of it.
+  const took = Date.now() - signalledAt;
+  process.stdout.write(`shutdown test: exit ${took} ms after SIGTERM with shutdownTimeoutMs 2000\n`);
+  expect(took).toBeLessThan(2000);
+  expect(took).toBeGreaterThanOrEqual(1500);
   expect(first.output()).toContain('"event":"shutdown_timeout"');
 
   const second = startBridge(configPath);

@@ -29,7 +29,8 @@ function missingVariables(status: CredentialStatus, env: Env): ConfigError {
 /** Runs the service; resolves to the process exit code. */
 export async function runStart(opts: { config?: string }): Promise<number> {
   // Listen before anything else: a SIGTERM during start-up must still end in a clean stop.
-  const signalled = shutdownSignal();
+  let signalledAt: number | undefined;
+  const signalled = shutdownSignal().then((s) => ((signalledAt = Date.now()), s));
   const path = resolveConfigPath(opts.config, process.env);
   if (demoFallback(path, process.env)) {
     process.stderr.write(`sfmc-bridge: none of the environment variables ${path} refers to is set; running the demo against the built-in emulators instead (set them to run for real)\n`);
@@ -40,9 +41,13 @@ export async function runStart(opts: { config?: string }): Promise<number> {
   const logger = createLogger(config.log);
   const service = await startService(config, logger);
   const code = await waitForShutdown(service, logger, signalled, config.shutdownTimeoutMs);
-  // Everything is committed by now; a socket some library still holds must not keep the
-  // process alive past the orchestrator's patience.
-  setTimeout(() => process.exit(code), 2000).unref();
+  // A drain cut short (or a fatal stop) leaves requests in flight whose sockets would hold the
+  // process open: exit now. After a clean stop everything is committed too, and a socket some
+  // library still holds may keep the process only until the configured time is up, so a
+  // supervisor's kill timeout just above shutdownTimeoutMs never has to SIGKILL it.
+  if (code !== 0) process.exit(code);
+  const left = signalledAt === undefined ? 0 : config.shutdownTimeoutMs - (Date.now() - signalledAt);
+  setTimeout(() => process.exit(code), Math.max(0, left)).unref();
   return code;
 }
 
@@ -57,7 +62,9 @@ export function shutdownSignal(): Promise<string> {
 /**
  * Waits for a shutdown signal (clean stop, 0) or a fatal error (1). A stop that outlasts
  * `timeoutMs` returns 1: what was in flight is still pending in the store and is sent again
- * after the restart (at least once), so nothing is lost, but the drain was not clean.
+ * after the restart (at least once), so nothing is lost, but the drain was not clean. The
+ * drain gets `timeoutMs` less a small reserve (`exitReserveMs`), kept for the log line and the
+ * exit itself, so the process is gone within `timeoutMs` of the signal.
  */
 export async function waitForShutdown(
   service: { stop(): Promise<void>; failed: Promise<unknown> },
@@ -76,7 +83,7 @@ export async function waitForShutdown(
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       service.stop().then(() => 'stopped' as const),
-      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); }),
+      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs - exitReserveMs(timeoutMs)); }),
     ]).finally(() => clearTimeout(timer));
     if (outcome === 'timeout') {
       (logger.error ?? logger.info).call(logger, { event: 'shutdown_timeout', timeoutMs }, 'deliveries still in flight at the shutdown deadline; they stay pending and are sent again after restart');
@@ -87,4 +94,9 @@ export async function waitForShutdown(
   }
   await service.stop().catch(() => undefined);
   return 1;
+}
+
+/** What the exit keeps of the shutdown time: a tenth, between 50 ms and 500 ms. */
+export function exitReserveMs(timeoutMs: number): number {
+  return Math.min(500, Math.max(50, Math.round(timeoutMs / 10)));
 }
