@@ -22,7 +22,8 @@ USER node
 VOLUME ["/app/data"]
 
 # Admin listener (/healthz, /readyz, /metrics, status page). In a container set
-# admin.host to "0.0.0.0" and admin.token so Prometheus and probes can reach it.
+# admin.host to "0.0.0.0" and admin.token (or admin.probesOnly: true, probes and metrics
+# only) so Prometheus and probes can reach it; a non-loopback host with neither is exit 2.
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -87,7 +87,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   // The admin listener (and prom-client with it) is loaded only when enabled.
   const admin = ad.enabled
     ? await (await import('./operations/admin/server.ts')).startAdminServer({
-      host: ad.host, port: ad.port, token: ad.token, store, telemetry, logger,
+      host: ad.host, port: ad.port, token: ad.token, probesOnly: ad.probesOnly, store, telemetry, logger,
       subscribed: () => subscriber.subscribed, mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
     }).catch(async (err: NodeJS.ErrnoException) => {
       await store.close();

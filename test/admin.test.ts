@@ -143,3 +143,26 @@ describe('readiness when a dependency fails', () => {
     expect(await (await fetch(`${admin.url}/readyz`)).json()).toMatchObject({ ready: false, stopping: true });
   });
 });
+
+describe('probes only (admin.probesOnly)', () => {
+  let admin: AdminServer;
+  const store = openSqliteStore({ path: ':memory:' });
+  afterAll(async () => {
+    await admin?.close();
+    await store.close();
+  });
+
+  test('a listener on every interface without a token serves /healthz, /readyz and /metrics, and nothing that shows a record', async () => {
+    admin = await startAdminServer({
+      host: '0.0.0.0', port: 0, probesOnly: true, store, telemetry: new Telemetry(quiet), logger: quiet, allowPersonalData: false,
+      subscribed: () => true, mcToken: () => Promise.resolve('t'),
+    });
+    const at = admin.url.replace('0.0.0.0', '127.0.0.1');
+    for (const path of ['/healthz', '/readyz', '/metrics']) expect({ path, status: (await fetch(at + path)).status }).toEqual({ path, status: 200 });
+    for (const path of ['/', '/api/status', `/api/trace/${contactId(1)}`]) {
+      const res = await fetch(at + path);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(await res.text()).toContain('admin.probesOnly');
+    }
+  });
+});

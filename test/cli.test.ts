@@ -86,3 +86,11 @@ test('start under NODE_ENV=production (the Dockerfile\'s) with no variables set 
   expect(r.stderr).toContain('NODE_ENV is production');
   expect(r.stdout).toBe('');
 }, 90_000);
+
+test('an admin listener on 0.0.0.0 without admin.token stops start-up with exit code 2 naming admin.token', async () => {
+  const path = join(dir, 'open-admin.json');
+  writeFileSync(path, JSON.stringify({ admin: { enabled: true, host: '0.0.0.0' } }));
+  const r = await run(['start', '--config', path]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('admin.token: is required when admin.host is "0.0.0.0"');
+});

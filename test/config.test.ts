@@ -72,7 +72,7 @@ describe('the shipped config', () => {
     expect(parsed.dispatcher).toMatchObject({ batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 50, keepAliveMs: 4000 });
     expect(parsed.dispatcher.keepAliveMs).toBeLessThan(5000);
     expect(parsed.store).toEqual({ kind: 'sqlite', path: 'data/bridge.db', retentionDays: 30 });
-    expect(parsed.admin).toEqual({ enabled: false, host: '127.0.0.1', port: 9464 });
+    expect(parsed.admin).toEqual({ enabled: false, host: '127.0.0.1', port: 9464, probesOnly: false });
     expect(parsed.shutdownTimeoutMs).toBe(8000);
     expect(parsed.log).toEqual({ level: 'info', pretty: 'auto', allowPersonalData: false });
     expect(parsed.marketingCloud.clientSecret).toEqual({ env: 'MC_CLIENT_SECRET' });
@@ -141,6 +141,23 @@ describe('endpoints', () => {
     expect(endpointProblem('https://user:pw@acme.my.salesforce.com', 'salesforce')).toMatch(/must not carry credentials/);
     expect(endpointProblem('acme.my.salesforce.com', 'salesforce')).toBe('"acme.my.salesforce.com" is not an absolute URL');
     expect(endpointProblem('ftp://acme.my.salesforce.com', 'salesforce')).toMatch(/must use https/);
+  });
+});
+
+describe('admin listener exposure', () => {
+  it('refuses a non-loopback host without a token, naming admin.token and the host', () => {
+    for (const host of ['0.0.0.0', '::', '10.1.2.3']) {
+      const err = configError(() => parseConfig(config({ admin: { enabled: true, host } })));
+      expect(err.key).toBe('admin.token');
+      expect(err.message).toContain(`admin.host is ${JSON.stringify(host)}`);
+      expect(err.message).toContain('admin.probesOnly');
+    }
+  });
+
+  it('accepts a non-loopback host with a token, or with probesOnly; loopback needs neither', () => {
+    expect(parseConfig(config({ admin: { enabled: true, host: '0.0.0.0', token: { env: 'SFMC_BRIDGE_ADMIN_TOKEN' } } })).admin.host).toBe('0.0.0.0');
+    expect(parseConfig(config({ admin: { enabled: true, host: '0.0.0.0', probesOnly: true } })).admin.probesOnly).toBe(true);
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(config({ admin: { enabled: true, host } })).admin.host).toBe(host);
   });
 });
 

@@ -49,6 +49,12 @@ export function endpointProblem(value: string, service: EndpointService): string
   return undefined;
 }
 
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
 /** True when the channel carries change events (as opposed to platform events). */
 export function isChangeChannel(name: string): boolean {
   return name.startsWith('/data/');
@@ -64,6 +70,11 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
   };
   endpoint('salesforce.instanceUrl', config.salesforce.instanceUrl, 'salesforce');
   endpoint('marketingCloud.authBaseUrl', config.marketingCloud.authBaseUrl, 'marketingCloud');
+  const admin = config.admin;
+  // Record timelines and the status page to anyone who reaches the port: only when asked for.
+  if (admin.enabled && !isLoopbackHost(admin.host) && admin.token === undefined && !admin.probesOnly) {
+    issues.push({ key: 'admin.token', message: `is required when admin.host is ${showValue(admin.host)} (not loopback): set it, for example {"env": "SFMC_BRIDGE_ADMIN_TOKEN"}, or set admin.probesOnly to true to expose only /healthz, /readyz and /metrics` });
+  }
 
   const channels = new Map<string, number>();
   config.channels.forEach((channel, i) => {

@@ -317,7 +317,9 @@ export const BridgeConfigSchema = z
       host: z.string().min(1).default('127.0.0.1').describe('Interface to listen on; loopback by default. Use 0.0.0.0 in a container, with a token.'),
       port: z.number().int().min(0).max(65535).default(9464).describe('Port to listen on (0: any free port).'),
       token: optionalSecretRef('SFMC_BRIDGE_ADMIN_TOKEN'),
-    }).prefault({}).describe('Admin HTTP listener: health, readiness, Prometheus metrics and the status page. With a token, /metrics and /api/* need "Authorization: Bearer <token>".'),
+      probesOnly: z.boolean().default(false)
+        .describe('Serve only /healthz, /readyz and /metrics (no status page, no /api/*: no record data). Lets a non-loopback host go without a token; with a token, /metrics still asks for it.'),
+    }).prefault({}).describe('Admin HTTP listener: health, readiness, Prometheus metrics and the status page. With a token, /metrics and /api/* need "Authorization: Bearer <token>". A host other than loopback needs a token, or probesOnly: true.'),
     shutdownTimeoutMs: z.number().int().min(100).max(600_000).default(8000)
       .describe('On SIGTERM/SIGINT: longest wait for deliveries in flight before exiting anyway (they are sent again after restart). Keep it below the orchestrator\'s kill timeout.'),
     log: z.strictObject({

@@ -2,7 +2,9 @@
  * The admin HTTP listener: `/healthz`, `/readyz`, `/metrics`, the status page `/` and its JSON
  * (`/api/status`, `/api/trace/:id`). Loopback by default. With `admin.token` set, everything
  * that shows data asks for `Authorization: Bearer <token>`; the probes and the page's empty
- * shell stay open so orchestrators and browsers can reach them without the secret.
+ * shell stay open so orchestrators and browsers can reach them without the secret. With
+ * `probesOnly` nothing that shows a record is served at all (config checks refuse a
+ * non-loopback host with neither a token nor `probesOnly`).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -22,6 +24,8 @@ export interface AdminOptions {
   port: number;
   /** Bearer token; undefined leaves the listener open (loopback only, unless told otherwise). */
   token?: string | undefined;
+  /** Serve only /healthz, /readyz and /metrics: nothing that shows a record. @default false */
+  probesOnly?: boolean;
   store: Store;
   telemetry: Telemetry;
   /** True while every channel is subscribed. */
@@ -87,6 +91,8 @@ export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
       const r = await readiness();
       return send(res, r.status, r.body);
     }
+    const recordData = path === '/' || path === '/api/status' || path.startsWith('/api/trace/');
+    if (recordData && o.probesOnly) return send(res, 404, { error: `no route ${path} (admin.probesOnly: only /healthz, /readyz and /metrics)` });
     if (path === '/') return sendText(res, 200, 'text/html; charset=utf-8', STATUS_PAGE);
     const guarded = path === '/metrics' || path === '/api/status' || path.startsWith('/api/trace/');
     if (!guarded) return send(res, 404, { error: `no route ${path}` });
@@ -114,7 +120,7 @@ export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
-  o.logger.info({ event: 'admin_listening', url, auth: expected !== undefined }, 'admin listener started');
+  o.logger.info({ event: 'admin_listening', url, auth: expected !== undefined, probesOnly: Boolean(o.probesOnly) }, 'admin listener started');
 
   return {
     url,
