@@ -41,7 +41,9 @@ test.each(stores)('%s: Email a → b → c in one transaction, the first request
   expect(h.mc.received({ contactKey: id }).map((e) => e.data?.Email)).toEqual(['a@example.com', 'b@example.com', 'c@example.com']);
   expect(h.mc.received({ contactKey: other })).toHaveLength(1);
   // The bridge's side: the first action took two attempts, and each was delivered after the one before it.
-  const rows = (await h.service!.store.actionsFor(id)).filter((r) => r.status === 'delivered');
+  const delivered = async () => (await h.service!.store.actionsFor(id)).filter((r) => r.status === 'delivered');
+  await waitFor(async () => (await delivered()).length === 3, 10_000, 'the three outcomes recorded');
+  const rows = await delivered();
   expect(rows.map((r) => r.attempts)).toEqual([2, 1, 1]);
   for (let i = 1; i < rows.length; i++) expect(rows[i]!.deliveredAt!).toBeGreaterThanOrEqual(rows[i - 1]!.deliveredAt!);
 }, 60_000);
