@@ -16,15 +16,13 @@
  * A custom mapper is a default-exported pure function with this signature: no I/O, no clock,
  * and bad data is returned as a MappingError naming the field, never thrown.
  */
-import { MappingError } from '../src/core/errors.ts';
+import { MappingError, Code } from '../src/core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/route/mapping-checks.ts';
+import { jsonObjectFrom, keyFrom, sizeProblem } from '../src/route/mapping-checks.ts';
 
 /** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
 export const fields = ['Event_Definition_Key__c', 'Data__c', 'Correlation_Id__c'] as const;
-
-export { MAPPING_BAD_VALUE };
 
 /** Maps one `MC_Journey_Entry__e` to one journey entry. */
 export default function journeyEntryEvent(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
@@ -36,7 +34,7 @@ export default function journeyEntryEvent(event: NormalizedEvent, route: RouteCo
   const target = route.target;
   const eventDefinitionKey = key ?? (target.type === 'journey' ? target.eventDefinitionKey : undefined);
   if (eventDefinitionKey === undefined) {
-    return new MappingError(MAPPING_MISSING_FIELD, 'Event_Definition_Key__c', `Event_Definition_Key__c on ${where} is empty and route "${route.name}" names no journey`);
+    return new MappingError(Code.MAPPING_MISSING_FIELD, 'Event_Definition_Key__c', `Event_Definition_Key__c on ${where} is empty and route "${route.name}" names no journey`);
   }
   const correlation = event.fields.Correlation_Id__c;
   const entryData = typeof correlation === 'string' && correlation !== '' ? { ...data, CorrelationId: correlation } : data;

@@ -12,16 +12,12 @@
  * Paths are compiled once per route (routes are frozen config objects), so the per-event work
  * is property reads and one data object.
  */
-import { MappingError } from '../src/core/errors.ts';
+import { MappingError, Code } from '../src/core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
 import { splitDotted } from '../src/normalize/compound.ts';
 import { sizeProblem } from '../src/route/mapping-checks.ts';
 
-/** Stable code: a required field has no value. */
-export const MAPPING_MISSING_FIELD = 'MAPPING_MISSING_FIELD';
-/** Stable code: the event has no record ID, so no Contact Key. */
-export const MAPPING_NO_CONTACT_KEY = 'MAPPING_NO_CONTACT_KEY';
 
 interface CompiledEntry {
   name: string;
@@ -101,7 +97,7 @@ export function mappedData(event: NormalizedEvent, route: RouteConfig): Record<s
     if (isEmpty(data[name])) (missing ??= []).push(name);
   }
   if (missing !== undefined) {
-    return new MappingError(MAPPING_MISSING_FIELD, missing[0]!, missingReason(event, route, missing, mapping));
+    return new MappingError(Code.MAPPING_MISSING_FIELD, missing[0]!, missingReason(event, route, missing, mapping));
   }
   return data;
 }
@@ -124,10 +120,10 @@ export function missingHint(event: NormalizedEvent): string {
 export default function journeyEntry(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const target = route.target;
   if (target.type !== 'journey') {
-    return new MappingError('MAPPING_WRONG_TARGET', 'target.type', `route "${route.name}": the journey-entry mapper makes journey entries, not ${target.type} sends`);
+    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the journey-entry mapper makes journey entries, not ${target.type} sends`);
   }
   if (event.contactKey === '') {
-    return new MappingError(MAPPING_NO_CONTACT_KEY, 'recordId',
+    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'recordId',
       `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
   }
   const data = mappedData(event, route);

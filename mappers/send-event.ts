@@ -14,10 +14,10 @@
  * Route: {"name": "admin-send", "channel": "/event/MC_Send__e",
  *         "target": {"type": "transactional"}, "mapper": "send-event"}
  */
-import { MappingError } from '../src/core/errors.ts';
+import { MappingError, Code } from '../src/core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { emailFrom, jsonObjectFrom, keyFrom, MAPPING_BAD_VALUE, MAPPING_MISSING_FIELD, sizeProblem } from '../src/route/mapping-checks.ts';
+import { emailFrom, jsonObjectFrom, keyFrom, sizeProblem } from '../src/route/mapping-checks.ts';
 
 /** The event fields this mapper reads besides the record ID (`sfmc-bridge check` verifies they exist). */
 export const fields = ['Definition_Key__c', 'Email__c', 'Attributes__c', 'Api__c'] as const;
@@ -33,13 +33,13 @@ export default function sendEvent(event: NormalizedEvent, route: RouteConfig): M
   if (apiText === undefined) api = target.type === 'triggeredSend' ? 'triggeredSend' : 'transactional';
   else if (apiText.toLowerCase() === 'transactional') api = 'transactional';
   else if (apiText.toLowerCase() === 'classic') api = 'triggeredSend';
-  else return new MappingError(MAPPING_BAD_VALUE, 'Api__c', `Api__c on ${where} must be "transactional" or "classic", got ${JSON.stringify(apiText)}`);
+  else return new MappingError(Code.MAPPING_BAD_VALUE, 'Api__c', `Api__c on ${where} must be "transactional" or "classic", got ${JSON.stringify(apiText)}`);
 
   const key = keyFrom(f.Definition_Key__c, { field: 'Definition_Key__c', where });
   if (key instanceof MappingError) return key;
   const definitionKey = key ?? (target.type !== 'journey' ? target.definitionKey : undefined);
   if (definitionKey === undefined) {
-    return new MappingError(MAPPING_MISSING_FIELD, 'Definition_Key__c', `Definition_Key__c on ${where} is empty and route "${route.name}" names no definition`);
+    return new MappingError(Code.MAPPING_MISSING_FIELD, 'Definition_Key__c', `Definition_Key__c on ${where} is empty and route "${route.name}" names no definition`);
   }
   const address = emailFrom(f.Email__c, { field: 'Email__c', where });
   if (address instanceof MappingError) return address;

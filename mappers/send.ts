@@ -9,28 +9,28 @@
  *         "target": {"type": "transactional", "definitionKey": "order-confirmation", "addressField": "Email__c"},
  *         "mapping": {"data": {"OrderNumber": "Order_Number__c"}, "required": ["OrderNumber"]}}
  */
-import { MappingError } from '../src/core/errors.ts';
+import { MappingError, Code } from '../src/core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { emailFrom, MAPPING_MISSING_FIELD, sizeProblem } from '../src/route/mapping-checks.ts';
-import { fieldValue, MAPPING_NO_CONTACT_KEY, mappedData, missingHint } from './journey-entry.ts';
+import { emailFrom, sizeProblem } from '../src/route/mapping-checks.ts';
+import { fieldValue, mappedData, missingHint } from './journey-entry.ts';
 
 /** Maps `event` to one send as the route's target and `mapping` describe. Pure. */
 export default function send(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const target = route.target;
   if (target.type === 'journey') {
-    return new MappingError('MAPPING_WRONG_TARGET', 'target.type', `route "${route.name}": the send mapper makes sends, not journey entries`);
+    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the send mapper makes sends, not journey entries`);
   }
   const where = `${event.entityName} ${event.recordId}`;
   if (event.contactKey === '') {
-    return new MappingError(MAPPING_NO_CONTACT_KEY, 'recordId', `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
+    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'recordId', `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
   }
   if (target.definitionKey === undefined) {
-    return new MappingError(MAPPING_MISSING_FIELD, 'target.definitionKey', `route "${route.name}": no definition key configured`);
+    return new MappingError(Code.MAPPING_MISSING_FIELD, 'target.definitionKey', `route "${route.name}": no definition key configured`);
   }
   const rawAddress = fieldValue(event, target.addressField);
   if (rawAddress === undefined || rawAddress === null || rawAddress === '') {
-    return new MappingError(MAPPING_MISSING_FIELD, target.addressField,
+    return new MappingError(Code.MAPPING_MISSING_FIELD, target.addressField,
       `route "${route.name}": address field ${target.addressField} missing on ${where} (${event.changeType})${missingHint(event)}`);
   }
   const address = emailFrom(rawAddress, { field: target.addressField, where });

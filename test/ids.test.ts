@@ -1,6 +1,6 @@
 // Rule: every Salesforce ID becomes one canonical 18-character Contact Key, whatever form or case it arrived in, and an ID that is not one is refused with an InputError naming it.
-import { checksumOf, idProblem, isValidId, keyPrefix, sameId, to18, tryTo18, INVALID_ID } from '../src/normalize/ids.ts';
-import { InputError } from '../src/core/errors.ts';
+import { checksumOf, idProblem, isValidId, keyPrefix, sameId, to18, tryTo18 } from '../src/normalize/ids.ts';
+import { InputError, Code } from '../src/core/errors.ts';
 
 /** The algorithm as PROTOCOLS.md §4 words it, written independently (bit strings, reversed). */
 function referenceChecksum(id15: string): string {
@@ -106,7 +106,7 @@ describe('invalid input', () => {
       error = err;
     }
     expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).code).toBe(INVALID_ID);
+    expect((error as InputError).code).toBe(Code.INVALID_ID);
     expect((error as InputError).message).toContain(JSON.stringify(value));
     expect((error as InputError).message).toMatch(message);
   });

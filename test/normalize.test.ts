@@ -1,9 +1,9 @@
 // Rule: every raw message becomes one normalized event per record (18-character IDs, flattened compound fields, changed and nulled fields in both forms) or a dead letter naming the field and value, and normalize never throws.
-import { normalize, MALFORMED_EVENT, MALFORMED_HEADER, MISSING_RECORD_ID } from '../src/normalize/events.ts';
-import { INVALID_ID } from '../src/normalize/ids.ts';
+import { normalize } from '../src/normalize/events.ts';
 import { idempotencyKey } from '../src/normalize/idempotency.ts';
 import type { RawEvent } from '../src/core/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
+import { Code } from '../src/core/errors.ts';
 
 const CONTACTS = channel('/data/ContactChangeEvent');
 const ENTRY = channel('/event/MC_Journey_Entry__e');
@@ -151,7 +151,7 @@ describe('bad change events become dead letters', () => {
     const { events, deadLetters } = normalize(raw, CONTACTS);
     expect(events).toEqual([]);
     expect(deadLetters).toHaveLength(1);
-    expect(deadLetters[0]).toMatchObject({ code: MALFORMED_HEADER, channel: '/data/ContactChangeEvent', replayId: '123456', source: raw });
+    expect(deadLetters[0]).toMatchObject({ code: Code.MALFORMED_HEADER, channel: '/data/ContactChangeEvent', replayId: '123456', source: raw });
     if (typeof reason === 'string') expect(deadLetters[0]!.reason).toBe(reason);
     else expect(deadLetters[0]!.reason).toMatch(reason);
   });
@@ -163,13 +163,13 @@ describe('bad change events become dead letters', () => {
     [{ payload: { Email: 'x@example.com' } }, 'data.payload.ChangeEventHeader: expected an object, got undefined'],
   ])('data %j → MALFORMED_EVENT', (data, reason) => {
     const raw: RawEvent = { channel: '/data/ContactChangeEvent', replayId: '9', data, receivedAt: 0 };
-    expect(normalize(raw, CONTACTS)).toEqual({ events: [], deadLetters: [expect.objectContaining({ code: MALFORMED_EVENT, reason })] });
+    expect(normalize(raw, CONTACTS)).toEqual({ events: [], deadLetters: [expect.objectContaining({ code: Code.MALFORMED_EVENT, reason })] });
   });
 
   it('dead-letters only the invalid ID of a merged event; the others go on', () => {
     const { events, deadLetters } = normalize(changeEvent({ header: { recordIds: ['0035g00000XyZab', 'not-an-id', '0035g00000XyZabAAB'] } }), CONTACTS);
     expect(events.map((e) => e.recordId)).toEqual(['0035g00000XyZabAAF']);
-    expect(deadLetters.map((d) => [d.code, d.recordId])).toEqual([[INVALID_ID, 'not-an-id'], [INVALID_ID, '0035g00000XyZabAAB']]);
+    expect(deadLetters.map((d) => [d.code, d.recordId])).toEqual([[Code.INVALID_ID, 'not-an-id'], [Code.INVALID_ID, '0035g00000XyZabAAB']]);
     expect(deadLetters[0]!.reason).toBe('ChangeEventHeader.recordIds[1]: invalid Salesforce ID: "not-an-id" is 9 characters long, expected 15 or 18');
     expect(deadLetters[1]!.reason).toMatch(/^ChangeEventHeader\.recordIds\[2\]: invalid Salesforce ID: .* fails its checksum/);
     expect(deadLetters[0]!.idempotencyKey).not.toBe(deadLetters[1]!.idempotencyKey);
@@ -208,9 +208,9 @@ describe('platform events', () => {
 
   it('dead-letters a platform event without a record ID or with an invalid one', () => {
     const missing = normalize(platformEvent({ payload: { Data__c: '{}' } }), ENTRY);
-    expect(missing.deadLetters[0]).toMatchObject({ code: MISSING_RECORD_ID, reason: 'payload.Record_Id__c: missing on MC_Journey_Entry__e, so there is no Contact Key' });
+    expect(missing.deadLetters[0]).toMatchObject({ code: Code.MISSING_RECORD_ID, reason: 'payload.Record_Id__c: missing on MC_Journey_Entry__e, so there is no Contact Key' });
     const invalid = normalize(platformEvent({ payload: { Record_Id__c: 12345 } }), ENTRY);
-    expect(invalid.deadLetters[0]).toMatchObject({ code: INVALID_ID, reason: 'payload.Record_Id__c: invalid Salesforce ID: expected a string, got 12345' });
+    expect(invalid.deadLetters[0]).toMatchObject({ code: Code.INVALID_ID, reason: 'payload.Record_Id__c: invalid Salesforce ID: expected a string, got 12345' });
     expect(invalid.events).toEqual([]);
   });
 });

@@ -1,12 +1,10 @@
 // Rule: the batch planner accounts for every received message (as actions or dead letters), never throws, and gives the same output for the same batch.
-import { createPlanner, UNKNOWN_CHANNEL, PLAN_FAILED } from '../src/pipeline/planner.ts';
+import { createPlanner } from '../src/pipeline/planner.ts';
 import { loadMappers } from '../src/route/mapper-loader.ts';
 import { load } from '../src/config/load.ts';
-import { MALFORMED_HEADER } from '../src/normalize/events.ts';
-import { INVALID_ID } from '../src/normalize/ids.ts';
-import { MAPPING_MISSING_FIELD } from '../mappers/journey-entry.ts';
 import type { RawEvent } from '../src/core/model.ts';
 import { changeEvent } from './helpers/cdc.ts';
+import { Code } from '../src/core/errors.ts';
 
 const ENV = {
   SF_INSTANCE_URL: 'http://127.0.0.1:4010', SF_ACCESS_TOKEN: 't',
@@ -34,7 +32,7 @@ describe('createPlanner with the shipped config', () => {
       ['1', 'contact-welcome', '0035g00000XyZacAAF', 'APIEvent-contact-welcome'],
     ]);
     expect(deadLetters.map((d) => [d.replayId, d.code])).toEqual([
-      ['3', MALFORMED_HEADER], ['4', INVALID_ID], ['5', MAPPING_MISSING_FIELD], ['6', UNKNOWN_CHANNEL],
+      ['3', Code.MALFORMED_HEADER], ['4', Code.INVALID_ID], ['5', Code.MAPPING_MISSING_FIELD], ['6', Code.UNKNOWN_CHANNEL],
     ]);
     expect(deadLetters[3]!.reason).toBe('channel "/data/LeadChangeEvent" is not declared in the config');
   });
@@ -49,7 +47,7 @@ describe('createPlanner with the shipped config', () => {
     // A payload whose getter throws stands for any bug deeper down.
     Object.defineProperty((raw.data as { payload: object }).payload, 'Email', { enumerable: true, get() { throw new Error('boom'); } });
     const { actions, deadLetters } = planner([raw, changeEvent({ replayId: '13' })]);
-    expect(deadLetters).toEqual([expect.objectContaining({ replayId: '12', code: PLAN_FAILED, reason: 'planning failed: boom' })]);
+    expect(deadLetters).toEqual([expect.objectContaining({ replayId: '12', code: Code.PLAN_FAILED, reason: 'planning failed: boom' })]);
     expect(actions.map((a) => a.replayId)).toEqual(['13']);
   });
 });

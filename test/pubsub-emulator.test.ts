@@ -7,7 +7,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { jest } from '@jest/globals';
 import { startStreamingEmulator, type StreamingEmulator } from '../src/emulators/streaming/index.ts';
-import { ERROR_CODES, pubSubPackage, REPLAY_PRESET, type FetchRequest, type FetchResponse, type PubSubClient } from '../subscribers/pubsub/proto.ts';
+import { pubSubPackage, REPLAY_PRESET, type FetchRequest, type FetchResponse, type PubSubClient } from '../subscribers/pubsub/proto.ts';
+import { PubSubErrorCode } from '../src/core/errors.ts';
 import { replayIdBytesOf } from '../subscribers/pubsub/replay-id.ts';
 import { contactId, SF_TOKEN, waitFor } from './helpers/harness.ts';
 
@@ -140,16 +141,16 @@ test('error trailers: an unknown replay ID, a refused token, and injected auth a
   const badToken = subscribe({ topicName: '/data/ContactChangeEvent', numRequested: 10 }, metadata('00Dxx0000001gPF!wrong'));
   await waitFor(() => expired.error !== undefined && badToken.error !== undefined, 5_000, 'both errors');
   expect(expired.error!.code).toBe(grpc.status.INVALID_ARGUMENT);
-  expect(expired.error!.metadata.get('error-code')).toEqual([ERROR_CODES.replayCorrupted]);
+  expect(expired.error!.metadata.get('error-code')).toEqual([PubSubErrorCode.replayCorrupted]);
   expect(badToken.error!.code).toBe(grpc.status.UNAUTHENTICATED);
-  expect(badToken.error!.metadata.get('error-code')).toEqual([ERROR_CODES.authError]);
+  expect(badToken.error!.metadata.get('error-code')).toEqual([PubSubErrorCode.authError]);
 
   const live = subscribe({ topicName: '/data/ContactChangeEvent', numRequested: 10 });
   const live2 = subscribe({ topicName: '/data/ContactChangeEvent', numRequested: 10 });
   await waitFor(() => sf.pubsub!.stats().streams === 2, 5_000, 'two streams');
   sf.pubsub!.injectFault({ type: 'unavailable' });
   await waitFor(() => live.error !== undefined && live2.error !== undefined, 5_000, 'unavailable');
-  expect(live.error!.metadata.get('error-code')).toEqual([ERROR_CODES.unavailable]);
+  expect(live.error!.metadata.get('error-code')).toEqual([PubSubErrorCode.unavailable]);
 
   const again = subscribe({ topicName: '/data/ContactChangeEvent', numRequested: 10 });
   await waitFor(() => sf.pubsub!.stats().streams === 1, 5_000, 'a new stream');

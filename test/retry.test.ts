@@ -8,7 +8,7 @@ test('transient failures are retried; permanent, mapping, input and config failu
   expect(classify(new PermanentError('MC_REJECTED', '400', { status: 400 }))).toBe('dead');
   expect(classify(new PermanentError('MC_MEMBER_REJECTED', 'inactive'))).toBe('dead');
   expect(classify(new MappingError('MAPPING_MISSING_FIELD', 'Email', 'missing'))).toBe('dead');
-  expect(classify(new InputError('INPUT_BAD_ID', 'recordIds', 'bad'))).toBe('dead');
+  expect(classify(new InputError('INVALID_ID', 'recordIds', 'bad'))).toBe('dead');
   expect(classify(new ConfigError('mc.authBaseUrl', 'bad'))).toBe('dead');
 });
 

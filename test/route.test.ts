@@ -1,12 +1,11 @@
 // Rule: an event selects exactly the routes whose channel, entity, change type and changed fields match, each selected route yields actions with stable, distinct idempotency keys or a dead letter naming the field, and a mapper that cannot be loaded is a ConfigError at start-up.
 import { fileURLToPath } from 'node:url';
-import { compileRoutes, RESYNC_REQUIRED, MAPPER_FAILED, MAPPER_INVALID_RESULT } from '../src/route/routes.ts';
+import { compileRoutes } from '../src/route/routes.ts';
 import { builtinMappers, loadMapper, loadMappers, type MapperRegistry } from '../src/route/mapper-loader.ts';
 import { normalize } from '../src/normalize/events.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { idempotencyKey } from '../src/normalize/idempotency.ts';
-import { ConfigError } from '../src/core/errors.ts';
-import { MAPPING_MISSING_FIELD } from '../mappers/journey-entry.ts';
+import { ConfigError, Code } from '../src/core/errors.ts';
 import type { BridgeConfig } from '../src/config/schema.ts';
 import type { JourneyEntryPayload, NormalizedEvent, RawEvent } from '../src/core/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
@@ -80,7 +79,7 @@ describe('selection', () => {
       .route(eventOf(changeEvent({ header: { changeType: 'GAP_OVERFLOW', recordIds: [] }, fields: {} })));
     expect(actions).toEqual([]);
     expect(deadLetters).toHaveLength(1);
-    expect(deadLetters[0]).toMatchObject({ route: 'r0', code: RESYNC_REQUIRED, recordId: '' });
+    expect(deadLetters[0]).toMatchObject({ route: 'r0', code: Code.RESYNC_REQUIRED, recordId: '' });
     expect(deadLetters[0]!.reason).toBe('Contact GAP_OVERFLOW on /data/ContactChangeEvent names no records (wildcard IDs or overflow): route "r0" needs a resync of Contact');
   });
 });
@@ -118,7 +117,7 @@ describe('the declarative journey-entry mapper', () => {
     const { actions, deadLetters } = compileRoutes(config, builtinMappers()).route(eventOf(raw));
     expect(actions).toEqual([]);
     expect(deadLetters).toHaveLength(1);
-    expect(deadLetters[0]).toMatchObject({ route: 'r0', code: MAPPING_MISSING_FIELD, recordId: CONTACT, contactKey: CONTACT });
+    expect(deadLetters[0]).toMatchObject({ route: 'r0', code: Code.MAPPING_MISSING_FIELD, recordId: CONTACT, contactKey: CONTACT });
     expect(deadLetters[0]!.reason).toBe(`route "r0": required fields "Email", "Last" (from Name.LastName) missing on Contact ${CONTACT} (UPDATE); an UPDATE carries only the fields it changed`);
   });
 });
@@ -163,7 +162,7 @@ describe('custom mappers', () => {
     const mappers = await loadMappers(config, { dir: FIXTURES });
     const { actions, deadLetters } = compileRoutes(config, mappers).route(eventOf(changeEvent()));
     expect(actions.map((a) => [a.route, a.mode])).toEqual([['half', 'single']]);
-    expect(deadLetters.map((d) => [d.route, d.code])).toEqual([['buggy', MAPPER_FAILED], ['half', MAPPER_INVALID_RESULT]]);
+    expect(deadLetters.map((d) => [d.route, d.code])).toEqual([['buggy', Code.MAPPER_FAILED], ['half', Code.MAPPER_INVALID_RESULT]]);
     expect(deadLetters[0]!.reason).toBe('route "buggy": mapper "throws" threw: cannot read properties of undefined (reading "Email")');
     expect(deadLetters[1]!.reason).toBe('route "half": mapper "bad-result" action [1] payload.contactKey: expected a non-empty string, got ""');
   });

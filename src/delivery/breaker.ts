@@ -7,7 +7,7 @@
  * is let through as a probe (half-open) while the others wait for its result: success closes
  * the circuit, failure opens it again. A 429 pauses the host for the wait the server named.
  */
-import { TransientError } from '../core/errors.ts';
+import { TransientError, Code } from '../core/errors.ts';
 import { countsAgainstHost } from './retry.ts';
 
 /** Breaker tuning. */
@@ -71,7 +71,7 @@ export class CircuitBreaker {
     for (;;) {
       const now = this.#now();
       if (this.#openUntil > now) {
-        throw new TransientError('MC_CIRCUIT_OPEN', `circuit to ${this.host} is open for ${this.#openUntil - now} ms more after repeated failures or a rate limit`, { retryAfterMs: this.#openUntil - now });
+        throw new TransientError(Code.MC_CIRCUIT_OPEN, `circuit to ${this.host} is open for ${this.#openUntil - now} ms more after repeated failures or a rate limit`, { retryAfterMs: this.#openUntil - now });
       }
       if (this.#openUntil === 0) return false;
       if (this.#probe) {

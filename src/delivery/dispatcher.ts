@@ -9,7 +9,7 @@
  * it left) are not attempts: they are held, still claimed, and sent first once the pause ends,
  * instead of being written back as retries and read again (the churn of a rate-limited burst).
  */
-import { BridgeError, ConfigError, TransientError } from '../core/errors.ts';
+import { BridgeError, ConfigError, TransientError, Code } from '../core/errors.ts';
 import type { ActionTarget, StoredAction } from '../core/model.ts';
 import type { AttemptRecord, Store } from '../outbox/contract.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
@@ -39,9 +39,6 @@ export interface DispatcherOptions {
   /** Until when Marketing Cloud asked for silence (an open circuit, a 429), ms since epoch; nothing is claimed meanwhile. */
   pausedUntil?(): number;
 }
-
-/** The breaker refused the call before it left: nothing reached Marketing Cloud. */
-const CIRCUIT_OPEN = 'MC_CIRCUIT_OPEN';
 
 /** Delivers the outbox to Marketing Cloud until stopped. */
 export class Dispatcher {
@@ -148,7 +145,7 @@ export class Dispatcher {
         const outcomes = await this.#deliver(chunk);
         for (const o of outcomes) {
           const a = byId.get(o.id)!;
-          if (o.status === 'retry' && o.error.code === CIRCUIT_OPEN) {
+          if (o.status === 'retry' && o.error.code === Code.MC_CIRCUIT_OPEN) { // the breaker refused it: nothing reached Marketing Cloud
             unsent.push(a);
             this.#heldUntil = Math.max(this.#heldUntil, Date.now() + (o.retryAfterMs ?? this.#o.pollIntervalMs));
           } else records.push(this.#toRecord(a, o));
@@ -177,13 +174,13 @@ export class Dispatcher {
       // A target that forgot an item must not lose it: unanswered items are retried.
       const answered = new Set(outcomes.map((o) => o.id));
       for (const a of chunk) {
-        if (!answered.has(a.id)) outcomes.push({ id: a.id, status: 'retry', error: new TransientError('NO_OUTCOME', 'the target returned no outcome for this action') });
+        if (!answered.has(a.id)) outcomes.push({ id: a.id, status: 'retry', error: new TransientError(Code.NO_OUTCOME, 'the target returned no outcome for this action') });
       }
       this.#countFailedRequests(outcomes);
       return outcomes;
     } catch (err) {
       // A target is meant to turn failures into outcomes; a throw is a bug or an outage.
-      const error = err instanceof BridgeError ? err : new TransientError('TARGET_FAILED', String((err as Error)?.message ?? err), { cause: err });
+      const error = err instanceof BridgeError ? err : new TransientError(Code.TARGET_FAILED, String((err as Error)?.message ?? err), { cause: err });
       this.#o.telemetry.requestFailed(error.code);
       return chunk.map((a) => ({ id: a.id, status: 'retry' as const, error }));
     }

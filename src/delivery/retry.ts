@@ -13,7 +13,7 @@
  * that survived one token refresh.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { AuthError, BridgeError, PermanentError, TransientError } from '../core/errors.ts';
+import { AuthError, BridgeError, Code, McErrorcode, PermanentError, TransientError } from '../core/errors.ts';
 
 /** What to do with a failed delivery. */
 export type Verdict = 'retry' | 'dead';
@@ -47,17 +47,11 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({
 /** Minimum wait after 429 50200 ("temporarily blocked"), which carries no Retry-After. */
 export const TEMPORARILY_BLOCKED_WAIT_MS = DEFAULT_BACKOFF.blockedWaitMs;
 
-/** Marketing Cloud's "messageKey already used" (Transactional Messaging API). */
-export const MESSAGE_KEY_REUSED = 109110;
-/** 429 errorcode with a Retry-After. */
-export const RATE_LIMITED = 50100;
-/** 429 errorcode "temporarily blocked", without a Retry-After. */
-export const TEMPORARILY_BLOCKED = 50200;
 
 /** Auth failures that happened before anything reached the REST API: the bridge's problem, not the action's. */
-const TOKEN_FAILURES = new Set(['MC_AUTH_REFUSED', 'MC_AUTH_BAD_RESPONSE', 'MC_UNSAFE_REST_URL']);
+const TOKEN_FAILURES: ReadonlySet<string> = new Set([Code.MC_AUTH_REFUSED, Code.MC_AUTH_BAD_RESPONSE, Code.MC_UNSAFE_REST_URL]);
 /** Transient failures that say the host is unwell (the breaker counts them); 429s pause it instead. */
-const HOST_FAILURES = new Set(['MC_SERVER_ERROR', 'MC_TIMEOUT', 'MC_CONNECTION_LOST', 'MC_CONNECT_FAILED']);
+const HOST_FAILURES: ReadonlySet<string> = new Set([Code.MC_SERVER_ERROR, Code.MC_TIMEOUT, Code.MC_CONNECTION_LOST, Code.MC_CONNECT_FAILED]);
 
 /**
  * Retry or dead-letter. Transient errors (5xx, 429, timeouts, resets, an unreachable auth host,
@@ -77,14 +71,14 @@ export function classify(err: unknown): Verdict {
 
 /** True when Marketing Cloud's errorcode says it already holds this messageKey: the send was accepted before. */
 export function isAlreadyAccepted(errorcode: unknown): boolean {
-  return errorcode !== undefined && errorcode !== null && String(errorcode) === String(MESSAGE_KEY_REUSED);
+  return errorcode !== undefined && errorcode !== null && String(errorcode) === String(McErrorcode.messageKeyReused);
 }
 
 /** What the per-host circuit breaker makes of a failed call: a failure of the host, a pause it asked for, or neither. */
 export function countsAgainstHost(err: unknown, blockedWaitMs = DEFAULT_BACKOFF.blockedWaitMs): { failure: boolean; pauseMs?: number } {
   if (!(err instanceof TransientError)) return { failure: false };
-  if (err.code === 'MC_RATE_LIMITED') return err.retryAfterMs === undefined ? { failure: false } : { failure: false, pauseMs: err.retryAfterMs };
-  if (err.code === 'MC_TEMPORARILY_BLOCKED') return { failure: false, pauseMs: blockedWaitMs };
+  if (err.code === Code.MC_RATE_LIMITED) return err.retryAfterMs === undefined ? { failure: false } : { failure: false, pauseMs: err.retryAfterMs };
+  if (err.code === Code.MC_TEMPORARILY_BLOCKED) return { failure: false, pauseMs: blockedWaitMs };
   return { failure: HOST_FAILURES.has(err.code) };
 }
 
@@ -112,7 +106,7 @@ export function retryAfterOf(err: unknown, policy: Partial<BackoffPolicy> = {}):
   if (!(err instanceof BridgeError) || err.kind !== 'transient') return undefined;
   const advised = (err as BridgeError & { retryAfterMs?: number }).retryAfterMs;
   if (advised !== undefined) return advised;
-  return err.code === 'MC_TEMPORARILY_BLOCKED' ? (policy.blockedWaitMs ?? DEFAULT_BACKOFF.blockedWaitMs) : undefined;
+  return err.code === Code.MC_TEMPORARILY_BLOCKED ? (policy.blockedWaitMs ?? DEFAULT_BACKOFF.blockedWaitMs) : undefined;
 }
 
 /** What `RetryPolicy.decide` says. */
@@ -137,7 +131,7 @@ export class RetryPolicy {
     if (classify(err) === 'dead') return { verdict: 'dead', reason: 'permanent' };
     if (attempts >= this.maxAttempts) return { verdict: 'dead', reason: 'exhausted' };
     const p = this.backoff;
-    if (err instanceof BridgeError && err.code === 'MC_TEMPORARILY_BLOCKED') {
+    if (err instanceof BridgeError && err.code === Code.MC_TEMPORARILY_BLOCKED) {
       const wait = Math.min(p.blockedCapMs, p.blockedWaitMs * 2 ** Math.min(Math.max(0, attempts - 1), 20));
       return { verdict: 'retry', delayMs: Math.round(wait + p.random() * wait * 0.1) };
     }
@@ -160,16 +154,16 @@ export function errorFromResponse(method: string, path: string, res: AnswerLike)
   const what = `${method} ${path} answered ${res.status}${errorcode !== undefined ? ` (errorcode ${errorcode})` : ''}${mcMessage ? `: ${mcMessage}` : ''}`;
   if (res.status === 429) {
     // 50200 "temporarily blocked" carries no Retry-After: the caller must back off long.
-    if (String(errorcode) === String(TEMPORARILY_BLOCKED)) return new TransientError('MC_TEMPORARILY_BLOCKED', `Marketing Cloud ${what}`);
-    return new TransientError('MC_RATE_LIMITED', `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], body.retryAfter)));
+    if (String(errorcode) === String(McErrorcode.temporarilyBlocked)) return new TransientError(Code.MC_TEMPORARILY_BLOCKED, `Marketing Cloud ${what}`);
+    return new TransientError(Code.MC_RATE_LIMITED, `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], body.retryAfter)));
   }
   if (res.status >= 500 || res.status === 408) {
-    return new TransientError('MC_SERVER_ERROR', `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], undefined)));
+    return new TransientError(Code.MC_SERVER_ERROR, `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], undefined)));
   }
-  if (res.status === 401) return new AuthError('MC_UNAUTHORIZED', `Marketing Cloud ${what}`);
+  if (res.status === 401) return new AuthError(Code.MC_UNAUTHORIZED, `Marketing Cloud ${what}`);
   const opts: { status: number; mcErrorCode?: string | number } = { status: res.status };
   if (errorcode !== undefined) opts.mcErrorCode = errorcode;
-  return new PermanentError('MC_REJECTED', `Marketing Cloud ${what}`, opts);
+  return new PermanentError(Code.MC_REJECTED, `Marketing Cloud ${what}`, opts);
 }
 
 /** Server-advised wait from a `Retry-After` header (seconds or HTTP date) or a body's `retryAfter` (seconds). */
@@ -197,7 +191,7 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
  */
 export function errorFromNetwork(method: string, path: string, err: unknown): TransientError {
   const code = errorCode(err);
-  const kind = NOT_SENT.has(code) ? 'MC_CONNECT_FAILED' : TIMEOUTS.has(code) ? 'MC_TIMEOUT' : 'MC_CONNECTION_LOST';
+  const kind = NOT_SENT.has(code) ? Code.MC_CONNECT_FAILED : TIMEOUTS.has(code) ? Code.MC_TIMEOUT : Code.MC_CONNECTION_LOST;
   return new TransientError(kind, `${method} ${path} failed: ${code ? `${code} ` : ''}${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 

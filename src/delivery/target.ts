@@ -3,7 +3,7 @@
  * transactional send, and later SMS or push): deliver a chunk of actions, return one outcome
  * per item, never throw. Failures become outcomes through `classify` (retry.ts).
  */
-import { BridgeError, TransientError } from '../core/errors.ts';
+import { BridgeError, TransientError, Code } from '../core/errors.ts';
 import type { ActionPayload, DeliveryIds } from '../core/model.ts';
 import type { McRestClient } from './mc/http.ts';
 import { classify, retryAfterOf } from './retry.ts';
@@ -38,7 +38,7 @@ export function clientLookup(client: McRestClient | ClientFor): ClientFor {
 
 /** Turns a failure into the outcome `classify` says it deserves. */
 export function failed(id: number, err: unknown): DeliveryOutcome {
-  const error = err instanceof BridgeError ? err : new TransientError('MC_UNEXPECTED', `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  const error = err instanceof BridgeError ? err : new TransientError(Code.MC_UNEXPECTED, `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   if (classify(error) === 'dead') return { id, status: 'dead', error };
   const retryAfterMs = retryAfterOf(error);
   return retryAfterMs === undefined ? { id, status: 'retry', error } : { id, status: 'retry', error, retryAfterMs };

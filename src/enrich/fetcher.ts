@@ -10,6 +10,7 @@
  * backoff; what still fails becomes a `FetchError` the stage turns into dead letters.
  */
 import { LRUCache } from 'lru-cache';
+import { FetchError, SalesforceCode } from '../core/errors.ts';
 import type { Connection } from '../salesforce/auth.ts';
 
 /** One page of a SOQL query. */
@@ -45,17 +46,6 @@ export function observeRest(rest: SalesforceRest, onCall: (kind: 'query' | 'quer
   };
 }
 
-/** A fetch that failed for good; `permanent` when retrying cannot help (bad field, bad object). */
-export class FetchError extends Error {
-  readonly code: string;
-  readonly permanent: boolean;
-  constructor(code: string, message: string, permanent: boolean, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.permanent = permanent;
-  }
-}
-
 /** Options of the fetcher (salesforce.enrichment in the config). */
 export interface FetcherOptions {
   idsPerQuery: number;
@@ -67,7 +57,10 @@ export interface FetcherOptions {
 }
 
 /** Salesforce error codes that no retry can fix. */
-const PERMANENT = new Set(['INVALID_FIELD', 'MALFORMED_QUERY', 'INVALID_TYPE', 'NOT_FOUND', 'INVALID_QUERY_FILTER_OPERATOR', 'INVALID_QUERY_LOCATOR']);
+const PERMANENT: ReadonlySet<string> = new Set([
+  SalesforceCode.INVALID_FIELD, SalesforceCode.MALFORMED_QUERY, SalesforceCode.INVALID_TYPE, SalesforceCode.NOT_FOUND,
+  SalesforceCode.INVALID_QUERY_FILTER_OPERATOR, SalesforceCode.INVALID_QUERY_LOCATOR,
+]);
 /** A GET URL longer than this is refused by some proxies; IN lists are cut to stay under it. */
 const MAX_SOQL_CHARS = 12_000;
 

@@ -5,6 +5,7 @@
  * Nothing here writes anything anywhere.
  */
 import { createRequire } from 'node:module';
+import { SalesforceCode } from '../core/errors.ts';
 import { splitDotted } from '../normalize/compound.ts';
 import { McTokenManager } from '../delivery/mc/auth.ts';
 import type { BridgeConfig } from '../config/schema.ts';
@@ -88,7 +89,7 @@ export async function probeSalesforce(input: ProbeInput, describe: Describe): Pr
       names = new Set(result.fields.map((f) => f.name));
     } catch (err) {
       const { code, message } = errorText(err);
-      const notFound = code === 'NOT_FOUND' || code === 'INVALID_TYPE' || /does not exist|not found/i.test(message);
+      const notFound = code === SalesforceCode.NOT_FOUND || code === SalesforceCode.INVALID_TYPE || /does not exist|not found/i.test(message);
       out.push(finding('error', 'org-describe', notFound
         ? `${object} does not exist in the org, or the integration user cannot see it (deploy force-app and assign the permission set): ${code}`
         : `describing ${object} failed: ${code}: ${message}`, { key: firstKey }));

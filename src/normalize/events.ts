@@ -8,9 +8,9 @@
  * shared with the raw message, and platform events use the payload itself as `fields`; events
  * are read-only from here on (a stage that changes one copies it first).
  */
-import { showValue } from '../core/errors.ts';
+import { showValue, Code } from '../core/errors.ts';
 import { CHANGE_TYPES, type ChangeType, type NewDeadLetter, type NormalizedEvent, type RawEvent } from '../core/model.ts';
-import { tryTo18, idProblem, INVALID_ID } from './ids.ts';
+import { tryTo18, idProblem } from './ids.ts';
 import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE, publishedAtOf, type KeySource } from './idempotency.ts';
 import { isChangeChannel } from '../config/checks.ts';
 import type { ChannelConfig } from '../config/schema.ts';
@@ -22,12 +22,6 @@ export interface NormalizeResult {
   deadLetters: NewDeadLetter[];
 }
 
-/** The message is not an object, or has no payload or no change event header. */
-export const MALFORMED_EVENT = 'MALFORMED_EVENT';
-/** A change event header field is missing or of the wrong type. */
-export const MALFORMED_HEADER = 'MALFORMED_HEADER';
-/** A platform event lacks the field that names its record. */
-export const MISSING_RECORD_ID = 'MISSING_RECORD_ID';
 
 const CHANGE_TYPE_SET: ReadonlySet<string> = new Set(CHANGE_TYPES);
 
@@ -103,15 +97,15 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
   const header = isObj(payload) ? payload.ChangeEventHeader : undefined;
   const fallback: KeySource = { channel: raw.channel, replayId: raw.replayId, kind: 'change', recordId: '' };
   if (!isObj(data)) {
-    deadLetters.push(deadLetter(raw, fallback, MALFORMED_EVENT, `data: expected an object, got ${showValue(data)}`));
+    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_EVENT, `data: expected an object, got ${showValue(data)}`));
     return;
   }
   if (!isObj(payload)) {
-    deadLetters.push(deadLetter(raw, fallback, MALFORMED_EVENT, `data.payload: expected an object, got ${showValue(payload)}`));
+    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_EVENT, `data.payload: expected an object, got ${showValue(payload)}`));
     return;
   }
   if (!isObj(header)) {
-    deadLetters.push(deadLetter(raw, fallback, MALFORMED_EVENT, `data.payload.ChangeEventHeader: expected an object, got ${showValue(header)}`));
+    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_EVENT, `data.payload.ChangeEventHeader: expected an object, got ${showValue(header)}`));
     return;
   }
   const problem = headerProblem(header);
@@ -119,7 +113,7 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
     if (typeof header.transactionKey === 'string') fallback.transactionKey = header.transactionKey;
     if (Number.isInteger(header.sequenceNumber)) fallback.sequenceNumber = header.sequenceNumber as number;
     if (typeof header.commitTimestamp === 'number') fallback.commitTimestamp = header.commitTimestamp;
-    deadLetters.push(deadLetter(raw, fallback, MALFORMED_HEADER, problem));
+    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_HEADER, problem));
     return;
   }
 
@@ -173,7 +167,7 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
       const recordId = tryTo18(id);
       if (recordId === undefined) {
         const source: KeySource = { ...fallback, transactionKey: template.transactionKey, sequenceNumber: template.sequenceNumber, commitTimestamp: template.commitTimestamp, recordId: id };
-        deadLetters.push(deadLetter(raw, source, INVALID_ID, `ChangeEventHeader.recordIds[${i}]: invalid Salesforce ID: ${idProblem(id)}`));
+        deadLetters.push(deadLetter(raw, source, Code.INVALID_ID, `ChangeEventHeader.recordIds[${i}]: invalid Salesforce ID: ${idProblem(id)}`));
         continue;
       }
       if (isDuplicate(events, events.length - made, recordId)) continue;
@@ -267,20 +261,20 @@ function normalizePlatform(raw: RawEvent, channel: ChannelConfig, events: Normal
   const source: KeySource = { channel: raw.channel, replayId: raw.replayId, kind: 'platform', recordId: '', eventUuid, publishedAt };
   if (!isObj(payload)) {
     const where = isObj(data) ? 'data.payload' : 'data';
-    deadLetters.push(deadLetter(raw, source, MALFORMED_EVENT, `${where}: expected an object, got ${showValue(isObj(data) ? payload : data)}`));
+    deadLetters.push(deadLetter(raw, source, Code.MALFORMED_EVENT, `${where}: expected an object, got ${showValue(isObj(data) ? payload : data)}`));
     return;
   }
   const entityName = raw.channel.slice(raw.channel.lastIndexOf('/') + 1);
   const field = channel.recordIdField;
   const rawId = payload[field];
   if (rawId === undefined || rawId === null || rawId === '') {
-    deadLetters.push(deadLetter(raw, source, MISSING_RECORD_ID, `payload.${field}: missing on ${entityName}, so there is no Contact Key`));
+    deadLetters.push(deadLetter(raw, source, Code.MISSING_RECORD_ID, `payload.${field}: missing on ${entityName}, so there is no Contact Key`));
     return;
   }
   const recordId = typeof rawId === 'string' ? tryTo18(rawId) : undefined;
   if (recordId === undefined) {
     source.recordId = typeof rawId === 'string' ? rawId : showValue(rawId);
-    deadLetters.push(deadLetter(raw, source, INVALID_ID, `payload.${field}: invalid Salesforce ID: ${idProblem(rawId)}`));
+    deadLetters.push(deadLetter(raw, source, Code.INVALID_ID, `payload.${field}: invalid Salesforce ID: ${idProblem(rawId)}`));
     return;
   }
   events.push({

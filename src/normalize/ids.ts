@@ -18,12 +18,10 @@
  *
  * The hot path (`tryTo18`) works on char codes: no regex, one string built per ID.
  */
-import { InputError, showValue } from '../core/errors.ts';
+import { InputError, showValue, Code } from '../core/errors.ts';
 
 const SUFFIX_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';
 
-/** Stable code of every invalid-ID error. */
-export const INVALID_ID = 'INVALID_ID';
 
 function isUpper(c: number): boolean {
   return c >= 65 && c <= 90;
@@ -138,7 +136,7 @@ function restoreCase(id: string): string | undefined {
 export function to18(id: string): string {
   const canonical = typeof id === 'string' ? tryTo18(id) : undefined;
   if (canonical === undefined) {
-    throw new InputError(INVALID_ID, 'id', `invalid Salesforce ID: ${idProblem(id) ?? showValue(id)}`);
+    throw new InputError(Code.INVALID_ID, 'id', `invalid Salesforce ID: ${idProblem(id) ?? showValue(id)}`);
   }
   return canonical;
 }

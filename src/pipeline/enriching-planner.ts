@@ -1,3 +1,4 @@
+
 /**
  * The enriching planner: the asynchronous stage between receiving a batch and committing it.
  *
@@ -20,23 +21,18 @@
  */
 import type { Logger } from 'pino';
 import type { BridgeConfig, ChannelConfig, RouteConfig } from '../config/schema.ts';
-import { showValue } from '../core/errors.ts';
+import { Code, FetchError, showValue } from '../core/errors.ts';
 import { idempotencyKey } from '../normalize/idempotency.ts';
 import type { NewAction, NewDeadLetter, NormalizedEvent, RawEvent } from '../core/model.ts';
 import type { MapperRegistry } from '../route/mapper-loader.ts';
 import { normalizeInto } from '../normalize/events.ts';
 import { compileRoutes, type Router } from '../route/routes.ts';
 import type { SalesforceTelemetry } from '../telemetry/salesforce.ts';
-import { rawDeadLetter, PLAN_FAILED, UNKNOWN_CHANNEL, type Planner, type PlannedBatch } from './planner.ts';
-import { FetchError, type RecordFetcher } from '../enrich/fetcher.ts';
+import { rawDeadLetter, type Planner, type PlannedBatch } from './planner.ts';
+import type { RecordFetcher } from '../enrich/fetcher.ts';
 import { unionNeeds } from '../enrich/needs.ts';
 import { resync, resyncFields } from './resync.ts';
 
-/** Dead-letter codes made here. */
-export const ENRICH_RECORD_NOT_FOUND = 'ENRICH_RECORD_NOT_FOUND';
-export const ENRICH_UNKNOWN_FIELD = 'ENRICH_UNKNOWN_FIELD';
-export const ENRICH_FETCH_FAILED = 'ENRICH_FETCH_FAILED';
-export const RESYNC_FAILED = 'RESYNC_FAILED';
 
 /** When nothing was committed on a channel yet, an overflow resync looks back this far. */
 const DEFAULT_LOOKBACK_MS = 60 * 60_000;
@@ -120,7 +116,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       for (const { plan: p, routes } of which) {
         const e = p.event;
         telemetry.fetchFailed(e.entityName, reason);
-        refuse(p, routes, ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
+        refuse(p, routes, Code.ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
       }
     };
     let known: ReadonlySet<string>;
@@ -141,7 +137,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
         for (const r of q.routes) {
           const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
           if (bad.length > 0) {
-            refuse(q.plan, [r], ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
+            refuse(q.plan, [r], Code.ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
           }
         }
         want = want.filter((f) => known.has(f));
@@ -165,7 +161,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       const e = p.event;
       const record = found.get(e.recordId);
       if (!record) {
-        refuse(p, routes, ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
+        refuse(p, routes, Code.ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
         continue;
       }
       p.fetched = record;
@@ -256,7 +252,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       items.push(item);
       const channel = channels.get(raw.channel);
       if (channel === undefined) {
-        item.deadLetters.push(rawDeadLetter(raw, UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
+        item.deadLetters.push(rawDeadLetter(raw, Code.UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
         continue;
       }
       const events: NormalizedEvent[] = [];
@@ -265,7 +261,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
         for (const e of events) item.plans.push(plan(item, e, requests));
       } catch (err) {
         item.plans = [];
-        item.deadLetters = [rawDeadLetter(raw, PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`)];
+        item.deadLetters = [rawDeadLetter(raw, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`)];
       }
     }
     if (requests.length > 0) {
@@ -292,7 +288,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
         // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
         actions.length = actionsBefore;
         deadLetters.length = deadBefore;
-        deadLetters.push(rawDeadLetter(item.raw, PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
+        deadLetters.push(rawDeadLetter(item.raw, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
       }
     }
     return { actions, deadLetters };
@@ -337,7 +333,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       for (const r of routes) {
         deadLetters.push({
           idempotencyKey: idempotencyKey(e, r.name), channel: e.channel, replayId: e.replayId, route: r.name,
-          recordId: '', contactKey: '', correlationId: e.correlationId, code: RESYNC_FAILED,
+          recordId: '', contactKey: '', correlationId: e.correlationId, code: Code.RESYNC_FAILED,
           reason: `route "${r.name}": ${e.entityName} ${e.changeType} (${why}) needs a resync since ${new Date(since).toISOString()}, which failed: ${reason}`,
           source: e,
         });

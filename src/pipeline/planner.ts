@@ -11,6 +11,7 @@ import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE, sourceTimeOf } from '
 import { isChangeChannel } from '../config/checks.ts';
 import type { BridgeConfig, ChannelConfig } from '../config/schema.ts';
 import type { MapperRegistry } from '../route/mapper-loader.ts';
+import { Code } from '../core/errors.ts';
 
 /** What one batch became. */
 export interface PlannedBatch {
@@ -33,10 +34,6 @@ export interface PlanCommits {
   commitExtra(actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void>;
 }
 
-/** A message from a channel the config does not declare. */
-export const UNKNOWN_CHANNEL = 'UNKNOWN_CHANNEL';
-/** An unexpected failure while planning one message (a bug, reported as a dead letter). */
-export const PLAN_FAILED = 'PLAN_FAILED';
 
 /** A dead letter for a raw message that produced no event (before any route was chosen). */
 export function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLetter {
@@ -71,7 +68,7 @@ export function createPlanner(config: Pick<BridgeConfig, 'channels' | 'routes'>,
       const raw = batch[b]!;
       const channel = channels.get(raw.channel);
       if (channel === undefined) {
-        deadLetters.push(rawDeadLetter(raw, UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
+        deadLetters.push(rawDeadLetter(raw, Code.UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
         continue;
       }
       events.length = 0;
@@ -84,7 +81,7 @@ export function createPlanner(config: Pick<BridgeConfig, 'channels' | 'routes'>,
         // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
         actions.length = actionsBefore;
         deadLetters.length = deadBefore;
-        deadLetters.push(rawDeadLetter(raw, PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
+        deadLetters.push(rawDeadLetter(raw, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
       }
     }
     events.length = 0;

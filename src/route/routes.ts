@@ -17,7 +17,7 @@
  * whose channel and entity match gets a `RESYNC_REQUIRED` dead letter instead, so the object's
  * resync is visible and nothing vanishes.
  */
-import { ConfigError, showValue } from '../core/errors.ts';
+import { ConfigError, showValue, Code } from '../core/errors.ts';
 import { ACTION_TARGETS, type MappedAction, type NewAction, type NewDeadLetter, type NormalizedEvent } from '../core/model.ts';
 import { tryTo18 } from '../normalize/ids.ts';
 import { idempotencyKey } from '../normalize/idempotency.ts';
@@ -25,10 +25,6 @@ import { splitDotted } from '../normalize/compound.ts';
 import { declarativeMapperOf, type Mapper, type MapperRegistry } from './mapper-loader.ts';
 import type { BridgeConfig, RouteConfig } from '../config/schema.ts';
 
-/** Stable dead-letter codes made here (mappers add their own `MAPPING_*` codes). */
-export const RESYNC_REQUIRED = 'RESYNC_REQUIRED';
-export const MAPPER_FAILED = 'MAPPER_FAILED';
-export const MAPPER_INVALID_RESULT = 'MAPPER_INVALID_RESULT';
 
 /** What routing one event produced. */
 export interface RouteResult {
@@ -149,22 +145,22 @@ function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewActio
   try {
     result = route.mapper(event, route.config);
   } catch (err) {
-    deadLetters.push(deadLetter(event, route.name, MAPPER_FAILED, `route "${route.name}": mapper "${route.mapperName}" threw: ${(err as Error)?.message ?? String(err)}`));
+    deadLetters.push(deadLetter(event, route.name, Code.MAPPER_FAILED, `route "${route.name}": mapper "${route.mapperName}" threw: ${(err as Error)?.message ?? String(err)}`));
     return;
   }
   if (result instanceof Error) {
     const code = (result as Error & { code?: unknown }).code;
-    deadLetters.push(deadLetter(event, route.name, typeof code === 'string' ? code : MAPPER_FAILED, result.message));
+    deadLetters.push(deadLetter(event, route.name, typeof code === 'string' ? code : Code.MAPPER_FAILED, result.message));
     return;
   }
   if (!Array.isArray(result)) {
-    deadLetters.push(deadLetter(event, route.name, MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" returned ${showValue(result)}, expected an array of actions or a MappingError`));
+    deadLetters.push(deadLetter(event, route.name, Code.MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" returned ${showValue(result)}, expected an array of actions or a MappingError`));
     return;
   }
   for (let i = 0; i < result.length; i++) {
     const problem = actionProblem(result[i]);
     if (problem !== undefined) {
-      deadLetters.push(deadLetter(event, route.name, MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" action [${i}] ${problem}`, i));
+      deadLetters.push(deadLetter(event, route.name, Code.MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" action [${i}] ${problem}`, i));
       continue;
     }
     const action = result[i] as MappedAction;
@@ -216,7 +212,7 @@ export function compileRoutes(config: Pick<BridgeConfig, 'routes'>, mappers: Map
       const route = routes[r]!;
       if (isChange && route.entities !== undefined && !route.entities.has(event.entityName)) continue;
       if (event.recordId === '') {
-        deadLetters.push(deadLetter(event, route.name, RESYNC_REQUIRED,
+        deadLetters.push(deadLetter(event, route.name, Code.RESYNC_REQUIRED,
           `${event.entityName} ${event.changeType} on ${event.channel} names no records (wildcard IDs or overflow): route "${route.name}" needs a resync of ${event.entityName}`));
         continue;
       }

@@ -22,7 +22,7 @@ export type Connection = InstanceType<typeof jsforceModule.Connection>;
 const require = createRequire(import.meta.url);
 let jsforce: typeof jsforceModule | undefined;
 import type { SalesforceConfig } from '../config/schema.ts';
-import { AuthError } from '../core/errors.ts';
+import { AuthError, Code } from '../core/errors.ts';
 import { checkedBase, clientCredentialsFlow, jwtBearerFlow, refreshTokenFlow, type TokenFetcher } from './oauth-flows.ts';
 
 /** What every Salesforce auth method provides. */
@@ -52,7 +52,7 @@ export function accessTokenAuth(instanceUrl: string, readToken: () => string | u
       // Re-read on every call: an operator can rotate the variable's source (e.g. a mounted
       // secret re-exported by a wrapper) without restarting, and a refused token is retried.
       const token = readToken();
-      if (!token) throw new AuthError('SF_TOKEN_MISSING', 'salesforce.auth.accessToken: the access token is empty');
+      if (!token) throw new AuthError(Code.SF_TOKEN_MISSING, 'salesforce.auth.accessToken: the access token is empty');
       return token;
     },
   };

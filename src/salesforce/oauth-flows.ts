@@ -7,7 +7,7 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { request } from 'undici';
 import { endpointProblem } from '../config/checks.ts';
-import { AuthError, ConfigError, TransientError } from '../core/errors.ts';
+import { AuthError, ConfigError, sfOauthCode, TransientError, Code } from '../core/errors.ts';
 
 /** Fetches a new access token from the token endpoint. */
 export type TokenFetcher = () => Promise<string>;
@@ -45,7 +45,7 @@ async function postToken(base: string, form: Record<string, string>, blame: Blam
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    throw new TransientError('SF_TOKEN_NETWORK', `Salesforce token endpoint ${base}${TOKEN_PATH} unreachable: ${(err as Error).message}`, { cause: err });
+    throw new TransientError(Code.SF_TOKEN_NETWORK, `Salesforce token endpoint ${base}${TOKEN_PATH} unreachable: ${(err as Error).message}`, { cause: err });
   }
   let body: Record<string, unknown> = {};
   try {
@@ -55,14 +55,14 @@ async function postToken(base: string, form: Record<string, string>, blame: Blam
   }
   if (status === 200 && typeof body.access_token === 'string' && body.access_token !== '') return body.access_token;
   if (status >= 500 || status === 429) {
-    throw new TransientError('SF_TOKEN_UNAVAILABLE', `Salesforce token endpoint answered ${status}`);
+    throw new TransientError(Code.SF_TOKEN_UNAVAILABLE, `Salesforce token endpoint answered ${status}`);
   }
   const error = typeof body.error === 'string' ? body.error : `http_${status}`;
   const description = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 200);
   const key = error.startsWith('invalid_client') ? blame.client : blame.grant;
   // A refusal is a configuration problem: ConfigError names what to fix (exit code 2 at start-up).
   throw new ConfigError(key, `the Salesforce token endpoint refused the request (${error}: ${description}); ${blame.hint}`,
-    { cause: new AuthError(`SF_OAUTH_${error.toUpperCase()}`, `${error}: ${description}`) });
+    { cause: new AuthError(sfOauthCode(error), `${error}: ${description}`) });
 }
 
 /** The refresh token flow. */

@@ -4,7 +4,7 @@
  * the stored replay ID, or just come back later.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ERROR_CODES } from './proto.ts';
+import { PubSubErrorCode } from '../../src/core/errors.ts';
 
 /** What the subscriber does about a stream that ended with an error. */
 export type StreamErrorAction =
@@ -31,7 +31,7 @@ export function classifyStreamError(err: Partial<grpc.ServiceError>): StreamErro
   const status = err.code ?? grpc.status.UNKNOWN;
   const details = err.details ?? err.message ?? 'unknown error';
   let action: StreamErrorAction = 'retry';
-  if (errorCode === ERROR_CODES.authError || status === grpc.status.UNAUTHENTICATED) action = 'reauthenticate';
-  else if (errorCode === ERROR_CODES.replayCorrupted || (errorCode?.includes('.replayid.') ?? false)) action = 'replay-fallback';
+  if (errorCode === PubSubErrorCode.authError || status === grpc.status.UNAUTHENTICATED) action = 'reauthenticate';
+  else if (errorCode === PubSubErrorCode.replayCorrupted || (errorCode?.includes('.replayid.') ?? false)) action = 'replay-fallback';
   return { action, status, errorCode, details };
 }

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { AuthError } from '../../src/core/errors.ts';
+import { AuthError, Code } from '../../src/core/errors.ts';
 import type { RawEvent } from '../../src/core/model.ts';
 import type { Subscriber, SubscriberBaseOptions } from '../types.ts';
 import { describeSchema, toCometdData, type EventSchema } from './avro.ts';
@@ -198,7 +198,7 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     const token = this.#token ?? '';
     const tenant = this.#opts.tenantId ?? orgIdOf(token);
     if (!tenant) {
-      throw new AuthError('SF_TENANT_UNKNOWN', 'salesforce.auth.accessToken: the org ID (tenantid) cannot be read from the access token; Salesforce tokens start with it (00D…!…)');
+      throw new AuthError(Code.SF_TENANT_UNKNOWN, 'salesforce.auth.accessToken: the org ID (tenantid) cannot be read from the access token; Salesforce tokens start with it (00D…!…)');
     }
     const md = new grpc.Metadata();
     md.set('accesstoken', token);

@@ -10,14 +10,6 @@ import * as protoLoader from '@grpc/proto-loader';
 /** Path of the proto file. */
 export const PROTO_PATH = fileURLToPath(new URL('./pubsub_api.proto', import.meta.url));
 
-/** The `error-code` trailer values Salesforce documents (Pub/Sub API "Handle Errors"). */
-export const ERROR_CODES = {
-  authError: 'sfdc.platform.eventbus.grpc.service.auth.error',
-  unavailable: 'sfdc.platform.eventbus.grpc.service.unavailable',
-  concurrentLimit: 'sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded',
-  replayCorrupted: 'sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted',
-} as const;
-
 /** ReplayPreset enum values. */
 export const REPLAY_PRESET = { LATEST: 0, EARLIEST: 1, CUSTOM: 2 } as const;
 export type ReplayPresetValue = (typeof REPLAY_PRESET)[keyof typeof REPLAY_PRESET];

@@ -6,7 +6,7 @@
  * else is refused before a byte leaves the process (SSRF and token leakage).
  */
 import { request, type Dispatcher } from 'undici';
-import { AuthError, ConfigError, TransientError } from '../../core/errors.ts';
+import { AuthError, ConfigError, TransientError, Code } from '../../core/errors.ts';
 
 /** Where and as whom to ask for tokens. */
 export interface McCredentials {
@@ -144,25 +144,25 @@ export class McTokenManager {
       retryAfter = res.headers['retry-after'];
       text = await res.body.text();
     } catch (err) {
-      throw new TransientError('MC_AUTH_UNREACHABLE', `Marketing Cloud auth at ${where} did not answer: ${(err as Error).message}`, { cause: err });
+      throw new TransientError(Code.MC_AUTH_UNREACHABLE, `Marketing Cloud auth at ${where} did not answer: ${(err as Error).message}`, { cause: err });
     }
     const body = parseObject(text);
     if (status === 429 || status >= 500) {
       const seconds = Number(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-      throw new TransientError('MC_AUTH_UNAVAILABLE', `Marketing Cloud auth at ${where} answered ${status}`, Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {});
+      throw new TransientError(Code.MC_AUTH_UNAVAILABLE, `Marketing Cloud auth at ${where} answered ${status}`, Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {});
     }
     if (status === 200 && !body) {
-      throw new AuthError('MC_AUTH_BAD_RESPONSE', `Marketing Cloud auth at ${where} answered 200 with a body that is not a JSON object`);
+      throw new AuthError(Code.MC_AUTH_BAD_RESPONSE, `Marketing Cloud auth at ${where} answered 200 with a body that is not a JSON object`);
     }
     if (status !== 200 || !body) {
       const reason = body ? [body.error, body.error_description].filter((v) => typeof v === 'string').join(': ') : '';
-      throw new AuthError('MC_AUTH_REFUSED', scrub(`Marketing Cloud auth at ${where} refused the token request (${status})${reason ? `: ${reason}` : ''}`, clientSecret));
+      throw new AuthError(Code.MC_AUTH_REFUSED, scrub(`Marketing Cloud auth at ${where} refused the token request (${status})${reason ? `: ${reason}` : ''}`, clientSecret));
     }
     const accessToken = body.access_token;
     const expiresIn = Number(body.expires_in);
     const restUrl = body.rest_instance_url;
     if (typeof accessToken !== 'string' || accessToken === '' || !(expiresIn > 0) || typeof restUrl !== 'string') {
-      throw new AuthError('MC_AUTH_BAD_RESPONSE', `Marketing Cloud auth at ${where} answered 200 without access_token, expires_in or rest_instance_url`);
+      throw new AuthError(Code.MC_AUTH_BAD_RESPONSE, `Marketing Cloud auth at ${where} answered 200 without access_token, expires_in or rest_instance_url`);
     }
     const restBaseUrl = checkRestBaseUrl(restUrl, this.#authUrl);
     const lifetime = expiresIn * 1000;
@@ -229,7 +229,7 @@ export function checkRestBaseUrl(value: string, authUrl: URL): string {
   const ok = url !== undefined && url.username === '' && url.password === '' && url.search === '' && url.hash === '' &&
     (isLoopback(url) ? isLoopback(authUrl) : url.protocol === 'https:' && MC_REST_HOST.test(url.hostname) && (url.port === '' || url.port === '443'));
   if (!ok) {
-    throw new AuthError('MC_UNSAFE_REST_URL', `Marketing Cloud auth at ${authUrl.host} returned rest_instance_url ${JSON.stringify(value.slice(0, 120))}, which is not a Marketing Cloud REST host; the token was not used`);
+    throw new AuthError(Code.MC_UNSAFE_REST_URL, `Marketing Cloud auth at ${authUrl.host} returned rest_instance_url ${JSON.stringify(value.slice(0, 120))}, which is not a Marketing Cloud REST host; the token was not used`);
   }
   return value;
 }

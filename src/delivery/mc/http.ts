@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import { AuthError } from '../../core/errors.ts';
+import { AuthError, Code } from '../../core/errors.ts';
 import type { BreakerRegistry } from '../breaker.ts';
 import type { McToken, McTokenManager } from './auth.ts';
 import { errorFromNetwork, errorFromResponse, retryAfterMs } from '../retry.ts';
@@ -149,7 +149,7 @@ export class McRestClient {
       const fresh = await this.tokens.get();
       res = await this.#send(method, path, text, fresh);
       if (res.status === 401) {
-        throw new AuthError('MC_UNAUTHORIZED', `Marketing Cloud answered 401 to ${method} ${path} twice, with a fresh token the second time`);
+        throw new AuthError(Code.MC_UNAUTHORIZED, `Marketing Cloud answered 401 to ${method} ${path} twice, with a fresh token the second time`);
       }
     }
     if ((res.status >= 200 && res.status < 300) || opts.accept?.includes(res.status)) return res as McResponse<T>;

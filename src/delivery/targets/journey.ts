@@ -4,7 +4,7 @@
  * camelCase members and maps each member's result back by position; single mode sends one
  * `POST /interaction/v1/events` per item. Failures become outcomes through `classify`.
  */
-import { PermanentError } from '../../core/errors.ts';
+import { PermanentError, Code } from '../../core/errors.ts';
 import type { DeliveryIds, JourneyEntryPayload } from '../../core/model.ts';
 import type { McRestClient } from '../mc/http.ts';
 import { clientLookup, failed, groupBy, runLimited, type ClientFor, type DeliveryItem as TargetItem, type DeliveryOutcome, type Target as TargetOf } from '../target.ts';
@@ -125,7 +125,7 @@ export function mapMembers(chunk: readonly DeliveryItem[], body: AsyncResponse |
       if (allQueued) return { id: item.id, status: 'delivered', ids };
       return {
         id: item.id, status: 'dead',
-        error: new PermanentError('MC_MEMBER_UNACCOUNTED', `Marketing Cloud's answer to request ${requestId ?? '(no requestId)'} does not list contact ${item.payload.contactKey} and reports ${String(body?.notQueuedCount)} members not queued; check the async status endpoint before retrying`),
+        error: new PermanentError(Code.MC_MEMBER_UNACCOUNTED, `Marketing Cloud's answer to request ${requestId ?? '(no requestId)'} does not list contact ${item.payload.contactKey} and reports ${String(body?.notQueuedCount)} members not queued; check the async status endpoint before retrying`),
       };
     }
     const errorcode = member.errorcode;
@@ -134,7 +134,7 @@ export function mapMembers(chunk: readonly DeliveryItem[], body: AsyncResponse |
       const mcErrorCode = typeof errorcode === 'number' ? errorcode : String(errorcode);
       return {
         id: item.id, status: 'dead',
-        error: new PermanentError('MC_MEMBER_REJECTED', `Marketing Cloud refused contact ${item.payload.contactKey} for ${item.payload.eventDefinitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`, { mcErrorCode }),
+        error: new PermanentError(Code.MC_MEMBER_REJECTED, `Marketing Cloud refused contact ${item.payload.contactKey} for ${item.payload.eventDefinitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`, { mcErrorCode }),
       };
     }
     if (typeof member.eventInstanceId === 'string') ids.eventInstanceId = member.eventInstanceId;

@@ -6,7 +6,7 @@
  * (2,000 without attributes) and maps `responses[]` back by messageKey; single mode sends
  * `POST /messaging/v1/email/messages/<messageKey>` per item.
  */
-import { PermanentError, TransientError } from '../../core/errors.ts';
+import { PermanentError, TransientError, Code } from '../../core/errors.ts';
 import type { DeliveryIds, SendPayload } from '../../core/model.ts';
 import type { McRestClient } from '../mc/http.ts';
 import { errorFromResponse, isAlreadyAccepted } from '../retry.ts';
@@ -91,7 +91,7 @@ export function createTransactionalTarget(clients: McRestClient | ClientFor, opt
         if (r) return outcomeOf(i, r, res.body);
         // Not in the answer: the request may have been refused as a whole. A retry is safe,
         // the messageKey makes Marketing Cloud refuse a second copy.
-        return { id: i.id, status: 'retry' as const, error: new TransientError('MC_RECIPIENT_UNACCOUNTED', `Marketing Cloud's answer (${res.status}) to ${path} does not list messageKey ${i.idempotencyKey}`) };
+        return { id: i.id, status: 'retry' as const, error: new TransientError(Code.MC_RECIPIENT_UNACCOUNTED, `Marketing Cloud's answer (${res.status}) to ${path} does not list messageKey ${i.idempotencyKey}`) };
       });
     } catch (err) {
       return chunk.map((i) => failed(i.id, err));
@@ -139,6 +139,6 @@ function outcomeOf(item: DeliveryItem<SendPayload>, r: RecipientResponse, body: 
   const mcErrorCode = typeof code === 'number' ? code : String(code);
   return {
     id: item.id, status: 'dead',
-    error: new PermanentError('MC_RECIPIENT_REJECTED', `Marketing Cloud refused messageKey ${item.idempotencyKey} for ${item.payload.contactKey} on ${item.payload.definitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`, { mcErrorCode }),
+    error: new PermanentError(Code.MC_RECIPIENT_REJECTED, `Marketing Cloud refused messageKey ${item.idempotencyKey} for ${item.payload.contactKey} on ${item.payload.definitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`, { mcErrorCode }),
   };
 }

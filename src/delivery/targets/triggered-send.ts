@@ -5,7 +5,7 @@
  * paused or inactive definition answers 400 (dead). Classic sends have no idempotency key, so
  * an ambiguous failure (reset, timeout) retried can send twice, like a journey entry.
  */
-import { PermanentError } from '../../core/errors.ts';
+import { PermanentError, Code } from '../../core/errors.ts';
 import type { DeliveryIds, SendPayload } from '../../core/model.ts';
 import type { McRestClient } from '../mc/http.ts';
 import { clientLookup, failed, runLimited, type ClientFor, type DeliveryItem, type DeliveryOutcome, type Target } from '../target.ts';
@@ -46,7 +46,7 @@ export function createTriggeredSendTarget(clients: McRestClient | ClientFor, opt
         const mcErrorCode = /^(\d+):/.exec(messages)?.[1];
         return {
           id: item.id, status: 'dead',
-          error: new PermanentError('MC_RECIPIENT_REJECTED', `Marketing Cloud refused the triggered send ${p.definitionKey} to ${p.contactKey}${messages ? `: ${messages}` : ''}`, mcErrorCode ? { mcErrorCode: Number(mcErrorCode) } : {}),
+          error: new PermanentError(Code.MC_RECIPIENT_REJECTED, `Marketing Cloud refused the triggered send ${p.definitionKey} to ${p.contactKey}${messages ? `: ${messages}` : ''}`, mcErrorCode ? { mcErrorCode: Number(mcErrorCode) } : {}),
         };
       }
       return { id: item.id, status: 'delivered', ids };

@@ -15,6 +15,7 @@ import { handleTransactionalBatch, handleTransactionalSingle, handleTriggeredSen
 import { McState } from './state.ts';
 import { handleToken, type TokenConfig } from './token.ts';
 import type { McEmulator, McEmulatorOptions, McFault, McFaultScope } from './types.ts';
+import { McErrorcode } from '../../core/errors.ts';
 
 export type { McChaos, McEmulator, McEmulatorOptions, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
 export { SEND_CODES, MAX_RECIPIENTS, MAX_RECIPIENTS_WITH_ATTRIBUTES } from './sends.ts';
@@ -130,7 +131,7 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
       if (parsed.method === 'POST' && !withinRate(parsed, now)) {
         state.counters.faulted++;
         const after = Math.max(1, Math.ceil((windowStart + 1000 - now) / 1000));
-        return { ...mcError(429, 50100, 'Rate limit exceeded.', { retryAfter: after }), headers: { 'retry-after': String(after) } };
+        return { ...mcError(429, McErrorcode.rateLimited, 'Rate limit exceeded.', { retryAfter: after }), headers: { 'retry-after': String(after) } };
       }
       return route(now);
     });
@@ -181,9 +182,9 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
 function faultReply(fault: Extract<McFault, { kind: 'status' }>): Reply {
   if (fault.status === 401) return NOT_AUTHORIZED;
   if (fault.status === 429) {
-    const errorcode = fault.errorcode ?? 50100;
+    const errorcode = fault.errorcode ?? McErrorcode.rateLimited;
     // 50100 (rate limit) says when to come back; 50200 (temporarily blocked) does not.
-    if (errorcode === 50200) return mcError(429, errorcode, fault.message ?? 'Temporarily blocked.');
+    if (errorcode === McErrorcode.temporarilyBlocked) return mcError(429, errorcode, fault.message ?? 'Temporarily blocked.');
     const after = fault.retryAfterSec ?? 1;
     return {
       ...mcError(429, errorcode, fault.message ?? 'Rate limit exceeded.', { retryAfter: after }),

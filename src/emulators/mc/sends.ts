@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { McState, MemberRefusal } from './state.ts';
 import { isRecord, mcError, parseJson, type ParsedRequest, type Reply } from './http.ts';
+import { McErrorcode } from '../../core/errors.ts';
 
 /** Transactional batch caps (recipients per request; fewer when any carries attributes). */
 export const MAX_RECIPIENTS = 2000;
@@ -24,7 +25,7 @@ export const SEND_CODES = {
   tooManySubscribers: 109101,
   noSubscribers: 109102,
   invalidEmail: 109104,
-  messageKeyReused: 109110,
+  messageKeyReused: McErrorcode.messageKeyReused,
   invalidRequest: 10001,
   definitionNotFound: 30003,
   definitionNotActive: 30005,

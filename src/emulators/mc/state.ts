@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mulberry32 } from '../random.ts';
 import type { McChaos, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
+import { McErrorcode } from '../../core/errors.ts';
 
 /** A member Marketing Cloud refused, kept for the async status endpoint. */
 export interface ErroredMember {
@@ -40,7 +41,7 @@ export class McState {
   chaos: McChaos | undefined;
   private chaosRandom: () => number = Math.random;
   private burstUntil = 0;
-  private burstCode = 50100;
+  private burstCode: number = McErrorcode.rateLimited;
   errored: ErroredMember[] = [];
   inactive = new Set<string>();
   private tokens = new Map<string, number>();
@@ -98,7 +99,7 @@ export class McState {
     if (now < this.burstUntil) {
       fault = { kind: 'status', status: 429, errorcode: this.burstCode, retryAfterSec: c.retryAfterSec ?? 1 };
     } else if (c.rateLimitRate && r() < c.rateLimitRate) {
-      this.burstCode = r() < (c.blockedShare ?? 0.2) ? 50200 : 50100;
+      this.burstCode = r() < (c.blockedShare ?? 0.2) ? McErrorcode.temporarilyBlocked : McErrorcode.rateLimited;
       this.burstUntil = now + (c.rateLimitBurstMs ?? 500);
       fault = { kind: 'status', status: 429, errorcode: this.burstCode, retryAfterSec: c.retryAfterSec ?? 1 };
     } else if (c.serverErrorRate && r() < c.serverErrorRate) {

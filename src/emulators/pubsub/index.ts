@@ -10,7 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { TokenGate } from '../streaming/bayeux.ts';
 import type { EventLog } from '../streaming/event-log.ts';
 import { orgIdOf } from '../../../subscribers/pubsub/index.ts';
-import { ERROR_CODES, pubSubPackage, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from '../../../subscribers/pubsub/proto.ts';
+import { pubSubPackage, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from '../../../subscribers/pubsub/proto.ts';
+import { PubSubErrorCode } from '../../core/errors.ts';
 import { SchemaRegistry } from './schemas.ts';
 import { failCall, SubscribeStream, type StreamContext } from './subscription.ts';
 import { selfSignedCertificate } from './tls.ts';
@@ -69,7 +70,7 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
   function unary<Req, Res>(handler: (req: Req) => Res | grpc.ServiceError): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const refuse = (details: string) => failCall({ emit: (_e, err) => { callback(err as grpc.ServiceError); return true; } },
-        grpc.status.UNAUTHENTICATED, ERROR_CODES.authError, details);
+        grpc.status.UNAUTHENTICATED, PubSubErrorCode.authError, details);
       if (!authorized(call.metadata, refuse)) return;
       const result = handler(call.request);
       if (result instanceof Error) callback(result);
@@ -79,7 +80,7 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
 
   const implementation: grpc.UntypedServiceImplementation = {
     Subscribe: (call: grpc.ServerDuplexStream<FetchRequest, FetchResponse>) => {
-      if (!authorized(call.metadata, (details) => failCall(call, grpc.status.UNAUTHENTICATED, ERROR_CODES.authError, details))) return;
+      if (!authorized(call.metadata, (details) => failCall(call, grpc.status.UNAUTHENTICATED, PubSubErrorCode.authError, details))) return;
       const stream = new SubscribeStream(call, ctx);
       streams.add(stream);
       stats.streams = streams.size;
@@ -138,10 +139,10 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
       switch (fault.type) {
         case 'auth-error':
           shared.tokens.revoke();
-          forEachStream((s) => s.fail(grpc.status.UNAUTHENTICATED, ERROR_CODES.authError, 'the session expired or was revoked'));
+          forEachStream((s) => s.fail(grpc.status.UNAUTHENTICATED, PubSubErrorCode.authError, 'the session expired or was revoked'));
           return;
         case 'unavailable':
-          forEachStream((s) => s.fail(grpc.status.UNAVAILABLE, ERROR_CODES.unavailable, 'The service is unavailable. Try again later.'));
+          forEachStream((s) => s.fail(grpc.status.UNAVAILABLE, PubSubErrorCode.unavailable, 'The service is unavailable. Try again later.'));
           return;
         case 'replay-corrupted':
           replayFaults += Math.max(1, fault.count ?? 1);

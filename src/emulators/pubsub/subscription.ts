@@ -8,7 +8,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Cursor, EventLog } from '../streaming/event-log.ts';
-import { ERROR_CODES, presetOf, REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse } from '../../../subscribers/pubsub/proto.ts';
+import { presetOf, REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse } from '../../../subscribers/pubsub/proto.ts';
+import { PubSubErrorCode } from '../../core/errors.ts';
 import { replayIdBytesOf } from '../../../subscribers/pubsub/replay-id.ts';
 import { UnencodableError, type EncodedEvent, type SchemaRegistry } from './schemas.ts';
 import type { PubSubStats } from './types.ts';
@@ -121,7 +122,7 @@ export class SubscribeStream {
       const id = bytes.length === 8 ? Number(bytes.readBigUInt64BE()) : NaN;
       const known = Number.isSafeInteger(id) && (log.isRetained(id) || this.#ctx.keepaliveIds.has(id));
       if (!known || this.#ctx.takeReplayFault()) {
-        this.fail(grpc.status.INVALID_ARGUMENT, ERROR_CODES.replayCorrupted,
+        this.fail(grpc.status.INVALID_ARGUMENT, PubSubErrorCode.replayCorrupted,
           `The Replay ID validation failed. Ensure that the Replay ID is valid (replay ID ${bytes.toString('base64') || 'empty'}).`);
         return false;
       }

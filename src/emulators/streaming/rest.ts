@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type OAuthEndpoint } from './oauth.ts';
 import type { RecordTable } from './records.ts';
 import { fieldsNamed, parseSoql, runSoql, SoqlError } from './soql.ts';
+import { SalesforceCode } from '../../core/errors.ts';
 
 /** One REST call the emulator answered. */
 export interface RestCall {
@@ -77,17 +78,17 @@ export class RestApi {
 
   #route(req: RestRequest, call: RestCall): RestReply {
     if (req.path === '/services/oauth2/token') {
-      if (req.method !== 'POST') return sfError(405, 'METHOD_NOT_ALLOWED', 'HTTP Method not allowed');
+      if (req.method !== 'POST') return sfError(405, SalesforceCode.METHOD_NOT_ALLOWED, 'HTTP Method not allowed');
       return this.#oauth.handle(this.#instanceUrl, new URLSearchParams(req.body), req.authorization);
     }
-    if (!this.#isValid(bearer(req.authorization))) return sfError(401, 'INVALID_SESSION_ID', 'Session expired or invalid');
-    if (req.method !== 'GET') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${req.method}' not allowed. Allowed are GET`);
+    if (!this.#isValid(bearer(req.authorization))) return sfError(401, SalesforceCode.INVALID_SESSION_ID, 'Session expired or invalid');
+    if (req.method !== 'GET') return sfError(405, SalesforceCode.METHOD_NOT_ALLOWED, `HTTP Method '${req.method}' not allowed. Allowed are GET`);
     if (req.path === '/services/data' || req.path === '/services/data/') {
       return { status: 200, body: ['58.0', '59.0', '60.0', '61.0', this.#apiVersion].filter((v, i, a) => a.indexOf(v) === i)
         .map((version) => ({ label: `v${version}`, url: `/services/data/v${version}`, version })) };
     }
     const m = /^\/services\/data\/v(\d+\.\d)(\/.*)?$/.exec(req.path);
-    if (!m) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    if (!m) return sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
     const base = `/services/data/v${m[1]}`;
     const rest = (m[2] ?? '/').replace(/\/$/, '') || '/';
     if (rest === '/') return { status: 200, body: { query: `${base}/query`, sobjects: `${base}/sobjects` } };
@@ -100,7 +101,7 @@ export class RestApi {
     if (more) return this.#queryMore(base, more[1]!);
     const describe = /^\/sobjects\/([A-Za-z0-9_]+)\/describe$/.exec(rest);
     if (describe) return this.#describe(describe[1]!);
-    return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    return sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
   }
 
   #query(base: string, soql: string): RestReply {
@@ -108,12 +109,12 @@ export class RestApi {
     try {
       q = parseSoql(soql);
     } catch (err) {
-      return sfError(400, err instanceof SoqlError ? err.code : 'MALFORMED_QUERY', (err as Error).message);
+      return sfError(400, err instanceof SoqlError ? err.code : SalesforceCode.MALFORMED_QUERY, (err as Error).message);
     }
-    if (!this.#records.has(q.object)) return sfError(400, 'INVALID_TYPE', `sObject type '${q.object}' is not supported.`);
+    if (!this.#records.has(q.object)) return sfError(400, SalesforceCode.INVALID_TYPE, `sObject type '${q.object}' is not supported.`);
     const known = new Set(this.#records.fieldsOf(q.object));
     const unknown = fieldsNamed(q).find((f) => !known.has(f));
-    if (unknown) return sfError(400, 'INVALID_FIELD', `No such column '${unknown}' on entity '${q.object}'.`);
+    if (unknown) return sfError(400, SalesforceCode.INVALID_FIELD, `No such column '${unknown}' on entity '${q.object}'.`);
     const records = runSoql(q, this.#records.all(q.object), (id) => this.#records.get(q.object, id));
     for (const r of records) (r.attributes as { url: string }).url = `${base}/sobjects/${q.object}/${String(r.Id ?? '')}`;
     return { status: 200, body: this.#page(base, { object: q.object, records, at: 0 }, records.length) };
@@ -121,7 +122,7 @@ export class RestApi {
 
   #queryMore(base: string, locator: string): RestReply {
     const cursor = this.#cursors.get(locator.replace(/-\d+$/, ''));
-    if (!cursor) return sfError(400, 'INVALID_QUERY_LOCATOR', 'invalid query locator');
+    if (!cursor) return sfError(400, SalesforceCode.INVALID_QUERY_LOCATOR, 'invalid query locator');
     return { status: 200, body: this.#page(base, cursor, cursor.records.length) };
   }
 
@@ -143,7 +144,7 @@ export class RestApi {
   }
 
   #describe(object: string): RestReply {
-    if (!this.#records.has(object)) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    if (!this.#records.has(object)) return sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
     const fields = this.#records.fieldsOf(object).map((name) => ({
       name,
       label: name,

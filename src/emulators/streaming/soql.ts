@@ -10,6 +10,7 @@
  */
 import { tryTo18 } from '../../normalize/ids.ts';
 import type { OrgRecord } from './records.ts';
+import { SalesforceCode } from '../../core/errors.ts';
 
 /** A parsed query. */
 export interface SoqlQuery {
@@ -47,7 +48,7 @@ export function parseSoql(text: string): SoqlQuery {
     if (/^\s*$/.test(text.slice(at))) break;
     TOKEN.lastIndex = at;
     const m = TOKEN.exec(text);
-    if (!m) throw new SoqlError('MALFORMED_QUERY', `unexpected token at ${JSON.stringify(text.slice(at, at + 20))}`);
+    if (!m) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `unexpected token at ${JSON.stringify(text.slice(at, at + 20))}`);
     at = TOKEN.lastIndex;
     if (m[1] !== undefined) tokens.push({ kind: 'str', text: m[1].slice(1, -1).replace(/\\(.)/g, '$1') });
     else if (m[2] !== undefined) tokens.push({ kind: 'date', text: m[2] });
@@ -58,22 +59,22 @@ export function parseSoql(text: string): SoqlQuery {
   let i = 0;
   const peekWord = (w: string) => tokens[i]?.kind === 'word' && tokens[i]!.text.toUpperCase() === w;
   const expectWord = (w: string) => {
-    if (!peekWord(w)) throw new SoqlError('MALFORMED_QUERY', `expected ${w} near ${JSON.stringify(tokens[i]?.text ?? 'end of query')}`);
+    if (!peekWord(w)) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected ${w} near ${JSON.stringify(tokens[i]?.text ?? 'end of query')}`);
     i++;
   };
   const name = (): string => {
     const t = tokens[i++];
-    if (t?.kind !== 'word') throw new SoqlError('MALFORMED_QUERY', `expected a field name near ${JSON.stringify(t?.text ?? 'end of query')}`);
+    if (t?.kind !== 'word') throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected a field name near ${JSON.stringify(t?.text ?? 'end of query')}`);
     return t.text;
   };
   const literal = (): Literal => {
     const t = tokens[i++];
-    if (!t) throw new SoqlError('MALFORMED_QUERY', 'expected a value at end of query');
+    if (!t) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, 'expected a value at end of query');
     if (t.kind === 'str') return t.text;
     if (t.kind === 'date') return new Date(t.text);
     if (t.kind === 'num') return Number(t.text);
     if (t.kind === 'word' && /^(true|false|null)$/i.test(t.text)) return JSON.parse(t.text.toLowerCase()) as boolean | null;
-    throw new SoqlError('MALFORMED_QUERY', `expected a value near ${JSON.stringify(t.text)}`);
+    throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected a value near ${JSON.stringify(t.text)}`);
   };
   const sym = (s: string): boolean => {
     if (tokens[i]?.kind === 'sym' && tokens[i]!.text === s) { i++; return true; }
@@ -92,15 +93,15 @@ export function parseSoql(text: string): SoqlQuery {
       const field = name();
       if (peekWord('IN')) {
         i++;
-        if (!sym('(')) throw new SoqlError('MALFORMED_QUERY', 'expected ( after IN');
+        if (!sym('(')) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, 'expected ( after IN');
         const values = [literal()];
         while (sym(',')) values.push(literal());
-        if (!sym(')')) throw new SoqlError('MALFORMED_QUERY', 'expected ) closing IN');
+        if (!sym(')')) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, 'expected ) closing IN');
         where.push({ field, op: 'IN', values });
       } else {
         const t = tokens[i++];
         if (t?.kind !== 'sym' || !['=', '!=', '<', '<=', '>', '>='].includes(t.text)) {
-          throw new SoqlError('MALFORMED_QUERY', `expected an operator after ${field}`);
+          throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected an operator after ${field}`);
         }
         where.push({ field, op: t.text as '=', value: literal() });
       }
@@ -122,10 +123,10 @@ export function parseSoql(text: string): SoqlQuery {
   if (peekWord('LIMIT')) {
     i++;
     const n = literal();
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new SoqlError('MALFORMED_QUERY', 'LIMIT needs a whole number');
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, 'LIMIT needs a whole number');
     limit = n;
   }
-  if (i < tokens.length) throw new SoqlError('MALFORMED_QUERY', `unexpected ${JSON.stringify(tokens[i]!.text)}`);
+  if (i < tokens.length) throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `unexpected ${JSON.stringify(tokens[i]!.text)}`);
   return { fields, object, where, orderBy, limit };
 }
 

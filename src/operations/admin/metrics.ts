@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../../outbox/contract.ts';
 import type { Telemetry, TelemetryListener } from '../../telemetry/telemetry.ts';
+import { requestClassOf } from '../../core/errors.ts';
 
 /** What the metrics read at scrape time besides telemetry events. */
 export interface MetricsSources {
@@ -27,24 +28,6 @@ export interface BridgeMetrics {
 /** Seconds from receipt to Marketing Cloud's answer; the promise is "well under a second". */
 const LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 
-/** Marketing Cloud request error codes (see delivery/mc/http.ts) grouped as operators alert on them. */
-const REQUEST_ERROR_CLASS: Readonly<Record<string, string>> = {
-  MC_RATE_LIMITED: '429',
-  MC_TEMPORARILY_BLOCKED: '429',
-  MC_SERVER_ERROR: '5xx',
-  MC_CONNECT_FAILED: 'network',
-  MC_CONNECTION_LOST: 'network',
-  MC_TIMEOUT: 'network',
-  MC_UNAUTHORIZED: 'auth',
-  MC_AUTH_REFUSED: 'auth',
-  MC_AUTH_BAD_RESPONSE: 'auth',
-  MC_AUTH_UNAVAILABLE: 'auth',
-  MC_AUTH_UNREACHABLE: 'auth',
-  MC_UNSAFE_REST_URL: 'auth',
-  MC_REJECTED: '4xx',
-};
-/** Answers about one member of an accepted request: counted as actions, not as failed requests. */
-const MEMBER_CODES = new Set(['MC_MEMBER_REJECTED', 'MC_MEMBER_UNACCOUNTED']);
 
 /** Creates the registry and starts counting telemetry events. */
 export function createMetrics(src: MetricsSources): BridgeMetrics {
@@ -141,7 +124,9 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     retrying(a) { action(a.route, 'retry').inc(); },
     deadLettered(a) { action(a.route, 'dead_lettered').inc(); },
     requestFailed(code) {
-      if (!MEMBER_CODES.has(code)) requestErrors.labels(REQUEST_ERROR_CLASS[code] ?? 'other').inc();
+      // Answers about one member of an accepted request are counted as actions, not as failed requests.
+      const c = requestClassOf(code);
+      if (c !== 'member') requestErrors.labels(c).inc();
     },
     reconnecting(cause) { reconnects.labels(cause).inc(); },
     streamFault(decision) { faults.labels(decision).inc(); },
