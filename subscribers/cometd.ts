@@ -10,6 +10,7 @@
  * rebuilds a client whose /meta/connect has not succeeded for too long.
  */
 import faye, { type Client as FayeClient } from 'faye';
+import { backoffDelay } from '../src/core/backoff.ts';
 import type { RawEvent } from '../src/core/model.ts';
 import { decideFault, type FaultDecision } from './cometd-faults.ts';
 import type { Subscriber, SubscriberBaseOptions } from './types.ts';
@@ -194,17 +195,18 @@ class CometdSubscriber implements Subscriber {
     const initial = opts.retryInitialMs ?? 1000;
     const max = opts.retryMaxMs ?? 60_000;
     const attempt = ++this.#failures;
-    const backoff = Math.min(max, initial * 2 ** Math.min(20, attempt - 1));
+    const backoff = { baseMs: initial, capMs: max };
     switch (decision.kind) {
       case 'reauth':
       case 'rehandshake':
         // At once the first time; a repeat means the new client failed too, so back off.
-        return this.#restart(client, decision.kind, decision.kind === 'reauth', attempt <= 1 ? 0 : backoff);
+        return this.#restart(client, decision.kind, decision.kind === 'reauth', attempt <= 1 ? 0 : backoffDelay(attempt, { ...backoff, spread: 0.5 }));
       case 'backoff':
-        return this.#restart(client, 'server busy (503)', false, backoff * (0.8 + Math.random() * 0.4));
+        // Mostly fixed, so each wait stays longer than the one before (Salesforce asked for it).
+        return this.#restart(client, 'server busy (503)', false, backoffDelay(attempt, { ...backoff, spread: 0.2 }));
       case 'jitter':
         // Every handshake takes a client slot: spread the attempts out (aiocometd#1).
-        return this.#restart(client, 'concurrent client limit', false, initial + Math.random() * backoff);
+        return this.#restart(client, 'concurrent client limit', false, initial + backoffDelay(attempt, backoff));
       case 'pause':
         opts.logger.error({ event: 'stream_paused', reason: decision.reason, pauseMs: opts.dailyLimitPauseMs ?? 900_000 },
           'ALERT: the org\'s daily event delivery limit is exceeded; not consuming until the pause ends (events stay replayable for 72 h)');
@@ -251,7 +253,8 @@ class CometdSubscriber implements Subscriber {
         this.#restarting = false;
         this.#opts.logger.warn({ err }, 'reconnect failed; retrying');
         const attempt = ++this.#failures;
-        this.#restart(undefined, 'reconnect failed', freshToken, Math.min(this.#opts.retryMaxMs ?? 60_000, (this.#opts.retryInitialMs ?? 1000) * 2 ** Math.min(20, attempt - 1)));
+        this.#restart(undefined, 'reconnect failed', freshToken,
+          backoffDelay(attempt, { baseMs: this.#opts.retryInitialMs ?? 1000, capMs: this.#opts.retryMaxMs ?? 60_000, spread: 0.5 }));
       });
     }, delay);
   }

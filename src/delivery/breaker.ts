@@ -6,6 +6,11 @@
  * once with `MC_CIRCUIT_OPEN`, which is transient and carries the remaining wait. Then one call
  * is let through as a probe (half-open) while the others wait for its result: success closes
  * the circuit, failure opens it again. A 429 pauses the host for the wait the server named.
+ *
+ * Hand-written rather than cockatiel's CircuitBreakerPolicy because three behaviours the
+ * dispatcher relies on have no place there: a 429 opens the circuit for exactly the server's
+ * Retry-After (not a failure count), callers arriving during the half-open probe wait for its
+ * result instead of failing, and `blockedUntil` tells the dispatcher how long to stop claiming.
  */
 import { TransientError, Code } from '../core/errors.ts';
 import { countsAgainstHost } from './retry.ts';

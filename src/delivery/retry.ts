@@ -13,6 +13,7 @@
  * that survived one token refresh.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { backoffDelay, retryAfterMs } from '../core/backoff.ts';
 import { AuthError, BridgeError, Code, McErrorcode, PermanentError, TransientError } from '../core/errors.ts';
 
 /** What to do with a failed delivery. */
@@ -84,18 +85,14 @@ export function countsAgainstHost(err: unknown, blockedWaitMs = DEFAULT_BACKOFF.
 
 /**
  * Delay before attempt `attempt + 1`, where `attempt` counts the failures so far (1 after the
- * first). "Equal jitter" exponential: half fixed, half random, so retries spread out but never
- * come back at once; capped. A server-advised wait is a floor (plus up to 10% jitter), itself
- * capped so a hostile or broken header cannot park an action for days.
+ * first): the shared backoff (src/core/backoff.ts) with "equal jitter", half fixed and half
+ * random, so a sick host is never retried at once yet retries spread out; capped. A
+ * server-advised wait is a floor, itself capped so a hostile or broken header cannot park an
+ * action for days.
  */
-export function backoffMs(attempt: number, retryAfterMs?: number, policy: Partial<BackoffPolicy> = {}): number {
+export function backoffMs(attempt: number, advisedMs?: number, policy: Partial<BackoffPolicy> = {}): number {
   const p = { ...DEFAULT_BACKOFF, ...policy };
-  const n = Math.max(1, Math.floor(attempt));
-  const ceiling = Math.min(p.capMs, p.baseMs * 2 ** Math.min(n - 1, 30));
-  const jittered = ceiling / 2 + p.random() * (ceiling / 2);
-  if (retryAfterMs === undefined || !(retryAfterMs >= 0)) return Math.round(jittered);
-  const advised = Math.min(retryAfterMs, p.maxRetryAfterMs);
-  return Math.round(Math.max(jittered, advised + p.random() * advised * 0.1));
+  return backoffDelay(attempt, { baseMs: p.baseMs, capMs: p.capMs, spread: 0.5, maxAdvisedMs: p.maxRetryAfterMs, random: p.random }, advisedMs);
 }
 
 /**
@@ -132,8 +129,9 @@ export class RetryPolicy {
     if (attempts >= this.maxAttempts) return { verdict: 'dead', reason: 'exhausted' };
     const p = this.backoff;
     if (err instanceof BridgeError && err.code === Code.MC_TEMPORARILY_BLOCKED) {
+      // No Retry-After: the growing blocked wait stands in for one.
       const wait = Math.min(p.blockedCapMs, p.blockedWaitMs * 2 ** Math.min(Math.max(0, attempts - 1), 20));
-      return { verdict: 'retry', delayMs: Math.round(wait + p.random() * wait * 0.1) };
+      return { verdict: 'retry', delayMs: backoffMs(attempts, wait, { ...p, maxRetryAfterMs: p.blockedCapMs }) };
     }
     return { verdict: 'retry', delayMs: backoffMs(attempts, advisedMs ?? retryAfterOf(err, p), p) };
   }
@@ -164,20 +162,6 @@ export function errorFromResponse(method: string, path: string, res: AnswerLike)
   const opts: { status: number; mcErrorCode?: string | number } = { status: res.status };
   if (errorcode !== undefined) opts.mcErrorCode = errorcode;
   return new PermanentError(Code.MC_REJECTED, `Marketing Cloud ${what}`, opts);
-}
-
-/** Server-advised wait from a `Retry-After` header (seconds or HTTP date) or a body's `retryAfter` (seconds). */
-export function retryAfterMs(header: string | string[] | undefined, bodyValue: unknown): number | undefined {
-  const h = Array.isArray(header) ? header[0] : header;
-  if (h !== undefined && h.trim() !== '') {
-    const seconds = Number(h);
-    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-    const date = Date.parse(h);
-    if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
-  }
-  const fromBody = Number(bodyValue);
-  if (bodyValue !== undefined && bodyValue !== null && bodyValue !== '' && Number.isFinite(fromBody) && fromBody >= 0) return fromBody * 1000;
-  return undefined;
 }
 
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);

@@ -10,6 +10,7 @@
  * backoff; what still fails becomes a `FetchError` the stage turns into dead letters.
  */
 import { LRUCache } from 'lru-cache';
+import { GaveUp, retrying } from '../core/backoff.ts';
 import { FetchError, SalesforceCode } from '../core/errors.ts';
 import type { Connection } from '../salesforce/auth.ts';
 
@@ -52,7 +53,7 @@ export interface FetcherOptions {
   cacheTtlMs: number;
   cacheMax: number;
   maxAttempts: number;
-  /** First retry delay; doubles per attempt. @default 500 */
+  /** Ceiling of the first retry wait (full jitter); doubles per attempt up to 30 s. @default 500 */
   retryDelayMs?: number;
 }
 
@@ -61,6 +62,8 @@ const PERMANENT: ReadonlySet<string> = new Set([
   SalesforceCode.INVALID_FIELD, SalesforceCode.MALFORMED_QUERY, SalesforceCode.INVALID_TYPE, SalesforceCode.NOT_FOUND,
   SalesforceCode.INVALID_QUERY_FILTER_OPERATOR, SalesforceCode.INVALID_QUERY_LOCATOR,
 ]);
+/** Longest wait between two tries of one fetch. */
+const MAX_RETRY_WAIT_MS = 30_000;
 /** A GET URL longer than this is refused by some proxies; IN lists are cut to stay under it. */
 const MAX_SOQL_CHARS = 12_000;
 
@@ -231,20 +234,23 @@ export class RecordFetcher {
   }
 
   async #retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
-    const base = this.#opts.retryDelayMs ?? 500;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (err) {
-        const code = String((err as { errorCode?: unknown }).errorCode ?? (err as { code?: unknown }).code ?? (err as Error).name ?? 'ERROR');
-        const permanent = PERMANENT.has(code);
-        if (permanent || attempt >= this.#opts.maxAttempts) {
-          throw new FetchError(code, `${what}: ${(err as Error).message ?? String(err)}${permanent ? '' : ` (after ${attempt} attempts)`}`, permanent, { cause: err });
-        }
-        await new Promise((r) => setTimeout(r, base * 2 ** (attempt - 1)));
-      }
+    try {
+      return await retrying(call, {
+        maxAttempts: this.#opts.maxAttempts, baseMs: this.#opts.retryDelayMs ?? 500, capMs: MAX_RETRY_WAIT_MS,
+        shouldRetry: (err) => !PERMANENT.has(salesforceCodeOf(err)),
+      });
+    } catch (gaveUp) {
+      const { attempts, cause: err } = gaveUp as GaveUp;
+      const code = salesforceCodeOf(err);
+      const permanent = PERMANENT.has(code);
+      throw new FetchError(code, `${what}: ${(err as Error).message ?? String(err)}${permanent ? '' : ` (after ${attempts} attempts)`}`, permanent, { cause: err });
     }
   }
+}
+
+/** Salesforce's `errorCode` of a failed REST call (jsforce puts it in `errorCode` or `code`). */
+function salesforceCodeOf(err: unknown): string {
+  return String((err as { errorCode?: unknown }).errorCode ?? (err as { code?: unknown }).code ?? (err as Error).name ?? 'ERROR');
 }
 
 /** A SOQL record without jsforce's `attributes`. */

@@ -7,6 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../src/core/backoff.ts';
 import { AuthError, Code } from '../../src/core/errors.ts';
 import type { RawEvent } from '../../src/core/model.ts';
 import type { Subscriber, SubscriberBaseOptions } from '../types.ts';
@@ -171,11 +172,11 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
       return 0;
     }
     const base = this.#opts.retryBaseMs ?? 500;
-    const delay = Math.min(30_000, base * 2 ** Math.min(failures - 1, 10));
-    // Jitter: several bridges (or channels) failing together must not come back in lockstep.
-    const jittered = delay / 2 + Math.random() * (delay / 2);
-    this.reconnecting(channel, error.action, Math.round(jittered));
-    return jittered;
+    // Equal jitter: several bridges (or channels) failing together must not come back in
+    // lockstep, and a failing stream is never reopened at once.
+    const delay = backoffDelay(failures, { baseMs: base, capMs: 30_000, spread: 0.5 });
+    this.reconnecting(channel, error.action, delay);
+    return delay;
   }
 
   fatal(err: unknown): void {

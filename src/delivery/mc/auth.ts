@@ -6,6 +6,7 @@
  * else is refused before a byte leaves the process (SSRF and token leakage).
  */
 import { request, type Dispatcher } from 'undici';
+import { backoffDelay, retryAfterMs, type Backoff } from '../../core/backoff.ts';
 import { AuthError, ConfigError, TransientError, Code } from '../../core/errors.ts';
 
 /** Where and as whom to ask for tokens. */
@@ -53,8 +54,9 @@ const MC_AUTH_HOST = /^mc[a-z0-9-]{26}\.auth\.marketingcloudapis\.com$/;
 const MC_REST_HOST = /^[a-z0-9-]+\.rest\.marketingcloudapis\.com$/;
 // URL.hostname keeps the brackets of an IPv6 literal.
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-// After a failed early refresh, keep using the old token and try again this much later.
-const REFRESH_RETRY_MS = 5000;
+// After a failed early refresh the old token stays in use and the refresh is tried again after
+// the shared backoff: 5 to 10 s the first time, growing to a minute, or the auth host's Retry-After.
+const REFRESH_RETRY: Backoff = { baseMs: 10_000, capMs: 60_000, spread: 0.5 };
 
 /** Fetches, caches and refreshes the token of one credential set. */
 export class McTokenManager {
@@ -70,6 +72,8 @@ export class McTokenManager {
   #current: McToken | undefined;
   #inflight: Promise<McToken> | undefined;
   #nextEarlyRefresh = 0;
+  /** Early refreshes that failed in a row (drives their backoff). */
+  #earlyFailures = 0;
   #requests = 0;
 
   /** Checks the auth URL (ConfigError if it is not a Marketing Cloud or loopback host); sends nothing yet. */
@@ -97,10 +101,13 @@ export class McTokenManager {
     if (cur && now < cur.usableUntil) {
       if (!this.#inflight && now < this.#nextEarlyRefresh) return cur;
       try {
-        return await this.#refresh();
+        const fresh = await this.#refresh();
+        this.#earlyFailures = 0;
+        return fresh;
       } catch (err) {
         // The old token still works: a refresh hiccup must not stop deliveries.
-        this.#nextEarlyRefresh = this.#now() + REFRESH_RETRY_MS;
+        const advised = err instanceof TransientError ? err.retryAfterMs : undefined;
+        this.#nextEarlyRefresh = this.#now() + backoffDelay(++this.#earlyFailures, REFRESH_RETRY, advised);
         this.#onRefreshError?.(err);
         return cur;
       }
@@ -148,8 +155,8 @@ export class McTokenManager {
     }
     const body = parseObject(text);
     if (status === 429 || status >= 500) {
-      const seconds = Number(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-      throw new TransientError(Code.MC_AUTH_UNAVAILABLE, `Marketing Cloud auth at ${where} answered ${status}`, Number.isFinite(seconds) ? { retryAfterMs: seconds * 1000 } : {});
+      const advised = retryAfterMs(retryAfter);
+      throw new TransientError(Code.MC_AUTH_UNAVAILABLE, `Marketing Cloud auth at ${where} answered ${status}`, advised === undefined ? {} : { retryAfterMs: advised });
     }
     if (status === 200 && !body) {
       throw new AuthError(Code.MC_AUTH_BAD_RESPONSE, `Marketing Cloud auth at ${where} answered 200 with a body that is not a JSON object`);

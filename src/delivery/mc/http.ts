@@ -9,7 +9,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { AuthError, Code } from '../../core/errors.ts';
 import type { BreakerRegistry } from '../breaker.ts';
 import type { McToken, McTokenManager } from './auth.ts';
-import { errorFromNetwork, errorFromResponse, retryAfterMs } from '../retry.ts';
+import { retryAfterMs } from '../../core/backoff.ts';
+import { errorFromNetwork, errorFromResponse } from '../retry.ts';
 
 /** REST client options. */
 export interface McRestClientOptions {
@@ -23,7 +24,12 @@ export interface McRestClientOptions {
   limiter?: Limiter;
 }
 
-/** A counting semaphore: at most `size` holders at once, the rest wait in order. */
+/**
+ * A counting semaphore: at most `size` holders at once, the rest wait in order. Not cockatiel's
+ * bulkhead: it re-enters a queued call through a microtask, so a newcomer can take the freed
+ * slot first and the waiter goes to the back of the queue; here a freed slot goes to the
+ * oldest waiter.
+ */
 export class Limiter {
   readonly size: number;
   #active = 0;
