@@ -63,7 +63,7 @@ test('platform events are routed too over the Pub/Sub API, with their EventUuid'
   await expectOrderEntries(h.mc, s.store);
 });
 
-test('a burst of 1500 retained events is delivered in batches of at most 100 requested at a time', async () => {
+test('a burst of 1500 retained events is requested at most 100 at a time and committed several responses to a transaction', async () => {
   for (let i = 0; i < 1500; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 1500, 15_000, '1500 entries');
@@ -71,5 +71,6 @@ test('a burst of 1500 retained events is delivered in batches of at most 100 req
   expect(await s.store.counts()).toMatchObject({ delivered: 1500, pending: 0 });
   expect(h.sf.pubsub!.stats().maxOutstanding).toBeLessThanOrEqual(100);
   expect(h.sf.pubsub!.stats().requested).toBeGreaterThanOrEqual(1500);
-  expect(s.telemetry.counters.batchesCommitted).toBeGreaterThanOrEqual(15);
+  // 15 full responses; a burst's responses share commits (one each would be 15).
+  expect(s.telemetry.counters.batchesCommitted).toBeLessThan(15);
 });

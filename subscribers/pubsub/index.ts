@@ -102,8 +102,8 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     return this.#committed.get(channel);
   }
 
-  gate(): Promise<void> {
-    return this.#opts.gate();
+  gate(pending?: number): Promise<void> {
+    return this.#opts.gate(pending);
   }
 
   async openCall() {

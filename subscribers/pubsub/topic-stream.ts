@@ -1,9 +1,13 @@
 /**
  * One topic's Subscribe stream with the outbox's flow control: ask for N events, hand what
- * arrives to the sink, and ask for more only once that batch is committed and the backlog
- * gate is open, so no more than N events are ever held uncommitted. A watchdog restarts a
- * stream that has been silent past the keepalive interval; an error ends the stream and the
- * subscriber decides, through `classifyStreamError`, how to open the next one.
+ * arrives to the sink, and ask for more only while the backlog gate (which counts the events
+ * held uncommitted) is open. A stream that trickles commits each response at once, before
+ * asking for more. A stream in a burst (responses at least half full) asks for the next
+ * events while the previous ones are being committed, and commits several responses in one
+ * transaction: at most MAX_UNCOMMITTED_EVENTS held, none longer than MAX_UNCOMMITTED_MS, the
+ * same bounds as the CometD subscriber's. A watchdog restarts a stream that has been silent
+ * past the keepalive interval; an error ends the stream and the subscriber decides, through
+ * `classifyStreamError`, how to open the next one.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -12,6 +16,11 @@ import type { ChannelSubscription } from '../types.ts';
 import { classifyStreamError, type StreamError } from './errors.ts';
 import { REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse, type ReplayPresetValue } from './proto.ts';
 import { parseStoredReplay, replayIdText } from './replay-id.ts';
+
+/** Most events held received and uncommitted during a burst; past it, intake waits for the commit. */
+const MAX_UNCOMMITTED_EVENTS = 4_000;
+/** Longest an event waits uncommitted during a burst. */
+const MAX_UNCOMMITTED_MS = 250;
 
 /** What a topic stream needs from its subscriber. */
 export interface TopicStreamHost {
@@ -26,7 +35,8 @@ export interface TopicStreamHost {
   decode(channel: string, event: ConsumerEvent, receivedAt: number): Promise<RawEvent>;
   /** Hands a batch to the sink (serialized across topics); resolves once durable. */
   commit(batch: RawEvent[], checkpoints: ReadonlyMap<string, string>): Promise<void>;
-  gate(): Promise<void>;
+  /** The backlog gate; `pending` events held uncommitted count against it. */
+  gate(pending?: number): Promise<void>;
   /** The committed replay ID of a channel (base64, or a CometD decimal from before). */
   committed(channel: string): string | undefined;
   /** A stored replay ID is refused or unusable: the stream resumes from the fallback; events may be lost. */
@@ -59,6 +69,13 @@ export class TopicStream {
   /** Responses are handled one after another, in order, across reopenings. */
   #chain: Promise<void> = Promise.resolve();
   #outstanding = 0;
+  /** Received, decoded and not yet handed to the sink, with the checkpoint that goes with them. */
+  #held: RawEvent[] = [];
+  #heldCheckpoint: string | undefined;
+  #heldSince = 0;
+  /** Commits of held events, one after another. */
+  #flushing: Promise<void> = Promise.resolve();
+  #flushTimer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   /** Set after a refused replay ID: the next open starts from the fallback preset. */
   #useFallback = false;
@@ -85,6 +102,8 @@ export class TopicStream {
     this.#call = undefined;
     call?.cancel();
     await this.#chain;
+    // A failed commit has already stopped the bridge (fatal): nothing is left to hand over.
+    await this.#flush().catch(() => undefined);
   }
 
   async #open(): Promise<void> {
@@ -144,32 +163,64 @@ export class TopicStream {
   async #onResponse(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, response: FetchResponse, receivedAt: number): Promise<void> {
     this.stats.responses++;
     const events = response.events ?? [];
-    const checkpoints = new Map<string, string>();
     if (events.length === 0) {
       this.stats.keepalives++;
       // With credit left and nothing delivered, the server has nothing for us up to the latest
       // replay ID: storing it keeps a quiet channel's checkpoint inside the retention window.
       const latest = response.latestReplayId;
-      if (latest && latest.length > 0 && this.#outstanding > 0 && call === this.#call) {
+      if (latest && latest.length > 0 && this.#outstanding > 0 && call === this.#call && this.#held.length === 0) {
         const text = replayIdText(latest);
         if (text !== this.#host.committed(this.channel.name)) {
-          checkpoints.set(this.channel.name, text);
-          await this.#host.commit([], checkpoints);
+          this.#heldCheckpoint = text;
+          await this.#flush();
         }
       }
       return;
     }
     this.#outstanding = Math.max(0, this.#outstanding - events.length);
     const batch = await Promise.all(events.map((e) => this.#host.decode(this.channel.name, e, receivedAt)));
-    checkpoints.set(this.channel.name, batch.at(-1)!.replayId);
-    await this.#host.commit(batch, checkpoints);
+    if (this.#held.length === 0) this.#heldSince = receivedAt;
+    for (const e of batch) this.#held.push(e);
+    this.#heldCheckpoint = batch.at(-1)!.replayId;
+    const burst = events.length >= this.#host.batchSize / 2;
+    if (!burst || this.#held.length >= MAX_UNCOMMITTED_EVENTS || receivedAt - this.#heldSince >= MAX_UNCOMMITTED_MS) await this.#flush();
+    else this.#flushTimer ??= setTimeout(() => { this.#flush().catch((err) => this.#failCall(call, err)); }, MAX_UNCOMMITTED_MS);
     if (call !== this.#call || this.#outstanding > this.#host.batchSize / 2) return;
-    await this.#host.gate();
+    await this.#admit();
     if (call !== this.#call || this.#host.stopping) return;
     const more = this.#host.batchSize - this.#outstanding;
     this.#outstanding += more;
     this.stats.maxOutstanding = Math.max(this.stats.maxOutstanding, this.#outstanding);
     call.write({ topicName: this.channel.name, numRequested: more });
+  }
+
+  /**
+   * Waits for the backlog gate before asking for more. Held events count against the bound;
+   * when the gate is closed they are committed at once, so the dispatcher has them while we wait.
+   */
+  async #admit(): Promise<void> {
+    const pending = this.#held.length;
+    if (pending === 0) return this.#host.gate();
+    const waiting = this.#host.gate(pending);
+    const open = await Promise.race([waiting.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+    if (open) return;
+    await this.#flush();
+    await waiting;
+  }
+
+  /** Hands the held events and their checkpoint to the sink; serialized, so commits keep arrival order. */
+  #flush(): Promise<void> {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    this.#flushing = this.#flushing.then(async () => {
+      const checkpoint = this.#heldCheckpoint;
+      if (checkpoint === undefined) return;
+      const batch = this.#held;
+      this.#held = [];
+      this.#heldCheckpoint = undefined;
+      await this.#host.commit(batch, new Map([[this.channel.name, checkpoint]]));
+    });
+    return this.#flushing;
   }
 
   /** Handling a response failed (a schema could not be fetched): end the stream, start over. */
@@ -200,6 +251,7 @@ export class TopicStream {
     this.#chain = this.#chain
       .then(() => delay)
       .then((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+      .then(() => this.#flush())
       .then(() => this.#open())
       .catch((err) => {
         if (this.#host.stopping) return;
