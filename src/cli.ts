@@ -3,18 +3,16 @@
  * arguments, 1 fatal runtime error.
  */
 import { Command, CommanderError } from 'commander';
+import { exitCodeOf, failureJson, failureText } from './commands/failure.ts';
 import { ConfigError } from './core/errors.ts';
 
-/** Exit code for invalid configuration or arguments. */
-export const EXIT_CONFIG = 2;
-/** Exit code for a fatal runtime error. */
-export const EXIT_FATAL = 1;
-
-function program(): Command {
+function program(json: boolean): Command {
   const cmd = new Command('sfmc-bridge')
     .description('Salesforce Change Data Capture and Platform Events to Marketing Cloud')
     .exitOverride()
-    .showHelpAfterError();
+    // With --json the usage error is reported once, as JSON, by main().
+    .configureOutput({ outputError: (text, write) => { if (!json) write(text); } })
+    .showHelpAfterError(!json);
 
   cmd.command('start')
     .description('run the bridge (the demo against the built-in emulators when none of the config\'s variables is set, outside NODE_ENV=production)')
@@ -103,17 +101,15 @@ function port(flag: string, value: string): number {
 
 /** Runs the CLI with `argv` (without node and script) and sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
+  // `--json` anywhere on the line: a failure is then one JSON object too (on stderr, as sf does).
+  const json = argv.includes('--json');
   try {
-    await program().parseAsync(argv, { from: 'user' });
+    await program(json).parseAsync(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? 0 : EXIT_CONFIG;
-    } else if (err instanceof ConfigError) {
-      process.stderr.write(`sfmc-bridge: invalid configuration: ${err.message}\n`);
-      process.exitCode = EXIT_CONFIG;
-    } else {
-      process.stderr.write(`sfmc-bridge: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = EXIT_FATAL;
-    }
+    const code = exitCodeOf(err);
+    process.exitCode = code;
+    if (code === 0) return; // --help, --version
+    if (json) process.stderr.write(`${JSON.stringify(failureJson(err))}\n`);
+    else if (!(err instanceof CommanderError)) process.stderr.write(failureText(err));
   }
 }

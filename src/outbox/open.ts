@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import type { ParsedConfig, StoreConfig } from '../config/schema.ts';
-import { ConfigError } from '../core/errors.ts';
+import { BridgeError, ConfigError } from '../core/errors.ts';
 import type { ChannelLeadership, LeadershipHandlers } from './postgres/leadership.ts';
 import { openSqliteStore } from './sqlite/store.ts';
 import type { Store } from './contract.ts';
@@ -35,13 +35,25 @@ export async function openStore(config: StoreConfig): Promise<OpenedStore> {
 }
 
 /**
+ * An operator command was pointed at a store that does not exist yet. Not a config error (the
+ * config may be right and the bridge simply never ran here): the CLI exits 1 and says so.
+ */
+export class StoreNotFoundError extends BridgeError {
+  readonly path: string;
+  constructor(path: string) {
+    super('config', 'STORE_NOT_FOUND', `no store at ${JSON.stringify(path)} yet: the bridge has not run with this config here (run this where the bridge runs, or pass its --config)`);
+    this.path = path;
+  }
+}
+
+/**
  * Opens the store of a parsed (unresolved) config for an operator command such as `trace` or
  * `dlq`: only the store's own environment reference is resolved, so no credentials are needed.
- * A missing SQLite file is an error rather than a new empty store.
+ * A missing SQLite file is a StoreNotFoundError rather than a new empty store.
  */
 export async function openStoreForCommand(sc: ParsedConfig['store'], env: NodeJS.ProcessEnv = process.env): Promise<Store> {
   if (sc.kind === 'sqlite') {
-    if (!existsSync(sc.path)) throw new ConfigError('store.path', `no store at ${JSON.stringify(sc.path)} (run this where the bridge runs, or pass its --config)`);
+    if (sc.path !== ':memory:' && !existsSync(sc.path)) throw new StoreNotFoundError(sc.path);
     return (await openStore(sc)).store;
   }
   const url = env[sc.url.env];
