@@ -30,6 +30,18 @@ export class ConfigError extends BridgeError {
   }
 }
 
+/**
+ * An operator command (`trace`, `dlq`) was pointed at a store that does not exist yet. Not a
+ * ConfigError: the config may be right and the bridge simply never ran here, so exit code 1.
+ */
+export class StoreNotFoundError extends BridgeError {
+  readonly path: string;
+  constructor(path: string) {
+    super('config', Code.STORE_NOT_FOUND, `no store at ${JSON.stringify(path)} yet: the bridge has not run with this config here (run this where the bridge runs, or pass its --config)`);
+    this.path = path;
+  }
+}
+
 /** An event that cannot be interpreted (bad header, invalid ID, ...). */
 export class InputError extends BridgeError {
   readonly field: string;
@@ -117,6 +129,7 @@ export type RequestClass = '429' | '5xx' | 'network' | 'auth' | '4xx' | 'member'
 const CATALOGUE = {
   // Configuration and credentials (start-up stops, or the outbox parks).
   CONFIG_INVALID: { kind: 'config' },
+  STORE_NOT_FOUND: { kind: 'config' },
   SF_TOKEN_MISSING: { kind: 'auth' },
   SF_TOKEN_NETWORK: { kind: 'transient' },
   SF_TOKEN_UNAVAILABLE: { kind: 'transient' },

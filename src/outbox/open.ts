@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import type { ParsedConfig, StoreConfig } from '../config/schema.ts';
-import { BridgeError, ConfigError } from '../core/errors.ts';
+import { ConfigError, StoreNotFoundError } from '../core/errors.ts';
 import type { ChannelLeadership, LeadershipHandlers } from './postgres/leadership.ts';
 import { openSqliteStore } from './sqlite/store.ts';
 import type { Store } from './contract.ts';
@@ -32,18 +32,6 @@ export async function openStore(config: StoreConfig): Promise<OpenedStore> {
       url: config.url, schema: config.schema, channels, takeoverMs: config.takeoverMs, logger: logger.child({ instance: store.instanceId }), ...handlers,
     }),
   };
-}
-
-/**
- * An operator command was pointed at a store that does not exist yet. Not a config error (the
- * config may be right and the bridge simply never ran here): the CLI exits 1 and says so.
- */
-export class StoreNotFoundError extends BridgeError {
-  readonly path: string;
-  constructor(path: string) {
-    super('config', 'STORE_NOT_FOUND', `no store at ${JSON.stringify(path)} yet: the bridge has not run with this config here (run this where the bridge runs, or pass its --config)`);
-    this.path = path;
-  }
 }
 
 /**
