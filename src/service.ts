@@ -46,7 +46,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
 
-  const table = createTargets(config);
+  const table = createTargets(config, telemetry.targets);
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   const dispatcher = new Dispatcher({
     store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,
@@ -94,6 +94,8 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
       throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });
     })
     : undefined;
+  // At start-up and every few minutes: a broken definition is reported before a send to it fails.
+  table.probe.start();
   dispatcher.start();
   const retention = startRetention({ store, retentionDays: config.store.retentionDays, logger });
   await subscriber.start();

@@ -47,9 +47,10 @@ test('list, retry (requeue and re-derive) and discard, each keeping its history'
   await h.stopService();
 
   const listed = cli(['list', '--json'], strict).out as { id: number; recordId: string; errorCode: string; error: string; target: string | null; history: { outcome: string }[] }[];
-  expect(listed.map((r) => [r.recordId, r.errorCode])).toEqual([[paused, 'MC_REJECTED'], [noNote, 'MAPPING_MISSING_FIELD'], [keep, 'MAPPING_BAD_VALUE']]);
+  // The paused definition is found Inactive by the target probe, which refuses the send with that reason.
+  expect(listed.map((r) => [r.recordId, r.errorCode])).toEqual([[paused, 'MC_DEFINITION_INACTIVE'], [noNote, 'MAPPING_MISSING_FIELD'], [keep, 'MAPPING_BAD_VALUE']]);
   const [deadPaused, deadNote, deadKeep] = listed;
-  expect(deadPaused!.error).toMatch(/errorcode 30005.*paused/);
+  expect(deadPaused!.error).toMatch(/"order-confirm" is Inactive/);
   expect(deadPaused!.history.map((x) => x.outcome)).toEqual(['dead']);
   expect(deadNote!.target).toBeNull();
   expect(cli(['list', '--route', 'nope', '--json'], strict).out).toEqual([]);

@@ -301,6 +301,12 @@ export const BridgeConfigSchema = z
         openMs: z.number().int().min(1).default(1000).describe('First open period; doubles per consecutive opening.'),
         maxOpenMs: z.number().int().min(1).default(60000).describe('Longest open period.'),
       }).prefault({}).describe('Circuit breaker per Marketing Cloud host.'),
+      probe: z.strictObject({
+        intervalMs: z.number().int().min(0).max(86_400_000).default(300_000)
+          .describe('How often the target probe re-checks every event definition, send definition and scope the routes use (ms); 0 checks only at start-up. A definition found missing or inactive is an error line and a metric, and sends to it are dead-lettered with the reason.'),
+        cacheMax: z.number().int().min(1).max(100_000).default(1000)
+          .describe('Most definition keys remembered, including keys first named by admin events (each looked up once on first use).'),
+      }).prefault({}).describe('Checking Marketing Cloud targets before sending to them.'),
     }).prefault({}).describe('Delivery to Marketing Cloud.'),
     subscriber: z.strictObject({
       maxBacklog: z.number().int().min(1).default(20000)

@@ -11,6 +11,8 @@ import { sharedTokenManager } from './mc/auth.ts';
 import { McClients } from './mc/clients.ts';
 import { RetryPolicy } from './retry.ts';
 import type { Target } from './target.ts';
+import { guardTarget } from './probe-guard.ts';
+import { TargetProbe, type ProbeEvents } from './target-probe.ts';
 import { createTransactionalTarget } from './targets/transactional.ts';
 import { createTriggeredSendTarget } from './targets/triggered-send.ts';
 
@@ -21,13 +23,15 @@ export interface TargetTable {
   batchSizes: Record<ActionTarget, number>;
   retry: RetryPolicy;
   breakers: BreakerRegistry;
+  /** Checks the definitions the routes send to (start it to probe at start-up and periodically). */
+  probe: TargetProbe;
   /** Obtains (or reuses) the configured account's token: the readiness probe's check. */
   token(): Promise<unknown>;
   close(): Promise<void>;
 }
 
-/** Builds every target from the config. */
-export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'>): TargetTable {
+/** Builds every target from the config; `events` hears what the target probe finds. */
+export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'> & Partial<Pick<BridgeConfig, 'routes'>>, events?: ProbeEvents): TargetTable {
   const mc = config.marketingCloud;
   const d = config.dispatcher;
   const breakers = new BreakerRegistry({ ...d.breaker, blockedPauseMs: d.retry.blockedWaitMs });
@@ -39,18 +43,23 @@ export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dis
   const journey = clients('journey');
   const triggered = clients('triggeredSend');
   const transactional = clients('transactional');
+  // Lookups are few and small: two connections, never in the way of deliveries.
+  const lookups = new McClients({ credentials, breakers, connections: 2, concurrency: 2, timeoutMs: d.timeoutMs, keepAliveMs: d.keepAliveMs });
+  const probe = new TargetProbe({ clientFor: lookups.clientFor, routes: config.routes ?? [], intervalMs: d.probe.intervalMs, cacheMax: d.probe.cacheMax, ...(events ? { events } : {}) });
   return {
     targets: {
-      journey: createJourneyTarget(journey.clientFor, { batchSize: d.targets.journey.batchSize, batchConcurrency: d.targets.journey.concurrency, singleConcurrency: d.targets.journey.concurrency }) as Target,
-      triggeredSend: createTriggeredSendTarget(triggered.clientFor, { concurrency: d.targets.triggeredSend.concurrency }) as Target,
-      transactional: createTransactionalTarget(transactional.clientFor, { batchSize: d.targets.transactional.batchSize, concurrency: d.targets.transactional.concurrency }) as Target,
+      journey: guardTarget('journey', createJourneyTarget(journey.clientFor, { batchSize: d.targets.journey.batchSize, batchConcurrency: d.targets.journey.concurrency, singleConcurrency: d.targets.journey.concurrency }) as Target, probe),
+      triggeredSend: guardTarget('triggeredSend', createTriggeredSendTarget(triggered.clientFor, { concurrency: d.targets.triggeredSend.concurrency }) as Target, probe),
+      transactional: guardTarget('transactional', createTransactionalTarget(transactional.clientFor, { batchSize: d.targets.transactional.batchSize, concurrency: d.targets.transactional.concurrency }) as Target, probe),
     },
+    probe,
     batchSizes: { journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize },
     retry: new RetryPolicy(d.maxAttempts, d.retry),
     breakers,
     token: () => sharedTokenManager(credentials).get(),
     async close() {
-      await Promise.all([journey.close(), triggered.close(), transactional.close()]);
+      await probe.stop();
+      await Promise.all([journey.close(), triggered.close(), transactional.close(), lookups.close()]);
     },
   };
 }

@@ -8,6 +8,8 @@ import { createRequire } from 'node:module';
 import { SalesforceCode } from '../core/errors.ts';
 import { splitDotted } from '../normalize/compound.ts';
 import { McTokenManager } from '../delivery/mc/auth.ts';
+import { McRestClient } from '../delivery/mc/http.ts';
+import { TargetProbe } from '../delivery/target-probe.ts';
 import type { BridgeConfig } from '../config/schema.ts';
 import type { SalesforceAuth } from '../salesforce/auth.ts';
 import { finding, type Finding } from './findings.ts';
@@ -104,15 +106,44 @@ export async function probeSalesforce(input: ProbeInput, describe: Describe): Pr
   return out;
 }
 
-/** Fetches one Marketing Cloud token with the configured credentials (reusing the bridge's token manager). */
+/**
+ * Fetches a Marketing Cloud token with the configured credentials (reusing the bridge's token
+ * manager), then runs the target probe `start` runs: every definition the routes name, and the
+ * scopes the token was granted against what the routes need.
+ */
 export async function probeMarketingCloud(config: BridgeConfig): Promise<Finding[]> {
   const mc = config.marketingCloud;
+  const managers = new Map<string, McTokenManager>();
+  const clients = new Map<string, McRestClient>();
+  const clientFor = (mid: string | undefined) => {
+    const account = mid ?? mc.accountId ?? '';
+    let client = clients.get(account);
+    if (!client) {
+      const manager = new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, ...(account ? { accountId: account } : {}) });
+      managers.set(account, manager);
+      clients.set(account, client = new McRestClient(manager));
+    }
+    return client;
+  };
+  const out: Finding[] = [];
   try {
-    const manager = new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, accountId: mc.accountId });
-    const token = await manager.get();
-    return [finding('info', 'mc-token', `Marketing Cloud token obtained; REST base ${new URL(token.restBaseUrl).host}`, { key: 'marketingCloud.clientId' })];
+    const token = await clientFor(undefined).tokens.get();
+    out.push(finding('info', 'mc-token', `Marketing Cloud token obtained; REST base ${new URL(token.restBaseUrl).host}`, { key: 'marketingCloud.clientId' }));
   } catch (err) {
     const { code, message } = errorText(err);
     return [finding('error', 'mc-token', `no Marketing Cloud token: ${code}: ${message}`, { key: 'marketingCloud.clientId' })];
   }
+  try {
+    const report = await new TargetProbe({ clientFor, routes: config.routes, intervalMs: 0 }).probeAll();
+    for (const v of report.verdicts) {
+      const severity = v.state === 'ok' ? 'info' : v.state === 'unchecked' ? 'warning' : 'error';
+      out.push(finding(severity, 'mc-target', v.detail, { key: v.configKey }));
+    }
+    for (const m of report.missingScopes) {
+      out.push(finding('error', 'mc-scope', `the token lacks scope ${m.scope}, which this route needs (granted: ${m.granted || 'none'}); add it to the installed package's API integration component`, { key: m.configKey }));
+    }
+  } finally {
+    await Promise.all([...clients.values()].map((c) => c.close()));
+  }
+  return out;
 }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { DeliveryIds, RawEvent, StoredAction } from '../core/model.ts';
 import { SalesforceTelemetry, type RestCallKind } from './salesforce.ts';
+import { TargetTelemetry, type TargetVerdict } from './targets.ts';
 import type { CommitResult } from '../outbox/contract.ts';
 import { sourceTimeOf } from '../normalize/idempotency.ts';
 
@@ -61,6 +62,8 @@ export interface TelemetryListener {
   fetchFailed?(entity: string): void;
   /** One REST call went to Salesforce. */
   restCall?(kind: RestCallKind): void;
+  /** The target probe found a definition (`kind`) unusable (`state`), usable again (`recovered`), or a scope missing (`scope`, `missing`). */
+  targetProblem?(kind: string, state: string, verdict?: TargetVerdict): void;
 }
 
 /** The pipeline's telemetry: log lines and counters from one call each. */
@@ -71,6 +74,8 @@ export class Telemetry {
   };
   /** The Salesforce side's events (faults, reconnects, replay loss, fetches): same listeners. */
   readonly salesforce: SalesforceTelemetry;
+  /** The target probe's events: same listeners. */
+  readonly targets: TargetTelemetry;
   readonly #log: Logger;
   readonly #perRecord: boolean;
   #listeners: TelemetryListener[] = [];
@@ -78,6 +83,7 @@ export class Telemetry {
   constructor(logger: Logger) {
     this.#log = logger;
     this.salesforce = new SalesforceTelemetry(logger, () => this.#listeners);
+    this.targets = new TargetTelemetry(logger, () => this.#listeners);
     // Per-record lines cost real time at tens of thousands of events per second; they are
     // written at debug level and skipped entirely when that level is off.
     this.#perRecord = logger.isLevelEnabled('debug');

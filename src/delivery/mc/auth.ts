@@ -32,6 +32,8 @@ export interface McToken {
   refreshAt: number;
   /** After this the token is not handed out any more (a margin before `expiresAt`). */
   usableUntil: number;
+  /** The scopes Marketing Cloud granted, space-separated, when the answer named them. */
+  scope?: string;
 }
 
 /** Token manager options. */
@@ -177,6 +179,7 @@ export class McTokenManager {
     const expiresAt = sentAt + lifetime;
     const ahead = lifetime > 2 * this.#refreshAheadMs ? this.#refreshAheadMs : lifetime / 2;
     const token: McToken = { accessToken, restBaseUrl, expiresAt, refreshAt: expiresAt - ahead, usableUntil: expiresAt - Math.min(30_000, lifetime / 10) };
+    if (typeof body.scope === 'string') token.scope = body.scope;
     this.#current = token;
     this.#nextEarlyRefresh = 0;
     return token;

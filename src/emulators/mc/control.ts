@@ -10,7 +10,8 @@
  *   POST /_emulator/reset                                      → {ok: true}
  *   GET  /_emulator/sends?contactKey=&definitionKey=&messageKey= → ReceivedSend[]
  *   GET  /_emulator/send-counts                                → {keys, accepted, repeated: [messageKey, count][]}
- *   POST /_emulator/definition       {key, status}             → {ok: true}   (status: active | paused)
+ *   POST /_emulator/definition       {key, status}             → {ok: true}   (status: active | paused | deleted)
+ *   GET  /_emulator/deletions                                  → contact deletion operations with their status
  *   POST /_emulator/chaos            McChaos | {}              → {ok: true}   ({} turns chaos off)
  *   POST /_emulator/rate-limit       {perSecond: number|null}  → {ok: true}
  */
@@ -73,12 +74,14 @@ export function handleControl(emu: Controls, req: ParsedRequest): Reply {
     }
     case 'POST /_emulator/definition': {
       const body = parseJson(req.text);
-      if (!isRecord(body) || typeof body.key !== 'string' || (body.status !== 'active' && body.status !== 'paused')) {
-        return { status: 400, body: { error: 'expected {key: string, status: "active" | "paused"}' } };
+      if (!isRecord(body) || typeof body.key !== 'string' || (body.status !== 'active' && body.status !== 'paused' && body.status !== 'deleted')) {
+        return { status: 400, body: { error: 'expected {key: string, status: "active" | "paused" | "deleted"}' } };
       }
       emu.setDefinitionStatus(body.key, body.status);
       return OK;
     }
+    case 'GET /_emulator/deletions':
+      return { status: 200, body: emu.deletions() };
     case 'POST /_emulator/chaos': {
       const body = parseJson(req.text);
       if (!isRecord(body)) return { status: 400, body: { error: 'chaos must be a JSON object' } };

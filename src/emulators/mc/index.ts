@@ -1,6 +1,7 @@
 /**
- * Marketing Cloud emulator: the token endpoint, the two Journey Builder entry endpoints, the
- * async status endpoint and both send APIs (classic triggered, transactional) on one loopback port, with injectable faults and a control API for
+ * Marketing Cloud emulator: the token endpoint (with scopes), the two Journey Builder entry
+ * endpoints, the async status endpoint, both send APIs (classic triggered, transactional), the
+ * definition lookups and contact deletion on one loopback port, with injectable faults and a control API for
  * other processes. Behaves like Marketing Cloud where the bridge depends on it (token lifetime,
  * 401 body, 100-member cap, per-member errors in request order, 429 with Retry-After, idle
  * keep-alive connections closed after 5 s) and is fast enough not to limit a benchmark.
@@ -13,6 +14,10 @@ import { mcError, parseJson, readBody, send, splitTarget, type ParsedRequest, ty
 import { handleAsync, handleSingle, handleStatus } from './journey.ts';
 import { handleTransactionalBatch, handleTransactionalSingle, handleTriggeredSend, transactionalMessageKey, triggeredSendKey } from './sends.ts';
 import { McState } from './state.ts';
+import {
+  CONTACT_DELETE_PATH, CONTACT_DELETE_STATUS_PATH, eventDefinitionLookupKey, handleContactDelete, handleContactDeleteStatus,
+  handleEventDefinition, handleSendDefinition, insufficientScope, requiredScope, sendDefinitionLookupKey,
+} from './definitions.ts';
 import { handleToken, type TokenConfig } from './token.ts';
 import type { McEmulator, McEmulatorOptions, McFault, McFaultScope } from './types.ts';
 import { McErrorcode } from '../../core/errors.ts';
@@ -36,6 +41,8 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     tokenTtlSec: opts.tokenTtlSec ?? DEFAULT_TOKEN_TTL_SEC,
     eventDefinitionKeys: opts.eventDefinitionKeys,
     sendDefinitionKeys: opts.sendDefinitionKeys,
+    scopes: opts.scopes,
+    deleteMs: opts.deleteMs,
   });
   const host = opts.host ?? '127.0.0.1';
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
@@ -89,6 +96,7 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
       (filter?.messageKey === undefined || e.messageKey === filter.messageKey)),
     sendCounts: () => new Map(state.sendCounts),
     setDefinitionStatus: (key, status) => { state.definitionStatus.set(key, status); },
+    deletions: (now = Date.now()) => state.deletions.map((d) => state.deletionStatus(d.operationID, now)!),
     setChaos: (chaos) => state.setChaos(chaos),
     expireTokens: () => state.expireTokens(),
     injectFault: (fault: McFault) => state.addFault(fault),
@@ -121,13 +129,19 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     }
     const route = journeyRoute(parsed);
     if (!route) return send(res, mcError(404, 0, `No resource at ${parsed.method} ${path}.`));
-    state.counters.requests++;
-    return serve(req, res, 'rest', () => {
+    // Definition lookups are counted and faulted apart, so a test's faults meant for deliveries
+    // are not taken by the bridge's target probe.
+    const lookup = parsed.method === 'GET' && (eventDefinitionLookupKey(path) !== undefined || sendDefinitionLookupKey(path) !== undefined);
+    if (lookup) state.counters.lookups++;
+    else state.counters.requests++;
+    return serve(req, res, lookup ? 'lookup' : 'rest', () => {
       const now = Date.now();
       if (!authorized(req, now)) {
         state.counters.unauthorized++;
         return NOT_AUTHORIZED;
       }
+      const scope = requiredScope(parsed.method, parsed.path);
+      if (scope !== undefined && !state.scopesOf(bearer(req)).has(scope)) return insufficientScope(scope);
       if (parsed.method === 'POST' && !withinRate(parsed, now)) {
         state.counters.faulted++;
         const after = Math.max(1, Math.ceil((windowStart + 1000 - now) / 1000));
@@ -156,9 +170,14 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
   }
 
   function authorized(req: IncomingMessage, now: number): boolean {
+    const token = bearer(req);
+    return token !== '' && state.tokenValid(token, now);
+  }
+
+  function bearer(req: IncomingMessage): string {
     const header = req.headers.authorization;
-    if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return false;
-    return state.tokenValid(header.slice(7).trim(), now);
+    if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return '';
+    return header.slice(7).trim();
   }
 
   function journeyRoute(req: ParsedRequest): ((now: number) => Reply) | undefined {
@@ -166,7 +185,16 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     if (req.method === 'POST' && req.path === '/interaction/v1/async/events') return (now) => handleAsync(state, req, now);
     if (req.method === 'POST' && req.path === '/interaction/v1/events') return (now) => handleSingle(state, req, now);
     if (req.method === 'GET' && req.path === '/interaction/v1/async/events/status') return () => handleStatus(state, req);
+    if (req.method === 'GET') {
+      const eventKey = eventDefinitionLookupKey(req.path);
+      if (eventKey !== undefined) return () => handleEventDefinition(state, eventKey);
+      const definitionKey = sendDefinitionLookupKey(req.path);
+      if (definitionKey !== undefined) return () => handleSendDefinition(state, definitionKey);
+      if (req.path === CONTACT_DELETE_STATUS_PATH) return (now) => handleContactDeleteStatus(state, req, now);
+      return undefined;
+    }
     if (req.method !== 'POST') return undefined;
+    if (req.path === CONTACT_DELETE_PATH) return (now) => handleContactDelete(state, req, now);
     if (req.path === '/messaging/v1/email/messages') return (now) => handleTransactionalBatch(state, req, now);
     const messageKey = transactionalMessageKey(req.path);
     if (messageKey !== undefined) return (now) => handleTransactionalSingle(state, req, messageKey, now);

@@ -27,7 +27,7 @@ export function handleSingle(state: McState, req: ParsedRequest, now: number): R
   if (typeof contactKey !== 'string' || contactKey === '') return reject(state, 1, EMULATOR_CODES.invalidRequest, 'ContactKey is required.');
   if (typeof key !== 'string' || key === '') return reject(state, 1, EMULATOR_CODES.invalidRequest, 'EventDefinitionKey is required.');
   if (body.Data !== undefined && !isRecord(body.Data)) return reject(state, 1, EMULATOR_CODES.invalidRequest, 'Data must be an object.');
-  if (state.knownKeys && !state.knownKeys.has(key)) return reject(state, 1, EMULATOR_CODES.unknownKey, `Event definition key ${key} was not found.`);
+  if (!state.eventDefinitionExists(key)) return reject(state, 1, EMULATOR_CODES.unknownKey, `Event definition key ${key} was not found.`);
   const refusal = state.refusalsFor([contactKey])?.get(contactKey);
   if (refusal) return reject(state, 1, refusal.errorcode, refusal.message);
   const eventInstanceId = randomUUID();
@@ -56,7 +56,7 @@ export function handleAsync(state: McState, req: ParsedRequest, now: number): Re
     return reject(state, members.length, EMULATOR_CODES.tooManyMembers, `A request can carry at most ${MAX_ASYNC_MEMBERS} members; this one has ${members.length}.`);
   }
   if (typeof key !== 'string' || key === '') return reject(state, members.length, EMULATOR_CODES.invalidRequest, 'eventDefinitionKey is required.');
-  if (state.knownKeys && !state.knownKeys.has(key)) {
+  if (!state.eventDefinitionExists(key)) {
     return reject(state, members.length, EMULATOR_CODES.unknownKey, `Event definition key ${key} was not found.`);
   }
   const requestId = randomUUID();

@@ -2,7 +2,8 @@
  * The emulator's memory: issued tokens, accepted entries, per-member errors, pending faults and
  * counters. No HTTP here, so the routes stay thin and the benchmark's hot path is easy to see.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ALL_SCOPES } from './definitions.ts';
 import { mulberry32 } from '../random.ts';
 import type { McChaos, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
 import { McErrorcode } from '../../core/errors.ts';
@@ -24,6 +25,15 @@ export interface MemberRefusal {
   message: string;
 }
 
+/** One contact deletion request, as the emulator queued it. */
+export interface DeletionOperation {
+  operationID: number;
+  contactKeys: string[];
+  requestedAt: number;
+  /** When the queue reaches it (the operation before it has completed). */
+  startsAt: number;
+}
+
 type CountedFault = McFault & { remaining: number };
 
 /** The emulator's mutable state. */
@@ -36,8 +46,16 @@ export class McState {
   sends: ReceivedSend[] = [];
   /** Accepted sends per messageKey (transactional): the exactly-once view. */
   sendCounts = new Map<string, number>();
-  /** Definitions (triggered or transactional) set to a status by the control API. */
-  definitionStatus = new Map<string, 'active' | 'paused'>();
+  /** Definitions (event, triggered or transactional) set to a status by the control API. */
+  definitionStatus = new Map<string, 'active' | 'paused' | 'deleted'>();
+  /** Contact deletion operations, processed one at a time like Marketing Cloud's queue. */
+  deletions: DeletionOperation[] = [];
+  /** How long one deletion operation takes to complete. */
+  deleteMs: number;
+  /** Scopes the installed package holds; a token gets these or the subset it asked for. */
+  grantedScopes: ReadonlySet<string>;
+  private tokenScopes = new Map<string, ReadonlySet<string>>();
+  private ids = new Map<string, string>();
   chaos: McChaos | undefined;
   private chaosRandom: () => number = Math.random;
   private burstUntil = 0;
@@ -52,8 +70,10 @@ export class McState {
   private fingerprints = new Set<number>();
   counters = freshCounters();
 
-  constructor(opts: { recordBodies: boolean; tokenTtlSec: number; eventDefinitionKeys: string[] | undefined; sendDefinitionKeys?: string[] | undefined }) {
+  constructor(opts: { recordBodies: boolean; tokenTtlSec: number; eventDefinitionKeys: string[] | undefined; sendDefinitionKeys?: string[] | undefined; scopes?: readonly string[] | undefined; deleteMs?: number | undefined }) {
     this.recordBodies = opts.recordBodies;
+    this.grantedScopes = new Set(opts.scopes ?? ALL_SCOPES);
+    this.deleteMs = opts.deleteMs ?? 500;
     this.tokenTtlMs = opts.tokenTtlSec * 1000;
     this.knownKeys = opts.eventDefinitionKeys ? new Set(opts.eventDefinitionKeys) : undefined;
     this.knownSendKeys = opts.sendDefinitionKeys ? new Set(opts.sendDefinitionKeys) : undefined;
@@ -63,8 +83,45 @@ export class McState {
   definitionProblem(key: string): MemberRefusal | undefined {
     const status = this.definitionStatus.get(key);
     if (status === 'paused') return { errorcode: 30005, message: `Definition ${key} is paused or inactive.` };
+    if (status === 'deleted') return { errorcode: 30003, message: `Definition ${key} was not found.` };
     if (status === undefined && this.knownSendKeys && !this.knownSendKeys.has(key)) return { errorcode: 30003, message: `Definition ${key} was not found.` };
     return undefined;
+  }
+
+  /** True when the event definition key resolves (known, and not deleted through the control API). */
+  eventDefinitionExists(key: string): boolean {
+    const status = this.definitionStatus.get(key);
+    if (status === 'deleted') return false;
+    return status !== undefined || !this.knownKeys || this.knownKeys.has(key);
+  }
+
+  /** A stable GUID-like ID for a definition key. */
+  idOf(key: string): string {
+    let id = this.ids.get(key);
+    if (id === undefined) this.ids.set(key, id = randomUUID());
+    return id;
+  }
+
+  /** Queues one deletion; it starts when the one before it has finished. Returns its OperationID. */
+  queueDeletion(contactKeys: string[], now: number): number {
+    const before = this.deletions.at(-1);
+    const startsAt = Math.max(now, before ? before.startsAt + this.deleteMs : now);
+    const operationID = this.deletions.length + 1;
+    this.deletions.push({ operationID, contactKeys, requestedAt: now, startsAt });
+    return operationID;
+  }
+
+  /** An operation with its status at `now`: Scheduled, Processing or Completed. */
+  deletionStatus(operationID: number, now: number): (DeletionOperation & { status: string }) | undefined {
+    const op = this.deletions[operationID - 1];
+    if (!op) return undefined;
+    const status = now < op.startsAt ? 'Scheduled' : now < op.startsAt + this.deleteMs ? 'Processing' : 'Completed';
+    return { ...op, status };
+  }
+
+  /** The scopes of a token the emulator issued. */
+  scopesOf(token: string): ReadonlySet<string> {
+    return this.tokenScopes.get(token) ?? this.grantedScopes;
   }
 
   /** True when a transactional send already used `messageKey`. */
@@ -117,9 +174,10 @@ export class McState {
   }
 
   /** Issues a token valid for the configured lifetime. */
-  issueToken(now: number): string {
+  issueToken(now: number, scopes?: ReadonlySet<string>): string {
     const token = randomBytes(36).toString('base64url');
     this.tokens.set(token, now + this.tokenTtlMs);
+    if (scopes) this.tokenScopes.set(token, scopes);
     this.counters.tokensIssued++;
     return token;
   }
@@ -138,6 +196,7 @@ export class McState {
   /** Revokes every token issued so far. */
   expireTokens(): void {
     this.tokens.clear();
+    this.tokenScopes.clear();
   }
 
   /** Records one accepted entry (dropping `data` unless bodies are recorded) and counts duplicates. */
@@ -218,6 +277,8 @@ export class McState {
     this.sends = [];
     this.sendCounts.clear();
     this.definitionStatus.clear();
+    this.deletions = [];
+    this.tokenScopes.clear();
     this.setChaos(undefined);
     this.errored = [];
     this.inactive.clear();
@@ -239,7 +300,7 @@ function freshCounters(): McStats {
   return {
     tokensIssued: 0, tokenRejected: 0, entries: 0, uniqueContacts: 0, duplicates: 0, requests: 0,
     batches: 0, rejected: 0, unauthorized: 0, faulted: 0, firstReceivedAt: 0, lastReceivedAt: 0,
-    sends: 0, messageKeyAttempts: 0, messageKeyReused: 0, chaos: 0,
+    sends: 0, messageKeyAttempts: 0, messageKeyReused: 0, chaos: 0, lookups: 0,
   };
 }
 

@@ -16,8 +16,6 @@ export interface TokenConfig {
   soapBaseUrl: string;
 }
 
-const DEFAULT_SCOPE = 'journeys_execute journeys_read list_and_subscribers_read data_extensions_read email_send';
-
 /** Handles one token request. */
 export function handleToken(state: McState, cfg: TokenConfig, req: ParsedRequest, now: number): Reply {
   if (req.method !== 'POST') return { status: 405, body: { error: 'invalid_request', error_description: 'Use POST.' } };
@@ -33,8 +31,11 @@ export function handleToken(state: McState, cfg: TokenConfig, req: ParsedRequest
   if (cfg.accountId !== undefined && accountId !== undefined && accountId !== cfg.accountId) {
     return refuse(state, 401, 'invalid_client', `The installed package has no access to account_id ${accountId}.`);
   }
-  const token = state.issueToken(now);
-  const scope = typeof body.scope === 'string' && body.scope.trim() ? body.scope.trim() : DEFAULT_SCOPE;
+  // A token holds what the package was granted, or the part of it the request asked for.
+  const asked = typeof body.scope === 'string' && body.scope.trim() ? body.scope.trim().split(/\s+/) : undefined;
+  const scopes = new Set(asked ? asked.filter((s) => state.grantedScopes.has(s)) : state.grantedScopes);
+  const token = state.issueToken(now, scopes);
+  const scope = [...scopes].join(' ');
   return {
     status: 200,
     body: {

@@ -22,6 +22,10 @@ export interface McEmulatorOptions {
   eventDefinitionKeys?: string[];
   /** Known send definition keys (triggered and transactional); an unknown key answers 400. `undefined` accepts any key. */
   sendDefinitionKeys?: string[];
+  /** Scopes the installed package holds (a REST call needing another is answered 403). @default every scope the bridge uses */
+  scopes?: string[];
+  /** How long one contact deletion operation takes (they run one at a time). @default 500 */
+  deleteMs?: number;
   /** Keep each entry's `data`. `false` keeps keys, IDs and receipt times only (benchmarks). @default true */
   recordBodies?: boolean;
 }
@@ -81,8 +85,8 @@ export interface McChaos {
   seed?: number;
 }
 
-/** Where a fault applies: the token endpoint, the REST API, or both. @default 'rest' */
-export type McFaultScope = 'token' | 'rest' | 'any';
+/** Where a fault applies: the token endpoint, the REST API (deliveries), definition lookups, or all. @default 'rest' */
+export type McFaultScope = 'token' | 'rest' | 'lookup' | 'any';
 
 /** A failure the emulator serves to the next `count` matching requests. */
 export type McFault =
@@ -109,6 +113,8 @@ export interface McStats {
   duplicates: number;
   /** Journey API requests received (single, async and status), whatever their outcome. */
   requests: number;
+  /** Definition lookups (event and send definitions), apart from `requests`. */
+  lookups: number;
   /** Async batch requests accepted. */
   batches: number;
   /** Contacts refused: per-member errors, 400 on single, members of a refused batch. */
@@ -143,8 +149,10 @@ export interface McEmulator {
   sends(filter?: { contactKey?: string; definitionKey?: string; messageKey?: string }): ReceivedSend[];
   /** Accepted transactional sends counted by messageKey. */
   sendCounts(): Map<string, number>;
-  /** Pauses (400 on send) or reactivates a send definition. */
-  setDefinitionStatus(key: string, status: 'active' | 'paused'): void;
+  /** Pauses (400 on send, Inactive on lookup), deletes or reactivates a send or event definition. */
+  setDefinitionStatus(key: string, status: 'active' | 'paused' | 'deleted'): void;
+  /** Contact deletion operations received, with their status at `now`. */
+  deletions(now?: number): { operationID: number; contactKeys: string[]; requestedAt: number; status: string }[];
   /** Random faults on REST requests; undefined turns them off. */
   setChaos(chaos: McChaos | undefined): void;
   /** Every token issued so far now answers 401 `{"errorcode":0,"message":"Not Authorized"}`. */

@@ -83,6 +83,11 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     labelNames: ['kind'], registers: [registry],
   });
   for (const k of ['query', 'queryMore', 'describe']) restCalls.labels(k).inc(0);
+  const targetProblems = new Counter({
+    name: 'sfmc_bridge_target_problems_total',
+    help: 'What the target probe found: per kind (eventDefinition, sendDefinition, dataExtension, scope) and state (missing, inactive, misnamed, recovered).',
+    labelNames: ['kind', 'state'], registers: [registry],
+  });
   for (const k of ['enrich', 'gap', 'resync']) fetched.labels(k).inc(0);
 
   new Gauge({
@@ -135,6 +140,7 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     recordsFetched(kind, n) { fetched.labels(kind).inc(n); },
     fetchFailed(entity) { fetchFailures.labels(entity).inc(); },
     restCall(kind) { restCalls.labels(kind).inc(); },
+    targetProblem(kind, state) { targetProblems.labels(kind, state).inc(); },
   };
   const unlisten = src.telemetry.listen(listener);
   return { registry, render: () => registry.metrics(), close: unlisten };
