@@ -179,6 +179,10 @@ const CATALOGUE = {
   MC_MEMBER_UNACCOUNTED: { kind: 'permanent', requestClass: 'member' },
   MC_RECIPIENT_REJECTED: { kind: 'permanent', requestClass: 'other' },
   MC_RECIPIENT_UNACCOUNTED: { kind: 'transient', requestClass: 'other' },
+  // Marketing Cloud: what the target probe found before sending (delivery/target-probe.ts).
+  MC_DEFINITION_MISSING: { kind: 'permanent', requestClass: 'other' },
+  MC_DEFINITION_INACTIVE: { kind: 'permanent', requestClass: 'other' },
+  MC_DEFINITION_MISNAMED: { kind: 'permanent', requestClass: 'other' },
 } as const satisfies Record<string, { kind: ErrorKind; requestClass?: RequestClass }>;
 
 /** A stable code of the bridge. */
