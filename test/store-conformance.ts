@@ -393,6 +393,17 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await expect(store.replaceDeadLetter(dead!.id, [], [], 3_000)).rejects.toThrow('not a dead letter in the queue');
   });
 
+  test('replaceDeadLetter: the row taken over shows the change type of the re-derived action when its dead letter had none', async () => {
+    const recordId = '003000000000002AAA';
+    // A raw message that could not be read: the dead letter knows no change type.
+    await store.commitBatch([], [{ ...deadLetter(1), route: 'welcome', recordId, contactKey: recordId, source: undefined }], new Map());
+    const [dead] = await store.deadLetters();
+    expect((await store.trace(recordId))[0]).toMatchObject({ changeType: null });
+    const own = action(1, { idempotencyKey: 'dead-1', recordId, contactKey: recordId, changeType: 'CREATE' });
+    await store.replaceDeadLetter(dead!.id, [own], [], 2_000);
+    expect((await store.trace(recordId))[0]).toMatchObject({ id: dead!.id, status: 'pending', changeType: 'CREATE' });
+  });
+
   test('replaceDeadLetter: the same failure again leaves it dead with the new reason; anything else replaces it and it leaves the queue', async () => {
     await store.commitBatch([], [{ ...deadLetter(1), route: 'welcome' }, { ...deadLetter(2), route: 'welcome' }], new Map());
     const [d1, d2] = await store.deadLetters();

@@ -1,7 +1,8 @@
 /**
  * The Postgres store's history side: a record's timeline (`trace`), the dead-letter queue
  * (list, requeue, discard, re-derive) and an action's attempt history. Same semantics as the
- * embedded store's; what sharing adds is that a dead letter made pending again has no claim
+ * embedded store's (what a re-derived dead letter becomes is decided once, in
+ * ../replacement.ts); what sharing adds is that a dead letter made pending again has no claim
  * left on it, so whichever instance asks first delivers it (in its contact's order, see the
  * claim in `store.ts`).
  */
@@ -10,6 +11,7 @@ import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { deliveryIdsOf } from '../delivery-columns.ts';
 import { COLUMNS, type DbActionRow, INFLIGHT, toActionRow } from './rows.ts';
 import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceAttempt, TraceEntry } from '../contract.ts';
+import { notInQueue, replacementEnding, sortReplacement } from '../replacement.ts';
 import { countAttempts, sourceFacts } from '../trace-facts.ts';
 
 /** What the history queries need from the store. */
@@ -107,57 +109,46 @@ export async function discardDead(db: PgHistoryAccess, ids: readonly number[], n
 
 /** Replaces a dead letter made before delivery with what re-running its planning made (see `Store.replaceDeadLetter`). */
 export async function replaceDead(db: PgHistoryAccess, id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
-  const result: ReplaceResult = { requeued: false, inserted: 0, deadLettered: 0, stillDead: false };
-  const me = db.instanceId;
-  await db.transaction(async (c) => {
+  return db.transaction(async (c) => {
     const { rows } = await c.query<{ idempotency_key: string }>(
       `SELECT idempotency_key FROM actions WHERE id = $1 AND status = 'dead' AND discarded_at IS NULL FOR UPDATE`, [id]);
     const key = rows[0]?.idempotency_key;
-    if (key === undefined) throw new Error(`action ${id} is not a dead letter in the queue`);
+    if (key === undefined) throw notInQueue(id);
+    const plan = sortReplacement(key, actions, deadLetters);
     const due = Math.max(1, now);
-    for (const a of actions) {
-      if (a.idempotencyKey === key) {
-        await c.query(`UPDATE actions SET status = 'pending', target = $1, mode = $2, batch_key = $3, payload = $4::json, contact_key = $5,
-            attempts = 0, next_attempt_at = $6, error_code = NULL, error = NULL, claimed_by = NULL, claimed_until = NULL,
-            change_type = coalesce($7, change_type)
-          WHERE id = $8`, [a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, due, a.changeType ?? null, id]);
-        result.requeued = true;
-        continue;
-      }
+    const a = plan.takeover;
+    if (a) {
+      await c.query(`UPDATE actions SET status = 'pending', target = $1, mode = $2, batch_key = $3, payload = $4::json, contact_key = $5,
+          attempts = 0, next_attempt_at = $6, error_code = NULL, error = NULL, claimed_by = NULL, claimed_until = NULL,
+          change_type = coalesce($7, change_type)
+        WHERE id = $8`, [a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, due, a.changeType ?? null, id]);
+    }
+    let inserted = 0;
+    for (const n of plan.actions) {
       const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
           record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type)
         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12, $13, $14, $15)
-        ON CONFLICT (idempotency_key) DO NOTHING`, [a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId,
-        a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, due, a.changeType ?? null]);
-      result.inserted += r.rowCount ?? 0;
+        ON CONFLICT (idempotency_key) DO NOTHING`, [n.idempotencyKey, n.route, n.target, n.mode, n.batchKey, n.channel, n.replayId,
+        n.recordId, n.contactKey, n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null]);
+      inserted += r.rowCount ?? 0;
     }
-    let sameFailure: NewDeadLetter | undefined;
-    for (const d of deadLetters) {
-      if (d.idempotencyKey === key) {
-        sameFailure = d;
-        continue;
-      }
+    let deadLettered = 0;
+    for (const d of plan.deadLetters) {
       const facts = sourceFacts(d.source);
       const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
           correlation_id, payload, error_code, error, received_at, created_at, change_type)
         VALUES ($1, 'dead', $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13)
         ON CONFLICT (idempotency_key) DO NOTHING`, [d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
         d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null]);
-      result.deadLettered += r.rowCount ?? 0;
+      deadLettered += r.rowCount ?? 0;
     }
-    const history = `INSERT INTO attempts (action_id, at, outcome, code, detail, instance) VALUES ($1, $2, $3, $4, $5, $6)`;
-    if (result.requeued) {
-      await c.query(history, [id, now, 'rederived', null, `mapping re-run: pending again${result.inserted > 0 ? `, with ${result.inserted} more action(s)` : ''}`, me]);
-    } else if (sameFailure) {
-      result.stillDead = true;
-      await c.query('UPDATE actions SET error_code = $1, error = $2 WHERE id = $3', [sameFailure.code, sameFailure.reason, id]);
-      await c.query(history, [id, now, 'rederive_failed', sameFailure.code, sameFailure.reason, me]);
-    } else {
-      await c.query('UPDATE actions SET discarded_at = $1 WHERE id = $2', [now, id]);
-      await c.query(history, [id, now, 'rederived', null, `replaced by ${result.inserted} action(s) and ${result.deadLettered} dead letter(s)`, me]);
-    }
+    const ending = replacementEnding(plan, inserted, deadLettered);
+    if (ending.row === 'still-dead') await c.query('UPDATE actions SET error_code = $1, error = $2 WHERE id = $3', [plan.sameFailure!.code, plan.sameFailure!.reason, id]);
+    else if (ending.row === 'discarded') await c.query('UPDATE actions SET discarded_at = $1 WHERE id = $2', [now, id]);
+    await c.query('INSERT INTO attempts (action_id, at, outcome, code, detail, instance) VALUES ($1, $2, $3, $4, $5, $6)',
+      [id, now, ending.history.outcome, ending.history.code, ending.history.detail, db.instanceId]);
+    return ending.result;
   });
-  return result;
 }
 
 /** An action's history, oldest first. */

@@ -13,11 +13,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { ActionTarget, NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceAttempt, TraceEntry } from '../contract.ts';
-import { deliveryColumns, deliveryIdsOf } from '../delivery-columns.ts';
+import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceEntry } from '../contract.ts';
+import { deliveryColumns } from '../delivery-columns.ts';
 import { MIGRATIONS } from './schema.ts';
-import { countAttempts, sourceFacts } from '../trace-facts.ts';
+import { attemptsOfAction, deadLettersOf, discardDead, prepareTrace, replaceDead, requeueDead, traceOf, type SqliteHistoryAccess, type TraceStatements } from './history.ts';
+import { CLAIM_COLUMNS, COLUMNS, type DbActionRow, INSERT_DEAD, insertDeadLetter, toActionRow, toStored } from './rows.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 import { ContactOrder } from './contact-order.ts';
 
@@ -76,31 +77,6 @@ function migrate(db: DatabaseSync): void {
   }
 }
 
-interface DbActionRow {
-  id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
-  mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
-  record_id: string; contact_key: string; correlation_id: string; payload: string; attempts: number;
-  error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
-  message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
-  discarded_at: number | null;
-}
-
-interface DbTraceRow extends DbActionRow {
-  change_type: string | null;
-}
-
-interface DbAttemptRow {
-  action_id: number; at: number; outcome: TraceAttempt['outcome']; code: string | null; detail: string | null;
-}
-
-const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at,
-  discarded_at`;
-
-/** What a claim reads: the columns `toStored` uses, no more (claims read thousands of rows a second). */
-const CLAIM_COLUMNS = `id, idempotency_key, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, received_at, attempts`;
-
 class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #insertAction: StatementSync;
@@ -114,8 +90,8 @@ class SqliteStore implements Store {
   readonly #retry: StatementSync;
   readonly #dead: StatementSync;
   readonly #attempt: StatementSync;
-  readonly #traceRows: StatementSync;
-  readonly #traceAttempts: StatementSync;
+  readonly #trace: TraceStatements;
+  readonly #history: SqliteHistoryAccess;
   readonly #prunable: StatementSync;
   readonly #deleteAttempts: StatementSync;
   readonly #deleteAction: StatementSync;
@@ -144,9 +120,7 @@ class SqliteStore implements Store {
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
       replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
       VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
-    this.#insertDead = db.prepare(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id,
-      contact_key, correlation_id, payload, error_code, error, received_at, created_at, change_type)
-      VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+    this.#insertDead = db.prepare(INSERT_DEAD);
     this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
     this.#upsertMark = db.prepare(`UPDATE checkpoints SET commit_timestamp = max(coalesce(commit_timestamp, 0), ?) WHERE channel = ?`);
@@ -161,11 +135,12 @@ class SqliteStore implements Store {
     this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
     this.#dead = db.prepare(`UPDATE actions SET status = 'dead', attempts = attempts + 1, error_code = ?, error = ? WHERE id = ?`);
     this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
-    // A mapper may key a contact other than the record: the second half finds those rows
-    // through the partial index on contact_key (migration 2).
-    this.#traceRows = db.prepare(`SELECT ${COLUMNS}, change_type FROM actions WHERE record_id = ?
-      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id ORDER BY id`);
-    this.#traceAttempts = db.prepare('SELECT action_id, at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid');
+    this.#trace = prepareTrace(db);
+    this.#history = {
+      db, attempt: this.#attempt, insertDead: this.#insertDead,
+      transaction: (body) => this.#transaction(body),
+      inflight: (id) => this.#inflight.has(id),
+    };
     // The newest row is never pruned: SQLite would hand its id out again, and new actions are
     // found by id order (see #cursor).
     this.#prunable = db.prepare(`SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < ?
@@ -203,10 +178,7 @@ class SqliteStore implements Store {
         else duplicates++;
       }
       for (const d of deadLetters) {
-        const facts = sourceFacts(d.source);
-        const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null);
-        if (r.changes > 0) deadLettered++;
+        if (insertDeadLetter(this.#insertDead, d, now)) deadLettered++;
         else duplicates++;
       }
       for (const [channel, replayId] of checkpoints) this.#upsertCheckpoint.run(channel, replayId, now);
@@ -334,23 +306,9 @@ class SqliteStore implements Store {
   }
 
   async trace(recordOrContactKey: string): Promise<TraceEntry[]> {
-    const rows = this.#traceRows.all(recordOrContactKey, recordOrContactKey) as unknown as DbTraceRow[];
-    return rows.map((r) => {
-      const row = toActionRow(r, this.#inflight.has(r.id));
-      const attempts: TraceAttempt[] = (this.#traceAttempts.all(r.id) as unknown as DbAttemptRow[])
-        .map((a, i, all) => ({ attempt: countAttempts(all, i), at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
-      // The successful attempt is the row itself: no attempt row is written on the hot path.
-      if (r.status === 'delivered' && r.delivered_at !== null) {
-        attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
-      }
-      return {
-        id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, channel: r.channel, replayId: r.replay_id,
-        changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
-        route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at, status: row.status,
-        attempts, deliveredAt: r.delivered_at, deliveryIds: row.deliveryIds, errorCode: r.error_code, error: r.error,
-      };
-    });
+    return traceOf(this.#history, this.#trace, recordOrContactKey);
   }
+
 
   async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
     const ids = (this.#prunable.all(deliveredBefore, limit) as { id: number }[]).map((r) => r.id);
@@ -373,106 +331,33 @@ class SqliteStore implements Store {
   }
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<ActionRow[]> {
-    const where = [`status = 'dead'`];
-    const args: (string | number)[] = [];
-    if (!filter.includeDiscarded) where.push('discarded_at IS NULL');
-    if (filter.route !== undefined) {
-      where.push('route = ?');
-      args.push(filter.route);
-    }
-    if (filter.ids !== undefined) {
-      if (filter.ids.length === 0) return [];
-      where.push(`id IN (${filter.ids.map(() => '?').join(', ')})`);
-      args.push(...filter.ids);
-    }
-    args.push(filter.limit ?? 1000);
-    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as unknown as DbActionRow[];
-    return rows.map((r) => toActionRow(r, false));
+    return deadLettersOf(this.#history, filter);
   }
 
+
   async requeue(ids: readonly number[], now: number): Promise<number[]> {
-    const done: number[] = [];
-    const update = this.#db.prepare(`UPDATE actions SET status = 'pending', attempts = 0, next_attempt_at = ?, error_code = NULL, error = NULL
-      WHERE id = ? AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL`);
-    this.#transaction(() => {
-      for (const id of ids) {
-        const before = this.#db.prepare('SELECT attempts, error_code, error FROM actions WHERE id = ?').get(id) as { attempts: number; error_code: string | null; error: string | null } | undefined;
-        if (update.run(Math.max(1, now), id).changes === 0) continue;
-        this.#attempt.run(id, now, 'requeued', before?.error_code ?? null, `requeued after ${before?.attempts ?? 0} attempts; last error: ${before?.error ?? 'none'}`);
-        done.push(id);
-      }
-    });
+    const done = requeueDead(this.#history, ids, now);
     this.#backlog += done.length;
     return done;
   }
 
+
   async discard(ids: readonly number[], now: number, note = 'discarded from the dead-letter queue'): Promise<number[]> {
-    const done: number[] = [];
-    const update = this.#db.prepare(`UPDATE actions SET discarded_at = ? WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`);
-    this.#transaction(() => {
-      for (const id of ids) {
-        if (update.run(now, id).changes === 0) continue;
-        this.#attempt.run(id, now, 'discarded', null, note);
-        done.push(id);
-      }
-    });
-    return done;
+    return discardDead(this.#history, ids, now, note);
   }
 
+
   async replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
-    const result: ReplaceResult = { requeued: false, inserted: 0, deadLettered: 0, stillDead: false };
-    const fresh: number[] = [];
-    this.#transaction(() => {
-      const row = this.#db.prepare(`SELECT idempotency_key FROM actions WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`).get(id) as { idempotency_key: string } | undefined;
-      if (!row) throw new Error(`action ${id} is not a dead letter in the queue`);
-      for (const a of actions) {
-        if (a.idempotencyKey === row.idempotency_key) {
-          this.#db.prepare(`UPDATE actions SET status = 'pending', target = ?, mode = ?, batch_key = ?, payload = ?, contact_key = ?, attempts = 0,
-            next_attempt_at = ?, error_code = NULL, error = NULL WHERE id = ?`).run(a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, Math.max(1, now), id);
-          result.requeued = true;
-          continue;
-        }
-        // Due through the retry path (next_attempt_at > 0), which reads the table: a service
-        // running in another process finds them without knowing they were added.
-        const r = this.#db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
-          replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type)
-          VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`).run(
-          a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId, a.recordId, a.contactKey,
-          a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, Math.max(1, now), a.changeType ?? null);
-        if (r.changes > 0) {
-          result.inserted++;
-          fresh.push(Number(r.lastInsertRowid));
-        }
-      }
-      let sameFailure: NewDeadLetter | undefined;
-      for (const d of deadLetters) {
-        if (d.idempotencyKey === row.idempotency_key) {
-          sameFailure = d;
-          continue;
-        }
-        const facts = sourceFacts(d.source);
-        const r = this.#insertDead.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-          d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null);
-        if (r.changes > 0) result.deadLettered++;
-      }
-      if (result.requeued) {
-        this.#attempt.run(id, now, 'rederived', null, `mapping re-run: pending again${result.inserted > 0 ? `, with ${result.inserted} more action(s)` : ''}`);
-      } else if (sameFailure) {
-        result.stillDead = true;
-        this.#db.prepare('UPDATE actions SET error_code = ?, error = ? WHERE id = ?').run(sameFailure.code, sameFailure.reason, id);
-        this.#attempt.run(id, now, 'rederive_failed', sameFailure.code, sameFailure.reason);
-      } else {
-        this.#db.prepare('UPDATE actions SET discarded_at = ? WHERE id = ?').run(now, id);
-        this.#attempt.run(id, now, 'rederived', null, `replaced by ${result.inserted} action(s) and ${result.deadLettered} dead letter(s)`);
-      }
-    });
-    this.#backlog += fresh.length + (result.requeued ? 1 : 0);
+    const { result, pending } = replaceDead(this.#history, id, actions, deadLetters, now);
+    this.#backlog += pending;
     return result;
   }
 
+
   async attemptsOf(id: number): Promise<AttemptRow[]> {
-    return this.#db.prepare('SELECT at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid').all(id) as unknown as AttemptRow[];
+    return attemptsOfAction(this.#history, id);
   }
+
 
   async close(): Promise<void> {
     if (!this.#db.isOpen) return;
@@ -490,23 +375,4 @@ class SqliteStore implements Store {
       throw err;
     }
   }
-}
-
-function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'payload' | 'received_at' | 'attempts'>): StoredAction {
-  return {
-    id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
-    mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
-    recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
-    payload: JSON.parse(r.payload), receivedAt: r.received_at, attempts: r.attempts,
-  };
-}
-
-function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
-  return {
-    id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
-    channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
-    correlationId: r.correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
-    errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
-    createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
-  };
 }
