@@ -6,7 +6,7 @@
 import type { Service } from '../src/service.ts';
 import type { PubSubSubscriber } from '../subscribers/pubsub/index.ts';
 import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor } from './helpers/harness.ts';
-import { expectOrderEntries, expectResumeAfterRestart, expectSpineEntries, ORDER_ROUTING, publishOrders, publishSpineChanges } from './helpers/spine.ts';
+import { expectCaughtUp, expectOrderEntries, expectResumeAfterRestart, expectSpineEntries, ORDER_ROUTING, publishOrders, publishSpineChanges } from './helpers/spine.ts';
 
 const h = useHarness({ sf: { pubsub: true } });
 
@@ -47,20 +47,21 @@ test('a checkpoint the CometD transport stored is honoured when the bridge switc
   await waitFor(() => h.mc.stats().entries >= 20, 10_000, 'first 20 over CometD');
   expect((await cometd.store.loadCheckpoints()).get(CHANNEL)).toMatch(/^\d+$/);
   await h.stopService();
-  for (let i = 20; i < 30; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } });
+  let last = '';
+  for (let i = 20; i < 30; i++) last = String(h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } }).replayId);
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 30, 10_000, 'the next 10 over Pub/Sub');
-  await new Promise((r) => setTimeout(r, 200));
+  await expectCaughtUp(s, last);
   expect(h.mc.stats()).toMatchObject({ entries: 30, duplicates: 0 });
   expect((await s.store.loadCheckpoints()).get(CHANNEL)).toMatch(/=$/);
 });
 
 test('platform events are routed too over the Pub/Sub API, with their EventUuid', async () => {
   const s = await start(ORDER_ROUTING);
-  publishOrders(h.sf);
+  const published = publishOrders(h.sf);
   await waitFor(() => h.mc.stats().entries >= 2, 10_000, 'two order entries');
   await s.dispatcher.settled();
-  await expectOrderEntries(h.mc, s.store);
+  await expectOrderEntries(h.mc, s.store, published);
 });
 
 test('a burst of 1500 retained events is requested at most 100 at a time and committed several responses to a transaction', async () => {

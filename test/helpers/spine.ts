@@ -7,7 +7,8 @@ import type { McEmulator } from '../../src/emulators/mc/types.ts';
 import type { StreamingEmulator } from '../../src/emulators/streaming/types.ts';
 import type { Service } from '../../src/service.ts';
 import type { Store } from '../../src/outbox/contract.ts';
-import { contactId, waitFor, WELCOME_KEY } from './harness.ts';
+import { correlationIdOf, idempotencyKey } from '../../src/normalize/idempotency.ts';
+import { CHANNEL, contactId, waitFor, WELCOME_KEY } from './harness.ts';
 
 /** What `publishSpineChanges` published. */
 export interface SpineScenario {
@@ -76,12 +77,27 @@ export function publishOrders(sf: StreamingEmulator): ReturnType<StreamingEmulat
   return published;
 }
 
-/** Marketing Cloud holds the two orders, keyed by 18-character IDs; the third is a dead letter naming the missing field. */
-export async function expectOrderEntries(mc: McEmulator, store: Store): Promise<void> {
+/**
+ * Marketing Cloud holds the two orders, keyed by 18-character IDs; the third is a dead letter
+ * naming the missing field. Each order's action is keyed and correlated by the EventUuid the
+ * event was published with (the bridge read it from the event, on either transport), and
+ * Marketing Cloud's answer for it is recorded.
+ */
+export async function expectOrderEntries(mc: McEmulator, store: Store, published: ReturnType<StreamingEmulator['publishPlatformEvent']>[]): Promise<void> {
   expect(mc.received().map((e) => [e.contactKey, e.data])).toEqual([
     ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
     [contactId(1), { OrderNumber: 'ORD-1' }],
   ]);
+  for (const [i, recordId] of ['0035g00000XyZabAAF', contactId(1)].entries()) {
+    const { eventUuid } = published[i]!;
+    const [row] = await store.actionsFor(recordId);
+    expect(row).toMatchObject({ status: 'delivered', route: 'order-confirmed' });
+    // The key's time prefix is the event's CreatedDate: compare the digest, which names the EventUuid.
+    const fromUuid = idempotencyKey({ channel: ORDER_CHANNEL, replayId: 'any', kind: 'platform', recordId, eventUuid }, 'order-confirmed');
+    expect(row!.idempotencyKey.slice(11)).toBe(fromUuid.slice(11));
+    expect(row!.correlationId).toBe(correlationIdOf(ORDER_CHANNEL, row!.replayId, recordId, eventUuid));
+    expect(row!.deliveryIds?.eventInstanceId).toBe(mc.received({ contactKey: recordId })[0]!.eventInstanceId);
+  }
   await waitFor(async () => (await store.actionsFor(contactId(2))).length > 0, 5_000, 'the dead letter');
   const dead = await store.actionsFor(contactId(2));
   expect(dead[0]).toMatchObject({ status: 'dead' });
@@ -91,15 +107,30 @@ export async function expectOrderEntries(mc: McEmulator, store: Store): Promise<
 /**
  * The restart scenario: 50 contacts created and delivered, the bridge stopped, 30 more created
  * while it is down, the bridge started again; Marketing Cloud ends with all 80, none twice.
+ * "None twice" is checked once the bridge has nothing more to send: its checkpoint is the last
+ * event published and its outbox is empty.
  */
 export async function expectResumeAfterRestart(sf: StreamingEmulator, mc: McEmulator, start: () => Promise<Service>): Promise<void> {
   for (let i = 0; i < 50; i++) sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
   const first = await start();
   await waitFor(() => mc.stats().entries >= 50, 10_000, 'first 50');
   await first.stop();
-  for (let i = 50; i < 80; i++) sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
-  await start();
+  let last = '';
+  for (let i = 50; i < 80; i++) last = String(sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } }).replayId);
+  const second = await start();
   await waitFor(() => mc.stats().entries >= 80, 10_000, 'all 80');
-  await new Promise((r) => setTimeout(r, 200));
+  await expectCaughtUp(second, last);
   expect(mc.stats()).toMatchObject({ entries: 80, uniqueContacts: 80, duplicates: 0 });
+}
+
+/**
+ * Waits until `s` has committed the event `lastReplayId` (in either transport's form) on
+ * `channel` and delivered everything it stored: from then on nothing more can reach Marketing
+ * Cloud, so counts taken after it are final (a condition, not a sleep).
+ */
+export async function expectCaughtUp(s: Service, lastReplayId: string, channel = CHANNEL): Promise<void> {
+  const committed = (stored: string | undefined): boolean => stored !== undefined
+    && (stored === lastReplayId || (/=$/.test(stored) && Buffer.from(stored, 'base64').readBigUInt64BE().toString() === lastReplayId));
+  await waitFor(async () => committed((await s.store.loadCheckpoints()).get(channel)) && await s.store.backlog() === 0, 10_000, `the checkpoint at ${lastReplayId} and an empty outbox`);
+  await s.dispatcher.settled();
 }
