@@ -72,23 +72,32 @@ test('after a 429 the rest of the round waits out the pause unsent, then goes fi
 });
 
 test('a call the open circuit refused before sending is held until the wait it names, not recorded as a failed attempt', async () => {
-  let refused = 0;
   let circuitOpenUntil = 0;
+  // What the target saw, checked after the run: an expect thrown inside deliver() would only
+  // become a retry outcome, which the dispatcher absorbs.
+  const calls: { at: number; refused: boolean }[] = [];
   const target: Target = {
     async deliver(items: DeliveryItem[]): Promise<DeliveryOutcome[]> {
-      if (refused === 0) {
-        refused++;
+      if (calls.length === 0) {
+        calls.push({ at: Date.now(), refused: true });
         circuitOpenUntil = Date.now() + PAUSE_MS;
         const error = new TransientError('MC_CIRCUIT_OPEN', 'circuit open', { retryAfterMs: PAUSE_MS });
         return items.map((i) => ({ id: i.id, status: 'retry', error, retryAfterMs: PAUSE_MS }));
       }
-      expect(Date.now()).toBeGreaterThanOrEqual(circuitOpenUntil - 5);
+      calls.push({ at: Date.now(), refused: false });
       return items.map((i) => ({ id: i.id, status: 'delivered', ids: {} }));
     },
   };
   // No pausedUntil hook: the wait comes from the refusal itself.
   start(target);
   await waitFor(async () => (await store.backlog()) === 0, 15_000, 'every action delivered');
+  expect(calls[0]!.refused).toBe(true);
+  expect(calls.length).toBeGreaterThan(1);
+  // Before the wait the refusal named was over, only the one call already in flight beside the
+  // refused one went out (concurrency 2); every later call waited.
+  const early = calls.slice(1).filter((c) => c.at < circuitOpenUntil - 5);
+  expect(early.length).toBeLessThanOrEqual(1);
+  expect(calls.length - 1 - early.length).toBeGreaterThanOrEqual(2);
   expect(await attemptsOf(1)).toBe(1);
   expect((await store.trace(action(1).recordId))[0]!.attempts.map((a) => a.outcome)).toEqual(['delivered']);
 });
