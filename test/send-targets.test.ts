@@ -34,6 +34,26 @@ function item(n: number, over: Partial<SendPayload> = {}, mode: 'batch' | 'singl
   };
 }
 
+/**
+ * From the bridge's side (MC refuses a reused key by itself, so its accepted count proves
+ * nothing): every messageKey the target sent is one item's idempotency key and named only that
+ * item's recipient, and every delivered outcome carries its own item's key. Returns how many
+ * requests carried each key.
+ */
+function expectKeysOwned(items: DeliveryItem<SendPayload>[], outcomes: DeliveryOutcome[]): Map<string, number> {
+  const byKey = new Map(items.map((i) => [i.idempotencyKey, i]));
+  const requests = new Map<string, number>();
+  for (const [key, asked] of emu.messageKeyRequests()) {
+    const own = byKey.get(key);
+    expect(own).toBeDefined();
+    expect(asked.recipients).toEqual([`${own!.payload.contactKey} ${own!.payload.address}`]);
+    requests.set(key, asked.requests);
+  }
+  const byId = new Map(items.map((i) => [i.id, i]));
+  for (const o of outcomes) if (o.status === 'delivered') expect(o.ids.messageKey).toBe(byId.get(o.id)!.idempotencyKey);
+  return requests;
+}
+
 function byStatus(outcomes: DeliveryOutcome[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const o of outcomes) (out[o.status] ??= []).push(o.id);
@@ -41,11 +61,13 @@ function byStatus(outcomes: DeliveryOutcome[]): Record<string, number[]> {
 }
 
 describe('transactional target', () => {
-  test('a batch goes out as one request with per-recipient messageKeys, each recorded once at MC', async () => {
+  test('a batch goes out as one request with per-recipient messageKeys: each item\'s own key, sent once, for its own recipient', async () => {
     const target = createTransactionalTarget(clients.clientFor);
     const items = Array.from({ length: 120 }, (_, i) => item(i));
     const outcomes = await target.deliver(items);
     expect(outcomes.every((o) => o.status === 'delivered')).toBe(true);
+    const requests = expectKeysOwned(items, outcomes);
+    expect([...requests.values()]).toEqual(Array(120).fill(1));
     expect(outcomes[3]).toMatchObject({ status: 'delivered', ids: { messageKey: items[3]!.idempotencyKey, requestId: expect.any(String) } });
     expect(emu.stats()).toMatchObject({ sends: 120, requests: 1 });
     const sent = emu.sends({ messageKey: items[7]!.idempotencyKey });
@@ -68,8 +90,10 @@ describe('transactional target', () => {
     expect(first.every((o) => o.status === 'retry' && o.error.code === 'MC_CONNECTION_LOST')).toBe(true);
     const second = await target.deliver(items);
     expect(second.every((o) => o.status === 'delivered')).toBe(true);
+    // The retry reused each item's own key (so MC could recognize it), once, for the same recipient.
+    const requests = expectKeysOwned(items, second);
+    expect([...requests.values()]).toEqual(Array(10).fill(2));
     expect(emu.stats()).toMatchObject({ sends: 10, messageKeyReused: 10 });
-    expect([...emu.sendCounts().values()].every((n) => n === 1)).toBe(true);
   });
 
   test('single mode: one request per messageKey; a repeated key is a 400 with 109110, which counts as delivered', async () => {
@@ -82,7 +106,10 @@ describe('transactional target', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(await res.body.json()).toMatchObject({ errorcode: SEND_CODES.messageKeyReused, responses: [{ messageKey: one.idempotencyKey, errorcode: 109110 }] });
-    expect((await target.deliver([one]))[0]).toMatchObject({ status: 'delivered' });
+    const again = await target.deliver([one]);
+    expect(again[0]).toMatchObject({ status: 'delivered', ids: { messageKey: one.idempotencyKey } });
+    // Ours twice, the hand-made request once: always under the item's own key.
+    expect(emu.messageKeyRequests().get(one.idempotencyKey)?.requests).toBe(3);
     expect(emu.sends()).toHaveLength(1);
   });
 
@@ -183,8 +210,14 @@ test('chaos control: random 5xx, resets and 429 bursts hit REST requests at the 
   await res.body.dump();
   const target = createTransactionalTarget(clients.clientFor);
   const outcomes: DeliveryOutcome[] = [];
-  for (let i = 0; i < 40; i++) outcomes.push(...await target.deliver([item(i, {}, 'single')]));
+  const items = Array.from({ length: 40 }, (_, i) => item(i, {}, 'single'));
+  for (const one of items) outcomes.push(...await target.deliver([one]));
   const retried = outcomes.filter((o) => o.status === 'retry').length;
+  // A 5xx is answered before MC looks at the message: each key reached it at most once, and
+  // exactly the delivered ones did.
+  const requests = expectKeysOwned(items, outcomes);
+  expect([...requests.values()].every((n) => n === 1)).toBe(true);
+  expect(requests.size).toBe(40 - retried);
   expect(retried).toBeGreaterThan(8);
   expect(retried).toBeLessThan(32);
   expect(emu.stats().chaos).toBe(retried);

@@ -95,6 +95,7 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
       (filter?.definitionKey === undefined || e.definitionKey === filter.definitionKey) &&
       (filter?.messageKey === undefined || e.messageKey === filter.messageKey)),
     sendCounts: () => new Map(state.sendCounts),
+    messageKeyRequests: () => new Map([...state.messageKeyRequests].map(([key, v]) => [key, { requests: v.requests, recipients: [...v.recipients] }])),
     setDefinitionStatus: (key, status) => { state.definitionStatus.set(key, status); },
     deletions: (now = Date.now()) => state.deletions.map((d) => state.deletionStatus(d.operationID, now)!),
     setChaos: (chaos) => state.setChaos(chaos),

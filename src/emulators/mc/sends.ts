@@ -121,6 +121,7 @@ function recipient(state: McState, definitionKey: string, value: unknown, messag
   if (messageKey.length > 100) return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'messageKey must be at most 100 characters.' });
   if (value.attributes !== undefined && !isRecord(value.attributes)) return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'attributes must be an object.' });
   state.counters.messageKeyAttempts++;
+  state.noteMessageKey(messageKey, contactKey, to);
   if (state.messageKeyUsed(messageKey)) {
     state.counters.messageKeyReused++;
     return { messageKey, errorcode: SEND_CODES.messageKeyReused, message: `MessageKey ${messageKey} is already in use.` };

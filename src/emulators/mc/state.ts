@@ -46,6 +46,12 @@ export class McState {
   sends: ReceivedSend[] = [];
   /** Accepted sends per messageKey (transactional): the exactly-once view. */
   sendCounts = new Map<string, number>();
+  /**
+   * Every transactional recipient asked for, accepted or not, per messageKey: how often the
+   * key came and for which recipients (`contactKey to`), so a test can check from the client's
+   * side that a key was never used for two different messages.
+   */
+  messageKeyRequests = new Map<string, { requests: number; recipients: Set<string> }>();
   /** Definitions (event, triggered or transactional) set to a status by the control API. */
   definitionStatus = new Map<string, 'active' | 'paused' | 'deleted'>();
   /** Contact deletion operations, processed one at a time like Marketing Cloud's queue. */
@@ -127,6 +133,14 @@ export class McState {
   /** True when a transactional send already used `messageKey`. */
   messageKeyUsed(messageKey: string): boolean {
     return this.sendCounts.has(messageKey);
+  }
+
+  /** Notes that a request asked to send `messageKey` to this recipient (before it is judged). */
+  noteMessageKey(messageKey: string, contactKey: string, to: string): void {
+    let seen = this.messageKeyRequests.get(messageKey);
+    if (!seen) this.messageKeyRequests.set(messageKey, seen = { requests: 0, recipients: new Set() });
+    seen.requests++;
+    seen.recipients.add(`${contactKey} ${to}`);
   }
 
   /** Records one accepted send. */
@@ -276,6 +290,7 @@ export class McState {
     this.entries = [];
     this.sends = [];
     this.sendCounts.clear();
+    this.messageKeyRequests.clear();
     this.definitionStatus.clear();
     this.deletions = [];
     this.tokenScopes.clear();

@@ -149,6 +149,11 @@ export interface McEmulator {
   sends(filter?: { contactKey?: string; definitionKey?: string; messageKey?: string }): ReceivedSend[];
   /** Accepted transactional sends counted by messageKey. */
   sendCounts(): Map<string, number>;
+  /**
+   * Per messageKey, how many transactional requests carried it (accepted, refused or answered
+   * 109110) and the recipients (`contactKey to`) they named.
+   */
+  messageKeyRequests(): Map<string, { requests: number; recipients: string[] }>;
   /** Pauses (400 on send, Inactive on lookup), deletes or reactivates a send or event definition. */
   setDefinitionStatus(key: string, status: 'active' | 'paused' | 'deleted'): void;
   /** Contact deletion operations received, with their status at `now`. */
