@@ -3,7 +3,9 @@
  * wait for its exit, run one command to completion, and the crash loop the SIGKILL tests share.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
+import { expect } from '@jest/globals';
 import { contactId, waitFor, type Harness } from './harness.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/sfmc-bridge.js', import.meta.url));
@@ -46,10 +48,24 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_00
 
 /** What a crash loop saw. */
 export interface CrashReport {
-  /** Journey entries at the Marketing Cloud emulator when each run started and when it was killed. */
-  runs: { atStart: number; atKill: number; uniqueAtKill: number }[];
+  /**
+   * Per killed run: journey entries at the Marketing Cloud emulator when it started and when it
+   * was killed, contacts there at the kill, and of those how many the store did not record as
+   * delivered (accepted by Marketing Cloud while in flight at the kill: the next run sends them again).
+   */
+  runs: { atStart: number; atKill: number; uniqueAtKill: number; unrecordedAtKill: number }[];
   lost: number;
   duplicates: number;
+}
+
+/** Delivered actions in a SQLite outbox, read once its writer is dead. */
+function deliveredIn(dbPath: string): number {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'delivered'`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
 }
 
 /**
@@ -57,8 +73,10 @@ export interface CrashReport {
  * starting once that run is up; kills each of the first `kills` runs with SIGKILL once it has
  * delivered `progress` more entries than when it started, plus a random 50-300 ms (so every
  * kill lands while events stream in), then lets a last run deliver everything and stop with SIGTERM.
+ * After each kill it counts what Marketing Cloud holds that the store (`dbPath`) does not record
+ * as delivered.
  */
-export async function crashLoop(h: Harness, configPath: string, opts: { total: number; kills: number; progress?: number }): Promise<CrashReport> {
+export async function crashLoop(h: Harness, configPath: string, opts: { total: number; kills: number; dbPath: string; progress?: number }): Promise<CrashReport> {
   const { total, kills } = opts;
   const progress = opts.progress ?? 50;
   const slice = Math.ceil(total / (kills + 1));
@@ -88,7 +106,9 @@ export async function crashLoop(h: Harness, configPath: string, opts: { total: n
       child.kill('SIGKILL');
       const { signal } = await exited(child);
       if (signal !== 'SIGKILL') throw new Error(`run ${k + 1} ended before its kill (${signal ?? 'exit'})`);
-      runs.push({ atStart, atKill: h.mc.stats().entries, uniqueAtKill: h.mc.stats().uniqueContacts });
+      const delivered = deliveredIn(opts.dbPath);
+      const { entries, uniqueContacts } = h.mc.stats();
+      runs.push({ atStart, atKill: entries, uniqueAtKill: uniqueContacts, unrecordedAtKill: uniqueContacts - delivered });
     } finally {
       child.kill('SIGKILL');
     }
@@ -107,4 +127,25 @@ export async function crashLoop(h: Harness, configPath: string, opts: { total: n
   }
   const stats = h.mc.stats();
   return { runs, lost: total - stats.uniqueContacts, duplicates: stats.duplicates };
+}
+
+/**
+ * The crash tests' verdict, printed with its figures: each killed run was delivering and not
+ * done; nothing was lost; at each kill Marketing Cloud held at most `inFlight` contacts the
+ * store had not recorded as delivered (what a dispatcher round can have in flight), and the
+ * duplicates are no more than those (a delivered action recorded as such is never sent again).
+ */
+export function expectCrashBounds(label: string, report: CrashReport, total: number, inFlight: number): void {
+  const unrecorded = report.runs.reduce((n, r) => n + r.unrecordedAtKill, 0);
+  process.stdout.write(`${label}: ${total} events, ${report.runs.length} SIGKILLs (entries at start → at kill: ${report.runs.map((r) => `${r.atStart}→${r.atKill}`).join(', ')}), `
+    + `${report.lost} lost, ${report.duplicates} duplicate journey entries; accepted but not recorded at each kill: ${report.runs.map((r) => r.unrecordedAtKill).join(', ')} `
+    + `(bound ${inFlight} a kill, ${unrecorded} in all)\n`);
+  for (const run of report.runs) {
+    expect(run.atKill).toBeGreaterThan(run.atStart); // delivering when killed
+    expect(run.uniqueAtKill).toBeLessThan(total); // and not done yet
+    expect(run.unrecordedAtKill).toBeGreaterThanOrEqual(0);
+    expect(run.unrecordedAtKill).toBeLessThanOrEqual(inFlight);
+  }
+  expect(report.lost).toBe(0);
+  expect(report.duplicates).toBeLessThanOrEqual(unrecorded);
 }
