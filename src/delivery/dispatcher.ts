@@ -129,8 +129,8 @@ export class Dispatcher {
     if (claimed.length === 0) return false;
     const byId = new Map(claimed.map((a) => [a.id, a]));
     const chunks = chunkByBatchKey(claimed, batchSize, sizes);
-    const records: AttemptRecord[] = [];
     const unsent: StoredAction[] = [];
+    let recorded = 0;
     let next = 0;
     const worker = async (): Promise<void> => {
       // Once stopping, no new request starts: what is claimed but unsent stays pending in the
@@ -143,6 +143,7 @@ export class Dispatcher {
           continue;
         }
         const outcomes = await this.#deliver(chunk);
+        const records: AttemptRecord[] = [];
         for (const o of outcomes) {
           const a = byId.get(o.id)!;
           if (o.status === 'retry' && o.error.code === Code.MC_CIRCUIT_OPEN) { // the breaker refused it: nothing reached Marketing Cloud
@@ -150,15 +151,18 @@ export class Dispatcher {
             this.#heldUntil = Math.max(this.#heldUntil, Date.now() + (o.retryAfterMs ?? this.#o.pollIntervalMs));
           } else records.push(this.#toRecord(a, o));
         }
+        // Recorded as soon as answered, not at the end of the round: a crash then sends again
+        // at most the chunks in flight (concurrency x batch size), not all the round claimed.
+        if (records.length > 0) {
+          await store.recordAttempts(records, Date.now());
+          recorded += records.length;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
     if (unsent.length > 0) this.#held = unsent.sort((a, b) => a.id - b.id);
-    if (records.length > 0) {
-      await store.recordAttempts(records, Date.now());
-      await this.#o.onSettled?.();
-    }
-    return records.length > 0;
+    if (recorded > 0) await this.#o.onSettled?.();
+    return recorded > 0;
   }
 
   async #deliver(chunk: StoredAction[]): Promise<DeliveryOutcome[]> {
