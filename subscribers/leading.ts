@@ -5,12 +5,12 @@
  */
 import type { ChannelSubscription, Subscriber } from './types.ts';
 import type { ChannelLeadership, LeadershipHandlers } from '../src/outbox/postgres/leadership.ts';
-import type { Store } from '../src/outbox/contract.ts';
+import type { IntakeStore } from '../src/outbox/contract.ts';
 
 /** Options of the leading subscriber. */
 export interface LeadingSubscriberOptions {
   channels: readonly ChannelSubscription[];
-  store: Store;
+  store: IntakeStore;
   /** Builds the leadership with the handlers this subscriber gives it. */
   leadership(channels: readonly string[], handlers: LeadershipHandlers): ChannelLeadership;
   /** Builds a transport subscriber for one channel from the given checkpoints. */

@@ -11,14 +11,14 @@
  */
 import { BridgeError, ConfigError, TransientError, Code } from '../core/errors.ts';
 import type { ActionTarget, StoredAction } from '../core/model.ts';
-import type { AttemptRecord, Store } from '../outbox/contract.ts';
+import type { AttemptRecord, DeliveryStore } from '../outbox/contract.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import { RetryPolicy } from './retry.ts';
 import type { DeliveryOutcome, Target } from './target.ts';
 
 /** Dispatcher options. */
 export interface DispatcherOptions {
-  store: Store;
+  store: DeliveryStore;
   /** One target per action kind; an action whose target is missing is dead-lettered. */
   targets: Readonly<Partial<Record<ActionTarget, Target>>>;
   telemetry: Telemetry;

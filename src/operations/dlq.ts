@@ -19,7 +19,7 @@ import { NORMALIZE_ROUTE } from '../normalize/idempotency.ts';
 import type { MapperRegistry } from '../route/mapper-loader.ts';
 import type { NormalizedEvent, RawEvent } from '../core/model.ts';
 import { compileRoutes } from '../route/routes.ts';
-import type { ActionRow, DeadLetterFilter, Store } from '../outbox/contract.ts';
+import type { ActionRow, DeadLetterFilter, DeadLetterStore } from '../outbox/contract.ts';
 import { createPlanner } from '../pipeline/planner.ts';
 
 /** What happened to one dead letter on retry. */
@@ -34,7 +34,7 @@ export interface RetryOutcome {
 export type DlqConfig = Pick<BridgeConfig, 'channels' | 'routes'>;
 
 /** Retries the dead letters selected by `filter` (see the file comment for what that means). */
-export async function retryDeadLetters(store: Store, config: DlqConfig, mappers: MapperRegistry, filter: DeadLetterFilter, now = Date.now()): Promise<RetryOutcome[]> {
+export async function retryDeadLetters(store: DeadLetterStore, config: DlqConfig, mappers: MapperRegistry, filter: DeadLetterFilter, now = Date.now()): Promise<RetryOutcome[]> {
   const rows = await store.deadLetters({ ...filter, limit: filter.limit ?? Number.MAX_SAFE_INTEGER });
   const out: RetryOutcome[] = [];
   const deliverable = rows.filter((r) => r.target !== null).map((r) => r.id);
@@ -48,7 +48,7 @@ export async function retryDeadLetters(store: Store, config: DlqConfig, mappers:
   return out.sort((a, b) => a.id - b.id);
 }
 
-async function rederive(store: Store, config: DlqConfig, mappers: MapperRegistry, row: ActionRow, now: number): Promise<RetryOutcome> {
+async function rederive(store: DeadLetterStore, config: DlqConfig, mappers: MapperRegistry, row: ActionRow, now: number): Promise<RetryOutcome> {
   let actions;
   let deadLetters;
   if (row.route === NORMALIZE_ROUTE) {

@@ -11,13 +11,13 @@
  * idempotency key and is refused.
  */
 import type { Logger } from 'pino';
-import type { Store } from '../outbox/contract.ts';
+import type { RetentionStore } from '../outbox/contract.ts';
 
 const DAY_MS = 86_400_000;
 
 /** Retention runner options. */
 export interface RetentionOptions {
-  store: Store;
+  store: RetentionStore;
   retentionDays: number;
   logger: Logger;
   /** How often to prune. @default 3600000 (hourly) */

@@ -6,7 +6,7 @@
 import { tryTo18 } from '../normalize/ids.ts';
 import { maskPersonal } from '../core/log.ts';
 import type { DeliveryIds } from '../core/model.ts';
-import type { Store, TraceEntry } from '../outbox/contract.ts';
+import type { HistoryStore, TraceEntry } from '../outbox/contract.ts';
 
 /** The answer to one trace query. */
 export interface RecordTrace {
@@ -22,7 +22,7 @@ export interface RecordTrace {
  * key. Error texts can quote a field's value, so e-mail addresses and phone numbers in them are
  * masked unless `allowPersonalData` (the `log.allowPersonalData` switch) says otherwise.
  */
-export async function traceRecord(store: Store, query: string, opts: { allowPersonalData?: boolean } = {}): Promise<RecordTrace> {
+export async function traceRecord(store: HistoryStore, query: string, opts: { allowPersonalData?: boolean } = {}): Promise<RecordTrace> {
   const trimmed = query.trim();
   const key = tryTo18(trimmed) ?? trimmed;
   let entries = await store.trace(key);

@@ -121,10 +121,13 @@ export interface TraceEntry {
 }
 
 /**
- * Durable home of checkpoints and actions. Every method is atomic, and asynchronous so that a
- * networked store (Postgres) fits the same contract as the embedded one.
+ * The roles a store plays, one per kind of caller, so each caller is typed with what it uses.
+ * Every method is atomic, and asynchronous so that a networked store (Postgres) fits the same
+ * contract as the embedded one.
  */
-export interface Store {
+
+/** The source side: checkpoints to resume from, and the one commit of a batch with its checkpoints. */
+export interface IntakeStore {
   /** The stored replay ID of every channel that has one. */
   loadCheckpoints(): Promise<Map<string, string>>;
   /**
@@ -138,32 +141,37 @@ export interface Store {
    * checkpoint): where a reconciliation starts after a refused replay ID or a GAP_OVERFLOW.
    */
   loadCommitMarks?(): Promise<Map<string, number>>;
+  /** Actions not yet delivered nor dead-lettered (the backlog). */
+  backlog(): Promise<number>;
+}
+
+/** The dispatcher's side: claims and their outcomes. */
+export interface DeliveryStore {
   /** Claims up to `limit` due pending actions (none is handed out twice while in flight), in outbox order. */
   claimDue(limit: number, now: number): Promise<StoredAction[]>;
   /** Records the outcome of delivery attempts, in one transaction. */
   recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void>;
   /** Claims left by a process that died become due again; returns how many (stores that keep claims in memory: 0). */
   recoverInflight(): Promise<number>;
-  /** Actions not yet delivered nor dead-lettered (the backlog). */
-  backlog(): Promise<number>;
   /** Earliest `next_attempt_at` among pending actions, or undefined when none is pending. */
   nextDueAt(): Promise<number | undefined>;
+}
+
+/** What `trace` reads: a record's timeline. */
+export interface HistoryStore {
   /** Rows of one record or contact key, oldest first. */
   actionsFor(recordOrContactKey: string): Promise<ActionRow[]>;
-  /** Counts by status. */
-  counts(): Promise<Record<ActionRow['status'], number>>;
   /**
    * The timeline of one record or contact key (exact, 18-character form): every action and
    * dead letter made from its events, oldest first, each with its delivery attempts.
    */
   trace(recordOrContactKey: string): Promise<TraceEntry[]>;
-  /**
-   * Deletes up to `limit` delivered actions (and their attempt rows) delivered before
-   * `deliveredBefore`; pending and dead-lettered actions are never pruned. Returns how many.
-   */
-  pruneDelivered(deliveredBefore: number, limit: number): Promise<number>;
-  /** Resolves when the store can take a write now (readiness probe); rejects with the reason. */
-  checkWritable(): Promise<void>;
+  /** An action's history, oldest first. */
+  attemptsOf(id: number): Promise<AttemptRow[]>;
+}
+
+/** The dead-letter queue: list, requeue, discard, re-derive. */
+export interface DeadLetterStore {
   /** Dead letters, oldest first (the dead-letter queue). */
   deadLetters(filter?: DeadLetterFilter): Promise<ActionRow[]>;
   /**
@@ -184,5 +192,28 @@ export interface Store {
   replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult>;
   /** An action's history, oldest first. */
   attemptsOf(id: number): Promise<AttemptRow[]>;
+}
+
+/** Retention: pruning delivered actions. */
+export interface RetentionStore {
+  /**
+   * Deletes up to `limit` delivered actions (and their attempt rows) delivered before
+   * `deliveredBefore`; pending and dead-lettered actions are never pruned. Returns how many.
+   */
+  pruneDelivered(deliveredBefore: number, limit: number): Promise<number>;
+}
+
+/** The admin listener's gauges and readiness probe. */
+export interface AdminStore {
+  /** Actions not yet delivered nor dead-lettered (the backlog). */
+  backlog(): Promise<number>;
+  /** Counts by status. */
+  counts(): Promise<Record<ActionRow['status'], number>>;
+  /** Resolves when the store can take a write now (readiness probe); rejects with the reason. */
+  checkWritable(): Promise<void>;
+}
+
+/** Durable home of checkpoints and actions: every role, and `close`. */
+export interface Store extends IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore {
   close(): Promise<void>;
 }

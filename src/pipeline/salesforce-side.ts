@@ -10,10 +10,10 @@ import { observeRest, RecordFetcher, restOf } from '../enrich/fetcher.ts';
 import { entitiesOf, resync } from './resync.ts';
 import { createEnrichingPlanner } from './enriching-planner.ts';
 import type { MapperRegistry } from '../route/mapper-loader.ts';
-import type { NewAction, NewDeadLetter } from '../core/model.ts';
-import type { Store } from '../outbox/contract.ts';
+import type { IntakeStore } from '../outbox/contract.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { Planner } from './planner.ts';
+import { createDerivedCommit } from './sink.ts';
 import { openSalesforceSession, type SalesforceSession } from '../salesforce/auth.ts';
 import type { SalesforceTelemetry } from '../telemetry/salesforce.ts';
 
@@ -34,7 +34,7 @@ export interface SalesforceSide {
 
 /** Opens the session (a misconfigured auth method throws ConfigError here) and builds the rest. */
 export async function openSalesforceSide(deps: {
-  config: BridgeConfig; logger: Logger; store: Store; telemetry: Telemetry; mappers: MapperRegistry; onCommitted(): void;
+  config: BridgeConfig; logger: Logger; store: IntakeStore; telemetry: Telemetry; mappers: MapperRegistry; onCommitted(): void;
 }, session?: SalesforceSession): Promise<SalesforceSide> {
   const { config, logger, store } = deps;
   const sf = config.salesforce;
@@ -45,12 +45,7 @@ export async function openSalesforceSide(deps: {
   const planner = createEnrichingPlanner({ config, mappers: deps.mappers, fetcher, telemetry: sfTelemetry, logger, marks });
   let running: Promise<void> = Promise.resolve();
 
-  const commit = async (actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void> => {
-    const result = await store.commitBatch(actions, deadLetters, new Map());
-    deps.telemetry.batchCommitted([], result, new Map());
-    for (const d of deadLetters) deps.telemetry.rejected(d);
-    deps.onCommitted();
-  };
+  const commit = createDerivedCommit({ store, telemetry: deps.telemetry, onCommitted: deps.onCommitted });
 
   const events: SubscriberEvents = {
     fault: (decision, reason, channel) => sfTelemetry.streamFault(decision, reason, channel),

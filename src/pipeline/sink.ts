@@ -3,23 +3,16 @@
  * and dead letters, and commit them with the channels' checkpoints in one transaction.
  */
 import type { Gate, BatchSink } from '../../subscribers/types.ts';
-import type { Store } from '../outbox/contract.ts';
+import type { IntakeStore } from '../outbox/contract.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import type { Planner } from './planner.ts';
 import type { NewAction, NewDeadLetter, RawEvent } from '../core/model.ts';
 import { commitTimestampOf } from '../normalize/idempotency.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
-export function createPipelineSink(deps: { planner: Planner; store: Store; telemetry: Telemetry; onCommitted(): void }): BatchSink {
+export function createPipelineSink(deps: { planner: Planner; store: IntakeStore; telemetry: Telemetry; onCommitted(): void }): BatchSink {
   const { planner, store, telemetry, onCommitted } = deps;
-  const stage = {
-    async commitExtra(actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void> {
-      const result = await store.commitBatch(actions, deadLetters, new Map());
-      telemetry.batchCommitted([], result, new Map());
-      for (const d of deadLetters) telemetry.rejected(d);
-      onCommitted();
-    },
-  };
+  const stage = { commitExtra: createDerivedCommit(deps) };
   return async (batch, checkpoints) => {
     const { actions, deadLetters } = await planner(batch, stage);
     const result = await store.commitBatch(actions, deadLetters, checkpoints, commitMarks(batch));
@@ -27,6 +20,20 @@ export function createPipelineSink(deps: { planner: Planner; store: Store; telem
     for (const a of actions) telemetry.actionRouted(a);
     for (const d of deadLetters) telemetry.rejected(d);
     onCommitted();
+  };
+}
+
+/**
+ * Commits actions and dead letters made apart from a received batch (enrichment follow-ups,
+ * reconciliation): in one transaction, with no checkpoint moving, told to telemetry like a batch.
+ */
+export function createDerivedCommit(deps: { store: IntakeStore; telemetry: Telemetry; onCommitted(): void }):
+  (actions: NewAction[], deadLetters: NewDeadLetter[]) => Promise<void> {
+  return async (actions, deadLetters) => {
+    const result = await deps.store.commitBatch(actions, deadLetters, new Map());
+    deps.telemetry.batchCommitted([], result, new Map());
+    for (const d of deadLetters) deps.telemetry.rejected(d);
+    deps.onCommitted();
   };
 }
 
@@ -47,7 +54,7 @@ export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | u
  * holds uncommitted) is under `maxBacklog`, else when the dispatcher has brought the backlog
  * back under. The subscriber awaits it before asking for more.
  */
-export function createBacklogGate(store: Store, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
+export function createBacklogGate(store: Pick<IntakeStore, 'backlog'>, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
   let waiters: (() => void)[] = [];
   const release = async (): Promise<void> => {
     if (waiters.length === 0 || (await store.backlog()) >= maxBacklog) return;

@@ -4,14 +4,14 @@
  * time. One registry per service, so several bridges in one process (tests) never share one.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Store } from '../../outbox/contract.ts';
+import type { AdminStore } from '../../outbox/contract.ts';
 import type { Telemetry, TelemetryListener } from '../../telemetry/telemetry.ts';
 import { requestClassOf } from '../../core/errors.ts';
 
 /** What the metrics read at scrape time besides telemetry events. */
 export interface MetricsSources {
   telemetry: Telemetry;
-  store: Store;
+  store: AdminStore;
   /** True while every channel is subscribed. */
   subscribed(): boolean;
 }

@@ -10,7 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Store } from '../../outbox/contract.ts';
+import type { AdminStore, HistoryStore } from '../../outbox/contract.ts';
 import type { Telemetry } from '../../telemetry/telemetry.ts';
 import { traceRecord } from '../trace.ts';
 import { createMetrics } from './metrics.ts';
@@ -26,7 +26,8 @@ export interface AdminOptions {
   token?: string | undefined;
   /** Serve only /healthz, /readyz and /metrics: nothing that shows a record. @default false */
   probesOnly?: boolean;
-  store: Store;
+  /** Gauges and readiness, and the trace pages (`/api/trace`). */
+  store: AdminStore & HistoryStore;
   telemetry: Telemetry;
   /** True while every channel is subscribed. */
   subscribed(): boolean;

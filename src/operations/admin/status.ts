@@ -4,7 +4,7 @@
  * page costs the hot path one array write per outcome and the store nothing per event.
  */
 import { maskPersonal } from '../../core/log.ts';
-import type { Store } from '../../outbox/contract.ts';
+import type { AdminStore } from '../../outbox/contract.ts';
 import type { Counters, RecordRef, Telemetry } from '../../telemetry/telemetry.ts';
 
 /** One record outcome on the status page. */
@@ -44,7 +44,7 @@ const RECENT = 25;
 
 /** Starts collecting outcomes from telemetry. */
 export function createStatusBoard(deps: {
-  telemetry: Telemetry; store: Store; subscribed(): boolean; allowPersonalData: boolean;
+  telemetry: Telemetry; store: AdminStore; subscribed(): boolean; allowPersonalData: boolean;
   /** How long the store-wide dead-letter count is reused (it is a table scan). @default 15000 */
   deadCountTtlMs?: number;
 }): StatusBoard {
