@@ -37,7 +37,7 @@ export default function sendEvent(event: NormalizedEvent, route: RouteConfig): M
 
   const key = keyFrom(f.Definition_Key__c, { field: 'Definition_Key__c', where });
   if (key instanceof MappingError) return key;
-  const definitionKey = key ?? (target.type !== 'journey' ? target.definitionKey : undefined);
+  const definitionKey = key ?? (target.type === 'triggeredSend' || target.type === 'transactional' ? target.definitionKey : undefined);
   if (definitionKey === undefined) {
     return new MappingError(Code.MAPPING_MISSING_FIELD, 'Definition_Key__c', `Definition_Key__c on ${where} is empty and route "${route.name}" names no definition`);
   }

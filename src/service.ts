@@ -46,7 +46,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
 
-  const table = createTargets(config, telemetry.targets);
+  const table = createTargets(config, telemetry.targets, { versions: store });
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   const dispatcher = new Dispatcher({
     store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,

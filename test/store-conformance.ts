@@ -418,4 +418,49 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.attemptsOf(d2!.id)).toEqual([{ at: 3_000, outcome: 'rederived', code: null, detail: 'replaced by 1 action(s) and 1 dead letter(s)' }]);
     expect((await store.claimDue(10, Date.now())).map((a) => a.idempotencyKey)).toEqual(['key-4']);
   });
+
+  test('an action accepted asynchronously stays pending, not an attempt, and comes back due with its request to confirm, across a reopen', async () => {
+    await store.commitBatch([action(1), action(2)], [], new Map());
+    const [a1, a2] = await store.claimDue(10, Date.now());
+    const due = Date.now() + 200;
+    await store.recordAttempts([
+      { id: a1!.id, status: 'accepted', requestId: 'req-1', row: 0, nextAttemptAt: due },
+      { id: a2!.id, status: 'accepted', requestId: 'req-1', row: 1, nextAttemptAt: due },
+    ], Date.now());
+    expect(await store.backlog()).toBe(2);
+    expect(await store.claimDue(10, Date.now())).toEqual([]);
+    await reopen();
+    let again: Awaited<ReturnType<Store['claimDue']>> = [];
+    await waitFor(async () => (again = await store.claimDue(10, Date.now())).length > 0, 3000, 'the accepted actions to be due');
+    expect(Date.now()).toBeGreaterThanOrEqual(due);
+    expect(again.map((a) => [a.idempotencyKey, a.attempts, a.confirm])).toEqual([
+      ['key-1', 0, { requestId: 'req-1', row: 0 }], ['key-2', 0, { requestId: 'req-1', row: 1 }]]);
+    // A forgotten request (null) makes the action a fresh send again.
+    await store.recordAttempts([{ id: a1!.id, status: 'accepted', requestId: null, row: 0, nextAttemptAt: Date.now() },
+      { id: a2!.id, status: 'delivered', ids: { requestId: 'req-1' } }], Date.now());
+    const [fresh] = await store.claimDue(10, Date.now() + 10);
+    expect(fresh!.confirm).toBeUndefined();
+    expect((await store.actionsFor(action(2).recordId))[0]).toMatchObject({ status: 'delivered', attempts: 1, deliveryIds: { requestId: 'req-1' } });
+  });
+
+  test('row versions: a claim at least as new as the stored one wins and is kept; an older one loses, also after a reopen', async () => {
+    const c = (rowKey: string, version: number, seq: number) => ({ table: 'DE', rowKey, version, seq });
+    expect(await store.claimRowVersions([c('a', 200, 5), c('b', 100, 1)])).toEqual([true, true]);
+    expect(await store.claimRowVersions([c('a', 100, 9), c('a2', 1, 1), c('b', 100, 0)])).toEqual([false, true, false]);
+    expect(await store.claimRowVersions([c('a', 200, 5)])).toEqual([true]);
+    await reopen();
+    expect(await store.claimRowVersions([c('a', 199, 99), c('b', 101, 0)])).toEqual([false, true]);
+    expect(await store.claimRowVersions([{ table: 'OTHER', rowKey: 'a', version: 1, seq: 0 }])).toEqual([true]);
+  });
+
+  test('job state is saved, read back after a reopen, replaced and cleared', async () => {
+    expect(await store.loadJobState('backfill:x')).toBeUndefined();
+    await store.saveJobState('backfill:x', { locator: 'abc', rows: 10 });
+    await reopen();
+    expect(await store.loadJobState('backfill:x')).toEqual({ locator: 'abc', rows: 10 });
+    await store.saveJobState('backfill:x', { locator: null, rows: 20 });
+    expect(await store.loadJobState('backfill:x')).toEqual({ locator: null, rows: 20 });
+    await store.saveJobState('backfill:x', undefined);
+    expect(await store.loadJobState('backfill:x')).toBeUndefined();
+  });
 }

@@ -104,7 +104,8 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
     } else if (route.mapping === undefined && route.mapper === undefined) {
       issues.push({ key: at, message: `route ${showValue(route.name)} needs \`mapping\` or \`mapper\`` });
     }
-    if (route.mapping && route.target.type !== 'journey' && route.target.definitionKey === undefined) {
+    if (route.target.type === 'dataExtension') issues.push(...dataExtensionIssues(route, at));
+    if (route.mapping && (route.target.type === 'triggeredSend' || route.target.type === 'transactional') && route.target.definitionKey === undefined) {
       issues.push({ key: `${at}.target.definitionKey`, message: `is required for a ${route.target.type} route with \`mapping\` (only a mapper such as send-event can take it from the event)` });
     }
     if (route.mapping) {
@@ -124,5 +125,28 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
       }
     }
   });
+  return issues;
+}
+
+/** A data extension route's own rules: key columns mapped, types on mapped columns, soft delete selectable. */
+function dataExtensionIssues(route: ParsedConfig['routes'][number], at: string): ConfigIssue[] {
+  const target = route.target;
+  if (target.type !== 'dataExtension') return [];
+  const issues: ConfigIssue[] = [];
+  const data = route.mapping?.data;
+  if (data) {
+    target.primaryKey.forEach((column, j) => {
+      if (!Object.hasOwn(data, column)) issues.push({ key: `${at}.target.primaryKey[${j}]`, message: `${showValue(column)} is not a key of mapping.data: a primary key column needs a value` });
+    });
+    for (const column of Object.keys(target.fieldTypes)) {
+      if (!Object.hasOwn(data, column) && column !== target.contactKeyColumn) issues.push({ key: `${at}.target.fieldTypes.${column}`, message: `${showValue(column)} is not a key of mapping.data` });
+    }
+    if (Object.hasOwn(data, target.contactKeyColumn)) {
+      issues.push({ key: `${at}.mapping.data.${target.contactKeyColumn}`, message: `${showValue(target.contactKeyColumn)} is the contactKeyColumn: the bridge fills it with the Contact Key` });
+    }
+  }
+  if (target.deletes === 'softDelete' && route.changeTypes.length > 0 && !route.changeTypes.includes('DELETE')) {
+    issues.push({ key: `${at}.changeTypes`, message: `${showValue(route.changeTypes)} does not select DELETE, so target.deletes "softDelete" would never run` });
+  }
   return issues;
 }

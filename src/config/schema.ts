@@ -192,11 +192,40 @@ export const TransactionalTargetSchema = z
   })
   .describe('Send an e-mail through the Transactional Messaging API.');
 
-const targetTuning = (connections: number, concurrency: number, maxBatch: number, batch: number) => z.strictObject({
+/** Data extension field types a route's values are formatted for. */
+export const DE_FIELD_TYPES = ['Text', 'Number', 'Decimal', 'Date', 'Boolean', 'EmailAddress', 'Phone'] as const;
+export type DeFieldType = (typeof DE_FIELD_TYPES)[number];
+
+const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_ ]{0,127}$/, 'must be a data extension column name (letters, digits, _, spaces)');
+
+export const DataExtensionTargetSchema = z
+  .strictObject({
+    type: z.literal('dataExtension').describe('Upsert one row per record into a (sendable) data extension; the newest change wins.'),
+    key: z.string().regex(/\S/, 'must not be empty').max(200)
+      .describe('External key (customer key) of the data extension. Required.'),
+    mode: z.enum(['async', 'sync']).default('async')
+      .describe('async: PUT /data/v1/async/dataextensions/key:<key>/rows, confirmed through its status and results (batched, high volume); sync: POST /hub/v1/dataevents/key:<key>/rowset (low volume, answered at once).'),
+    contactKeyColumn: columnName.default('ContactKey')
+      .describe('Column that receives the Contact Key (the 18-character record ID); always part of the primary key.'),
+    primaryKey: z.array(columnName).default([])
+      .describe('Other primary key columns besides contactKeyColumn, each a key of mapping.data.'),
+    fieldTypes: z.record(columnName, z.enum(DE_FIELD_TYPES)).default({})
+      .describe('Type of each mapped column (Text, Number, Decimal, Date, Boolean, EmailAddress, Phone); values are formatted for it and a value that cannot be is a dead letter naming the column. Unlisted columns are Text.'),
+    deletes: z.enum(['ignore', 'softDelete']).default('ignore')
+      .describe('What a CDC DELETE does: ignore it, or upsert the row with deletedColumn = true (the route must select DELETE in changeTypes). Marketing Cloud rows are never deleted by the bridge.'),
+    deletedColumn: columnName.default('IsDeleted')
+      .describe('Boolean column set true by a soft delete and false by every other upsert (deletes: softDelete).'),
+    mid: midField,
+  })
+  .describe('Keep a data extension row per record current.');
+
+const tuningShape = (connections: number, concurrency: number, maxBatch: number, batch: number) => ({
   connections: z.number().int().min(1).max(256).default(connections).describe('HTTP connections to the REST host for this target.'),
   concurrency: z.number().int().min(1).max(256).default(concurrency).describe('Requests in flight at once for this target.'),
   batchSize: z.number().int().min(1).max(maxBatch).default(batch).describe(`Actions per request where the API batches (at most ${maxBatch}).`),
-}).prefault({});
+});
+const targetTuning = (connections: number, concurrency: number, maxBatch: number, batch: number) =>
+  z.strictObject(tuningShape(connections, concurrency, maxBatch, batch)).prefault({});
 
 export const MappingSchema = z
   .strictObject({
@@ -220,7 +249,7 @@ export const RouteSchema = z
       .describe('Change events only: entity names that select this route (useful on /data/ChangeEvents). Empty = any.'),
     enrich: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_.]*$/, 'must be a field API name')).default([])
       .describe('Change events only: fields the mapping needs besides those in `mapping.data`; any the event lacks (an UPDATE carries only what changed) are fetched from Salesforce.'),
-    target: z.discriminatedUnion('type', [JourneyTargetSchema, TriggeredSendTargetSchema, TransactionalTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
+    target: z.discriminatedUnion('type', [JourneyTargetSchema, TriggeredSendTargetSchema, TransactionalTargetSchema, DataExtensionTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
     mapping: MappingSchema.optional().describe('Declarative mapping; give either `mapping` or `mapper`.'),
     mapper: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a module name in mappers/ (letters, digits, "_", "-")').optional()
       .describe('Name of a custom mapper module, mappers/<name>.ts; give either `mapping` or `mapper`.'),
@@ -288,6 +317,11 @@ export const BridgeConfigSchema = z
         journey: targetTuning(16, 16, 100, 100).describe('Journey entries (async batches of up to 100).'),
         triggeredSend: targetTuning(16, 16, 100, 100).describe('Classic triggered sends (one recipient per request; batchSize only groups the work).'),
         transactional: targetTuning(16, 16, 500, 500).describe('Transactional sends (batches of up to 500 recipients with attributes).'),
+        dataExtension: z.strictObject({
+          ...tuningShape(8, 8, 5000, 500),
+          confirmAfterMs: z.number().int().min(10).max(600_000).default(1000)
+            .describe('Async rows: how long after Marketing Cloud accepted a request its status is first read, and between reads while it is pending (ms).'),
+        }).prefault({}).describe('Data extension rows (rows per async request, up to 5,000; sync requests carry at most 50).'),
       }).prefault({}).describe('Connections, concurrency and batch size per target.'),
       retry: z.strictObject({
         baseMs: z.number().int().min(1).default(1000).describe('First retry waits up to this long; doubles per attempt (jittered).'),

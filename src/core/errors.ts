@@ -147,6 +147,7 @@ const CATALOGUE = {
   MAPPING_TOO_LARGE: { kind: 'mapping' },
   MAPPING_NO_CONTACT_KEY: { kind: 'mapping' },
   MAPPING_WRONG_TARGET: { kind: 'mapping' },
+  MAPPING_SOFT_DELETE_KEY: { kind: 'mapping' },
   MAPPER_FAILED: { kind: 'mapping' },
   MAPPER_INVALID_RESULT: { kind: 'mapping' },
   RESYNC_REQUIRED: { kind: 'mapping' },
@@ -179,6 +180,10 @@ const CATALOGUE = {
   MC_MEMBER_UNACCOUNTED: { kind: 'permanent', requestClass: 'member' },
   MC_RECIPIENT_REJECTED: { kind: 'permanent', requestClass: 'other' },
   MC_RECIPIENT_UNACCOUNTED: { kind: 'transient', requestClass: 'other' },
+  // Marketing Cloud: one data extension row of an accepted asynchronous request.
+  MC_NO_REQUEST_ID: { kind: 'transient', requestClass: 'other' },
+  MC_ROW_REJECTED: { kind: 'permanent', requestClass: 'member' },
+  MC_ROW_UNCONFIRMED: { kind: 'permanent', requestClass: 'member' },
   // Marketing Cloud: what the target probe found before sending (delivery/target-probe.ts).
   MC_DEFINITION_MISSING: { kind: 'permanent', requestClass: 'other' },
   MC_DEFINITION_INACTIVE: { kind: 'permanent', requestClass: 'other' },

@@ -95,12 +95,30 @@ export interface SendPayload {
   mid?: string;
 }
 
+/**
+ * One row upserted into a data extension. `version` orders changes to the same row: the CDC
+ * commitTimestamp (or the record's SystemModstamp in a backfill), so the newest change wins.
+ */
+export interface DataExtensionRowPayload {
+  /** The data extension's external key. */
+  key: string;
+  contactKey: string;
+  /** Column → value, already formatted for the column's type. */
+  row: Record<string, string | number | boolean | null>;
+  /** Primary key columns, in the data extension's order. */
+  primaryKey: string[];
+  /** The record's version in ms: later versions overwrite earlier ones, never the reverse. */
+  version: number;
+  /** Business unit MID whose token delivers it; the configured account when absent. */
+  mid?: string;
+}
+
 /** What a route asks Marketing Cloud to do. */
-export const ACTION_TARGETS = ['journey', 'triggeredSend', 'transactional'] as const;
+export const ACTION_TARGETS = ['journey', 'triggeredSend', 'transactional', 'dataExtension'] as const;
 export type ActionTarget = (typeof ACTION_TARGETS)[number];
 
 /** What an action carries, by target. */
-export type ActionPayload = JourneyEntryPayload | SendPayload;
+export type ActionPayload = JourneyEntryPayload | SendPayload | DataExtensionRowPayload;
 
 /**
  * A mapper's output: one Marketing Cloud action, not yet keyed or stored. Journeys: `batch`
@@ -111,7 +129,9 @@ export type ActionPayload = JourneyEntryPayload | SendPayload;
 export type MappedAction =
   | { target: 'journey'; mode: 'batch' | 'single'; payload: JourneyEntryPayload }
   | { target: 'transactional'; mode: 'batch' | 'single'; payload: SendPayload }
-  | { target: 'triggeredSend'; mode: 'single'; payload: SendPayload };
+  | { target: 'triggeredSend'; mode: 'single'; payload: SendPayload }
+  /** Data extension rows: `batch` = async upsert (`/data/v1/async/...`), `single` = sync rowset (`/hub/v1/dataevents/...`). */
+  | { target: 'dataExtension'; mode: 'batch' | 'single'; payload: DataExtensionRowPayload };
 
 /** An action ready for the outbox. */
 export interface NewAction extends Correlation {
@@ -146,10 +166,19 @@ export interface NewDeadLetter {
   source: unknown;
 }
 
+/** An accepted asynchronous request whose outcome is not known yet (data extension rows). */
+export interface PendingConfirmation {
+  requestId: string;
+  /** The item's position in that request's rows (results are reported per row, in order). */
+  row: number;
+}
+
 /** An outbox row as the dispatcher sees it. */
 export interface StoredAction extends NewAction {
   id: number;
   attempts: number;
+  /** Set while Marketing Cloud accepted the action but has not said it was written. */
+  confirm?: PendingConfirmation;
 }
 
 /** What Marketing Cloud returned for a delivered action. */

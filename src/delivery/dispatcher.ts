@@ -174,7 +174,9 @@ export class Dispatcher {
       return chunk.map((a) => ({ id: a.id, status: 'dead' as const, error }));
     }
     try {
-      const outcomes = await target.deliver(chunk.map((a) => ({ id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode })));
+      const outcomes = await target.deliver(chunk.map((a) => (a.confirm === undefined
+        ? { id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode }
+        : { id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode, confirm: a.confirm })));
       // A target that forgot an item must not lose it: unanswered items are retried.
       const answered = new Set(outcomes.map((o) => o.id));
       for (const a of chunk) {
@@ -194,7 +196,7 @@ export class Dispatcher {
   #countFailedRequests(outcomes: readonly DeliveryOutcome[]): void {
     let seen: Set<BridgeError> | undefined;
     for (const o of outcomes) {
-      if (o.status === 'delivered' || seen?.has(o.error)) continue;
+      if (o.status === 'delivered' || o.status === 'accepted' || seen?.has(o.error)) continue;
       (seen ??= new Set()).add(o.error);
       this.#o.telemetry.requestFailed(o.error.code);
     }
@@ -202,6 +204,8 @@ export class Dispatcher {
 
   #toRecord(a: StoredAction, o: DeliveryOutcome): AttemptRecord {
     const t = this.#o.telemetry;
+    // Not an attempt that ended: Marketing Cloud holds it; its outcome is read later.
+    if (o.status === 'accepted') return { id: a.id, status: 'accepted', requestId: o.requestId, row: o.row, nextAttemptAt: Date.now() + o.checkAfterMs };
     if (o.status === 'delivered') {
       t.delivered(a, o.ids);
       return { id: a.id, status: 'delivered', ids: o.ids };
@@ -224,7 +228,8 @@ export class Dispatcher {
 export function chunkByBatchKey(actions: readonly StoredAction[], size: number, sizes: Partial<Record<ActionTarget, number>> = {}): StoredAction[][] {
   const groups = new Map<string, StoredAction[]>();
   for (const a of actions) {
-    const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}`;
+    // Actions waiting on the same asynchronous request are confirmed together.
+    const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}\u0000${a.confirm?.requestId ?? ''}`;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = []));
     g.push(a);

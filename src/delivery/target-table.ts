@@ -7,6 +7,7 @@ import type { BridgeConfig } from '../config/schema.ts';
 import type { ActionTarget } from '../core/model.ts';
 import { BreakerRegistry } from './breaker.ts';
 import { createJourneyTarget } from './targets/journey.ts';
+import { createDataExtensionTarget, type RowVersionGuard } from './targets/data-extension.ts';
 import { sharedTokenManager } from './mc/auth.ts';
 import { McClients } from './mc/clients.ts';
 import { RetryPolicy } from './retry.ts';
@@ -30,8 +31,12 @@ export interface TargetTable {
   close(): Promise<void>;
 }
 
-/** Builds every target from the config; `events` hears what the target probe finds. */
-export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'> & Partial<Pick<BridgeConfig, 'routes'>>, events?: ProbeEvents): TargetTable {
+/**
+ * Builds every target from the config; `events` hears what the target probe finds, and
+ * `deps.versions` (the store) keeps data extension rows newest-first.
+ */
+export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'> & Partial<Pick<BridgeConfig, 'routes'>>, events?: ProbeEvents,
+  deps: { versions?: RowVersionGuard } = {}): TargetTable {
   const mc = config.marketingCloud;
   const d = config.dispatcher;
   const breakers = new BreakerRegistry({ ...d.breaker, blockedPauseMs: d.retry.blockedWaitMs });
@@ -46,20 +51,25 @@ export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dis
   // Lookups are few and small: two connections, never in the way of deliveries.
   const lookups = new McClients({ credentials, breakers, connections: 2, concurrency: 2, timeoutMs: d.timeoutMs, keepAliveMs: d.keepAliveMs });
   const probe = new TargetProbe({ clientFor: lookups.clientFor, routes: config.routes ?? [], intervalMs: d.probe.intervalMs, cacheMax: d.probe.cacheMax, ...(events ? { events } : {}) });
+  const rows = clients('dataExtension');
+  const de = d.targets.dataExtension;
   return {
     targets: {
       journey: guardTarget('journey', createJourneyTarget(journey.clientFor, { batchSize: d.targets.journey.batchSize, batchConcurrency: d.targets.journey.concurrency, singleConcurrency: d.targets.journey.concurrency }) as Target, probe),
       triggeredSend: guardTarget('triggeredSend', createTriggeredSendTarget(triggered.clientFor, { concurrency: d.targets.triggeredSend.concurrency }) as Target, probe),
       transactional: guardTarget('transactional', createTransactionalTarget(transactional.clientFor, { batchSize: d.targets.transactional.batchSize, concurrency: d.targets.transactional.concurrency }) as Target, probe),
+      dataExtension: createDataExtensionTarget(rows.clientFor, {
+        batchSize: de.batchSize, concurrency: de.concurrency, confirmAfterMs: de.confirmAfterMs, ...(deps.versions ? { versions: deps.versions } : {}),
+      }) as Target,
     },
     probe,
-    batchSizes: { journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize },
+    batchSizes: { journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize, dataExtension: de.batchSize },
     retry: new RetryPolicy(d.maxAttempts, d.retry),
     breakers,
     token: () => sharedTokenManager(credentials).get(),
     async close() {
       await probe.stop();
-      await Promise.all([journey.close(), triggered.close(), transactional.close(), lookups.close()]);
+      await Promise.all([journey.close(), triggered.close(), transactional.close(), lookups.close(), rows.close()]);
     },
   };
 }

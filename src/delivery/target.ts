@@ -1,10 +1,11 @@
 /**
  * The target contract every Marketing Cloud API implements (journey entry, triggered send,
- * transactional send, and later SMS or push): deliver a chunk of actions, return one outcome
- * per item, never throw. Failures become outcomes through `classify` (retry.ts).
+ * transactional send, data extension rows, and later SMS or push): deliver a chunk of actions,
+ * return one outcome per item, never throw. An asynchronous API may answer `accepted`: the
+ * action stays pending and comes back with `confirm` set, for the target to read its outcome. Failures become outcomes through `classify` (retry.ts).
  */
 import { BridgeError, TransientError, Code } from '../core/errors.ts';
-import type { ActionPayload, DeliveryIds } from '../core/model.ts';
+import type { ActionPayload, DeliveryIds, PendingConfirmation } from '../core/model.ts';
 import type { McRestClient } from './mc/http.ts';
 import { classify, retryAfterOf } from './retry.ts';
 
@@ -15,13 +16,17 @@ export interface DeliveryItem<P = ActionPayload> {
   idempotencyKey: string;
   payload: P;
   mode: 'batch' | 'single';
+  /** An asynchronous request that accepted this item earlier: read its outcome, do not send again. */
+  confirm?: PendingConfirmation;
 }
 
 /** What happened to one item. */
 export type DeliveryOutcome =
   | { id: number; status: 'delivered'; ids: DeliveryIds }
   | { id: number; status: 'retry'; error: BridgeError; retryAfterMs?: number }
-  | { id: number; status: 'dead'; error: BridgeError };
+  | { id: number; status: 'dead'; error: BridgeError }
+  /** Accepted asynchronously: look again after `checkAfterMs` (null requestId: send it again). */
+  | { id: number; status: 'accepted'; requestId: string | null; row: number; checkAfterMs: number };
 
 /** Delivers items and returns one outcome per item, in input order; it does not throw. */
 export interface Target<P = ActionPayload> {

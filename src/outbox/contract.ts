@@ -19,7 +19,26 @@ export interface CommitResult {
 export type AttemptRecord =
   | { id: number; status: 'delivered'; ids: DeliveryIds }
   | { id: number; status: 'retry'; code: string; reason: string; nextAttemptAt: number }
-  | { id: number; status: 'dead'; code: string; reason: string };
+  | { id: number; status: 'dead'; code: string; reason: string }
+  /**
+   * Accepted by an asynchronous API whose outcome is read later (data extension rows): the
+   * action stays pending, not an attempt, with the request to confirm and when to look.
+   * A null requestId forgets the request (Marketing Cloud no longer knows it): sent again.
+   */
+  | { id: number; status: 'accepted'; requestId: string | null; row: number; nextAttemptAt: number };
+
+/**
+ * A claim on a data extension row's version: `(version, seq)` must be at least the stored
+ * one to be sent. `seq` orders two changes of the same version (the outbox id; 0 for a backfill).
+ */
+export interface RowVersionClaim {
+  /** The data extension's external key (and MID). */
+  table: string;
+  /** The row's primary key values, joined. */
+  rowKey: string;
+  version: number;
+  seq: number;
+}
 
 /** An outbox row, as `trace`, `dlq` and tests read it. */
 export interface ActionRow {
@@ -213,7 +232,25 @@ export interface AdminStore {
   checkWritable(): Promise<void>;
 }
 
+/** The data extension target's newest-wins guard (and the backfill's). */
+export interface RowVersionStore {
+  /**
+   * Newest-wins guard of data extension rows, in one transaction: each claim whose
+   * `(version, seq)` is at least the row's stored one becomes the stored one and answers true;
+   * an older one answers false (a newer change was sent already: this one must not overwrite it).
+   */
+  claimRowVersions(claims: readonly RowVersionClaim[]): Promise<boolean[]>;
+}
+
+/** Progress of long jobs (a backfill), so they resume where they stopped. */
+export interface JobStore {
+  /** A named job's saved state, or undefined. */
+  loadJobState(name: string): Promise<unknown>;
+  /** Saves (or with undefined, clears) a named job's state. */
+  saveJobState(name: string, state: unknown): Promise<void>;
+}
+
 /** Durable home of checkpoints and actions: every role, and `close`. */
-export interface Store extends IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore {
+export interface Store extends IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore, RowVersionStore, JobStore {
   close(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import journeyEntry from '../../mappers/journey-entry.ts';
 import send from '../../mappers/send.ts';
+import dataExtensionRow from '../../mappers/data-extension-row.ts';
 import { ConfigError, showValue, type MappingError } from '../core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../core/model.ts';
 import type { BridgeConfig, RouteConfig } from '../config/schema.ts';
@@ -28,8 +29,12 @@ export const DECLARATIVE_MAPPER = 'journey-entry';
 /** Name of the built-in declarative mapper of send routes (triggered and transactional). */
 export const DECLARATIVE_SEND_MAPPER = 'send';
 
+/** Name of the built-in declarative mapper of data extension routes. */
+export const DECLARATIVE_ROW_MAPPER = 'data-extension-row';
+
 /** The declarative mapper a route with `mapping` uses, by its target type. */
 export function declarativeMapperOf(route: Pick<RouteConfig, 'target'>): string {
+  if (route.target.type === 'dataExtension') return DECLARATIVE_ROW_MAPPER;
   return route.target.type === 'journey' ? DECLARATIVE_MAPPER : DECLARATIVE_SEND_MAPPER;
 }
 
@@ -40,7 +45,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** The registry with only the built-in mappers. */
 export function builtinMappers(): Map<string, Mapper> {
-  return new Map<string, Mapper>([[DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send]]);
+  return new Map<string, Mapper>([[DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send], [DECLARATIVE_ROW_MAPPER, dataExtensionRow]]);
 }
 
 function dirUrl(dir: URL | string): URL {

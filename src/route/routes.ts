@@ -124,6 +124,7 @@ function actionProblem(value: unknown): string | undefined {
   if (payload === null || typeof payload !== 'object') return `payload: expected an object, got ${showValue(payload)}`;
   if (typeof payload.contactKey !== 'string' || payload.contactKey === '') return `payload.contactKey: expected a non-empty string, got ${showValue(payload.contactKey)}`;
   if (payload.mid !== undefined && (typeof payload.mid !== 'string' || !/^\d+$/.test(payload.mid))) return `payload.mid: expected a MID (digits), got ${showValue(payload.mid)}`;
+  if (action.target === 'dataExtension') return rowProblem(payload);
   const keyName = action.target === 'journey' ? 'eventDefinitionKey' : 'definitionKey';
   if (typeof payload[keyName] !== 'string' || (payload[keyName] as string).trim() === '') {
     return `payload.${keyName}: expected a non-empty string, got ${showValue(payload[keyName])}`;
@@ -134,9 +135,20 @@ function actionProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/** What is wrong with a data extension row payload, or undefined. */
+function rowProblem(payload: Record<string, unknown>): string | undefined {
+  if (typeof payload.key !== 'string' || payload.key.trim() === '') return `payload.key: expected a data extension external key, got ${showValue(payload.key)}`;
+  if (payload.row === null || typeof payload.row !== 'object' || Array.isArray(payload.row)) return `payload.row: expected an object, got ${showValue(payload.row)}`;
+  if (!Array.isArray(payload.primaryKey) || payload.primaryKey.length === 0 || !payload.primaryKey.every((c) => typeof c === 'string' && Object.hasOwn(payload.row as object, c))) {
+    return `payload.primaryKey: expected the row's key columns, got ${showValue(payload.primaryKey)}`;
+  }
+  if (typeof payload.version !== 'number' || !Number.isFinite(payload.version)) return `payload.version: expected a number (ms), got ${showValue(payload.version)}`;
+  return undefined;
+}
+
 /** Actions of one target, definition key and MID go out together. */
 export function batchKeyOf(action: MappedAction): string {
-  const key = action.target === 'journey' ? action.payload.eventDefinitionKey : action.payload.definitionKey;
+  const key = action.target === 'journey' ? action.payload.eventDefinitionKey : action.target === 'dataExtension' ? action.payload.key : action.payload.definitionKey;
   return action.payload.mid === undefined ? key : `${key}\u0000${action.payload.mid}`;
 }
 

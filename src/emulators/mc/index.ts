@@ -1,7 +1,8 @@
 /**
  * Marketing Cloud emulator: the token endpoint (with scopes), the two Journey Builder entry
  * endpoints, the async status endpoint, both send APIs (classic triggered, transactional), the
- * definition lookups and contact deletion on one loopback port, with injectable faults and a control API for
+ * definition lookups, contact deletion, the data extension row APIs (async, sync, Bulk Data
+ * Ingest) and the SOAP field retrieve on one loopback port, with injectable faults and a control API for
  * other processes. Behaves like Marketing Cloud where the bridge depends on it (token lifetime,
  * 401 body, 100-member cap, per-member errors in request order, 429 with Retry-After, idle
  * keep-alive connections closed after 5 s) and is fast enough not to limit a benchmark.
@@ -18,10 +19,14 @@ import {
   CONTACT_DELETE_PATH, CONTACT_DELETE_STATUS_PATH, eventDefinitionLookupKey, handleContactDelete, handleContactDeleteStatus,
   handleEventDefinition, handleSendDefinition, insufficientScope, requiredScope, sendDefinitionLookupKey,
 } from './definitions.ts';
+import { asyncRequestPath, asyncRowsKey, DeTables, handleAsyncRequest, handleAsyncRows, handleRowset, rowsetKey } from './rows.ts';
+import { bulkIngestRoute, IngestJobs } from './bulk-ingest.ts';
+import { handleSoap } from './soap.ts';
 import { handleToken, type TokenConfig } from './token.ts';
 import type { McEmulator, McEmulatorOptions, McFault, McFaultScope } from './types.ts';
 import { McErrorcode } from '../../core/errors.ts';
 
+export type { DeDefinition, DeField } from './rows.ts';
 export type { McChaos, McEmulator, McEmulatorOptions, McFault, McFaultScope, McStats, ReceivedEntry, ReceivedSend } from './types.ts';
 export { SEND_CODES, MAX_RECIPIENTS, MAX_RECIPIENTS_WITH_ATTRIBUTES } from './sends.ts';
 export { MAX_ASYNC_MEMBERS, EMULATOR_CODES } from './journey.ts';
@@ -44,6 +49,9 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     scopes: opts.scopes,
     deleteMs: opts.deleteMs,
   });
+  const tables = new DeTables(opts.recordBodies ?? true);
+  for (const def of opts.dataExtensions ?? []) tables.definitions.set(def.key, def);
+  const ingest = new IngestJobs();
   const host = opts.host ?? '127.0.0.1';
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
   await new Promise<void>((resolve, reject) => {
@@ -103,7 +111,19 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     injectFault: (fault: McFault) => state.addFault(fault),
     setInactiveContacts: (keys) => { state.inactive = new Set(keys); },
     setRateLimit: (perSecond) => { rateLimit = perSecond === undefined || perSecond <= 0 ? undefined : perSecond; },
-    reset: () => state.reset(),
+    reset: () => {
+      state.reset();
+      tables.reset();
+      ingest.reset();
+    },
+    defineDataExtension: (def) => { tables.definitions.set(def.key, def); },
+    rows: (key) => [...(tables.rows.get(key)?.values() ?? [])].filter((r): r is Record<string, unknown> => r !== true),
+    row: (key, primaryKey) => {
+      const r = tables.rows.get(key)?.get(primaryKey);
+      return r === true ? undefined : r;
+    },
+    rowWrites: (key) => new Map(tables.writes.get(key) ?? []),
+    setAsyncDelay: (ms) => { tables.asyncDelayMs = Math.max(0, ms); },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -124,6 +144,13 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
       // No auth on the control API, so it only answers the machine it runs on.
       if (!isLoopback(req.socket.remoteAddress)) return send(res, { status: 403, body: { error: 'control API is loopback only' } });
       return send(res, handleControl(emulator, parsed));
+    }
+    if (path === '/Service.asmx' && parsed.method === 'POST') {
+      state.counters.requests++;
+      const reply = handleSoap(tables, parsed, (token) => state.tokenValid(token, Date.now()));
+      res.writeHead(reply.status, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(reply.xml) });
+      res.end(reply.xml);
+      return;
     }
     if (path === '/v2/token') {
       return serve(req, res, 'token', () => handleToken(state, tokenCfg, parsed, Date.now()));
@@ -186,6 +213,14 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     if (req.method === 'POST' && req.path === '/interaction/v1/async/events') return (now) => handleAsync(state, req, now);
     if (req.method === 'POST' && req.path === '/interaction/v1/events') return (now) => handleSingle(state, req, now);
     if (req.method === 'GET' && req.path === '/interaction/v1/async/events/status') return () => handleStatus(state, req);
+    const rowsKey = asyncRowsKey(req.path);
+    if (rowsKey !== undefined && (req.method === 'PUT' || req.method === 'POST')) return (now) => handleAsyncRows(state, tables, req, rowsKey, now);
+    const asyncRequest = asyncRequestPath(req.path);
+    if (asyncRequest !== undefined && req.method === 'GET') return (now) => handleAsyncRequest(state, tables, req, asyncRequest[0], asyncRequest[1], now);
+    const ingestRoute = bulkIngestRoute(state, tables, ingest, req);
+    if (ingestRoute) return ingestRoute;
+    const setKey = rowsetKey(req.path);
+    if (setKey !== undefined && req.method === 'POST') return () => handleRowset(state, tables, req, setKey);
     if (req.method === 'GET') {
       const eventKey = eventDefinitionLookupKey(req.path);
       if (eventKey !== undefined) return () => handleEventDefinition(state, eventKey);

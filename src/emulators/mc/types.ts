@@ -3,6 +3,7 @@
  * inject and its counters. Kept apart from the server so tests and other processes (through the
  * control API) can share them without pulling in node:http.
  */
+import type { DeDefinition } from './rows.ts';
 
 /** How to start the emulator. */
 export interface McEmulatorOptions {
@@ -28,6 +29,8 @@ export interface McEmulatorOptions {
   deleteMs?: number;
   /** Keep each entry's `data`. `false` keeps keys, IDs and receipt times only (benchmarks). @default true */
   recordBodies?: boolean;
+  /** Data extensions whose rows are checked against their fields; none defined: any key and row are taken. */
+  dataExtensions?: DeDefinition[];
 }
 
 /** One contact entered into a journey, as the emulator recorded it. */
@@ -170,7 +173,17 @@ export interface McEmulator {
    * 429 errorcode 50100 with Retry-After, like Marketing Cloud's rate limit. `undefined` lifts it.
    */
   setRateLimit(perSecond: number | undefined): void;
-  /** Forget entries, tokens, faults, inactive contacts and counters. */
+  /** Forget entries, tokens, faults, inactive contacts, rows and counters. */
   reset(): void;
+  /** Defines (or replaces) a data extension: rows are checked against its fields. */
+  defineDataExtension(def: DeDefinition): void;
+  /** The rows of a data extension (empty when bodies are not recorded). */
+  rows(key: string): Record<string, unknown>[];
+  /** One row by its primary key value(s), joined with `|`. */
+  row(key: string, primaryKey: string): Record<string, unknown> | undefined;
+  /** How many times each row (by primary key) was written. */
+  rowWrites(key: string): Map<string, number>;
+  /** Async row requests stay Pending this long after they are accepted (ms). @default 0 */
+  setAsyncDelay(ms: number): void;
   close(): Promise<void>;
 }

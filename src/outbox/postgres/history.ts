@@ -87,7 +87,7 @@ export async function requeueDead(db: PgHistoryAccess, ids: readonly number[], n
       WHERE id = ANY($1::bigint[]) AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL FOR UPDATE),
     u AS (
       UPDATE actions a SET status = 'pending', attempts = 0, next_attempt_at = $2, error_code = NULL, error = NULL,
-        claimed_by = NULL, claimed_until = NULL
+        claimed_by = NULL, claimed_until = NULL, request_id = NULL, request_row = NULL
       FROM before b WHERE a.id = b.id RETURNING a.id)
     INSERT INTO attempts (action_id, at, outcome, code, detail, instance)
       SELECT b.id, $3, 'requeued', b.error_code, 'requeued after ' || b.attempts || ' attempts; last error: ' || coalesce(b.error, 'none'), $4

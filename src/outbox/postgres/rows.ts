@@ -13,7 +13,7 @@ export const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 /** Columns every action query selects. */
 export const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
   correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at,
-  delivered_at, claimed_by, claimed_until, discarded_at, change_type`;
+  delivered_at, claimed_by, claimed_until, discarded_at, change_type, request_row`;
 
 /** True when a row is claimed by a live lease: `trace`, `counts` and `actionsFor` call it in flight. */
 export const INFLIGHT = `(status = 'pending' AND claimed_until IS NOT NULL AND claimed_until > ${DB_NOW})`;
@@ -26,16 +26,20 @@ export interface DbActionRow {
   error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
   message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
   claimed_by: string | null; claimed_until: number | null; discarded_at: number | null; change_type: string | null;
+  request_row: number | null;
 }
 
 /** The dispatcher's view of a row. */
 export function toStored(r: DbActionRow): StoredAction {
-  return {
+  const stored: StoredAction = {
     id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
     mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
     recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
     payload: r.payload as StoredAction['payload'], receivedAt: r.received_at, attempts: r.attempts,
   };
+  // Only pending rows are claimed: a request_id here is an accepted request still to confirm.
+  if (r.request_id !== null && r.request_row !== null) stored.confirm = { requestId: r.request_id, row: r.request_row };
+  return stored;
 }
 
 /** The contract's view of a row (`inflight` when a live lease holds it). */

@@ -74,6 +74,23 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE INDEX actions_dead ON actions (route, id) WHERE status = 'dead';`,
   // 4 (reconciliation): the latest CDC commitTimestamp per channel, committed with the replay ID.
   `ALTER TABLE checkpoints ADD COLUMN commit_timestamp bigint;`,
+  // 5 (data extensions): an action accepted asynchronously stays pending with request_id and its
+  // row's position until the results say it is written; row_versions keeps each data extension
+  // row's newest version sent (newest wins across retries, restarts and backfills); jobs keeps a
+  // backfill's progress.
+  `ALTER TABLE actions ADD COLUMN request_row integer;
+   CREATE TABLE row_versions (
+     tbl     text NOT NULL,
+     row_key text NOT NULL,
+     version bigint NOT NULL,
+     seq     bigint NOT NULL,
+     PRIMARY KEY (tbl, row_key)
+   );
+   CREATE TABLE jobs (
+     name       text PRIMARY KEY,
+     state      json NOT NULL,
+     updated_at bigint NOT NULL
+   );`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */

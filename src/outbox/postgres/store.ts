@@ -22,7 +22,7 @@ import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts
 import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './history.ts';
 import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } from './rows.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceEntry } from '../contract.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
 import { sourceFacts } from '../trace-facts.ts';
 
 /** Options of the Postgres store. */
@@ -201,6 +201,7 @@ export class PostgresStore implements Store {
     const delivered = records.filter((r) => r.status === 'delivered');
     const retries = records.filter((r) => r.status === 'retry');
     const dead = records.filter((r) => r.status === 'dead');
+    const accepted = records.filter((r) => r.status === 'accepted');
     const me = this.instanceId;
     // Only rows this instance still holds: if its lease ran out and another instance claimed
     // the action, that instance records the outcome.
@@ -223,6 +224,16 @@ export class PostgresStore implements Store {
           INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $5, 'retry', c, e, $6 FROM u`, [
           retries.map((r) => r.id), retries.map((r) => Math.max(1, r.nextAttemptAt)),
           retries.map((r) => r.code), retries.map((r) => r.reason), now, me,
+        ]);
+      }
+      if (accepted.length > 0) {
+        // Still pending, claim released, until the results say the row is written. While it is
+        // pending, later actions of the same contact wait (the claim's per-contact rule).
+        await c.query(`UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = NULL, claimed_until = NULL
+          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS x(id, r, n, t)
+          WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'`, [
+          accepted.map((r) => r.id), accepted.map((r) => r.requestId), accepted.map((r) => (r.requestId === null ? null : r.row)),
+          accepted.map((r) => Math.max(1, r.nextAttemptAt)), me,
         ]);
       }
       if (dead.length > 0) {
@@ -327,6 +338,35 @@ export class PostgresStore implements Store {
 
   attemptsOf(id: number): Promise<AttemptRow[]> {
     return attemptsOfAction(this.#history, id);
+  }
+
+  async claimRowVersions(claims: readonly RowVersionClaim[]): Promise<boolean[]> {
+    if (claims.length === 0) return [];
+    // One statement: the upsert only moves a row's version forward, and says which claims won.
+    // Claims are deduplicated by the caller (the target collapses a batch per row).
+    const { rows } = await this.#pool.query<{ n: number }>(`WITH x AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS x(tbl, row_key, version, seq, n))
+      INSERT INTO row_versions AS v (tbl, row_key, version, seq) SELECT tbl, row_key, version, seq FROM x ORDER BY n
+      ON CONFLICT (tbl, row_key) DO UPDATE SET version = excluded.version, seq = excluded.seq
+        WHERE (excluded.version, excluded.seq) >= (v.version, v.seq)
+      RETURNING (SELECT n FROM x WHERE x.tbl = v.tbl AND x.row_key = v.row_key LIMIT 1) AS n`,
+    [claims.map((c) => c.table), claims.map((c) => c.rowKey), claims.map((c) => c.version), claims.map((c) => c.seq)]);
+    const won = new Set(rows.map((r) => Number(r.n)));
+    return claims.map((_, i) => won.has(i + 1));
+  }
+
+  async loadJobState(name: string): Promise<unknown> {
+    const { rows } = await this.#pool.query<{ state: unknown }>('SELECT state FROM jobs WHERE name = $1', [name]);
+    return rows[0]?.state;
+  }
+
+  async saveJobState(name: string, state: unknown): Promise<void> {
+    if (state === undefined) {
+      await this.#pool.query('DELETE FROM jobs WHERE name = $1', [name]);
+      return;
+    }
+    await this.#pool.query(`INSERT INTO jobs (name, state, updated_at) VALUES ($1, $2::json, $3)
+      ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`, [name, JSON.stringify(state), Date.now()]);
   }
 
   /**

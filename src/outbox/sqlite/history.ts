@@ -82,8 +82,9 @@ export function deadLettersOf(h: SqliteHistoryAccess, filter: DeadLetterFilter):
 /** Makes deliverable dead letters pending and due at `now`; returns the IDs requeued, in the order asked. */
 export function requeueDead(h: SqliteHistoryAccess, ids: readonly number[], now: number): number[] {
   const done: number[] = [];
-  const update = h.db.prepare(`UPDATE actions SET status = 'pending', attempts = 0, next_attempt_at = ?, error_code = NULL, error = NULL
-    WHERE id = ? AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL`);
+  // A requeued row is sent afresh: any asynchronous request it waited on is forgotten.
+  const update = h.db.prepare(`UPDATE actions SET status = 'pending', attempts = 0, next_attempt_at = ?, error_code = NULL, error = NULL,
+    request_id = NULL, request_row = NULL WHERE id = ? AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL`);
   const before = h.db.prepare('SELECT attempts, error_code, error FROM actions WHERE id = ?');
   h.transaction(() => {
     for (const id of ids) {

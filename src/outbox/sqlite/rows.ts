@@ -36,7 +36,7 @@ export const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_
 
 /** What a claim reads: the columns `toStored` uses, no more (claims read thousands of rows a second). */
 export const CLAIM_COLUMNS = `id, idempotency_key, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, received_at, attempts`;
+  correlation_id, payload, received_at, attempts, request_id, request_row`;
 
 /** Inserts a dead letter; a key already stored is refused (no change). */
 export const INSERT_DEAD = `INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id,
@@ -51,13 +51,17 @@ export function insertDeadLetter(insert: StatementSync, d: NewDeadLetter, now: n
 }
 
 /** The dispatcher's view of a row. */
-export function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'payload' | 'received_at' | 'attempts'>): StoredAction {
-  return {
+export function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'payload' | 'received_at' | 'attempts'>
+  & { request_id?: string | null; request_row?: number | null }): StoredAction {
+  const stored: StoredAction = {
     id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
     mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
     recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
     payload: JSON.parse(r.payload), receivedAt: r.received_at, attempts: r.attempts,
   };
+  // Only a pending row is claimed, so a request_id here is an accepted request still to confirm.
+  if (r.request_id != null && r.request_row != null) stored.confirm = { requestId: r.request_id, row: r.request_row };
+  return stored;
 }
 
 /** The contract's view of a row (`inflight` when this process has it claimed). */

@@ -54,4 +54,21 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX actions_dead ON actions (route, id) WHERE status = 'dead';`,
   // The latest CDC commitTimestamp per channel, committed with the replay ID.
   `ALTER TABLE checkpoints ADD COLUMN commit_timestamp INTEGER;`,
+  // 5 (data extensions): an action Marketing Cloud accepted asynchronously stays pending with
+  // request_id set and its row's position in that request, until the results say it is written.
+  // row_versions keeps each data extension row's newest version sent, so an older change (a
+  // retry, a backfill page) never overwrites a newer one; jobs keeps a backfill's progress.
+  `ALTER TABLE actions ADD COLUMN request_row INTEGER;
+   CREATE TABLE row_versions (
+     tbl     TEXT NOT NULL,
+     row_key TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     seq     INTEGER NOT NULL,
+     PRIMARY KEY (tbl, row_key)
+   ) WITHOUT ROWID;
+   CREATE TABLE jobs (
+     name       TEXT PRIMARY KEY,
+     state      TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );`,
 ];

@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, Store, TraceEntry } from '../contract.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
 import { deliveryColumns } from '../delivery-columns.ts';
 import { MIGRATIONS } from './schema.ts';
 import { attemptsOfAction, deadLettersOf, discardDead, prepareTrace, replaceDead, requeueDead, traceOf, type SqliteHistoryAccess, type TraceStatements } from './history.ts';
@@ -88,6 +88,9 @@ class SqliteStore implements Store {
   readonly #nextRetry: StatementSync;
   readonly #delivered: StatementSync;
   readonly #retry: StatementSync;
+  readonly #accepted: StatementSync;
+  readonly #readVersion: StatementSync;
+  readonly #writeVersion: StatementSync;
   readonly #dead: StatementSync;
   readonly #attempt: StatementSync;
   readonly #trace: TraceStatements;
@@ -132,6 +135,10 @@ class SqliteStore implements Store {
     this.#nextRetry = db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending' AND next_attempt_at > 0`);
     this.#delivered = db.prepare(`UPDATE actions SET status = 'delivered', attempts = attempts + 1, request_id = ?,
       instance_id = ?, message_key = ?, delivered_at = ?, error_code = NULL, error = NULL WHERE id = ?`);
+    this.#accepted = db.prepare('UPDATE actions SET request_id = ?, request_row = ?, next_attempt_at = ? WHERE id = ?');
+    this.#readVersion = db.prepare('SELECT version, seq FROM row_versions WHERE tbl = ? AND row_key = ?');
+    this.#writeVersion = db.prepare(`INSERT INTO row_versions (tbl, row_key, version, seq) VALUES (?, ?, ?, ?)
+      ON CONFLICT (tbl, row_key) DO UPDATE SET version = excluded.version, seq = excluded.seq`);
     this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
     this.#dead = db.prepare(`UPDATE actions SET status = 'dead', attempts = attempts + 1, error_code = ?, error = ? WHERE id = ?`);
     this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
@@ -255,6 +262,9 @@ class SqliteStore implements Store {
           const c = deliveryColumns(rec.ids);
           this.#delivered.run(c.request_id, c.instance_id, c.message_key, now, rec.id);
           settled++;
+        } else if (rec.status === 'accepted') {
+          // Still pending (the backlog holds it, its contact waits) until the results say the row is written.
+          this.#accepted.run(rec.requestId, rec.requestId === null ? null : rec.row, Math.max(1, rec.nextAttemptAt), rec.id);
         } else if (rec.status === 'retry') {
           this.#retry.run(Math.max(1, rec.nextAttemptAt), rec.code, rec.reason, rec.id);
           this.#attempt.run(rec.id, now, 'retry', rec.code, rec.reason);
@@ -269,7 +279,7 @@ class SqliteStore implements Store {
       const contactKey = this.#inflight.get(rec.id);
       if (contactKey === undefined) continue;
       this.#inflight.delete(rec.id);
-      if (rec.status !== 'retry') this.#order.settled(rec.id, contactKey);
+      if (rec.status !== 'retry' && rec.status !== 'accepted') this.#order.settled(rec.id, contactKey);
     }
     // Another process (the dlq command) may requeue rows this counter never saw: never below 0.
     this.#backlog = Math.max(0, this.#backlog - settled);
@@ -358,6 +368,33 @@ class SqliteStore implements Store {
     return attemptsOfAction(this.#history, id);
   }
 
+
+  async claimRowVersions(claims: readonly RowVersionClaim[]): Promise<boolean[]> {
+    const out: boolean[] = [];
+    this.#transaction(() => {
+      for (const c of claims) {
+        const cur = this.#readVersion.get(c.table, c.rowKey) as { version: number; seq: number } | undefined;
+        const newest = cur === undefined || c.version > cur.version || (c.version === cur.version && c.seq >= cur.seq);
+        if (newest) this.#writeVersion.run(c.table, c.rowKey, c.version, c.seq);
+        out.push(newest);
+      }
+    });
+    return out;
+  }
+
+  async loadJobState(name: string): Promise<unknown> {
+    const row = this.#db.prepare('SELECT state FROM jobs WHERE name = ?').get(name) as { state: string } | undefined;
+    return row === undefined ? undefined : JSON.parse(row.state);
+  }
+
+  async saveJobState(name: string, state: unknown): Promise<void> {
+    if (state === undefined) {
+      this.#db.prepare('DELETE FROM jobs WHERE name = ?').run(name);
+      return;
+    }
+    this.#db.prepare(`INSERT INTO jobs (name, state, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`).run(name, JSON.stringify(state), Date.now());
+  }
 
   async close(): Promise<void> {
     if (!this.#db.isOpen) return;
