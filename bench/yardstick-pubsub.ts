@@ -4,8 +4,7 @@
  * It is the most the emulator and the transport allow, against which the bridge is measured.
  */
 import * as grpc from '@grpc/grpc-js';
-import { pubSubPackage, REPLAY_PRESET, type FetchResponse } from '../subscribers/pubsub/proto.ts';
-import { orgIdOf } from '../subscribers/pubsub/index.ts';
+import { orgIdOf, pubSubPackage, REPLAY_PRESET, type FetchResponse } from '../subscribers/pubsub/proto.ts';
 
 /** Counts `n` retained events of `channel` from EARLIEST; rate from the first to the n-th event. */
 export async function measureRawPubSub(info: { SF_INSTANCE_URL: string; SF_ACCESS_TOKEN: string; SF_PUBSUB_URL: string }, channel: string, n: number): Promise<{ eventsPerSec: number }> {

@@ -12,7 +12,7 @@
 import faye, { type Client as FayeClient } from 'faye';
 import { backoffDelay } from '../src/core/backoff.ts';
 import type { RawEvent } from '../src/core/model.ts';
-import { decideFault, type FaultDecision } from './cometd-faults.ts';
+import { decideFault } from './cometd-faults.ts';
 import type { Subscriber, SubscriberBaseOptions } from './types.ts';
 
 /** Options of the CometD subscriber. */

@@ -2,10 +2,9 @@
  * Chooses the transport a config asks for (`salesforce.transport`). Both subscribers take the
  * same auth, channels, checkpoints, sink and gate, and hand the sink the same RawEvents.
  */
-import type { Logger } from 'pino';
 import type { BridgeConfig } from '../src/config/schema.ts';
 import { createCometdSubscriber, type CometdSubscriberOptions } from './cometd.ts';
-import type { BatchSink, ChannelSubscription, Gate, Subscriber } from './types.ts';
+import type { ChannelSubscription, Subscriber } from './types.ts';
 
 /**
  * What a subscriber needs besides the config: the CometD options (Pub/Sub takes the ones it

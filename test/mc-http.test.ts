@@ -2,7 +2,8 @@
 import { AuthError, PermanentError, TransientError } from '../src/core/errors.ts';
 import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
 import { McTokenManager } from '../src/delivery/mc/auth.ts';
-import { McRestClient, joinRestUrl, retryAfterMs } from '../src/delivery/mc/http.ts';
+import { McRestClient, joinRestUrl } from '../src/delivery/mc/http.ts';
+import { retryAfterMs } from '../src/core/backoff.ts';
 import { classify, retryAfterOf } from '../src/delivery/retry.ts';
 
 const ID = 'http-client-id';

@@ -5,7 +5,6 @@
  * the latest replay ID; replay presets and error trailers are Salesforce's.
  */
 import * as grpc from '@grpc/grpc-js';
-import { jest } from '@jest/globals';
 import { startStreamingEmulator, type StreamingEmulator } from '../src/emulators/streaming/index.ts';
 import { pubSubPackage, REPLAY_PRESET, type FetchRequest, type FetchResponse, type PubSubClient } from '../subscribers/pubsub/proto.ts';
 import { PubSubErrorCode } from '../src/core/errors.ts';

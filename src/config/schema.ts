@@ -375,7 +375,7 @@ export const BridgeConfigSchema = z
 export type ParsedConfig = z.output<typeof BridgeConfigSchema>;
 
 /** An environment reference in the parsed config. */
-export type EnvRef = z.output<typeof EnvRefSchema>;
+type EnvRef = z.output<typeof EnvRefSchema>;
 
 type Resolved<T> = T extends EnvRef ? string
   : T extends readonly (infer U)[] ? readonly Resolved<U>[]
@@ -385,13 +385,6 @@ type Resolved<T> = T extends EnvRef ? string
 /** The config `load` returns: environment references resolved to strings, deeply frozen. */
 export type BridgeConfig = Resolved<ParsedConfig>;
 export type SalesforceConfig = BridgeConfig['salesforce'];
-export type SalesforceAuthConfig = SalesforceConfig['auth'];
 export type ChannelConfig = BridgeConfig['channels'][number];
-export type MarketingCloudConfig = BridgeConfig['marketingCloud'];
 export type RouteConfig = BridgeConfig['routes'][number];
-export type RouteTarget = RouteConfig['target'];
-export type MappingConfig = NonNullable<RouteConfig['mapping']>;
 export type StoreConfig = BridgeConfig['store'];
-export type DispatcherConfig = BridgeConfig['dispatcher'];
-export type LogConfig = BridgeConfig['log'];
-export type AdminConfig = BridgeConfig['admin'];

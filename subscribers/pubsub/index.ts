@@ -13,7 +13,7 @@ import type { RawEvent } from '../../src/core/model.ts';
 import type { Subscriber, SubscriberBaseOptions } from '../types.ts';
 import { describeSchema, toCometdData, type EventSchema } from './avro.ts';
 import type { StreamError } from './errors.ts';
-import { pubSubPackage, type ConsumerEvent, type PubSubClient, type SchemaInfo } from './proto.ts';
+import { orgIdOf, pubSubPackage, type ConsumerEvent, type PubSubClient, type SchemaInfo } from './proto.ts';
 import { replayIdText } from './replay-id.ts';
 import { TopicStream, type TopicStreamHost, type TopicStreamStats } from './topic-stream.ts';
 
@@ -220,13 +220,6 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     }
     return pending;
   }
-}
-
-/** The org ID a Salesforce access token starts with (`00D…!…`). */
-export function orgIdOf(token: string): string | undefined {
-  const bang = token.indexOf('!');
-  const prefix = bang > 0 ? token.slice(0, bang) : '';
-  return /^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$/.test(prefix) ? prefix : undefined;
 }
 
 /** An event that cannot be decoded: kept as a RawEvent whose payload says why, so normalize dead-letters it. */

@@ -10,6 +10,13 @@ import * as protoLoader from '@grpc/proto-loader';
 /** Path of the proto file. */
 export const PROTO_PATH = fileURLToPath(new URL('./pubsub_api.proto', import.meta.url));
 
+/** The org ID a Salesforce access token starts with (`00D…!…`): the `tenantid` header of every call. */
+export function orgIdOf(token: string): string | undefined {
+  const bang = token.indexOf('!');
+  const prefix = bang > 0 ? token.slice(0, bang) : '';
+  return /^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$/.test(prefix) ? prefix : undefined;
+}
+
 /** ReplayPreset enum values. */
 export const REPLAY_PRESET = { LATEST: 0, EARLIEST: 1, CUSTOM: 2 } as const;
 export type ReplayPresetValue = (typeof REPLAY_PRESET)[keyof typeof REPLAY_PRESET];

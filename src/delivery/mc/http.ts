@@ -9,7 +9,6 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { AuthError, Code } from '../../core/errors.ts';
 import type { BreakerRegistry } from '../breaker.ts';
 import type { McToken, McTokenManager } from './auth.ts';
-import { retryAfterMs } from '../../core/backoff.ts';
 import { errorFromNetwork, errorFromResponse } from '../retry.ts';
 
 /** REST client options. */
@@ -186,12 +185,6 @@ export class McRestClient {
     }
   }
 }
-
-/** Maps a non-2xx answer to a typed error (kept here for callers; the rules live in ../retry.ts). */
-export const mcHttpError = errorFromResponse;
-/** A network failure as a TransientError (kept here for callers; the rules live in ../retry.ts). */
-export const networkError = errorFromNetwork;
-export { retryAfterMs };
 
 function parseJson(text: string): unknown {
   if (text.length === 0) return undefined;

@@ -9,8 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TokenGate } from '../streaming/bayeux.ts';
 import type { EventLog } from '../streaming/event-log.ts';
-import { orgIdOf } from '../../../subscribers/pubsub/index.ts';
-import { pubSubPackage, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from '../../../subscribers/pubsub/proto.ts';
+import { orgIdOf, pubSubPackage, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from '../../../subscribers/pubsub/proto.ts';
 import { PubSubErrorCode } from '../../core/errors.ts';
 import { SchemaRegistry } from './schemas.ts';
 import { failCall, SubscribeStream, type StreamContext } from './subscription.ts';
