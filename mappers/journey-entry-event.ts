@@ -5,6 +5,7 @@
  *   Event_Definition_Key__c  the journey's entry event; the route's eventDefinitionKey when blank
  *   Data__c                  JSON object of entry data (optional)
  *   Correlation_Id__c        optional; passed on in the data as `CorrelationId` when given
+ *                            (normalize also keeps it as the action's adminCorrelationId: logged, traced)
  * Bad input (Data__c not JSON or not an object, a key that is not text or too long, no key at
  * all, entry data larger than one action may carry) is a MappingError naming the field and the
  * value: the event is dead-lettered and the stream goes on.

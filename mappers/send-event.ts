@@ -7,6 +7,8 @@
  *   Email__c           the recipient's address
  *   Attributes__c      JSON object of attributes (optional)
  *   Api__c             `transactional` or `classic`; the route's target type when blank
+ *   Correlation_Id__c  optional; not sent: normalize keeps it as the action's adminCorrelationId
+ *                      (logged, traced), as for every platform event that carries the field
  * Bad input (an address that is not one, attributes that do not parse or are not an object,
  * an unknown Api__c, no definition key, attributes larger than one action may carry) is a
  * MappingError naming the field and the value: the event is dead-lettered, the stream goes on.

@@ -35,7 +35,7 @@ function program(json: boolean): Command {
 
   cmd.command('trace')
     .description('the timeline of one record: received, routed, each delivery attempt, delivered or dead-lettered')
-    .argument('<recordIdOrContactKey>', 'record ID (15 or 18 characters) or contact key')
+    .argument('<id>', 'record ID (15 or 18 characters), contact key, or the Correlation_Id__c an admin gave an event')
     .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
     .option('--json', 'one JSON object, for machines')
     .action(async (id: string, opts: { config?: string; json?: boolean }) => {

@@ -31,7 +31,7 @@ describe('the shipped force-app', () => {
     expect(fields).toEqual([
       'CustomField:MC_Journey_Entry__e.Correlation_Id__c', 'CustomField:MC_Journey_Entry__e.Data__c',
       'CustomField:MC_Journey_Entry__e.Event_Definition_Key__c', 'CustomField:MC_Journey_Entry__e.Record_Id__c',
-      'CustomField:MC_Send__e.Api__c', 'CustomField:MC_Send__e.Attributes__c', 'CustomField:MC_Send__e.Definition_Key__c',
+      'CustomField:MC_Send__e.Api__c', 'CustomField:MC_Send__e.Attributes__c', 'CustomField:MC_Send__e.Correlation_Id__c', 'CustomField:MC_Send__e.Definition_Key__c',
       'CustomField:MC_Send__e.Email__c', 'CustomField:MC_Send__e.Record_Id__c',
     ]);
   });
@@ -55,7 +55,7 @@ describe('the shipped force-app', () => {
     });
     expect(shape('MC_Send__e')).toEqual({
       eventType: 'HighVolume', publishBehavior: 'PublishAfterCommit',
-      fields: { Record_Id__c: 'Text(18) required', Definition_Key__c: 'Text(200) required', Email__c: 'Text(254)', Attributes__c: 'LongTextArea(32768)', Api__c: 'Text(20)' },
+      fields: { Record_Id__c: 'Text(18) required', Definition_Key__c: 'Text(200) required', Email__c: 'Text(254)', Attributes__c: 'LongTextArea(32768)', Api__c: 'Text(20)', Correlation_Id__c: 'Text(255)' },
     });
   });
 

@@ -257,6 +257,19 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.trace('nobody')).toEqual([]);
   });
 
+  test('trace finds actions and dead letters by the admin\'s correlation ID, shows it, and a claimed action keeps it', async () => {
+    const a = action(5, { adminCorrelationId: 'ORDER-981' });
+    const d = { ...deadLetter(6), adminCorrelationId: 'ORDER-981' };
+    await store.commitBatch([a, action(7)], [d], new Map([[CH, '105']]));
+    const found = await store.trace('ORDER-981');
+    expect(found.map((e) => [e.recordId, e.status, e.adminCorrelationId])).toEqual([[a.recordId, 'pending', 'ORDER-981'], [d.recordId, 'dead', 'ORDER-981']]);
+    expect((await store.trace(action(7).recordId))[0]!.adminCorrelationId).toBeNull();
+    // Read back from the table too (a restart), so the delivery's log line can carry it.
+    const claimed = await (await reopen()).claimDue(10, Date.now());
+    expect(claimed.find((c) => c.recordId === a.recordId)?.adminCorrelationId).toBe('ORDER-981');
+    expect(claimed.find((c) => c.recordId === action(7).recordId)?.adminCorrelationId).toBeUndefined();
+  });
+
   test('pruneDelivered deletes only delivered actions older than the cutoff, with their attempt rows, a limited number at a time', async () => {
     await store.commitBatch([action(1), action(2), action(3), action(4)], [deadLetter(1)], new Map());
     const [a1, a2, a3, a4] = await store.claimDue(10, Date.now());

@@ -28,7 +28,7 @@ const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,
 // word (a Salesforce ID, a UUID, a hash) is not a phone number.
 const PHONE = /(?<![\w-])\+?\(?\d[\d\s().-]{5,}\d(?![\w-])/g;
 /** Fields that identify, never carry, personal data: left as they are so support can search them. */
-const CORRELATION_KEYS = new Set(['correlationId', 'channel', 'replayId', 'recordId', 'contactKey', 'route',
+const CORRELATION_KEYS = new Set(['correlationId', 'adminCorrelationId', 'channel', 'replayId', 'recordId', 'contactKey', 'route',
   'requestId', 'eventInstanceId', 'messageKey', 'event', 'code', 'checkpoints']);
 
 /** Masks e-mail addresses and phone numbers inside a string. */

@@ -29,12 +29,22 @@ export interface Correlation {
   replayId: string;
   recordId: string;
   contactKey: string;
+  /** The admin's own ID from the event's `Correlation_Id__c` (see ADMIN_CORRELATION_FIELD), when given. */
+  adminCorrelationId?: string;
 }
+
+/**
+ * The platform event field an admin fills with an ID of their own (a Flow interview GUID, an
+ * order number) to find the entry again: logged and traced beside the bridge's `correlationId`.
+ */
+export const ADMIN_CORRELATION_FIELD = 'Correlation_Id__c';
 
 /** One record's change (or one platform event), after fan-out and flattening. */
 export interface NormalizedEvent {
   /** Deterministic: the same event always gets the same ID (see `correlationIdOf`). */
   correlationId: string;
+  /** Platform events: the admin's own ID from `Correlation_Id__c`, when given. */
+  adminCorrelationId?: string;
   channel: string;
   replayId: string;
   kind: 'change' | 'platform';
@@ -158,6 +168,8 @@ export interface NewDeadLetter {
   recordId: string;
   contactKey: string;
   correlationId: string;
+  /** The admin's own ID from the event's `Correlation_Id__c`, when given. */
+  adminCorrelationId?: string;
   /** Stable error code, e.g. `MAPPING_MISSING_FIELD`. */
   code: string;
   /** Human reason naming the field and value. */

@@ -9,7 +9,7 @@
  * are read-only from here on (a stage that changes one copies it first).
  */
 import { showValue, Code } from '../core/errors.ts';
-import { CHANGE_TYPES, type ChangeType, type NewDeadLetter, type NormalizedEvent, type RawEvent } from '../core/model.ts';
+import { ADMIN_CORRELATION_FIELD, CHANGE_TYPES, type ChangeType, type NewDeadLetter, type NormalizedEvent, type RawEvent } from '../core/model.ts';
 import { tryTo18, idProblem } from './ids.ts';
 import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE, publishedAtOf, type KeySource } from './idempotency.ts';
 import { isChangeChannel } from '../config/checks.ts';
@@ -277,8 +277,10 @@ function normalizePlatform(raw: RawEvent, channel: ChannelConfig, events: Normal
     deadLetters.push(deadLetter(raw, source, Code.INVALID_ID, `payload.${field}: invalid Salesforce ID: ${idProblem(rawId)}`));
     return;
   }
+  const adminCorrelationId = adminCorrelationOf(payload[ADMIN_CORRELATION_FIELD]);
   events.push({
     correlationId: correlationIdOf(raw.channel, raw.replayId, recordId, eventUuid),
+    ...(adminCorrelationId !== undefined ? { adminCorrelationId } : {}),
     channel: raw.channel,
     replayId: raw.replayId,
     kind: 'platform',
@@ -299,4 +301,11 @@ function normalizePlatform(raw: RawEvent, channel: ChannelConfig, events: Normal
     fields: payload,
     receivedAt: raw.receivedAt,
   });
+}
+
+/** The admin's correlation ID as logged and stored: trimmed text, at most the field's 255 characters. */
+function adminCorrelationOf(value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = String(value).trim();
+  return text === '' ? undefined : text.slice(0, 255);
 }

@@ -18,14 +18,20 @@ export interface RecordTrace {
 }
 
 /**
- * Looks up the timeline of a record ID (15 or 18 characters, any case an 18 allows) or contact
- * key. Error texts can quote a field's value, so e-mail addresses and phone numbers in them are
+ * Looks up the timeline of a record ID (15 or 18 characters, any case an 18 allows), a contact
+ * key, or an admin's correlation ID (`Correlation_Id__c`). Error texts can quote a field's value, so e-mail addresses and phone numbers in them are
  * masked unless `allowPersonalData` (the `log.allowPersonalData` switch) says otherwise.
  */
 export async function traceRecord(store: HistoryStore, query: string, opts: { allowPersonalData?: boolean } = {}): Promise<RecordTrace> {
   const trimmed = query.trim();
   const key = tryTo18(trimmed) ?? trimmed;
   let entries = await store.trace(key);
+  if (key !== trimmed) {
+    // An admin's correlation ID can look like a 15-character record ID: search it as given too.
+    const seen = new Set(entries.map((e) => e.id));
+    const asGiven = (await store.trace(trimmed)).filter((e) => !seen.has(e.id));
+    if (asGiven.length > 0) entries = [...entries, ...asGiven].sort((a, b) => a.id - b.id);
+  }
   if (!opts.allowPersonalData) {
     entries = entries.map((e) => ({
       ...e,
@@ -45,12 +51,13 @@ function at(ms: number): string {
 export function renderTrace(trace: RecordTrace): string {
   if (trace.entries.length === 0) {
     const canonical = trace.key !== trace.query.trim() ? ` (searched as ${trace.key})` : '';
-    return `No history for ${trace.query}${canonical}: nothing received for this record or contact key, or it was delivered before the retention window (store.retentionDays).\n`;
+    return `No history for ${trace.query}${canonical}: nothing received for this record, contact key or correlation ID, or it was delivered before the retention window (store.retentionDays).\n`;
   }
   const lines: string[] = [`Timeline of ${trace.key}: ${trace.entries.length} action${trace.entries.length === 1 ? '' : 's'}`];
   for (const e of trace.entries) {
     lines.push('');
-    lines.push(`#${e.id}  correlationId=${e.correlationId}  status=${e.status}`);
+    const admin = e.adminCorrelationId ? `  adminCorrelationId=${e.adminCorrelationId}` : '';
+    lines.push(`#${e.id}  correlationId=${e.correlationId}${admin}  status=${e.status}`);
     lines.push(`  ${at(e.receivedAt)}  received     ${e.channel}  replayId=${e.replayId}  changeType=${e.changeType ?? '(unreadable)'}  recordId=${e.recordId || '(none)'}`);
     if (e.target !== null) {
       const what = e.batchKey ? `${e.target} ${e.batchKey} (${e.mode ?? 'batch'})` : e.target;

@@ -52,6 +52,8 @@ export interface ActionRow {
   recordId: string;
   contactKey: string;
   correlationId: string;
+  /** The admin's own ID from the event's `Correlation_Id__c`; null when none was given. */
+  adminCorrelationId?: string | null;
   payload: unknown;
   attempts: number;
   errorCode: string | null;
@@ -114,6 +116,8 @@ export interface TraceEntry {
   id: number;
   idempotencyKey: string;
   correlationId: string;
+  /** The admin's own ID from the event's `Correlation_Id__c`; null when none was given. */
+  adminCorrelationId: string | null;
   /** Received: where the event came from. */
   channel: string;
   replayId: string;
@@ -181,8 +185,9 @@ export interface HistoryStore {
   /** Rows of one record or contact key, oldest first. */
   actionsFor(recordOrContactKey: string): Promise<ActionRow[]>;
   /**
-   * The timeline of one record or contact key (exact, 18-character form): every action and
-   * dead letter made from its events, oldest first, each with its delivery attempts.
+   * The timeline of one record or contact key (exact, 18-character form), or of an admin's
+   * correlation ID (`Correlation_Id__c`): every action and dead letter made from its events,
+   * oldest first, each with its delivery attempts.
    */
   trace(recordOrContactKey: string): Promise<TraceEntry[]>;
   /** An action's history, oldest first. */

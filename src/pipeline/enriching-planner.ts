@@ -306,6 +306,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       deadLetters.push({
         idempotencyKey: idempotencyKey(event, route), channel: event.channel, replayId: event.replayId, route,
         recordId: event.recordId, contactKey: event.contactKey, correlationId: event.correlationId,
+        ...(event.adminCorrelationId !== undefined ? { adminCorrelationId: event.adminCorrelationId } : {}),
         code: why.code, reason: why.reason, source: p.event,
       });
     }

@@ -24,6 +24,8 @@ export interface Counters {
 /** A record's correlation fields, as every per-record event carries them. */
 export interface RecordRef {
   correlationId: string;
+  /** The admin's own ID from the event's `Correlation_Id__c`, when given. */
+  adminCorrelationId?: string | undefined;
   channel: string;
   replayId: string;
   recordId: string;
@@ -122,10 +124,15 @@ export class Telemetry {
     for (const l of this.#listeners) l.deadLettered?.(d, d.code, d.reason, 'plan');
   }
 
-  /** Marketing Cloud accepted an action. */
+  /**
+   * Marketing Cloud accepted an action. Logged at debug, except an action that carries an
+   * admin's correlation ID: those come from Flow one at a time, and the admin guide promises
+   * the ID can be found in the logs at the default level.
+   */
   delivered(a: StoredAction, ids: DeliveryIds): void {
     this.counters.delivered++;
-    if (this.#perRecord) this.#log.debug({ event: 'delivered', ...pick(a), attempt: a.attempts + 1, ...ids }, 'delivered');
+    if (a.adminCorrelationId !== undefined) this.#log.info({ event: 'delivered', ...pick(a), attempt: a.attempts + 1, ...ids }, 'delivered');
+    else if (this.#perRecord) this.#log.debug({ event: 'delivered', ...pick(a), attempt: a.attempts + 1, ...ids }, 'delivered');
     if (this.#listeners.length > 0) {
       const latencyMs = Date.now() - a.receivedAt;
       for (const l of this.#listeners) l.delivered?.(a, ids, latencyMs);
@@ -169,7 +176,13 @@ export class Telemetry {
   }
 }
 
-/** The PRODUCT.md correlation fields every line about a record carries. */
+/**
+ * The PRODUCT.md correlation fields every line about a record carries, and the admin's own
+ * correlation ID beside the bridge's when the event gave one (undefined is left out of the line).
+ */
 function pick(a: RecordRef) {
-  return { correlationId: a.correlationId, channel: a.channel, replayId: a.replayId, recordId: a.recordId, contactKey: a.contactKey, route: a.route };
+  return {
+    correlationId: a.correlationId, adminCorrelationId: a.adminCorrelationId, channel: a.channel, replayId: a.replayId,
+    recordId: a.recordId, contactKey: a.contactKey, route: a.route,
+  };
 }

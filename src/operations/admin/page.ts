@@ -45,7 +45,7 @@ export const STATUS_PAGE = `<!doctype html>
 </div>
 
 <h2>Trace one record</h2>
-<form id="trace-form"><input id="trace-id" placeholder="record ID (15 or 18 characters) or contact key" autocomplete="off"><button id="trace-go">Trace</button></form>
+<form id="trace-form"><input id="trace-id" placeholder="record ID (15 or 18 characters), contact key or Correlation_Id__c" autocomplete="off"><button id="trace-go">Trace</button></form>
 <div id="trace-summary"></div>
 <ol id="timeline"></ol>
 
@@ -108,7 +108,7 @@ export const STATUS_PAGE = `<!doctype html>
       if (t.entries.length === 0) { $('trace-summary').textContent = 'No history for ' + t.query + ' (searched as ' + t.key + ').'; return; }
       $('trace-summary').textContent = 'Timeline of ' + t.key + ': ' + t.entries.length + ' action(s)';
       for (const e of t.entries) {
-        step(list, e.receivedAt, 'received  ' + e.channel + '  replayId=' + e.replayId + '  changeType=' + (e.changeType || '?') + '  correlationId=' + e.correlationId);
+        step(list, e.receivedAt, 'received  ' + e.channel + '  replayId=' + e.replayId + '  changeType=' + (e.changeType || '?') + '  correlationId=' + e.correlationId + (e.adminCorrelationId ? '  adminCorrelationId=' + e.adminCorrelationId : ''));
         if (e.target) step(list, e.createdAt, 'routed  route=' + e.route + '  action=' + e.target + ' ' + (e.batchKey || '') + '  contactKey=' + e.contactKey);
         for (const a of e.attempts) {
           if (a.outcome === 'delivered') step(list, a.at, 'delivered  attempt ' + a.attempt + '  ' + Object.entries(a.ids || {}).map(([k, v]) => k + '=' + v).join('  '), 'delivered');

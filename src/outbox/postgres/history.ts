@@ -27,10 +27,12 @@ interface DbAttempt { action_id: number; at: number; outcome: TraceAttempt['outc
 
 /** Every action and dead letter of one record or contact key, oldest first, with its attempts. */
 export async function traceOf(db: PgHistoryAccess, key: string): Promise<TraceEntry[]> {
-  // A mapper may key a contact other than the record: the second half finds those rows through
-  // the partial index on contact_key (migration 2). The halves never share a row.
+  // A mapper may key a contact other than the record: the second part finds those rows through
+  // the partial index on contact_key (migration 2); the third, an admin's correlation ID
+  // (migration 6). The parts never share a row.
   const { rows } = await db.pool.query<Row>(`SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1
     UNION ALL SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE contact_key = $1 AND contact_key <> record_id
+    UNION ALL SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE admin_correlation_id = $1 AND record_id <> $1 AND contact_key <> $1
     ORDER BY id`, [key]);
   if (rows.length === 0) return [];
   const history = await db.pool.query<DbAttempt>(`SELECT action_id, at, outcome, code, detail FROM attempts
@@ -50,7 +52,8 @@ export async function traceOf(db: PgHistoryAccess, key: string): Promise<TraceEn
       attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: ids ?? {} });
     }
     return {
-      id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, channel: r.channel, replayId: r.replay_id,
+      id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id,
+      channel: r.channel, replayId: r.replay_id,
       changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
       route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at,
       status: r.inflight ? 'inflight' : r.status, attempts, deliveredAt: r.delivered_at, deliveryIds: ids,
@@ -126,20 +129,20 @@ export async function replaceDead(db: PgHistoryAccess, id: number, actions: read
     let inserted = 0;
     for (const n of plan.actions) {
       const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
-          record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type)
-        VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12, $13, $14, $15)
+          record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type, admin_correlation_id)
+        VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12, $13, $14, $15, $16)
         ON CONFLICT (idempotency_key) DO NOTHING`, [n.idempotencyKey, n.route, n.target, n.mode, n.batchKey, n.channel, n.replayId,
-        n.recordId, n.contactKey, n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null]);
+        n.recordId, n.contactKey, n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null, n.adminCorrelationId ?? null]);
       inserted += r.rowCount ?? 0;
     }
     let deadLettered = 0;
     for (const d of plan.deadLetters) {
       const facts = sourceFacts(d.source);
       const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
-          correlation_id, payload, error_code, error, received_at, created_at, change_type)
-        VALUES ($1, 'dead', $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13)
+          correlation_id, payload, error_code, error, received_at, created_at, change_type, admin_correlation_id)
+        VALUES ($1, 'dead', $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (idempotency_key) DO NOTHING`, [d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-        d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null]);
+        d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null, d.adminCorrelationId ?? null]);
       deadLettered += r.rowCount ?? 0;
     }
     const ending = replacementEnding(plan, inserted, deadLettered);

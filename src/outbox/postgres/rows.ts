@@ -12,7 +12,7 @@ export const DB_NOW = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 /** Columns every action query selects. */
 export const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at,
+  correlation_id, admin_correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at,
   delivered_at, claimed_by, claimed_until, discarded_at, change_type, request_row`;
 
 /** True when a row is claimed by a live lease: `trace`, `counts` and `actionsFor` call it in flight. */
@@ -22,7 +22,7 @@ export const INFLIGHT = `(status = 'pending' AND claimed_until IS NOT NULL AND c
 export interface DbActionRow {
   id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
   mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
-  record_id: string; contact_key: string; correlation_id: string; payload: unknown; attempts: number;
+  record_id: string; contact_key: string; correlation_id: string; admin_correlation_id: string | null; payload: unknown; attempts: number;
   error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
   message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
   claimed_by: string | null; claimed_until: number | null; discarded_at: number | null; change_type: string | null;
@@ -35,6 +35,7 @@ export function toStored(r: DbActionRow): StoredAction {
     id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
     mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
     recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
+    ...(r.admin_correlation_id !== null ? { adminCorrelationId: r.admin_correlation_id } : {}),
     payload: r.payload as StoredAction['payload'], receivedAt: r.received_at, attempts: r.attempts,
   };
   // Only pending rows are claimed: a request_id here is an accepted request still to confirm.
@@ -47,7 +48,7 @@ export function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
   return {
     id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
     channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
-    correlationId: r.correlation_id, payload: r.payload, attempts: r.attempts,
+    correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id, payload: r.payload, attempts: r.attempts,
     errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
     createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
   };

@@ -91,6 +91,9 @@ export const PG_MIGRATIONS: readonly string[] = [
      state      json NOT NULL,
      updated_at bigint NOT NULL
    );`,
+  // 6 (issue 14): the admin's own correlation ID (Correlation_Id__c), shown by trace and searchable by it.
+  `ALTER TABLE actions ADD COLUMN admin_correlation_id text;
+   CREATE INDEX actions_admin_correlation ON actions (admin_correlation_id) WHERE admin_correlation_id IS NOT NULL;`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */

@@ -144,34 +144,34 @@ export class PostgresStore implements Store {
       if (actions.length > 0) {
         // One statement per batch; WITH ORDINALITY keeps ids in batch order (outbox order).
         const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
-            record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
-          SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, $13, ct
+            record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id)
+          SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, $13, ct, ac
           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                      $9::text[], $10::text[], $11::text[], $12::bigint[], $14::text[])
-            WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, n)
+                      $9::text[], $10::text[], $11::text[], $12::bigint[], $14::text[], $15::text[])
+            WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, ac, n)
           ORDER BY n
           ON CONFLICT (idempotency_key) DO NOTHING`, [
           actions.map((a) => a.idempotencyKey), actions.map((a) => a.route), actions.map((a) => a.target),
           actions.map((a) => a.mode), actions.map((a) => a.batchKey), actions.map((a) => a.channel),
           actions.map((a) => a.replayId), actions.map((a) => a.recordId), actions.map((a) => a.contactKey),
           actions.map((a) => a.correlationId), payloads, actions.map((a) => a.receivedAt), now,
-          actions.map((a) => a.changeType ?? null),
+          actions.map((a) => a.changeType ?? null), actions.map((a) => a.adminCorrelationId ?? null),
         ]);
         inserted = r.rowCount ?? 0;
       }
       if (deadLetters.length > 0) {
         const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
-            correlation_id, payload, error_code, error, received_at, created_at, change_type)
-          SELECT k, 'dead', ro, ch, rp, rec, ck, co, p::json, ec, er, coalesce(ra, $10), $10, ct
+            correlation_id, payload, error_code, error, received_at, created_at, change_type, admin_correlation_id)
+          SELECT k, 'dead', ro, ch, rp, rec, ck, co, p::json, ec, er, coalesce(ra, $10), $10, ct, ac
           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[],
-                      $12::bigint[], $13::text[])
-            WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, ra, ct, n)
+                      $12::bigint[], $13::text[], $14::text[])
+            WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, ra, ct, ac, n)
           ORDER BY n
           ON CONFLICT (idempotency_key) DO NOTHING`, [
           deadLetters.map((d) => d.idempotencyKey), deadLetters.map((d) => d.route), deadLetters.map((d) => d.channel),
           deadLetters.map((d) => d.replayId), deadLetters.map((d) => d.recordId), deadLetters.map((d) => d.contactKey),
           deadLetters.map((d) => d.correlationId), deadLetters.map((d) => d.code), deadLetters.map((d) => d.reason), now, sources,
-          facts.map((f) => f.receivedAt ?? null), facts.map((f) => f.changeType ?? null),
+          facts.map((f) => f.receivedAt ?? null), facts.map((f) => f.changeType ?? null), deadLetters.map((d) => d.adminCorrelationId ?? null),
         ]);
         deadLettered = r.rowCount ?? 0;
       }

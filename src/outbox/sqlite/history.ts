@@ -32,17 +32,19 @@ export interface TraceStatements {
 /** Prepares the trace statements. */
 export function prepareTrace(db: DatabaseSync): TraceStatements {
   return {
-    // A mapper may key a contact other than the record: the second half finds those rows
-    // through the partial index on contact_key (migration 2).
+    // A mapper may key a contact other than the record: the second part finds those rows
+    // through the partial index on contact_key (migration 2); the third, an admin's
+    // correlation ID (migration 6).
     rows: db.prepare(`SELECT ${COLUMNS}, change_type FROM actions WHERE record_id = ?
-      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id ORDER BY id`),
+      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id
+      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE admin_correlation_id = ? ORDER BY id`),
     attempts: db.prepare('SELECT action_id, at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid'),
   };
 }
 
 /** Every action and dead letter of one record or contact key, oldest first, with its attempts. */
 export function traceOf(h: SqliteHistoryAccess, s: TraceStatements, key: string): TraceEntry[] {
-  const rows = s.rows.all(key, key) as unknown as DbTraceRow[];
+  const rows = s.rows.all(key, key, key) as unknown as DbTraceRow[];
   return rows.map((r) => {
     const row = toActionRow(r, h.inflight(r.id));
     const attempts: TraceAttempt[] = (s.attempts.all(r.id) as unknown as DbAttemptRow[])
@@ -52,8 +54,8 @@ export function traceOf(h: SqliteHistoryAccess, s: TraceStatements, key: string)
       attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
     }
     return {
-      id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, channel: r.channel, replayId: r.replay_id,
-      changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
+      id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id,
+      channel: r.channel, replayId: r.replay_id, changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
       route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at, status: row.status,
       attempts, deliveredAt: r.delivered_at, deliveryIds: row.deliveryIds, errorCode: r.error_code, error: r.error,
     };
@@ -132,12 +134,12 @@ export function replaceDead(h: SqliteHistoryAccess, id: number, actions: readonl
     // Due through the retry path (next_attempt_at > 0), which reads the table: a service
     // running in another process finds them without knowing they were added.
     const insert = h.db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
-      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type)
-      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type, admin_correlation_id)
+      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     let inserted = 0;
     for (const n of plan.actions) {
       inserted += Number(insert.run(n.idempotencyKey, n.route, n.target, n.mode, n.batchKey, n.channel, n.replayId, n.recordId, n.contactKey,
-        n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null).changes);
+        n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null, n.adminCorrelationId ?? null).changes);
     }
     let deadLettered = 0;
     for (const d of plan.deadLetters) if (insertDeadLetter(h.insertDead, d, now)) deadLettered++;

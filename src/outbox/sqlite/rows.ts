@@ -13,7 +13,7 @@ import { sourceFacts } from '../trace-facts.ts';
 export interface DbActionRow {
   id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
   mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
-  record_id: string; contact_key: string; correlation_id: string; payload: string; attempts: number;
+  record_id: string; contact_key: string; correlation_id: string; admin_correlation_id: string | null; payload: string; attempts: number;
   error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
   message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
   discarded_at: number | null;
@@ -31,32 +31,34 @@ export interface DbAttemptRow {
 
 /** Columns every action query selects. */
 export const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at, delivered_at,
-  discarded_at`;
+  correlation_id, admin_correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at,
+  delivered_at, discarded_at`;
 
 /** What a claim reads: the columns `toStored` uses, no more (claims read thousands of rows a second). */
 export const CLAIM_COLUMNS = `id, idempotency_key, route, target, mode, batch_key, channel, replay_id, record_id, contact_key,
-  correlation_id, payload, received_at, attempts, request_id, request_row`;
+  correlation_id, admin_correlation_id, payload, received_at, attempts, request_id, request_row`;
 
 /** Inserts a dead letter; a key already stored is refused (no change). */
 export const INSERT_DEAD = `INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id,
-  contact_key, correlation_id, payload, error_code, error, received_at, created_at, change_type)
-  VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`;
+  contact_key, correlation_id, payload, error_code, error, received_at, created_at, change_type, admin_correlation_id)
+  VALUES (?, 'dead', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`;
 
 /** Runs `INSERT_DEAD` for one dead letter; true when it was stored. */
 export function insertDeadLetter(insert: StatementSync, d: NewDeadLetter, now: number): boolean {
   const facts = sourceFacts(d.source);
   return insert.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-    d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null).changes > 0;
+    d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null,
+    d.adminCorrelationId ?? null).changes > 0;
 }
 
 /** The dispatcher's view of a row. */
-export function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'payload' | 'received_at' | 'attempts'>
+export function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'admin_correlation_id' | 'payload' | 'received_at' | 'attempts'>
   & { request_id?: string | null; request_row?: number | null }): StoredAction {
   const stored: StoredAction = {
     id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
     mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
     recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
+    ...(r.admin_correlation_id !== null ? { adminCorrelationId: r.admin_correlation_id } : {}),
     payload: JSON.parse(r.payload), receivedAt: r.received_at, attempts: r.attempts,
   };
   // Only a pending row is claimed, so a request_id here is an accepted request still to confirm.
@@ -69,7 +71,7 @@ export function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
   return {
     id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
     channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
-    correlationId: r.correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
+    correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
     errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
     createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
   };

@@ -71,4 +71,7 @@ export const MIGRATIONS: readonly string[] = [
      state      TEXT NOT NULL,
      updated_at INTEGER NOT NULL
    );`,
+  // The admin's own correlation ID (Correlation_Id__c), shown by trace and searchable by it.
+  `ALTER TABLE actions ADD COLUMN admin_correlation_id TEXT;
+   CREATE INDEX actions_admin_correlation ON actions (admin_correlation_id) WHERE admin_correlation_id IS NOT NULL;`,
 ];

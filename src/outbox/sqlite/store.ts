@@ -121,8 +121,8 @@ class SqliteStore implements Store {
     this.#checkpointer = checkpointer;
     this.#cacheLimit = cacheLimit;
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
-      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type)
-      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
+      replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id)
+      VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     this.#insertDead = db.prepare(INSERT_DEAD);
     this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
@@ -180,7 +180,7 @@ class SqliteStore implements Store {
     this.#transaction(() => {
       for (const a of actions) {
         const r = this.#insertAction.run(a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId,
-          a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, a.changeType ?? null);
+          a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, a.changeType ?? null, a.adminCorrelationId ?? null);
         if (r.changes > 0) fresh.push({ ...a, id: Number(r.lastInsertRowid), attempts: 0 });
         else duplicates++;
       }
