@@ -18,8 +18,8 @@ import { fieldValue, mappedData, missingHint } from './journey-entry.ts';
 /** Maps `event` to one send as the route's target and `mapping` describe. Pure. */
 export default function send(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const target = route.target;
-  if (target.type === 'journey' || target.type === 'dataExtension') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the send mapper makes sends, not journey entries`);
+  if (target.type === 'journey' || target.type === 'dataExtension' || target.type === 'contactDelete') {
+    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the send mapper makes sends, not ${target.type} actions`);
   }
   const where = `${event.entityName} ${event.recordId}`;
   if (event.contactKey === '') {

@@ -17,7 +17,8 @@ function program(json: boolean): Command {
   cmd.command('start')
     .description('run the bridge (the demo against the built-in emulators when none of the config\'s variables is set, outside NODE_ENV=production)')
     .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
-    .action(async (opts: { config?: string }) => {
+    .option('--dry-run', 'contact deletions are logged and dead-lettered (CONTACT_DELETE_DRY_RUN), not sent; everything else runs as usual')
+    .action(async (opts: { config?: string; dryRun?: boolean }) => {
       const { runStart } = await import('./commands/start.ts');
       process.exitCode = await runStart(opts);
     });

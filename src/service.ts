@@ -99,6 +99,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   dispatcher.start();
   const retention = startRetention({ store, retentionDays: config.store.retentionDays, logger });
   await subscriber.start();
+  if (config.dispatcher.deletes.dryRun) logger.warn({ event: 'contact_delete_dry_run_on' }, 'dry run: contact deletions are logged and dead-lettered, not sent');
   logger.info({ event: 'started', channels: config.channels.map((c) => c.name), routes: config.routes.map((r) => r.name), backlog: await store.backlog() }, 'bridge started');
 
   let stopping: Promise<void> | undefined;

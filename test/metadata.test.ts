@@ -15,6 +15,7 @@ describe('the shipped force-app', () => {
     const components = sdr().ComponentSet.fromSource('force-app').getSourceComponents().toArray();
     const names = components.map((c) => `${c.type.name}:${c.fullName}`).sort();
     expect(names).toEqual([
+      'CustomObject:MC_Contact_Delete__e',
       'CustomObject:MC_Journey_Entry__e',
       'CustomObject:MC_Send__e',
       'ExternalClientApplication:SFMC_Bridge',
@@ -29,6 +30,7 @@ describe('the shipped force-app', () => {
     ]);
     const fields = components.flatMap((c) => c.getChildren().map((f) => `${f.type.name}:${f.fullName}`)).sort();
     expect(fields).toEqual([
+      'CustomField:MC_Contact_Delete__e.Correlation_Id__c', 'CustomField:MC_Contact_Delete__e.Record_Id__c',
       'CustomField:MC_Journey_Entry__e.Correlation_Id__c', 'CustomField:MC_Journey_Entry__e.Data__c',
       'CustomField:MC_Journey_Entry__e.Event_Definition_Key__c', 'CustomField:MC_Journey_Entry__e.Record_Id__c',
       'CustomField:MC_Send__e.Api__c', 'CustomField:MC_Send__e.Attributes__c', 'CustomField:MC_Send__e.Correlation_Id__c', 'CustomField:MC_Send__e.Definition_Key__c',

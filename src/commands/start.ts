@@ -1,5 +1,5 @@
 /** `sfmc-bridge start`: the service, until SIGTERM or SIGINT. */
-import { credentialStatus, loadConfigFile, resolveConfigPath, type CredentialStatus, type Env } from '../config/load.ts';
+import { credentialStatus, load, loadConfigFile, readConfigFile, resolveConfigPath, type CredentialStatus, type Env } from '../config/load.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { startService } from '../service.ts';
@@ -26,8 +26,15 @@ function missingVariables(status: CredentialStatus, env: Env): ConfigError {
   return new ConfigError(first!.key, `environment variable ${first!.variable} is not set${lines}\n(${why})`);
 }
 
+/** The config file's content with contact deletions in dry run (`start --dry-run`). */
+function withDryRun(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input; // load names the problem
+  const config = input as { dispatcher?: { deletes?: object } };
+  return { ...config, dispatcher: { ...config.dispatcher, deletes: { ...config.dispatcher?.deletes, dryRun: true } } };
+}
+
 /** Runs the service; resolves to the process exit code. */
-export async function runStart(opts: { config?: string }): Promise<number> {
+export async function runStart(opts: { config?: string; dryRun?: boolean }): Promise<number> {
   // Listen before anything else: a SIGTERM during start-up must still end in a clean stop.
   let signalledAt: number | undefined;
   const signalled = shutdownSignal().then((s) => ((signalledAt = Date.now()), s));
@@ -37,7 +44,7 @@ export async function runStart(opts: { config?: string }): Promise<number> {
     const { runDemo } = await import('./demo.ts');
     return runDemo({ events: 40, db: 'data/demo.db', keep: false });
   }
-  const config = loadConfigFile(path, process.env);
+  const config = opts.dryRun ? load(withDryRun(readConfigFile(path)), process.env) : loadConfigFile(path, process.env);
   const logger = createLogger(config.log);
   const service = await startService(config, logger);
   const code = await waitForShutdown(service, logger, signalled, config.shutdownTimeoutMs);

@@ -105,6 +105,17 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
       issues.push({ key: at, message: `route ${showValue(route.name)} needs \`mapping\` or \`mapper\`` });
     }
     if (route.target.type === 'dataExtension') issues.push(...dataExtensionIssues(route, at));
+    if (route.target.type === 'contactDelete') {
+      if (!route.target.confirmDeletes) {
+        issues.push({ key: `${at}.target.confirmDeletes`, message: `route ${showValue(route.name)} deletes contacts in Marketing Cloud for good: set "confirmDeletes": true to say so` });
+      }
+      if (isChangeChannel(route.channel)) {
+        const bad = route.changeTypes.filter((t) => !['DELETE', 'GAP_DELETE', 'UNDELETE', 'GAP_UNDELETE'].includes(t));
+        if (route.changeTypes.length === 0 || bad.length > 0 || !route.changeTypes.includes('DELETE')) {
+          issues.push({ key: `${at}.changeTypes`, message: `${showValue(route.changeTypes)}: a contactDelete route on a change channel takes DELETE (and UNDELETE, logged as not reversible) only` });
+        }
+      }
+    }
     if (route.mapping && (route.target.type === 'triggeredSend' || route.target.type === 'transactional') && route.target.definitionKey === undefined) {
       issues.push({ key: `${at}.target.definitionKey`, message: `is required for a ${route.target.type} route with \`mapping\` (only a mapper such as send-event can take it from the event)` });
     }

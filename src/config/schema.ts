@@ -219,6 +219,15 @@ export const DataExtensionTargetSchema = z
   })
   .describe('Keep a data extension row per record current.');
 
+export const ContactDeleteTargetSchema = z
+  .strictObject({
+    type: z.literal('contactDelete').describe('Delete the contact from Marketing Cloud (Contact Delete by Contact Key, ContactAndAttributes): irreversible, enterprise-wide, processed by Marketing Cloud over hours.'),
+    confirmDeletes: z.boolean().default(false)
+      .describe('Must be true: a contactDelete route deletes contacts in Marketing Cloud for good, and says so on purpose. Required.'),
+    mid: midField,
+  })
+  .describe('Carry deletions to Marketing Cloud: a CDC DELETE (mapper contact-delete) or an MC_Contact_Delete__e event (mapper contact-delete-event).');
+
 const tuningShape = (connections: number, concurrency: number, maxBatch: number, batch: number) => ({
   connections: z.number().int().min(1).max(256).default(connections).describe('HTTP connections to the REST host for this target.'),
   concurrency: z.number().int().min(1).max(256).default(concurrency).describe('Requests in flight at once for this target.'),
@@ -249,7 +258,7 @@ export const RouteSchema = z
       .describe('Change events only: entity names that select this route (useful on /data/ChangeEvents). Empty = any.'),
     enrich: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_.]*$/, 'must be a field API name')).default([])
       .describe('Change events only: fields the mapping needs besides those in `mapping.data`; any the event lacks (an UPDATE carries only what changed) are fetched from Salesforce.'),
-    target: z.discriminatedUnion('type', [JourneyTargetSchema, TriggeredSendTargetSchema, TransactionalTargetSchema, DataExtensionTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
+    target: z.discriminatedUnion('type', [JourneyTargetSchema, TriggeredSendTargetSchema, TransactionalTargetSchema, DataExtensionTargetSchema, ContactDeleteTargetSchema]).describe('What Marketing Cloud is asked to do. Required.'),
     mapping: MappingSchema.optional().describe('Declarative mapping; give either `mapping` or `mapper`.'),
     mapper: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a module name in mappers/ (letters, digits, "_", "-")').optional()
       .describe('Name of a custom mapper module, mappers/<name>.ts; give either `mapping` or `mapper`.'),
@@ -322,7 +331,16 @@ export const BridgeConfigSchema = z
           confirmAfterMs: z.number().int().min(10).max(600_000).default(1000)
             .describe('Async rows: how long after Marketing Cloud accepted a request its status is first read, and between reads while it is pending (ms).'),
         }).prefault({}).describe('Data extension rows (rows per async request, up to 5,000; sync requests carry at most 50).'),
+        contactDelete: targetTuning(2, 1, 10_000, 500).describe('Contact deletions (Contact Keys per delete request; Marketing Cloud runs one deletion at a time per account).'),
       }).prefault({}).describe('Connections, concurrency and batch size per target.'),
+      deletes: z.strictObject({
+        maxPerHour: z.number().int().min(1).max(10_000_000).default(1000)
+          .describe('Most contacts deleted in any rolling hour; deletions past it are not sent but dead-lettered with code CONTACT_DELETE_CAPPED and an alert line (a mass delete in Salesforce is more often a mistake than a request); `dlq retry` sends them once reviewed.'),
+        statusPollMs: z.number().int().min(1000).max(86_400_000).default(60_000)
+          .describe('How often the status of a deletion operation Marketing Cloud accepted is asked for, until it completes (it can take hours).'),
+        dryRun: z.boolean().default(false)
+          .describe('Log what would be deleted and send nothing (`start --dry-run` sets it); each deletion is dead-lettered with code CONTACT_DELETE_DRY_RUN, so `dlq retry` can send it later.'),
+      }).prefault({}).describe('Guard rails of contactDelete routes.'),
       retry: z.strictObject({
         baseMs: z.number().int().min(1).default(1000).describe('First retry waits up to this long; doubles per attempt (jittered).'),
         capMs: z.number().int().min(1).default(300000).describe('Longest computed retry wait.'),

@@ -149,6 +149,7 @@ const CATALOGUE = {
   MAPPING_WRONG_TARGET: { kind: 'mapping' },
   MAPPING_SOFT_DELETE_KEY: { kind: 'mapping' },
   MAPPER_FAILED: { kind: 'mapping' },
+  CONTACT_UNDELETE_IRREVERSIBLE: { kind: 'mapping' },
   MAPPER_INVALID_RESULT: { kind: 'mapping' },
   RESYNC_REQUIRED: { kind: 'mapping' },
   // Enrichment and reconciliation (Salesforce record fetches).
@@ -188,6 +189,9 @@ const CATALOGUE = {
   MC_DEFINITION_MISSING: { kind: 'permanent', requestClass: 'other' },
   MC_DEFINITION_INACTIVE: { kind: 'permanent', requestClass: 'other' },
   MC_DEFINITION_MISNAMED: { kind: 'permanent', requestClass: 'other' },
+  // Contact deletion guard rails (delivery/targets/contact-delete.ts).
+  CONTACT_DELETE_CAPPED: { kind: 'permanent', requestClass: 'other' },
+  CONTACT_DELETE_DRY_RUN: { kind: 'permanent', requestClass: 'other' },
 } as const satisfies Record<string, { kind: ErrorKind; requestClass?: RequestClass }>;
 
 /** A stable code of the bridge. */

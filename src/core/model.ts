@@ -123,12 +123,19 @@ export interface DataExtensionRowPayload {
   mid?: string;
 }
 
+/** A contact to delete from Marketing Cloud (Contact Delete, by Contact Key). */
+export interface ContactDeletePayload {
+  contactKey: string;
+  /** Business unit MID whose token deletes it (deletion is enterprise-wide); the configured account when absent. */
+  mid?: string;
+}
+
 /** What a route asks Marketing Cloud to do. */
-export const ACTION_TARGETS = ['journey', 'triggeredSend', 'transactional', 'dataExtension'] as const;
+export const ACTION_TARGETS = ['journey', 'triggeredSend', 'transactional', 'dataExtension', 'contactDelete'] as const;
 export type ActionTarget = (typeof ACTION_TARGETS)[number];
 
 /** What an action carries, by target. */
-export type ActionPayload = JourneyEntryPayload | SendPayload | DataExtensionRowPayload;
+export type ActionPayload = JourneyEntryPayload | SendPayload | DataExtensionRowPayload | ContactDeletePayload;
 
 /**
  * A mapper's output: one Marketing Cloud action, not yet keyed or stored. Journeys: `batch`
@@ -141,7 +148,8 @@ export type MappedAction =
   | { target: 'transactional'; mode: 'batch' | 'single'; payload: SendPayload }
   | { target: 'triggeredSend'; mode: 'single'; payload: SendPayload }
   /** Data extension rows: `batch` = async upsert (`/data/v1/async/...`), `single` = sync rowset (`/hub/v1/dataevents/...`). */
-  | { target: 'dataExtension'; mode: 'batch' | 'single'; payload: DataExtensionRowPayload };
+  | { target: 'dataExtension'; mode: 'batch' | 'single'; payload: DataExtensionRowPayload }
+  | { target: 'contactDelete'; mode: 'batch'; payload: ContactDeletePayload };
 
 /** An action ready for the outbox. */
 export interface NewAction extends Correlation {
@@ -200,4 +208,6 @@ export interface DeliveryIds {
   messageKey?: string;
   /** Classic triggered send's per-recipient ID. */
   recipientSendId?: string;
+  /** Contact Delete's OperationID, followed through the delete status call. */
+  operationId?: string;
 }

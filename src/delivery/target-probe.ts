@@ -53,11 +53,13 @@ export const SCOPES_BY_TARGET: Readonly<Record<string, readonly string[]>> = {
   dataExtension: ['data_extensions_write', 'data_extensions_read'],
 };
 
+// Data extensions are checked by `check` through their fields (SOAP DataExtensionField, the
+// dataExtension target's own check); the REST lookup in mc/definitions.ts is the hook to use
+// here too once the emulator answers it.
 const KIND_BY_TARGET: Readonly<Record<string, DefinitionKind>> = {
   journey: 'eventDefinition',
   transactional: 'sendDefinition',
   triggeredSend: 'triggeredSendDefinition',
-  dataExtension: 'dataExtension',
 };
 
 /** The definitions the routes name in the config (a mapper may name more at run time). */

@@ -14,6 +14,8 @@ import { RetryPolicy } from './retry.ts';
 import type { Target } from './target.ts';
 import { guardTarget } from './probe-guard.ts';
 import { TargetProbe, type ProbeEvents } from './target-probe.ts';
+import { createContactDeleteTarget, type ContactDeleteEvents } from './targets/contact-delete.ts';
+import { DeletionFollower, type DeletionStatusEvents } from './deletion-status.ts';
 import { createTransactionalTarget } from './targets/transactional.ts';
 import { createTriggeredSendTarget } from './targets/triggered-send.ts';
 
@@ -24,6 +26,8 @@ export interface TargetTable {
   batchSizes: Record<ActionTarget, number>;
   retry: RetryPolicy;
   breakers: BreakerRegistry;
+  /** Follows the contact deletions Marketing Cloud accepted until they complete. */
+  deletions: DeletionFollower;
   /** Checks the definitions the routes send to (start it to probe at start-up and periodically). */
   probe: TargetProbe;
   /** Obtains (or reuses) the configured account's token: the readiness probe's check. */
@@ -32,11 +36,14 @@ export interface TargetTable {
 }
 
 /**
- * Builds every target from the config; `events` hears what the target probe finds, and
- * `deps.versions` (the store) keeps data extension rows newest-first.
+ * Builds every target from the config; `events` hears what the target probe and the contact
+ * deletions report, and `deps.versions` (the store) keeps data extension rows newest-first.
  */
-export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'> & Partial<Pick<BridgeConfig, 'routes'>>, events?: ProbeEvents,
-  deps: { versions?: RowVersionGuard } = {}): TargetTable {
+export function createTargets(
+  config: Pick<BridgeConfig, 'marketingCloud' | 'dispatcher'> & Partial<Pick<BridgeConfig, 'routes'>>,
+  events?: ProbeEvents & ContactDeleteEvents & DeletionStatusEvents,
+  deps: { versions?: RowVersionGuard } = {},
+): TargetTable {
   const mc = config.marketingCloud;
   const d = config.dispatcher;
   const breakers = new BreakerRegistry({ ...d.breaker, blockedPauseMs: d.retry.blockedWaitMs });
@@ -50,6 +57,16 @@ export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dis
   const transactional = clients('transactional');
   // Lookups are few and small: two connections, never in the way of deliveries.
   const lookups = new McClients({ credentials, breakers, connections: 2, concurrency: 2, timeoutMs: d.timeoutMs, keepAliveMs: d.keepAliveMs });
+  const deleting = clients('contactDelete');
+  const deletions = new DeletionFollower({ clientFor: lookups.clientFor, pollMs: d.deletes.statusPollMs, ...(events ? { events } : {}) });
+  const deleteEvents: ContactDeleteEvents = {
+    ...(events?.wouldDelete ? { wouldDelete: (k) => events.wouldDelete!(k) } : {}),
+    ...(events?.capped ? { capped: (k, u, c) => events.capped!(k, u, c) } : {}),
+    accepted: (op, keys, mid) => {
+      events?.accepted?.(op, keys, mid);
+      deletions.follow(op, mid, keys.length);
+    },
+  };
   const probe = new TargetProbe({ clientFor: lookups.clientFor, routes: config.routes ?? [], intervalMs: d.probe.intervalMs, cacheMax: d.probe.cacheMax, ...(events ? { events } : {}) });
   const rows = clients('dataExtension');
   const de = d.targets.dataExtension;
@@ -61,15 +78,23 @@ export function createTargets(config: Pick<BridgeConfig, 'marketingCloud' | 'dis
       dataExtension: createDataExtensionTarget(rows.clientFor, {
         batchSize: de.batchSize, concurrency: de.concurrency, confirmAfterMs: de.confirmAfterMs, ...(deps.versions ? { versions: deps.versions } : {}),
       }) as Target,
+      contactDelete: createContactDeleteTarget(deleting.clientFor, {
+        batchSize: d.targets.contactDelete.batchSize, maxPerHour: d.deletes.maxPerHour, dryRun: d.deletes.dryRun, events: deleteEvents,
+      }) as Target,
     },
+    deletions,
     probe,
-    batchSizes: { journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize, dataExtension: de.batchSize },
+    batchSizes: {
+      journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize,
+      dataExtension: de.batchSize, contactDelete: d.targets.contactDelete.batchSize,
+    },
     retry: new RetryPolicy(d.maxAttempts, d.retry),
     breakers,
     token: () => sharedTokenManager(credentials).get(),
     async close() {
       await probe.stop();
-      await Promise.all([journey.close(), triggered.close(), transactional.close(), lookups.close(), rows.close()]);
+      await deletions.stop();
+      await Promise.all([journey.close(), triggered.close(), transactional.close(), deleting.close(), lookups.close(), rows.close()]);
     },
   };
 }

@@ -14,6 +14,8 @@ import { pathToFileURL } from 'node:url';
 import journeyEntry from '../../mappers/journey-entry.ts';
 import send from '../../mappers/send.ts';
 import dataExtensionRow from '../../mappers/data-extension-row.ts';
+import contactDelete from '../../mappers/contact-delete.ts';
+import contactDeleteEvent from '../../mappers/contact-delete-event.ts';
 import { ConfigError, showValue, type MappingError } from '../core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../core/model.ts';
 import type { BridgeConfig, RouteConfig } from '../config/schema.ts';
@@ -32,9 +34,13 @@ export const DECLARATIVE_SEND_MAPPER = 'send';
 /** Name of the built-in declarative mapper of data extension routes. */
 export const DECLARATIVE_ROW_MAPPER = 'data-extension-row';
 
+/** Name of the built-in mapper of contactDelete routes on a change channel. */
+export const CONTACT_DELETE_MAPPER = 'contact-delete';
+
 /** The declarative mapper a route with `mapping` uses, by its target type. */
 export function declarativeMapperOf(route: Pick<RouteConfig, 'target'>): string {
   if (route.target.type === 'dataExtension') return DECLARATIVE_ROW_MAPPER;
+  if (route.target.type === 'contactDelete') return CONTACT_DELETE_MAPPER;
   return route.target.type === 'journey' ? DECLARATIVE_MAPPER : DECLARATIVE_SEND_MAPPER;
 }
 
@@ -45,7 +51,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /** The registry with only the built-in mappers. */
 export function builtinMappers(): Map<string, Mapper> {
-  return new Map<string, Mapper>([[DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send], [DECLARATIVE_ROW_MAPPER, dataExtensionRow]]);
+  return new Map<string, Mapper>([
+    [DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send], [DECLARATIVE_ROW_MAPPER, dataExtensionRow],
+    [CONTACT_DELETE_MAPPER, contactDelete], ['contact-delete-event', contactDeleteEvent],
+  ]);
 }
 
 function dirUrl(dir: URL | string): URL {

@@ -126,6 +126,7 @@ function actionProblem(value: unknown): string | undefined {
   if (typeof payload.contactKey !== 'string' || payload.contactKey === '') return `payload.contactKey: expected a non-empty string, got ${showValue(payload.contactKey)}`;
   if (payload.mid !== undefined && (typeof payload.mid !== 'string' || !/^\d+$/.test(payload.mid))) return `payload.mid: expected a MID (digits), got ${showValue(payload.mid)}`;
   if (action.target === 'dataExtension') return rowProblem(payload);
+  if (action.target === 'contactDelete') return action.mode === 'batch' ? undefined : `mode: a contact deletion is always "batch", got ${showValue(action.mode)}`;
   const keyName = action.target === 'journey' ? 'eventDefinitionKey' : 'definitionKey';
   if (typeof payload[keyName] !== 'string' || (payload[keyName] as string).trim() === '') {
     return `payload.${keyName}: expected a non-empty string, got ${showValue(payload[keyName])}`;
@@ -149,7 +150,10 @@ function rowProblem(payload: Record<string, unknown>): string | undefined {
 
 /** Actions of one target, definition key and MID go out together. */
 export function batchKeyOf(action: MappedAction): string {
-  const key = action.target === 'journey' ? action.payload.eventDefinitionKey : action.target === 'dataExtension' ? action.payload.key : action.payload.definitionKey;
+  const key = action.target === 'journey' ? action.payload.eventDefinitionKey
+    : action.target === 'dataExtension' ? action.payload.key
+    : action.target === 'contactDelete' ? 'contactDelete'
+    : action.payload.definitionKey;
   return action.payload.mid === undefined ? key : `${key}\u0000${action.payload.mid}`;
 }
 

@@ -1,8 +1,9 @@
 /**
- * The target probe's typed events (see src/delivery/target-probe.ts): a definition found
- * missing, inactive or misnamed, one usable again, a scope the token lacks. Each is one log
- * line naming the config key and the cause, and one call to the listeners (metrics, feedback),
- * like the pipeline's events in telemetry.ts.
+ * The typed events of the target probe (src/delivery/target-probe.ts: a definition found
+ * missing, inactive or misnamed, one usable again, a scope the token lacks) and of contact
+ * deletion (targets/contact-delete.ts, deletion-status.ts: dry run, hourly cap, accepted,
+ * settled). Each is one log line naming the cause, and one call to the listeners (metrics,
+ * feedback), like the pipeline's events in telemetry.ts.
  */
 import type { Logger } from 'pino';
 import type { TelemetryListener } from './telemetry.ts';
@@ -26,7 +27,7 @@ export interface ScopeGap {
 
 /** Logs and counts what the target probe finds. */
 export class TargetTelemetry {
-  readonly counters = { problems: 0, recoveries: 0, missingScopes: 0 };
+  readonly counters = { problems: 0, recoveries: 0, missingScopes: 0, deletionsAccepted: 0, deletionsCapped: 0, deletionsDryRun: 0, deletionOperationsSettled: 0 };
   readonly #log: Logger;
   readonly #listeners: () => readonly TelemetryListener[];
 
@@ -54,5 +55,41 @@ export class TargetTelemetry {
     this.counters.missingScopes++;
     this.#log.error({ event: 'target_scope_missing', scope: m.scope, configKey: m.configKey, granted: m.granted }, `the Marketing Cloud token lacks scope ${m.scope}, which ${m.configKey} needs: add it to the installed package's API integration component`);
     for (const l of this.#listeners()) l.targetProblem?.('scope', 'missing');
+  }
+
+  /** Dry run: what a contactDelete route would have deleted. */
+  wouldDelete(contactKeys: readonly string[]): void {
+    this.counters.deletionsDryRun += contactKeys.length;
+    this.#log.warn({ event: 'contact_delete_dry_run', count: contactKeys.length, contactKeys }, `dry run: would delete ${contactKeys.length} contact(s) from Marketing Cloud; nothing sent (dead-lettered as CONTACT_DELETE_DRY_RUN)`);
+    for (const l of this.#listeners()) l.contactDeletion?.('dry_run', contactKeys.length);
+  }
+
+  /** The hourly cap held deletions back: the alert line. */
+  capped(contactKeys: readonly string[], usedThisHour: number, cap: number): void {
+    this.counters.deletionsCapped += contactKeys.length;
+    this.#log.error({ event: 'contact_delete_capped', count: contactKeys.length, usedThisHour, cap, contactKeys }, `contact deletions paused: ${usedThisHour} deleted in the last hour reached dispatcher.deletes.maxPerHour (${cap}); ${contactKeys.length} more not sent but dead-lettered as CONTACT_DELETE_CAPPED. A mass delete is often a mistake: review, then \`sfmc-bridge dlq retry\``);
+    for (const l of this.#listeners()) l.contactDeletion?.('capped', contactKeys.length);
+  }
+
+  /** Marketing Cloud accepted a deletion operation. */
+  accepted(operationId: string, contactKeys: readonly string[], mid: string | undefined): void {
+    this.counters.deletionsAccepted += contactKeys.length;
+    this.#log.info({ event: 'contact_delete_accepted', operationId, mid, count: contactKeys.length, contactKeys }, `Marketing Cloud accepted the deletion of ${contactKeys.length} contact(s), operation ${operationId} (it completes later, often in hours)`);
+    for (const l of this.#listeners()) l.contactDeletion?.('accepted', contactKeys.length);
+  }
+
+  /** A deletion operation finished in Marketing Cloud. */
+  settled(operationId: string, status: string, contacts: number): void {
+    this.counters.deletionOperationsSettled++;
+    const ok = status.toLowerCase().startsWith('complete');
+    const line = { event: 'contact_delete_settled', operationId, status, count: contacts };
+    if (ok) this.#log.info(line, `deletion operation ${operationId} ${status}: ${contacts} contact(s) deleted from Marketing Cloud`);
+    else this.#log.error(line, `deletion operation ${operationId} ended ${status}: check Contact Delete in Marketing Cloud (Setup → Contact Delete) for operation ${operationId}`);
+    for (const l of this.#listeners()) l.contactDeletion?.(ok ? 'completed' : 'failed', contacts);
+  }
+
+  /** A status call about a deletion failed; it is asked again next round. */
+  pollFailed(operationId: string, reason: string): void {
+    this.#log.warn({ event: 'contact_delete_status_failed', operationId, reason }, `could not read the status of deletion operation ${operationId}: ${reason}`);
   }
 }

@@ -66,6 +66,8 @@ export interface TelemetryListener {
   restCall?(kind: RestCallKind): void;
   /** The target probe found a definition (`kind`) unusable (`state`), usable again (`recovered`), or a scope missing (`scope`, `missing`). */
   targetProblem?(kind: string, state: string, verdict?: TargetVerdict): void;
+  /** Contacts at a deletion stage: `dry_run`, `capped`, `accepted`, `completed`, `failed`. */
+  contactDeletion?(stage: string, contacts: number): void;
 }
 
 /** The pipeline's telemetry: log lines and counters from one call each. */

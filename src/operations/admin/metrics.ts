@@ -88,6 +88,11 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     help: 'What the target probe found: per kind (eventDefinition, sendDefinition, dataExtension, scope) and state (missing, inactive, misnamed, recovered).',
     labelNames: ['kind', 'state'], registers: [registry],
   });
+  const deletions = new Counter({
+    name: 'sfmc_bridge_contact_deletions_total',
+    help: 'Contacts per deletion stage: accepted (Marketing Cloud took the operation), completed or failed (the operation ended), capped (held back by the hourly cap), dry_run.',
+    labelNames: ['stage'], registers: [registry],
+  });
   for (const k of ['enrich', 'gap', 'resync']) fetched.labels(k).inc(0);
 
   new Gauge({
@@ -141,6 +146,7 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     fetchFailed(entity) { fetchFailures.labels(entity).inc(); },
     restCall(kind) { restCalls.labels(kind).inc(); },
     targetProblem(kind, state) { targetProblems.labels(kind, state).inc(); },
+    contactDeletion(stage, n) { deletions.labels(stage).inc(n); },
   };
   const unlisten = src.telemetry.listen(listener);
   return { registry, render: () => registry.metrics(), close: unlisten };
