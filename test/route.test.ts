@@ -1,7 +1,10 @@
-// Rule: an event selects exactly the routes whose channel, entity, change type and changed fields match, each selected route yields actions with stable, distinct idempotency keys or a dead letter naming the field, and a mapper that cannot be loaded is a ConfigError at start-up.
+// Rule: an event selects exactly the routes whose channel, entity, change type and changed fields match, each selected route yields actions with stable, distinct idempotency keys or a dead letter naming the field, a mapper is found in the project's mappers/ before the shipped ones, and a mapper that cannot be loaded is a ConfigError at start-up.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileRoutes } from '../src/route/routes.ts';
-import { builtinMappers, loadMapper, loadMappers, type MapperRegistry } from '../src/route/mapper-loader.ts';
+import { builtinMappers, defaultMapperDirs, loadMapper, loadMappers, MAPPERS_DIR, type MapperRegistry } from '../src/route/mapper-loader.ts';
 import { normalize } from '../src/normalize/events.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { idempotencyKey } from '../src/normalize/idempotency.ts';
@@ -150,6 +153,26 @@ describe('custom mappers', () => {
     await expect(loadMapper('no-default', 'routes[3].mapper', FIXTURES)).rejects.toThrow(/^routes\[3\]\.mapper: "no-default": .*no-default\.ts must export a mapper function as its default export \(found undefined\)$/);
     await expect(loadMapper('fails-to-load', 'routes[1].mapper', FIXTURES)).rejects.toThrow(/^routes\[1\]\.mapper: "fails-to-load": .* failed to load: mapper module exploded at import$/);
     await expect(loadMapper('../src/ids', 'routes[0].mapper')).rejects.toThrow(/is not a mapper module name/);
+  });
+
+  it('looks a mapper up in the project\'s own mappers/ (the working directory\'s) first, then among the shipped ones', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'mappers-'));
+    try {
+      // A packaged install: the project has its own mappers/, the shipped ones live in the package.
+      mkdirSync(join(project, 'mappers'));
+      writeFileSync(join(project, 'mappers', 'welcome.js'), 'export default () => [];\n');
+      writeFileSync(join(project, 'mappers', 'send-event.js'), 'export default () => "the project\'s own";\n');
+      const dirs = defaultMapperDirs(project);
+      const route = routes({}).routes[0]!;
+      expect(dirs.map((d) => fileURLToPath(d))).toEqual([join(project, 'mappers/'), fileURLToPath(MAPPERS_DIR)]);
+      expect((await loadMapper('welcome', 'routes[0].mapper', dirs))(eventOf(changeEvent()), route)).toEqual([]);
+      expect((await loadMapper('send-event', 'routes[0].mapper', dirs))(eventOf(changeEvent()), route)).toBe('the project\'s own');
+      expect(await loadMapper('journey-entry-event', 'routes[0].mapper', dirs)).toBe((await import('../mappers/journey-entry-event.ts')).default);
+      await expect(loadMapper('nowhere', 'routes[2].mapper', dirs))
+        .rejects.toThrow(`routes[2].mapper: "nowhere": no mapper module nowhere.ts (or .js) in ${join(project, 'mappers/')} or ${fileURLToPath(MAPPERS_DIR)}`);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 
   it('is a ConfigError when a route names a mapper that was not loaded', () => {

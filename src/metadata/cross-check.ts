@@ -5,11 +5,9 @@
  * delivers nothing, which is the failure this check exists to catch before an admin waits for
  * events that never come.
  */
-import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { splitDotted } from '../normalize/compound.ts';
 import { ConfigError } from '../core/errors.ts';
-import { MAPPERS_DIR, loadMapper } from '../route/mapper-loader.ts';
+import { defaultMapperDirs, findMapperFile, loadMapper, type MapperDirs } from '../route/mapper-loader.ts';
 import type { ParsedConfig } from '../config/schema.ts';
 import { EVENT_STANDARD_FIELDS, STANDARD_CHANGE_CHANNEL, changeEventName, objectOfChangeEvent } from './facts.ts';
 import { finding, type Finding } from './findings.ts';
@@ -77,9 +75,8 @@ export function channelSource(app: ForceApp, name: string, key: string): { sourc
 }
 
 /** Event fields a custom mapper reads, from its optional `fields` export (undefined when it declares none). */
-async function mapperFields(name: string, dir: URL | string): Promise<string[] | undefined> {
-  const base = typeof dir === 'string' ? pathToFileURL(dir.endsWith('/') ? dir : `${dir}/`) : dir;
-  const file = ['.ts', '.js'].map((ext) => new URL(`${name}${ext}`, base)).find((url) => existsSync(url));
+async function mapperFields(name: string, dirs: MapperDirs): Promise<string[] | undefined> {
+  const file = findMapperFile(name, dirs);
   if (file === undefined) return undefined;
   const module = (await import(file.href)) as { fields?: unknown };
   return Array.isArray(module.fields) && module.fields.every((f) => typeof f === 'string') ? module.fields as string[] : undefined;
@@ -92,8 +89,8 @@ function fieldOf(event: ObjectDef, path: string): boolean {
 
 /** Options of the config cross-check. */
 export interface CrossCheckOptions {
-  /** Folder of custom mappers. @default the repository's mappers/ */
-  mappersDir?: URL | string;
+  /** Folder(s) of custom mappers. @default `<cwd>/mappers/`, then the shipped ones */
+  mappersDir?: MapperDirs;
 }
 
 /** The cross-check's findings, and what each channel delivers (for the online describe). */
@@ -126,7 +123,7 @@ export async function crossCheckConfig(config: ParsedConfig, app: ForceApp, opti
     }
   });
 
-  const mappersDir = options.mappersDir ?? MAPPERS_DIR;
+  const mappersDir = options.mappersDir ?? defaultMapperDirs();
   for (const [i, route] of config.routes.entries()) {
     const at = `routes[${i}]`;
     const source = sources.get(route.channel);

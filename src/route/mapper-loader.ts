@@ -6,11 +6,16 @@
  *
  * Routes with `mapping` use a built-in declarative mapper (`mappers/journey-entry.ts` for
  * journeys, `mappers/send.ts` for triggered and transactional sends).
- * Routes with `mapper: "<name>"` use the default export of `mappers/<name>.ts` (or `.js` in a
- * build), loaded once at start-up by `loadMappers`.
+ * Routes with `mapper: "<name>"` use the default export of `<name>.ts` (or `.js`), loaded once at
+ * start-up by `loadMappers` from the first folder that has it: the project's own `mappers/`
+ * (relative to the working directory, like `config/` and `force-app/`), then the mappers shipped
+ * with the bridge (`mappers/` of a checkout, `dist/mappers/` of an installed package). So a team
+ * that installs the package keeps its mappers in its own repository, and the shipped ones
+ * (`journey-entry-event`, `send-event`) still load by name.
  */
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import journeyEntry from '../../mappers/journey-entry.ts';
 import send from '../../mappers/send.ts';
 import dataExtensionRow from '../../mappers/data-extension-row.ts';
@@ -44,8 +49,17 @@ export function declarativeMapperOf(route: Pick<RouteConfig, 'target'>): string 
   return route.target.type === 'journey' ? DECLARATIVE_MAPPER : DECLARATIVE_SEND_MAPPER;
 }
 
-/** The repository's `mappers/` folder. */
+/** The mappers shipped with the bridge: the repository's `mappers/`, or `dist/mappers/` in a package. */
 export const MAPPERS_DIR: URL = new URL('../../mappers/', import.meta.url);
+
+/** The folders a route's `mapper` is looked up in, in order: `<cwd>/mappers/`, then the shipped ones. */
+export function defaultMapperDirs(cwd: string = process.cwd()): URL[] {
+  const own = dirUrl(join(cwd, 'mappers'));
+  return own.href === MAPPERS_DIR.href ? [MAPPERS_DIR] : [own, MAPPERS_DIR];
+}
+
+/** One folder or an ordered list of folders to look mappers up in. */
+export type MapperDirs = URL | string | readonly (URL | string)[];
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
@@ -64,17 +78,30 @@ function dirUrl(dir: URL | string): URL {
   return url;
 }
 
+function dirUrls(dirs: MapperDirs): URL[] {
+  return (Array.isArray(dirs) ? dirs : [dirs] as (URL | string)[]).map(dirUrl);
+}
+
+/** The module file of mapper `name`: `<name>.ts`, else `<name>.js`, in the first folder that has one. */
+export function findMapperFile(name: string, dirs: MapperDirs = defaultMapperDirs()): URL | undefined {
+  for (const base of dirUrls(dirs)) {
+    const file = ['.ts', '.js'].map((ext) => new URL(`${name}${ext}`, base)).find((url) => existsSync(url));
+    if (file !== undefined) return file;
+  }
+  return undefined;
+}
+
 /**
- * Loads custom mapper `name` from `dir` (default: `mappers/`).
+ * Loads custom mapper `name` from the first of `dirs` that has it (default: `defaultMapperDirs()`).
  * @param key dotted config key blamed in errors, e.g. `routes[2].mapper`
  * @throws ConfigError when the module is missing, fails to load, or has no default function.
  */
-export async function loadMapper(name: string, key = 'mapper', dir: URL | string = MAPPERS_DIR): Promise<Mapper> {
+export async function loadMapper(name: string, key = 'mapper', dirs: MapperDirs = defaultMapperDirs()): Promise<Mapper> {
   if (!NAME.test(name)) throw new ConfigError(key, `${showValue(name)} is not a mapper module name (letters, digits, "_", "-")`);
-  const base = dirUrl(dir);
-  const file = ['.ts', '.js'].map((ext) => new URL(`${name}${ext}`, base)).find((url) => existsSync(url));
+  const file = findMapperFile(name, dirs);
   if (file === undefined) {
-    throw new ConfigError(key, `${showValue(name)}: no mapper module ${name}.ts (or .js) in ${base.pathname}`);
+    const searched = dirUrls(dirs).map((url) => fileURLToPath(url)).join(' or ');
+    throw new ConfigError(key, `${showValue(name)}: no mapper module ${name}.ts (or .js) in ${searched}`);
   }
   let module: { default?: unknown };
   try {
@@ -92,7 +119,7 @@ export async function loadMapper(name: string, key = 'mapper', dir: URL | string
  * The built-in mappers plus every custom mapper the routes name, each loaded once.
  * @throws ConfigError naming the route's `mapper` key when one cannot be loaded.
  */
-export async function loadMappers(config: Pick<BridgeConfig, 'routes'>, options: { dir?: URL | string } = {}): Promise<MapperRegistry> {
+export async function loadMappers(config: Pick<BridgeConfig, 'routes'>, options: { dir?: MapperDirs } = {}): Promise<MapperRegistry> {
   const registry = builtinMappers();
   for (const [i, route] of config.routes.entries()) {
     if (route.mapper === undefined || registry.has(route.mapper)) continue;
