@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: Node 22.18+ strips types natively, no build step.
+// The `sfmc-bridge` command. In a checkout it runs the TypeScript sources directly (Node 22.18+
+// strips types natively, no build step, so an edit takes effect at once, even with a stale
+// dist/). In an installed package, which ships dist/ and not src/ (package.json "files"), it runs
+// the build: Node refuses to strip types under node_modules.
+import { existsSync } from 'node:fs';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(`sfmc-bridge needs Node.js 22.19 or later (this is ${process.versions.node}); run it through npm, which uses the Node 24 in devDependencies\n`);
+  process.stderr.write(`sfmc-bridge needs Node.js 22.19 or later (this is ${process.versions.node}) (in a checkout, the npm scripts use the Node 24 of devDependencies)\n`);
   process.exit(1);
 }
 
@@ -22,5 +27,7 @@ if (SERVICE_COMMANDS.has(process.argv[2]) && flags.length > 0 && typeof process.
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], env);
 }
 
-const { main } = await import('../src/cli.ts');
+const sources = new URL('../src/cli.ts', import.meta.url);
+const entry = existsSync(sources) ? sources : new URL('../dist/src/cli.js', import.meta.url);
+const { main } = await import(entry.href);
 await main(process.argv.slice(2));
