@@ -1,20 +1,27 @@
-# sfmc-bridge: Node 24 runs the TypeScript sources directly (type stripping), so there is no
-# build stage. The lock file carries optional packages for other platforms, which `npm ci`
-# refuses; `npm install --omit=dev` against the same lock installs the runtime dependencies.
-FROM node:24-slim
+# sfmc-bridge, installed the way a package user installs it. Stage 1 installs the locked
+# dependencies (`npm ci`, devDependencies included: the compiler) and packs the project, which
+# builds dist/ on prepack. Stage 2 holds only what the package ships (dist/, bin/, config/,
+# force-app/; no sources, since Node does not strip types under node_modules) and installs its
+# runtime dependencies from the same lock with `npm ci --omit=dev`, so the image gets exactly the
+# versions CI tested.
+FROM node:24-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm pack --pack-destination /tmp/pack \
+ && mkdir /tmp/package && tar -xzf /tmp/pack/sfmc-bridge-*.tgz -C /tmp/package --strip-components=1
 
+FROM node:24-slim
 ENV NODE_ENV=production \
     SFMC_BRIDGE_CONFIG=/app/config/bridge.json
 WORKDIR /app
+COPY --from=build /tmp/package/ ./
+COPY --from=build /src/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
-
-COPY bin ./bin
-COPY src ./src
-COPY subscribers ./subscribers
-COPY mappers ./mappers
-COPY config ./config
+# The project's own mappers (routes' `mapper` names) are looked up in /app/mappers before the
+# shipped ones: copy or mount them there, beside the config.
 
 # The store lives on a volume owned by the unprivileged `node` user of the base image.
 RUN mkdir -p /app/data && chown node:node /app/data
