@@ -87,7 +87,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   out(`${JOURNEY_EVENT} → the journey the event names (route admin-journey-entry): ${adminEntries.length} entries (expected ${admin.entries})`);
   for (const e of adminEntries) out(`  ${e.contactKey}  ${e.eventDefinitionKey}  ${maskPersonal(JSON.stringify(e.data))}`);
   out(`${SEND_EVENT} → Transactional Messaging API (route admin-send): ${sends.length} e-mails (expected ${admin.sends})`);
-  for (const m of sends) out(`  ${m.contactKey}  ${m.definitionKey}  to=${maskPersonal(m.to)}  messageKey=${m.messageKey ?? '-'}  ${JSON.stringify(m.attributes ?? {})}`);
+  for (const m of sends) out(`  ${m.contactKey}  ${m.definitionKey}  to=${maskPersonal(m.to)}  messageKey=${m.messageKey ?? '-'}  ${maskPersonal(JSON.stringify(m.attributes ?? {}))}`);
   out(`Outbox: ${counts.delivered} delivered, ${counts.dead} dead-lettered (bad input on purpose), ${counts.pending + counts.inflight} pending.`);
 
   const complete = contactEntries.length >= expected && adminEntries.length >= admin.entries && sends.length >= admin.sends;

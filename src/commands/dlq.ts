@@ -3,11 +3,14 @@
  * the store while the bridge runs (SQLite in WAL mode takes a second writer); retried actions are
  * picked up by the running dispatcher, or by the next start. Needs the config for the store and,
  * to re-derive dead letters made before delivery, the routes and mappers; no credentials.
+ * Dead letters carry what the event carried (e-mail addresses, phone numbers): everything
+ * printed is masked like the logs unless the config's `log.allowPersonalData` is on.
  */
 import { loadMappers } from '../route/mapper-loader.ts';
 import { parseConfig, readConfigFile, resolveConfigPath } from '../config/load.ts';
 import type { BridgeConfig } from '../config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
+import { maskPersonalDeep } from '../core/log.ts';
 import { retryDeadLetters } from '../operations/dlq.ts';
 import { openStoreForCommand } from '../outbox/open.ts';
 import type { ActionRow, Store } from '../outbox/contract.ts';
@@ -40,6 +43,11 @@ function ids(values: readonly string[]): number[] {
   });
 }
 
+/** What leaves the process: masked unless the config allows personal data. */
+function shown<T>(config: BridgeConfig, value: T): T {
+  return config.log.allowPersonalData ? value : maskPersonalDeep(value);
+}
+
 function line(r: ActionRow): string {
   const reason = (r.error ?? '').replace(/\s+/g, ' ');
   const when = new Date(r.createdAt).toISOString();
@@ -48,11 +56,11 @@ function line(r: ActionRow): string {
 
 /** `dlq list`: prints the queue (with each action's history under --json). */
 export async function runDlqList(opts: DlqOptions): Promise<number> {
-  return withStore(opts, async (store) => {
-    const rows = await store.deadLetters({ ...(opts.route !== undefined ? { route: opts.route } : {}), includeDiscarded: Boolean(opts.all), limit: opts.limit ?? 1000 });
+  return withStore(opts, async (store, config) => {
+    const rows = shown(config, await store.deadLetters({ ...(opts.route !== undefined ? { route: opts.route } : {}), includeDiscarded: Boolean(opts.all), limit: opts.limit ?? 1000 }));
     if (opts.json) {
       const out = [];
-      for (const r of rows) out.push({ ...r, history: await store.attemptsOf(r.id) });
+      for (const r of rows) out.push({ ...r, history: shown(config, await store.attemptsOf(r.id)) });
       process.stdout.write(`${JSON.stringify(out)}\n`);
     } else if (rows.length === 0) {
       process.stdout.write('The dead-letter queue is empty.\n');
@@ -72,7 +80,7 @@ export async function runDlqRetry(idArgs: readonly string[], opts: DlqOptions): 
   return withStore(opts, async (store, config) => {
     const mappers = await loadMappers(config);
     const filter = { ...(opts.route !== undefined ? { route: opts.route } : {}), ...(idArgs.length > 0 ? { ids: ids(idArgs) } : {}) };
-    const outcomes = await retryDeadLetters(store, config, mappers, filter);
+    const outcomes = shown(config, await retryDeadLetters(store, config, mappers, filter));
     const missing = idArgs.length > 0 ? ids(idArgs).filter((id) => !outcomes.some((o) => o.id === id)) : [];
     if (opts.json) process.stdout.write(`${JSON.stringify({ outcomes, notDeadLetters: missing })}\n`);
     else {

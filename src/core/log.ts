@@ -46,13 +46,23 @@ function serializeError(err: Error): Record<string, unknown> {
   return { ...shown }; // own enumerable copy: drops the non-enumerable `raw` back-reference
 }
 
-function maskDeep(value: unknown, depth: number): unknown {
+/**
+ * Masks e-mail addresses and phone numbers in every string of a JSON-like value, at any depth,
+ * leaving the correlation fields as they are: what the commands and the admin listener print
+ * (dead letters' payloads, timelines) goes through this unless `log.allowPersonalData`.
+ */
+export function maskPersonalDeep<T>(value: T): T {
+  return maskDeep(value, 0, 64) as T;
+}
+
+// The logger stops at depth 4: a log object deeper than that is not worth the time per line.
+function maskDeep(value: unknown, depth: number, maxDepth = 4): unknown {
   if (typeof value === 'string') return maskPersonal(value);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return maskDeep(serializeError(value), depth);
-  if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
+  if (depth > maxDepth || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return maskDeep(serializeError(value), depth, maxDepth);
+  if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1, maxDepth));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = CORRELATION_KEYS.has(k) ? v : maskDeep(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = CORRELATION_KEYS.has(k) ? v : maskDeep(v, depth + 1, maxDepth);
   return out;
 }
 
