@@ -13,7 +13,7 @@ import faye, { type Client as FayeClient } from 'faye';
 import { backoffDelay } from '../src/core/backoff.ts';
 import type { RawEvent } from '../src/core/model.ts';
 import { decideFault } from './cometd-faults.ts';
-import type { Subscriber, SubscriberBaseOptions } from './types.ts';
+import { admit, type Subscriber, type SubscriberBaseOptions } from './types.ts';
 
 /** Options of the CometD subscriber. */
 export interface CometdSubscriberOptions extends SubscriberBaseOptions {
@@ -301,19 +301,9 @@ class CometdSubscriber implements Subscriber {
     return this.#flush();
   }
 
-  /**
-   * Waits for the backlog gate before the next `/meta/connect`. Events held uncommitted count
-   * against the bound (a burst's deferred commit must not let intake run past it); when the
-   * gate is closed they are committed at once, so the dispatcher has them while we wait.
-   */
-  async #admit(): Promise<void> {
-    const pending = this.#buffer.length;
-    if (pending === 0) return this.#opts.gate();
-    const waiting = this.#opts.gate(pending);
-    const open = await Promise.race([waiting.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
-    if (open) return;
-    await this.#flush();
-    await waiting;
+  /** Waits for the backlog gate before the next `/meta/connect` (see `admit`). */
+  #admit(): Promise<void> {
+    return admit((n) => this.#opts.gate(n), this.#buffer.length, () => this.#flush());
   }
 
   /** Hands the buffered events to the sink; serialized so batches commit in arrival order. */

@@ -37,6 +37,20 @@ export interface Subscriber {
  */
 export type Gate = (pending?: number) => Promise<void>;
 
+/**
+ * Waits for the gate before a subscriber asks for more. Events it holds uncommitted count
+ * against the bound (a burst's deferred commit must not let intake run past it); when the gate
+ * is closed they are committed at once (`flush`), so the dispatcher has them while it waits.
+ */
+export async function admit(gate: Gate, pending: number, flush: () => Promise<void>): Promise<void> {
+  if (pending === 0) return gate();
+  const waiting = gate(pending);
+  const open = await Promise.race([waiting.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+  if (open) return;
+  await flush();
+  await waiting;
+}
+
 /** A stored replay ID Salesforce refused (older than the retention): events may be lost. */
 export interface ReplayLoss {
   channel: string;

@@ -73,11 +73,19 @@ const SfAliasAuthSchema = z
   })
   .describe('Authenticate as the `sf` CLI does: its stored auth file, refreshed with its refresh token. The instance URL comes from the org.');
 
+/** The connected app's consumer key, as every OAuth flow takes it. */
+function connectedAppKey(description = 'Connected app consumer key.') {
+  return valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', description);
+}
+
+/** The connected app's consumer secret's environment variable. */
+const CLIENT_SECRET_ENV = 'SF_CLIENT_SECRET';
+
 const RefreshTokenAuthSchema = z
   .strictObject({
     method: z.literal('refresh_token').describe('OAuth refresh token flow of a connected app.'),
-    clientId: valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', 'Connected app consumer key.'),
-    clientSecret: optionalSecretRef('SF_CLIENT_SECRET'),
+    clientId: connectedAppKey(),
+    clientSecret: optionalSecretRef(CLIENT_SECRET_ENV),
     refreshToken: secretRef('SF_REFRESH_TOKEN'),
     loginUrl: z.union([endpointString, EnvRefSchema], { error: 'must be a URL or an environment reference' }).optional()
       .describe('Where the token endpoint is (https://login.salesforce.com, https://test.salesforce.com or My Domain); default: the instance URL.'),
@@ -87,15 +95,15 @@ const RefreshTokenAuthSchema = z
 const ClientCredentialsAuthSchema = z
   .strictObject({
     method: z.literal('client_credentials').describe('OAuth client credentials flow (the connected app runs as its configured user).'),
-    clientId: valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', 'Connected app consumer key.'),
-    clientSecret: secretRef('SF_CLIENT_SECRET'),
+    clientId: connectedAppKey(),
+    clientSecret: secretRef(CLIENT_SECRET_ENV),
   })
   .describe('Authenticate with the client credentials flow against the org\'s My Domain (the instance URL).');
 
 const JwtBearerAuthSchema = z
   .strictObject({
     method: z.literal('jwt_bearer').describe('OAuth JWT bearer flow: a connected app with a certificate, no interactive login.'),
-    clientId: valueOrEnv(z.string().min(1), 'SF_CLIENT_ID', 'Connected app consumer key (the JWT issuer).'),
+    clientId: connectedAppKey('Connected app consumer key (the JWT issuer).'),
     username: valueOrEnv(z.string().min(1), 'SF_USERNAME', 'Username the bridge runs as (the JWT subject).'),
     privateKey: secretRef('SF_JWT_PRIVATE_KEY'),
     loginUrl: z.union([endpointString, EnvRefSchema], { error: 'must be a URL or an environment reference' }).default('https://login.salesforce.com')
@@ -171,24 +179,22 @@ const definitionKeyField = (what: string) => z.string().regex(/\S/, 'must not be
   .describe(`${what} Required with \`mapping\`; a mapper may take it from the event instead (MC_Send__e).`);
 const addressField = z.string().regex(/^[A-Za-z][A-Za-z0-9_.]*$/, 'must be a field API name').default('Email')
   .describe('Event field holding the recipient\'s e-mail address (flattened or dotted).');
+/** What both e-mail send targets name: the send definition, the address field and the business unit. */
+const sendFields = (definition: string) => ({ definitionKey: definitionKeyField(definition), addressField, mid: midField });
 
 export const TriggeredSendTargetSchema = z
   .strictObject({
     type: z.literal('triggeredSend').describe('Classic triggered send: /messaging/v1/messageDefinitionSends/key:<key>/send, one recipient per call.'),
-    definitionKey: definitionKeyField('External key of the triggered send definition.'),
-    addressField,
-    mid: midField,
+    ...sendFields('External key of the triggered send definition.'),
   })
   .describe('Send an e-mail through a classic triggered send definition.');
 
 export const TransactionalTargetSchema = z
   .strictObject({
     type: z.literal('transactional').describe('Transactional Messaging API e-mail, with the action\'s idempotency key as messageKey.'),
-    definitionKey: definitionKeyField('Transactional send definition key.'),
-    addressField,
+    ...sendFields('Transactional send definition key.'),
     mode: z.enum(['batch', 'single']).default('batch')
       .describe('batch: /messaging/v1/email/messages (up to 500 recipients per call); single: /messaging/v1/email/messages/<messageKey>.'),
-    mid: midField,
   })
   .describe('Send an e-mail through the Transactional Messaging API.');
 

@@ -12,7 +12,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { RawEvent } from '../../src/core/model.ts';
-import type { ChannelSubscription } from '../types.ts';
+import { admit, type ChannelSubscription } from '../types.ts';
 import { classifyStreamError, type StreamError } from './errors.ts';
 import { REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse, type ReplayPresetValue } from './proto.ts';
 import { parseStoredReplay, replayIdText } from './replay-id.ts';
@@ -194,18 +194,9 @@ export class TopicStream {
     call.write({ topicName: this.channel.name, numRequested: more });
   }
 
-  /**
-   * Waits for the backlog gate before asking for more. Held events count against the bound;
-   * when the gate is closed they are committed at once, so the dispatcher has them while we wait.
-   */
-  async #admit(): Promise<void> {
-    const pending = this.#held.length;
-    if (pending === 0) return this.#host.gate();
-    const waiting = this.#host.gate(pending);
-    const open = await Promise.race([waiting.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
-    if (open) return;
-    await this.#flush();
-    await waiting;
+  /** Waits for the backlog gate before asking for more (see `admit`). */
+  #admit(): Promise<void> {
+    return admit((n) => this.#host.gate(n), this.#held.length, () => this.#flush());
   }
 
   /** Hands the held events and their checkpoint to the sink; serialized, so commits keep arrival order. */

@@ -29,44 +29,34 @@ export interface EncodedEvent {
 const NAMESPACE = 'com.sforce.eventbus';
 const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-const HEADER_SCHEMA = {
-  type: 'record', name: 'ChangeEventHeader', namespace: NAMESPACE,
-  fields: [
-    { name: 'entityName', type: 'string' },
-    { name: 'recordIds', type: { type: 'array', items: 'string' } },
-    { name: 'changeType', type: { type: 'enum', name: 'ChangeType', namespace: NAMESPACE, symbols: [...CHANGE_TYPES] } },
-    { name: 'changeOrigin', type: 'string' },
-    { name: 'transactionKey', type: 'string' },
-    { name: 'sequenceNumber', type: 'int' },
-    { name: 'commitTimestamp', type: 'long' },
-    { name: 'commitNumber', type: 'long' },
-    { name: 'commitUser', type: 'string' },
-    { name: 'nulledFields', type: { type: 'array', items: 'string' } },
-    { name: 'diffFields', type: { type: 'array', items: 'string' } },
-    { name: 'changedFields', type: { type: 'array', items: 'string' } },
-  ],
-};
+const STRINGS = { type: 'array', items: 'string' };
+/** The CDC header as Salesforce's Avro schema declares it, field by field in its order. */
+const HEADER_FIELDS: [string, unknown][] = [
+  ['entityName', 'string'], ['recordIds', STRINGS],
+  ['changeType', { type: 'enum', name: 'ChangeType', namespace: NAMESPACE, symbols: [...CHANGE_TYPES] }],
+  ['changeOrigin', 'string'], ['transactionKey', 'string'], ['sequenceNumber', 'int'], ['commitTimestamp', 'long'],
+  ['commitNumber', 'long'], ['commitUser', 'string'], ['nulledFields', STRINGS], ['diffFields', STRINGS], ['changedFields', STRINGS],
+];
+const HEADER_SCHEMA = { type: 'record', name: 'ChangeEventHeader', namespace: NAMESPACE, fields: HEADER_FIELDS.map(([name, type]) => ({ name, type })) };
+
+/** Field definitions from `name` or `name:kind` (a string field when no kind is given). */
+function fieldsOf(...specs: string[]): FieldDef[] {
+  return specs.map((spec) => {
+    const [name, kind = 'string'] = spec.split(':');
+    return { name: name!, kind: kind as Kind };
+  });
+}
 
 /** Contact's standard fields in a realistic order; anything else is added as first seen. */
 const CONTACT_FIELDS: FieldDef[] = [
-  { name: 'AccountId', kind: 'string' },
-  { name: 'Name', kind: 'string', parts: [{ name: 'Salutation', kind: 'string' }, { name: 'FirstName', kind: 'string' }, { name: 'LastName', kind: 'string' }] },
-  { name: 'MailingAddress', kind: 'string', parts: ['Street', 'City', 'State', 'PostalCode', 'Country'].map((name) => ({ name, kind: 'string' as const })) },
-  { name: 'Phone', kind: 'string' },
-  { name: 'MobilePhone', kind: 'string' },
-  { name: 'Email', kind: 'string' },
-  { name: 'Title', kind: 'string' },
-  { name: 'LeadSource', kind: 'string' },
-  { name: 'Birthdate', kind: 'date' },
-  { name: 'HasOptedOutOfEmail', kind: 'boolean' },
-  { name: 'OwnerId', kind: 'string' },
-  { name: 'CreatedDate', kind: 'datetime' },
-  { name: 'CreatedById', kind: 'string' },
-  { name: 'LastModifiedDate', kind: 'datetime' },
-  { name: 'LastModifiedById', kind: 'string' },
+  ...fieldsOf('AccountId'),
+  { name: 'Name', kind: 'string', parts: fieldsOf('Salutation', 'FirstName', 'LastName') },
+  { name: 'MailingAddress', kind: 'string', parts: fieldsOf('Street', 'City', 'State', 'PostalCode', 'Country') },
+  ...fieldsOf('Phone', 'MobilePhone', 'Email', 'Title', 'LeadSource', 'Birthdate:date', 'HasOptedOutOfEmail:boolean', 'OwnerId',
+    'CreatedDate:datetime', 'CreatedById', 'LastModifiedDate:datetime', 'LastModifiedById'),
 ];
 
-const PLATFORM_FIELDS: FieldDef[] = [{ name: 'CreatedDate', kind: 'datetime' }, { name: 'CreatedById', kind: 'string' }];
+const PLATFORM_FIELDS: FieldDef[] = fieldsOf('CreatedDate:datetime', 'CreatedById');
 
 /** Why an event cannot be written in Avro (bad data published on purpose). */
 export class UnencodableError extends Error {}

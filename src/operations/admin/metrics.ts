@@ -34,65 +34,31 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sfmc_bridge_' });
 
-  const events = new Counter({ name: 'sfmc_bridge_events_received_total', help: 'Events received and committed, per channel.', labelNames: ['channel'], registers: [registry] });
-  const actions = new Counter({
-    name: 'sfmc_bridge_actions_total',
-    help: 'Actions per route and outcome: routed (stored), delivered, retry (an attempt failed, will retry), dead_lettered.',
-    labelNames: ['route', 'outcome'], registers: [registry],
-  });
+  /** A counter of this registry: `sfmc_bridge_<name>`, by `labelNames`. */
+  const counter = (name: string, help: string, labelNames: string[]): Counter => new Counter({ name: `sfmc_bridge_${name}`, help, labelNames, registers: [registry] });
+  const events = counter('events_received_total', 'Events received and committed, per channel.', ['channel']);
+  const actions = counter('actions_total', 'Actions per route and outcome: routed (stored), delivered, retry (an attempt failed, will retry), dead_lettered.', ['route', 'outcome']);
   const latency = new Histogram({
     name: 'sfmc_bridge_delivery_latency_seconds', help: 'From receipt of the event to Marketing Cloud accepting the action, per route.',
     labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [registry],
   });
-  const requestErrors = new Counter({
-    name: 'sfmc_bridge_mc_request_errors_total',
-    help: 'Marketing Cloud requests that failed as a whole, by class: 429 (rate limited), 5xx, network, auth, 4xx, other.',
-    labelNames: ['class'], registers: [registry],
-  });
+  const requestErrors = counter('mc_request_errors_total', 'Marketing Cloud requests that failed as a whole, by class: 429 (rate limited), 5xx, network, auth, 4xx, other.', ['class']);
   const replayLag = new Gauge({
     name: 'sfmc_bridge_replay_lag_seconds',
     help: 'Per channel: how long before its commit the last committed event happened in Salesforce (commit time to checkpoint).',
     labelNames: ['channel'], registers: [registry],
   });
-  const reconnects = new Counter({
-    name: 'sfmc_bridge_subscriber_reconnects_total',
-    help: 'Streaming connections re-established (CometD client rebuilt, Pub/Sub stream reopened), per cause.',
-    labelNames: ['cause'], registers: [registry],
-  });
-  const faults = new Counter({
-    name: 'sfmc_bridge_stream_faults_total', help: 'Failed streaming replies, per decision taken (reauth, rehandshake, backoff, jitter, pause, replay-invalid, report).',
-    labelNames: ['decision'], registers: [registry],
-  });
-  const replayLoss = new Counter({
-    name: 'sfmc_bridge_replay_loss_total',
-    help: 'Stored replay IDs Salesforce refused, per channel: events in the window may be lost (log event data_loss_possible); the channel is reconciled.',
-    labelNames: ['channel'], registers: [registry],
-  });
-  const reconciliations = new Counter({
-    name: 'sfmc_bridge_reconciliations_total', help: 'Reconciliations (resync by LastModifiedDate) per channel and outcome (ok, failed).',
-    labelNames: ['channel', 'outcome'], registers: [registry],
-  });
-  const fetched = new Counter({
-    name: 'sfmc_bridge_salesforce_records_fetched_total',
-    help: 'Records read from Salesforce: enrich (fields an UPDATE lacks), gap (gap events), resync (reconciliation).',
-    labelNames: ['kind'], registers: [registry],
-  });
-  const fetchFailures = new Counter({ name: 'sfmc_bridge_salesforce_fetch_failures_total', help: 'Fetches from Salesforce that failed for good, per object.', labelNames: ['entity'], registers: [registry] });
-  const restCalls = new Counter({
-    name: 'sfmc_bridge_salesforce_rest_calls_total', help: 'REST calls to Salesforce (enrichment, gap fetches, reconciliation), per kind: query, queryMore, describe.',
-    labelNames: ['kind'], registers: [registry],
-  });
+  const reconnects = counter('subscriber_reconnects_total', 'Streaming connections re-established (CometD client rebuilt, Pub/Sub stream reopened), per cause.', ['cause']);
+  const faults = counter('stream_faults_total', 'Failed streaming replies, per decision taken (reauth, rehandshake, backoff, jitter, pause, replay-invalid, report).', ['decision']);
+  const replayLoss = counter('replay_loss_total', 'Stored replay IDs Salesforce refused, per channel: events in the window may be lost (log event data_loss_possible); the channel is reconciled.', ['channel']);
+  const reconciliations = counter('reconciliations_total', 'Reconciliations (resync by LastModifiedDate) per channel and outcome (ok, failed).', ['channel', 'outcome']);
+  const fetched = counter('salesforce_records_fetched_total', 'Records read from Salesforce: enrich (fields an UPDATE lacks), gap (gap events), resync (reconciliation).', ['kind']);
+  const fetchFailures = counter('salesforce_fetch_failures_total', 'Fetches from Salesforce that failed for good, per object.', ['entity']);
+  const restCalls = counter('salesforce_rest_calls_total', 'REST calls to Salesforce (enrichment, gap fetches, reconciliation), per kind: query, queryMore, describe.', ['kind']);
   for (const k of ['query', 'queryMore', 'describe']) restCalls.labels(k).inc(0);
-  const targetProblems = new Counter({
-    name: 'sfmc_bridge_target_problems_total',
-    help: 'What the target probe found: per kind (eventDefinition, sendDefinition, dataExtension, scope) and state (missing, inactive, misnamed, recovered).',
-    labelNames: ['kind', 'state'], registers: [registry],
-  });
-  const deletions = new Counter({
-    name: 'sfmc_bridge_contact_deletions_total',
-    help: 'Contacts per deletion stage: accepted (Marketing Cloud took the operation), completed or failed (the operation ended), capped (held back by the hourly cap), dry_run.',
-    labelNames: ['stage'], registers: [registry],
-  });
+  const deletions = counter('contact_deletions_total',
+    'Contacts per deletion stage: accepted (Marketing Cloud took the operation), completed or failed (the operation ended), capped (held back by the hourly cap), dry_run.', ['stage']);
+  const targetProblems = counter('target_problems_total', 'What the target probe found: per kind (eventDefinition, sendDefinition, dataExtension, scope) and state (missing, inactive, misnamed, recovered).', ['kind', 'state']);
   for (const k of ['enrich', 'gap', 'resync']) fetched.labels(k).inc(0);
 
   new Gauge({

@@ -4,20 +4,13 @@
  * (`store.ts`) and the history and dead-letter queue queries (`history.ts`).
  */
 import type { StatementSync } from 'node:sqlite';
-import type { ActionTarget, NewDeadLetter, StoredAction } from '../../core/model.ts';
+import type { NewDeadLetter, StoredAction } from '../../core/model.ts';
 import type { ActionRow, TraceAttempt } from '../contract.ts';
-import { deliveryIdsOf } from '../delivery-columns.ts';
+import { actionRowFrom, type ClaimedColumns, type DbActionRowOf, storedFrom } from '../rows.ts';
 import { sourceFacts } from '../trace-facts.ts';
 
-/** An action row as selected with `COLUMNS`. */
-export interface DbActionRow {
-  id: number; idempotency_key: string; status: 'pending' | 'delivered' | 'dead'; route: string; target: string | null;
-  mode: 'batch' | 'single' | null; batch_key: string | null; channel: string; replay_id: string;
-  record_id: string; contact_key: string; correlation_id: string; admin_correlation_id: string | null; payload: string; attempts: number;
-  error_code: string | null; error: string | null; request_id: string | null; instance_id: string | null;
-  message_key: string | null; received_at: number; created_at: number; delivered_at: number | null;
-  discarded_at: number | null;
-}
+/** An action row as selected with `COLUMNS` (the payload comes back as JSON text). */
+export type DbActionRow = DbActionRowOf<string>;
 
 /** An action row with the change type `trace` shows. */
 export interface DbTraceRow extends DbActionRow {
@@ -52,27 +45,11 @@ export function insertDeadLetter(insert: StatementSync, d: NewDeadLetter, now: n
 }
 
 /** The dispatcher's view of a row. */
-export function toStored(r: Pick<DbActionRow, 'id' | 'idempotency_key' | 'route' | 'target' | 'mode' | 'batch_key' | 'channel' | 'replay_id' | 'record_id' | 'contact_key' | 'correlation_id' | 'admin_correlation_id' | 'payload' | 'received_at' | 'attempts'>
-  & { request_id?: string | null; request_row?: number | null }): StoredAction {
-  const stored: StoredAction = {
-    id: r.id, idempotencyKey: r.idempotency_key, route: r.route, target: (r.target ?? 'journey') as ActionTarget,
-    mode: r.mode ?? 'batch', batchKey: r.batch_key ?? '', channel: r.channel, replayId: r.replay_id,
-    recordId: r.record_id, contactKey: r.contact_key, correlationId: r.correlation_id,
-    ...(r.admin_correlation_id !== null ? { adminCorrelationId: r.admin_correlation_id } : {}),
-    payload: JSON.parse(r.payload), receivedAt: r.received_at, attempts: r.attempts,
-  };
-  // Only a pending row is claimed, so a request_id here is an accepted request still to confirm.
-  if (r.request_id != null && r.request_row != null) stored.confirm = { requestId: r.request_id, row: r.request_row };
-  return stored;
+export function toStored(r: ClaimedColumns & { payload: string }): StoredAction {
+  return storedFrom(r, JSON.parse(r.payload));
 }
 
 /** The contract's view of a row (`inflight` when this process has it claimed). */
 export function toActionRow(r: DbActionRow, inflight: boolean): ActionRow {
-  return {
-    id: r.id, idempotencyKey: r.idempotency_key, status: inflight ? 'inflight' : r.status, route: r.route, target: r.target,
-    channel: r.channel, replayId: r.replay_id, recordId: r.record_id, contactKey: r.contact_key,
-    correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id, payload: JSON.parse(r.payload), attempts: r.attempts,
-    errorCode: r.error_code, error: r.error, deliveryIds: deliveryIdsOf(r),
-    createdAt: r.created_at, deliveredAt: r.delivered_at, discardedAt: r.discarded_at,
-  };
+  return actionRowFrom(r, inflight, JSON.parse(r.payload));
 }
