@@ -1,5 +1,5 @@
 /**
- * What a failed Bayeux reply means, decided in one place (PROTOCOLS.md §1, "Errors and what a
+ * What a failed Bayeux reply means, decided in one place (docs/protocols.md §1, "Errors and what a
  * subscriber must do"). The subscriber acts on the returned decision and guesses nothing else.
  *
  * | reply                                               | decision                          |

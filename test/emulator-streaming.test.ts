@@ -1,5 +1,5 @@
 /**
- * The Streaming API emulator speaks Bayeux exactly as PROTOCOLS.md §1 describes Salesforce:
+ * The Streaming API emulator speaks Bayeux exactly as docs/protocols.md §1 describes Salesforce:
  * these tests drive it with raw HTTP so every reply text, cookie and advice is checked as sent.
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
@@ -388,7 +388,7 @@ describe('delivery', () => {
 
 describe('payloads', () => {
   test('a change event has the CometD shape: schema, event.replayId, header, nested compound fields, no nulls', async () => {
-    // Rule: payloads match PROTOCOLS.md §1; null and unchanged fields are left out; changedFields names parts.
+    // Rule: payloads match docs/protocols.md §1; null and unchanged fields are left out; changedFields names parts.
     const emu = await start();
     const probe = new Probe(emu);
     await probe.ready(CONTACT, { [CONTACT]: -1 });

@@ -2,7 +2,7 @@
 import { checksumOf, idProblem, isValidId, keyPrefix, sameId, to18, tryTo18 } from '../src/normalize/ids.ts';
 import { InputError, Code } from '../src/core/errors.ts';
 
-/** The algorithm as PROTOCOLS.md §4 words it, written independently (bit strings, reversed). */
+/** The algorithm as docs/protocols.md §4 words it, written independently (bit strings, reversed). */
 function referenceChecksum(id15: string): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';
   let out = '';
@@ -34,7 +34,7 @@ describe('checksum', () => {
   // Hand-verified: each chunk's upper-case positions give bits 1, 2, 4, 8, 16.
   it.each([
     ['001D000000IqhSL', '001D000000IqhSLIAZ'], // Salesforce's documentation example: D at 3 → I; I,S,L at 0,3,4 → 25 → Z
-    ['0055g00000AbCdE', '0055g00000AbCdEAAV'], // A,C,E at 0,2,4 → 21 → V (the commitUser in PROTOCOLS.md)
+    ['0055g00000AbCdE', '0055g00000AbCdEAAV'], // A,C,E at 0,2,4 → 21 → V (the commitUser in docs/protocols.md)
     ['0035g00000XyZab', '0035g00000XyZabAAF'], // X,Z at 0,2 → 5 → F
     ['00Q5g00000aBcDe', '00Q5g00000aBcDeEAK'], // Q at 2 → 4 → E; B,D at 1,3 → 10 → K
     ['001000000000001', '001000000000001AAA'], // no letters at all
@@ -74,7 +74,7 @@ describe('to18 on 18-character IDs', () => {
   });
 
   it('refuses a mixed-case ID whose suffix does not match (a suffix from another ID is not "repaired")', () => {
-    // PROTOCOLS.md's sample recordId: XyZab needs AAF, it carries AAB.
+    // docs/protocols.md's sample recordId: XyZab needs AAF, it carries AAB.
     expect(() => to18('0035g00000XyZabAAB')).toThrow(/"0035g00000XyZabAAB" fails its checksum: "AAB".*expected "AAF"/);
     expect(isValidId('0035g00000xYZabAAF')).toBe(false);
   });

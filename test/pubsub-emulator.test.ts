@@ -1,5 +1,5 @@
 /**
- * The Pub/Sub emulator behaves as Salesforce's Pub/Sub API (PROTOCOLS.md §2): a client we did
+ * The Pub/Sub emulator behaves as Salesforce's Pub/Sub API (docs/protocols.md §2): a client we did
  * not write (salesforce-pubsub-api-client) subscribes over TLS and decodes our Avro and
  * bitmaps; flow control never sends more than was requested; idle streams get keepalives with
  * the latest replay ID; replay presets and error trailers are Salesforce's.

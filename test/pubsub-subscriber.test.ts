@@ -1,7 +1,7 @@
 /**
  * The Pub/Sub subscriber hands the pipeline exactly what the CometD subscriber does (the same
  * normalized events for the same published changes), and recovers from every stream failure
- * PROTOCOLS.md §2 lists: auth errors, refused replay IDs (loudly), unavailability, a stalled
+ * docs/protocols.md §2 lists: auth errors, refused replay IDs (loudly), unavailability, a stalled
  * stream (watchdog) and an undecodable payload.
  */
 import { Writable } from 'node:stream';

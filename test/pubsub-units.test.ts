@@ -89,7 +89,7 @@ test('decoding keeps commitNumber exact above 2^53 and turns date-time longs int
   expect(data.event).toEqual({ replayId: 'AAAAAAAAAAE=' });
 });
 
-test('error trailers map to the actions PROTOCOLS.md asks for', () => {
+test('error trailers map to the actions docs/protocols.md asks for', () => {
   const err = (code: grpc.status, errorCode?: string) => {
     const metadata = new grpc.Metadata();
     if (errorCode) metadata.set('error-code', errorCode);

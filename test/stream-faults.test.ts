@@ -1,5 +1,5 @@
 /**
- * Every fault of PROTOCOLS.md's CometD table, driven in the emulator while the bridge runs:
+ * Every fault of docs/protocols.md's CometD table, driven in the emulator while the bridge runs:
  * the bridge recovers as the table says and nothing is lost (every contact published reaches
  * Marketing Cloud, none twice). For a refused replay ID: the loss window is reported and the
  * object reconciled.

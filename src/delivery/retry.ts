@@ -7,7 +7,7 @@
  * `countsAgainstHost` (what the per-host circuit breaker calls a failure). Targets, the REST
  * client, the breaker and the dispatcher ask; nothing else guesses.
  *
- * Rules (PROTOCOLS.md §3): retry 429, 5xx, timeouts and network resets with jittered backoff,
+ * Rules (docs/protocols.md §3): retry 429, 5xx, timeouts and network resets with jittered backoff,
  * honouring Retry-After (429 50100); back off long, growing and capped, after a 429 "temporarily
  * blocked" (50200), which names no wait; never retry 400, 403, a per-member rejection, or a 401
  * that survived one token refresh.
@@ -60,7 +60,7 @@ const HOST_FAILURES: ReadonlySet<string> = new Set([Code.MC_SERVER_ERROR, Code.M
  * unusable token response): nothing was sent and the action is not at fault, so a rotated
  * secret parks the outbox instead of emptying it into the dead-letter queue; the dispatcher's
  * attempt cap still ends it. Permanent, mapping, input and config errors are dead, and so is a
- * 401 that survived a token refresh (PROTOCOLS.md: never retried). Anything that is not a
+ * 401 that survived a token refresh (docs/protocols.md: never retried). Anything that is not a
  * BridgeError is unexpected: retried, and the attempt cap dead-letters it if it keeps failing.
  */
 export function classify(err: unknown): Verdict {

@@ -3,7 +3,7 @@
  * offline rules (rules.ts), the config cross-check (cross-check.ts) and the tests agree.
  * Sources: Metadata API reference (CustomField, PlatformEventChannelMember), the Platform
  * Events and Change Data Capture developer guides (enrichment, filter expressions), and
- * PROTOCOLS.md §5. Where a list is necessarily partial (standard objects), a miss is reported
+ * docs/protocols.md §5. Where a list is necessarily partial (standard objects), a miss is reported
  * as a warning, never silently accepted.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The one place that decides what a Pub/Sub stream error means (PROTOCOLS.md §2): every error
+ * The one place that decides what a Pub/Sub stream error means (docs/protocols.md §2): every error
  * ends the stream, and the `error-code` trailer says whether to get a new token, give up on
  * the stored replay ID, or just come back later.
  */

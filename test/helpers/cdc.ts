@@ -1,4 +1,4 @@
-/** Builders of raw subscriber messages shaped as Salesforce delivers them over CometD (PROTOCOLS.md §1). */
+/** Builders of raw subscriber messages shaped as Salesforce delivers them over CometD (docs/protocols.md §1). */
 import type { RawEvent } from '../../src/core/model.ts';
 import type { ChannelConfig } from '../../src/config/schema.ts';
 

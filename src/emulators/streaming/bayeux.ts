@@ -1,6 +1,6 @@
 /**
  * The Bayeux 1.0 engine behind `/cometd/<version>`: handshake, connect, subscribe, unsubscribe
- * and disconnect, with Salesforce's rules (PROTOCOLS.md §1). It knows nothing of HTTP: each
+ * and disconnect, with Salesforce's rules (docs/protocols.md §1). It knows nothing of HTTP: each
  * request arrives as an `Exchange`, and a `/meta/connect` may keep its exchange open (held)
  * until events arrive, its timeout passes, or the client sends another connect.
  */

@@ -1,7 +1,7 @@
 /**
  * Injected failures, and the exact Bayeux replies Salesforce gives for each. A fault waits
  * here until a request of a phase it targets takes it; `stall` is a time window instead.
- * Wordings follow PROTOCOLS.md §1 and Salesforce's "Streaming API Error Codes" page.
+ * Wordings follow docs/protocols.md §1 and Salesforce's "Streaming API Error Codes" page.
  */
 import type { FaultPhase, FaultSpec } from './types.ts';
 

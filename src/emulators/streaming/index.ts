@@ -1,6 +1,6 @@
 /**
  * Salesforce Streaming API emulator: a Bayeux 1.0 long-polling server at `/cometd/<version>`
- * that behaves as PROTOCOLS.md §1 describes (cookies, bearer check, replay extension, error
+ * that behaves as docs/protocols.md §1 describes (cookies, bearer check, replay extension, error
  * texts, payload shapes), plus a control API for other processes. Every test, the demo and the
  * benchmark run against it, so it is built for volume: events are serialized once into a
  * shared retained log and read through per-subscription cursors.

@@ -1,6 +1,6 @@
 /**
  * Builds the `data` member of CDC and platform event messages exactly as Salesforce delivers
- * them over CometD (PROTOCOLS.md §1): `{schema, event: {replayId}, payload: {ChangeEventHeader,
+ * them over CometD (docs/protocols.md §1): `{schema, event: {replayId}, payload: {ChangeEventHeader,
  * …fields}}` and `{schema, event: {EventUuid, replayId}, payload}`. Each is serialized once,
  * here, and stored as text in the event log.
  */
