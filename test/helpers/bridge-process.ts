@@ -60,9 +60,23 @@ export interface CrashReport {
 
 /** Delivered actions in a SQLite outbox, read once its writer is dead. */
 function deliveredIn(dbPath: string): number {
+  return outboxRows(dbPath).filter((r) => r.status === 'delivered').length;
+}
+
+/** One action of a SQLite outbox, as a test reads it beside (or after) the bridge process. */
+export interface OutboxRow {
+  contactKey: string;
+  status: string;
+  deliveredAt: number | null;
+  /** Marketing Cloud's eventInstanceId recorded for a delivered journey entry. */
+  instanceId: string | null;
+}
+
+/** Every action of the SQLite outbox at `dbPath`, through a read-only connection of its own. */
+export function outboxRows(dbPath: string): OutboxRow[] {
   const db = new DatabaseSync(dbPath, { readOnly: true });
   try {
-    return (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'delivered'`).get() as { n: number }).n;
+    return db.prepare('SELECT contact_key AS contactKey, status, delivered_at AS deliveredAt, instance_id AS instanceId FROM actions').all() as unknown as OutboxRow[];
   } finally {
     db.close();
   }
