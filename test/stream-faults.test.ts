@@ -43,15 +43,25 @@ async function allArrive(ids: string[], timeoutMs = 20_000): Promise<void> {
   await waitFor(() => ids.every((id) => h.mc.received({ contactKey: id }).length > 0), timeoutMs, `${ids.length} contacts in Marketing Cloud`);
 }
 
-/** Publishes, injects `fault`, publishes again; asserts all arrived exactly once. */
+/**
+ * Publishes, injects `fault`, publishes again; asserts every injected fault hit a request of
+ * the bridge (a fault that never fired proves nothing), that the bridge connected again after
+ * it, and that all arrived exactly once.
+ */
 async function survives(fault: FaultSpec | FaultSpec[]): Promise<Service> {
   const s = await start();
   const before = publish(15);
   await allArrive(before);
-  for (const f of [fault].flat()) h.sf.injectFault(f);
+  const faults = [fault].flat();
+  const connectsBefore = h.sf.stats().connects;
+  for (const f of faults) h.sf.injectFault(f);
   const after = publish(15);
   await allArrive([...before, ...after]);
   await s.dispatcher.settled();
+  const hits: Record<string, number> = {};
+  for (const f of faults) if (f.type !== 'unknown-client' && f.type !== 'hang-clients') hits[f.type] = (hits[f.type] ?? 0) + ('count' in f && f.count !== undefined ? f.count : 1);
+  expect(h.sf.stats()).toMatchObject({ faultsFired: hits, faultsPending: 0 });
+  expect(h.sf.stats().connects).toBeGreaterThan(connectsBefore + 1);
   expect(h.mc.stats()).toMatchObject({ entries: 30, uniqueContacts: 30, duplicates: 0 });
   return s;
 }
@@ -134,7 +144,10 @@ test('a silently stuck /meta/connect: the watchdog rebuilds the client (new sess
 });
 
 test('a connection dropped mid-request is retried and nothing is lost', async () => {
-  await survives({ type: 'drop-connection', count: 2 });
+  const s = await survives({ type: 'drop-connection', count: 2 });
+  // Each dropped /meta/connect went unanswered; the bridge noticed and connected again.
+  expect(lines.some((l) => l.event === 'reconnecting')).toBe(true);
+  expect(s.salesforce.telemetry.counters.reconnects).toBeGreaterThanOrEqual(1);
 });
 
 test('a stored replay ID past retention: resumed from the fallback, the loss window reported loudly, the object reconciled', async () => {

@@ -31,6 +31,7 @@ export type FaultEffect =
   | { kind: 'drop' };
 
 interface Pending {
+  type: FaultSpec['type'];
   phases: ReadonlySet<FaultPhase>;
   /** Drops act on the whole HTTP request, before its messages are read; replies act per message. */
   drop: boolean;
@@ -45,6 +46,13 @@ const DROP = (): FaultEffect => ({ kind: 'drop' });
 export class Faults {
   #pending: Pending[] = [];
   #stallUntil = 0;
+  /** Requests each fault type hit so far: lets a test check its fault really fired. */
+  readonly fired = new Map<FaultSpec['type'], number>();
+
+  /** Queued faults not yet taken (counting each remaining hit). */
+  pending(): number {
+    return this.#pending.reduce((n, p) => n + p.remaining, 0);
+  }
 
   /** Queues a fault; `unknown-client` and `stall` are carried out by the caller. */
   add(fault: FaultSpec): void {
@@ -56,15 +64,15 @@ export class Faults {
       case 'hang-clients':
         return;
       case 'connect-401':
-        return this.#queue(['connect'], fault.count, () => ({
+        return this.#queue(fault.type, ['connect'], fault.count, () => ({
           kind: 'reply', error: ERR.authInvalid, advice: { reconnect: 'none', interval: 0 }, revokeToken: true,
         }));
       case 'handshake-denied':
-        return this.#queue(['handshake'], fault.count, () => ({
+        return this.#queue(fault.type, ['handshake'], fault.count, () => ({
           kind: 'reply', error: ERR.handshakeDenied, failureReason: ERR.authInvalid, advice: NONE,
         }));
       case 'server-busy-503':
-        return this.#queue(phases(fault.on, ['handshake', 'connect']), fault.count, (phase) => ({
+        return this.#queue(fault.type, phases(fault.on, ['handshake', 'connect']), fault.count, (phase) => ({
           kind: 'reply',
           // A handshake refusal always reads "Handshake denied"; the reason is in the ext.
           error: phase === 'handshake' ? ERR.handshakeDenied : ERR.serverBusy,
@@ -72,15 +80,15 @@ export class Faults {
           advice: { reconnect: phase === 'handshake' ? 'handshake' : 'retry', interval: 1000 },
         }));
       case 'daily-limit':
-        return this.#queue(['handshake', 'connect'], fault.count, () => ({
+        return this.#queue(fault.type, ['handshake', 'connect'], fault.count, () => ({
           kind: 'reply', error: ERR.dailyLimit, failureReason: ERR.dailyLimit, advice: NONE,
         }));
       case 'concurrent-limit':
-        return this.#queue(['handshake'], fault.count, () => ({
+        return this.#queue(fault.type, ['handshake'], fault.count, () => ({
           kind: 'reply', error: ERR.concurrentLimit, failureReason: ERR.concurrentLimit,
         }));
       case 'drop-connection':
-        return this.#queue(phases(fault.on, ['connect']), fault.count, DROP);
+        return this.#queue(fault.type, phases(fault.on, ['connect']), fault.count, DROP);
     }
   }
 
@@ -91,6 +99,7 @@ export class Faults {
     if (i < 0) return undefined;
     const p = this.#pending[i]!;
     if (--p.remaining <= 0) this.#pending.splice(i, 1);
+    this.fired.set(p.type, (this.fired.get(p.type) ?? 0) + 1);
     return p.effect(phase);
   }
 
@@ -106,9 +115,9 @@ export class Faults {
     return Math.max(0, this.#stallUntil - now);
   }
 
-  #queue(on: FaultPhase[], count: number | undefined, effect: (phase: FaultPhase) => FaultEffect): void {
+  #queue(type: FaultSpec['type'], on: FaultPhase[], count: number | undefined, effect: (phase: FaultPhase) => FaultEffect): void {
     const drop = effect === DROP;
-    this.#pending.push({ phases: new Set(on), drop, remaining: Math.max(1, Math.floor(count ?? 1)), effect });
+    this.#pending.push({ type, phases: new Set(on), drop, remaining: Math.max(1, Math.floor(count ?? 1)), effect });
   }
 }
 

@@ -132,6 +132,8 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
       connects: engine.connects,
       retained: log.size,
       restCalls: rest.calls.length,
+      faultsFired: Object.fromEntries(faults.fired),
+      faultsPending: faults.pending(),
       ...engine.counts(),
     }),
     pubsub,
