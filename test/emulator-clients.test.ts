@@ -93,9 +93,10 @@ describe('faye Faye.Client', () => {
     const got: number[] = [];
     const client = fayeClient(emu, { [CONTACT]: ids[2]! });
     await client.subscribe(CONTACT, (data: Data) => got.push(data.event.replayId));
-    await waitFor(() => got.length >= 2);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(got).toEqual(ids.slice(3));
+    // A last event, published after: once it is in, any older one replayed would be in too.
+    const last = emu.publishChange(contactUpdate(6)).replayId;
+    await waitFor(() => got.includes(last));
+    expect(got).toEqual([...ids.slice(3), last]);
   });
 
   test('an invalid replay ID fails the subscription with the documented error', async () => {
@@ -182,9 +183,10 @@ describe('jsforce streaming client', () => {
     const got: number[] = [];
     const client = jsforceClient(emu, [new StreamingExtension.Replay(CONTACT, ids[1]!)]);
     await client.subscribe(CONTACT, (data: Data) => got.push(data.event.replayId));
-    await waitFor(() => got.length >= 2);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(got).toEqual(ids.slice(2));
+    // A last event, published after: once it is in, any older one replayed would be in too.
+    const last = emu.publishChange(contactUpdate(5)).replayId;
+    await waitFor(() => got.includes(last));
+    expect(got).toEqual([...ids.slice(2), last]);
   });
 
   test('StreamingExtension.AuthFailure fires when the token is revoked', async () => {

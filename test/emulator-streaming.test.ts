@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { isValidId } from '../src/normalize/ids.ts';
+import { waitFor } from './helpers/harness.ts';
 import {
   startStreamingEmulator, STREAMING_ERRORS as ERR, type StreamingEmulator, type StreamingEmulatorOptions,
 } from '../src/emulators/streaming/index.ts';
@@ -366,8 +367,9 @@ describe('delivery', () => {
     const emu = await start({ clientTimeoutMs: 100 });
     const probe = new Probe(emu);
     await probe.ready(CONTACT, { [CONTACT]: -1 });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(emu.stats().clients).toBe(0);
+    const readyAt = Date.now();
+    await waitFor(() => emu.stats().clients === 0, 5_000, 'the client dropped');
+    expect(Date.now() - readyAt).toBeGreaterThanOrEqual(90);
     expect((await probe.connect()).reply).toMatchObject({ error: '403::Unknown client', advice: { reconnect: 'handshake' } });
   });
 

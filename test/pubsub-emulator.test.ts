@@ -96,20 +96,23 @@ test('a client we did not write (salesforce-pubsub-api-client, over TLS) receive
 });
 
 test('flow control: never more events than requested, and more only after the next FetchRequest', async () => {
-  sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: true });
+  // Keepalives every 100 ms: one after the last event shows the server had its chance to send
+  // more and did not (a condition to wait on instead of a fixed sleep).
+  sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: { keepaliveMs: 100 } });
   sf.generateContactChanges(250);
   const s = subscribe({ topicName: '/data/ContactChangeEvent', replayPreset: REPLAY_PRESET.EARLIEST, numRequested: 40 });
+  const keepaliveAfterEvents = () => s.responses.findLastIndex((r) => (r.events?.length ?? 0) === 0) > s.responses.findLastIndex((r) => (r.events?.length ?? 0) > 0);
   await waitFor(() => eventsIn(s.responses) >= 40, 10_000, 'the first 40');
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor(keepaliveAfterEvents, 10_000, 'a keepalive after the first 40');
   expect(eventsIn(s.responses)).toBe(40);
   expect(s.responses.at(-1)!.pendingNumRequested).toBe(0);
   s.call.write({ numRequested: 500 }); // more than 100 outstanding is not granted
   await waitFor(() => eventsIn(s.responses) >= 140, 10_000, '100 more');
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor(keepaliveAfterEvents, 10_000, 'a keepalive after the next 100');
   expect(eventsIn(s.responses)).toBe(140);
   expect(sf.pubsub!.stats().maxOutstanding).toBe(100);
   // Replay IDs rise and the response's latest_replay_id is its last event's.
-  const ids = s.responses.flatMap((r) => r.events.map((e) => e.replayId.readBigUInt64BE()));
+  const ids = s.responses.flatMap((r) => (r.events ?? []).map((e) => e.replayId.readBigUInt64BE()));
   expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
   expect(s.responses[0]!.latestReplayId.equals(s.responses[0]!.events.at(-1)!.replayId)).toBe(true);
 });

@@ -129,8 +129,10 @@ test('an auth error trailer gets a new token and resubscribes from the stored re
   sf.setAccessToken(rotated);
   for (let i = 10; i < 20; i++) create(i);
   await waitFor(() => p.received.length >= 20, 10_000, 'next 10 with the new token');
-  await new Promise((r) => setTimeout(r, 100));
-  expect(p.received).toHaveLength(20); // resumed after the stored replay ID: nothing twice
+  // A last event, published after: once it is in, anything replayed twice would be in too.
+  const sentinel = create(20).replayId;
+  await waitFor(() => p.received.some((r) => Buffer.from(r.replayId, 'base64').readBigUInt64BE().toString() === String(sentinel)), 10_000, 'the last event');
+  expect(p.received).toHaveLength(21); // resumed after the stored replay ID: nothing twice
   expect(p.tokenRequests).toEqual([false, true]);
   expect(p.lines.some((l) => l.event === 'pubsub_stream_error' && l.action === 'reauthenticate')).toBe(true);
 });
