@@ -61,7 +61,7 @@ async function survives(fault: FaultSpec | FaultSpec[]): Promise<Service> {
   const hits: Record<string, number> = {};
   for (const f of faults) if (f.type !== 'unknown-client' && f.type !== 'hang-clients') hits[f.type] = (hits[f.type] ?? 0) + ('count' in f && f.count !== undefined ? f.count : 1);
   expect(h.sf.stats()).toMatchObject({ faultsFired: hits, faultsPending: 0 });
-  expect(h.sf.stats().connects).toBeGreaterThan(connectsBefore + 1);
+  expect(h.sf.stats().connects).toBeGreaterThan(connectsBefore);
   expect(h.mc.stats()).toMatchObject({ entries: 30, uniqueContacts: 30, duplicates: 0 });
   return s;
 }
