@@ -92,7 +92,7 @@ describe('the packed and installed bridge', () => {
     expect(r.stdout).toMatch(/^Usage: sfmc-bridge start/);
   });
 
-  it('checks the project offline, loading a mapper from the project\'s own mappers/ that imports the package', async () => {
+  it('checks the project offline, loading a mapper from the project\'s own mappers/ that imports the package and is typed by its declarations', async () => {
     mkdirSync(join(project, 'mappers'), { recursive: true });
     writeFileSync(join(project, 'mappers', 'welcome.ts'), [
       "import { Code, MappingError, type Mapper } from 'sfmc-bridge';",
@@ -109,6 +109,20 @@ describe('the packed and installed bridge', () => {
     timings.push(`check --offline ${ok.ms} ms`);
     expect(ok.stderr).not.toContain('ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING');
     expect([ok.status, ok.stdout]).toEqual([0, expect.stringContaining('ok: no errors')]);
+
+    // The declarations the package exports type the project's mapper: a wrong mode is refused.
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'es2023', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, types: [] }, include: ['mappers'],
+    }));
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    expect(await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project)).toMatchObject({ status: 0, stdout: '' });
+    const typo = readFileSync(join(project, 'mappers', 'welcome.ts'), 'utf8').replace("mode: 'batch'", "mode: 'sometimes'");
+    writeFileSync(join(project, 'mappers', 'typo.ts'), typo);
+    const refused = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stdout).toContain('mappers/typo.ts');
+    expect(refused.stdout).toContain('\'"sometimes"\' is not assignable to type \'"batch" | "single"\'');
+    rmSync(join(project, 'mappers', 'typo.ts'));
 
     // The lookup is real: a name in neither folder is an error naming both.
     config.routes[0].mapper = 'nowhere';
