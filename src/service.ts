@@ -88,7 +88,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const admin = ad.enabled
     ? await (await import('./operations/admin/server.ts')).startAdminServer({
       host: ad.host, port: ad.port, token: ad.token, probesOnly: ad.probesOnly, store, telemetry, logger,
-      subscribed: () => subscriber.subscribed, mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
+      subscribed: () => subscriber.subscribed, leads: () => subscriber.leads ?? new Map(channels.map((c) => [c.name, true])), mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
     }).catch(async (err: NodeJS.ErrnoException) => {
       await store.close();
       throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });

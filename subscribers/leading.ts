@@ -42,5 +42,9 @@ export function createLeadingSubscriber(options: LeadingSubscriberOptions): Subs
     get subscribed() {
       return [...running.values()].every((s) => s.subscribed);
     },
+    /** Followers report subscribed too: this is where the role shows (metrics, status page). */
+    get leads() {
+      return new Map([...byName.keys()].map((name) => [name, running.has(name)]));
+    },
   };
 }

@@ -29,6 +29,11 @@ export interface Subscriber {
   stop(): Promise<void>;
   /** True while every channel is subscribed. */
   readonly subscribed: boolean;
+  /**
+   * Per channel, whether this instance leads (consumes) it. Only a fleet's subscriber has
+   * followers; a subscriber without this field consumes every channel it was given.
+   */
+  readonly leads?: ReadonlyMap<string, boolean>;
 }
 
 /**

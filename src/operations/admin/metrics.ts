@@ -14,6 +14,8 @@ export interface MetricsSources {
   store: AdminStore;
   /** True while every channel is subscribed. */
   subscribed(): boolean;
+  /** Per channel, whether this instance leads it. */
+  leads(): ReadonlyMap<string, boolean>;
 }
 
 /** A service's metrics. */
@@ -68,6 +70,11 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
   new Gauge({
     name: 'sfmc_bridge_subscribed', help: '1 while every configured channel is subscribed.', registers: [registry],
     collect() { this.set(src.subscribed() ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'sfmc_bridge_channel_leader', help: 'Per channel: 1 while this instance leads (consumes) it, 0 while it follows (a fleet on Postgres).',
+    labelNames: ['channel'], registers: [registry],
+    collect() { for (const [channel, leads] of src.leads()) this.labels(channel).set(leads ? 1 : 0); },
   });
   new Gauge({
     name: 'sfmc_bridge_mc_requests', help: 'Marketing Cloud delivery requests made since start.', registers: [registry],

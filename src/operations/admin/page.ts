@@ -74,7 +74,10 @@ export const STATUS_PAGE = `<!doctype html>
     try {
       const s = await api('/api/status');
       $('error').textContent = '';
-      $('state').textContent = (s.stopping ? 'stopping' : s.subscribed ? 'subscribed' : 'not subscribed') + ' · up since ' + time(s.startedAt);
+      const led = s.channels.filter((c) => c.leader).map((c) => c.name);
+      const followed = s.channels.filter((c) => !c.leader).map((c) => c.name);
+      $('state').textContent = (s.stopping ? 'stopping' : s.subscribed ? 'subscribed' : 'not subscribed') + ' · up since ' + time(s.startedAt)
+        + (led.length ? ' · leads ' + led.join(', ') : '') + (followed.length ? ' · follows ' + followed.join(', ') : '');
       $('eventsRate').textContent = rate(s, previous, 'eventsReceived');
       $('deliveredRate').textContent = rate(s, previous, 'delivered');
       $('backlog').textContent = s.backlog;

@@ -31,6 +31,8 @@ export interface AdminOptions {
   telemetry: Telemetry;
   /** True while every channel is subscribed. */
   subscribed(): boolean;
+  /** Per channel, whether this instance leads it (a fleet has followers). @default no channels */
+  leads?(): ReadonlyMap<string, boolean>;
   /** Resolves once a Marketing Cloud access token is in hand (cached or fetched). */
   mcToken(): Promise<unknown>;
   allowPersonalData: boolean;
@@ -52,8 +54,9 @@ type Check = { ok: boolean; error?: string };
 
 /** Starts the admin listener; rejects when the address cannot be bound. */
 export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
-  const metrics = createMetrics({ telemetry: o.telemetry, store: o.store, subscribed: o.subscribed });
-  const board = createStatusBoard({ telemetry: o.telemetry, store: o.store, subscribed: o.subscribed, allowPersonalData: o.allowPersonalData });
+  const leads = o.leads ?? (() => new Map<string, boolean>());
+  const metrics = createMetrics({ telemetry: o.telemetry, store: o.store, subscribed: o.subscribed, leads });
+  const board = createStatusBoard({ telemetry: o.telemetry, store: o.store, subscribed: o.subscribed, leads, allowPersonalData: o.allowPersonalData });
   const expected = o.token === undefined ? undefined : Buffer.from(`Bearer ${o.token}`);
   const timeoutMs = o.checkTimeoutMs ?? 5000;
   let stopping = false;

@@ -25,6 +25,8 @@ export interface StatusSnapshot {
   now: number;
   startedAt: number;
   subscribed: boolean;
+  /** Each configured channel and whether this instance leads it (a fleet's followers only deliver). */
+  channels: { name: string; leader: boolean }[];
   stopping: boolean;
   backlog: number;
   /** Dead letters in the store (all time, not only since start); refreshed at most every `deadCountTtlMs`. */
@@ -44,7 +46,7 @@ const RECENT = 25;
 
 /** Starts collecting outcomes from telemetry. */
 export function createStatusBoard(deps: {
-  telemetry: Telemetry; store: AdminStore; subscribed(): boolean; allowPersonalData: boolean;
+  telemetry: Telemetry; store: AdminStore; subscribed(): boolean; leads(): ReadonlyMap<string, boolean>; allowPersonalData: boolean;
   /** How long the store-wide dead-letter count is reused (it is a table scan). @default 15000 */
   deadCountTtlMs?: number;
 }): StatusBoard {
@@ -71,6 +73,7 @@ export function createStatusBoard(deps: {
       if (!deadCache || now - deadCache.at > ttl) deadCache = { at: now, value: (await deps.store.counts()).dead };
       return {
         now, startedAt, subscribed: deps.subscribed(), stopping,
+        channels: [...deps.leads()].map(([name, leader]) => ({ name, leader })),
         backlog: await deps.store.backlog(),
         deadLetters: deadCache.value,
         counters: { ...deps.telemetry.counters },
