@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TokenGate } from '../streaming/bayeux.ts';
 import type { EventLog } from '../streaming/event-log.ts';
-import { orgIdOf, pubSubPackage, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from '../../../subscribers/pubsub/proto.ts';
+import { pubSubService, tokenOrgId, type FetchRequest, type FetchResponse, type SchemaInfo, type TopicInfo } from './wire.ts';
 import { PubSubErrorCode } from '../../core/errors.ts';
 import { SchemaRegistry } from './schemas.ts';
 import { failCall, SubscribeStream, type StreamContext } from './subscription.ts';
@@ -101,7 +101,7 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
   };
 
   const server = new grpc.Server();
-  server.addService(pubSubPackage().service, implementation);
+  server.addService(pubSubService(), implementation);
   const tls = opts.tls ?? false;
   const credentials = tls
     ? (() => {
@@ -165,7 +165,7 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
 /** The tenantid must name the token's org (15 or 18 characters); any non-empty one for other tokens. */
 function tenantMatches(token: string, tenant: string): boolean {
   if (tenant === '') return false;
-  const org = orgIdOf(token);
+  const org = tokenOrgId(token);
   return org === undefined || org.slice(0, 15) === tenant.slice(0, 15);
 }
 

@@ -11,12 +11,11 @@
 import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import { CHANGE_TYPES } from '../../core/model.ts';
-import { parseSchema } from '../../../subscribers/pubsub/avro.ts';
-import { encodeBitmap, type BitmapField } from '../../../subscribers/pubsub/bitmap.ts';
+import { bitmapOf, compileSchema, type SchemaField } from './codec.ts';
 
 type Kind = 'string' | 'double' | 'boolean' | 'datetime' | 'date' | 'long';
 interface FieldDef { name: string; kind: Kind; parts?: { name: string; kind: Kind }[] }
-interface Version { id: string; json: string; type: avro.Type; fields: BitmapField[] }
+interface Version { id: string; json: string; type: avro.Type; fields: SchemaField[] }
 
 /** An event encoded for delivery. */
 export interface EncodedEvent {
@@ -113,9 +112,9 @@ export class SchemaRegistry {
       commitTimestamp: header.commitTimestamp ?? 0,
       commitNumber: header.commitNumber ?? 0,
       commitUser: header.commitUser ?? '',
-      nulledFields: encodeBitmap(nulled, version.fields),
+      nulledFields: bitmapOf(nulled, version.fields),
       diffFields: [],
-      changedFields: encodeBitmap(changed, version.fields),
+      changedFields: bitmapOf(changed, version.fields),
     };
     return { id: '', schemaId: version.id, payload: write(version.type, record) };
   }
@@ -195,10 +194,10 @@ export class SchemaRegistry {
     const id = createHash('md5').update(json).digest('base64url');
     let version = this.#versions.get(id);
     if (!version) {
-      const bitmapFields: BitmapField[] = (isChange ? [{ name: 'ChangeEventHeader' }] : []).concat(
+      const bitmapFields: SchemaField[] = (isChange ? [{ name: 'ChangeEventHeader' }] : []).concat(
         fields.map((f) => (f.parts ? { name: f.name, parts: f.parts.map((p) => p.name) } : { name: f.name })),
       );
-      version = { id, json, type: parseSchema(json), fields: bitmapFields };
+      version = { id, json, type: compileSchema(json), fields: bitmapFields };
       this.#versions.set(id, version);
     }
     return version;

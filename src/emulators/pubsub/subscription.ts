@@ -8,10 +8,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Cursor, EventLog } from '../streaming/event-log.ts';
-import { presetOf, REPLAY_PRESET, type ConsumerEvent, type FetchRequest, type FetchResponse } from '../../../subscribers/pubsub/proto.ts';
 import { PubSubErrorCode } from '../../core/errors.ts';
-import { replayIdBytesOf } from '../../../subscribers/pubsub/replay-id.ts';
+import { replayIdBytes, replayNumberOf } from './codec.ts';
 import { UnencodableError, type EncodedEvent, type SchemaRegistry } from './schemas.ts';
+import { PRESET, presetOfRequest, type ConsumerEvent, type FetchRequest, type FetchResponse } from './wire.ts';
 import type { PubSubStats } from './types.ts';
 
 /** Most events a stream may have requested and not yet received (Salesforce's limit). */
@@ -115,11 +115,12 @@ export class SubscribeStream {
       this.fail(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.topic', `topic name ${JSON.stringify(topic)} is not a topic`);
       return false;
     }
-    const preset = presetOf(req.replayPreset);
+    const preset = presetOfRequest(req.replayPreset);
     const log = this.#ctx.log;
-    if (preset === REPLAY_PRESET.CUSTOM) {
+    if (preset === PRESET.CUSTOM) {
       const bytes = req.replayId ?? Buffer.alloc(0);
-      const id = bytes.length === 8 ? Number(bytes.readBigUInt64BE()) : NaN;
+      const n = replayNumberOf(bytes);
+      const id = n === undefined ? NaN : Number(n);
       const known = Number.isSafeInteger(id) && (log.isRetained(id) || this.#ctx.keepaliveIds.has(id));
       if (!known || this.#ctx.takeReplayFault()) {
         this.fail(grpc.status.INVALID_ARGUMENT, PubSubErrorCode.replayCorrupted,
@@ -127,9 +128,9 @@ export class SubscribeStream {
         return false;
       }
       this.#cursor = log.open(topic, id);
-    } else if (preset === REPLAY_PRESET.EARLIEST) {
+    } else if (preset === PRESET.EARLIEST) {
       this.#cursor = log.open(topic, -2);
-    } else if (preset === REPLAY_PRESET.LATEST) {
+    } else if (preset === PRESET.LATEST) {
       this.#cursor = log.open(topic, -1);
     } else {
       this.fail(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.request', `unknown replay_preset ${String(req.replayPreset)}`);
@@ -163,12 +164,12 @@ export class SubscribeStream {
           const encoded = this.#encode(entry);
           if (!encoded) continue;
           const payload = this.#ctx.takeCorruptFault() ? Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f, ...encoded.payload.subarray(0, 3)]) : encoded.payload;
-          events.push({ event: { id: encoded.id, schemaId: encoded.schemaId, payload, headers: [] }, replayId: replayIdBytesOf(BigInt(entry.replayId)) });
+          events.push({ event: { id: encoded.id, schemaId: encoded.schemaId, payload, headers: [] }, replayId: replayIdBytes(entry.replayId) });
         }
         if (events.length === 0) break;
         this.#outstanding -= events.length;
         this.#ctx.stats.delivered += events.length;
-        this.#send({ events, latestReplayId: replayIdBytesOf(BigInt(last)), rpcId: crypto.randomUUID(), pendingNumRequested: this.#outstanding });
+        this.#send({ events, latestReplayId: replayIdBytes(last), rpcId: crypto.randomUUID(), pendingNumRequested: this.#outstanding });
       }
     } finally {
       this.#pumping = false;
@@ -205,7 +206,7 @@ export class SubscribeStream {
     ids.add(latest);
     if (ids.size > 10_000) ids.delete(ids.values().next().value!); // oldest first: bounded memory
     this.#ctx.stats.keepalives++;
-    this.#send({ events: [], latestReplayId: replayIdBytesOf(BigInt(latest)), rpcId: crypto.randomUUID(), pendingNumRequested: this.#outstanding });
+    this.#send({ events: [], latestReplayId: replayIdBytes(latest), rpcId: crypto.randomUUID(), pendingNumRequested: this.#outstanding });
   }
 
   #send(response: FetchResponse): void {
