@@ -10,9 +10,11 @@ import { splitDotted } from '../normalize/compound.ts';
 import { McTokenManager } from '../delivery/mc/auth.ts';
 import { McRestClient } from '../delivery/mc/http.ts';
 import { TargetProbe } from '../delivery/target-probe.ts';
+import { readDataExtensionFields } from '../delivery/mc/de-fields.ts';
 import type { BridgeConfig } from '../config/schema.ts';
 import type { SalesforceAuth } from '../salesforce/auth.ts';
 import { finding, type Finding } from './findings.ts';
+import { checkDataExtensionFields } from './de-check.ts';
 import type { ChannelSource } from './cross-check.ts';
 
 /** Describes one object: its field names, or throws (an Error with `errorCode` for Salesforce errors). */
@@ -141,6 +143,15 @@ export async function probeMarketingCloud(config: BridgeConfig): Promise<Finding
     }
     for (const m of report.missingScopes) {
       out.push(finding('error', 'mc-scope', `the token lacks scope ${m.scope}, which this route needs (granted: ${m.granted || 'none'}); add it to the installed package's API integration component`, { key: m.configKey }));
+    }
+    for (const [i, route] of config.routes.entries()) {
+      if (route.target.type !== 'dataExtension') continue;
+      try {
+        out.push(...checkDataExtensionFields(route, i, await readDataExtensionFields(clientFor(route.target.mid), route.target.key)));
+      } catch (err) {
+        const { code, message } = errorText(err);
+        out.push(finding('warning', 'de-fields', `could not read the fields of data extension ${route.target.key}: ${code}: ${message}`, { key: `routes[${i}].target.key` }));
+      }
     }
   } finally {
     await Promise.all([...clients.values()].map((c) => c.close()));

@@ -26,6 +26,8 @@ export interface McToken {
   accessToken: string;
   /** `rest_instance_url` from the token response, checked. */
   restBaseUrl: string;
+  /** `soap_instance_url`, when the answer named a Marketing Cloud SOAP host (field lookups of `check`). */
+  soapBaseUrl?: string;
   /** When Marketing Cloud will stop accepting it (ms since epoch, by the injected clock). */
   expiresAt: number;
   /** From then on `get()` fetches a new token. */
@@ -180,6 +182,8 @@ export class McTokenManager {
     const ahead = lifetime > 2 * this.#refreshAheadMs ? this.#refreshAheadMs : lifetime / 2;
     const token: McToken = { accessToken, restBaseUrl, expiresAt, refreshAt: expiresAt - ahead, usableUntil: expiresAt - Math.min(30_000, lifetime / 10) };
     if (typeof body.scope === 'string') token.scope = body.scope;
+    // Credentials go only to Marketing Cloud's own hosts: a SOAP URL elsewhere is ignored, not used.
+    if (typeof body.soap_instance_url === 'string' && soapUrlOk(body.soap_instance_url, this.#authUrl)) token.soapBaseUrl = body.soap_instance_url;
     this.#current = token;
     this.#nextEarlyRefresh = 0;
     return token;
@@ -242,6 +246,19 @@ export function checkRestBaseUrl(value: string, authUrl: URL): string {
     throw new AuthError(Code.MC_UNSAFE_REST_URL, `Marketing Cloud auth at ${authUrl.host} returned rest_instance_url ${JSON.stringify(value.slice(0, 120))}, which is not a Marketing Cloud REST host; the token was not used`);
   }
   return value;
+}
+
+const MC_SOAP_HOST = /^[a-z0-9-]+\.soap\.marketingcloudapis\.com$/;
+
+/** True when `value` is a Marketing Cloud SOAP host (or loopback, when the auth host is). */
+function soapUrlOk(value: string, authUrl: URL): boolean {
+  try {
+    const url = new URL(value);
+    if (url.username !== '' || url.password !== '' || url.search !== '') return false;
+    return isLoopback(url) ? isLoopback(authUrl) : url.protocol === 'https:' && MC_SOAP_HOST.test(url.hostname);
+  } catch {
+    return false;
+  }
 }
 
 function isLoopback(url: URL): boolean {

@@ -19,7 +19,7 @@ import {
   CONTACT_DELETE_PATH, CONTACT_DELETE_STATUS_PATH, eventDefinitionLookupKey, handleContactDelete, handleContactDeleteStatus,
   handleEventDefinition, handleSendDefinition, insufficientScope, requiredScope, sendDefinitionLookupKey,
 } from './definitions.ts';
-import { asyncRequestPath, asyncRowsKey, DeTables, handleAsyncRequest, handleAsyncRows, handleRowset, rowsetKey } from './rows.ts';
+import { asyncRequestPath, asyncRowsKey, DeTables, handleAsyncRequest, handleAsyncRows, handleRowset, handleRowsetRead, rowsetKey, rowsetReadKey } from './rows.ts';
 import { bulkIngestRoute, IngestJobs } from './bulk-ingest.ts';
 import { handleSoap } from './soap.ts';
 import { handleToken, type TokenConfig } from './token.ts';
@@ -219,6 +219,8 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     if (asyncRequest !== undefined && req.method === 'GET') return (now) => handleAsyncRequest(state, tables, req, asyncRequest[0], asyncRequest[1], now);
     const ingestRoute = bulkIngestRoute(state, tables, ingest, req);
     if (ingestRoute) return ingestRoute;
+    const readKey = rowsetReadKey(req.path);
+    if (readKey !== undefined && req.method === 'GET') return () => handleRowsetRead(tables, req, readKey);
     const setKey = rowsetKey(req.path);
     if (setKey !== undefined && req.method === 'POST') return () => handleRowset(state, tables, req, setKey);
     if (req.method === 'GET') {

@@ -226,6 +226,29 @@ export function handleAsyncRequest(state: McState, tables: DeTables, req: Parsed
   return { status: 200, body: { page, pageSize, count: results.length, items: results.slice((page - 1) * pageSize, page * pageSize), requestId: id } };
 }
 
+/** `/data/v1/customobjectdata/key/{key}/rowset` → the key. */
+export function rowsetReadKey(path: string): string | undefined {
+  const m = /^\/data\/v1\/customobjectdata\/key\/([^/]+)\/rowset$/.exec(path);
+  return m ? decodeURIComponent(m[1]!) : undefined;
+}
+
+/** Reads rows a page at a time (`$page`, `$pageSize`), as `{keys, values}` items; 404 for an unknown data extension. */
+export function handleRowsetRead(tables: DeTables, req: ParsedRequest, key: string): Reply {
+  if (tables.definitions.size > 0 ? !tables.definitions.has(key) : !tables.rows.has(key)) return mcError(404, 10000, `Data extension with key '${key}' was not found.`);
+  const pageSize = Math.max(1, Math.min(2500, Number(req.query.get('$pageSize') ?? 2500) || 2500));
+  const page = Math.max(1, Number(req.query.get('$page') ?? 1) || 1);
+  const all = [...(tables.rows.get(key)?.values() ?? [])];
+  const pkNames = tables.definitions.get(key)?.fields.filter((f) => f.isPrimaryKey).map((f) => f.name) ?? ['ContactKey'];
+  const items = all.slice((page - 1) * pageSize, page * pageSize).map((r) => {
+    const row = r === true ? {} : r;
+    const keys: Record<string, unknown> = {};
+    const values: Record<string, unknown> = {};
+    for (const [c, v] of Object.entries(row)) (pkNames.includes(c) ? keys : values)[c.toLowerCase()] = v;
+    return { keys, values };
+  });
+  return { status: 200, body: { customObjectKey: key, page, pageSize, count: all.length, items } };
+}
+
 /** Sync rowset upsert: all rows or none. */
 export function handleRowset(state: McState, tables: DeTables, req: ParsedRequest, key: string): Reply {
   const body = parseJson(req.text);
