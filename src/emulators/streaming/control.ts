@@ -5,6 +5,7 @@
  *
  *   POST /_emulator/publish   {change} | {platformEvent: {name, payload}} | {raw: {channel, data}}
  *   POST /_emulator/generate  {count, updateRatio?, seed?, changeOrigin?}
+ *   POST /_emulator/seed      {count, from?, modifiedAt?}   (Contact records, no events: a backfill's input)
  *   POST /_emulator/fault     FaultSpec
  *   POST /_emulator/token     {accessToken}
  *   POST /_emulator/expire    {beforeReplayId}
@@ -42,6 +43,12 @@ const publishPlatformEvent = z.strictObject({
   platformEvent: z.strictObject({ name: z.string().min(1), payload: z.record(z.string(), z.unknown()) }),
 });
 const publishRaw = z.strictObject({ raw: z.strictObject({ channel: channelName, data: z.unknown() }) });
+
+const seedBody = z.strictObject({
+  count: z.number().int().positive().max(10_000_000),
+  from: z.number().int().positive().optional(),
+  modifiedAt: z.number().int().nonnegative().optional(),
+});
 
 const generateBody = z.strictObject({
   count: z.number().int().positive().max(10_000_000),
@@ -93,6 +100,8 @@ export function handleControl(emu: Controls, method: string, path: string, text:
       if (kind === 'raw') return parsed(publishRaw, json, (b) => emu.publishRaw(b.raw.channel, b.raw.data));
       return { status: 400, body: { error: 'expected {change}, {platformEvent: {name, payload}} or {raw: {channel, data}}' } };
     }
+    case '/_emulator/seed':
+      return parsed(seedBody, json, ({ count: n, ...opts }) => emu.seedContacts(n, opts));
     case '/_emulator/generate':
       return parsed(generateBody, json, ({ count: n, ...opts }) => emu.generateContactChanges(n, opts));
     case '/_emulator/fault':

@@ -16,7 +16,7 @@ import { ALL_CHANGES_CHANNEL, changeEventChannel, changeEventData, platformEvent
 import { createStreamingServer } from './server.ts';
 import { startPubSubEmulator } from '../pubsub/index.ts';
 import { newAccessToken, OAuthEndpoint } from './oauth.ts';
-import { RecordTable } from './records.ts';
+import { RecordTable, seedContacts } from './records.ts';
 import { RestApi } from './rest.ts';
 import type { ChangeSpec, StreamingEmulator, StreamingEmulatorOptions } from './types.ts';
 
@@ -49,10 +49,11 @@ function settingsOf(opts: StreamingEmulatorOptions): Settings {
     oauth: opts.oauth ?? {},
     queryBatchSize: opts.queryBatchSize ?? 2000,
     recordTable: opts.recordTable ?? true,
+    bulkPageSize: opts.bulkPageSize ?? 10_000,
   };
   if (typeof s.accessToken !== 'string' || s.accessToken === '') throw new TypeError('accessToken: must be a non-empty string');
   if (!/^\d+\.\d$/.test(s.apiVersion)) throw new TypeError(`apiVersion: expected a version like '62.0', got '${s.apiVersion}'`);
-  for (const key of ['connectTimeoutMs', 'clientTimeoutMs', 'maxEventsPerResponse', 'retentionMs', 'queryBatchSize'] as const) {
+  for (const key of ['connectTimeoutMs', 'clientTimeoutMs', 'maxEventsPerResponse', 'retentionMs', 'queryBatchSize', 'bulkPageSize'] as const) {
     if (!Number.isFinite(s[key]) || s[key] <= 0) throw new TypeError(`${key}: must be a positive number, got ${s[key]}`);
   }
   return s;
@@ -72,7 +73,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     tokens.add(token);
     return token;
   });
-  const rest = new RestApi({ records, oauth, isValid: (t) => tokens.isValid(t), apiVersion: s.apiVersion, queryBatchSize: s.queryBatchSize });
+  const rest = new RestApi({ records, oauth, isValid: (t) => tokens.isValid(t), apiVersion: s.apiVersion, queryBatchSize: s.queryBatchSize, bulkPageSize: s.bulkPageSize });
   const pool = newContactPool();
   let published = 0;
   // Commit numbers are large and rise with gaps, like Salesforce's (11,657,372,702,432 in the docs).
@@ -139,6 +140,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     pubsub,
     restCalls: () => [...rest.calls],
     upsertRecord: (entityName, record) => records.upsert(entityName, record),
+    seedContacts: (count, seedOpts) => seedContacts(records, count, seedOpts),
     getRecord: (entityName, id) => records.get(entityName, id),
     addAccessToken: (token) => tokens.add(token),
     close: async () => {

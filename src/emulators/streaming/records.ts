@@ -8,6 +8,7 @@
 import { flatName } from '../../normalize/compound.ts';
 import { tryTo18 } from '../../normalize/ids.ts';
 import type { ChangeSpec } from './types.ts';
+import { salesforceId } from './payloads.ts';
 
 /** One stored record: flat field values, `Id` included. */
 export type OrgRecord = Record<string, unknown> & { Id: string };
@@ -120,6 +121,24 @@ export class RecordTable {
     from.delete(id);
     to.set(id, { ...record, IsDeleted: to === this.#gone(entity) });
   }
+}
+
+/**
+ * Adds `count` Contacts as they exist before the bridge starts (a backfill's input): Ids from
+ * consecutive serials, a name, an e-mail and the modification time; no events are published.
+ */
+export function seedContacts(records: RecordTable, count: number, opts: { from?: number; modifiedAt?: number } = {}): { firstId: string; lastId: string } {
+  const from = opts.from ?? 1;
+  const when = new Date(opts.modifiedAt ?? Date.now()).toISOString();
+  let firstId = '';
+  let lastId = '';
+  for (let n = from; n < from + count; n++) {
+    const id = salesforceId('003', n);
+    if (firstId === '') firstId = id;
+    lastId = id;
+    records.upsert('Contact', { Id: id, FirstName: 'Seed', LastName: `Contact${n}`, Email: `seed.${n}@example.com`, SystemModstamp: when, LastModifiedDate: when });
+  }
+  return { firstId, lastId };
 }
 
 /** Compound values (`Name: {FirstName}`) become their parts' field names (`FirstName`). */

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type OAuthEndpoint } from './oauth.ts';
 import type { RecordTable } from './records.ts';
 import { fieldsNamed, parseSoql, runSoql, SoqlError } from './soql.ts';
+import { BulkQueryJobs } from './bulk-query.ts';
 import { SalesforceCode } from '../../core/errors.ts';
 
 /** One REST call the emulator answered. */
@@ -20,10 +21,12 @@ export interface RestCall {
   at: number;
 }
 
-/** An answer of the REST front. */
+/** An answer of the REST front: JSON, or (Bulk API results) text with its own headers. */
 export interface RestReply {
   status: number;
-  body: unknown;
+  body?: unknown;
+  text?: string;
+  headers?: Record<string, string>;
 }
 
 /** A REST request, as the HTTP front hands it over. */
@@ -52,14 +55,16 @@ export class RestApi {
   readonly #apiVersion: string;
   readonly #batchSize: number;
   readonly #cursors = new Map<string, Cursor>();
+  readonly #bulk: BulkQueryJobs;
   #instanceUrl = '';
 
-  constructor(opts: { records: RecordTable; oauth: OAuthEndpoint; isValid(token: string | undefined): boolean; apiVersion: string; queryBatchSize: number }) {
+  constructor(opts: { records: RecordTable; oauth: OAuthEndpoint; isValid(token: string | undefined): boolean; apiVersion: string; queryBatchSize: number; bulkPageSize?: number }) {
     this.#records = opts.records;
     this.#oauth = opts.oauth;
     this.#isValid = opts.isValid;
     this.#apiVersion = opts.apiVersion;
     this.#batchSize = opts.queryBatchSize;
+    this.#bulk = new BulkQueryJobs(opts.records, opts.apiVersion, opts.bulkPageSize);
   }
 
   /** The URL the emulator listens on (known only once it does). */
@@ -82,6 +87,8 @@ export class RestApi {
       return this.#oauth.handle(this.#instanceUrl, new URLSearchParams(req.body), req.authorization);
     }
     if (!this.#isValid(bearer(req.authorization))) return sfError(401, SalesforceCode.INVALID_SESSION_ID, 'Session expired or invalid');
+    const jobs = /^\/services\/data\/v\d+\.\d(\/jobs\/query.*)$/.exec(req.path);
+    if (jobs) return this.#bulk.handle(req.method, jobs[1]!.replace(/\/$/, ''), req.query, req.body) ?? sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
     if (req.method !== 'GET') return sfError(405, SalesforceCode.METHOD_NOT_ALLOWED, `HTTP Method '${req.method}' not allowed. Allowed are GET`);
     if (req.path === '/services/data' || req.path === '/services/data/') {
       return { status: 200, body: ['58.0', '59.0', '60.0', '61.0', this.#apiVersion].filter((v, i, a) => a.indexOf(v) === i)

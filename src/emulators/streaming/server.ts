@@ -59,6 +59,13 @@ function route(targets: ServerTargets, req: IncomingMessage, res: ServerResponse
         method: req.method ?? 'GET', path, query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
         authorization: req.headers.authorization, body,
       });
+      // Bulk API results are CSV with their own headers (Sforce-Locator); everything else is JSON.
+      if (reply.text !== undefined || reply.status === 204) {
+        const text = reply.text ?? '';
+        res.writeHead(reply.status, { 'Content-Type': 'text/plain;charset=UTF-8', ...reply.headers, 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       sendJson(res, reply.status, reply.body);
     });
   }

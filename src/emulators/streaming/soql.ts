@@ -178,6 +178,18 @@ function matches(record: OrgRecord, c: Prepared): boolean {
  * With `byId`, a query by `Id IN (…)` looks its records up instead of scanning the table.
  */
 export function runSoql(q: SoqlQuery, records: Iterable<OrgRecord>, byId?: (id: string) => OrgRecord | undefined): Record<string, unknown>[] {
+  return matchingRecords(q, records, byId).map((r) => project(q, r));
+}
+
+/** The selected fields of one record, as a query returns it. */
+export function project(q: SoqlQuery, r: OrgRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { attributes: { type: q.object, url: '' } };
+  for (const f of q.fields) out[f] = r[f] ?? null;
+  return out;
+}
+
+/** The records a query matches (where, order, limit), not projected: a Bulk API job pages through them. */
+export function matchingRecords(q: SoqlQuery, records: Iterable<OrgRecord>, byId?: (id: string) => OrgRecord | undefined): OrgRecord[] {
   const hits: OrgRecord[] = [];
   const conditions = q.where.map(prepare);
   const ids = conditions.find((c) => c.field === 'Id' && c.op === 'IN');
@@ -198,10 +210,5 @@ export function runSoql(q: SoqlQuery, records: Iterable<OrgRecord>, byId?: (id: 
       return 0;
     });
   }
-  const limited = q.limit === undefined ? hits : hits.slice(0, q.limit);
-  return limited.map((r) => {
-    const out: Record<string, unknown> = { attributes: { type: q.object, url: '' } };
-    for (const f of q.fields) out[f] = r[f] ?? null;
-    return out;
-  });
+  return q.limit === undefined ? hits : hits.slice(0, q.limit);
 }

@@ -33,6 +33,16 @@ export interface StreamingEmulatorOptions {
   queryBatchSize?: number;
   /** Keep a record table that published changes update (what REST queries return). @default true */
   recordTable?: boolean;
+  /** Records per Bulk API 2.0 results page when the client gives no maxRecords. @default 10000 */
+  bulkPageSize?: number;
+}
+
+/** Options of `seedContacts`: existing records, as an org has them before the bridge starts. */
+export interface SeedContactOptions {
+  /** Serial of the first contact (IDs are `salesforceId('003', serial)`). @default 1 */
+  from?: number;
+  /** Their SystemModstamp and LastModifiedDate (ms). @default now */
+  modifiedAt?: number;
 }
 
 /** A record change to publish as a Change Data Capture event. */
@@ -154,6 +164,8 @@ export interface StreamingEmulator {
   restCalls(): RestCall[];
   /** Inserts or merges a record in the org's record table (fields flat or compound). */
   upsertRecord(entityName: string, record: Record<string, unknown> & { Id: string }): void;
+  /** Adds `count` Contact records directly (no events); returns the first and last IDs. */
+  seedContacts(count: number, opts?: SeedContactOptions): { firstId: string; lastId: string };
   /** The org's current record, as a query would return it. */
   getRecord(entityName: string, id: string): Record<string, unknown> | undefined;
   /** Accepts `token` too (alongside the current ones), as if the token endpoint had issued it. */
