@@ -65,6 +65,24 @@ function program(json: boolean): Command {
       const { runEmulate } = await import('./commands/emulate.ts');
       process.exitCode = await runEmulate({ sfPort: port('--sf-port', opts.sfPort), mcPort: port('--mc-port', opts.mcPort), json: Boolean(opts.json) });
     });
+  cmd.command('backfill')
+    .description('load the records that existed before the bridge started, through one route (Bulk API 2.0 query → data extension rows or, with --confirm-sends, sends); resumable')
+    .requiredOption('--route <name>', 'the route whose mapping and target apply')
+    .option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
+    .option('--where <soql>', 'SOQL condition on the route\'s object, e.g. "MailingCountry = \'FR\'"')
+    .option('--since <iso-date>', 'only records modified since this date (SystemModstamp)')
+    .option('--dry-run', 'read and map everything, write nothing; say what would be written')
+    .option('--json', 'print the summary as one JSON object')
+    .option('--confirm-sends', 'allow a journey or send route: every selected person gets the message')
+    .option('--restart', 'forget an unfinished backfill of this route and start over')
+    .option('--page-size <n>', 'records read per page', '10000')
+    .option('--ingest-threshold <n>', 'from this many records on, rows go through Bulk Data Ingest rather than async rows', '10000')
+    .action(async (opts: { route: string; config?: string; where?: string; since?: string; dryRun?: boolean; json?: boolean; confirmSends?: boolean; restart?: boolean; pageSize: string; ingestThreshold: string }) => {
+      const { runBackfillCommand } = await import('./commands/backfill.ts');
+      process.exitCode = await runBackfillCommand({
+        ...opts, pageSize: positiveInt('--page-size', opts.pageSize), ingestThreshold: positiveInt('--ingest-threshold', opts.ingestThreshold),
+      });
+    });
   const dlq = cmd.command('dlq').description('the dead-letter queue: list, retry, discard');
   const dlqOpts = (c: Command) => c.option('-c, --config <path>', 'config file (default: $SFMC_BRIDGE_CONFIG or config/bridge.json)')
     .option('--route <name>', 'only this route\'s dead letters').option('--json', 'one JSON line for machines');

@@ -185,6 +185,9 @@ const CATALOGUE = {
   MC_NO_REQUEST_ID: { kind: 'transient', requestClass: 'other' },
   MC_ROW_REJECTED: { kind: 'permanent', requestClass: 'member' },
   MC_ROW_UNCONFIRMED: { kind: 'permanent', requestClass: 'member' },
+  // Backfill (src/backfill/): reading the org, writing rows, resuming.
+  BACKFILL_QUERY_FAILED: { kind: 'transient' },
+  BACKFILL_WRITE_FAILED: { kind: 'transient' },
   // Marketing Cloud: what the target probe found before sending (delivery/target-probe.ts).
   MC_DEFINITION_MISSING: { kind: 'permanent', requestClass: 'other' },
   MC_DEFINITION_INACTIVE: { kind: 'permanent', requestClass: 'other' },

@@ -1,0 +1,132 @@
+// `backfill` loads existing records through a route: a dry run writes nothing, send routes are refused without --confirm-sends, a row the live stream wrote more recently is never overwritten, and a backfill killed with SIGKILL resumes where it stopped with every record written exactly once.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStreamingEmulator, type StreamingEmulator } from '../src/emulators/streaming/index.ts';
+import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
+import { runBackfillCommand } from '../src/commands/backfill.ts';
+import { ConfigError } from '../src/core/errors.ts';
+import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import { McTokenManager } from '../src/delivery/mc/auth.ts';
+import { McRestClient } from '../src/delivery/mc/http.ts';
+import { createDataExtensionTarget } from '../src/delivery/targets/data-extension.ts';
+import { BIN, exited, runCli } from './helpers/bridge-process.ts';
+import { waitFor } from './helpers/harness.ts';
+
+const SF_TOKEN = '00Dxx0000001gPF!BackfillTestToken';
+const ID = 'backfill-client';
+const SECRET = 'backfill-client-secret-1';
+const KEY = 'Contacts_Mirror';
+const SEEDED_AT = Date.parse('2026-03-01T00:00:00.000Z');
+
+let sf: StreamingEmulator;
+let mc: McEmulator;
+let dir: string;
+let configPath: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(async () => {
+  sf = await startStreamingEmulator({ accessToken: SF_TOKEN });
+  mc = await startMcEmulator({
+    clientId: ID, clientSecret: SECRET,
+    dataExtensions: [{ key: KEY, fields: [{ name: 'ContactKey', type: 'Text', isPrimaryKey: true }, { name: 'Email', type: 'EmailAddress' }, { name: 'LastName', type: 'Text' }] }],
+  });
+  dir = mkdtempSync(join(tmpdir(), 'backfill-'));
+  configPath = join(dir, 'bridge.json');
+  writeFileSync(configPath, JSON.stringify({
+    salesforce: { auth: { method: 'access_token' } },
+    channels: [{ name: '/data/ContactChangeEvent' }],
+    routes: [
+      { name: 'contacts-de', channel: '/data/ContactChangeEvent', target: { type: 'dataExtension', key: KEY, fieldTypes: { Email: 'EmailAddress' } }, mapping: { data: { Email: 'Email', LastName: 'LastName' } } },
+      { name: 'welcome', channel: '/data/ContactChangeEvent', target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome' }, mapping: { data: { Email: 'Email' } } },
+    ],
+    store: { kind: 'sqlite', path: join(dir, 'bridge.db') },
+    log: { level: 'silent' },
+  }));
+  env = { ...process.env, SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: SF_TOKEN, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: ID, MC_CLIENT_SECRET: SECRET };
+});
+
+afterEach(async () => {
+  await sf.close();
+  await mc.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function backfill(extra: Partial<Parameters<typeof runBackfillCommand>[0]> = {}) {
+  const out: string[] = [];
+  const code = await runBackfillCommand({ config: configPath, route: 'contacts-de', json: true, env, out: { write: (t: string) => out.push(t) }, ...extra });
+  return { code, summary: JSON.parse(out.join('')) };
+}
+
+test('a dry run reads and maps every record, reports what it would write, and writes nothing', async () => {
+  sf.seedContacts(30, { modifiedAt: SEEDED_AT });
+  const { code, summary } = await backfill({ dryRun: true, pageSize: 7 });
+  expect(code).toBe(0);
+  expect(summary).toMatchObject({ status: 'dry-run', read: 30, accepted: 30, rejected: 0, pages: 5, total: 30, via: 'none' });
+  expect(mc.rows(KEY)).toEqual([]);
+  const store = openSqliteStore({ path: join(dir, 'bridge.db') });
+  try {
+    expect(await store.loadJobState('backfill:contacts-de')).toBeUndefined();
+  } finally {
+    await store.close();
+  }
+});
+
+test('a journey route is refused without --confirm-sends, before anything is read', async () => {
+  sf.seedContacts(3);
+  await expect(backfill({ route: 'welcome' })).rejects.toThrow(ConfigError);
+  await expect(backfill({ route: 'welcome' })).rejects.toThrow(/--confirm-sends/);
+  expect(sf.restCalls().filter((c) => c.path.includes('/jobs/query'))).toEqual([]);
+  const r = await runCli(['backfill', '--config', configPath, '--route', 'welcome', '--json'], env);
+  expect(r.status).toBe(2);
+  expect(JSON.parse(r.stderr)).toMatchObject({ status: 2, message: expect.stringContaining('--confirm-sends') });
+});
+
+test('a row the live stream wrote more recently is skipped; the others are written through async rows', async () => {
+  const { firstId } = sf.seedContacts(20, { modifiedAt: SEEDED_AT });
+  // The stream wrote this contact after the records the backfill reads were last modified.
+  const client = new McRestClient(new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: ID, clientSecret: SECRET }));
+  const store = openSqliteStore({ path: join(dir, 'bridge.db') });
+  try {
+    const target = createDataExtensionTarget(client, { versions: store, confirmAfterMs: 10 });
+    const payload = { key: KEY, contactKey: firstId, row: { ContactKey: firstId, LastName: 'FromStream' }, primaryKey: ['ContactKey'], version: SEEDED_AT + 60_000 };
+    const [accepted] = await target.deliver([{ id: 7, idempotencyKey: 'k7', mode: 'batch', payload }]);
+    if (accepted?.status !== 'accepted' || accepted.requestId === null) throw new Error('not accepted');
+    await target.deliver([{ id: 7, idempotencyKey: 'k7', mode: 'batch', payload, confirm: { requestId: accepted.requestId, row: 0 } }]);
+  } finally {
+    await store.close();
+    await client.close();
+  }
+  const { code, summary } = await backfill({ pageSize: 8 });
+  expect(code).toBe(0);
+  expect(summary).toMatchObject({ status: 'completed', read: 20, accepted: 19, skipped: 1, rejected: 0, via: 'async' });
+  expect(mc.row(KEY, firstId)).toMatchObject({ LastName: 'FromStream' });
+  expect(mc.rowWrites(KEY).get(firstId)).toBe(1);
+  expect(mc.rows(KEY)).toHaveLength(20);
+});
+
+test('killed with SIGKILL mid-run, the same command resumes from its saved page, and every record is written exactly once', async () => {
+  const N = 1200;
+  sf.seedContacts(N, { modifiedAt: SEEDED_AT });
+  // Slow Marketing Cloud down so the kill lands mid-run.
+  mc.injectFault({ kind: 'delay', ms: 60, count: 100_000 });
+  const args = ['backfill', '--config', configPath, '--route', 'contacts-de', '--json', '--page-size', '100', '--ingest-threshold', '1'];
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  await waitFor(() => mc.rows(KEY).length >= 300 || child.exitCode !== null, 30_000, `some pages written (stderr: ${stderr})`);
+  child.kill('SIGKILL');
+  expect((await exited(child)).signal).toBe('SIGKILL');
+  const before = mc.rows(KEY).length;
+  expect(before).toBeGreaterThan(0);
+  expect(before).toBeLessThan(N);
+
+  const r = await runCli(args, env, 120_000);
+  expect(r.status).toBe(0);
+  const summary = JSON.parse(r.stdout);
+  expect(summary).toMatchObject({ status: 'completed', resumed: true, read: N, accepted: N, rejected: 0, skipped: 0, via: 'ingest' });
+  const writes = [...mc.rowWrites(KEY).values()];
+  expect(writes).toHaveLength(N);
+  expect(writes.every((n) => n === 1)).toBe(true);
+}, 180_000);
