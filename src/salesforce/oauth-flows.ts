@@ -3,6 +3,13 @@
  * refresh token, client credentials and JWT bearer (RS256, signed with node:crypto). Each
  * returns a function that fetches one new access token; `auth.ts` makes it single-flight.
  * A refusal names the config key to fix; a network failure or 5xx is transient.
+ *
+ * Not through jsforce's `OAuth2`: it throws one error class for every answer of 400 or more
+ * (the status is lost, so a 503 would read as a refusal and stop start-up instead of being
+ * retried), its transport has no per-request timeout (only the process-wide HTTP_TIMEOUT), and
+ * it has no client-credentials or JWT helper (both would go through its generic
+ * `requestToken`). @salesforce/core's JWT flow reads the key from a file and keeps auth state in
+ * ~/.sfdx, which a service must not. The JWT is four lines of node:crypto (RS256).
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { request } from 'undici';

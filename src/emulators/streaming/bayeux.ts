@@ -3,6 +3,12 @@
  * and disconnect, with Salesforce's rules (docs/protocols.md §1). It knows nothing of HTTP: each
  * request arrives as an `Exchange`, and a `/meta/connect` may keep its exchange open (held)
  * until events arrive, its timeout passes, or the client sends another connect.
+ *
+ * Hand-written rather than faye's own server (`NodeAdapter`): faye fans every publish out to
+ * every subscriber of a channel and keeps no history, while Salesforce replays each client from
+ * its own replay ID; faye answers an unknown client `401:<id>:Unknown client` where Salesforce
+ * says `403::Unknown client`; and the faults (held or hung connects, 503 on one phase, daily and
+ * concurrent limits) need each exchange in hand. Extensions could rewrite errors, not replay.
  */
 import { randomBytes } from 'node:crypto';
 import type { EventLog } from './event-log.ts';
