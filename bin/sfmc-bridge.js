@@ -28,6 +28,11 @@ if (SERVICE_COMMANDS.has(process.argv[2]) && flags.length > 0 && typeof process.
 }
 
 const sources = new URL('../src/cli.ts', import.meta.url);
-const entry = existsSync(sources) ? sources : new URL('../dist/src/cli.js', import.meta.url);
-const { main } = await import(entry.href);
+const built = new URL('../dist/src/cli.js', import.meta.url);
+if (!existsSync(sources) && !existsSync(built)) {
+  // A package packed without its prepack build (or a copy of bin/ alone): say what is missing.
+  process.stderr.write(`sfmc-bridge: ${new URL('..', import.meta.url).pathname} has neither the sources (src/cli.ts) nor the build (dist/src/cli.js); in a checkout run \`npm run build\`, or reinstall the package\n`);
+  process.exit(1);
+}
+const { main } = await import((existsSync(sources) ? sources : built).href);
 await main(process.argv.slice(2));

@@ -143,6 +143,30 @@ describe('the packed and installed bridge', () => {
   });
 });
 
+describe('bin/sfmc-bridge.js', () => {
+  it('runs the sources when they are there (a checkout, even with a dist/), the build otherwise (a package), and says when neither is', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'bin-'));
+    try {
+      cpSync(join(ROOT, 'bin'), join(copy, 'bin'), { recursive: true });
+      const stub = (which: string): string => `export async function main(argv) { process.stdout.write('${which} ' + argv.join(' ')); }\n`;
+      mkdirSync(join(copy, 'src'));
+      writeFileSync(join(copy, 'src', 'cli.ts'), stub('sources'));
+      mkdirSync(join(copy, 'dist', 'src'), { recursive: true });
+      writeFileSync(join(copy, 'dist', 'src', 'cli.js'), stub('build'));
+      const bin = join(copy, 'bin', 'sfmc-bridge.js');
+      expect(await run(process.execPath, [bin, 'check', '--offline'], copy)).toMatchObject({ status: 0, stdout: 'sources check --offline' });
+      rmSync(join(copy, 'src'), { recursive: true });
+      expect(await run(process.execPath, [bin, 'check', '--offline'], copy)).toMatchObject({ status: 0, stdout: 'build check --offline' });
+      rmSync(join(copy, 'dist'), { recursive: true });
+      const neither = await run(process.execPath, [bin, 'check'], copy);
+      expect(neither.status).toBe(1);
+      expect(neither.stderr).toBe(`sfmc-bridge: ${copy}/ has neither the sources (src/cli.ts) nor the build (dist/src/cli.js); in a checkout run \`npm run build\`, or reinstall the package\n`);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the Dockerfile', () => {
   const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const lines = docker.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
