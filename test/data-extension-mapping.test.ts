@@ -94,3 +94,13 @@ test('config: a soft delete the route never selects, an unmapped key column and 
   expect(() => config({}, { mapping: { data: { ContactKey: 'Id' } } })).toThrow(ConfigError);
   expect(() => config({ fieldTypes: { Email: 'Emial' } })).toThrow(/fieldTypes/);
 });
+
+test('the shipped example config loads, and its route turns a Contact CREATE into a typed row', async () => {
+  const { load } = await import('../src/config/load.ts');
+  const example = load('config/examples/sendable-data-extension.json', { SF_INSTANCE_URL: 'https://x.my.salesforce.com', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' });
+  const { actions, deadLetters } = route(example, changeEvent({ header: { changeType: 'CREATE' }, fields: { Email: 'ada@example.com', Name: { FirstName: 'Ada', LastName: 'Lovelace' }, Phone: '020 7946 0000', Birthdate: '1815-12-10', HasOptedOutOfEmail: false } }));
+  expect(deadLetters).toEqual([]);
+  expect((actions[0]!.payload as DataExtensionRowPayload).row).toEqual({
+    ContactKey: CONTACT, Email: 'ada@example.com', FirstName: 'Ada', LastName: 'Lovelace', Phone: '02079460000', Birthdate: '1815-12-10', HasOptedOutOfEmail: false, IsDeleted: false,
+  });
+});

@@ -21,6 +21,8 @@ const ADMIN_KEY = 'APIEvent-admin-default';
 const RENEWAL_KEY = 'APIEvent-renewal-reminder';
 const SEND_KEY = 'order-confirmation';
 const CHANNEL = '/data/ContactChangeEvent';
+/** The sendable data extension the demo keeps current (config/examples/sendable-data-extension.json). */
+const DE_KEY = 'Contacts_Sendable';
 const JOURNEY_EVENT = 'MC_Journey_Entry__e';
 const SEND_EVENT = 'MC_Send__e';
 type Emulator = Awaited<ReturnType<typeof startStreamingEmulator>>;
@@ -42,7 +44,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const token = `00D000000000001!demo-${Math.random().toString(36).slice(2)}`;
   const sf = await startStreamingEmulator({ accessToken: token, pubsub: opts.transport === 'pubsub' });
   const secret = `demo-secret-${Math.random().toString(36).slice(2)}`;
-  const mc = await startMcEmulator({ clientId: 'demo-client', clientSecret: secret, eventDefinitionKeys: [DEMO_KEY, ADMIN_KEY, RENEWAL_KEY], sendDefinitionKeys: [SEND_KEY] });
+  const mc = await startMcEmulator({ clientId: 'demo-client', clientSecret: secret, eventDefinitionKeys: [DEMO_KEY, ADMIN_KEY, RENEWAL_KEY], sendDefinitionKeys: [SEND_KEY],
+    dataExtensions: [{ key: DE_KEY, fields: [
+      { name: 'ContactKey', type: 'Text', isPrimaryKey: true, maxLength: 18 }, { name: 'Email', type: 'EmailAddress', maxLength: 254 },
+      { name: 'FirstName', type: 'Text', maxLength: 40 }, { name: 'LastName', type: 'Text', maxLength: 80 }, { name: 'IsDeleted', type: 'Boolean' },
+    ] }] });
   const env = { SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: token, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: 'demo-client', MC_CLIENT_SECRET: secret };
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${opts.db}${suffix}`, { force: true });
   const config = load({
@@ -59,9 +65,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     }, {
       name: 'admin-send', channel: `/event/${SEND_EVENT}`, mapper: 'send-event',
       target: { type: 'transactional', mode: 'batch' },
+    }, {
+      // A sendable data extension kept current (config/examples/sendable-data-extension.json, trimmed).
+      name: 'contacts-sendable', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE', 'DELETE'],
+      target: { type: 'dataExtension', key: DE_KEY, fieldTypes: { Email: 'EmailAddress' }, deletes: 'softDelete' },
+      mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'Name.LastName' } },
     }],
     store: { kind: 'sqlite', path: opts.db },
-    dispatcher: { pollIntervalMs: 20 },
+    dispatcher: { pollIntervalMs: 20, targets: { dataExtension: { confirmAfterMs: 100 } } },
     log: { level: 'debug', pretty: 'auto' },
   }, env);
   const logger = createLogger(config.log);
@@ -71,7 +82,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const { ids, entries: expected } = await publish(sf, opts.events);
   const admin = publishAdminEvents(sf, ids);
   const deadline = Date.now() + 30_000;
-  while ((mc.stats().entries < expected + admin.entries || mc.stats().sends < admin.sends) && Date.now() < deadline) await sleep(50);
+  while ((mc.stats().entries < expected + admin.entries || mc.stats().sends < admin.sends || mc.rows(DE_KEY).length < ids.length) && Date.now() < deadline) await sleep(50);
   await service.dispatcher.settled();
 
   const entries = mc.received();
@@ -88,9 +99,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   for (const e of adminEntries) out(`  ${e.contactKey}  ${e.eventDefinitionKey}  ${maskPersonal(JSON.stringify(e.data))}`);
   out(`${SEND_EVENT} → Transactional Messaging API (route admin-send): ${sends.length} e-mails (expected ${admin.sends})`);
   for (const m of sends) out(`  ${m.contactKey}  ${m.definitionKey}  to=${maskPersonal(m.to)}  messageKey=${m.messageKey ?? '-'}  ${maskPersonal(JSON.stringify(m.attributes ?? {}))}`);
+  const rows = mc.rows(DE_KEY);
+  out(`Contact changes → data extension ${DE_KEY} (route contacts-sendable): ${rows.length} rows, newest change per contact (expected ${ids.length})`);
+  for (const r of rows.slice(0, 5)) out(`  ${String(r.ContactKey)}  ${maskPersonal(JSON.stringify({ Email: r.Email, FirstName: r.FirstName, LastName: r.LastName }))}`);
+  if (rows.length > 5) out(`  ... and ${rows.length - 5} more`);
   out(`Outbox: ${counts.delivered} delivered, ${counts.dead} dead-lettered (bad input on purpose), ${counts.pending + counts.inflight} pending.`);
 
-  const complete = contactEntries.length >= expected && adminEntries.length >= admin.entries && sends.length >= admin.sends;
+  const complete = contactEntries.length >= expected && adminEntries.length >= admin.entries && sends.length >= admin.sends && rows.length >= ids.length;
   let code = complete ? 0 : 1;
   if (opts.keep) {
     process.stdout.write('Running; publish more through the streaming emulator, Ctrl-C to stop.\n');
