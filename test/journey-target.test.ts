@@ -43,7 +43,7 @@ test('an async batch maps per-member errors to the right items and records reque
   expect(byStatus(outcomes, 'dead')).toEqual([2, 5]);
   const dead = outcomes[1] as Extract<DeliveryOutcome, { status: 'dead' }>;
   expect(dead.error).toBeInstanceOf(PermanentError);
-  expect(dead.error).toMatchObject({ code: 'MC_MEMBER_REJECTED', mcErrorCode: 30000 });
+  expect(dead.error).toMatchObject({ code: 'MC_MEMBER_REJECTED', mcErrorCode: '30000' }); // a String in the async answer, as documented
   expect(dead.error.message).toContain(batch[1]!.payload.contactKey);
   const received = emu.received();
   expect(received.map((e) => e.contactKey)).toEqual([1, 3, 4, 6].map((i) => batch[i - 1]!.payload.contactKey));

@@ -103,8 +103,8 @@ test('an async batch answers per member, in request order, with errors only on t
   expect(res.body).toMatchObject({ requestId: expect.any(String), count: 5, notQueuedCount: 2 });
   expect(res.body.members.map((m: { contactKey: string }) => m.contactKey)).toEqual(['c1', 'c2', 'c3', 'c4', 'c1']);
   expect(res.body.members[0]).toEqual({ contactKey: 'c1', eventInstanceId: expect.any(String) });
-  expect(res.body.members[1]).toMatchObject({ errorcode: 30000, message: expect.any(String) });
-  expect(res.body.members[3]).toMatchObject({ errorcode: 12345, message: 'Refused by test' });
+  expect(res.body.members[1]).toMatchObject({ errorcode: '30000', message: expect.any(String) }); // members.errorcode is a String (reference page)
+  expect(res.body.members[3]).toMatchObject({ errorcode: '12345', message: 'Refused by test' });
   expect(emu.received().map((e) => [e.contactKey, e.via, e.requestId])).toEqual([['c1', 'async', res.body.requestId], ['c3', 'async', res.body.requestId], ['c1', 'async', res.body.requestId]]);
   expect(emu.stats()).toMatchObject({ entries: 3, uniqueContacts: 2, rejected: 2, batches: 1 });
   const status = await call('GET', `${emu.restBaseUrl}interaction/v1/async/events/status?requestId=${res.body.requestId}&type=errored`, undefined, auth);

@@ -38,7 +38,8 @@ export function handleSingle(state: McState, req: ParsedRequest, now: number): R
 interface MemberResult {
   contactKey: unknown;
   eventInstanceId: string;
-  errorcode?: number;
+  /** A String in the async answer, as its reference page documents members.errorcode. */
+  errorcode?: string;
   message?: string;
 }
 
@@ -74,7 +75,7 @@ export function handleAsync(state: McState, req: ParsedRequest, now: number): Re
       notQueued++;
       state.counters.rejected++;
       state.errored.push({ requestId, eventDefinitionKey: key, contactKey: String(contactKey ?? ''), eventInstanceId, errorcode: refusal.errorcode, message: refusal.message, at: now });
-      results[i] = { contactKey, eventInstanceId, errorcode: refusal.errorcode, message: refusal.message };
+      results[i] = { contactKey, eventInstanceId, errorcode: String(refusal.errorcode), message: refusal.message };
       continue;
     }
     const data = ((member as Record<string, unknown>).data ?? {}) as Record<string, unknown>;

@@ -107,7 +107,7 @@ export class RestApi {
     const more = /^\/query\/([A-Za-z0-9-]+)$/.exec(rest);
     if (more) return this.#queryMore(base, more[1]!);
     const describe = /^\/sobjects\/([A-Za-z0-9_]+)\/describe$/.exec(rest);
-    if (describe) return this.#describe(describe[1]!);
+    if (describe) return this.#describe(base, describe[1]!);
     return sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
   }
 
@@ -150,7 +150,7 @@ export class RestApi {
     return body;
   }
 
-  #describe(object: string): RestReply {
+  #describe(base: string, object: string): RestReply {
     if (!this.#records.has(object)) return sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
     const fields = this.#records.fieldsOf(object).map((name) => ({
       name,
@@ -159,9 +159,19 @@ export class RestApi {
       nillable: name !== 'Id',
       updateable: !['Id', 'CreatedDate', 'CreatedById', 'LastModifiedDate', 'LastModifiedById', 'SystemModstamp', 'IsDeleted', 'Name'].includes(name),
     }));
-    return { status: 200, body: { name: object, label: object, queryable: true, fields } };
+    return {
+      status: 200,
+      body: {
+        name: object, label: object, keyPrefix: KEY_PREFIXES[object] ?? 'a00', custom: object.endsWith('__c'), queryable: true,
+        urls: { describe: `${base}/sobjects/${object}/describe`, sobject: `${base}/sobjects/${object}` },
+        fields,
+      },
+    };
   }
 }
+
+/** Key prefixes of the standard objects the emulator holds (an ID's first three characters). */
+const KEY_PREFIXES: Record<string, string> = { Account: '001', Contact: '003', Lead: '00Q', User: '005', Case: '500', Opportunity: '006' };
 
 function bearer(header: string | undefined): string | undefined {
   const m = header === undefined ? null : /^(?:Bearer|OAuth)\s+(\S+)\s*$/i.exec(header);
