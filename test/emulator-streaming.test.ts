@@ -353,8 +353,9 @@ describe('delivery', () => {
     const p2 = new Probe(long);
     await p2.ready(CONTACT, { [CONTACT]: -1 });
     started = Date.now();
+    const connects = long.stats().connects;
     const first = p2.connect();
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => long.stats().connects > connects, 5_000, 'the first connect held');
     const second = p2.connect();
     expect((await first).reply.successful).toBe(true);
     expect(Date.now() - started).toBeLessThan(2000);
@@ -495,8 +496,9 @@ describe('faults', () => {
     const emu = await start({ connectTimeoutMs: 10_000 });
     const probe = new Probe(emu);
     await probe.ready(CONTACT, { [CONTACT]: -1 });
+    const connects = emu.stats().connects;
     const held = probe.connect();
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => emu.stats().connects > connects, 5_000, 'the connect held');
     emu.injectFault({ type: 'connect-401' });
     expect((await held).reply).toMatchObject({ successful: false, error: ERR.authInvalid, advice: { reconnect: 'none' } });
     expect(await probe.handshake()).toMatchObject({ error: ERR.handshakeDenied, ext: { sfdc: { failureReason: ERR.authInvalid } } });
@@ -539,8 +541,9 @@ describe('faults', () => {
     const emu = await start({ connectTimeoutMs: 10_000 });
     const probe = new Probe(emu);
     await probe.ready(CONTACT, { [CONTACT]: -1 });
+    const connects = emu.stats().connects;
     const held = probe.connect();
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => emu.stats().connects > connects, 5_000, 'the connect held');
     emu.injectFault({ type: 'unknown-client' });
     expect((await held).reply).toMatchObject({ error: '403::Unknown client', advice: { reconnect: 'handshake' } });
     expect(emu.stats().clients).toBe(0);

@@ -174,10 +174,10 @@ test('unavailable ends the stream; the subscriber comes back with backoff and lo
 test('the watchdog leaves a stream alone while keepalives come, and rebuilds it when it stalls', async () => {
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: { keepaliveMs: 100 } });
   const p = await pubsub({ keepaliveTimeoutMs: 700 });
-  await new Promise((r) => setTimeout(r, 1500));
   const stats = () => (p.sub as PubSubSubscriber).streamStats()[CHANNEL]!;
+  // Keepalives for about twice the watchdog's timeout (every 100 ms): time enough for it to fire wrongly.
+  await waitFor(() => stats().keepalives >= 14, 10_000, '14 keepalives');
   expect(stats().watchdogRestarts).toBe(0);
-  expect(stats().keepalives).toBeGreaterThan(3);
   sf.pubsub!.injectFault({ type: 'stall', durationMs: 1500 });
   await waitFor(() => stats().watchdogRestarts >= 1, 5_000, 'a watchdog restart');
   expect(p.lines.some((l) => l.event === 'pubsub_stream_stale')).toBe(true);
