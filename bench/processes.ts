@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
 
-const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 
 /** What `sfmc-bridge emulate --json` prints. */
 export interface EmulatorInfo {

@@ -1,7 +1,10 @@
 /**
  * `npm run bench`: N Contact change events through streaming emulator → bridge → Marketing
  * Cloud emulator (`--scenario default`: journey entries in async batches; `--scenario
- * transactional`: one Transactional Messaging API e-mail per event, batch endpoint), with three
+ * transactional`: one Transactional Messaging API e-mail per event, batch endpoint; `--scenario
+ * dataextension`: one data extension row per event, async upserts, timed to when the bridge knows
+ * the row is written, i.e. the action's delivered_at in the SQLite store; `--scenario backfill`:
+ * bench/backfill.ts), with three
  * yardsticks measured in the same run against the same emulator and the same events: a raw
  * subscriber that only counts (the transport's limit), the floor (a forwarder that does only
  * what the outbox contract needs: floor-yardstick.ts) and a naive one that POSTs each event in
@@ -11,10 +14,11 @@
  * Processes: the emulators run in one child (`sfmc-bridge emulate`), the bridge in another
  * (`sfmc-bridge start`), the yardsticks in this driver.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DatabaseSync } from 'node:sqlite';
 import { to18 } from '../src/normalize/ids.ts';
 import { control, spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
 import { measureFloor, sqliteStore } from './floor-yardstick.ts';
@@ -37,14 +41,21 @@ const { values: args } = parseArgs({
 });
 const TRANSPORT = args.transport;
 if (TRANSPORT !== 'cometd' && TRANSPORT !== 'pubsub') throw new Error(`--transport: expected cometd or pubsub, got ${TRANSPORT}`);
-const N = Number(args.events ?? (args.scenario === 'burst' ? 1_000_000 : 200_000));
-const SCENARIOS = ['default', 'transactional', 'burst'];
+const N = Number(args.events ?? (args.scenario === 'burst' || args.scenario === 'backfill' ? 1_000_000 : 200_000));
+const SCENARIOS = ['default', 'transactional', 'burst', 'dataextension', 'backfill'];
 if (!SCENARIOS.includes(args.scenario!)) {
   process.stderr.write(`bench: --scenario must be one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(args.scenario)}\n`);
   process.exit(2);
 }
 /** `transactional`: one Transactional Messaging API e-mail per event, through the batch endpoint. */
 const TRANSACTIONAL = args.scenario === 'transactional';
+/** `dataextension`: one row per event in a data extension, delivered when its async request's results say it is written. */
+const DATA_EXT = args.scenario === 'dataextension';
+if (DATA_EXT && args.store !== 'sqlite') {
+  process.stderr.write('bench: --scenario dataextension reads delivery times from the SQLite store; use --store sqlite\n');
+  process.exit(2);
+}
+const DE_KEY = 'Bench_Contacts';
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
 
@@ -63,6 +74,11 @@ async function main(): Promise<void> {
     await runAll(args.events ? ['--events', args.events] : [], log);
     return;
   }
+  if (args.scenario === 'backfill') {
+    const { runBackfillBench } = await import('./backfill.ts');
+    process.stdout.write(`${JSON.stringify(await runBackfillBench({ records: N, log }))}\n`);
+    return;
+  }
   if (args.scenario === 'burst') {
     const { runBurst } = await import('./burst.ts');
     const result = await runBurst({ events: N, durationSec: Number(args.duration), mcRate: Number(args['mc-rate']), control, log });
@@ -76,7 +92,9 @@ async function main(): Promise<void> {
     const info: EmulatorInfo = emu.info;
     log(`emulators up: ${info.SF_INSTANCE_URL}, ${info.MC_AUTH_BASE_URL}; publishing ${N} events`);
     // Transactional sends need an address on every event: CREATEs only (they carry Email).
-    await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', TRANSACTIONAL ? { count: N, updateRatio: 0 } : { count: N });
+    // Sends need an address, rows every mapped field: CREATEs only (an UPDATE would make the
+    // bridge fetch the rest from Salesforce, which is the enrichment's cost, not the target's).
+    await control(`${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', TRANSACTIONAL || DATA_EXT ? { count: N, updateRatio: 0 } : { count: N });
 
     // The raw yardstick uses the bridge's transport, so `ofRaw` compares like with like.
     const rawCpu0 = { emulator: emu.cpuMs(), driver: process.cpuUsage() };
@@ -97,7 +115,12 @@ async function main(): Promise<void> {
     const config = {
       ...(TRANSPORT === 'pubsub' ? { salesforce: { transport: 'pubsub', pubsubUrl: info.SF_PUBSUB_URL } } : {}),
       channels: [{ name: CHANNEL, replayFrom: -2 }],
-      routes: [TRANSACTIONAL ? {
+      ...(DATA_EXT ? { dispatcher: { targets: { dataExtension: { confirmAfterMs: 100 } } } } : {}),
+      routes: [DATA_EXT ? {
+        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
+        target: { type: 'dataExtension', key: DE_KEY, fieldTypes: { Email: 'EmailAddress' } },
+        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
+      } : TRANSACTIONAL ? {
         name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
         target: { type: 'transactional', definitionKey: 'bench-send', addressField: 'Email', mode: 'batch' },
         mapping: { data: { FirstName: 'FirstName', LastName: 'LastName' } },
@@ -115,6 +138,7 @@ async function main(): Promise<void> {
     const bridge = spawnBridge(configPath, { ...info, ...store.env });
     // What arrived: journey entries, or accepted sends in the transactional scenario.
     const mcStats = async (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> => {
+      if (DATA_EXT) return rowsKnownWritten(String(store.config.path));
       const st = await control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
       return TRANSACTIONAL ? { ...st, entries: st.sends, duplicates: st.messageKeyReused } : st;
     };
@@ -150,7 +174,8 @@ async function main(): Promise<void> {
     }
     const deadline = Date.now() + 60_000;
     while ((await mcStats()).entries < latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const received: { contactKey: string; receivedAt: number }[] = await control(`${info.MC_AUTH_BASE_URL}/_emulator/${TRANSACTIONAL ? 'sends' : 'received'}`, 'GET');
+    if (DATA_EXT) while ((await mcStats()).entries < N + latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const received: { contactKey: string; receivedAt: number }[] = DATA_EXT ? deliveredAt(String(store.config.path)) : await control(`${info.MC_AUTH_BASE_URL}/_emulator/${TRANSACTIONAL ? 'sends' : 'received'}`, 'GET');
     const latencies = received.filter((e) => publishedAt.has(e.contactKey)).map((e) => e.receivedAt - publishedAt.get(e.contactKey)!).sort((a, b) => a - b);
     const peakRssMb = bridge.peakRssMb();
     await bridge.stop();
@@ -181,6 +206,37 @@ async function main(): Promise<void> {
     await emu.stop();
     await store.cleanup();
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  }
+}
+
+/**
+ * Rows the bridge knows are written (delivered data extension actions) and when, read from the
+ * running bridge's SQLite store: first and last delivery times.
+ */
+function rowsKnownWritten(path: string): { entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number } {
+  // Not there until the bridge has opened it.
+  if (!existsSync(path)) return { entries: 0, firstReceivedAt: 0, lastReceivedAt: 0, duplicates: 0 };
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    // From the bridge's receipt of the first event: rows are confirmed in bursts, so the span of
+    // delivery times alone would flatter the rate.
+    const r = db.prepare(`SELECT count(*) AS n, min(received_at) AS f, max(delivered_at) AS l FROM actions WHERE status = 'delivered'`).get() as { n: number; f: number | null; l: number | null };
+    return { entries: r.n, firstReceivedAt: r.f ?? 0, lastReceivedAt: r.l ?? 0, duplicates: 0 };
+  } catch {
+    return { entries: 0, firstReceivedAt: 0, lastReceivedAt: 0, duplicates: 0 };
+  } finally {
+    db.close();
+  }
+}
+
+/** When each record's row became known written. */
+function deliveredAt(path: string): { contactKey: string; receivedAt: number }[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return (db.prepare(`SELECT record_id AS contactKey, delivered_at AS receivedAt FROM actions WHERE status = 'delivered'`).all() as { contactKey: string; receivedAt: number }[]);
+  } finally {
+    db.close();
   }
 }
 

@@ -14,6 +14,7 @@
  *   GET  /_emulator/deletions                                  → contact deletion operations with their status
  *   POST /_emulator/chaos            McChaos | {}              → {ok: true}   ({} turns chaos off)
  *   POST /_emulator/rate-limit       {perSecond: number|null}  → {ok: true}
+ *   GET  /_emulator/row-writes?key=                              → {rows, writes, rewritten} (a data extension's rows, exactly-once view)
  */
 import type { McEmulator, McFault } from './types.ts';
 import { isRecord, parseJson, type ParsedRequest, type Reply } from './http.ts';
@@ -33,6 +34,10 @@ export function handleControl(emu: Controls, req: ParsedRequest): Reply {
       if (contactKey !== null) filter.contactKey = contactKey;
       if (key !== null) filter.eventDefinitionKey = key;
       return { status: 200, body: emu.received(filter) };
+    }
+    case 'GET /_emulator/row-writes': {
+      const counts = [...emu.rowWrites(req.query.get('key') ?? '').values()];
+      return { status: 200, body: { rows: counts.length, writes: counts.reduce((a, b) => a + b, 0), rewritten: counts.filter((n) => n > 1).length } };
     }
     case 'GET /_emulator/stats':
       return { status: 200, body: emu.stats() };
