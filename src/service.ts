@@ -19,6 +19,7 @@ import { createLeadingSubscriber } from '../subscribers/leading.ts';
 import { openStore } from './outbox/open.ts';
 import type { Store } from './outbox/contract.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
+import { Reachability } from './telemetry/reachability.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -38,8 +39,17 @@ export interface Service {
 
 /** Starts the bridge described by `config`. */
 export async function startService(config: BridgeConfig, logger: Logger): Promise<Service> {
+  // Watching connections first: the OAuth token request at start is an attempt too.
+  const reach = new Reachability({
+    logger, alertAfterMs: config.connectivity.alertAfterMs, warnIntervalMs: config.connectivity.warnIntervalMs,
+    urls: { salesforce: salesforceUrls(config), marketingCloud: [config.marketingCloud.authBaseUrl] },
+  });
   // Auth first: a misconfigured method stops start-up (ConfigError, exit 2) before anything opens.
-  const session = await openSalesforceSession(config.salesforce);
+  const session = await openSalesforceSession(config.salesforce).catch((err: unknown) => {
+    reach.close();
+    throw err;
+  });
+  reach.watch('salesforce', session.auth.instanceUrl);
   const { store, leadership } = await openStore(config.store);
   const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
@@ -69,7 +79,11 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     channels: subscribed,
     checkpoints,
     sink,
-    events: salesforce.events,
+    events: {
+      ...salesforce.events,
+      connectFailed: (host, err) => reach.failed('salesforce', host, err),
+      connected: (host) => reach.reached('salesforce', host),
+    },
     watchdogMs: sub.watchdogMs, retryInitialMs: sub.retryInitialMs, retryMaxMs: sub.retryMaxMs, dailyLimitPauseMs: sub.dailyLimitPauseMs,
     gate: backlog.gate,
     logger,
@@ -88,7 +102,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const admin = ad.enabled
     ? await (await import('./operations/admin/server.ts')).startAdminServer({
       host: ad.host, port: ad.port, token: ad.token, probesOnly: ad.probesOnly, store, telemetry, logger,
-      subscribed: () => subscriber.subscribed, leads: () => subscriber.leads ?? new Map(channels.map((c) => [c.name, true])), mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
+      subscribed: () => subscriber.subscribed, unreachable: () => reach.unreachable(), leads: () => subscriber.leads ?? new Map(channels.map((c) => [c.name, true])), mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
     }).catch(async (err: NodeJS.ErrnoException) => {
       await store.close();
       throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });
@@ -113,9 +127,16 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
       await admin?.close();
       await table.close();
       await store.close();
+      reach.close();
       logger.info({ event: 'stopped', ...telemetry.counters }, 'bridge stopped');
     })();
     return stopping;
   };
   return { store, telemetry, subscriber, dispatcher, admin, salesforce, failed, stop };
+}
+
+/** The Salesforce URLs known before auth runs: the instance and the OAuth login host. */
+function salesforceUrls(config: BridgeConfig): string[] {
+  const auth = config.salesforce.auth as { loginUrl?: string };
+  return [config.salesforce.instanceUrl, auth.loginUrl].filter((u): u is string => typeof u === 'string' && u !== '');
 }

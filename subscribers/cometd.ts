@@ -112,7 +112,7 @@ class CometdSubscriber implements Subscriber {
     const client = this.#client;
     this.#client = undefined;
     await this.#flush();
-    if (client) await Promise.resolve(client.disconnect()).catch(() => undefined);
+    if (client) await closeClient(client);
   }
 
   async #connect(freshToken: boolean): Promise<void> {
@@ -242,7 +242,7 @@ class CometdSubscriber implements Subscriber {
     this.#restarting = true;
     if (old === this.#client) this.#client = undefined;
     this.#confirmed.clear();
-    if (old) Promise.resolve(old.disconnect()).catch(() => undefined);
+    if (old) void closeClient(old);
     const delay = Math.max(0, Math.round(delayMs));
     this.#opts.logger.info({ event: 'reconnecting', why, delayMs: delay, freshToken }, 'rebuilding the streaming client');
     this.#opts.events?.reconnecting?.(why, delay);
@@ -332,6 +332,28 @@ class CometdSubscriber implements Subscriber {
     this.#stopping = true;
     this.#opts.onFatal(err);
   }
+}
+
+/** Longest a stop waits for Salesforce to answer /meta/disconnect. */
+const DISCONNECT_WAIT_MS = 1000;
+
+/**
+ * Ends a faye client for good. faye's `disconnect` does nothing before a handshake succeeded,
+ * and its dispatcher resends a pending request (the handshake to an unreachable host, or the
+ * disconnect itself) forever, which keeps the process alive after a stop and piles up old
+ * clients across rebuilds. Closing the dispatcher's transport ends that; faye has no public call
+ * for it, so this reaches into `_dispatcher`, guarded for a faye that moved it.
+ */
+async function closeClient(client: FayeClient): Promise<void> {
+  const disconnected = client.disconnect() as unknown;
+  if (disconnected) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.resolve(disconnected).catch(() => undefined),
+      new Promise((r) => { timer = setTimeout(r, DISCONNECT_WAIT_MS); }),
+    ]).finally(() => clearTimeout(timer));
+  }
+  (client as unknown as { _dispatcher?: { close?(): void } })._dispatcher?.close?.();
 }
 
 function toRawEvent(channel: string, data: BayeuxMessage['data']): RawEvent {

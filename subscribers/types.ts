@@ -75,6 +75,13 @@ export interface SubscriberEvents {
   reconnecting?(why: string, delayMs: number): void;
   /** A stored replay ID was refused; the channel resumes from its fallback. */
   replayLoss?(loss: ReplayLoss): void;
+  /**
+   * A connection to `host` (`host:port`) failed, the cause in `err`. Only transports that no
+   * process-wide hook sees report it (gRPC); HTTP clients are seen through diagnostics channels.
+   */
+  connectFailed?(host: string, err: unknown): void;
+  /** `host` answered: a connection works. */
+  connected?(host: string): void;
 }
 
 /** What every transport takes besides its endpoint and auth. */

@@ -48,7 +48,7 @@ test('the listener is on loopback and /healthz answers without a token', async (
 test('/readyz is 200 while subscribed, the store takes writes and a Marketing Cloud token is in hand', async () => {
   const res = await get('/readyz');
   expect(res.status).toBe(200);
-  expect(await res.json()).toEqual({ ready: true, stopping: false, checks: { subscribed: { ok: true }, storeWritable: { ok: true }, marketingCloudToken: { ok: true } } });
+  expect(await res.json()).toEqual({ ready: true, stopping: false, checks: { subscribed: { ok: true }, storeWritable: { ok: true }, marketingCloudToken: { ok: true }, connections: { ok: true } } });
 });
 
 test('/metrics, /api/status and /api/trace answer 401 without the bearer token, or with a wrong one', async () => {

@@ -384,6 +384,12 @@ export const BridgeConfigSchema = z
       probesOnly: z.boolean().default(false)
         .describe('Serve only /healthz, /readyz and /metrics (no status page, no /api/*: no record data). Lets a non-loopback host go without a token; with a token, /metrics still asks for it.'),
     }).prefault({}).describe('Admin HTTP listener: health, readiness, Prometheus metrics and the status page. With a token, /metrics and /api/* need "Authorization: Bearer <token>". A host other than loopback needs a token, or probesOnly: true.'),
+    connectivity: z.strictObject({
+      alertAfterMs: z.number().int().min(1000).max(86_400_000).default(60_000)
+        .describe('A Salesforce or Marketing Cloud host without a working connection for this long is logged as an error (event remote_unreachable), once per outage; each failed attempt before that is a warning (event connect_failed).'),
+      warnIntervalMs: z.number().int().min(0).max(3_600_000).default(30_000)
+        .describe('At most one connect_failed warning per host and cause in this time; the next one counts the attempts left out.'),
+    }).prefault({}).describe('Failed connections to Salesforce and Marketing Cloud (closed port, unknown host, certificate errors): logged, alerted, and named by /readyz.'),
     shutdownTimeoutMs: z.number().int().min(100).max(600_000).default(8000)
       .describe('On SIGTERM/SIGINT: longest wait for deliveries in flight before exiting anyway (they are sent again after restart). Keep it below the orchestrator\'s kill timeout.'),
     log: z.strictObject({

@@ -106,6 +106,10 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     return this.#opts.gate(pending);
   }
 
+  responded(): void {
+    this.#opts.events?.connected?.(this.#opts.endpoint);
+  }
+
   async openCall() {
     return this.#client!.Subscribe(this.#metadata());
   }
@@ -166,6 +170,8 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     this.#failures.set(channel, failures);
     this.logger.warn({ event: 'pubsub_stream_error', channel, action: error.action, status: error.status, errorCode: error.errorCode, details: error.details, failures },
       'Pub/Sub stream ended with an error');
+    // UNAVAILABLE before any answer: the endpoint cannot be reached (refused, unknown host, TLS).
+    if (error.status === grpc.status.UNAVAILABLE) this.#opts.events?.connectFailed?.(this.#opts.endpoint, error);
     if (error.action === 'reauthenticate') await this.#freshToken();
     if (error.action === 'replay-fallback' && failures === 1) {
       this.reconnecting(channel, error.action, 0);

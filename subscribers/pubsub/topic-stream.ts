@@ -29,6 +29,8 @@ export interface TopicStreamHost {
   readonly batchSize: number;
   readonly keepaliveTimeoutMs: number;
   readonly replayFallback: 'EARLIEST' | 'LATEST';
+  /** The server answered on a stream: the connection works. */
+  responded?(): void;
   /** Opens a Subscribe call with fresh auth metadata. */
   openCall(): Promise<grpc.ClientDuplexStream<FetchRequest, FetchResponse>>;
   /** Decodes one event into the CometD-shaped RawEvent. */
@@ -162,6 +164,7 @@ export class TopicStream {
 
   async #onResponse(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, response: FetchResponse, receivedAt: number): Promise<void> {
     this.stats.responses++;
+    this.#host.responded?.();
     const events = response.events ?? [];
     if (events.length === 0) {
       this.stats.keepalives++;

@@ -16,6 +16,7 @@ import { traceRecord } from '../trace.ts';
 import { createMetrics } from './metrics.ts';
 import { STATUS_PAGE } from './page.ts';
 import { createStatusBoard } from './status.ts';
+import type { Unreachable } from '../../telemetry/reachability.ts';
 
 /** What the admin listener needs from the running service. */
 export interface AdminOptions {
@@ -31,6 +32,8 @@ export interface AdminOptions {
   telemetry: Telemetry;
   /** True while every channel is subscribed. */
   subscribed(): boolean;
+  /** Hosts of Salesforce or Marketing Cloud without a working connection now. @default none */
+  unreachable?(): readonly Unreachable[];
   /** Per channel, whether this instance leads it (a fleet has followers). @default no channels */
   leads?(): ReadonlyMap<string, boolean>;
   /** Resolves once a Marketing Cloud access token is in hand (cached or fetched). */
@@ -81,8 +84,10 @@ export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
 
   const readiness = async (): Promise<{ status: number; body: object }> => {
     const [storeWritable, marketingCloudToken] = await Promise.all([check(() => o.store.checkWritable()), check(() => o.mcToken())]);
-    const checks = { subscribed: { ok: o.subscribed() } as Check, storeWritable, marketingCloudToken };
-    if (!checks.subscribed.ok) checks.subscribed.error = 'not every channel is subscribed';
+    const down = o.unreachable?.() ?? [];
+    const connections: Check = down.length === 0 ? { ok: true } : { ok: false, error: down.map(describeUnreachable).join('; ') };
+    const checks = { subscribed: { ok: o.subscribed() } as Check, storeWritable, marketingCloudToken, connections };
+    if (!checks.subscribed.ok) checks.subscribed.error = 'not every channel is subscribed' + (down.some((d) => d.remote === 'salesforce') ? ': Salesforce cannot be reached (see connections)' : '');
     const ready = !stopping && Object.values(checks).every((c) => c.ok);
     return { status: ready ? 200 : 503, body: { ready, stopping, checks } };
   };
@@ -150,4 +155,10 @@ function send(res: ServerResponse, status: number, body: object, headers: Record
 function sendText(res: ServerResponse, status: number, type: string, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
   res.end(text);
+}
+
+/** One line a person can act on: which service, which host, since when, and why. */
+function describeUnreachable(d: Unreachable): string {
+  const name = d.remote === 'salesforce' ? 'Salesforce' : 'Marketing Cloud';
+  return `${name} at ${d.host} unreachable for ${Math.round((Date.now() - d.since) / 1000)} s (${d.attempts} failed attempts): ${d.cause}`;
 }
