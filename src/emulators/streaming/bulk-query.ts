@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { SalesforceCode } from '../../core/errors.ts';
 import type { OrgRecord, RecordTable } from './records.ts';
-import { fieldsNamed, matchingRecords, parseSoql, SoqlError, type SoqlQuery } from './soql.ts';
+import { checkedQuery, matchingRecords, type SoqlQuery } from './soql.ts';
 
 /** A reply of the Bulk API front: JSON, or CSV text with headers. */
 export interface BulkReply {
@@ -82,16 +82,9 @@ export class BulkQueryJobs {
       return sfError(400, SalesforceCode.MALFORMED_QUERY ?? 'JSON_PARSER_ERROR', 'request body is not JSON');
     }
     if (spec.operation !== 'query' && spec.operation !== 'queryAll') return sfError(400, 'INVALIDJOB', `operation must be query or queryAll, got ${JSON.stringify(spec.operation)}`);
-    let q: SoqlQuery;
-    try {
-      q = parseSoql(String(spec.query ?? ''));
-    } catch (err) {
-      return sfError(400, err instanceof SoqlError ? err.code : SalesforceCode.MALFORMED_QUERY, (err as Error).message);
-    }
-    if (!this.#records.has(q.object)) return sfError(400, SalesforceCode.INVALID_TYPE, `sObject type '${q.object}' is not supported.`);
-    const known = new Set(this.#records.fieldsOf(q.object));
-    const unknown = fieldsNamed(q).find((f) => !known.has(f));
-    if (unknown) return sfError(400, SalesforceCode.INVALID_FIELD, `No such column '${unknown}' on entity '${q.object}'.`);
+    const checked = checkedQuery(String(spec.query ?? ''), this.#records);
+    if (!('query' in checked)) return sfError(400, checked.errorCode, checked.message);
+    const q = checked.query;
     const job: QueryJob = {
       id: `750${randomBytes(8).toString('hex').slice(0, 15)}`, operation: spec.operation, query: q,
       hits: matchingRecords(q, this.#records.all(q.object)), state: 'UploadComplete', createdDate: new Date().toISOString(),

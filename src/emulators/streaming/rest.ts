@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type OAuthEndpoint } from './oauth.ts';
 import type { RecordTable } from './records.ts';
-import { fieldsNamed, parseSoql, runSoql, SoqlError } from './soql.ts';
+import { checkedQuery, runSoql } from './soql.ts';
 import { BulkQueryJobs } from './bulk-query.ts';
 import { SalesforceCode } from '../../core/errors.ts';
 
@@ -112,16 +112,9 @@ export class RestApi {
   }
 
   #query(base: string, soql: string): RestReply {
-    let q;
-    try {
-      q = parseSoql(soql);
-    } catch (err) {
-      return sfError(400, err instanceof SoqlError ? err.code : SalesforceCode.MALFORMED_QUERY, (err as Error).message);
-    }
-    if (!this.#records.has(q.object)) return sfError(400, SalesforceCode.INVALID_TYPE, `sObject type '${q.object}' is not supported.`);
-    const known = new Set(this.#records.fieldsOf(q.object));
-    const unknown = fieldsNamed(q).find((f) => !known.has(f));
-    if (unknown) return sfError(400, SalesforceCode.INVALID_FIELD, `No such column '${unknown}' on entity '${q.object}'.`);
+    const checked = checkedQuery(soql, this.#records);
+    if (!('query' in checked)) return sfError(400, checked.errorCode, checked.message);
+    const q = checked.query;
     const records = runSoql(q, this.#records.all(q.object), (id) => this.#records.get(q.object, id));
     for (const r of records) (r.attributes as { url: string }).url = `${base}/sobjects/${q.object}/${String(r.Id ?? '')}`;
     return { status: 200, body: this.#page(base, { object: q.object, records, at: 0 }, records.length) };

@@ -9,7 +9,7 @@
  * something new finds out in its tests rather than in production.
  */
 import { tryTo18 } from '../../normalize/ids.ts';
-import type { OrgRecord } from './records.ts';
+import type { OrgRecord, RecordTable } from './records.ts';
 import { SalesforceCode } from '../../core/errors.ts';
 
 /** A parsed query. */
@@ -211,4 +211,23 @@ export function matchingRecords(q: SoqlQuery, records: Iterable<OrgRecord>, byId
     });
   }
   return q.limit === undefined ? hits : hits.slice(0, q.limit);
+}
+
+/**
+ * A query checked against the org as Salesforce checks it before running it (REST query and
+ * Bulk API 2.0 alike): its syntax, its object, its fields; else the error code and message
+ * Salesforce answers with (400).
+ */
+export function checkedQuery(text: string, records: RecordTable): { query: SoqlQuery } | { errorCode: string; message: string } {
+  let q: SoqlQuery;
+  try {
+    q = parseSoql(text);
+  } catch (err) {
+    return { errorCode: err instanceof SoqlError ? err.code : SalesforceCode.MALFORMED_QUERY, message: (err as Error).message };
+  }
+  if (!records.has(q.object)) return { errorCode: SalesforceCode.INVALID_TYPE, message: `sObject type '${q.object}' is not supported.` };
+  const known = new Set(records.fieldsOf(q.object));
+  const unknown = fieldsNamed(q).find((f) => !known.has(f));
+  if (unknown) return { errorCode: SalesforceCode.INVALID_FIELD, message: `No such column '${unknown}' on entity '${q.object}'.` };
+  return { query: q };
 }
