@@ -149,9 +149,13 @@ export class RecordFetcher {
    * Pages of the records of `entity` modified at or after `since` (ms), oldest first.
    * @throws FetchError
    */
-  async *modifiedSince(entity: string, since: number, fields: readonly string[]): AsyncGenerator<Record<string, unknown>[]> {
+  async *modifiedSince(entity: string, since: number, fields: readonly string[], until?: number): AsyncGenerator<Record<string, unknown>[]> {
     const select = [...new Set(['Id', 'CreatedDate', 'LastModifiedDate', ...fields])].join(', ');
-    const soql = `SELECT ${select} FROM ${entity} WHERE LastModifiedDate >= ${new Date(since).toISOString()} ORDER BY LastModifiedDate, Id`;
+    // `until` leaves out what Salesforce still holds events for: those arrive as events. The
+    // instant itself is in: other changes may share it (the same millisecond, or the same second
+    // of a LastModifiedDate), and one already brought by its event is left out by the caller.
+    const upper = until === undefined ? '' : ` AND LastModifiedDate <= ${new Date(until).toISOString()}`;
+    const soql = `SELECT ${select} FROM ${entity} WHERE LastModifiedDate >= ${new Date(since).toISOString()}${upper} ORDER BY LastModifiedDate, Id`;
     let page = await this.#retrying(`resync ${entity}`, () => this.#query(soql));
     for (;;) {
       yield page.records.map(plain);

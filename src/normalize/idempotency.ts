@@ -99,6 +99,12 @@ export function idempotencyKey(source: KeySource, route: string, index = 0): str
   return timePrefix(source) + hash('sha256', text, 'base64url').slice(0, 32);
 }
 
+/** When the change an idempotency key was made from happened at its source (ms; 0 when unknown): the key's time prefix. */
+export function keyTimeOf(key: string): number {
+  const t = Number.parseInt(key.slice(0, 11), 16);
+  return Number.isSafeInteger(t) ? t : 0;
+}
+
 /** Short deterministic correlation ID: 16 hex characters of sha256(channel, replayId, recordId, eventUuid). */
 export function correlationIdOf(channel: string, replayId: string, recordId: string, eventUuid?: string): string {
   return hash('sha256', `${channel}\n${replayId}\n${recordId}\n${eventUuid ?? ''}`, 'hex').slice(0, 16);

@@ -6,7 +6,11 @@
  *
  * A resynced record's identity is (object, record, LastModifiedDate): the same record state
  * reached twice (two overlapping resyncs, a replay after a crash) gets the same idempotency
- * key and is refused by the store the second time.
+ * key and is refused by the store the second time. The same state reached once by its event
+ * and once by a resync has two identities (the resync cannot know the event's transaction),
+ * so a resync leaves out a record when the store already holds an action of that record and
+ * route from a change at or after its LastModifiedDate (`alreadyHas`): the change at the
+ * window's start, whose event was committed before the loss, is not entered twice.
  */
 import { isChangeChannel } from '../config/checks.ts';
 import type { BridgeConfig, RouteConfig } from '../config/schema.ts';
@@ -22,6 +26,8 @@ export interface ResyncDeps {
   fetcher: RecordFetcher;
   router: Router;
   config: Pick<BridgeConfig, 'routes'>;
+  /** Whether the store holds an action of this record and route from a change at or after `at` (ms). */
+  alreadyHas?(recordId: string, route: string, at: number): Promise<boolean>;
 }
 
 /** The objects a channel carries, as far as the config tells: its own, or its routes' `entities`. */
@@ -48,17 +54,26 @@ export async function resyncFields(deps: ResyncDeps, channel: string, entity: st
  */
 export async function resync(
   deps: ResyncDeps,
-  at: { channel: string; replayId: string; entity: string; since: number },
+  at: { channel: string; replayId: string; entity: string; since: number; until?: number },
   onPage: (actions: NewAction[], deadLetters: NewDeadLetter[]) => Promise<void>,
 ): Promise<number> {
   const { fields } = await resyncFields(deps, at.channel, at.entity);
   let total = 0;
-  for await (const page of deps.fetcher.modifiedSince(at.entity, at.since, fields)) {
-    const actions: NewAction[] = [];
+  for await (const page of deps.fetcher.modifiedSince(at.entity, at.since, fields, at.until)) {
+    const routed: NewAction[] = [];
     const deadLetters: NewDeadLetter[] = [];
+    const modifiedAt = new Map<NewAction, number>();
     for (const record of page) {
       const event = resyncEvent(at, record);
-      if (event) deps.router.routeInto(event, actions, deadLetters);
+      if (!event) continue;
+      const before = routed.length;
+      deps.router.routeInto(event, routed, deadLetters);
+      for (let i = before; i < routed.length; i++) modifiedAt.set(routed[i]!, event.commitTimestamp ?? 0);
+    }
+    const actions: NewAction[] = [];
+    for (const a of routed) {
+      if (deps.alreadyHas && await deps.alreadyHas(a.recordId, a.route, modifiedAt.get(a) ?? 0)) continue;
+      actions.push(a);
     }
     total += page.length;
     await onPage(actions, deadLetters);
