@@ -118,7 +118,7 @@ const EnrichmentSchema = z
     cacheMax: z.number().int().min(0).max(1_000_000).default(10_000).describe('Most records kept in the fetch cache.'),
     idsPerQuery: z.number().int().min(1).max(200).default(200).describe('Record IDs per `WHERE Id IN (...)` query.'),
     maxAttempts: z.number().int().min(1).max(20).default(5)
-      .describe('Attempts of a failing fetch before the events that need it are dead-lettered with the reason.'),
+      .describe('Attempts of a failing fetch before the events that need it are dead-lettered with the reason; waits between them are jittered, doubling from 0.5 s up to 30 s.'),
   })
   .prefault({})
   .describe('Fetching record fields from Salesforce: gap events, resyncs and fields an UPDATE does not carry.');
