@@ -81,6 +81,18 @@ test('Salesforce instance host that does not resolve: the warning names the host
   expect((await readyz(service.admin!.url)).body.checks.connections!.error).toContain('Salesforce at nonexistent.invalid:443');
 }, 30_000);
 
+test('Salesforce OAuth login host on a closed port: the token request is a warning naming the login host and ECONNREFUSED', async () => {
+  const port = await closedPort();
+  const host = `127.0.0.1:${port}`;
+  const { logger, lines } = capture();
+  const auth = { method: 'refresh_token', clientId: 'emulator-consumer-key', refreshToken: { env: 'SF_REFRESH_TOKEN' }, loginUrl: `http://${host}` };
+  // Start-up may fail on the token (a fatal error of its own); the attempt is logged either way.
+  const started = h.startService({ ...config(h.dir), salesforce: { auth } }, { env: { SF_REFRESH_TOKEN: 'emulator-refresh-token' }, logger }).catch((err: unknown) => err);
+  await waitFor(() => of(lines, 'connect_failed', host).length > 0, 15_000, 'a connect_failed warning');
+  expect(of(lines, 'connect_failed', host)[0]).toMatchObject({ level: 40, remote: 'salesforce', cause: 'ECONNREFUSED' });
+  await started;
+}, 30_000);
+
 test('Pub/Sub endpoint on a closed port: the gRPC failure is a warning naming the endpoint and ECONNREFUSED, then an error', async () => {
   const port = await closedPort();
   const host = `127.0.0.1:${port}`;
