@@ -20,6 +20,8 @@ import { openStore } from './outbox/open.ts';
 import type { Store } from './outbox/contract.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { Reachability } from './telemetry/reachability.ts';
+import { FeedbackPublisher } from './feedback/publisher.ts';
+import { statusEventOf } from './feedback/status-event.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -27,6 +29,8 @@ export interface Service {
   readonly telemetry: Telemetry;
   readonly subscriber: Subscriber;
   readonly dispatcher: Dispatcher;
+  /** Publishes delivery statuses to Salesforce, when a route has feedback on. */
+  readonly feedback: FeedbackPublisher | undefined;
   /** The admin HTTP listener, when `admin.enabled`. */
   readonly admin: AdminServer | undefined;
   /** Auth session, fetcher and telemetry of the Salesforce side. */
@@ -58,12 +62,21 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
 
   const table = createTargets(config, telemetry.targets, { versions: store });
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
+  // Feedback: routes with feedback on get a status event per settlement, published apart.
+  const feedbackRoutes = new Set(config.routes.filter((r) => r.feedback).map((r) => r.name));
+  const fb = config.feedback;
+  const publisher = feedbackRoutes.size === 0 ? undefined : new FeedbackPublisher({
+    store, instanceUrl: session.auth.instanceUrl, apiVersion: config.salesforce.apiVersion,
+    getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected), telemetry: telemetry.feedback,
+    batchSize: fb.batchSize, pollIntervalMs: fb.pollIntervalMs, limitPauseMs: fb.limitPauseMs, retry: fb.retry,
+  });
   const dispatcher = new Dispatcher({
     store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,
     pausedUntil: () => table.breakers.blockedUntil(),
     batchSize: config.dispatcher.batchSize, concurrency: config.dispatcher.concurrency,
     maxAttempts: config.dispatcher.maxAttempts, pollIntervalMs: config.dispatcher.pollIntervalMs,
-    onSettled: backlog.release,
+    onSettled: publisher ? () => { publisher.wake(); return backlog.release(); } : backlog.release,
+    ...(publisher ? { feedbackFor: (a, outcome, at) => (feedbackRoutes.has(a.route) ? statusEventOf(a, outcome, at) : undefined) } : {}),
   });
 
   let fail!: (err: unknown) => void;
@@ -111,6 +124,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   // At start-up and every few minutes: a broken definition is reported before a send to it fails.
   table.probe.start();
   dispatcher.start();
+  publisher?.start();
   const retention = startRetention({ store, retentionDays: config.store.retentionDays, logger });
   await subscriber.start();
   if (config.dispatcher.deletes.dryRun) logger.warn({ event: 'contact_delete_dry_run_on' }, 'dry run: contact deletions are logged and dead-lettered, not sent');
@@ -123,6 +137,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
       await subscriber.stop();
       await salesforce.settled();
       await dispatcher.stop();
+      await publisher?.stop();
       await retention.stop();
       await admin?.close();
       await table.close();
@@ -132,7 +147,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     })();
     return stopping;
   };
-  return { store, telemetry, subscriber, dispatcher, admin, salesforce, failed, stop };
+  return { store, telemetry, subscriber, dispatcher, feedback: publisher, admin, salesforce, failed, stop };
 }
 
 /** The Salesforce URLs known before auth runs: the instance and the OAuth login host. */

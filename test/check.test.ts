@@ -86,7 +86,7 @@ describe('offline, through the command line', () => {
     expect(r.status).toBe(1);
     const report = JSON.parse(r.stdout) as CheckReport;
     expect(report.ok).toBe(false);
-    expect(report.components).toBe(24);
+    expect(report.components).toBe(39);
     expect(report.findings.filter((f) => f.severity === 'error').map((f) => [f.rule, f.key])).toEqual([
       ['config-route-fields', 'channels[2].recordIdField'],
       ['config-event-defined', 'channels[3].name'],

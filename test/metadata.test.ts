@@ -16,9 +16,11 @@ describe('the shipped force-app', () => {
     const names = components.map((c) => `${c.type.name}:${c.fullName}`).sort();
     expect(names).toEqual([
       'CustomObject:MC_Contact_Delete__e',
+      'CustomObject:MC_Delivery_Status__e',
       'CustomObject:MC_Journey_Entry__e',
       'CustomObject:MC_Send__e',
       'ExternalClientApplication:SFMC_Bridge',
+      'Flow:MC_Delivery_Failure_Task',
       'Flow:MC_New_Contact_Journey_Entry',
       'Flow:MC_Order_Status_Send',
       'PermissionSet:SFMC_Bridge_Integration',
@@ -31,6 +33,8 @@ describe('the shipped force-app', () => {
     const fields = components.flatMap((c) => c.getChildren().map((f) => `${f.type.name}:${f.fullName}`)).sort();
     expect(fields).toEqual([
       'CustomField:MC_Contact_Delete__e.Correlation_Id__c', 'CustomField:MC_Contact_Delete__e.Record_Id__c',
+      ...['Attempts__c', 'Correlation_Id__c', 'Error_Code__c', 'Error_Reason__c', 'MC_Message_Id__c', 'MC_Request_Id__c', 'Record_Id__c',
+        'Route__c', 'Settled_At__c', 'Status_Key__c', 'Status__c', 'Target_Key__c', 'Target_Type__c'].map((f) => `CustomField:MC_Delivery_Status__e.${f}`),
       'CustomField:MC_Journey_Entry__e.Correlation_Id__c', 'CustomField:MC_Journey_Entry__e.Data__c',
       'CustomField:MC_Journey_Entry__e.Event_Definition_Key__c', 'CustomField:MC_Journey_Entry__e.Record_Id__c',
       'CustomField:MC_Send__e.Api__c', 'CustomField:MC_Send__e.Attributes__c', 'CustomField:MC_Send__e.Correlation_Id__c', 'CustomField:MC_Send__e.Definition_Key__c',
@@ -111,6 +115,7 @@ const BREAKAGES: Breakage[] = [
   { rule: 'flow-publish', why: 'a field the event does not have', file: NEW_CONTACT_FLOW, edit: replace('<field>Data__c</field>', '<field>Payload__c</field>'), says: '"Payload__c" is not a field of MC_Journey_Entry__e' },
   { rule: 'flow-publish', why: 'a required field left unassigned', file: NEW_CONTACT_FLOW, edit: replace('<field>Event_Definition_Key__c</field>', '<field>Correlation_Id__c</field>'), says: 'required field MC_Journey_Entry__e.Event_Definition_Key__c is not assigned' },
   { rule: 'flow-publish', why: 'publishing from a before-save flow', file: NEW_CONTACT_FLOW, edit: replace('RecordAfterSave', 'RecordBeforeSave'), says: 'a before-save flow cannot create records' },
+  { rule: 'flow-event-trigger', why: 'a status Flow reading a field the event lacks', file: 'flows/MC_Delivery_Failure_Task.flow-meta.xml', edit: replace('$Record.Status__c', '$Record.State__c'), says: 'reads $Record.State__c, which is not a field of MC_Delivery_Status__e' },
   { rule: 'flow-references', why: 'a reference to a missing formula', file: NEW_CONTACT_FLOW, edit: replace('<elementReference>EntryDataJson</elementReference>', '<elementReference>EntryData</elementReference>'), says: 'no element named "EntryData"' },
   { rule: 'flow-references', why: '$Record__Prior in a create-only flow', file: NEW_CONTACT_FLOW, edit: replace('{!$Record.FirstName}', '{!$Record__Prior.FirstName}'), says: '$Record__Prior is only available' },
 ];

@@ -78,6 +78,10 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
 
   const channels = new Map<string, number>();
   config.channels.forEach((channel, i) => {
+    if (channel.name === '/event/MC_Delivery_Status__e') {
+      // The bridge publishes it: subscribing would feed its own statuses back into it.
+      issues.push({ key: `channels[${i}].name`, message: `${showValue(channel.name)} is the bridge's own delivery status channel (feedback); it must not subscribe to it` });
+    }
     const first = channels.get(channel.name);
     if (first !== undefined) {
       issues.push({ key: `channels[${i}].name`, message: `${showValue(channel.name)} is already declared at channels[${first}]` });

@@ -268,6 +268,8 @@ export const RouteSchema = z
     mapping: MappingSchema.optional().describe('Declarative mapping; give either `mapping` or `mapper`.'),
     mapper: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be a module name in mappers/ (letters, digits, "_", "-")').optional()
       .describe('Name of a custom mapper module, mappers/<name>.ts; give either `mapping` or `mapper`.'),
+    feedback: z.boolean().default(false)
+      .describe('Publish MC_Delivery_Status__e back to Salesforce when each of this route\'s actions settles (delivered, or dead-lettered with its reason), so a Flow can react. Counts against the org\'s hourly platform event allocation.'),
   })
   .describe('Selects events and maps each one to Marketing Cloud actions.');
 
@@ -392,6 +394,18 @@ export const BridgeConfigSchema = z
     }).prefault({}).describe('Failed connections to Salesforce and Marketing Cloud (closed port, unknown host, certificate errors): logged, alerted, and named by /readyz.'),
     shutdownTimeoutMs: z.number().int().min(100).max(600_000).default(8000)
       .describe('On SIGTERM/SIGINT: longest wait for deliveries in flight before exiting anyway (they are sent again after restart). Keep it below the orchestrator\'s kill timeout.'),
+    feedback: z.strictObject({
+      batchSize: z.number().int().min(1).max(200).default(200)
+        .describe('Status events per sObject collections call (Salesforce takes at most 200).'),
+      pollIntervalMs: z.number().int().min(10).max(60_000).default(250)
+        .describe('How often an idle publisher looks for statuses to publish (ms); it is also woken when deliveries settle.'),
+      limitPauseMs: z.number().int().min(1000).max(3_600_000).default(300_000)
+        .describe('Pause after Salesforce refuses a publish for the hourly platform event allocation (LIMIT_EXCEEDED) before trying again (ms); statuses wait in the outbox meanwhile.'),
+      retry: z.strictObject({
+        baseMs: z.number().int().min(1).default(1000).describe('First wait after a failed publish call (5xx, network); doubles, jittered.'),
+        capMs: z.number().int().min(1).default(60_000).describe('Longest wait between publish retries.'),
+      }).prefault({}).describe('Waits between failed publish calls (the one backoff, src/core/backoff.ts).'),
+    }).prefault({}).describe('Publishing MC_Delivery_Status__e for routes with feedback: true, from the status outbox, apart from deliveries.'),
     log: z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest level written.'),
       pretty: z.union([z.literal('auto'), z.boolean()], { error: 'must be "auto", true or false' }).default('auto')

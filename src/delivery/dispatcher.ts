@@ -10,8 +10,8 @@
  * instead of being written back as retries and read again (the churn of a rate-limited burst).
  */
 import { BridgeError, ConfigError, TransientError, Code } from '../core/errors.ts';
-import type { ActionTarget, StoredAction } from '../core/model.ts';
-import type { AttemptRecord, DeliveryStore } from '../outbox/contract.ts';
+import type { ActionTarget, DeliveryIds, StoredAction } from '../core/model.ts';
+import type { AttemptRecord, DeliveryStore, StatusEventFields } from '../outbox/contract.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
 import { RetryPolicy } from './retry.ts';
 import type { DeliveryOutcome, Target } from './target.ts';
@@ -38,11 +38,16 @@ export interface DispatcherOptions {
   retry?: RetryPolicy;
   /** Until when Marketing Cloud asked for silence (an open circuit, a 429), ms since epoch; nothing is claimed meanwhile. */
   pausedUntil?(): number;
+  /**
+   * The status event (feedback) of an action that settled, or undefined when its route has
+   * feedback off; it is recorded with the settlement, in the same transaction.
+   */
+  feedbackFor?(a: StoredAction, outcome: { status: 'delivered'; ids: DeliveryIds } | { status: 'dead'; code: string; reason: string }, at: number): StatusEventFields | undefined;
 }
 
 /** Delivers the outbox to Marketing Cloud until stopped. */
 export class Dispatcher {
-  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes'>;
+  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>;
   readonly #retry: RetryPolicy;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -208,7 +213,8 @@ export class Dispatcher {
     if (o.status === 'accepted') return { id: a.id, status: 'accepted', requestId: o.requestId, row: o.row, nextAttemptAt: Date.now() + o.checkAfterMs };
     if (o.status === 'delivered') {
       t.delivered(a, o.ids);
-      return { id: a.id, status: 'delivered', ids: o.ids };
+      const feedback = this.#o.feedbackFor?.(a, o, Date.now());
+      return feedback ? { id: a.id, status: 'delivered', ids: o.ids, feedback } : { id: a.id, status: 'delivered', ids: o.ids };
     }
     const code = o.error.code;
     const reason = o.error.message;
@@ -216,7 +222,8 @@ export class Dispatcher {
     if (decision.verdict === 'dead') {
       const why = decision.reason === 'permanent' ? reason : `gave up after ${a.attempts + 1} attempts: ${reason}`;
       t.deliveryDead(a, code, why);
-      return { id: a.id, status: 'dead', code, reason: why };
+      const feedback = this.#o.feedbackFor?.(a, { status: 'dead', code, reason: why }, Date.now());
+      return feedback ? { id: a.id, status: 'dead', code, reason: why, feedback } : { id: a.id, status: 'dead', code, reason: why };
     }
     const delay = decision.delayMs;
     t.retrying(a, code, reason, delay);

@@ -12,6 +12,7 @@ import type { ParsedConfig } from '../config/schema.ts';
 import { EVENT_STANDARD_FIELDS, STANDARD_CHANGE_CHANNEL, changeEventName, objectOfChangeEvent } from './facts.ts';
 import { finding, type Finding } from './findings.ts';
 import type { ForceApp, ObjectDef } from './force-app.ts';
+import { STATUS_EVENT, STATUS_FIELDS } from '../feedback/status-event.ts';
 
 /** What a channel delivers, as far as force-app tells. */
 export interface ChannelSource {
@@ -157,5 +158,28 @@ export async function crossCheckConfig(config: ParsedConfig, app: ForceApp, opti
       }
     }
   }
+  out.push(...feedbackFindings(config, app));
   return { findings: out, sources };
+}
+
+/**
+ * Routes with feedback publish MC_Delivery_Status__e: force-app must define it with every field
+ * the bridge sets, and a permission set must let the integration user create (publish) it.
+ * Without them every publish is refused and the statuses pile up in the outbox.
+ */
+function feedbackFindings(config: ParsedConfig, app: ForceApp): Finding[] {
+  const first = config.routes.findIndex((r) => r.feedback);
+  if (first < 0) return [];
+  const key = `routes[${first}].feedback`;
+  const event = app.objects.get(STATUS_EVENT);
+  if (event === undefined || !event.isEvent) {
+    return [finding('error', 'config-feedback', `feedback publishes ${STATUS_EVENT}, which is not defined in force-app (objects/${STATUS_EVENT}/)`, { key })];
+  }
+  const out: Finding[] = [];
+  const missing = STATUS_FIELDS.filter((f) => !event.fields.has(f));
+  if (missing.length > 0) out.push(finding('error', 'config-feedback', `${STATUS_EVENT} lacks ${missing.join(', ')}, which the bridge sets on every status`, { key, file: event.file }));
+  if (!app.permissionSets.some((p) => p.objects.some((o) => o.object === STATUS_EVENT && o.allowCreate))) {
+    out.push(finding('error', 'config-feedback', `no permission set in force-app lets the integration user create ${STATUS_EVENT}: Salesforce would refuse every status`, { key, file: app.permissionSets[0]?.file }));
+  }
+  return out;
 }

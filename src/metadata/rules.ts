@@ -310,6 +310,26 @@ export const METADATA_RULES: readonly MetadataRule[] = [
     })),
   },
   {
+    id: 'flow-event-trigger',
+    description: 'A Flow started by a platform event names an event defined in force-app and reads only fields that event has ($Record.<Field>).',
+    check: (app) => app.flows.filter((flow) => flow.triggerType === 'PlatformEvent').flatMap((flow) => {
+      const out: string[] = [];
+      const event = flow.triggerObject === undefined ? undefined : app.objects.get(flow.triggerObject);
+      if (event === undefined || !flow.triggerObject!.endsWith('__e')) {
+        out.push(`starts on ${q(flow.triggerObject)}, which is not a platform event defined in objects/`);
+      } else {
+        const seen = new Set<string>();
+        for (const ref of flow.references) {
+          const [head, field] = ref.split('.');
+          if (head !== '$Record' || field === undefined || seen.has(field)) continue;
+          seen.add(field);
+          if (!event.fields.has(field) && !EVENT_SYSTEM_FIELDS.has(field)) out.push(`reads $Record.${field}, which is not a field of ${event.name} (fields: ${[...event.fields.keys()].join(', ')})`);
+        }
+      }
+      return out.map((p) => finding('error', 'flow-event-trigger', `${flow.name}: ${p}`, { file: flow.file }));
+    }),
+  },
+  {
     id: 'flow-references',
     description: 'A Flow refers only to its own elements and to $Record/$Flow globals; $Record__Prior only in update triggers.',
     check: (app) => app.flows.flatMap((flow) => {
@@ -330,6 +350,9 @@ export const METADATA_RULES: readonly MetadataRule[] = [
     }),
   },
 ];
+
+/** Fields every platform event message has besides its own. */
+const EVENT_SYSTEM_FIELDS: ReadonlySet<string> = new Set(['ReplayId', 'EventUuid', 'CreatedDate', 'CreatedById']);
 
 /** Runs every offline rule over a parsed force-app. */
 export function checkForceApp(app: ForceApp): Finding[] {

@@ -5,6 +5,19 @@
  */
 import type { DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../core/model.ts';
 
+/**
+ * The fields of one delivery status event (MC_Delivery_Status__e), stored with the settlement
+ * that produced it, in the same transaction (src/feedback/status-event.ts builds them).
+ */
+export type StatusEventFields = Readonly<Record<string, string | number | null>>;
+
+/** A status event waiting to be published. */
+export interface PendingStatus {
+  id: number;
+  actionId: number;
+  fields: StatusEventFields;
+}
+
 /** What one `commitBatch` did. */
 export interface CommitResult {
   /** Actions newly stored. */
@@ -17,9 +30,9 @@ export interface CommitResult {
 
 /** How one delivery attempt ended, as the dispatcher records it. */
 export type AttemptRecord =
-  | { id: number; status: 'delivered'; ids: DeliveryIds }
+  | { id: number; status: 'delivered'; ids: DeliveryIds; feedback?: StatusEventFields }
   | { id: number; status: 'retry'; code: string; reason: string; nextAttemptAt: number }
-  | { id: number; status: 'dead'; code: string; reason: string }
+  | { id: number; status: 'dead'; code: string; reason: string; feedback?: StatusEventFields }
   /**
    * Accepted by an asynchronous API whose outcome is read later (data extension rows): the
    * action stays pending, not an attempt, with the request to confirm and when to look.
@@ -235,6 +248,8 @@ export interface AdminStore {
   counts(): Promise<Record<ActionRow['status'], number>>;
   /** Resolves when the store can take a write now (readiness probe); rejects with the reason. */
   checkWritable(): Promise<void>;
+  /** Delivery status events waiting to be published (feedback). */
+  statusBacklog(): Promise<number>;
 }
 
 /** The data extension target's newest-wins guard (and the backfill's). */
@@ -256,6 +271,22 @@ export interface JobStore {
 }
 
 /** Durable home of checkpoints and actions: every role, and `close`. */
-export interface Store extends IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore, RowVersionStore, JobStore {
+/**
+ * The status outbox of feedback (src/feedback/publisher.ts): statuses written by
+ * `recordAttempts` with the settlement, published in id order, deleted once Salesforce took
+ * them, kept with a reason when it refused one for good.
+ */
+export interface FeedbackStore {
+  /** Up to `limit` statuses to publish, oldest first, reserved for this process for `leaseMs`. */
+  claimStatuses(limit: number, now: number, leaseMs: number): Promise<PendingStatus[]>;
+  /** Removes published statuses; keeps refused ones out of the queue with the reason; releases the rest. */
+  settleStatuses(published: readonly number[], refused: readonly { id: number; reason: string }[], now: number): Promise<void>;
+  /** Makes reserved statuses available again (a failed call, a pause). */
+  releaseStatuses(ids: readonly number[]): Promise<void>;
+  /** Statuses waiting to be published. */
+  statusBacklog(): Promise<number>;
+}
+
+export interface Store extends FeedbackStore, IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore, RowVersionStore, JobStore {
   close(): Promise<void>;
 }

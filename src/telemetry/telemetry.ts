@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DeliveryIds, RawEvent, StoredAction } from '../core/model.ts';
 import { SalesforceTelemetry, type RestCallKind } from './salesforce.ts';
 import { TargetTelemetry, type TargetVerdict } from './targets.ts';
+import { FeedbackTelemetry } from './feedback.ts';
 import type { CommitResult } from '../outbox/contract.ts';
 import { sourceTimeOf } from '../normalize/idempotency.ts';
 
@@ -68,6 +69,8 @@ export interface TelemetryListener {
   targetProblem?(kind: string, state: string, verdict?: TargetVerdict): void;
   /** Contacts at a deletion stage: `dry_run`, `capped`, `accepted`, `completed`, `failed`. */
   contactDeletion?(stage: string, contacts: number): void;
+  /** Feedback: `call` (a publish call), `published`, `refused`, `call_failed`, `paused`, `resumed`, with a count. */
+  feedback?(what: string, n: number): void;
 }
 
 /** The pipeline's telemetry: log lines and counters from one call each. */
@@ -80,6 +83,8 @@ export class Telemetry {
   readonly salesforce: SalesforceTelemetry;
   /** The target probe's events: same listeners. */
   readonly targets: TargetTelemetry;
+  /** The feedback publisher's events: same listeners. */
+  readonly feedback: FeedbackTelemetry;
   readonly #log: Logger;
   readonly #perRecord: boolean;
   #listeners: TelemetryListener[] = [];
@@ -88,6 +93,7 @@ export class Telemetry {
     this.#log = logger;
     this.salesforce = new SalesforceTelemetry(logger, () => this.#listeners);
     this.targets = new TargetTelemetry(logger, () => this.#listeners);
+    this.feedback = new FeedbackTelemetry(logger, () => this.#listeners);
     // Per-record lines cost real time at tens of thousands of events per second; they are
     // written at debug level and skipped entirely when that level is off.
     this.#perRecord = logger.isLevelEnabled('debug');

@@ -11,6 +11,8 @@
  *   POST /_emulator/expire    {beforeReplayId}
  *   GET  /_emulator/stats
  *   GET  /_emulator/rest-calls
+ *   GET  /_emulator/published                           platform events published over REST
+ *   POST /_emulator/publish-limit {perHour: n | null}   the hourly publishing allocation
  */
 import { z } from 'zod';
 import { CHANGE_TYPES } from '../../core/model.ts';
@@ -76,6 +78,8 @@ const faultBody = z.discriminatedUnion('type', [
 const tokenBody = z.strictObject({ accessToken: z.string().min(1) });
 const expireBody = z.strictObject({ beforeReplayId: z.number().int() });
 
+const publishLimitBody = z.strictObject({ perHour: z.number().int().min(0).nullable() });
+
 const OK: ControlReply = { status: 200, body: { ok: true } };
 
 /** Handles one control request; `path` starts with `/_emulator/`. */
@@ -83,6 +87,7 @@ export function handleControl(emu: Controls, method: string, path: string, text:
   const route = `${method} ${path}`;
   if (route === 'GET /_emulator/stats') return { status: 200, body: emu.stats() };
   if (route === 'GET /_emulator/rest-calls') return { status: 200, body: emu.restCalls() };
+  if (route === 'GET /_emulator/published') return { status: 200, body: emu.publishedOverRest() };
   if (method !== 'POST') return { status: 404, body: { error: `no control route ${route}` } };
   let json: unknown;
   try {
@@ -108,6 +113,8 @@ export function handleControl(emu: Controls, method: string, path: string, text:
       return parsed(faultBody, json, (fault) => { emu.injectFault(fault); return OK.body; });
     case '/_emulator/token':
       return parsed(tokenBody, json, (body) => { emu.setAccessToken(body.accessToken); return OK.body; });
+    case '/_emulator/publish-limit':
+      return parsed(publishLimitBody, json, (body) => { emu.setPublishLimit(body.perHour ?? undefined); return OK.body; });
     case '/_emulator/expire':
       return parsed(expireBody, json, (body) => { emu.expireRetention(body.beforeReplayId); return OK.body; });
     default:

@@ -18,6 +18,7 @@ import { startPubSubEmulator } from '../pubsub/index.ts';
 import { newAccessToken, OAuthEndpoint } from './oauth.ts';
 import { RecordTable, seedContacts } from './records.ts';
 import { RestApi } from './rest.ts';
+import { EventPublishing } from './publish.ts';
 import type { ChangeSpec, StreamingEmulator, StreamingEmulatorOptions } from './types.ts';
 
 export type {
@@ -73,7 +74,9 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     tokens.add(token);
     return token;
   });
-  const rest = new RestApi({ records, oauth, isValid: (t) => tokens.isValid(t), apiVersion: s.apiVersion, queryBatchSize: s.queryBatchSize, bulkPageSize: s.bulkPageSize });
+  // Platform events published over REST go to their channel like any other (a Flow would see them).
+  const events = new EventPublishing((type, fields) => emulator.publishPlatformEvent(type, fields));
+  const rest = new RestApi({ records, oauth, isValid: (t) => tokens.isValid(t), apiVersion: s.apiVersion, queryBatchSize: s.queryBatchSize, bulkPageSize: s.bulkPageSize, events });
   const pool = newContactPool();
   let published = 0;
   // Commit numbers are large and rise with gaps, like Salesforce's (11,657,372,702,432 in the docs).
@@ -139,6 +142,9 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     }),
     pubsub,
     restCalls: () => [...rest.calls],
+    publishedOverRest: (type) => events.published.filter((p) => type === undefined || p.type === type),
+    setPublishLimit: (perHour) => { events.hourlyLimit = perHour; },
+    failPublishes: (count) => { events.unavailable = count; },
     upsertRecord: (entityName, record) => records.upsert(entityName, record),
     seedContacts: (count, seedOpts) => seedContacts(records, count, seedOpts),
     getRecord: (entityName, id) => records.get(entityName, id),

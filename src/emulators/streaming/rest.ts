@@ -1,8 +1,8 @@
 /**
  * The REST endpoints jsforce and @salesforce/core call, served from the emulator's record
  * table: `GET /services/data` (versions), `GET /services/data/vXX.X/` (resources),
- * `GET .../query?q=` with `nextRecordsUrl` paging, `GET .../sobjects/<Obj>/describe`, and the
- * token endpoint. Every call is recorded, so tests can count the queries a bridge made.
+ * `GET .../query?q=` with `nextRecordsUrl` paging, `GET .../sobjects/<Obj>/describe`, platform
+ * event publishing (`POST .../composite/sobjects`, publish.ts), and the token endpoint. Every call is recorded, so tests can count the queries a bridge made.
  */
 import { randomBytes } from 'node:crypto';
 import { type OAuthEndpoint } from './oauth.ts';
@@ -10,6 +10,7 @@ import type { RecordTable } from './records.ts';
 import { checkedQuery, runSoql } from './soql.ts';
 import { BulkQueryJobs } from './bulk-query.ts';
 import { SalesforceCode } from '../../core/errors.ts';
+import type { EventPublishing } from './publish.ts';
 
 /** One REST call the emulator answered. */
 export interface RestCall {
@@ -56,9 +57,11 @@ export class RestApi {
   readonly #batchSize: number;
   readonly #cursors = new Map<string, Cursor>();
   readonly #bulk: BulkQueryJobs;
+  readonly #events: EventPublishing | undefined;
   #instanceUrl = '';
 
-  constructor(opts: { records: RecordTable; oauth: OAuthEndpoint; isValid(token: string | undefined): boolean; apiVersion: string; queryBatchSize: number; bulkPageSize?: number }) {
+  constructor(opts: { records: RecordTable; oauth: OAuthEndpoint; isValid(token: string | undefined): boolean; apiVersion: string; queryBatchSize: number; bulkPageSize?: number; events?: EventPublishing }) {
+    this.#events = opts.events;
     this.#records = opts.records;
     this.#oauth = opts.oauth;
     this.#isValid = opts.isValid;
@@ -89,6 +92,10 @@ export class RestApi {
     if (!this.#isValid(bearer(req.authorization))) return sfError(401, SalesforceCode.INVALID_SESSION_ID, 'Session expired or invalid');
     const jobs = /^\/services\/data\/v\d+\.\d(\/jobs\/query.*)$/.exec(req.path);
     if (jobs) return this.#bulk.handle(req.method, jobs[1]!.replace(/\/$/, ''), req.query, req.body) ?? sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
+    if (req.method === 'POST' && this.#events) {
+      const p = /^\/services\/data\/v\d+\.\d\/(composite\/sobjects|sobjects\/([A-Za-z0-9_]+__e))\/?$/.exec(req.path);
+      if (p) return p[2] === undefined ? this.#events.collection(req.body) : this.#events.single(p[2], req.body);
+    }
     if (req.method !== 'GET') return sfError(405, SalesforceCode.METHOD_NOT_ALLOWED, `HTTP Method '${req.method}' not allowed. Allowed are GET`);
     if (req.path === '/services/data' || req.path === '/services/data/') {
       return { status: 200, body: ['58.0', '59.0', '60.0', '61.0', this.#apiVersion].filter((v, i, a) => a.indexOf(v) === i)

@@ -6,6 +6,9 @@ import type { ChangeType } from '../../core/model.ts';
 import type { PubSubEmulator, PubSubEmulatorOptions } from '../pubsub/types.ts';
 import type { EmulatorOAuthOptions } from './oauth.ts';
 import type { RestCall } from './rest.ts';
+import type { PublishedRecord } from './publish.ts';
+
+export type { PublishedRecord } from './publish.ts';
 
 /** Options of `startStreamingEmulator`; every field but `accessToken` has a default. */
 export interface StreamingEmulatorOptions {
@@ -168,6 +171,12 @@ export interface StreamingEmulator {
   seedContacts(count: number, opts?: SeedContactOptions): { firstId: string; lastId: string };
   /** The org's current record, as a query would return it. */
   getRecord(entityName: string, id: string): Record<string, unknown> | undefined;
+  /** Platform events published through the REST API (sObject collections or single), oldest first. */
+  publishedOverRest(type?: string): PublishedRecord[];
+  /** The org's hourly platform event publishing allocation (past it: LIMIT_EXCEEDED); undefined lifts it. */
+  setPublishLimit(perHour: number | undefined): void;
+  /** The next `count` records published over REST are refused with PLATFORM_EVENT_PUBLISHING_UNAVAILABLE. */
+  failPublishes(count: number): void;
   /** Accepts `token` too (alongside the current ones), as if the token endpoint had issued it. */
   addAccessToken(token: string): void;
   close(): Promise<void>;

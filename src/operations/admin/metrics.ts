@@ -61,6 +61,13 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
   const deletions = counter('contact_deletions_total',
     'Contacts per deletion stage: accepted (Marketing Cloud took the operation), completed or failed (the operation ended), capped (held back by the hourly cap), dry_run.', ['stage']);
   const targetProblems = counter('target_problems_total', 'What the target probe found: per kind (eventDefinition, sendDefinition, dataExtension, scope) and state (missing, inactive, misnamed, recovered).', ['kind', 'state']);
+  const feedbackEvents = counter('feedback_total',
+    'Delivery status feedback to Salesforce: call (sObject collections calls made), published and refused (status events), call_failed, paused (publishing allocation or setup), resumed.', ['what']);
+  for (const w of ['call', 'published', 'refused', 'call_failed', 'paused']) feedbackEvents.labels(w).inc(0);
+  new Gauge({
+    name: 'sfmc_bridge_feedback_backlog', help: 'Delivery status events waiting to be published to Salesforce.', registers: [registry],
+    async collect() { this.set(await src.store.statusBacklog()); },
+  });
   for (const k of ['enrich', 'gap', 'resync']) fetched.labels(k).inc(0);
 
   new Gauge({
@@ -120,6 +127,7 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     restCall(kind) { restCalls.labels(kind).inc(); },
     targetProblem(kind, state) { targetProblems.labels(kind, state).inc(); },
     contactDeletion(stage, n) { deletions.labels(stage).inc(n); },
+    feedback(what, n) { feedbackEvents.labels(what).inc(n); },
   };
   const unlisten = src.telemetry.listen(listener);
   return { registry, render: () => registry.metrics(), close: unlisten };

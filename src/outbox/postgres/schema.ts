@@ -94,6 +94,19 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 6 (issue 14): the admin's own correlation ID (Correlation_Id__c), shown by trace and searchable by it.
   `ALTER TABLE actions ADD COLUMN admin_correlation_id text;
    CREATE INDEX actions_admin_correlation ON actions (admin_correlation_id) WHERE admin_correlation_id IS NOT NULL;`,
+  // 7 (feedback): delivery status events, written with the settlement that produced them,
+  // claimed by one instance at a time (a lease, like actions), deleted once Salesforce took
+  // them; a refused one keeps its reason (failed_at set).
+  `CREATE TABLE status_events (
+     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     action_id     bigint NOT NULL,
+     fields        jsonb NOT NULL,
+     created_at    bigint NOT NULL,
+     claimed_until bigint,
+     failed_at     bigint,
+     error         text
+   );
+   CREATE INDEX status_events_pending ON status_events (id) WHERE failed_at IS NULL;`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */

@@ -22,7 +22,8 @@ import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts
 import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './history.ts';
 import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } from './rows.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
+import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
 import { sourceFacts } from '../trace-facts.ts';
 
 /** Options of the Postgres store. */
@@ -203,16 +204,20 @@ export class PostgresStore implements Store {
     const dead = records.filter((r) => r.status === 'dead');
     const accepted = records.filter((r) => r.status === 'accepted');
     const me = this.instanceId;
+    // Status events (feedback) of the settlements, written only for rows this instance still held.
+    const statuses = new Map<number, StatusEventFields>();
+    for (const r of records) if ((r.status === 'delivered' || r.status === 'dead') && r.feedback) statuses.set(r.id, r.feedback);
     // Only rows this instance still holds: if its lease ran out and another instance claimed
     // the action, that instance records the outcome.
     await this.#transaction(async (c) => {
       if (delivered.length > 0) {
-        await c.query(`UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
+        const r = await c.query<{ id: string }>(`UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
             message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
-          WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'`, [
+          WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending' RETURNING a.id`, [
           delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me,
         ]);
+        if (statuses.size > 0) await addStatuses(c, r.rows.map((x) => Number(x.id)), statuses, now);
       }
       if (retries.length > 0) {
         await c.query(`WITH u AS (
@@ -237,17 +242,34 @@ export class PostgresStore implements Store {
         ]);
       }
       if (dead.length > 0) {
-        await c.query(`WITH u AS (
+        const r = await c.query<{ action_id: string }>(`WITH u AS (
             UPDATE actions a SET status = 'dead', attempts = a.attempts + 1, error_code = x.c, error = x.e, claimed_until = NULL
             FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, c, e)
             WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'
             RETURNING a.id, x.c, x.e)
-          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u`, [
+          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u RETURNING action_id`, [
           dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me,
         ]);
+        if (statuses.size > 0) await addStatuses(c, r.rows.map((x) => Number(x.action_id)), statuses, now);
       }
     });
     for (const r of records) this.#inflight.delete(r.id);
+  }
+
+  claimStatuses(limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
+    return claimStatuses(this.#pool, limit, now, leaseMs);
+  }
+
+  settleStatuses(published: readonly number[], refused: readonly { id: number; reason: string }[], now: number): Promise<void> {
+    return settleStatuses(this.#pool, published, refused, now);
+  }
+
+  releaseStatuses(ids: readonly number[]): Promise<void> {
+    return releaseStatuses(this.#pool, ids);
+  }
+
+  statusBacklog(): Promise<number> {
+    return statusBacklog(this.#pool);
   }
 
   async recoverInflight(): Promise<number> {

@@ -74,4 +74,15 @@ export const MIGRATIONS: readonly string[] = [
   // The admin's own correlation ID (Correlation_Id__c), shown by trace and searchable by it.
   `ALTER TABLE actions ADD COLUMN admin_correlation_id TEXT;
    CREATE INDEX actions_admin_correlation ON actions (admin_correlation_id) WHERE admin_correlation_id IS NOT NULL;`,
+  // Feedback: delivery status events, written with the settlement that produced them and
+  // deleted once Salesforce took them; a refused one keeps its reason (failed_at set).
+  `CREATE TABLE status_events (
+     id         INTEGER PRIMARY KEY,
+     action_id  INTEGER NOT NULL,
+     fields     TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     failed_at  INTEGER,
+     error      TEXT
+   );
+   CREATE INDEX status_events_pending ON status_events (id) WHERE failed_at IS NULL;`,
 ];

@@ -14,7 +14,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
+import { SqliteStatuses } from './statuses.ts';
 import { deliveryColumns } from '../delivery-columns.ts';
 import { MIGRATIONS } from './schema.ts';
 import { attemptsOfAction, deadLettersOf, discardDead, prepareTrace, replaceDead, requeueDead, traceOf, type SqliteHistoryAccess, type TraceStatements } from './history.ts';
@@ -92,6 +93,7 @@ class SqliteStore implements Store {
   readonly #readVersion: StatementSync;
   readonly #writeVersion: StatementSync;
   readonly #dead: StatementSync;
+  readonly #statuses: SqliteStatuses;
   readonly #attempt: StatementSync;
   readonly #trace: TraceStatements;
   readonly #history: SqliteHistoryAccess;
@@ -141,6 +143,7 @@ class SqliteStore implements Store {
       ON CONFLICT (tbl, row_key) DO UPDATE SET version = excluded.version, seq = excluded.seq`);
     this.#retry = db.prepare(`UPDATE actions SET attempts = attempts + 1, next_attempt_at = ?, error_code = ?, error = ? WHERE id = ?`);
     this.#dead = db.prepare(`UPDATE actions SET status = 'dead', attempts = attempts + 1, error_code = ?, error = ? WHERE id = ?`);
+    this.#statuses = new SqliteStatuses(db);
     this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
     this.#trace = prepareTrace(db);
     this.#history = {
@@ -261,6 +264,7 @@ class SqliteStore implements Store {
         if (rec.status === 'delivered') {
           const c = deliveryColumns(rec.ids);
           this.#delivered.run(c.request_id, c.instance_id, c.message_key, now, rec.id);
+          if (rec.feedback) this.#statuses.add(rec.id, rec.feedback, now);
           settled++;
         } else if (rec.status === 'accepted') {
           // Still pending (the backlog holds it, its contact waits) until the results say the row is written.
@@ -271,6 +275,7 @@ class SqliteStore implements Store {
         } else {
           this.#dead.run(rec.code, rec.reason, rec.id);
           this.#attempt.run(rec.id, now, 'dead', rec.code, rec.reason);
+          if (rec.feedback) this.#statuses.add(rec.id, rec.feedback, now);
           settled++;
         }
       }
@@ -283,6 +288,22 @@ class SqliteStore implements Store {
     }
     // Another process (the dlq command) may requeue rows this counter never saw: never below 0.
     this.#backlog = Math.max(0, this.#backlog - settled);
+  }
+
+  async claimStatuses(limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
+    return this.#statuses.claim(limit, now, leaseMs);
+  }
+
+  async settleStatuses(published: readonly number[], refused: readonly { id: number; reason: string }[], now: number): Promise<void> {
+    this.#transaction(() => this.#statuses.settle(published, refused, now));
+  }
+
+  async releaseStatuses(ids: readonly number[]): Promise<void> {
+    this.#statuses.release(ids);
+  }
+
+  async statusBacklog(): Promise<number> {
+    return this.#statuses.backlog();
   }
 
   async recoverInflight(): Promise<number> {
