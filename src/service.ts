@@ -20,8 +20,8 @@ import { openStore } from './outbox/open.ts';
 import type { Store } from './outbox/contract.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { Reachability } from './telemetry/reachability.ts';
-import { FeedbackPublisher } from './feedback/publisher.ts';
-import { statusEventOf } from './feedback/status-event.ts';
+import { FeedbackPublisher } from './delivery/feedback/publisher.ts';
+import { statusEventOf } from './delivery/feedback/status-event.ts';
 
 /** A running bridge. */
 export interface Service {

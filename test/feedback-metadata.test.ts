@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.ts';
-import { STATUS_EVENT, STATUS_FIELDS } from '../src/feedback/status-event.ts';
+import { STATUS_EVENT, STATUS_FIELDS } from '../src/delivery/feedback/status-event.ts';
 import { crossCheckConfig } from '../src/metadata/cross-check.ts';
 import { readForceApp } from '../src/metadata/force-app.ts';
 import { checkForceApp } from '../src/metadata/rules.ts';

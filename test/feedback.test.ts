@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { load } from '../src/config/load.ts';
 import { clearSharedTokenManagers } from '../src/delivery/mc/auth.ts';
-import { STATUS_EVENT } from '../src/feedback/status-event.ts';
+import { STATUS_EVENT } from '../src/delivery/feedback/status-event.ts';
 import type { PublishedRecord } from '../src/emulators/streaming/types.ts';
 import { crashLoop, expectCrashBounds } from './helpers/bridge-process.ts';
-import { bridgeConfig, CHANNEL, contactId, startHarness, useHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
+import { bridgeConfig, contactId, startHarness, useHarness, waitFor, WELCOME_KEY, type Harness } from './helpers/harness.ts';
 
 function capture() {
   const lines: Record<string, any>[] = [];

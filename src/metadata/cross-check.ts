@@ -12,7 +12,7 @@ import type { ParsedConfig } from '../config/schema.ts';
 import { EVENT_STANDARD_FIELDS, STANDARD_CHANGE_CHANNEL, changeEventName, objectOfChangeEvent } from './facts.ts';
 import { finding, type Finding } from './findings.ts';
 import type { ForceApp, ObjectDef } from './force-app.ts';
-import { STATUS_EVENT, STATUS_FIELDS } from '../feedback/status-event.ts';
+import { STATUS_EVENT, STATUS_FIELDS } from '../delivery/feedback/status-event.ts';
 
 /** What a channel delivers, as far as force-app tells. */
 export interface ChannelSource {

@@ -7,7 +7,7 @@ import type { DeliveryIds, NewAction, NewDeadLetter, StoredAction } from '../cor
 
 /**
  * The fields of one delivery status event (MC_Delivery_Status__e), stored with the settlement
- * that produced it, in the same transaction (src/feedback/status-event.ts builds them).
+ * that produced it, in the same transaction (src/delivery/feedback/status-event.ts builds them).
  */
 export type StatusEventFields = Readonly<Record<string, string | number | null>>;
 
@@ -272,7 +272,7 @@ export interface JobStore {
 
 /** Durable home of checkpoints and actions: every role, and `close`. */
 /**
- * The status outbox of feedback (src/feedback/publisher.ts): statuses written by
+ * The status outbox of feedback (src/delivery/feedback/publisher.ts): statuses written by
  * `recordAttempts` with the settlement, published in id order, deleted once Salesforce took
  * them, kept with a reason when it refused one for good.
  */

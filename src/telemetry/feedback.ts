@@ -1,5 +1,5 @@
 /**
- * The feedback publisher's typed events (src/feedback/publisher.ts): statuses published,
+ * The feedback publisher's typed events (src/delivery/feedback/publisher.ts): statuses published,
  * refused for good, a publish call that failed and will be tried again, a pause for the
  * org's hourly platform event allocation (the alert line) and the end of it. Each logs one
  * line and counts, and the listeners (metrics) hear the same.

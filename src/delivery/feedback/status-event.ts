@@ -5,8 +5,8 @@
  * (e-mail addresses, phone numbers) and cut to the field's 255 characters, and the address or
  * attributes of a send are never copied.
  */
-import { maskPersonal } from '../core/log.ts';
-import type { DeliveryIds, StoredAction } from '../core/model.ts';
+import { maskPersonal } from '../../core/log.ts';
+import type { DeliveryIds, StoredAction } from '../../core/model.ts';
 
 /** The platform event the bridge publishes, and the channel it must never subscribe to. */
 export const STATUS_EVENT = 'MC_Delivery_Status__e';

@@ -12,9 +12,9 @@
  * refused call as a whole (no access, the event not deployed, the API limit) pauses too.
  */
 import { request, type Dispatcher } from 'undici';
-import { backoffDelay, retryAfterMs } from '../core/backoff.ts';
-import type { FeedbackStore, PendingStatus } from '../outbox/contract.ts';
-import type { FeedbackTelemetry } from '../telemetry/feedback.ts';
+import { backoffDelay, retryAfterMs } from '../../core/backoff.ts';
+import type { FeedbackStore, PendingStatus } from '../../outbox/contract.ts';
+import type { FeedbackTelemetry } from '../../telemetry/feedback.ts';
 import { STATUS_EVENT } from './status-event.ts';
 
 /** Publisher options. */
