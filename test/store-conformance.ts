@@ -476,4 +476,26 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await store.saveJobState('backfill:x', undefined);
     expect(await store.loadJobState('backfill:x')).toBeUndefined();
   });
+
+  test('status outbox: a status is stored only with its settlement, claimed once while leased, deleted when published, kept with its reason when refused, and survives a reopen', async () => {
+    await store.commitBatch([action(1), action(2), action(3)], [], new Map());
+    const [a1, a2, a3] = await store.claimDue(10, Date.now());
+    const fields = (n: number) => ({ Record_Id__c: `r${n}`, Status__c: 'Delivered', Attempts__c: 1 });
+    await store.recordAttempts([
+      { id: a1!.id, status: 'delivered', ids: { requestId: 'q' }, feedback: fields(1) },
+      { id: a2!.id, status: 'dead', code: 'MC_REJECTED', reason: 'no', feedback: fields(2) },
+      { id: a3!.id, status: 'retry', code: 'MC_SERVER_ERROR', reason: 'later', nextAttemptAt: Date.now() + 60_000 },
+    ], Date.now());
+    expect(await store.statusBacklog()).toBe(2);
+    await reopen();
+    const now = Date.now();
+    const claimed = await store.claimStatuses(10, now, 60_000);
+    expect(claimed.map((c) => [c.actionId, c.fields])).toEqual([[a1!.id, fields(1)], [a2!.id, fields(2)]]);
+    expect(await store.claimStatuses(10, now, 60_000)).toEqual([]); // leased
+    await store.releaseStatuses([claimed[1]!.id]);
+    expect((await store.claimStatuses(10, now, 60_000)).map((c) => c.id)).toEqual([claimed[1]!.id]);
+    await store.settleStatuses([claimed[0]!.id], [{ id: claimed[1]!.id, reason: 'INVALID_FIELD: no such field' }], now);
+    expect(await store.statusBacklog()).toBe(0);
+    expect(await store.claimStatuses(10, now + 120_000, 60_000)).toEqual([]);
+  });
 }
