@@ -2,6 +2,9 @@
 import { createBacklogGate } from '../src/pipeline/sink.ts';
 import type { Store } from '../src/outbox/contract.ts';
 
+/** Resolves after every callback already queued has run. */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 function storeWithBacklog(n: { value: number }): Store {
   return { backlog: async () => n.value } as unknown as Store;
 }
@@ -13,12 +16,14 @@ test('the gate is open under the bound, closed once backlog plus held events rea
   await expect(gate(99)).resolves.toBeUndefined();
   let opened = false;
   const waiting = gate(100).then(() => { opened = true; });
-  await new Promise((r) => setTimeout(r, 20));
+  // The gate has no timer: only release() can open it, so once the pending promise callbacks
+  // have run (one turn of the event loop) "still closed" is final, not a guess after a sleep.
+  await turn();
   expect(opened).toBe(false);
   // The held events were committed meanwhile: the backlog is at the bound; still closed.
   backlog.value = 1000;
   await release();
-  await new Promise((r) => setTimeout(r, 20));
+  await turn();
   expect(opened).toBe(false);
   backlog.value = 999;
   await release();
