@@ -50,10 +50,41 @@ out.wrongMid = await wrongMid.auth.getAccessToken().then(() => 'accepted', (e) =
 console.log(JSON.stringify(out));
 `;
 
+/** The data extension calls through the same SDK: async rows, their status and results, the sync rowset, Bulk Data Ingest and the SOAP field retrieve. */
+const DE_CLIENT = `
+import SDK from 'sfmc-sdk';
+import { axiosInstance } from 'sfmc-sdk/util';
+const { EMU, ID, SECRET, MID, DE } = process.env;
+const authUrl = 'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com/';
+axiosInstance.interceptors.request.use((config) => {
+  if (config.baseURL === authUrl) config.baseURL = EMU + '/';
+  return config;
+});
+const sdk = new SDK({ client_id: ID, client_secret: SECRET, auth_url: authUrl, account_id: MID }, { requestAttempts: 2 });
+const out = {};
+out.put = await sdk.rest.put('/data/v1/async/dataextensions/key:' + DE + '/rows', { items: [
+  { ContactKey: '0035g00000XyZagAAB', Email: 'g@example.com' }, { ContactKey: '0035g00000XyZahAAB', Email: 'not-an-address' } ] });
+out.status = await sdk.rest.get('/data/v1/async/' + out.put.requestId + '/status');
+out.results = await sdk.rest.get('/data/v1/async/' + out.put.requestId + '/results');
+out.rowset = await sdk.rest.post('/hub/v1/dataevents/key:' + DE + '/rowset', [{ keys: { ContactKey: '0035g00000XyZaiAAB' }, values: { Email: 'i@example.com' } }]);
+out.badRowset = await sdk.rest.post('/hub/v1/dataevents/key:' + DE + '/rowset', [{ keys: { ContactKey: '0035g00000XyZajAAB' }, values: { Nope: 1 } }])
+  .then(() => 'accepted', (e) => ({ name: e.name, code: e.code, message: e.message }));
+const job = await sdk.rest.post('/data/v1/bulk/ingest', { destinationCustomerKey: DE, updateType: 'Upsert', contentType: 'JSON' });
+await sdk.rest.put('/data/v1/bulk/ingest/' + job.bulkApiDefinitionId + '/batches', { data: [{ ContactKey: '0035g00000XyZakAAB', Email: 'k@example.com' }] });
+await sdk.rest.post('/data/v1/bulk/ingest/' + job.bulkApiDefinitionId + '/batches/complete', {});
+out.summary = await sdk.rest.get('/data/v1/bulk/ingest/' + job.bulkApiDefinitionId + '/summary');
+out.fields = await sdk.soap.retrieve('DataExtensionField', ['Name', 'FieldType', 'IsPrimaryKey'], {
+  filter: { leftOperand: 'DataExtension.CustomerKey', operator: 'equals', rightOperand: DE } });
+console.log(JSON.stringify(out));
+`;
+
 let emu: McEmulator;
 
 beforeAll(async () => {
-  emu = await startMcEmulator({ clientId: ID, clientSecret: SECRET, accountId: MID, eventDefinitionKeys: [KEY] });
+  emu = await startMcEmulator({
+    clientId: ID, clientSecret: SECRET, accountId: MID, eventDefinitionKeys: [KEY],
+    dataExtensions: [{ key: 'SDK_DE', fields: [{ name: 'ContactKey', type: 'Text', isPrimaryKey: true }, { name: 'Email', type: 'EmailAddress' }] }],
+  });
 });
 afterAll(async () => {
   await emu.close();
@@ -81,4 +112,22 @@ test('sfmc-sdk gets a token, enters contacts one by one and in a batch, refreshe
   ]);
   // One token, then exactly one more after the revoke: the SDK's 401 path met our 401 body.
   expect(emu.stats()).toMatchObject({ tokensIssued: 2, unauthorized: 1, tokenRejected: 1 });
+});
+
+test('sfmc-sdk upserts data extension rows (async with status and results, sync rowset, Bulk Data Ingest) and retrieves the fields over SOAP', async () => {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', DE_CLIENT], {
+    cwd: process.cwd(),
+    env: { ...process.env, EMU: emu.authBaseUrl, ID, SECRET, MID, DE: 'SDK_DE' },
+    timeout: 20_000,
+  });
+  const out = JSON.parse(stdout.trim().split('\n').pop()!);
+  expect(out.put).toMatchObject({ requestId: expect.any(String) });
+  expect(out.status.status).toMatchObject({ requestStatus: 'Complete', hasErrors: true, requestId: out.put.requestId });
+  expect(out.results.items).toEqual([{ status: 'OK' }, expect.objectContaining({ status: 'Error', message: expect.stringContaining("'Email'") })]);
+  expect(out.rowset).toEqual([{ keys: { ContactKey: '0035g00000XyZaiAAB' }, values: { Email: 'i@example.com' } }]);
+  expect(out.badRowset).toMatchObject({ name: 'RestError', code: 10006, message: expect.stringContaining("'Nope'") });
+  expect(out.summary).toMatchObject({ status: 'Completed', totalRows: 1, successCount: 1, errorCount: 0 });
+  const results = [out.fields.Results].flat().map((r: { Name: string; FieldType: string; IsPrimaryKey: unknown }) => [r.Name, r.FieldType, String(r.IsPrimaryKey)]);
+  expect(results).toEqual([['ContactKey', 'Text', 'true'], ['Email', 'EmailAddress', 'false']]);
+  expect(emu.rows('SDK_DE').map((r) => r.ContactKey).sort()).toEqual(['0035g00000XyZagAAB', '0035g00000XyZaiAAB', '0035g00000XyZakAAB']);
 });

@@ -67,7 +67,8 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     accountId: opts.accountId,
     tokenTtlSec: opts.tokenTtlSec ?? DEFAULT_TOKEN_TTL_SEC,
     restBaseUrl: `${authBaseUrl}/`,
-    soapBaseUrl: `${authBaseUrl}/Service.asmx`,
+    // Like Marketing Cloud's: the host, to which clients add /Service.asmx.
+    soapBaseUrl: `${authBaseUrl}/`,
   };
 
   // Members accepted per one-second window, when a rate limit is set (429 50100 past it).
