@@ -1,5 +1,5 @@
 // `backfill` loads existing records through a route: a dry run writes nothing, send routes are refused without --confirm-sends, a row the live stream wrote more recently is never overwritten, and a backfill killed with SIGKILL resumes where it stopped with every record written exactly once.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
 import { McTokenManager } from '../src/delivery/mc/auth.ts';
 import { McRestClient } from '../src/delivery/mc/http.ts';
 import { createDataExtensionTarget } from '../src/delivery/targets/data-extension.ts';
-import { BIN, exited, runCli } from './helpers/bridge-process.ts';
+import { BIN, exited, runCli, startBridge } from './helpers/bridge-process.ts';
 import { waitFor } from './helpers/harness.ts';
 
 const SF_TOKEN = '00Dxx0000001gPF!BackfillTestToken';
@@ -130,3 +130,31 @@ test('killed with SIGKILL mid-run, the same command resumes from its saved page,
   expect(writes).toHaveLength(N);
   expect(writes.every((n) => n === 1)).toBe(true);
 }, 180_000);
+
+test('--since and --where narrow what is read', async () => {
+  sf.seedContacts(10, { from: 1, modifiedAt: SEEDED_AT });
+  sf.seedContacts(4, { from: 100, modifiedAt: Date.parse('2026-06-01T00:00:00.000Z') });
+  expect((await backfill({ dryRun: true, since: '2026-05-01' })).summary).toMatchObject({ read: 4, soql: expect.stringContaining('SystemModstamp >= 2026-05-01T00:00:00.000Z') });
+  expect((await backfill({ dryRun: true, where: "LastName = 'Contact3'" })).summary).toMatchObject({ read: 1 });
+  await expect(backfill({ dryRun: true, since: 'last tuesday' })).rejects.toThrow(/--since/);
+});
+
+test('it runs while `start` runs on the same store, and the stream\'s newer change wins over the backfilled row', async () => {
+  const { firstId } = sf.seedContacts(50, { modifiedAt: SEEDED_AT });
+  // The same config, logging at info: the harness waits for the service's "started" line.
+  const serviceConfig = join(dir, 'service.json');
+  writeFileSync(serviceConfig, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')), log: { level: 'info', pretty: false } }));
+  const bridge = startBridge(serviceConfig, { SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: SF_TOKEN, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: ID, MC_CLIENT_SECRET: SECRET });
+  try {
+    await bridge.started;
+    const r = await runCli(['backfill', '--config', configPath, '--route', 'contacts-de', '--json', '--page-size', '10'], env);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', read: 50, accepted: 50 });
+    sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [firstId], commitTimestamp: Date.now(), fields: { LastName: 'Renamed', Email: 'renamed@example.com' }, changedFields: ['LastName', 'Email'] });
+    await waitFor(() => mc.row(KEY, firstId)?.LastName === 'Renamed', 15_000, 'the streamed change to be written');
+    expect(mc.rows(KEY)).toHaveLength(50);
+  } finally {
+    bridge.kill('SIGTERM');
+    await exited(bridge);
+  }
+}, 60_000);
