@@ -9,7 +9,9 @@
  * subscriber that only counts (the transport's limit), the floor (a forwarder that does only
  * what the outbox contract needs: floor-yardstick.ts) and a naive one that POSTs each event in
  * turn without persistence. Prints one JSON object as its last line. `--all` runs every
- * scenario, store and transport one after the other (all.ts).
+ * scenario, store and transport one after the other (all.ts). `--feedback` turns delivery status
+ * feedback on for the route and adds the statuses published and the Salesforce REST calls they
+ * took per 1,000 settled actions.
  *
  * Processes: the emulators run in one child (`sfmc-bridge emulate`), the bridge in another
  * (`sfmc-bridge start`), the yardsticks in this driver.
@@ -37,8 +39,11 @@ const { values: args } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     transport: { type: 'string', default: 'cometd' },
     all: { type: 'boolean', default: false },
+    feedback: { type: 'boolean', default: false },
   },
 });
+/** `--feedback`: the route publishes MC_Delivery_Status__e for each settled action (issue 17). */
+const FEEDBACK = args.feedback === true;
 const TRANSPORT = args.transport;
 if (TRANSPORT !== 'cometd' && TRANSPORT !== 'pubsub') throw new Error(`--transport: expected cometd or pubsub, got ${TRANSPORT}`);
 const N = Number(args.events ?? (args.scenario === 'burst' || args.scenario === 'backfill' ? 1_000_000 : 200_000));
@@ -132,6 +137,7 @@ async function main(): Promise<void> {
       store: store.config,
       log: { level: 'warn', pretty: false },
     };
+    if (FEEDBACK) (config.routes[0] as Record<string, unknown>).feedback = true;
     const configPath = join(dir, 'bridge.json');
     writeFileSync(configPath, JSON.stringify(config));
     const emuCpuBefore = emu.cpuMs();
@@ -177,6 +183,20 @@ async function main(): Promise<void> {
     if (DATA_EXT) while ((await mcStats()).entries < N + latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const received: { contactKey: string; receivedAt: number }[] = DATA_EXT ? deliveredAt(String(store.config.path)) : await control(`${info.MC_AUTH_BASE_URL}/_emulator/${TRANSACTIONAL ? 'sends' : 'received'}`, 'GET');
     const latencies = received.filter((e) => publishedAt.has(e.contactKey)).map((e) => e.receivedAt - publishedAt.get(e.contactKey)!).sort((a, b) => a - b);
+    // Feedback: every settled action's status published, and the REST calls that took.
+    let feedback: { statuses: number; sfRestCalls: number; restCallsPer1000Settled: number } | undefined;
+    if (FEEDBACK) {
+      const settled = N + latencyEvents;
+      const fbDeadline = Date.now() + 120_000;
+      let sf = await control(`${info.SF_INSTANCE_URL}/_emulator/stats`, 'GET');
+      while (sf.publishedOverRest < settled && Date.now() < fbDeadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        sf = await control(`${info.SF_INSTANCE_URL}/_emulator/stats`, 'GET');
+      }
+      const calls = (await control(`${info.SF_INSTANCE_URL}/_emulator/rest-calls`, 'GET') as { path: string }[]).filter((c) => c.path.endsWith('/composite/sobjects')).length;
+      feedback = { statuses: sf.publishedOverRest, sfRestCalls: calls, restCallsPer1000Settled: Math.round((calls / settled) * 1000 * 100) / 100 };
+      log(`feedback: ${sf.publishedOverRest} statuses in ${calls} calls`);
+    }
     const peakRssMb = bridge.peakRssMb();
     await bridge.stop();
 
@@ -185,6 +205,7 @@ async function main(): Promise<void> {
 
     const result = {
       scenario: args.scenario, store: args.store, transport: TRANSPORT, events: N,
+      ...(feedback ? { feedback } : {}),
       eventsPerSec: Math.round(eventsPerSec),
       p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
       peakRssMb: Math.round(peakRssMb * 10) / 10,

@@ -136,6 +136,7 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
       connects: engine.connects,
       retained: log.size,
       restCalls: rest.calls.length,
+      publishedOverRest: events.published.length,
       faultsFired: Object.fromEntries(faults.fired),
       faultsPending: faults.pending(),
       ...engine.counts(),

@@ -135,6 +135,8 @@ export interface StreamingStats {
   retained: number;
   /** REST calls answered (token endpoint included). */
   restCalls: number;
+  /** Platform events published through the REST API. */
+  publishedOverRest: number;
   /** Requests each injected fault type hit (`unknown-client` and `hang-clients` act at injection and are not counted). */
   faultsFired: Record<string, number>;
   /** Injected hits still waiting for a request. */
