@@ -68,14 +68,14 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const publisher = feedbackRoutes.size === 0 ? undefined : new FeedbackPublisher({
     store, instanceUrl: session.auth.instanceUrl, apiVersion: config.salesforce.apiVersion,
     getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected), telemetry: telemetry.feedback,
-    batchSize: fb.batchSize, pollIntervalMs: fb.pollIntervalMs, limitPauseMs: fb.limitPauseMs, retry: fb.retry,
+    batchSize: fb.batchSize, lingerMs: fb.lingerMs, limitPauseMs: fb.limitPauseMs, retry: fb.retry,
   });
   const dispatcher = new Dispatcher({
     store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,
     pausedUntil: () => table.breakers.blockedUntil(),
     batchSize: config.dispatcher.batchSize, concurrency: config.dispatcher.concurrency,
     maxAttempts: config.dispatcher.maxAttempts, pollIntervalMs: config.dispatcher.pollIntervalMs,
-    onSettled: publisher ? () => { publisher.wake(); return backlog.release(); } : backlog.release,
+    onSettled: backlog.release,
     ...(publisher ? { feedbackFor: (a, outcome, at) => (feedbackRoutes.has(a.route) ? statusEventOf(a, outcome, at) : undefined) } : {}),
   });
 

@@ -397,8 +397,8 @@ export const BridgeConfigSchema = z
     feedback: z.strictObject({
       batchSize: z.number().int().min(1).max(200).default(200)
         .describe('Status events per sObject collections call (Salesforce takes at most 200).'),
-      pollIntervalMs: z.number().int().min(10).max(60_000).default(250)
-        .describe('How often an idle publisher looks for statuses to publish (ms); it is also woken when deliveries settle.'),
+      lingerMs: z.number().int().min(10).max(60_000).default(1000)
+        .describe('How long statuses gather before a publish call when fewer than batchSize wait (ms): few full calls instead of many small ones, at the cost of this much delay in Salesforce.'),
       limitPauseMs: z.number().int().min(1000).max(3_600_000).default(300_000)
         .describe('Pause after Salesforce refuses a publish for the hourly platform event allocation (LIMIT_EXCEEDED) before trying again (ms); statuses wait in the outbox meanwhile.'),
       retry: z.strictObject({

@@ -27,8 +27,11 @@ export interface FeedbackPublisherOptions {
   telemetry: FeedbackTelemetry;
   /** Statuses per call (≤ 200). @default 200 */
   batchSize?: number;
-  /** Idle poll. @default 250 */
-  pollIntervalMs?: number;
+  /**
+   * How long statuses gather before a call when fewer than a full batch wait: few large calls
+   * instead of many small ones (each counts against the org's API). @default 1000
+   */
+  lingerMs?: number;
   /** Pause after LIMIT_EXCEEDED or a refused call. @default 300000 */
   limitPauseMs?: number;
   /** Backoff after a failed call. @default {baseMs: 1000, capMs: 60000} */
@@ -42,8 +45,8 @@ interface SaveResult {
   errors?: { statusCode?: unknown; message?: unknown }[];
 }
 
-/** What one round did. */
-export type RoundOutcome = 'idle' | 'published' | 'failed' | 'paused';
+/** What one round did: `full`, a full batch published (more may wait); `published`, a partial one. */
+export type RoundOutcome = 'idle' | 'published' | 'full' | 'failed' | 'paused';
 
 // A claim outlives any call: a publisher that died mid-call lets another take its statuses.
 const LEASE_MS = 120_000;
@@ -53,18 +56,19 @@ const TIMEOUT_MS = 30_000;
 export class FeedbackPublisher {
   readonly #o: FeedbackPublisherOptions;
   readonly #batchSize: number;
+  readonly #linger: number;
   #pausedUntil = 0;
   #wasPaused = false;
   #failures = 0;
   #running = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopSleep: (() => void) | undefined;
 
   constructor(opts: FeedbackPublisherOptions) {
     this.#o = opts;
     this.#batchSize = Math.min(200, Math.max(1, opts.batchSize ?? 200));
+    this.#linger = Math.max(1, opts.lingerMs ?? 1000);
   }
 
   /** Until when publishing is paused (ms since epoch; 0 when it is not). */
@@ -79,21 +83,18 @@ export class FeedbackPublisher {
     this.#loop = this.#run();
   }
 
-  /** Statuses were written: look now rather than at the next poll (unless paused). */
-  wake(): void {
-    const w = this.#wake;
-    if (w === undefined) return; // paused or backing off: the timer ends that
-    this.#wake = undefined;
-    if (this.#timer) clearTimeout(this.#timer);
-    w();
-  }
-
-  /** Finishes the call in flight and stops; what is left waits in the outbox. */
+  /** Finishes the call in flight, publishes what is waiting, and stops. */
   async stop(): Promise<void> {
     this.#running = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#stopSleep?.();
     await this.#loop;
+    // A clean stop publishes what the last deliveries settled rather than leave it for the next
+    // start; a pause, a failure or an empty outbox ends it (what is left waits in the outbox).
+    for (;;) {
+      const outcome = await this.round().catch(() => 'failed' as const);
+      if (outcome !== 'full' && outcome !== 'published') break;
+    }
   }
 
   async #run(): Promise<void> {
@@ -103,22 +104,17 @@ export class FeedbackPublisher {
         outcome = await this.round();
       } catch (err) {
         // The store failed (closing, a lost connection): wait and look again.
-        this.#o.telemetry.callFailed(`status outbox: ${(err as Error)?.message ?? String(err)}`, this.#o.pollIntervalMs ?? 250, 0);
+        this.#o.telemetry.callFailed(`status outbox: ${(err as Error)?.message ?? String(err)}`, this.#linger, 0);
         outcome = 'failed';
       }
-      if (outcome === 'published') continue;
+      if (outcome === 'full') continue; // more may be waiting: no linger
       const now = Date.now();
-      const delay = this.#pausedUntil > now ? this.#pausedUntil - now
-        : outcome === 'failed' ? backoffDelay(this.#failures, this.#o.retry ?? { baseMs: 1000, capMs: 60_000 })
-        : this.#o.pollIntervalMs ?? 250;
+      const delay = this.#pausedUntil > now ? this.#pausedUntil - now : this.#linger;
       await new Promise<void>((resolve) => {
-        // A wake during a pause or a backoff does not cut it short (only idle polls are); stop does.
         this.#stopSleep = resolve;
-        if (outcome === 'idle') this.#wake = resolve;
-        this.#timer = setTimeout(() => { this.#wake = undefined; resolve(); }, delay);
+        this.#timer = setTimeout(resolve, delay);
       });
       this.#stopSleep = undefined;
-      if (!this.#running) break;
     }
   }
 
@@ -171,7 +167,7 @@ export class FeedbackPublisher {
     if (limited) return this.#pause(rows.filter((r) => again.includes(r.id)), 'LIMIT_EXCEEDED: the org\'s hourly platform event publishing allocation is used up');
     if (unavailable) return this.#failed(rows.filter((r) => again.includes(r.id)), 'PLATFORM_EVENT_PUBLISHING_UNAVAILABLE');
     this.#failures = 0;
-    return 'published';
+    return rows.length >= this.#batchSize ? 'full' : 'published';
   }
 
   async #failed(rows: readonly PendingStatus[], reason: string, advisedMs?: number): Promise<RoundOutcome> {
