@@ -133,6 +133,7 @@ describe('across SIGKILLs', () => {
     const repeated = keys.length - published.size;
     process.stdout.write(`feedback crash test: ${TOTAL} settlements, ${keys.length} statuses published, ${repeated} published twice, ${missing.length} not yet published (${waiting} waiting in the outbox)\n`);
     expect(missing.length).toBe(waiting); // none lost: what is not published waits in the outbox
+    expect(waiting).toBe(0); // and the last, clean stop published what was waiting
     // A status is published twice only when a kill fell between Salesforce's answer and the
     // outbox's delete: at most one call (200 statuses) a kill.
     expect(repeated).toBeLessThanOrEqual(KILLS * 200);
