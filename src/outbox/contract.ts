@@ -177,8 +177,12 @@ export interface IntakeStore {
    * checkpoint): where a reconciliation starts after a refused replay ID or a GAP_OVERFLOW.
    */
   loadCommitMarks?(): Promise<Map<string, number>>;
-  /** Actions not yet delivered nor dead-lettered (the backlog). */
-  backlog(): Promise<number>;
+  /**
+   * Actions not yet delivered nor dead-lettered (the backlog). With `upTo`, a store may stop
+   * counting there (the answer is then at most `upTo`): the backpressure gate only asks whether
+   * the bound is reached.
+   */
+  backlog(upTo?: number): Promise<number>;
 }
 
 /** The dispatcher's side: claims and their outcomes. */
@@ -242,8 +246,8 @@ export interface RetentionStore {
 
 /** The admin listener's gauges and readiness probe. */
 export interface AdminStore {
-  /** Actions not yet delivered nor dead-lettered (the backlog). */
-  backlog(): Promise<number>;
+  /** Actions not yet delivered nor dead-lettered (the backlog); see `IntakeStore.backlog`. */
+  backlog(upTo?: number): Promise<number>;
   /** Counts by status. */
   counts(): Promise<Record<ActionRow['status'], number>>;
   /** Resolves when the store can take a write now (readiness probe); rejects with the reason. */

@@ -57,13 +57,13 @@ export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | u
 export function createBacklogGate(store: Pick<IntakeStore, 'backlog'>, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
   let waiters: (() => void)[] = [];
   const release = async (): Promise<void> => {
-    if (waiters.length === 0 || (await store.backlog()) >= maxBacklog) return;
+    if (waiters.length === 0 || (await store.backlog(maxBacklog)) >= maxBacklog) return;
     const ready = waiters;
     waiters = [];
     for (const w of ready) w();
   };
   const gate: Gate = async (pending = 0) => {
-    if ((await store.backlog()) + pending < maxBacklog) return;
+    if ((await store.backlog(maxBacklog)) + pending < maxBacklog) return;
     await new Promise<void>((resolve) => waiters.push(resolve));
   };
   return { gate, release };

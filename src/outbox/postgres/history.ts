@@ -20,6 +20,8 @@ export interface PgHistoryAccess {
   /** Names this instance in the attempt rows it writes. */
   instanceId: string;
   transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /** Tells the other instances that actions became pending (requeued, replaced). */
+  workAdded(): Promise<void>;
 }
 
 type Row = DbActionRow & { inflight: boolean };
@@ -96,6 +98,7 @@ export async function requeueDead(db: PgHistoryAccess, ids: readonly number[], n
       SELECT b.id, $3, 'requeued', b.error_code, 'requeued after ' || b.attempts || ' attempts; last error: ' || coalesce(b.error, 'none'), $4
       FROM before b JOIN u ON u.id = b.id ORDER BY b.id
     RETURNING action_id`, [ids, Math.max(1, now), now, db.instanceId]);
+  if (rows.length > 0) await db.workAdded();
   return inOrderAsked(ids, rows.map((r) => r.action_id));
 }
 
@@ -112,7 +115,7 @@ export async function discardDead(db: PgHistoryAccess, ids: readonly number[], n
 
 /** Replaces a dead letter made before delivery with what re-running its planning made (see `Store.replaceDeadLetter`). */
 export async function replaceDead(db: PgHistoryAccess, id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
-  return db.transaction(async (c) => {
+  const result = await db.transaction(async (c) => {
     const { rows } = await c.query<{ idempotency_key: string }>(
       `SELECT idempotency_key FROM actions WHERE id = $1 AND status = 'dead' AND discarded_at IS NULL FOR UPDATE`, [id]);
     const key = rows[0]?.idempotency_key;
@@ -152,6 +155,8 @@ export async function replaceDead(db: PgHistoryAccess, id: number, actions: read
       [id, now, ending.history.outcome, ending.history.code, ending.history.detail, db.instanceId]);
     return ending.result;
   });
+  await db.workAdded();
+  return result;
 }
 
 /** An action's history, oldest first. */

@@ -107,6 +107,18 @@ export const PG_MIGRATIONS: readonly string[] = [
      error         text
    );
    CREATE INDEX status_events_pending ON status_events (id) WHERE failed_at IS NULL;`,
+  // 8 (issue 18, real time): the claim walks only what it could take. Unclaimed pending actions
+  // in id order, and claimed ones by the end of their lease (a dead instance's run out first):
+  // actions in flight are in neither walk's way. Together they replace actions_pending. Every
+  // settled row leaves a dead entry in these small indexes until vacuum; a plain index scan
+  // marks each one dead the first time it meets it and skips it after, and vacuuming the hot
+  // table often keeps them few.
+  `DROP INDEX actions_pending;
+   CREATE INDEX actions_unclaimed ON actions (id) WHERE status = 'pending' AND claimed_by IS NULL;
+   CREATE INDEX actions_leased ON actions (claimed_until) WHERE status = 'pending' AND claimed_by IS NOT NULL;
+   ALTER TABLE actions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
+     autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000,
+     autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 50000, autovacuum_vacuum_cost_delay = 0);`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */

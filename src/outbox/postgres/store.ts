@@ -24,6 +24,7 @@ import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } fr
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
+import { WorkListener, workChannel } from './wakeups.ts';
 import { sourceFacts } from '../trace-facts.ts';
 
 /** Options of the Postgres store. */
@@ -48,17 +49,29 @@ export interface PostgresStoreOptions {
   instanceId?: string;
 }
 
-// Due, unclaimed (or lease run out), first of its contact key among the pending actions, and
-// no later action of its contact in flight (one requeued from the dead-letter queue waits).
-const CLAIM = `WITH picked AS (
+// First of its contact key among the pending actions, and no later action of its contact in
+// flight (one requeued from the dead-letter queue waits). Two index ranges over the contact's
+// pending actions, so neither walks the contact's other rows.
+const FIRST_OF_CONTACT = `(a.contact_key = '' OR (
+    NOT EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id)
+    AND NOT EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id > a.id
+      AND e.claimed_until > ${DB_NOW})))`;
+
+// Due and unclaimed, in id order, walking the index of unclaimed actions (migration 7): actions
+// in flight are not in it, so the claim never steps over them. Claims whose lease ran out (a
+// dead or frozen instance) come from the index of leases, oldest lease first.
+const CLAIM = `WITH free AS (
     SELECT a.id FROM actions a
-    WHERE a.status = 'pending' AND a.next_attempt_at <= $1
-      AND (a.claimed_until IS NULL OR a.claimed_until <= ${DB_NOW})
-      AND (a.contact_key = '' OR NOT EXISTS (
-        SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key
-          AND (e.id < a.id OR (e.id > a.id AND e.claimed_until > ${DB_NOW}))))
+    WHERE a.status = 'pending' AND a.claimed_by IS NULL AND a.next_attempt_at <= $1 AND ${FIRST_OF_CONTACT}
     ORDER BY a.id LIMIT $2
-    FOR UPDATE OF a SKIP LOCKED)
+    FOR UPDATE OF a SKIP LOCKED),
+  expired AS (
+    SELECT a.id FROM actions a
+    WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.claimed_until <= ${DB_NOW} AND a.next_attempt_at <= $1
+      AND ${FIRST_OF_CONTACT}
+    ORDER BY a.claimed_until LIMIT $2
+    FOR UPDATE OF a SKIP LOCKED),
+  picked AS (SELECT id FROM free UNION ALL SELECT id FROM expired ORDER BY id LIMIT $2)
   UPDATE actions SET claimed_by = $3, claimed_until = ${DB_NOW} + $4
   FROM picked WHERE actions.id = picked.id
   RETURNING ${COLUMNS.split(',').map((c) => `actions.${c.trim()}`).join(', ')}`;
@@ -77,7 +90,12 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
-    options: `-c search_path=${schema} -c synchronous_commit=${options.synchronousCommit ? 'on' : 'off'}`,
+    // No bitmap scans: the hot partial indexes carry a dead entry for every settled action until
+    // vacuum. A plain index scan marks each one dead the first time it meets it and skips it
+    // after; a bitmap scan visits every one of them in the table at every claim (and sorts the
+    // whole pending set before its LIMIT). No query of the store needs a bitmap: each reads one
+    // index by equality, range or ANY.
+    options: `-c search_path=${schema} -c synchronous_commit=${options.synchronousCommit ? 'on' : 'off'} -c enable_bitmapscan=off`,
     application_name: `sfmc-bridge ${instanceId.slice(0, 40)}`,
     keepAlive: true,
     types,
@@ -95,7 +113,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end().catch(() => undefined);
     throw err;
   }
-  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000);
+  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000, new WorkListener({ url: options.url, schema, instanceId }), workChannel(schema));
 }
 
 /** The shared store; see the file comment for claims, leases and per-contact order. */
@@ -108,16 +126,33 @@ export class PostgresStore implements Store {
   #renewing: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #history: PgHistoryAccess;
+  readonly #wakeups: WorkListener;
+  readonly #channel: string;
   /** This instance's name in claims and attempts. */
   readonly instanceId: string;
 
-  constructor(pool: pg.Pool, instanceId: string, leaseMs: number) {
+  constructor(pool: pg.Pool, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string) {
     this.#pool = pool;
+    this.#wakeups = wakeups;
+    this.#channel = channel;
     this.instanceId = instanceId;
     this.#leaseMs = leaseMs;
     this.#renewTimer = setInterval(() => { this.#renewing = this.#renew(); }, Math.max(50, Math.floor(leaseMs / 3)));
     this.#renewTimer.unref();
-    this.#history = { pool, instanceId, transaction: (body) => this.#transaction(body) };
+    this.#history = { pool, instanceId, transaction: (body) => this.#transaction(body), workAdded: () => this.#notify() };
+  }
+
+  /**
+   * Calls `listener` when another instance gave the fleet work (see wakeups.ts); returns the
+   * function that stops it. The dispatcher's wake-up, so it need not poll often.
+   */
+  onWork(listener: () => void): () => void {
+    return this.#wakeups.add(listener);
+  }
+
+  /** Resolves once notifications are listened to (tests). */
+  listening(): Promise<void> {
+    return this.#wakeups.ready();
   }
 
   async loadCheckpoints(): Promise<Map<string, string>> {
@@ -159,6 +194,8 @@ export class PostgresStore implements Store {
           actions.map((a) => a.changeType ?? null), actions.map((a) => a.adminCorrelationId ?? null),
         ]);
         inserted = r.rowCount ?? 0;
+        // Sent at commit, to the other instances only: this one's dispatcher is woken by the sink.
+        if (inserted > 0) await this.#notify(c);
       }
       if (deadLetters.length > 0) {
         const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
@@ -210,6 +247,9 @@ export class PostgresStore implements Store {
     // Only rows this instance still holds: if its lease ran out and another instance claimed
     // the action, that instance records the outcome.
     await this.#transaction(async (c) => {
+      // A settled action frees its contact's next one, and a released claim is due again: an
+      // instance waiting for either looks now.
+      if (records.length > 0) await this.#notify(c);
       if (delivered.length > 0) {
         const r = await c.query<{ id: string }>(`UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
             message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
@@ -274,26 +314,37 @@ export class PostgresStore implements Store {
 
   async recoverInflight(): Promise<number> {
     const r = await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
-      WHERE status = 'pending' AND claimed_until IS NOT NULL AND claimed_until <= ${DB_NOW}`);
+      WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_until <= ${DB_NOW}`);
+    if ((r.rowCount ?? 0) > 0) await this.#notify();
     return r.rowCount ?? 0;
   }
 
-  async backlog(): Promise<number> {
-    const { rows } = await this.#pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM actions WHERE status = 'pending'`);
+  async backlog(upTo?: number): Promise<number> {
+    // Counted through the two queue indexes (unclaimed, leased). With `upTo`, the count stops
+    // there: the backpressure gate only asks whether the backlog reached its bound, and a full
+    // count of a large backlog before every fetch would cost more than the fetch.
+    const limit = upTo === undefined ? '' : `LIMIT ${Math.max(0, Math.floor(upTo))}`;
+    const { rows } = await this.#pool.query<{ n: number }>(`SELECT
+        (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NULL ${limit}) u)::int
+      + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL ${limit}) l)::int AS n`);
     return rows[0]!.n;
   }
 
   async nextDueAt(): Promise<number | undefined> {
     // Among the actions this instance could claim some day: first of their contact, not in
     // flight here. Another instance's claim counts as due when its lease runs out, and so does
-    // a later action of the same contact in flight (a requeued dead letter waits for it).
-    const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0),
+    // a later action of the same contact in flight (a requeued dead letter waits for it). The
+    // unclaimed and the leased actions are read through their own indexes.
+    const dueAt = `GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0),
         CASE WHEN a.contact_key = '' THEN 0 ELSE COALESCE((SELECT max(l.claimed_until) FROM actions l
-          WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id), 0) END)) AS t
-      FROM actions a
-      WHERE a.status = 'pending' AND a.claimed_by IS DISTINCT FROM $1
-        AND (a.contact_key = '' OR NOT EXISTS (
-          SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`, [this.instanceId]);
+          WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id), 0) END)`;
+    const first = `(a.contact_key = '' OR NOT EXISTS (
+          SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`;
+    const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(t) AS t FROM (
+        SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NULL AND ${first}
+        UNION ALL
+        SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.claimed_by <> $1 AND ${first}) x`,
+    [this.instanceId]);
     return rows[0]?.t ?? undefined;
   }
 
@@ -403,8 +454,11 @@ export class PostgresStore implements Store {
     if (!options.keepClaims && this.#inflight.size > 0) {
       await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
         WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`, [[...this.#inflight], this.instanceId]).catch(() => undefined);
+      // Handed back: another instance takes them now, not at its next poll.
+      await this.#notify().catch(() => undefined);
     }
     this.#inflight.clear();
+    await this.#wakeups.close();
     await this.#pool.end();
   }
 
@@ -417,6 +471,11 @@ export class PostgresStore implements Store {
     } catch {
       // The next renewal tries again; leases are three renewals long.
     }
+  }
+
+  /** Tells the other instances there is work (at the commit of `client`'s transaction, if given). */
+  async #notify(client?: pg.PoolClient): Promise<void> {
+    await (client ?? this.#pool).query('SELECT pg_notify($1, $2)', [this.#channel, this.instanceId]);
   }
 
   async #transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
