@@ -75,6 +75,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     pausedUntil: () => table.breakers.blockedUntil(),
     batchSize: config.dispatcher.batchSize, concurrency: config.dispatcher.concurrency,
     maxAttempts: config.dispatcher.maxAttempts, pollIntervalMs: config.dispatcher.pollIntervalMs,
+    notifiedPollIntervalMs: config.dispatcher.notifiedPollIntervalMs,
     onSettled: backlog.release,
     ...(publisher ? { feedbackFor: (a, outcome, at) => (feedbackRoutes.has(a.route) ? statusEventOf(a, outcome, at) : undefined) } : {}),
   });

@@ -74,6 +74,25 @@ test('of three contenders exactly one leads each channel; when it stops another 
   expect(takeover).toBeLessThan(1000);
 });
 
+test('a follower is queued on the lock: when the leader dies it leads at once, not at its next check', async () => {
+  // takeoverMs 10 s: a follower that only checked would look every 2 s.
+  const a = member('a', 10_000);
+  await a.leadership.start();
+  await waitFor(() => a.consuming.size === 2, 5000, 'a leading');
+  const b = member('b', 10_000);
+  await b.leadership.start();
+  await waitFor(async () => (await adminQuery(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rowCount! > 0, 5000, 'b waiting on a lock');
+  // The leader's process dies: the server ends its session, which frees its locks.
+  const killedAt = Date.now();
+  const killed = await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE application_name = $1 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`,
+  [`sfmc-bridge leadership ${schema}`.slice(0, 63)]);
+  expect(killed.rowCount).toBe(1);
+  await waitFor(() => b.consuming.size === 2, 5000, 'b leading both channels');
+  const takeover = Math.max(...log.filter((e) => e.who === 'b' && e.what === 'acquired').map((e) => e.at)) - killedAt;
+  expect(takeover).toBeLessThan(1000);
+});
+
 test('fleets on different schemas of one database do not block each other', async () => {
   const a = member('a', 1000);
   await a.leadership.start();

@@ -328,6 +328,8 @@ export const BridgeConfigSchema = z
       concurrency: z.number().int().min(1).max(64).default(4).describe('Calls in flight at once.'),
       maxAttempts: z.number().int().min(1).max(100).default(12).describe('Attempts before an action goes to the dead-letter queue.'),
       pollIntervalMs: z.number().int().min(1).max(60000).default(50).describe('How often an idle dispatcher looks for new actions (ms).'),
+      notifiedPollIntervalMs: z.number().int().min(1).max(600000).default(2000)
+        .describe('With the Postgres store, which wakes the dispatcher (LISTEN/NOTIFY) when any instance commits or frees work: how often an idle dispatcher still looks, in case a wake-up was lost (ms).'),
       timeoutMs: z.number().int().min(100).max(300000).default(30000).describe('Headers and body timeout of one Marketing Cloud request (ms).'),
       keepAliveMs: z.number().int().min(100).max(4900).default(4000).describe('Idle keep-alive of connections; below Marketing Cloud\'s 5 s idle close.'),
       targets: z.strictObject({

@@ -30,6 +30,11 @@ export interface DispatcherOptions {
   maxAttempts?: number;
   /** Longest sleep when nothing is due. @default 250 */
   pollIntervalMs?: number;
+  /**
+   * Longest sleep when nothing is due, with a store that says when there is work (`onWork`:
+   * Postgres LISTEN/NOTIFY): only a fallback for a lost wake-up. @default 2000
+   */
+  notifiedPollIntervalMs?: number;
   /** Called after each round has settled actions (the backpressure gate listens). */
   onSettled?(): void | Promise<void>;
   /** Actions per chunk for a target, overriding `batchSize` (transactional batches hold 500). */
@@ -47,11 +52,15 @@ export interface DispatcherOptions {
 
 /** Delivers the outbox to Marketing Cloud until stopped. */
 export class Dispatcher {
-  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>;
+  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes' | 'feedbackFor' | 'notifiedPollIntervalMs'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>;
   readonly #retry: RetryPolicy;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /** A wake-up came while no sleep waited for it (mid-round): the next sleep ends at once. */
+  #poked = false;
+  /** Stops the store's wake-ups. */
+  #unlisten: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #current: Promise<boolean> | undefined;
   /** Claimed actions not sent yet (the circuit opened before their turn), in id order. */
@@ -60,7 +69,10 @@ export class Dispatcher {
   #heldUntil = 0;
 
   constructor(options: DispatcherOptions) {
+    const notified = options.store.onWork !== undefined;
     this.#o = { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 250, ...options };
+    // Told when another instance commits or frees work, it polls only to recover a lost wake-up.
+    if (notified) this.#o.pollIntervalMs = Math.max(this.#o.pollIntervalMs, options.notifiedPollIntervalMs ?? 2000);
     this.#retry = options.retry ?? new RetryPolicy(this.#o.maxAttempts);
   }
 
@@ -68,6 +80,7 @@ export class Dispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#unlisten = this.#o.store.onWork?.(() => this.wake());
     this.#loop = this.#run();
   }
 
@@ -76,12 +89,14 @@ export class Dispatcher {
     const w = this.#wake;
     this.#wake = undefined;
     if (this.#timer) clearTimeout(this.#timer);
-    w?.();
+    if (w) w();
+    else this.#poked = true;
   }
 
   /** Finishes the round in flight and stops. */
   async stop(): Promise<void> {
     this.#running = false;
+    this.#unlisten?.();
     this.wake();
     await this.#loop;
   }
@@ -98,6 +113,8 @@ export class Dispatcher {
 
   async #run(): Promise<void> {
     while (this.#running) {
+      // What was committed before this round starts is seen by its claim.
+      this.#poked = false;
       this.#current = this.#round();
       const worked = await this.#current.finally(() => { this.#current = undefined; });
       if (!worked && this.#running) await this.#sleep();
@@ -109,6 +126,8 @@ export class Dispatcher {
     const paused = this.#pausedFor();
     const nextDue = paused > 0 ? Date.now() + paused : this.#held.length > 0 ? 0 : await this.#o.store.nextDueAt();
     const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(paused > 0 ? paused : this.#o.pollIntervalMs, nextDue - Date.now()));
+    // Woken during the round (its claim may have missed that commit) or while reading nextDueAt.
+    if (this.#poked && paused === 0) return;
     return new Promise((resolve) => {
       this.#wake = resolve;
       this.#timer = setTimeout(() => { this.#wake = undefined; resolve(); }, delay);

@@ -195,6 +195,12 @@ export interface DeliveryStore {
   recoverInflight(): Promise<number>;
   /** Earliest `next_attempt_at` among pending actions, or undefined when none is pending. */
   nextDueAt(): Promise<number | undefined>;
+  /**
+   * Shared stores: calls `listener` when another process gave the store work (committed
+   * actions, settled or released some); returns the function that stops it. A dispatcher told
+   * this way polls only as a fallback.
+   */
+  onWork?(listener: () => void): () => void;
 }
 
 /** What `trace` reads: a record's timeline. */

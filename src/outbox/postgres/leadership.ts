@@ -4,8 +4,9 @@
  * Each channel is a PostgreSQL session advisory lock (keyed by schema and channel), taken with
  * `pg_try_advisory_lock` on a connection of its own. The lock lives as long as that session:
  * - the leader's process dies: the kernel closes its socket, the server ends the session and
- *   frees the lock at once; the others retry every `takeoverMs / 5`, so one of them leads
- *   within a fifth of the bound, from the checkpoint the dead leader committed last;
+ *   frees the lock at once. The others are queued on it (`pg_advisory_lock` bounded by
+ *   `lock_timeout`, asked again as soon as it times out), so the server hands it to one of them
+ *   the moment it is free, and that one leads from the checkpoint the dead leader committed last;
  * - the leader freezes or loses the network: the session is idle, and the server ends it after
  *   `idle_session_timeout = takeoverMs`, at least `0.8 × takeoverMs` after the last ping it
  *   answered. The leader pings every `takeoverMs / 5`, a ping times out after as long, and it
@@ -41,6 +42,8 @@ export interface LeadershipOptions extends LeadershipHandlers {
 export class ChannelLeadership {
   readonly #o: LeadershipOptions;
   readonly #checkMs: number;
+  /** How long one wait for a channel's lock lasts; short enough that a round stays under `#checkMs`. */
+  readonly #waitMs: number;
   readonly #held = new Set<string>();
   /** Per channel, the last acquire/lose transition: they run one after the other. */
   readonly #transitions = new Map<string, Promise<void>>();
@@ -53,6 +56,7 @@ export class ChannelLeadership {
   constructor(options: LeadershipOptions) {
     this.#o = options;
     this.#checkMs = Math.max(50, Math.floor(options.takeoverMs / 5));
+    this.#waitMs = Math.max(10, Math.floor(this.#checkMs / 2 / Math.max(1, options.channels.length)));
   }
 
   /** Channels this instance leads now. */
@@ -70,6 +74,12 @@ export class ChannelLeadership {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    // A follower waiting for a lock holds nothing: its connection can go now, not after the wait.
+    if (this.#held.size === 0 && this.#client) {
+      const waiting = this.#client;
+      this.#client = undefined;
+      await waiting.end().catch(() => undefined);
+    }
     await this.#tick;
     const client = this.#client;
     this.#client = undefined;
@@ -81,6 +91,7 @@ export class ChannelLeadership {
   }
 
   async #round(): Promise<void> {
+    let waited = false;
     try {
       if (this.#held.size > 0 && Date.now() - this.#lastOk > this.#o.takeoverMs * 0.5) {
         this.#lose(`no answer from the database for ${Date.now() - this.#lastOk} ms`);
@@ -90,9 +101,10 @@ export class ChannelLeadership {
       const wanted = this.#o.channels.filter((c) => !this.#held.has(c));
       if (wanted.length === 0) await client.query('SELECT 1');
       for (const channel of wanted) {
-        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [this.#key(channel)]);
+        const won = await this.#waitFor(client, channel);
         if (this.#stopped || client !== this.#client) return;
-        if (!rows[0]?.ok) continue;
+        waited = true;
+        if (!won) continue;
         this.#held.add(channel);
         this.#o.logger.info({ event: 'leader_acquired', channel }, 'leading the channel: consuming it from the shared checkpoint');
         this.#transition(channel, () => this.#o.onAcquired(channel).catch((err) => this.#giveUp(client, channel, err)));
@@ -101,7 +113,21 @@ export class ChannelLeadership {
     } catch (err) {
       this.#lose(`lock connection failed: ${(err as Error).message}`);
     } finally {
-      if (!this.#stopped) this.#timer = setTimeout(() => { this.#tick = this.#round(); }, this.#checkMs);
+      // A follower asks again at once: the wait itself paced it, and it must be queued on the
+      // lock when the leader lets go. A leader pings every checkMs.
+      if (!this.#stopped) this.#timer = setTimeout(() => { this.#tick = this.#round(); }, waited ? 0 : this.#checkMs);
+    }
+  }
+
+  /** Waits up to `#waitMs` for the channel's lock; true when it is this instance's. */
+  async #waitFor(client: pg.Client, channel: string): Promise<boolean> {
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [this.#key(channel)]);
+      return true;
+    } catch (err) {
+      // lock_not_available: the leader still holds it. Anything else is the connection's failure.
+      if ((err as { code?: string }).code === '55P03') return false;
+      throw err;
     }
   }
 
@@ -121,6 +147,7 @@ export class ChannelLeadership {
       await client.connect();
       // The server frees a silent leader's locks after takeoverMs (see the file comment).
       await client.query(`SET idle_session_timeout = ${Math.floor(this.#o.takeoverMs)}`);
+      await client.query(`SET lock_timeout = ${this.#waitMs}`);
     } catch (err) {
       client.end().catch(() => undefined);
       this.#o.logger.warn({ event: 'leadership_connect_failed', err: (err as Error).message }, 'cannot reach the database for leadership; retrying');

@@ -59,8 +59,9 @@ const FIRST_OF_CONTACT = `(a.contact_key = '' OR (
 
 // Due and unclaimed, in id order, walking the index of unclaimed actions (migration 7): actions
 // in flight are not in it, so the claim never steps over them. Claims whose lease ran out (a
-// dead or frozen instance) come from the index of leases, oldest lease first.
-const CLAIM = `WITH free AS (
+// dead or frozen instance) come from the index of leases, oldest lease first. Exported for the
+// test that reads its plan.
+export const CLAIM = `WITH free AS (
     SELECT a.id FROM actions a
     WHERE a.status = 'pending' AND a.claimed_by IS NULL AND a.next_attempt_at <= $1 AND ${FIRST_OF_CONTACT}
     ORDER BY a.id LIMIT $2
