@@ -50,7 +50,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await sf.close();
   await mc.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 async function backfill(extra: Partial<Parameters<typeof runBackfillCommand>[0]> = {}) {
@@ -158,3 +158,14 @@ test('it runs while `start` runs on the same store, and the stream\'s newer chan
     await exited(bridge);
   }
 }, 60_000);
+
+test('with --confirm-sends a journey route enters every selected record once, through its target', async () => {
+  const { firstId } = sf.seedContacts(12, { modifiedAt: SEEDED_AT });
+  const { code, summary } = await backfill({ route: 'welcome', confirmSends: true, pageSize: 5 });
+  expect(code).toBe(0);
+  expect(summary).toMatchObject({ status: 'completed', read: 12, accepted: 12, rejected: 0, via: 'targets' });
+  const entries = mc.received({ eventDefinitionKey: 'APIEvent-welcome' });
+  expect(entries).toHaveLength(12);
+  expect(new Set(entries.map((e) => e.contactKey)).size).toBe(12);
+  expect(entries.find((e) => e.contactKey === firstId)?.data).toEqual({ Email: 'seed.1@example.com' });
+});
