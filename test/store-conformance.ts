@@ -205,6 +205,19 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.actionsFor('003000000000404AAA')).toEqual([]);
   });
 
+  test('a record whose actions lie thousands of rows apart is found whole by actionsFor and trace', async () => {
+    // The embedded store indexes records per block of ids: a look-up must visit every block.
+    const fillers = (from: number) => Array.from({ length: 2500 }, (_, i) => action(100 + ((from + i) % 800), { idempotencyKey: `filler-${from + i}` }));
+    const id = action(7).recordId;
+    await store.commitBatch([action(7)], [], new Map());
+    await store.commitBatch(fillers(0), [], new Map());
+    await store.commitBatch([action(7, { idempotencyKey: 'key-7b' })], [], new Map());
+    await store.commitBatch(fillers(2500), [], new Map());
+    await store.commitBatch([action(7, { idempotencyKey: 'key-7c' })], [], new Map());
+    expect((await store.actionsFor(id)).map((r) => r.idempotencyKey)).toEqual(['key-7', 'key-7b', 'key-7c']);
+    expect((await store.trace(id)).map((e) => e.idempotencyKey)).toEqual(['key-7', 'key-7b', 'key-7c']);
+  });
+
   test('trace shows what was received, how it was routed, each failed attempt and the delivery with its Marketing Cloud IDs', async () => {
     const a = action(1, { changeType: 'UPDATE', receivedAt: 1_000 });
     await store.commitBatch([a], [], new Map([[CH, '101']]));

@@ -10,6 +10,7 @@ import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceAttem
 import { notInQueue, replacementEnding, sortReplacement } from '../replacement.ts';
 import { countAttempts } from '../trace-facts.ts';
 import { COLUMNS, type DbActionRow, type DbAttemptRow, type DbTraceRow, insertDeadLetter, toActionRow } from './rows.ts';
+import { byRecordId } from './schema.ts';
 
 /** What the history queries need from the store. */
 export interface SqliteHistoryAccess {
@@ -35,7 +36,7 @@ export function prepareTrace(db: DatabaseSync): TraceStatements {
     // A mapper may key a contact other than the record: the second part finds those rows
     // through the partial index on contact_key (migration 2); the third, an admin's
     // correlation ID (migration 6).
-    rows: db.prepare(`SELECT ${COLUMNS}, change_type FROM actions WHERE record_id = ?
+    rows: db.prepare(`${byRecordId(`${COLUMNS}, change_type`)}
       UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id
       UNION SELECT ${COLUMNS}, change_type FROM actions WHERE admin_correlation_id = ? ORDER BY id`),
     attempts: db.prepare('SELECT action_id, at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid'),

@@ -1,3 +1,24 @@
+/** The embedded store's schema: its versioned migrations, and the look-up by record ID its index needs. */
+
+/**
+ * The record index is kept per bucket of 1,024 consecutive ids (migration 8): `(id >> 10,
+ * record_id)`. A batch's rows have neighbouring ids, so its index entries land in the few leaf
+ * pages of the newest bucket instead of one random page each across the whole index (each a 4 kB
+ * page written to the WAL at commit and again at checkpoint: ~5 µs of an action's ~30 in the
+ * store, measured with bench/store-micro.ts). A look-up seeks once per bucket, ~1,000 seeks for
+ * a million rows, which `trace` does not feel.
+ */
+export const RECORD_BUCKET_SHIFT = 10;
+
+/** The rows of one record ID (bind it once), through the bucketed index; add `ORDER BY`. */
+export function byRecordId(columns: string): string {
+  const b = RECORD_BUCKET_SHIFT;
+  // CROSS JOIN keeps the buckets outside: one index seek per bucket, never a table scan.
+  return `SELECT ${columns} FROM (WITH RECURSIVE buckets(b) AS (SELECT (SELECT min(id) FROM actions) >> ${b}
+      UNION ALL SELECT b + 1 FROM buckets WHERE b < (SELECT max(id) FROM actions) >> ${b}) SELECT b FROM buckets) AS buckets
+    CROSS JOIN actions ON (actions.id >> ${b}) = buckets.b AND actions.record_id = ?`;
+}
+
 /** Versioned migrations of the embedded store, applied in order, each in its own transaction. */
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE checkpoints (
@@ -85,4 +106,8 @@ export const MIGRATIONS: readonly string[] = [
      error      TEXT
    );
    CREATE INDEX status_events_pending ON status_events (id) WHERE failed_at IS NULL;`,
+  // 8 (issue 18): the record index per bucket of ids, so a batch's entries do not scatter
+  // (RECORD_BUCKET_SHIFT above). Rebuilt once on upgrade: a few seconds for a million rows.
+  `DROP INDEX actions_record;
+   CREATE INDEX actions_record ON actions ((id >> ${RECORD_BUCKET_SHIFT}), record_id);`,
 ];

@@ -17,7 +17,7 @@ import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
 import { SqliteStatuses } from './statuses.ts';
 import { deliveryColumns } from '../delivery-columns.ts';
-import { MIGRATIONS } from './schema.ts';
+import { byRecordId, MIGRATIONS } from './schema.ts';
 import { attemptsOfAction, deadLettersOf, discardDead, prepareTrace, replaceDead, requeueDead, traceOf, type SqliteHistoryAccess, type TraceStatements } from './history.ts';
 import { CLAIM_COLUMNS, COLUMNS, type DbActionRow, INSERT_DEAD, insertDeadLetter, toActionRow, toStored } from './rows.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
@@ -323,7 +323,7 @@ class SqliteStore implements Store {
 
   async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
     // The Contact Key is the 18-character record ID: one indexed column answers both.
-    const rows = this.#db.prepare(`SELECT ${COLUMNS} FROM actions WHERE record_id = ? ORDER BY id`).all(recordOrContactKey) as unknown as DbActionRow[];
+    const rows = this.#db.prepare(`${byRecordId(COLUMNS)} ORDER BY id`).all(recordOrContactKey) as unknown as DbActionRow[];
     return rows.map((r) => toActionRow(r, this.#inflight.has(r.id)));
   }
 
