@@ -13,6 +13,7 @@ import { BridgeError, ConfigError, TransientError, Code } from '../core/errors.t
 import type { ActionTarget, DeliveryIds, StoredAction } from '../core/model.ts';
 import type { AttemptRecord, DeliveryStore, StatusEventFields } from '../outbox/contract.ts';
 import type { Telemetry } from '../telemetry/telemetry.ts';
+import { AttemptRecorder } from './attempt-recorder.ts';
 import { RetryPolicy } from './retry.ts';
 import type { DeliveryOutcome, Target } from './target.ts';
 
@@ -54,6 +55,7 @@ export interface DispatcherOptions {
 export class Dispatcher {
   readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes' | 'feedbackFor' | 'notifiedPollIntervalMs'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>;
   readonly #retry: RetryPolicy;
+  readonly #recorder: AttemptRecorder;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -74,6 +76,7 @@ export class Dispatcher {
     // Told when another instance commits or frees work, it polls only to recover a lost wake-up.
     if (notified) this.#o.pollIntervalMs = Math.max(this.#o.pollIntervalMs, options.notifiedPollIntervalMs ?? 2000);
     this.#retry = options.retry ?? new RetryPolicy(this.#o.maxAttempts);
+    this.#recorder = new AttemptRecorder(options.store);
   }
 
   /** Starts the delivery loop. */
@@ -177,8 +180,9 @@ export class Dispatcher {
         }
         // Recorded as soon as answered, not at the end of the round: a crash then sends again
         // at most the chunks in flight (concurrency x batch size), not all the round claimed.
+        // Answers of the same turn share the transaction (attempt-recorder.ts).
         if (records.length > 0) {
-          await store.recordAttempts(records, Date.now());
+          await this.#recorder.record(records);
           recorded += records.length;
         }
       }
