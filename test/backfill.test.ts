@@ -1,4 +1,4 @@
-// `backfill` loads existing records through a route: a dry run writes nothing, send routes are refused without --confirm-sends, a row the live stream wrote more recently is never overwritten, and a backfill killed with SIGKILL resumes where it stopped with every record written exactly once.
+// `backfill` loads existing records through a route: a dry run writes nothing, send routes are refused without --confirm-sends, a row the live stream wrote more recently is never overwritten (not even one changed while its page is being written), and a backfill killed with SIGKILL resumes where it stopped with every record written exactly once.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,12 @@ import { join } from 'node:path';
 import { startStreamingEmulator, type StreamingEmulator } from '../src/emulators/streaming/index.ts';
 import { startMcEmulator, type McEmulator } from '../src/emulators/mc/index.ts';
 import { runBackfillCommand } from '../src/commands/backfill.ts';
+import { loadConfigFile } from '../src/config/load.ts';
+import { loadMappers } from '../src/route/mapper-loader.ts';
+import { openSalesforceSession } from '../src/salesforce/auth.ts';
+import { planBackfill } from '../src/backfill/plan.ts';
+import { runBackfill } from '../src/backfill/run.ts';
+import { BulkQuerySource } from '../src/backfill/source.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
 import { McTokenManager } from '../src/delivery/mc/auth.ts';
@@ -168,4 +174,49 @@ test('with --confirm-sends a journey route enters every selected record once, th
   expect(entries).toHaveLength(12);
   expect(new Set(entries.map((e) => e.contactKey)).size).toBe(12);
   expect(entries.find((e) => e.contactKey === firstId)?.data).toEqual({ Email: 'seed.1@example.com' });
+});
+
+test('a record changed while its page is being written ends with the change, not the page\'s older copy', async () => {
+  const { firstId } = sf.seedContacts(10, { modifiedAt: SEEDED_AT });
+  const config = loadConfigFile(configPath, env);
+  const plan = planBackfill(config, await loadMappers(config), { route: 'contacts-de', confirmSends: false });
+  const store = openSqliteStore({ path: join(dir, 'bridge.db') });
+  const client = new McRestClient(new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: ID, clientSecret: SECRET }));
+  const target = createDataExtensionTarget(client, { versions: store, confirmAfterMs: 10 });
+  let raced = false;
+  // The live change commits in Salesforce and its row is written while the page's ingest job
+  // waits to be completed: the job's older copy lands after it.
+  const liveChange = async () => {
+    raced = true;
+    const changedAt = SEEDED_AT + 60_000;
+    sf.upsertRecord('Contact', { Id: firstId, LastName: 'Changed', SystemModstamp: new Date(changedAt).toISOString() });
+    const payload = { key: KEY, contactKey: firstId, row: { ContactKey: firstId, LastName: 'Changed' }, primaryKey: ['ContactKey'], version: changedAt };
+    const [accepted] = await target.deliver([{ id: 3, idempotencyKey: 'k3', mode: 'batch', payload }]);
+    if (accepted?.status !== 'accepted' || accepted.requestId === null) throw new Error('not accepted');
+    await target.deliver([{ id: 3, idempotencyKey: 'k3', mode: 'batch', payload, confirm: { requestId: accepted.requestId, row: 0 } }]);
+    expect(mc.row(KEY, firstId)).toMatchObject({ LastName: 'Changed' });
+  };
+  const racing = new Proxy(client, {
+    get(t, p) {
+      if (p === 'post') {
+        return async (path: string, body: unknown) => {
+          if (path.endsWith('/batches/complete') && !raced) await liveChange();
+          return t.post(path, body);
+        };
+      }
+      const v = Reflect.get(t, p, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+  try {
+    const session = await openSalesforceSession(config.salesforce);
+    const summary = await runBackfill({ plan, store, source: new BulkQuerySource(session, '62.0'), mc: () => racing, ingestThreshold: 1, pollMs: 20 });
+    expect(raced).toBe(true);
+    expect(summary).toMatchObject({ status: 'completed', read: 10, accepted: 10, repaired: 1 });
+    expect(mc.row(KEY, firstId)).toMatchObject({ LastName: 'Changed' });
+    expect(mc.rows(KEY)).toHaveLength(10);
+  } finally {
+    await store.close();
+    await client.close();
+  }
 });

@@ -19,6 +19,8 @@ export interface BackfillPlan {
   route: RouteConfig;
   entity: string;
   soql: string;
+  /** The fields the query selects (Id and SystemModstamp first). */
+  fields: string[];
   mapper: Mapper;
 }
 
@@ -59,7 +61,7 @@ export function planBackfill(config: BridgeConfig, mappers: MapperRegistry, opts
   const soql = `SELECT ${fields.join(', ')} FROM ${entity}${where.length > 0 ? ` WHERE ${where.map((w) => (where.length > 1 ? `(${w})` : w)).join(' AND ')}` : ''}`;
   const mapper = mappers.get(route.mapper ?? declarativeMapperOf(route));
   if (!mapper) throw new ConfigError('--route', `the mapper of route ${showValue(route.name)} is not loaded`);
-  return { route, entity, soql, mapper };
+  return { route, entity, soql, fields, mapper };
 }
 
 /** What one record became. */

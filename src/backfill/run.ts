@@ -3,7 +3,8 @@
  * route and written before the next is read, the progress saved in the store after every page
  * (`backfill:<route>`), so a crash or Ctrl-C resumes at the page it stopped on, with the same
  * query job. Data extension rows pass the same newest-wins guard as the live stream: a record
- * older than the row the stream already wrote is skipped, never written over it. Rows go
+ * older than the row the stream already wrote is skipped, never written over it, and a record
+ * the stream changed while its page was being written is rewritten from its current values. Rows go
  * through Bulk Data Ingest from `ingestThreshold` records on, through async rows below it.
  * Send routes (confirmed by the operator) are delivered through their targets.
  */
@@ -34,6 +35,8 @@ export interface BackfillCounts {
   /** Records older than the row the live stream wrote: not written. */
   skipped: number;
   pages: number;
+  /** Rows rewritten from the record's current values because a live change overtook them mid-page. */
+  repaired?: number;
 }
 
 /** What `runBackfill` returns. */
@@ -68,7 +71,7 @@ interface BackfillState extends BackfillCounts {
 export interface BackfillDeps {
   plan: BackfillPlan;
   store: Store;
-  source: Pick<BulkQuerySource, 'open' | 'resume' | 'page'>;
+  source: Pick<BulkQuerySource, 'open' | 'resume' | 'page' | 'current'>;
   /** Marketing Cloud REST client of a business unit (undefined: the configured one). */
   mc(mid: string | undefined): McRestClient;
   /** Targets for send routes (only with confirmed sends). */
@@ -196,6 +199,7 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
     try {
       const pending = via === 'ingest' ? await writer!.startIngest(items, keep) : await writer!.startAsync(items, keep);
       await settle(await writer!.finish(pending));
+      await repairOvertaken(winners);
     } catch (err) {
       throw new TransientError(Code.BACKFILL_WRITE_FAILED, `backfill of route "${plan.route.name}" could not write page ${state.pages + 1}: ${(err as Error).message}; run the same command again to resume`, { cause: err });
     }
@@ -203,11 +207,34 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
   if (!deps.dryRun) await store.saveJobState(name, undefined);
   return summary(deps.dryRun ? 'dry-run' : 'completed');
 
+  /**
+   * A live change claimed a newer version of some rows while this page was being written: its
+   * row may have been written before the page's older copy. Those rows are read again from
+   * Salesforce and rewritten with what the record holds now, which is at least as new as that
+   * change (claimed as the newest of its version, so the change, if still unsent, is superseded).
+   */
+  async function repairOvertaken(written: readonly DataExtensionRowPayload[]): Promise<void> {
+    const again = await store.claimRowVersions(written.map((p) => ({ table: tableOf(p), rowKey: rowKeyOf(p), version: p.version, seq: 0 })));
+    const overtaken = written.filter((_, i) => !again[i]).map((p) => p.contactKey);
+    if (overtaken.length === 0) return;
+    const rows: DataExtensionRowPayload[] = [];
+    for (const record of await deps.source.current(plan.entity, plan.fields, overtaken)) {
+      const m = mapRecord(plan, state!.jobId, record, Date.now());
+      if (m.kind === 'actions') for (const a of m.actions) rows.push(a.payload as DataExtensionRowPayload);
+    }
+    const won = await store.claimRowVersions(rows.map((p) => ({ table: tableOf(p), rowKey: rowKeyOf(p), version: p.version, seq: Number.MAX_SAFE_INTEGER })));
+    const current = rows.filter((_, i) => won[i]);
+    if (current.length === 0) return;
+    await writer!.finish(await writer!.startAsync(current.map((p) => p.row), async () => undefined));
+    state!.repaired = (state!.repaired ?? 0) + current.length;
+    await save();
+  }
+
   function summary(status: BackfillSummary['status']): BackfillSummary {
     const s = state!;
     return {
       status, route: plan.route.name, soql: s.soql, jobId: s.jobId, total: s.total, via, resumed, elapsedMs: Date.now() - started, reasons,
-      read: s.read, accepted: s.accepted, rejected: s.rejected, skipped: s.skipped, pages: s.pages,
+      read: s.read, accepted: s.accepted, rejected: s.rejected, skipped: s.skipped, pages: s.pages, repaired: s.repaired ?? 0,
     };
   }
 }

@@ -56,6 +56,24 @@ export class BulkQuerySource {
     return { id: jobId, total: info.numberRecordsProcessed ?? 0 };
   }
 
+  /**
+   * The current values of a few records (REST query by Id, at most 200 a call): what a record
+   * overtaken by a live change during its page's write is rewritten from.
+   */
+  async current(entity: string, fields: readonly string[], ids: readonly string[]): Promise<Record<string, string | null>[]> {
+    const out: Record<string, string | null>[] = [];
+    for (let i = 0; i < ids.length; i += 200) {
+      const list = ids.slice(i, i + 200).map((id) => `'${id.replace(/[^A-Za-z0-9]/g, '')}'`).join(', ');
+      const res = await this.#session.connection.query(`SELECT ${fields.join(', ')} FROM ${entity} WHERE Id IN (${list})`) as { records: Record<string, unknown>[] };
+      for (const r of res.records) {
+        const row: Record<string, string | null> = {};
+        for (const f of fields) row[f] = r[f] === undefined || r[f] === null ? null : String(r[f]);
+        out.push(row);
+      }
+    }
+    return out;
+  }
+
   /** One page of results; `locator` null or '' is the first page. */
   async page(jobId: string, locator: string | null, maxRecords: number): Promise<SourcePage> {
     const path = `/services/data/v${this.#apiVersion}/jobs/query/${encodeURIComponent(jobId)}/results?maxRecords=${maxRecords}${locator ? `&locator=${encodeURIComponent(locator)}` : ''}`;

@@ -106,7 +106,7 @@ function render(s: BackfillSummary): string {
   const lines = [
     `backfill of route ${s.route}: ${s.status}${s.resumed ? ' (resumed)' : ''}`,
     `  query: ${s.soql} (job ${s.jobId}, ${s.total} records)`,
-    `  read ${s.read} records in ${s.pages} pages, ${rate}/s; ${s.status === 'dry-run' ? 'would write' : 'accepted'} ${s.accepted} (${s.via}); skipped ${s.skipped} (the stream wrote a newer row); dead-lettered ${s.rejected}`,
+    `  read ${s.read} records in ${s.pages} pages, ${rate}/s; ${s.status === 'dry-run' ? 'would write' : 'accepted'} ${s.accepted} (${s.via}); skipped ${s.skipped} (the stream wrote a newer row); repaired ${s.repaired ?? 0} (changed while written); dead-lettered ${s.rejected}`,
     ...s.reasons.map((r) => `  dead letter: ${r}`),
   ];
   if (s.status === 'interrupted') lines.push('  interrupted: run the same command again to resume');
