@@ -64,7 +64,7 @@ describe('the contactDelete target against the Marketing Cloud emulator', () => 
     expect(ops.flatMap((o) => o.contactKeys)).toEqual(batch.map((i) => (i.payload as { contactKey: string }).contactKey));
     expect(outcomes[0]).toMatchObject({ ids: { operationId: String(ops[0]!.operationID) } });
     expect(outcomes[1199]).toMatchObject({ ids: { operationId: String(ops[2]!.operationID) } });
-    await waitFor(() => settled.length === 3, 5000, 'three operations settled');
+    await waitFor(() => settled.length === 3, 15_000, 'three operations settled');
     expect(settled.map(([, status, n]) => [status, n])).toEqual([['Completed', 500], ['Completed', 500], ['Completed', 200]]);
     await follower.stop();
   });
