@@ -21,7 +21,8 @@ import type { Store } from './outbox/contract.ts';
 import { Telemetry } from './telemetry/telemetry.ts';
 import { Reachability } from './telemetry/reachability.ts';
 import { FeedbackPublisher } from './delivery/feedback/publisher.ts';
-import { statusEventOf } from './delivery/feedback/status-event.ts';
+import { statusEventOf, statusEventOfDeadLetter } from './delivery/feedback/status-event.ts';
+import type { NewDeadLetter } from './core/model.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -84,7 +85,10 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
   const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted: () => dispatcher.wake() }, session);
   const sub = config.subscriber;
-  const sink = createPipelineSink({ planner: salesforce.planner, store, telemetry, onCommitted: () => dispatcher.wake() });
+  const sink = createPipelineSink({
+    planner: salesforce.planner, store, telemetry, onCommitted: () => dispatcher.wake(),
+    ...(publisher ? { feedbackFor: (d: NewDeadLetter, at: number) => (feedbackRoutes.has(d.route) ? statusEventOfDeadLetter(d, at) : undefined) } : {}),
+  });
   const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }));
   const createSubscriber = await subscriberFactory(config);
   const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber({

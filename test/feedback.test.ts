@@ -38,11 +38,16 @@ describe('in one process', () => {
     const refused = contactId(4);
     // Marketing Cloud's message names the address and a phone number: neither may reach Salesforce.
     h.mc.injectFault({ kind: 'member', contactKeys: [refused], count: 1, errorcode: 30011, message: 'Contact jane.doe@example.com (+1 415 555 0100) is not active' });
-    for (const id of [...ok, refused]) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com` } });
-    const s = await h.startService(feedbackConfig(h.dir));
-    await waitFor(() => statuses(h).length >= 4, 10_000, 'four statuses');
+    for (const id of [...ok, refused]) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com`, Name: { LastName: 'Ok' } } });
+    // No last name: dead-lettered at planning (the route requires it), which settles it too.
+    const unnamed = contactId(5);
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [unnamed], fields: { Email: 'unnamed@example.com' } });
+    const config = feedbackConfig(h.dir) as { routes: { mapping: { required: string[] } }[] };
+    config.routes[0]!.mapping.required = ['Email', 'LastName'];
+    const s = await h.startService(config);
+    await waitFor(() => statuses(h).length >= 5, 10_000, 'five statuses');
     const all = statuses(h);
-    expect(all).toHaveLength(4); // the quiet route's eight settlements publish nothing
+    expect(all).toHaveLength(5); // the quiet route's settlements publish nothing
     const byRecord = new Map(all.map((st) => [st.Record_Id__c, st]));
     for (const id of ok) {
       const [row] = (await s.store.actionsFor(id)).filter((r) => r.route === 'contact-welcome');
@@ -55,16 +60,17 @@ describe('in one process', () => {
     const failed = byRecord.get(refused)!;
     expect(failed).toMatchObject({ Status__c: 'Failed', Error_Code__c: 'MC_MEMBER_REJECTED', MC_Message_Id__c: null });
     expect(failed.Error_Reason__c).toContain('not active');
+    expect(byRecord.get(unnamed)).toMatchObject({ Status__c: 'Failed', Error_Code__c: 'MAPPING_MISSING_FIELD', Target_Type__c: 'none', Attempts__c: 0, Route__c: 'contact-welcome' });
     const text = JSON.stringify(all);
     expect(text).not.toMatch(/jane\.doe|@example\.com|415 555/);
-    expect(new Set(all.map((st) => st.Status_Key__c)).size).toBe(4);
+    expect(new Set(all.map((st) => st.Status_Key__c)).size).toBe(5);
     expect(Date.parse(failed.Settled_At__c)).toBeGreaterThan(0);
 
     // The dead letter is retried and delivered: a second, different status for the record.
     const [dead] = (await s.store.deadLetters()).filter((r) => r.recordId === refused && r.route === 'contact-welcome');
     await s.store.requeue([dead!.id], Date.now());
     s.dispatcher.wake();
-    await waitFor(() => statuses(h).length >= 5, 10_000, 'the status of the retried dead letter');
+    await waitFor(() => statuses(h).length >= 6, 10_000, 'the status of the retried dead letter');
     const again = statuses(h).filter((st) => st.Record_Id__c === refused);
     expect(again.map((st) => st.Status__c)).toEqual(['Failed', 'Delivered']);
     expect(again[0]!.Status_Key__c).not.toBe(again[1]!.Status_Key__c);

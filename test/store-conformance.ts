@@ -511,4 +511,13 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.statusBacklog()).toBe(0);
     expect(await store.claimStatuses(10, now + 120_000, 60_000)).toEqual([]);
   });
+
+  test('status outbox: a dead letter with a status gets it stored once, a duplicate dead letter none', async () => {
+    const d = { ...deadLetter(1), feedback: { Record_Id__c: 'r', Status__c: 'Failed', Attempts__c: 0 } };
+    await store.commitBatch([], [d, deadLetter(2)], new Map());
+    await store.commitBatch([], [d], new Map());
+    const [row] = await store.deadLetters();
+    const claimed = await store.claimStatuses(10, Date.now(), 60_000);
+    expect(claimed.map((c) => [c.actionId, c.fields])).toEqual([[row!.id, d.feedback]]);
+  });
 }

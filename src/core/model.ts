@@ -184,6 +184,8 @@ export interface NewDeadLetter {
   reason: string;
   /** The event (or raw message) it came from, for retry and inspection. */
   source: unknown;
+  /** Its delivery status event when its route has feedback on: stored with it, published later. */
+  feedback?: Readonly<Record<string, string | number | null>>;
 }
 
 /** An accepted asynchronous request whose outcome is not known yet (data extension rows). */

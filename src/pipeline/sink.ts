@@ -10,11 +10,17 @@ import type { NewAction, NewDeadLetter, RawEvent } from '../core/model.ts';
 import { commitTimestampOf } from '../normalize/idempotency.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
-export function createPipelineSink(deps: { planner: Planner; store: IntakeStore; telemetry: Telemetry; onCommitted(): void }): BatchSink {
-  const { planner, store, telemetry, onCommitted } = deps;
+export function createPipelineSink(deps: {
+  planner: Planner; store: IntakeStore; telemetry: Telemetry; onCommitted(): void;
+  /** Feedback: the status event of a dead letter whose route has feedback on (stored with it). */
+  feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'];
+}): BatchSink {
+  const { planner, store, telemetry, onCommitted, feedbackFor } = deps;
   const stage = { commitExtra: createDerivedCommit(deps) };
   return async (batch, checkpoints) => {
-    const { actions, deadLetters } = await planner(batch, stage);
+    const plan = await planner(batch, stage);
+    const { actions } = plan;
+    const deadLetters = feedbackFor ? withFeedback(plan.deadLetters, feedbackFor) : plan.deadLetters;
     const result = await store.commitBatch(actions, deadLetters, checkpoints, commitMarks(batch));
     telemetry.batchCommitted(batch, result, checkpoints);
     for (const a of actions) telemetry.actionRouted(a);
@@ -27,14 +33,25 @@ export function createPipelineSink(deps: { planner: Planner; store: IntakeStore;
  * Commits actions and dead letters made apart from a received batch (enrichment follow-ups,
  * reconciliation): in one transaction, with no checkpoint moving, told to telemetry like a batch.
  */
-export function createDerivedCommit(deps: { store: IntakeStore; telemetry: Telemetry; onCommitted(): void }):
+export function createDerivedCommit(deps: { store: IntakeStore; telemetry: Telemetry; onCommitted(): void; feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'] }):
   (actions: NewAction[], deadLetters: NewDeadLetter[]) => Promise<void> {
-  return async (actions, deadLetters) => {
+  return async (actions, planned) => {
+    const deadLetters = deps.feedbackFor ? withFeedback(planned, deps.feedbackFor) : planned;
     const result = await deps.store.commitBatch(actions, deadLetters, new Map());
     deps.telemetry.batchCommitted([], result, new Map());
     for (const d of deadLetters) deps.telemetry.rejected(d);
     deps.onCommitted();
   };
+}
+
+/** Dead letters with their status events attached, where their route asks for one. */
+function withFeedback(deadLetters: NewDeadLetter[], feedbackFor: (d: NewDeadLetter, at: number) => NewDeadLetter['feedback']): NewDeadLetter[] {
+  if (deadLetters.length === 0) return deadLetters;
+  const now = Date.now();
+  return deadLetters.map((d) => {
+    const feedback = feedbackFor(d, now);
+    return feedback ? { ...d, feedback } : d;
+  });
 }
 
 /** The latest CDC commitTimestamp per channel in a batch (stored with the checkpoint). */

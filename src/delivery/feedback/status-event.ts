@@ -6,7 +6,7 @@
  * attributes of a send are never copied.
  */
 import { maskPersonal } from '../../core/log.ts';
-import type { DeliveryIds, StoredAction } from '../../core/model.ts';
+import type { DeliveryIds, NewDeadLetter, StoredAction } from '../../core/model.ts';
 
 /** The platform event the bridge publishes, and the channel it must never subscribe to. */
 export const STATUS_EVENT = 'MC_Delivery_Status__e';
@@ -72,5 +72,24 @@ export function statusEventOf(
     Settled_At__c: new Date(at).toISOString(),
     // One per settlement: a dead letter retried and delivered gets a second, different key.
     Status_Key__c: cut(`${a.idempotencyKey}#${attempts}:${delivered ? 'D' : 'F'}`)!,
+  };
+}
+
+/** The status event of something dead-lettered before delivery (bad input, a failed mapping). */
+export function statusEventOfDeadLetter(d: NewDeadLetter, at: number): StatusEvent {
+  return {
+    Record_Id__c: d.recordId,
+    Route__c: cut(d.route, 64)!,
+    Target_Type__c: 'none',
+    Target_Key__c: null,
+    Status__c: 'Failed',
+    MC_Request_Id__c: null,
+    MC_Message_Id__c: null,
+    Error_Code__c: cut(d.code, 80),
+    Error_Reason__c: cut(maskPersonal(d.reason)),
+    Correlation_Id__c: cut(d.correlationId)!,
+    Attempts__c: 0,
+    Settled_At__c: new Date(at).toISOString(),
+    Status_Key__c: cut(`${d.idempotencyKey}#0:F`)!,
   };
 }

@@ -187,7 +187,7 @@ export class PostgresStore implements Store {
                       $9::text[], $10::text[], $11::text[], $12::bigint[], $14::text[], $15::text[])
             WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, ac, n)
           ORDER BY n
-          ON CONFLICT (idempotency_key) DO NOTHING`, [
+          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, [
           actions.map((a) => a.idempotencyKey), actions.map((a) => a.route), actions.map((a) => a.target),
           actions.map((a) => a.mode), actions.map((a) => a.batchKey), actions.map((a) => a.channel),
           actions.map((a) => a.replayId), actions.map((a) => a.recordId), actions.map((a) => a.contactKey),
@@ -206,13 +206,18 @@ export class PostgresStore implements Store {
                       $12::bigint[], $13::text[], $14::text[])
             WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, ra, ct, ac, n)
           ORDER BY n
-          ON CONFLICT (idempotency_key) DO NOTHING`, [
+          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, [
           deadLetters.map((d) => d.idempotencyKey), deadLetters.map((d) => d.route), deadLetters.map((d) => d.channel),
           deadLetters.map((d) => d.replayId), deadLetters.map((d) => d.recordId), deadLetters.map((d) => d.contactKey),
           deadLetters.map((d) => d.correlationId), deadLetters.map((d) => d.code), deadLetters.map((d) => d.reason), now, sources,
           facts.map((f) => f.receivedAt ?? null), facts.map((f) => f.changeType ?? null), deadLetters.map((d) => d.adminCorrelationId ?? null),
         ]);
         deadLettered = r.rowCount ?? 0;
+        // Feedback: a dead letter of a route with feedback on settles here, at planning.
+        const fb = new Map<number, StatusEventFields>();
+        const byKey = new Map(deadLetters.filter((d) => d.feedback).map((d) => [d.idempotencyKey, d.feedback!]));
+        if (byKey.size > 0) for (const row of r.rows as { id: string; idempotency_key: string }[]) if (byKey.has(row.idempotency_key)) fb.set(Number(row.id), byKey.get(row.idempotency_key)!);
+        if (fb.size > 0) await addStatuses(c, [...fb.keys()], fb, now);
       }
       if (checkpoints.size > 0) {
         await c.query(`INSERT INTO checkpoints (channel, replay_id, updated_at)

@@ -13,6 +13,7 @@ export class SqliteStatuses {
   readonly #delete: StatementSync;
   readonly #fail: StatementSync;
   readonly #count: StatementSync;
+  readonly #addLast: StatementSync;
   /** Claimed until (ms), by status id. */
   readonly #claims = new Map<number, number>();
 
@@ -22,11 +23,17 @@ export class SqliteStatuses {
     this.#delete = db.prepare('DELETE FROM status_events WHERE id = ?');
     this.#fail = db.prepare('UPDATE status_events SET failed_at = ?, error = ? WHERE id = ?');
     this.#count = db.prepare('SELECT count(*) AS n FROM status_events WHERE failed_at IS NULL');
+    this.#addLast = db.prepare('INSERT INTO status_events (action_id, fields, created_at) VALUES (last_insert_rowid(), ?, ?)');
   }
 
   /** Adds a status; call inside the transaction that records its settlement. */
   add(actionId: number, fields: StatusEventFields, now: number): void {
     this.#insert.run(actionId, JSON.stringify(fields), now);
+  }
+
+  /** Adds a status for the action row inserted last; call right after that insert, in its transaction. */
+  addLast(fields: StatusEventFields, now: number): void {
+    this.#addLast.run(JSON.stringify(fields), now);
   }
 
   claim(limit: number, now: number, leaseMs: number): PendingStatus[] {

@@ -188,8 +188,11 @@ class SqliteStore implements Store {
         else duplicates++;
       }
       for (const d of deadLetters) {
-        if (insertDeadLetter(this.#insertDead, d, now)) deadLettered++;
-        else duplicates++;
+        if (insertDeadLetter(this.#insertDead, d, now)) {
+          deadLettered++;
+          // Feedback: a dead letter of a route with feedback on settles here, at planning.
+          if (d.feedback) this.#statuses.addLast(d.feedback, now);
+        } else duplicates++;
       }
       for (const [channel, replayId] of checkpoints) this.#upsertCheckpoint.run(channel, replayId, now);
       if (marks) for (const [channel, ts] of marks) this.#upsertMark.run(ts, channel);
