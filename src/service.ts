@@ -23,6 +23,7 @@ import { Reachability } from './telemetry/reachability.ts';
 import { FeedbackPublisher } from './delivery/feedback/publisher.ts';
 import { statusEventOf, statusEventOfDeadLetter } from './delivery/feedback/status-event.ts';
 import type { NewDeadLetter } from './core/model.ts';
+import { withTargetStatuses } from './delivery/feedback/target-status.ts';
 
 /** A running bridge. */
 export interface Service {
@@ -61,10 +62,11 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
 
-  const table = createTargets(config, telemetry.targets, { versions: store });
-  const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   // Feedback: routes with feedback on get a status event per settlement, published apart.
   const feedbackRoutes = new Set(config.routes.filter((r) => r.feedback).map((r) => r.name));
+  const probeEvents = feedbackRoutes.size === 0 ? telemetry.targets : withTargetStatuses(telemetry.targets, config.routes, store);
+  const table = createTargets(config, probeEvents, { versions: store });
+  const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   const fb = config.feedback;
   const publisher = feedbackRoutes.size === 0 ? undefined : new FeedbackPublisher({
     store, instanceUrl: session.auth.instanceUrl, apiVersion: config.salesforce.apiVersion,

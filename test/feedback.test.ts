@@ -77,6 +77,16 @@ describe('in one process', () => {
     await waitFor(async () => (await s.store.statusBacklog()) === 0, 5000, 'an empty status outbox');
   });
 
+  it('reports a definition the probe finds missing as a Target Problem status for the feedback route sending to it, before any send', async () => {
+    h.mc.setDefinitionStatus(WELCOME_KEY, 'deleted');
+    await h.startService(feedbackConfig(h.dir, { feedback: { lingerMs: 50 } }));
+    await waitFor(() => statuses(h).length >= 1, 10_000, 'the target problem status');
+    expect(statuses(h)).toEqual([expect.objectContaining({
+      Record_Id__c: null, Route__c: 'contact-welcome', Target_Type__c: 'eventDefinition', Target_Key__c: WELCOME_KEY,
+      Status__c: 'Target Problem', Error_Code__c: 'MC_DEFINITION_MISSING', Error_Reason__c: expect.stringContaining('does not exist'),
+    })]);
+  });
+
   it('pauses on the hourly publishing limit with an alert line while deliveries go on, and publishes the rest after the pause', async () => {
     h.sf.setPublishLimit(3);
     const ids = Array.from({ length: 8 }, (_, i) => contactId(100 + i));

@@ -295,6 +295,8 @@ export interface FeedbackStore {
   releaseStatuses(ids: readonly number[]): Promise<void>;
   /** Statuses waiting to be published. */
   statusBacklog(): Promise<number>;
+  /** Adds a status about no action (a target the probe found broken). */
+  addStatus(fields: StatusEventFields, now: number): Promise<void>;
 }
 
 export interface Store extends FeedbackStore, IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore, RowVersionStore, JobStore {

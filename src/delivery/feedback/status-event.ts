@@ -14,16 +14,16 @@ export const STATUS_CHANNEL = `/event/${STATUS_EVENT}`;
 
 /** The fields of one status event, as force-app defines them. */
 export type StatusEvent = {
-  Record_Id__c: string;
+  Record_Id__c: string | null;
   Route__c: string;
   Target_Type__c: string;
   Target_Key__c: string | null;
-  Status__c: 'Delivered' | 'Failed';
+  Status__c: 'Delivered' | 'Failed' | 'Target Problem';
   MC_Request_Id__c: string | null;
   MC_Message_Id__c: string | null;
   Error_Code__c: string | null;
   Error_Reason__c: string | null;
-  Correlation_Id__c: string;
+  Correlation_Id__c: string | null;
   Attempts__c: number;
   Settled_At__c: string;
   Status_Key__c: string;
@@ -91,5 +91,29 @@ export function statusEventOfDeadLetter(d: NewDeadLetter, at: number): StatusEve
     Attempts__c: 0,
     Settled_At__c: new Date(at).toISOString(),
     Status_Key__c: cut(`${d.idempotencyKey}#0:F`)!,
+  };
+}
+
+/**
+ * The status event of a target the probe found unusable, for each route with feedback that sends
+ * to it: no record, Status "Target Problem", the probe's code and reason. A Flow can tell an
+ * admin before the first send to it is refused.
+ */
+export function statusEventOfTarget(route: string, v: { kind: string; key: string; state: string; detail: string }, at: number): StatusEvent {
+  const code = v.state === 'inactive' ? 'MC_DEFINITION_INACTIVE' : v.state === 'misnamed' ? 'MC_DEFINITION_MISNAMED' : 'MC_DEFINITION_MISSING';
+  return {
+    Record_Id__c: null,
+    Route__c: cut(route, 64)!,
+    Target_Type__c: v.kind,
+    Target_Key__c: cut(v.key),
+    Status__c: 'Target Problem',
+    MC_Request_Id__c: null,
+    MC_Message_Id__c: null,
+    Error_Code__c: code,
+    Error_Reason__c: cut(maskPersonal(v.detail)),
+    Correlation_Id__c: null,
+    Attempts__c: 0,
+    Settled_At__c: new Date(at).toISOString(),
+    Status_Key__c: cut(`target:${route}:${v.key}:${v.state}:${at}`)!,
   };
 }

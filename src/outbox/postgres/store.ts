@@ -318,6 +318,10 @@ export class PostgresStore implements Store {
     return statusBacklog(this.#pool);
   }
 
+  async addStatus(fields: StatusEventFields, now: number): Promise<void> {
+    await this.#pool.query('INSERT INTO status_events (action_id, fields, created_at) VALUES (0, $1, $2)', [JSON.stringify(fields), now]);
+  }
+
   async recoverInflight(): Promise<number> {
     const r = await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
       WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_until <= ${DB_NOW}`);

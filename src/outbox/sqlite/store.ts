@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
+import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, StatusEventFields, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
 import { SqliteStatuses } from './statuses.ts';
 import { deliveryColumns } from '../delivery-columns.ts';
 import { byRecordId, MIGRATIONS } from './schema.ts';
@@ -307,6 +307,10 @@ class SqliteStore implements Store {
 
   async statusBacklog(): Promise<number> {
     return this.#statuses.backlog();
+  }
+
+  async addStatus(fields: StatusEventFields, now: number): Promise<void> {
+    this.#statuses.add(0, fields, now);
   }
 
   async recoverInflight(): Promise<number> {
