@@ -1,4 +1,4 @@
-// On a shared Postgres store, work one instance commits is taken up by another instance's idle dispatcher at once (LISTEN/NOTIFY), not at its next poll, and a claim never walks over the actions in flight ahead of the due one.
+// On a shared Postgres store, work one instance commits is taken up by another instance's idle dispatcher at once (LISTEN/NOTIFY), not at its next poll, and a claim never walks over the actions in flight or waiting for a retry ahead of the due one.
 import pino from 'pino';
 import { Dispatcher } from '../src/delivery/dispatcher.ts';
 import type { DeliveryItem, DeliveryOutcome, Target } from '../src/delivery/target.ts';
@@ -55,16 +55,23 @@ test('an action committed by one instance is delivered by another instance\'s id
   }
 });
 
-test('a claim reads no action in flight: with 500 claimed ahead, the one due behind them is the only row it visits', async () => {
+test('a claim reads no action in flight nor waiting for a retry: with 600 of them ahead, the one due behind them is the only row it visits', async () => {
   const a = await open();
-  await a.commitBatch(Array.from({ length: 501 }, (_, i) => action(i + 1)), [], new Map());
-  expect(await a.claimDue(500, Date.now())).toHaveLength(500);
+  await a.commitBatch(Array.from({ length: 601 }, (_, i) => action(i + 1)), [], new Map());
+  const claimed = await a.claimDue(600, Date.now());
+  expect(claimed).toHaveLength(600);
+  // The first 100 failed and wait an hour for their next attempt; the other 500 are in flight.
+  const inAnHour = Date.now() + 3_600_000;
+  await a.recordAttempts(claimed.slice(0, 100).map((c) => ({ id: c.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: inAnHour })), Date.now());
   // The claim as the store runs it, explained on a connection set up like the store's.
   const plan = await explainClaim();
   const visited = scansOfActions(plan).reduce((n, node) => n + node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0), 0);
   expect(visited).toBeLessThanOrEqual(2);
   const [last] = await a.claimDue(10, Date.now());
-  expect(last!.idempotencyKey).toBe('key-501');
+  expect(last!.idempotencyKey).toBe('key-601');
+  // The waiting ones are still found when due.
+  expect(await a.nextDueAt()).toBe(inAnHour);
+  expect(await a.claimDue(200, inAnHour)).toHaveLength(100);
 });
 
 interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Alias'?: string; 'Actual Rows': number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }

@@ -15,8 +15,15 @@ export const COLUMNS = `id, idempotency_key, status, route, target, mode, batch_
   correlation_id, admin_correlation_id, payload, attempts, error_code, error, request_id, instance_id, message_key, received_at, created_at,
   delivered_at, claimed_by, claimed_until, discarded_at, change_type, request_row`;
 
+/**
+ * `claimed_by` of an action waiting for its next attempt (a retry, an accepted request to
+ * check): held by no instance, with `claimed_until` its due time, so the claim finds it by
+ * that time in the lease index instead of stepping over it in the unclaimed one.
+ */
+export const WAITING = `''`;
+
 /** True when a row is claimed by a live lease: `trace`, `counts` and `actionsFor` call it in flight. */
-export const INFLIGHT = `(status = 'pending' AND claimed_until IS NOT NULL AND claimed_until > ${DB_NOW})`;
+export const INFLIGHT = `(status = 'pending' AND claimed_by <> ${WAITING} AND claimed_until IS NOT NULL AND claimed_until > ${DB_NOW})`;
 
 /** An action row as selected with `COLUMNS` (the payload comes back parsed). */
 export interface DbActionRow extends DbActionRowOf<unknown> {

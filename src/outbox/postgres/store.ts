@@ -6,7 +6,10 @@
  *   taken with `FOR UPDATE SKIP LOCKED` so two instances never hand out the same action. The
  *   holder renews its leases while delivering; a dead instance's leases run out and its actions
  *   are due again (`recoverInflight` clears the expired ones). Leases are timed on the
- *   database's clock, so instances on different machines agree on when one ran out.
+ *   database's clock, so instances on different machines agree on when one ran out. An action
+ *   waiting for its next attempt is held by no one (`claimed_by = ''`) until `claimed_until`.
+ * - The claim reads only what it could take (see CLAIM), and instances wake each other with
+ *   LISTEN/NOTIFY (wakeups.ts) rather than poll.
  * - Order per contact key: an action is claimed only when no earlier action (lower id) of the
  *   same contact key is still pending, whether that one is waiting for a retry, unclaimed or
  *   in flight at any instance, and no other action of that contact is in flight (a dead letter
@@ -20,7 +23,7 @@ import pg from 'pg';
 import { deliveryColumns, type DeliveryColumns } from '../delivery-columns.ts';
 import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
 import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './history.ts';
-import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored } from './rows.ts';
+import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored, WAITING } from './rows.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
@@ -55,24 +58,26 @@ export interface PostgresStoreOptions {
 const FIRST_OF_CONTACT = `(a.contact_key = '' OR (
     NOT EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id)
     AND NOT EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id > a.id
-      AND e.claimed_until > ${DB_NOW})))`;
+      AND e.claimed_by <> ${WAITING} AND e.claimed_until > ${DB_NOW})))`;
 
-// Due and unclaimed, in id order, walking the index of unclaimed actions (migration 7): actions
-// in flight are not in it, so the claim never steps over them. Claims whose lease ran out (a
-// dead or frozen instance) come from the index of leases, oldest lease first. Exported for the
-// test that reads its plan.
+// Due and unclaimed, in id order, walking the index of unclaimed actions (migration 8): actions
+// in flight are not in it, so the claim never steps over them. From the index of leases, by
+// the time they end: claims whose lease ran out (a dead or frozen instance), and actions
+// waiting for their next attempt (a retry, an accepted request to check), which wait there
+// rather than in the claim's way. Exported for the test that reads its plan.
 export const CLAIM = `WITH free AS (
     SELECT a.id FROM actions a
     WHERE a.status = 'pending' AND a.claimed_by IS NULL AND a.next_attempt_at <= $1 AND ${FIRST_OF_CONTACT}
     ORDER BY a.id LIMIT $2
     FOR UPDATE OF a SKIP LOCKED),
-  expired AS (
+  ended AS (
     SELECT a.id FROM actions a
-    WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.claimed_until <= ${DB_NOW} AND a.next_attempt_at <= $1
+    WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.next_attempt_at <= $1
+      AND a.claimed_until <= GREATEST($1::bigint, ${DB_NOW}) AND (a.claimed_by = ${WAITING} OR a.claimed_until <= ${DB_NOW})
       AND ${FIRST_OF_CONTACT}
     ORDER BY a.claimed_until LIMIT $2
     FOR UPDATE OF a SKIP LOCKED),
-  picked AS (SELECT id FROM free UNION ALL SELECT id FROM expired ORDER BY id LIMIT $2)
+  picked AS (SELECT id FROM free UNION ALL SELECT id FROM ended ORDER BY id LIMIT $2)
   UPDATE actions SET claimed_by = $3, claimed_until = ${DB_NOW} + $4
   FROM picked WHERE actions.id = picked.id
   RETURNING ${COLUMNS.split(',').map((c) => `actions.${c.trim()}`).join(', ')}`;
@@ -129,6 +134,8 @@ export class PostgresStore implements Store {
   readonly #history: PgHistoryAccess;
   readonly #wakeups: WorkListener;
   readonly #channel: string;
+  /** Opens a transaction that notifies at its commit, in the same round trip as BEGIN. */
+  readonly #beginNotifying: string;
   /** This instance's name in claims and attempts. */
   readonly instanceId: string;
 
@@ -136,6 +143,7 @@ export class PostgresStore implements Store {
     this.#pool = pool;
     this.#wakeups = wakeups;
     this.#channel = channel;
+    this.#beginNotifying = `BEGIN; SELECT pg_notify(${pg.escapeLiteral(channel)}, ${pg.escapeLiteral(instanceId)})`;
     this.instanceId = instanceId;
     this.#leaseMs = leaseMs;
     this.#renewTimer = setInterval(() => { this.#renewing = this.#renew(); }, Math.max(50, Math.floor(leaseMs / 3)));
@@ -175,6 +183,8 @@ export class PostgresStore implements Store {
     // A dead letter is dated and typed by the event it came from, when that can be read.
     const facts = deadLetters.map((d) => sourceFacts(d.source));
     const now = Date.now();
+    // Other instances are told at commit, when it holds actions (all of them refused as
+    // duplicates only wakes them for nothing); this one's dispatcher is woken by the sink.
     return this.#transaction(async (c) => {
       let inserted = 0;
       let deadLettered = 0;
@@ -195,8 +205,6 @@ export class PostgresStore implements Store {
           actions.map((a) => a.changeType ?? null), actions.map((a) => a.adminCorrelationId ?? null),
         ]);
         inserted = r.rowCount ?? 0;
-        // Sent at commit, to the other instances only: this one's dispatcher is woken by the sink.
-        if (inserted > 0) await this.#notify(c);
       }
       if (deadLetters.length > 0) {
         const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
@@ -231,7 +239,7 @@ export class PostgresStore implements Store {
           FROM unnest($1::text[], $2::bigint[]) AS x(ch, ts) WHERE c.channel = x.ch`, [[...marks.keys()], [...marks.values()]]);
       }
       return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
-    });
+    }, actions.length > 0);
   }
 
   async claimDue(limit: number, now: number): Promise<StoredAction[]> {
@@ -252,10 +260,9 @@ export class PostgresStore implements Store {
     for (const r of records) if ((r.status === 'delivered' || r.status === 'dead') && r.feedback) statuses.set(r.id, r.feedback);
     // Only rows this instance still holds: if its lease ran out and another instance claimed
     // the action, that instance records the outcome.
+    // A settled action frees its contact's next one, and a released claim is due again: an
+    // instance waiting for either is told at commit.
     await this.#transaction(async (c) => {
-      // A settled action frees its contact's next one, and a released claim is due again: an
-      // instance waiting for either looks now.
-      if (records.length > 0) await this.#notify(c);
       if (delivered.length > 0) {
         const r = await c.query<{ id: string }>(`UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
             message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
@@ -268,7 +275,7 @@ export class PostgresStore implements Store {
       if (retries.length > 0) {
         await c.query(`WITH u AS (
             UPDATE actions a SET attempts = a.attempts + 1, next_attempt_at = x.t, error_code = x.c, error = x.e,
-              claimed_by = NULL, claimed_until = NULL
+              claimed_by = ${WAITING}, claimed_until = x.t
             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS x(id, t, c, e)
             WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'
             RETURNING a.id, x.c, x.e)
@@ -280,7 +287,7 @@ export class PostgresStore implements Store {
       if (accepted.length > 0) {
         // Still pending, claim released, until the results say the row is written. While it is
         // pending, later actions of the same contact wait (the claim's per-contact rule).
-        await c.query(`UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = NULL, claimed_until = NULL
+        await c.query(`UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = ${WAITING}, claimed_until = x.t
           FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS x(id, r, n, t)
           WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'`, [
           accepted.map((r) => r.id), accepted.map((r) => r.requestId), accepted.map((r) => (r.requestId === null ? null : r.row)),
@@ -298,7 +305,7 @@ export class PostgresStore implements Store {
         ]);
         if (statuses.size > 0) await addStatuses(c, r.rows.map((x) => Number(x.action_id)), statuses, now);
       }
-    });
+    }, records.length > 0);
     for (const r of records) this.#inflight.delete(r.id);
   }
 
@@ -324,7 +331,7 @@ export class PostgresStore implements Store {
 
   async recoverInflight(): Promise<number> {
     const r = await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
-      WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_until <= ${DB_NOW}`);
+      WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_by <> ${WAITING} AND claimed_until <= ${DB_NOW}`);
     if ((r.rowCount ?? 0) > 0) await this.#notify();
     return r.rowCount ?? 0;
   }
@@ -347,7 +354,7 @@ export class PostgresStore implements Store {
     // unclaimed and the leased actions are read through their own indexes.
     const dueAt = `GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0),
         CASE WHEN a.contact_key = '' THEN 0 ELSE COALESCE((SELECT max(l.claimed_until) FROM actions l
-          WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id), 0) END)`;
+          WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id AND l.claimed_by <> ${WAITING}), 0) END)`;
     const first = `(a.contact_key = '' OR NOT EXISTS (
           SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`;
     const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(t) AS t FROM (
@@ -483,15 +490,16 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Tells the other instances there is work (at the commit of `client`'s transaction, if given). */
-  async #notify(client?: pg.PoolClient): Promise<void> {
-    await (client ?? this.#pool).query('SELECT pg_notify($1, $2)', [this.#channel, this.instanceId]);
+  /** Tells the other instances there is work. */
+  async #notify(): Promise<void> {
+    await this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, this.instanceId]);
   }
 
-  async #transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** Runs `body` in a transaction; with `notify`, the other instances are told at its commit. */
+  async #transaction<T>(body: (client: pg.PoolClient) => Promise<T>, notify = false): Promise<T> {
     const client = await this.#pool.connect();
     try {
-      await client.query('BEGIN');
+      await client.query(notify ? this.#beginNotifying : 'BEGIN');
       const result = await body(client);
       await client.query('COMMIT');
       return result;
