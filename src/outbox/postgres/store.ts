@@ -24,11 +24,11 @@ import { deliveryColumns, type DeliveryColumns } from '../delivery-columns.ts';
 import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
 import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, replaceDead, requeueDead, traceOf } from './history.ts';
 import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored, WAITING } from './rows.ts';
+import { commitStatement, runCommit } from './commit.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
 import { WorkListener, workChannel } from './wakeups.ts';
-import { sourceFacts } from '../trace-facts.ts';
 
 /** Options of the Postgres store. */
 export interface PostgresStoreOptions {
@@ -81,6 +81,13 @@ export const CLAIM = `WITH free AS (
   UPDATE actions SET claimed_by = $3, claimed_until = ${DB_NOW} + $4
   FROM picked WHERE actions.id = picked.id
   RETURNING ${COLUMNS.split(',').map((c) => `actions.${c.trim()}`).join(', ')}`;
+
+// Delivered: only rows this instance still holds (see recordAttempts). $1 ids, $2-$4 delivery
+// columns, $5 now, $6 this instance.
+const SETTLE_DELIVERED = `UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
+    message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
+  WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending' RETURNING a.id`;
 
 // bigint columns hold epoch milliseconds and ids: well inside Number's exact range.
 const types = {
@@ -177,69 +184,10 @@ export class PostgresStore implements Store {
 
   async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
     marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
-    // Serialized before the transaction: a payload that cannot be stored fails the whole batch.
-    const payloads = actions.map((a) => JSON.stringify(a.payload));
-    const sources = deadLetters.map((d) => JSON.stringify(d.source ?? null));
-    // A dead letter is dated and typed by the event it came from, when that can be read.
-    const facts = deadLetters.map((d) => sourceFacts(d.source));
-    const now = Date.now();
-    // Other instances are told at commit, when it holds actions (all of them refused as
-    // duplicates only wakes them for nothing); this one's dispatcher is woken by the sink.
-    return this.#transaction(async (c) => {
-      let inserted = 0;
-      let deadLettered = 0;
-      if (actions.length > 0) {
-        // One statement per batch; WITH ORDINALITY keeps ids in batch order (outbox order).
-        const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
-            record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id)
-          SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, $13, ct, ac
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                      $9::text[], $10::text[], $11::text[], $12::bigint[], $14::text[], $15::text[])
-            WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, ac, n)
-          ORDER BY n
-          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, [
-          actions.map((a) => a.idempotencyKey), actions.map((a) => a.route), actions.map((a) => a.target),
-          actions.map((a) => a.mode), actions.map((a) => a.batchKey), actions.map((a) => a.channel),
-          actions.map((a) => a.replayId), actions.map((a) => a.recordId), actions.map((a) => a.contactKey),
-          actions.map((a) => a.correlationId), payloads, actions.map((a) => a.receivedAt), now,
-          actions.map((a) => a.changeType ?? null), actions.map((a) => a.adminCorrelationId ?? null),
-        ]);
-        inserted = r.rowCount ?? 0;
-      }
-      if (deadLetters.length > 0) {
-        const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
-            correlation_id, payload, error_code, error, received_at, created_at, change_type, admin_correlation_id)
-          SELECT k, 'dead', ro, ch, rp, rec, ck, co, p::json, ec, er, coalesce(ra, $10), $10, ct, ac
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[],
-                      $12::bigint[], $13::text[], $14::text[])
-            WITH ORDINALITY AS x(k, ro, ch, rp, rec, ck, co, ec, er, p, ra, ct, ac, n)
-          ORDER BY n
-          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, [
-          deadLetters.map((d) => d.idempotencyKey), deadLetters.map((d) => d.route), deadLetters.map((d) => d.channel),
-          deadLetters.map((d) => d.replayId), deadLetters.map((d) => d.recordId), deadLetters.map((d) => d.contactKey),
-          deadLetters.map((d) => d.correlationId), deadLetters.map((d) => d.code), deadLetters.map((d) => d.reason), now, sources,
-          facts.map((f) => f.receivedAt ?? null), facts.map((f) => f.changeType ?? null), deadLetters.map((d) => d.adminCorrelationId ?? null),
-        ]);
-        deadLettered = r.rowCount ?? 0;
-        // Feedback: a dead letter of a route with feedback on settles here, at planning.
-        const fb = new Map<number, StatusEventFields>();
-        const byKey = new Map(deadLetters.filter((d) => d.feedback).map((d) => [d.idempotencyKey, d.feedback!]));
-        if (byKey.size > 0) for (const row of r.rows as { id: string; idempotency_key: string }[]) if (byKey.has(row.idempotency_key)) fb.set(Number(row.id), byKey.get(row.idempotency_key)!);
-        if (fb.size > 0) await addStatuses(c, [...fb.keys()], fb, now);
-      }
-      if (checkpoints.size > 0) {
-        await c.query(`INSERT INTO checkpoints (channel, replay_id, updated_at)
-          SELECT ch, rp, $3 FROM unnest($1::text[], $2::text[]) AS x(ch, rp)
-          ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`,
-        [[...checkpoints.keys()], [...checkpoints.values()], now]);
-      }
-      if (marks && marks.size > 0) {
-        // Kept with the checkpoint it belongs to, and never moved back.
-        await c.query(`UPDATE checkpoints c SET commit_timestamp = GREATEST(coalesce(c.commit_timestamp, 0), x.ts)
-          FROM unnest($1::text[], $2::bigint[]) AS x(ch, ts) WHERE c.channel = x.ch`, [[...marks.keys()], [...marks.values()]]);
-      }
-      return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
-    }, actions.length > 0);
+    // One statement, one round trip (commit.ts); the other instances are told at its commit.
+    const statement = commitStatement(actions, deadLetters, checkpoints, marks, Date.now(), { channel: this.#channel, instanceId: this.instanceId });
+    const { inserted, deadLettered } = await runCommit(this.#pool, statement);
+    return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
   }
 
   async claimDue(limit: number, now: number): Promise<StoredAction[]> {
@@ -262,14 +210,17 @@ export class PostgresStore implements Store {
     // the action, that instance records the outcome.
     // A settled action frees its contact's next one, and a released claim is due again: an
     // instance waiting for either is told at commit.
+    const deliveredArgs = () => [delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me];
+    if (delivered.length === records.length && statuses.size === 0) {
+      // The common round: all delivered, no status events. One statement, one round trip.
+      await this.#pool.query(`WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
+        [...deliveredArgs(), this.#channel, me]);
+      for (const r of records) this.#inflight.delete(r.id);
+      return;
+    }
     await this.#transaction(async (c) => {
       if (delivered.length > 0) {
-        const r = await c.query<{ id: string }>(`UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
-            message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
-          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
-          WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending' RETURNING a.id`, [
-          delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me,
-        ]);
+        const r = await c.query<{ id: string }>(SETTLE_DELIVERED, deliveredArgs());
         if (statuses.size > 0) await addStatuses(c, r.rows.map((x) => Number(x.id)), statuses, now);
       }
       if (retries.length > 0) {
