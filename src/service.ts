@@ -85,10 +85,12 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
 
   let fail!: (err: unknown) => void;
   const failed = new Promise<unknown>((resolve) => { fail = resolve; });
-  const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted: () => dispatcher.wake() }, session);
+  // New actions: the gate adds them to its last count, the dispatcher looks now.
+  const onCommitted = (inserted: number): void => { backlog.committed(inserted); dispatcher.wake(); };
+  const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted }, session);
   const sub = config.subscriber;
   const sink = createPipelineSink({
-    planner: salesforce.planner, store, telemetry, onCommitted: () => dispatcher.wake(),
+    planner: salesforce.planner, store, telemetry, onCommitted,
     ...(publisher ? { feedbackFor: (d: NewDeadLetter, at: number) => (feedbackRoutes.has(d.route) ? statusEventOfDeadLetter(d, at) : undefined) } : {}),
   });
   const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }));

@@ -42,7 +42,7 @@ export interface SalesforceSide {
 
 /** Opens the session (a misconfigured auth method throws ConfigError here) and builds the rest. */
 export async function openSalesforceSide(deps: {
-  config: BridgeConfig; logger: Logger; store: IntakeStore & Pick<HistoryStore, 'actionsFor'>; telemetry: Telemetry; mappers: MapperRegistry; onCommitted(): void;
+  config: BridgeConfig; logger: Logger; store: IntakeStore & Pick<HistoryStore, 'actionsFor'>; telemetry: Telemetry; mappers: MapperRegistry; onCommitted(inserted: number): void;
 }, session?: SalesforceSession): Promise<SalesforceSide> {
   const { config, logger, store } = deps;
   const sf = config.salesforce;

@@ -11,7 +11,7 @@ import { commitTimestampOf } from '../normalize/idempotency.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
 export function createPipelineSink(deps: {
-  planner: Planner; store: IntakeStore; telemetry: Telemetry; onCommitted(): void;
+  planner: Planner; store: IntakeStore; telemetry: Telemetry; onCommitted(inserted: number): void;
   /** Feedback: the status event of a dead letter whose route has feedback on (stored with it). */
   feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'];
 }): BatchSink {
@@ -25,7 +25,7 @@ export function createPipelineSink(deps: {
     telemetry.batchCommitted(batch, result, checkpoints);
     for (const a of actions) telemetry.actionRouted(a);
     for (const d of deadLetters) telemetry.rejected(d);
-    onCommitted();
+    onCommitted(result.inserted);
   };
 }
 
@@ -33,14 +33,14 @@ export function createPipelineSink(deps: {
  * Commits actions and dead letters made apart from a received batch (enrichment follow-ups,
  * reconciliation): in one transaction, with no checkpoint moving, told to telemetry like a batch.
  */
-export function createDerivedCommit(deps: { store: IntakeStore; telemetry: Telemetry; onCommitted(): void; feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'] }):
+export function createDerivedCommit(deps: { store: IntakeStore; telemetry: Telemetry; onCommitted(inserted: number): void; feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'] }):
   (actions: NewAction[], deadLetters: NewDeadLetter[]) => Promise<void> {
   return async (actions, planned) => {
     const deadLetters = deps.feedbackFor ? withFeedback(planned, deps.feedbackFor) : planned;
     const result = await deps.store.commitBatch(actions, deadLetters, new Map());
     deps.telemetry.batchCommitted([], result, new Map());
     for (const d of deadLetters) deps.telemetry.rejected(d);
-    deps.onCommitted();
+    deps.onCommitted(result.inserted);
   };
 }
 
@@ -66,22 +66,42 @@ export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | u
   return marks;
 }
 
+/** How long a counted backlog is trusted, with this process's commits since added to it (ms). */
+export const BACKLOG_COUNT_FRESH_MS = 1000;
+
 /**
  * The backpressure gate: resolves at once while the backlog (plus what the subscriber still
  * holds uncommitted) is under `maxBacklog`, else when the dispatcher has brought the backlog
  * back under. The subscriber awaits it before asking for more.
+ *
+ * The last count plus what this process committed since (`committed`) bounds the backlog from
+ * above, deliveries only lower it: while that stays under the bound the gate opens without
+ * counting again, so a shared store is not asked before every fetch. Other instances' commits
+ * are not in that sum; a count at least every `freshMs` brings them in. Before closing, it counts.
  */
-export function createBacklogGate(store: Pick<IntakeStore, 'backlog'>, maxBacklog: number): { gate: Gate; release(): Promise<void> } {
+export function createBacklogGate(store: Pick<IntakeStore, 'backlog'>, maxBacklog: number, freshMs = BACKLOG_COUNT_FRESH_MS):
+  { gate: Gate; release(): Promise<void>; committed(inserted: number): void } {
   let waiters: (() => void)[] = [];
+  let counted = 0;
+  let countedAt = Number.NEGATIVE_INFINITY;
+  let since = 0;
+  const count = async (): Promise<number> => {
+    // Reset before asking: a commit that lands while the count runs is added (at worst twice).
+    since = 0;
+    counted = await store.backlog(maxBacklog);
+    countedAt = Date.now();
+    return counted;
+  };
   const release = async (): Promise<void> => {
-    if (waiters.length === 0 || (await store.backlog(maxBacklog)) >= maxBacklog) return;
+    if (waiters.length === 0 || (await count()) >= maxBacklog) return;
     const ready = waiters;
     waiters = [];
     for (const w of ready) w();
   };
   const gate: Gate = async (pending = 0) => {
-    if ((await store.backlog(maxBacklog)) + pending < maxBacklog) return;
+    if (Date.now() - countedAt < freshMs && counted + since + pending < maxBacklog) return;
+    if ((await count()) + pending < maxBacklog) return;
     await new Promise<void>((resolve) => waiters.push(resolve));
   };
-  return { gate, release };
+  return { gate, release, committed: (inserted) => { since += inserted; } };
 }
