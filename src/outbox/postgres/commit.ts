@@ -11,8 +11,8 @@ import pg from 'pg';
 import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { sourceFacts } from '../trace-facts.ts';
 
-/** A statement and its parameters. */
-export interface Statement { text: string; values: unknown[] }
+/** A named statement and its parameters: each connection plans a statement of one name once. */
+export interface Statement { name: string; text: string; values: unknown[] }
 
 /** Where to tell the other instances that work was committed. */
 export interface CommitNotice { channel: string; instanceId: string }
@@ -87,9 +87,11 @@ export function commitStatement(actions: readonly NewAction[], deadLetters: read
   }
   // Sent at commit; this instance's own dispatcher is woken in-process by the sink.
   const woke = notice && actions.length > 0 ? `, (SELECT pg_notify(${$(notice.channel)}, ${$(notice.instanceId)})) AS woke` : '';
+  // The text depends only on which parts are present (and the notice): so does the name.
+  const name = `sfmc-commit-${parts.map((p) => p.slice(0, 2)).join('-')}${woke ? '-n' : ''}`;
   const text = `${parts.length > 0 ? `WITH ${parts.join(',\n')}\n` : ''}SELECT ${actions.length > 0 ? '(SELECT count(*) FROM ins)' : '0'}::int AS inserted,
     ${deadLetters.length > 0 ? '(SELECT count(*) FROM dl)' : '0'}::int AS dead_lettered${woke}`;
-  return { text, values };
+  return { name, text, values };
 }
 
 /** Runs the statement of `commitStatement`; the counts it returns. */

@@ -28,6 +28,7 @@ import { commitStatement, runCommit } from './commit.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
+import { HotTableVacuum } from './vacuum.ts';
 import { WorkListener, workChannel } from './wakeups.ts';
 
 /** Options of the Postgres store. */
@@ -126,7 +127,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end().catch(() => undefined);
     throw err;
   }
-  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000, new WorkListener({ url: options.url, schema, instanceId }), workChannel(schema));
+  const vacuum = await HotTableVacuum.open(pool);
+  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000, new WorkListener({ url: options.url, schema, instanceId }), workChannel(schema), vacuum);
 }
 
 /** The shared store; see the file comment for claims, leases and per-contact order. */
@@ -143,11 +145,13 @@ export class PostgresStore implements Store {
   readonly #channel: string;
   /** Opens a transaction that notifies at its commit, in the same round trip as BEGIN. */
   readonly #beginNotifying: string;
+  readonly #vacuum: HotTableVacuum;
   /** This instance's name in claims and attempts. */
   readonly instanceId: string;
 
-  constructor(pool: pg.Pool, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string) {
+  constructor(pool: pg.Pool, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string, vacuum: HotTableVacuum) {
     this.#pool = pool;
+    this.#vacuum = vacuum;
     this.#wakeups = wakeups;
     this.#channel = channel;
     this.#beginNotifying = `BEGIN; SELECT pg_notify(${pg.escapeLiteral(channel)}, ${pg.escapeLiteral(instanceId)})`;
@@ -191,7 +195,8 @@ export class PostgresStore implements Store {
   }
 
   async claimDue(limit: number, now: number): Promise<StoredAction[]> {
-    const { rows } = await this.#pool.query<DbActionRow>(CLAIM, [now, limit, this.instanceId, this.#leaseMs]);
+    // Named: each connection plans the claim once, not at every round.
+    const { rows } = await this.#pool.query<DbActionRow>({ name: 'sfmc-claim', text: CLAIM, values: [now, limit, this.instanceId, this.#leaseMs] });
     rows.sort((a, b) => a.id - b.id);
     for (const r of rows) this.#inflight.add(r.id);
     return rows.map(toStored);
@@ -213,9 +218,10 @@ export class PostgresStore implements Store {
     const deliveredArgs = () => [delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me];
     if (delivered.length === records.length && statuses.size === 0) {
       // The common round: all delivered, no status events. One statement, one round trip.
-      await this.#pool.query(`WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
-        [...deliveredArgs(), this.#channel, me]);
+      await this.#pool.query({ name: 'sfmc-settle-delivered', text: `WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
+        values: [...deliveredArgs(), this.#channel, me] });
       for (const r of records) this.#inflight.delete(r.id);
+      this.#vacuum.settled(delivered.length);
       return;
     }
     await this.#transaction(async (c) => {
@@ -258,6 +264,7 @@ export class PostgresStore implements Store {
       }
     }, records.length > 0);
     for (const r of records) this.#inflight.delete(r.id);
+    this.#vacuum.settled(delivered.length + dead.length);
   }
 
   claimStatuses(limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
@@ -308,11 +315,11 @@ export class PostgresStore implements Store {
           WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id AND l.claimed_by <> ${WAITING}), 0) END)`;
     const first = `(a.contact_key = '' OR NOT EXISTS (
           SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`;
-    const { rows } = await this.#pool.query<{ t: number | null }>(`SELECT min(t) AS t FROM (
+    const { rows } = await this.#pool.query<{ t: number | null }>({ name: 'sfmc-next-due', text: `SELECT min(t) AS t FROM (
         SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NULL AND ${first}
         UNION ALL
         SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.claimed_by <> $1 AND ${first}) x`,
-    [this.instanceId]);
+    values: [this.instanceId] });
     return rows[0]?.t ?? undefined;
   }
 
@@ -427,6 +434,7 @@ export class PostgresStore implements Store {
     }
     this.#inflight.clear();
     await this.#wakeups.close();
+    await this.#vacuum.close();
     await this.#pool.end();
   }
 
