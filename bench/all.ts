@@ -53,10 +53,10 @@ export async function runAll(extra: string[], log: (m: string) => void): Promise
     process.stdout.write(`${JSON.stringify({ run: c.name, ...r })}\n`);
     results.push([c, r]);
   }
-  const head = ['run', 'events/s', 'ofFloor', 'floor', 'raw', 'p50 ms', 'p99 ms', 'bridge µs/ev', 'peak RSS MB', '× naive'];
+  const head = ['run', 'events/s', 'ofFloor', 'floor', 'raw', 'p50 ms', 'p99 ms', 'bridge µs/ev', 'running µs/ev', 'floor µs/ev', 'peak RSS MB', '× naive'];
   const rows = results.map(([c, r]) => r.error ? [c.name, `failed: ${r.error}`] : [
     c.name, cell(r.eventsPerSec), cell(r.ofFloor), cell(r.floorEventsPerSec), cell(r.rawEventsPerSec), cell(r.p50Ms), cell(r.p99Ms),
-    cell(r.cpuUsPerEvent?.bridge), cell(r.peakRssMb), cell(r.timesNaive),
+    cell(r.cpuUsPerEvent?.bridge), cell(r.cpuUsPerEvent?.bridgeRunning), cell(r.cpuUsPerEvent?.floor), cell(r.peakRssMb), cell(r.timesNaive),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((v, i) => (v ?? '').padEnd(widths[i]!)).join('  ');
@@ -66,5 +66,5 @@ export async function runAll(extra: string[], log: (m: string) => void): Promise
   const ps = by('default sqlite pubsub');
   process.stdout.write(`\n${line(head)}\n${rows.map(line).join('\n')}\n\n`);
   process.stdout.write(`postgres / sqlite throughput: ${ratio(pg?.eventsPerSec, sq?.eventsPerSec)}\n`);
-  process.stdout.write(`pubsub / cometd throughput: ${ratio(ps?.eventsPerSec, sq?.eventsPerSec)}, bridge CPU per event: ${ratio(ps?.cpuUsPerEvent?.bridge, sq?.cpuUsPerEvent?.bridge)}\n`);
+  process.stdout.write(`pubsub / cometd throughput: ${ratio(ps?.eventsPerSec, sq?.eventsPerSec)}, bridge CPU per event: ${ratio(ps?.cpuUsPerEvent?.bridge, sq?.cpuUsPerEvent?.bridge)} (once running: ${ratio(ps?.cpuUsPerEvent?.bridgeRunning, sq?.cpuUsPerEvent?.bridgeRunning)})\n`);
 }
