@@ -24,7 +24,10 @@ const HEAP_FLAGS = '--max-semi-space-size=8 --heap-growing-percent=50';
 const SERVICE_COMMANDS = new Set(['start', 'demo', 'backfill']);
 const flags = (process.env.SFMC_BRIDGE_NODE_FLAGS ?? HEAP_FLAGS).split(/\s+/).filter(Boolean);
 if (SERVICE_COMMANDS.has(process.argv[2]) && flags.length > 0 && typeof process.execve === 'function' && !process.env.SFMC_BRIDGE_TUNED) {
-  const env = { ...process.env, SFMC_BRIDGE_TUNED: '1' };
+  // glibc's malloc gives each thread that allocates an arena of its own (up to 8 per core: the
+  // libuv pool, V8's helpers, the WAL checkpointer), and memory freed in one is not reused by
+  // another: two arenas took ~12 MB off the burst's peak RSS. An explicit setting is kept.
+  const env = { ...process.env, SFMC_BRIDGE_TUNED: '1', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], env);
 }
 
