@@ -19,7 +19,7 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // so neither can make the process run out of memory. SFMC_BRIDGE_NODE_FLAGS replaces them
 // (set it empty to run with V8's defaults). Applied by replacing this process (same PID, so
 // signals and supervisors see no difference) where the platform supports it.
-const HEAP_FLAGS = '--max-semi-space-size=8 --heap-growing-percent=50';
+const HEAP_FLAGS = '--max-semi-space-size=4 --heap-growing-percent=50';
 // backfill too: it reads a million records page by page, and a loose heap would hide that in RSS.
 const SERVICE_COMMANDS = new Set(['start', 'demo', 'backfill']);
 const flags = (process.env.SFMC_BRIDGE_NODE_FLAGS ?? HEAP_FLAGS).split(/\s+/).filter(Boolean);
