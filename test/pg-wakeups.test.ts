@@ -7,7 +7,7 @@ import { CLAIM, openPostgresStore, type PostgresStore } from '../src/outbox/post
 import { Telemetry } from '../src/telemetry/telemetry.ts';
 import { action } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
-import { adminQuery, dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
+import { dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 
 let schema: string;
 let stores: PostgresStore[];
@@ -72,20 +72,6 @@ test('a claim reads no action in flight nor waiting for a retry: with 600 of the
   // The waiting ones are still found when due.
   expect(await a.nextDueAt()).toBe(inAnHour);
   expect(await a.claimDue(200, inAnHour)).toHaveLength(100);
-});
-
-test('on a server that runs no autovacuum, the store vacuums its hot table itself after 20,000 settled actions', async () => {
-  const { rows: [setting] } = await adminQuery<{ on: string }>(`SELECT current_setting('autovacuum') AS on`);
-  // With autovacuum on the server does it (and the table's own thresholds apply); nothing to see here.
-  if (setting!.on === 'on') return;
-  const a = await open();
-  for (let n = 0; n < 20_000; n += 2000) {
-    await a.commitBatch(Array.from({ length: 2000 }, (_, i) => action(n + i + 1, { contactKey: '', recordId: `003${String(n + i + 1).padStart(15, '0')}` })), [], new Map());
-    const claimed = await a.claimDue(2000, Date.now());
-    await a.recordAttempts(claimed.map((c) => ({ id: c.id, status: 'delivered' as const, ids: {} })), Date.now());
-  }
-  await waitFor(async () => (await adminQuery(`SELECT 1 FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'actions'
-    AND (last_vacuum IS NOT NULL OR vacuum_count > 0)`, [schema])).rowCount === 1, 30_000, 'a vacuum of the actions table');
 });
 
 interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Alias'?: string; 'Actual Rows': number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }

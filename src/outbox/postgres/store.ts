@@ -28,7 +28,6 @@ import { commitStatement, runCommit } from './commit.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
 import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
-import { HotTableVacuum } from './vacuum.ts';
 import { WorkListener, workChannel } from './wakeups.ts';
 
 /** Options of the Postgres store. */
@@ -127,8 +126,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end().catch(() => undefined);
     throw err;
   }
-  const vacuum = await HotTableVacuum.open(pool);
-  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000, new WorkListener({ url: options.url, schema, instanceId }), workChannel(schema), vacuum);
+  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000, new WorkListener({ url: options.url, schema, instanceId }), workChannel(schema));
 }
 
 /** The shared store; see the file comment for claims, leases and per-contact order. */
@@ -145,13 +143,11 @@ export class PostgresStore implements Store {
   readonly #channel: string;
   /** Opens a transaction that notifies at its commit, in the same round trip as BEGIN. */
   readonly #beginNotifying: string;
-  readonly #vacuum: HotTableVacuum;
   /** This instance's name in claims and attempts. */
   readonly instanceId: string;
 
-  constructor(pool: pg.Pool, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string, vacuum: HotTableVacuum) {
+  constructor(pool: pg.Pool, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string) {
     this.#pool = pool;
-    this.#vacuum = vacuum;
     this.#wakeups = wakeups;
     this.#channel = channel;
     this.#beginNotifying = `BEGIN; SELECT pg_notify(${pg.escapeLiteral(channel)}, ${pg.escapeLiteral(instanceId)})`;
@@ -221,7 +217,6 @@ export class PostgresStore implements Store {
       await this.#pool.query({ name: 'sfmc-settle-delivered', text: `WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
         values: [...deliveredArgs(), this.#channel, me] });
       for (const r of records) this.#inflight.delete(r.id);
-      this.#vacuum.settled(delivered.length);
       return;
     }
     await this.#transaction(async (c) => {
@@ -264,7 +259,6 @@ export class PostgresStore implements Store {
       }
     }, records.length > 0);
     for (const r of records) this.#inflight.delete(r.id);
-    this.#vacuum.settled(delivered.length + dead.length);
   }
 
   claimStatuses(limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
@@ -434,7 +428,6 @@ export class PostgresStore implements Store {
     }
     this.#inflight.clear();
     await this.#wakeups.close();
-    await this.#vacuum.close();
     await this.#pool.end();
   }
 
