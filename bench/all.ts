@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 const RUN = fileURLToPath(new URL('./run.ts', import.meta.url));
 
 /** One cell of the matrix: the flags `bench/run.ts` is started with. */
-interface Cell { name: string; flags: string[] }
+interface Cell {
+  name: string;
+  flags: string[];
+}
 
 /** The matrix: the default scenario on every store and transport, then the other scenarios. */
 export const MATRIX: readonly Cell[] = [
@@ -30,7 +33,9 @@ function runCell(cell: Cell, extra: string[], log: (m: string) => void): Promise
     log(`--- ${cell.name}`);
     const child = spawn(process.execPath, [...process.execArgv, RUN, ...cell.flags, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     child.on('close', (code) => {
       const last = out.trim().split('\n').at(-1) ?? '';
       try {
@@ -53,11 +58,38 @@ export async function runAll(extra: string[], log: (m: string) => void): Promise
     process.stdout.write(`${JSON.stringify({ run: c.name, ...r })}\n`);
     results.push([c, r]);
   }
-  const head = ['run', 'events/s', 'ofFloor', 'floor', 'raw', 'p50 ms', 'p99 ms', 'bridge µs/ev', 'running µs/ev', 'floor µs/ev', 'peak RSS MB', '× naive'];
-  const rows = results.map(([c, r]) => r.error ? [c.name, `failed: ${r.error}`] : [
-    c.name, cell(r.eventsPerSec), cell(r.ofFloor), cell(r.floorEventsPerSec), cell(r.rawEventsPerSec), cell(r.p50Ms), cell(r.p99Ms),
-    cell(r.cpuUsPerEvent?.bridge), cell(r.cpuUsPerEvent?.bridgeRunning), cell(r.cpuUsPerEvent?.floor), cell(r.peakRssMb), cell(r.timesNaive),
-  ]);
+  const head = [
+    'run',
+    'events/s',
+    'ofFloor',
+    'floor',
+    'raw',
+    'p50 ms',
+    'p99 ms',
+    'bridge µs/ev',
+    'running µs/ev',
+    'floor µs/ev',
+    'peak RSS MB',
+    '× naive',
+  ];
+  const rows = results.map(([c, r]) =>
+    r.error
+      ? [c.name, `failed: ${r.error}`]
+      : [
+          c.name,
+          cell(r.eventsPerSec),
+          cell(r.ofFloor),
+          cell(r.floorEventsPerSec),
+          cell(r.rawEventsPerSec),
+          cell(r.p50Ms),
+          cell(r.p99Ms),
+          cell(r.cpuUsPerEvent?.bridge),
+          cell(r.cpuUsPerEvent?.bridgeRunning),
+          cell(r.cpuUsPerEvent?.floor),
+          cell(r.peakRssMb),
+          cell(r.timesNaive),
+        ],
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((v, i) => (v ?? '').padEnd(widths[i]!)).join('  ');
   const by = (name: string): Result | undefined => results.find(([c]) => c.name === name)?.[1];
@@ -66,5 +98,7 @@ export async function runAll(extra: string[], log: (m: string) => void): Promise
   const ps = by('default sqlite pubsub');
   process.stdout.write(`\n${line(head)}\n${rows.map(line).join('\n')}\n\n`);
   process.stdout.write(`postgres / sqlite throughput: ${ratio(pg?.eventsPerSec, sq?.eventsPerSec)}\n`);
-  process.stdout.write(`pubsub / cometd throughput: ${ratio(ps?.eventsPerSec, sq?.eventsPerSec)}, bridge CPU per event: ${ratio(ps?.cpuUsPerEvent?.bridge, sq?.cpuUsPerEvent?.bridge)} (once running: ${ratio(ps?.cpuUsPerEvent?.bridgeRunning, sq?.cpuUsPerEvent?.bridgeRunning)})\n`);
+  process.stdout.write(
+    `pubsub / cometd throughput: ${ratio(ps?.eventsPerSec, sq?.eventsPerSec)}, bridge CPU per event: ${ratio(ps?.cpuUsPerEvent?.bridge, sq?.cpuUsPerEvent?.bridge)} (once running: ${ratio(ps?.cpuUsPerEvent?.bridgeRunning, sq?.cpuUsPerEvent?.bridgeRunning)})\n`,
+  );
 }

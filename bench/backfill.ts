@@ -27,25 +27,41 @@ export interface BackfillBenchResult {
   exactlyOnce: boolean;
 }
 
-interface Run { code: number | null; signal: string | null; stdout: string; stderr: string; peakRssMb: number }
+interface Run {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  peakRssMb: number;
+}
 
 /** Runs `sfmc-bridge backfill`, sampling its peak RSS; `killWhen` is polled and SIGKILLs it when true. */
 async function runBackfill(args: string[], info: EmulatorInfo, killWhen?: () => Promise<boolean>): Promise<Run> {
   const child = spawn(process.execPath, [BIN, 'backfill', ...args], { env: { ...process.env, ...info }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
   let peak = 0;
-  const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const done = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let finished = false;
-  void done.then(() => { finished = true; });
+  void done.then(() => {
+    finished = true;
+  });
   while (!finished) {
     try {
       const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
       peak = Math.max(peak, kb / 1024);
-    } catch { /* exited between checks */ }
-    if (killWhen && await killWhen()) {
+    } catch {
+      /* exited between checks */
+    }
+    if (killWhen && (await killWhen())) {
       child.kill('SIGKILL');
       break;
     }
@@ -63,18 +79,32 @@ export async function runBackfillBench(opts: { records: number; log(message: str
   try {
     const info = emu.info;
     const config = join(dir, 'bridge.json');
-    writeFileSync(config, JSON.stringify({
-      channels: [{ name: '/data/ContactChangeEvent' }],
-      routes: [{ name: 'backfill-bench', channel: '/data/ContactChangeEvent', target: { type: 'dataExtension', key: KEY, fieldTypes: { Email: 'EmailAddress' } },
-        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } } }],
-      store: { kind: 'sqlite', path: join(dir, 'bridge.db') },
-      log: { level: 'warn', pretty: false },
-    }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        channels: [{ name: '/data/ContactChangeEvent' }],
+        routes: [
+          {
+            name: 'backfill-bench',
+            channel: '/data/ContactChangeEvent',
+            target: { type: 'dataExtension', key: KEY, fieldTypes: { Email: 'EmailAddress' } },
+            mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
+          },
+        ],
+        store: { kind: 'sqlite', path: join(dir, 'bridge.db') },
+        log: { level: 'warn', pretty: false },
+      }),
+    );
     for (let from = 1; from <= n; from += 250_000) {
-      await control(`${info.SF_INSTANCE_URL}/_emulator/seed`, 'POST', { count: Math.min(250_000, n - from + 1), from, modifiedAt: Date.parse('2026-01-01T00:00:00Z') });
+      await control(`${info.SF_INSTANCE_URL}/_emulator/seed`, 'POST', {
+        count: Math.min(250_000, n - from + 1),
+        from,
+        modifiedAt: Date.parse('2026-01-01T00:00:00Z'),
+      });
     }
     log(`seeded ${n} contacts; backfilling, killed at about half`);
-    const rowWrites = (): Promise<{ rows: number; writes: number; rewritten: number }> => control(`${info.MC_AUTH_BASE_URL}/_emulator/row-writes?key=${KEY}`, 'GET');
+    const rowWrites = (): Promise<{ rows: number; writes: number; rewritten: number }> =>
+      control(`${info.MC_AUTH_BASE_URL}/_emulator/row-writes?key=${KEY}`, 'GET');
     const args = ['--config', config, '--route', 'backfill-bench', '--json'];
     const t0 = Date.now();
     const killed = await runBackfill(args, info, async () => (await rowWrites()).rows >= n / 2);
@@ -87,10 +117,15 @@ export async function runBackfillBench(opts: { records: number; log(message: str
     const final = await rowWrites();
     log(`done: ${final.rows} rows, ${final.rewritten} written more than once, ${Math.round((n * 1000) / elapsed)} rows/s`);
     return {
-      scenario: 'backfill', records: n, rowsPerSec: Math.round((n * 1000) / elapsed),
-      peakRssMb: { killedRun: killed.peakRssMb, resumedRun: resumed.peakRssMb }, killedAtRows,
+      scenario: 'backfill',
+      records: n,
+      rowsPerSec: Math.round((n * 1000) / elapsed),
+      peakRssMb: { killedRun: killed.peakRssMb, resumedRun: resumed.peakRssMb },
+      killedAtRows,
       resumed: { read: summary.read, accepted: summary.accepted, pages: summary.pages },
-      rows: final.rows, rewritten: final.rewritten, exactlyOnce: final.rows === n && final.rewritten === 0,
+      rows: final.rows,
+      rewritten: final.rewritten,
+      exactlyOnce: final.rows === n && final.rewritten === 0,
     };
   } finally {
     await emu.stop();

@@ -52,11 +52,15 @@ export async function runBurst(o: BurstOptions): Promise<Record<string, unknown>
     const CHANNEL = '/data/ContactChangeEvent';
     const config = {
       channels: [{ name: CHANNEL, replayFrom: -2 }],
-      routes: [{
-        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
-        target: { type: 'journey', eventDefinitionKey: 'APIEvent-bench', mode: 'batch' },
-        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-      }],
+      routes: [
+        {
+          name: 'bench',
+          channel: CHANNEL,
+          changeTypes: ['CREATE', 'UPDATE'],
+          target: { type: 'journey', eventDefinitionKey: 'APIEvent-bench', mode: 'batch' },
+          mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
+        },
+      ],
       store: { kind: 'sqlite', path: join(dir, 'burst.db') },
       log: { level: 'warn', pretty: false },
     };
@@ -72,7 +76,10 @@ export async function runBurst(o: BurstOptions): Promise<Record<string, unknown>
       const s = await retried(o.control, `${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
       const sf = await retried(o.control, `${info.SF_INSTANCE_URL}/_emulator/stats`, 'GET');
       const elapsed = Math.round((Date.now() - started) / 1000);
-      if (elapsed % 5 === 0) o.log(`${elapsed} s: delivered ${s.entries} (429s: ${s.faulted}, requests ${s.requests}), streamed ${sf.delivered}, REST calls ${sf.restCalls}, RSS peak ${Math.round(peak)} MB`);
+      if (elapsed % 5 === 0)
+        o.log(
+          `${elapsed} s: delivered ${s.entries} (429s: ${s.faulted}, requests ${s.requests}), streamed ${sf.delivered}, REST calls ${sf.restCalls}, RSS peak ${Math.round(peak)} MB`,
+        );
     }
     peak = Math.max(peak, bridge.peakRssMb());
     const s = await retried(o.control, `${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
@@ -84,12 +91,21 @@ export async function runBurst(o: BurstOptions): Promise<Record<string, unknown>
     const span = (s.lastReceivedAt - s.firstReceivedAt) / 1000;
     o.log(`streamed to the bridge: ${sf.delivered} of ${o.events}; delivered: ${s.entries}; refused with 429: ${s.faulted}`);
     return {
-      scenario: 'burst', events: o.events, durationSec: o.durationSec, mcRatePerSec: o.mcRate,
+      scenario: 'burst',
+      events: o.events,
+      durationSec: o.durationSec,
+      mcRatePerSec: o.mcRate,
       eventsPerSec: span > 0 ? Math.round(s.entries / span) : 0,
-      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      latencySamples: latencies.length,
       peakRssMb: Math.round(peak * 10) / 10,
-      naiveEventsPerSec: null, rawEventsPerSec: null, ofRaw: null, timesNaive: null,
-      delivered: s.entries, streamed: sf.delivered,
+      naiveEventsPerSec: null,
+      rawEventsPerSec: null,
+      ofRaw: null,
+      timesNaive: null,
+      delivered: s.entries,
+      streamed: sf.delivered,
     };
   } finally {
     await emu.stop();

@@ -20,7 +20,11 @@ import { subscribeAll } from './yardsticks.ts';
 const CHANNEL = '/data/ContactChangeEvent';
 const KEY = 'APIEvent-bench';
 
-interface Row { id: number; contactKey: string; data: Record<string, unknown> }
+interface Row {
+  id: number;
+  contactKey: string;
+  data: Record<string, unknown>;
+}
 
 /** The floor's outbox: stores a batch with its checkpoint, marks rows delivered. */
 export interface FloorStore {
@@ -60,7 +64,9 @@ export function sqliteStore(dir: string): FloorStore {
       return rows;
     },
     delivered(rows, requestId) {
-      tx(() => { for (const r of rows) delivered.run(requestId, r.id); });
+      tx(() => {
+        for (const r of rows) delivered.run(requestId, r.id);
+      });
     },
     close: () => db.close(),
   };
@@ -114,12 +120,19 @@ export async function measureFloor(info: EmulatorInfo, n: number, outbox: FloorS
     send();
   };
   // faye hands a long-poll answer's messages over one by one: store them once the answer is through.
-  const client = subscribeAll(info, CHANNEL, (m) => { received.push(m); }, (message) => {
-    if (message.channel === CHANNEL && !storing) {
-      storing = true;
-      setImmediate(store);
-    }
-  });
+  const client = subscribeAll(
+    info,
+    CHANNEL,
+    (m) => {
+      received.push(m);
+    },
+    (message) => {
+      if (message.channel === CHANNEL && !storing) {
+        storing = true;
+        setImmediate(store);
+      }
+    },
+  );
   try {
     for (;;) {
       const s = await control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
@@ -135,4 +148,3 @@ export async function measureFloor(info: EmulatorInfo, n: number, outbox: FloorS
     outbox.close();
   }
 }
-

@@ -25,11 +25,16 @@ async function main(): Promise<void> {
     const raw = await measureRaw(emu.info, CHANNEL, N);
     const emulatorCpu0 = emu.cpuMs();
     const floor = await measureFloor(emu.info, N, args.store === 'sqlite' ? sqliteStore(dir) : noStore());
-    process.stdout.write(`${JSON.stringify({
-      events: N, store: args.store, rawEventsPerSec: Math.round(raw.eventsPerSec), floorEventsPerSec: Math.round(floor.eventsPerSec),
-      floorOfRaw: Math.round((floor.eventsPerSec / raw.eventsPerSec) * 100) / 100,
-      cpuUsPerEvent: { floor: Math.round((floor.cpuMs * 1000) / N), emulators: Math.round(((emu.cpuMs() - emulatorCpu0) * 1000) / N) },
-    })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        events: N,
+        store: args.store,
+        rawEventsPerSec: Math.round(raw.eventsPerSec),
+        floorEventsPerSec: Math.round(floor.eventsPerSec),
+        floorOfRaw: Math.round((floor.eventsPerSec / raw.eventsPerSec) * 100) / 100,
+        cpuUsPerEvent: { floor: Math.round((floor.cpuMs * 1000) / N), emulators: Math.round(((emu.cpuMs() - emulatorCpu0) * 1000) / N) },
+      })}\n`,
+    );
   } finally {
     await emu.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -13,11 +13,16 @@ import type { BridgeConfig } from '../src/config/schema.ts';
 const total = Number(process.argv[2] ?? 200_000);
 const config = parseConfig({
   channels: [{ name: '/data/ContactChangeEvent' }],
-  routes: [{
-    name: 'contact-welcome', channel: '/data/ContactChangeEvent', changeTypes: ['CREATE', 'UPDATE'], changedFields: ['Email'],
-    target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome' },
-    mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'Name.LastName' }, required: ['Email'] },
-  }],
+  routes: [
+    {
+      name: 'contact-welcome',
+      channel: '/data/ContactChangeEvent',
+      changeTypes: ['CREATE', 'UPDATE'],
+      changedFields: ['Email'],
+      target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome' },
+      mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'Name.LastName' }, required: ['Email'] },
+    },
+  ],
 }) as unknown as BridgeConfig;
 const planner = createPlanner(config, builtinMappers());
 
@@ -29,19 +34,29 @@ function id15(n: number): string {
 const texts: string[] = [];
 for (let n = 0; n < 1000; n++) {
   const id = id15(n);
-  texts.push(JSON.stringify({
-    schema: 'x1Hb2bM1Zb0NS1gJYkKF7w',
-    event: { replayId: 1000 + n },
-    payload: {
-      ChangeEventHeader: {
-        entityName: 'Contact', recordIds: [id + checksumOf(id)], changeType: n % 5 === 0 ? 'CREATE' : 'UPDATE',
-        changeOrigin: 'com/salesforce/api/soap/62.0;client=SomeApp', transactionKey: `0002a1b2-${n}`, sequenceNumber: 1,
-        commitTimestamp: 1714156685000, commitNumber: 11657372702432, commitUser: '0055g00000AbCdEAAV',
-        changedFields: ['Email', 'Name.LastName', 'LastModifiedDate'],
+  texts.push(
+    JSON.stringify({
+      schema: 'x1Hb2bM1Zb0NS1gJYkKF7w',
+      event: { replayId: 1000 + n },
+      payload: {
+        ChangeEventHeader: {
+          entityName: 'Contact',
+          recordIds: [id + checksumOf(id)],
+          changeType: n % 5 === 0 ? 'CREATE' : 'UPDATE',
+          changeOrigin: 'com/salesforce/api/soap/62.0;client=SomeApp',
+          transactionKey: `0002a1b2-${n}`,
+          sequenceNumber: 1,
+          commitTimestamp: 1714156685000,
+          commitNumber: 11657372702432,
+          commitUser: '0055g00000AbCdEAAV',
+          changedFields: ['Email', 'Name.LastName', 'LastModifiedDate'],
+        },
+        Email: `c${n}@example.com`,
+        Name: { FirstName: 'Jane', LastName: `Doe${n}` },
+        LastModifiedDate: '2026-04-09T20:26:27.000Z',
       },
-      Email: `c${n}@example.com`, Name: { FirstName: 'Jane', LastName: `Doe${n}` }, LastModifiedDate: '2026-04-09T20:26:27.000Z',
-    },
-  }));
+    }),
+  );
 }
 const batches: RawEvent[][] = [];
 for (let b = 0; b < total / 100; b++) {

@@ -20,7 +20,11 @@ export interface EmulatorInfo {
 
 /** A JSON call to an emulator (control API or token endpoint); a status of 300 or more throws with the body. */
 export async function control(url: string, method: 'GET' | 'POST', body?: unknown): Promise<any> {
-  const res = await request(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await request(url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.body.text();
   if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${text}`);
   return text ? JSON.parse(text) : undefined;
@@ -28,7 +32,11 @@ export async function control(url: string, method: 'GET' | 'POST', body?: unknow
 
 /** A Marketing Cloud token from the emulator's `/v2/token`, with the REST base URL it names. */
 export async function mcToken(info: EmulatorInfo): Promise<{ access_token: string; rest_instance_url: string }> {
-  return control(`${info.MC_AUTH_BASE_URL}/v2/token`, 'POST', { grant_type: 'client_credentials', client_id: info.MC_CLIENT_ID, client_secret: info.MC_CLIENT_SECRET });
+  return control(`${info.MC_AUTH_BASE_URL}/v2/token`, 'POST', {
+    grant_type: 'client_credentials',
+    client_id: info.MC_CLIENT_ID,
+    client_secret: info.MC_CLIENT_SECRET,
+  });
 }
 
 /** Starts `sfmc-bridge emulate --json` and waits for its URLs. */
@@ -39,7 +47,10 @@ export async function startEmulatorProcess(): Promise<{ info: EmulatorInfo; cpuM
   });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (l) => { rl.close(); resolve(l); });
+    rl.once('line', (l) => {
+      rl.close();
+      resolve(l);
+    });
     child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
   });
   return { info: JSON.parse(line) as EmulatorInfo, cpuMs: () => cpuMsOf(child.pid!), stop: () => stopChild(child) };
@@ -65,11 +76,17 @@ export function spawnBridge(configPath: string, info: EmulatorInfo): BridgeProce
   });
   let err = '';
   let exited = false;
-  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
-  child.once('exit', () => { exited = true; });
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  child.once('exit', () => {
+    exited = true;
+  });
   return {
     pid: child.pid!,
-    get exited() { return exited; },
+    get exited() {
+      return exited;
+    },
     stderr: () => err,
     peakRssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -85,7 +102,10 @@ function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }

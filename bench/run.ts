@@ -121,19 +121,31 @@ async function main(): Promise<void> {
       ...(TRANSPORT === 'pubsub' ? { salesforce: { transport: 'pubsub', pubsubUrl: info.SF_PUBSUB_URL } } : {}),
       channels: [{ name: CHANNEL, replayFrom: -2 }],
       ...(DATA_EXT ? { dispatcher: { targets: { dataExtension: { confirmAfterMs: 100 } } } } : {}),
-      routes: [DATA_EXT ? {
-        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
-        target: { type: 'dataExtension', key: DE_KEY, fieldTypes: { Email: 'EmailAddress' } },
-        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-      } : TRANSACTIONAL ? {
-        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
-        target: { type: 'transactional', definitionKey: 'bench-send', addressField: 'Email', mode: 'batch' },
-        mapping: { data: { FirstName: 'FirstName', LastName: 'LastName' } },
-      } : {
-        name: 'bench', channel: CHANNEL, changeTypes: ['CREATE', 'UPDATE'],
-        target: { type: 'journey', eventDefinitionKey: KEY, mode: 'batch' },
-        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-      }],
+      routes: [
+        DATA_EXT
+          ? {
+              name: 'bench',
+              channel: CHANNEL,
+              changeTypes: ['CREATE', 'UPDATE'],
+              target: { type: 'dataExtension', key: DE_KEY, fieldTypes: { Email: 'EmailAddress' } },
+              mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
+            }
+          : TRANSACTIONAL
+            ? {
+                name: 'bench',
+                channel: CHANNEL,
+                changeTypes: ['CREATE', 'UPDATE'],
+                target: { type: 'transactional', definitionKey: 'bench-send', addressField: 'Email', mode: 'batch' },
+                mapping: { data: { FirstName: 'FirstName', LastName: 'LastName' } },
+              }
+            : {
+                name: 'bench',
+                channel: CHANNEL,
+                changeTypes: ['CREATE', 'UPDATE'],
+                target: { type: 'journey', eventDefinitionKey: KEY, mode: 'batch' },
+                mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
+              },
+      ],
       store: store.config,
       log: { level: 'warn', pretty: false },
     };
@@ -180,14 +192,24 @@ async function main(): Promise<void> {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       publishedAt.set(id, Date.now());
       await control(`${info.SF_INSTANCE_URL}/_emulator/publish`, 'POST', {
-        change: { entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `lat${i}@example.com`, Name: { FirstName: 'L', LastName: `T${i}` } } },
+        change: {
+          entityName: 'Contact',
+          changeType: 'CREATE',
+          recordIds: [id],
+          fields: { Email: `lat${i}@example.com`, Name: { FirstName: 'L', LastName: `T${i}` } },
+        },
       });
     }
     const deadline = Date.now() + 60_000;
     while ((await mcStats()).entries < latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     if (DATA_EXT) while ((await mcStats()).entries < N + latencyEvents && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const received: { contactKey: string; receivedAt: number }[] = DATA_EXT ? deliveredAt(String(store.config.path)) : await control(`${info.MC_AUTH_BASE_URL}/_emulator/${TRANSACTIONAL ? 'sends' : 'received'}`, 'GET');
-    const latencies = received.filter((e) => publishedAt.has(e.contactKey)).map((e) => e.receivedAt - publishedAt.get(e.contactKey)!).sort((a, b) => a - b);
+    const received: { contactKey: string; receivedAt: number }[] = DATA_EXT
+      ? deliveredAt(String(store.config.path))
+      : await control(`${info.MC_AUTH_BASE_URL}/_emulator/${TRANSACTIONAL ? 'sends' : 'received'}`, 'GET');
+    const latencies = received
+      .filter((e) => publishedAt.has(e.contactKey))
+      .map((e) => e.receivedAt - publishedAt.get(e.contactKey)!)
+      .sort((a, b) => a - b);
     // Feedback: every settled action's status published, and the REST calls that took.
     let feedback: { statuses: number; sfRestCalls: number; restCallsPer1000Settled: number } | undefined;
     if (FEEDBACK) {
@@ -198,7 +220,9 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 200));
         sf = await control(`${info.SF_INSTANCE_URL}/_emulator/stats`, 'GET');
       }
-      const calls = (await control(`${info.SF_INSTANCE_URL}/_emulator/rest-calls`, 'GET') as { path: string }[]).filter((c) => c.path.endsWith('/composite/sobjects')).length;
+      const calls = ((await control(`${info.SF_INSTANCE_URL}/_emulator/rest-calls`, 'GET')) as { path: string }[]).filter((c) =>
+        c.path.endsWith('/composite/sobjects'),
+      ).length;
       feedback = { statuses: sf.publishedOverRest, sfRestCalls: calls, restCallsPer1000Settled: Math.round((calls / settled) * 1000 * 100) / 100 };
       log(`feedback: ${sf.publishedOverRest} statuses in ${calls} calls`);
     }
@@ -209,10 +233,15 @@ async function main(): Promise<void> {
     log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
 
     const result = {
-      scenario: args.scenario, store: args.store, transport: TRANSPORT, events: N,
+      scenario: args.scenario,
+      store: args.store,
+      transport: TRANSPORT,
+      events: N,
       ...(feedback ? { feedback } : {}),
       eventsPerSec: Math.round(eventsPerSec),
-      p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), latencySamples: latencies.length,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      latencySamples: latencies.length,
       peakRssMb: Math.round(peakRssMb * 10) / 10,
       naiveEventsPerSec: Math.round(naive.eventsPerSec),
       rawEventsPerSec: Math.round(raw.eventsPerSec),
@@ -228,8 +257,10 @@ async function main(): Promise<void> {
         // Its CPU milliseconds until then (start-up), outside the per-event figure above.
         bridgeStartupMs: Math.round(atFirst.cpuMs),
         emulators: Math.round((cpu.emulators * 1000) / N),
-        rawSubscriber: Math.round((rawCpu.subscriber * 1000) / N), rawEmulator: Math.round((rawCpu.emulator * 1000) / N),
-        floor: Math.round((floorCpu.floor * 1000) / N), floorEmulator: Math.round((floorCpu.emulator * 1000) / N),
+        rawSubscriber: Math.round((rawCpu.subscriber * 1000) / N),
+        rawEmulator: Math.round((rawCpu.emulator * 1000) / N),
+        floor: Math.round((floorCpu.floor * 1000) / N),
+        floorEmulator: Math.round((floorCpu.emulator * 1000) / N),
       },
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -252,7 +283,11 @@ function rowsKnownWritten(path: string): { entries: number; firstReceivedAt: num
     db.exec('PRAGMA busy_timeout = 5000');
     // From the bridge's receipt of the first event: rows are confirmed in bursts, so the span of
     // delivery times alone would flatter the rate.
-    const r = db.prepare(`SELECT count(*) AS n, min(received_at) AS f, max(delivered_at) AS l FROM actions WHERE status = 'delivered'`).get() as { n: number; f: number | null; l: number | null };
+    const r = db.prepare(`SELECT count(*) AS n, min(received_at) AS f, max(delivered_at) AS l FROM actions WHERE status = 'delivered'`).get() as {
+      n: number;
+      f: number | null;
+      l: number | null;
+    };
     return { entries: r.n, firstReceivedAt: r.f ?? 0, lastReceivedAt: r.l ?? 0, duplicates: 0 };
   } catch {
     return { entries: 0, firstReceivedAt: 0, lastReceivedAt: 0, duplicates: 0 };
@@ -265,7 +300,10 @@ function rowsKnownWritten(path: string): { entries: number; firstReceivedAt: num
 function deliveredAt(path: string): { contactKey: string; receivedAt: number }[] {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    return (db.prepare(`SELECT record_id AS contactKey, delivered_at AS receivedAt FROM actions WHERE status = 'delivered'`).all() as { contactKey: string; receivedAt: number }[]);
+    return db.prepare(`SELECT record_id AS contactKey, delivered_at AS receivedAt FROM actions WHERE status = 'delivered'`).all() as {
+      contactKey: string;
+      receivedAt: number;
+    }[];
   } finally {
     db.close();
   }

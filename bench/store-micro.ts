@@ -17,17 +17,40 @@ const perRecord = Number(process.argv[3] ?? 100);
 const dir = mkdtempSync(join(tmpdir(), 'store-micro-'));
 const variant = process.argv[4] ?? '';
 // The schema as the store migrates it, then changed by the given SQL.
-if (variant) { const { DatabaseSync } = await import('node:sqlite'); const s0 = openSqliteStore({ path: join(dir, 'o.db') }); await s0.close(); const db = new DatabaseSync(join(dir, 'o.db')); db.exec(variant); db.close(); }
+if (variant) {
+  const { DatabaseSync } = await import('node:sqlite');
+  const s0 = openSqliteStore({ path: join(dir, 'o.db') });
+  await s0.close();
+  const db = new DatabaseSync(join(dir, 'o.db'));
+  db.exec(variant);
+  db.close();
+}
 const store = openSqliteStore({ path: join(dir, 'o.db') });
-const rand = (n: number): string => Math.floor(Math.random() * 36 ** n).toString(36).padStart(n, '0');
+const rand = (n: number): string =>
+  Math.floor(Math.random() * 36 ** n)
+    .toString(36)
+    .padStart(n, '0');
 
 function action(i: number): NewAction {
   const recordId = `003${rand(12)}AAA`;
   return {
-    idempotencyKey: `${rand(16)}${rand(16)}`, route: 'contact-welcome', target: 'journey', mode: 'batch', batchKey: 'APIEvent-bench',
-    channel: '/data/ContactChangeEvent', replayId: String(i), recordId, contactKey: recordId, correlationId: `${rand(12)}-${rand(12)}`,
-    payload: { ContactKey: recordId, EventDefinitionKey: 'APIEvent-bench', Data: { Email: `p${i}@example.com`, FirstName: 'Ada', LastName: 'Lovelace', AccountName: 'Acme Corporation', OwnerEmail: 'owner@example.com' } },
-    receivedAt: Date.now(), changeType: 'UPDATE',
+    idempotencyKey: `${rand(16)}${rand(16)}`,
+    route: 'contact-welcome',
+    target: 'journey',
+    mode: 'batch',
+    batchKey: 'APIEvent-bench',
+    channel: '/data/ContactChangeEvent',
+    replayId: String(i),
+    recordId,
+    contactKey: recordId,
+    correlationId: `${rand(12)}-${rand(12)}`,
+    payload: {
+      ContactKey: recordId,
+      EventDefinitionKey: 'APIEvent-bench',
+      Data: { Email: `p${i}@example.com`, FirstName: 'Ada', LastName: 'Lovelace', AccountName: 'Acme Corporation', OwnerEmail: 'owner@example.com' },
+    },
+    receivedAt: Date.now(),
+    changeType: 'UPDATE',
   } as unknown as NewAction;
 }
 const idsOf = (requestId: string) => (process.env.NO_IDS ? {} : { requestId, eventInstanceId: randomUUID() });
@@ -35,7 +58,10 @@ const batches: NewAction[][] = [];
 for (let i = 0; i < total; i += 100) batches.push(Array.from({ length: 100 }, (_, k) => action(i + k)));
 
 const phase = { commit: 0, claim: 0, record: 0 };
-const cpu = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
+const cpu = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 const t0 = cpu();
 for (let b = 0; b < batches.length; b++) {
   let t = cpu();
@@ -49,7 +75,9 @@ for (let b = 0; b < batches.length; b++) {
     for (let i = 0; i < claimed.length; i += perRecord) {
       // As a journey answers: one request ID per request, one event instance ID per entry.
       const requestId = randomUUID();
-      const records: AttemptRecord[] = claimed.slice(i, i + perRecord).map((a) => ({ id: a.id, status: 'delivered', ids: idsOf(requestId) } as AttemptRecord));
+      const records: AttemptRecord[] = claimed
+        .slice(i, i + perRecord)
+        .map((a) => ({ id: a.id, status: 'delivered', ids: idsOf(requestId) }) as AttemptRecord);
       await store.recordAttempts(records, Date.now());
     }
     phase.record += cpu() - t;
@@ -58,6 +86,17 @@ for (let b = 0; b < batches.length; b++) {
 const all = cpu() - t0;
 const u1 = process.cpuUsage();
 const us = (n: number): string => (n / total).toFixed(1);
-console.log(JSON.stringify({ actions: total, perRecord, usPerAction: us(all), user: us(u1.user), system: us(u1.system), commit: us(phase.commit), claim: us(phase.claim), record: us(phase.record) }));
+console.log(
+  JSON.stringify({
+    actions: total,
+    perRecord,
+    usPerAction: us(all),
+    user: us(u1.user),
+    system: us(u1.system),
+    commit: us(phase.commit),
+    claim: us(phase.claim),
+    record: us(phase.record),
+  }),
+);
 await store.close();
 rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,11 @@ import * as grpc from '@grpc/grpc-js';
 import { orgIdOf, pubSubPackage, REPLAY_PRESET, type FetchResponse } from '../subscribers/pubsub/proto.ts';
 
 /** Counts `n` retained events of `channel` from EARLIEST; rate from the first to the n-th event. */
-export async function measureRawPubSub(info: { SF_INSTANCE_URL: string; SF_ACCESS_TOKEN: string; SF_PUBSUB_URL: string }, channel: string, n: number): Promise<{ eventsPerSec: number }> {
+export async function measureRawPubSub(
+  info: { SF_INSTANCE_URL: string; SF_ACCESS_TOKEN: string; SF_PUBSUB_URL: string },
+  channel: string,
+  n: number,
+): Promise<{ eventsPerSec: number }> {
   const client = new (pubSubPackage().client)(info.SF_PUBSUB_URL, grpc.credentials.createInsecure());
   const md = new grpc.Metadata();
   md.set('accesstoken', info.SF_ACCESS_TOKEN);
@@ -30,7 +34,9 @@ export async function measureRawPubSub(info: { SF_INSTANCE_URL: string; SF_ACCES
         call.write({ numRequested: 100 });
       }
     });
-    call.on('error', (err) => { if (count < n) reject(err); });
+    call.on('error', (err) => {
+      if (count < n) reject(err);
+    });
     call.write({ topicName: channel, replayPreset: REPLAY_PRESET.EARLIEST, numRequested: 100 });
   });
   call.cancel();

@@ -23,7 +23,13 @@ export function subscribeAll(info: EmulatorInfo, channel: string, onEvent: (data
     },
   });
   // Only when asked: the raw yardstick's client stays faye's plain one.
-  if (incoming) client.addExtension({ incoming(message: any, next: (m: any) => void) { incoming(message); next(message); } });
+  if (incoming)
+    client.addExtension({
+      incoming(message: any, next: (m: any) => void) {
+        incoming(message);
+        next(message);
+      },
+    });
   client.subscribe(channel, onEvent);
   return client;
 }
@@ -37,7 +43,10 @@ export async function measureRaw(info: EmulatorInfo, channel: string, n: number)
   await new Promise<void>((resolve) => {
     client = subscribeAll(info, channel, () => {
       if (count === 0) first = Date.now();
-      if (++count === n) { last = Date.now(); resolve(); }
+      if (++count === n) {
+        last = Date.now();
+        resolve();
+      }
     });
   });
   await client!.disconnect();
@@ -49,12 +58,19 @@ export async function measureNaive(info: EmulatorInfo, channel: string, key: str
   const token = await mcToken(info);
   const queue: any[] = [];
   let wake: (() => void) | undefined;
-  const client = subscribeAll(info, channel, (data) => { queue.push(data); wake?.(); });
+  const client = subscribeAll(info, channel, (data) => {
+    queue.push(data);
+    wake?.();
+  });
   let done = 0;
   let start = 0;
   for (;;) {
     // Out of events before the time is up (a small --events): measure what was done.
-    if (queue.length === 0) await new Promise<void>((r) => { wake = r; setTimeout(r, 2000); });
+    if (queue.length === 0)
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 2000);
+      });
     if (queue.length === 0) break;
     const data = queue.shift();
     if (start === 0) start = Date.now();

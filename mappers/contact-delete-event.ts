@@ -19,10 +19,18 @@ export const fields = [] as const;
 /** Maps one `MC_Contact_Delete__e` to one deletion. Pure. */
 export default function contactDeleteEvent(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   if (route.target.type !== 'contactDelete') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the contact-delete-event mapper makes deletions, not ${route.target.type} actions`);
+    return new MappingError(
+      Code.MAPPING_WRONG_TARGET,
+      'target.type',
+      `route "${route.name}": the contact-delete-event mapper makes deletions, not ${route.target.type} actions`,
+    );
   }
   if (event.contactKey === '') {
-    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'Record_Id__c', `route "${route.name}": ${event.entityName} has no Record_Id__c, so no Contact Key to delete`);
+    return new MappingError(
+      Code.MAPPING_NO_CONTACT_KEY,
+      'Record_Id__c',
+      `route "${route.name}": ${event.entityName} has no Record_Id__c, so no Contact Key to delete`,
+    );
   }
   return [{ target: 'contactDelete', mode: 'batch', payload: { contactKey: event.contactKey } }];
 }

@@ -16,17 +16,32 @@ import type { RouteConfig } from '../src/config/schema.ts';
 /** Maps a DELETE to one deletion; an UNDELETE to a dead letter saying it is not reversible. Pure. */
 export default function contactDelete(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   if (route.target.type !== 'contactDelete') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the contact-delete mapper makes deletions, not ${route.target.type} actions`);
+    return new MappingError(
+      Code.MAPPING_WRONG_TARGET,
+      'target.type',
+      `route "${route.name}": the contact-delete mapper makes deletions, not ${route.target.type} actions`,
+    );
   }
   if (event.contactKey === '') {
-    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'recordId', `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
+    return new MappingError(
+      Code.MAPPING_NO_CONTACT_KEY,
+      'recordId',
+      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`,
+    );
   }
   if (event.changeType === 'UNDELETE' || event.changeType === 'GAP_UNDELETE') {
-    return new MappingError(Code.CONTACT_UNDELETE_IRREVERSIBLE, 'changeType',
-      `route "${route.name}": ${event.entityName} ${event.recordId} was undeleted in Salesforce; a contact deleted in Marketing Cloud cannot be restored (it comes back only with its data, on its next change a route sends)`);
+    return new MappingError(
+      Code.CONTACT_UNDELETE_IRREVERSIBLE,
+      'changeType',
+      `route "${route.name}": ${event.entityName} ${event.recordId} was undeleted in Salesforce; a contact deleted in Marketing Cloud cannot be restored (it comes back only with its data, on its next change a route sends)`,
+    );
   }
   if (event.changeType !== 'DELETE' && event.changeType !== 'GAP_DELETE') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'changeType', `route "${route.name}": the contact-delete mapper deletes on DELETE only, got ${event.changeType}`);
+    return new MappingError(
+      Code.MAPPING_WRONG_TARGET,
+      'changeType',
+      `route "${route.name}": the contact-delete mapper deletes on DELETE only, got ${event.changeType}`,
+    );
   }
   return [{ target: 'contactDelete', mode: 'batch', payload: { contactKey: event.contactKey } }];
 }

@@ -25,23 +25,38 @@ export function rowVersion(event: NormalizedEvent): number {
 export default function dataExtensionRow(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const target = route.target;
   if (target.type !== 'dataExtension') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the data-extension-row mapper makes rows, not ${target.type} actions`);
+    return new MappingError(
+      Code.MAPPING_WRONG_TARGET,
+      'target.type',
+      `route "${route.name}": the data-extension-row mapper makes rows, not ${target.type} actions`,
+    );
   }
   if (event.contactKey === '') {
-    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'recordId', `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
+    return new MappingError(
+      Code.MAPPING_NO_CONTACT_KEY,
+      'recordId',
+      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`,
+    );
   }
   const where = `${event.entityName} ${event.recordId}`;
   const primaryKey = [target.contactKeyColumn, ...target.primaryKey];
   const row: Record<string, ColumnValue> = { [target.contactKeyColumn]: event.contactKey };
   const mode = target.mode === 'sync' ? 'single' : 'batch';
   const payload = (r: Record<string, ColumnValue>) => ({
-    key: target.key, contactKey: event.contactKey, row: r, primaryKey, version: rowVersion(event),
+    key: target.key,
+    contactKey: event.contactKey,
+    row: r,
+    primaryKey,
+    version: rowVersion(event),
   });
   if (event.changeType === 'DELETE' || event.changeType === 'GAP_DELETE') {
     if (target.deletes === 'ignore') return [];
     if (target.primaryKey.length > 0) {
-      return new MappingError(Code.MAPPING_SOFT_DELETE_KEY, 'target.primaryKey',
-        `route "${route.name}": cannot soft-delete ${where}: a DELETE carries no field data, so primary key column(s) ${target.primaryKey.join(', ')} have no value`);
+      return new MappingError(
+        Code.MAPPING_SOFT_DELETE_KEY,
+        'target.primaryKey',
+        `route "${route.name}": cannot soft-delete ${where}: a DELETE carries no field data, so primary key column(s) ${target.primaryKey.join(', ')} have no value`,
+      );
     }
     row[target.deletedColumn] = true;
     return [{ target: 'dataExtension', mode, payload: payload(row) }];
@@ -50,13 +65,20 @@ export default function dataExtensionRow(event: NormalizedEvent, route: RouteCon
   if (data instanceof MappingError) return data;
   for (const [column, value] of Object.entries(data)) {
     const path = route.mapping?.data[column] ?? column;
-    const formatted = formatColumn(target.fieldTypes[column] ?? 'Text', value, { field: path === column ? column : `${column} (from ${path})`, where });
+    const formatted = formatColumn(target.fieldTypes[column] ?? 'Text', value, {
+      field: path === column ? column : `${column} (from ${path})`,
+      where,
+    });
     if (formatted instanceof MappingError) return formatted;
     row[column] = formatted;
   }
   for (const column of target.primaryKey) {
     if (row[column] === undefined || row[column] === null || row[column] === '') {
-      return new MappingError(Code.MAPPING_MISSING_FIELD, column, `route "${route.name}": primary key column ${column} has no value on ${where} (${event.changeType})${missingHint(event)}`);
+      return new MappingError(
+        Code.MAPPING_MISSING_FIELD,
+        column,
+        `route "${route.name}": primary key column ${column} has no value on ${where} (${event.changeType})${missingHint(event)}`,
+      );
     }
   }
   if (target.deletes === 'softDelete') row[target.deletedColumn] = false;

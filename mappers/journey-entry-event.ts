@@ -35,15 +35,21 @@ export default function journeyEntryEvent(event: NormalizedEvent, route: RouteCo
   const target = route.target;
   const eventDefinitionKey = key ?? (target.type === 'journey' ? target.eventDefinitionKey : undefined);
   if (eventDefinitionKey === undefined) {
-    return new MappingError(Code.MAPPING_MISSING_FIELD, 'Event_Definition_Key__c', `Event_Definition_Key__c on ${where} is empty and route "${route.name}" names no journey`);
+    return new MappingError(
+      Code.MAPPING_MISSING_FIELD,
+      'Event_Definition_Key__c',
+      `Event_Definition_Key__c on ${where} is empty and route "${route.name}" names no journey`,
+    );
   }
   const correlation = event.fields.Correlation_Id__c;
   const entryData = typeof correlation === 'string' && correlation !== '' ? { ...data, CorrelationId: correlation } : data;
   const big = sizeProblem(entryData, { field: 'Data__c', where });
   if (big) return big;
-  return [{
-    target: 'journey',
-    mode: target.type === 'journey' ? target.mode : 'batch',
-    payload: { eventDefinitionKey, contactKey: event.contactKey, data: entryData },
-  }];
+  return [
+    {
+      target: 'journey',
+      mode: target.type === 'journey' ? target.mode : 'batch',
+      payload: { eventDefinitionKey, contactKey: event.contactKey, data: entryData },
+    },
+  ];
 }

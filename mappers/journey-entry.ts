@@ -18,7 +18,6 @@ import type { RouteConfig } from '../src/config/schema.ts';
 import { splitDotted } from '../src/normalize/compound.ts';
 import { sizeProblem } from '../src/route/mapping-checks.ts';
 
-
 interface CompiledEntry {
   name: string;
   path: string;
@@ -76,8 +75,10 @@ function missingReason(event: NormalizedEvent, route: RouteConfig, missing: stri
     return path === name ? `"${name}"` : `"${name}" (from ${path})`;
   });
   const hint = missingHint(event);
-  return `route "${route.name}": required field${missing.length > 1 ? 's' : ''} ${described.join(', ')} ` +
-    `missing on ${event.entityName} ${event.recordId} (${event.changeType})${hint}`;
+  return (
+    `route "${route.name}": required field${missing.length > 1 ? 's' : ''} ${described.join(', ')} ` +
+    `missing on ${event.entityName} ${event.recordId} (${event.changeType})${hint}`
+  );
 }
 
 /**
@@ -120,19 +121,28 @@ export function missingHint(event: NormalizedEvent): string {
 export default function journeyEntry(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const target = route.target;
   if (target.type !== 'journey') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the journey-entry mapper makes journey entries, not ${target.type} sends`);
+    return new MappingError(
+      Code.MAPPING_WRONG_TARGET,
+      'target.type',
+      `route "${route.name}": the journey-entry mapper makes journey entries, not ${target.type} sends`,
+    );
   }
   if (event.contactKey === '') {
-    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'recordId',
-      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
+    return new MappingError(
+      Code.MAPPING_NO_CONTACT_KEY,
+      'recordId',
+      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`,
+    );
   }
   const data = mappedData(event, route);
   if (data instanceof MappingError) return data;
   const big = sizeProblem(data, { field: 'mapping.data', where: `${event.entityName} ${event.recordId}` });
   if (big) return big;
-  return [{
-    target: 'journey',
-    mode: target.mode,
-    payload: { eventDefinitionKey: target.eventDefinitionKey, contactKey: event.contactKey, data },
-  }];
+  return [
+    {
+      target: 'journey',
+      mode: target.mode,
+      payload: { eventDefinitionKey: target.eventDefinitionKey, contactKey: event.contactKey, data },
+    },
+  ];
 }

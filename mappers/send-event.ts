@@ -35,13 +35,22 @@ export default function sendEvent(event: NormalizedEvent, route: RouteConfig): M
   if (apiText === undefined) api = target.type === 'triggeredSend' ? 'triggeredSend' : 'transactional';
   else if (apiText.toLowerCase() === 'transactional') api = 'transactional';
   else if (apiText.toLowerCase() === 'classic') api = 'triggeredSend';
-  else return new MappingError(Code.MAPPING_BAD_VALUE, 'Api__c', `Api__c on ${where} must be "transactional" or "classic", got ${JSON.stringify(apiText)}`);
+  else
+    return new MappingError(
+      Code.MAPPING_BAD_VALUE,
+      'Api__c',
+      `Api__c on ${where} must be "transactional" or "classic", got ${JSON.stringify(apiText)}`,
+    );
 
   const key = keyFrom(f.Definition_Key__c, { field: 'Definition_Key__c', where });
   if (key instanceof MappingError) return key;
   const definitionKey = key ?? (target.type === 'triggeredSend' || target.type === 'transactional' ? target.definitionKey : undefined);
   if (definitionKey === undefined) {
-    return new MappingError(Code.MAPPING_MISSING_FIELD, 'Definition_Key__c', `Definition_Key__c on ${where} is empty and route "${route.name}" names no definition`);
+    return new MappingError(
+      Code.MAPPING_MISSING_FIELD,
+      'Definition_Key__c',
+      `Definition_Key__c on ${where} is empty and route "${route.name}" names no definition`,
+    );
   }
   const address = emailFrom(f.Email__c, { field: 'Email__c', where });
   if (address instanceof MappingError) return address;

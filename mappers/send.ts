@@ -19,19 +19,30 @@ import { fieldValue, mappedData, missingHint } from './journey-entry.ts';
 export default function send(event: NormalizedEvent, route: RouteConfig): MappedAction[] | MappingError {
   const target = route.target;
   if (target.type === 'journey' || target.type === 'dataExtension' || target.type === 'contactDelete') {
-    return new MappingError(Code.MAPPING_WRONG_TARGET, 'target.type', `route "${route.name}": the send mapper makes sends, not ${target.type} actions`);
+    return new MappingError(
+      Code.MAPPING_WRONG_TARGET,
+      'target.type',
+      `route "${route.name}": the send mapper makes sends, not ${target.type} actions`,
+    );
   }
   const where = `${event.entityName} ${event.recordId}`;
   if (event.contactKey === '') {
-    return new MappingError(Code.MAPPING_NO_CONTACT_KEY, 'recordId', `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`);
+    return new MappingError(
+      Code.MAPPING_NO_CONTACT_KEY,
+      'recordId',
+      `route "${route.name}": ${event.entityName} ${event.changeType} event has no record ID, so no Contact Key`,
+    );
   }
   if (target.definitionKey === undefined) {
     return new MappingError(Code.MAPPING_MISSING_FIELD, 'target.definitionKey', `route "${route.name}": no definition key configured`);
   }
   const rawAddress = fieldValue(event, target.addressField);
   if (rawAddress === undefined || rawAddress === null || rawAddress === '') {
-    return new MappingError(Code.MAPPING_MISSING_FIELD, target.addressField,
-      `route "${route.name}": address field ${target.addressField} missing on ${where} (${event.changeType})${missingHint(event)}`);
+    return new MappingError(
+      Code.MAPPING_MISSING_FIELD,
+      target.addressField,
+      `route "${route.name}": address field ${target.addressField} missing on ${where} (${event.changeType})${missingHint(event)}`,
+    );
   }
   const address = emailFrom(rawAddress, { field: target.addressField, where });
   if (address instanceof MappingError) return address;
@@ -40,7 +51,7 @@ export default function send(event: NormalizedEvent, route: RouteConfig): Mapped
   const big = sizeProblem(attributes, { field: 'mapping.data', where });
   if (big) return big;
   const payload = { definitionKey: target.definitionKey, contactKey: event.contactKey, address, attributes };
-  return [target.type === 'triggeredSend'
-    ? { target: 'triggeredSend', mode: 'single', payload }
-    : { target: 'transactional', mode: target.mode, payload }];
+  return [
+    target.type === 'triggeredSend' ? { target: 'triggeredSend', mode: 'single', payload } : { target: 'transactional', mode: target.mode, payload },
+  ];
 }

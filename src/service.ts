@@ -47,7 +47,9 @@ export interface Service {
 export async function startService(config: BridgeConfig, logger: Logger): Promise<Service> {
   // Watching connections first: the OAuth token request at start is an attempt too.
   const reach = new Reachability({
-    logger, alertAfterMs: config.connectivity.alertAfterMs, warnIntervalMs: config.connectivity.warnIntervalMs,
+    logger,
+    alertAfterMs: config.connectivity.alertAfterMs,
+    warnIntervalMs: config.connectivity.warnIntervalMs,
     urls: { salesforce: salesforceUrls(config), marketingCloud: [config.marketingCloud.authBaseUrl] },
   });
   // Auth first: a misconfigured method stops start-up (ConfigError, exit 2) before anything opens.
@@ -68,52 +70,81 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const table = createTargets(config, probeEvents, { versions: store });
   const backlog = createBacklogGate(store, config.subscriber.maxBacklog);
   const fb = config.feedback;
-  const publisher = feedbackRoutes.size === 0 ? undefined : new FeedbackPublisher({
-    store, instanceUrl: session.auth.instanceUrl, apiVersion: config.salesforce.apiVersion,
-    getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected), telemetry: telemetry.feedback,
-    batchSize: fb.batchSize, lingerMs: fb.lingerMs, limitPauseMs: fb.limitPauseMs, retry: fb.retry,
-  });
+  const publisher =
+    feedbackRoutes.size === 0
+      ? undefined
+      : new FeedbackPublisher({
+          store,
+          instanceUrl: session.auth.instanceUrl,
+          apiVersion: config.salesforce.apiVersion,
+          getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
+          telemetry: telemetry.feedback,
+          batchSize: fb.batchSize,
+          lingerMs: fb.lingerMs,
+          limitPauseMs: fb.limitPauseMs,
+          retry: fb.retry,
+        });
   const dispatcher = new Dispatcher({
-    store, telemetry, targets: table.targets, batchSizes: table.batchSizes, retry: table.retry,
+    store,
+    telemetry,
+    targets: table.targets,
+    batchSizes: table.batchSizes,
+    retry: table.retry,
     pausedUntil: () => table.breakers.blockedUntil(),
-    batchSize: config.dispatcher.batchSize, concurrency: config.dispatcher.concurrency,
-    maxAttempts: config.dispatcher.maxAttempts, pollIntervalMs: config.dispatcher.pollIntervalMs,
+    batchSize: config.dispatcher.batchSize,
+    concurrency: config.dispatcher.concurrency,
+    maxAttempts: config.dispatcher.maxAttempts,
+    pollIntervalMs: config.dispatcher.pollIntervalMs,
     notifiedPollIntervalMs: config.dispatcher.notifiedPollIntervalMs,
     onSettled: backlog.release,
     ...(publisher ? { feedbackFor: (a, outcome, at) => (feedbackRoutes.has(a.route) ? statusEventOf(a, outcome, at) : undefined) } : {}),
   });
 
   let fail!: (err: unknown) => void;
-  const failed = new Promise<unknown>((resolve) => { fail = resolve; });
+  const failed = new Promise<unknown>((resolve) => {
+    fail = resolve;
+  });
   // New actions: the gate adds them to its last count, the dispatcher looks now.
-  const onCommitted = (inserted: number): void => { backlog.committed(inserted); dispatcher.wake(); };
+  const onCommitted = (inserted: number): void => {
+    backlog.committed(inserted);
+    dispatcher.wake();
+  };
   const salesforce = await openSalesforceSide({ config, logger, store, telemetry, mappers, onCommitted }, session);
   const sub = config.subscriber;
   const sink = createPipelineSink({
-    planner: salesforce.planner, store, telemetry, onCommitted,
-    ...(publisher ? { feedbackFor: (d: NewDeadLetter, at: number) => (feedbackRoutes.has(d.route) ? statusEventOfDeadLetter(d, at) : undefined) } : {}),
+    planner: salesforce.planner,
+    store,
+    telemetry,
+    onCommitted,
+    ...(publisher
+      ? { feedbackFor: (d: NewDeadLetter, at: number) => (feedbackRoutes.has(d.route) ? statusEventOfDeadLetter(d, at) : undefined) }
+      : {}),
   });
   const channels = config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }));
   const createSubscriber = await subscriberFactory(config);
-  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) => createSubscriber({
-    instanceUrl: session.auth.instanceUrl,
-    getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
-    channels: subscribed,
-    checkpoints,
-    sink,
-    events: {
-      ...salesforce.events,
-      connectFailed: (host, err) => reach.failed('salesforce', host, err),
-      connected: (host) => reach.reached('salesforce', host),
-    },
-    watchdogMs: sub.watchdogMs, retryInitialMs: sub.retryInitialMs, retryMaxMs: sub.retryMaxMs, dailyLimitPauseMs: sub.dailyLimitPauseMs,
-    gate: backlog.gate,
-    logger,
-    onFatal: (err) => {
-      logger.fatal({ err }, 'the pipeline cannot commit events; stopping');
-      fail(err);
-    },
-  });
+  const subscribe = (subscribed: typeof channels, checkpoints: ReadonlyMap<string, string>) =>
+    createSubscriber({
+      instanceUrl: session.auth.instanceUrl,
+      getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
+      channels: subscribed,
+      checkpoints,
+      sink,
+      events: {
+        ...salesforce.events,
+        connectFailed: (host, err) => reach.failed('salesforce', host, err),
+        connected: (host) => reach.reached('salesforce', host),
+      },
+      watchdogMs: sub.watchdogMs,
+      retryInitialMs: sub.retryInitialMs,
+      retryMaxMs: sub.retryMaxMs,
+      dailyLimitPauseMs: sub.dailyLimitPauseMs,
+      gate: backlog.gate,
+      logger,
+      onFatal: (err) => {
+        logger.fatal({ err }, 'the pipeline cannot commit events; stopping');
+        fail(err);
+      },
+    });
   // On a shared store every instance delivers, but only a channel's leader consumes it.
   const subscriber = leadership
     ? createLeadingSubscriber({ channels, store, create: subscribe, leadership: (names, handlers) => leadership(names, handlers, logger) })
@@ -122,13 +153,25 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   const ad = config.admin;
   // The admin listener (and prom-client with it) is loaded only when enabled.
   const admin = ad.enabled
-    ? await (await import('./operations/admin/server.ts')).startAdminServer({
-      host: ad.host, port: ad.port, token: ad.token, probesOnly: ad.probesOnly, store, telemetry, logger,
-      subscribed: () => subscriber.subscribed, unreachable: () => reach.unreachable(), leads: () => subscriber.leads ?? new Map(channels.map((c) => [c.name, true])), mcToken: () => table.token(), allowPersonalData: config.log.allowPersonalData,
-    }).catch(async (err: NodeJS.ErrnoException) => {
-      await store.close();
-      throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });
-    })
+    ? await (await import('./operations/admin/server.ts'))
+        .startAdminServer({
+          host: ad.host,
+          port: ad.port,
+          token: ad.token,
+          probesOnly: ad.probesOnly,
+          store,
+          telemetry,
+          logger,
+          subscribed: () => subscriber.subscribed,
+          unreachable: () => reach.unreachable(),
+          leads: () => subscriber.leads ?? new Map(channels.map((c) => [c.name, true])),
+          mcToken: () => table.token(),
+          allowPersonalData: config.log.allowPersonalData,
+        })
+        .catch(async (err: NodeJS.ErrnoException) => {
+          await store.close();
+          throw new ConfigError('admin.port', `cannot listen on ${ad.host}:${ad.port} (${err.code ?? err.message})`, { cause: err });
+        })
     : undefined;
   // At start-up and every few minutes: a broken definition is reported before a send to it fails.
   table.probe.start();
@@ -136,8 +179,12 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   publisher?.start();
   const retention = startRetention({ store, retentionDays: config.store.retentionDays, logger });
   await subscriber.start();
-  if (config.dispatcher.deletes.dryRun) logger.warn({ event: 'contact_delete_dry_run_on' }, 'dry run: contact deletions are logged and dead-lettered, not sent');
-  logger.info({ event: 'started', channels: config.channels.map((c) => c.name), routes: config.routes.map((r) => r.name), backlog: await store.backlog() }, 'bridge started');
+  if (config.dispatcher.deletes.dryRun)
+    logger.warn({ event: 'contact_delete_dry_run_on' }, 'dry run: contact deletions are logged and dead-lettered, not sent');
+  logger.info(
+    { event: 'started', channels: config.channels.map((c) => c.name), routes: config.routes.map((r) => r.name), backlog: await store.backlog() },
+    'bridge started',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -143,19 +143,27 @@ class CometdSubscriber implements Subscriber {
         return next(message);
       case '/meta/subscribe':
         // Commit what we hold first, so the replay map resumes right after it.
-        this.#flush().then(() => {
-          message.ext = { ...message.ext, replay: this.#replayMap() };
-          next(message);
-        }, (err) => this.#fatal(err));
+        this.#flush().then(
+          () => {
+            message.ext = { ...message.ext, replay: this.#replayMap() };
+            next(message);
+          },
+          (err) => this.#fatal(err),
+        );
         return;
       case '/meta/connect':
         this.#gated = true;
-        this.#maybeFlush().then(() => this.#admit()).then(() => {
-          this.#gated = false;
-          this.#aliveAt = Math.max(this.#aliveAt, Date.now());
-          if (this.#stopping || client !== this.#client) return next(null);
-          next(message);
-        }, (err) => this.#fatal(err));
+        this.#maybeFlush()
+          .then(() => this.#admit())
+          .then(
+            () => {
+              this.#gated = false;
+              this.#aliveAt = Math.max(this.#aliveAt, Date.now());
+              if (this.#stopping || client !== this.#client) return next(null);
+              next(message);
+            },
+            (err) => this.#fatal(err),
+          );
         return;
       default:
         return next(message);
@@ -188,8 +196,17 @@ class CometdSubscriber implements Subscriber {
   #onFailure(client: FayeClient, message: BayeuxMessage): void {
     const decision = decideFault(message);
     const channelName = [message.subscription ?? []].flat().join(',') || message.channel;
-    this.#opts.logger.warn({ event: 'bayeux_failure', channel: channelName, error: message.error, reason: decision.reason, decision: decision.kind, advice: message.advice },
-      `streaming request failed: ${decision.kind}`);
+    this.#opts.logger.warn(
+      {
+        event: 'bayeux_failure',
+        channel: channelName,
+        error: message.error,
+        reason: decision.reason,
+        decision: decision.kind,
+        advice: message.advice,
+      },
+      `streaming request failed: ${decision.kind}`,
+    );
     this.#opts.events?.fault?.(decision.kind, decision.reason, channelName);
     const opts = this.#opts;
     const initial = opts.retryInitialMs ?? 1000;
@@ -200,7 +217,12 @@ class CometdSubscriber implements Subscriber {
       case 'reauth':
       case 'rehandshake':
         // At once the first time; a repeat means the new client failed too, so back off.
-        return this.#restart(client, decision.kind, decision.kind === 'reauth', attempt <= 1 ? 0 : backoffDelay(attempt, { ...backoff, spread: 0.5 }));
+        return this.#restart(
+          client,
+          decision.kind,
+          decision.kind === 'reauth',
+          attempt <= 1 ? 0 : backoffDelay(attempt, { ...backoff, spread: 0.5 }),
+        );
       case 'backoff':
         // Mostly fixed, so each wait stays longer than the one before (Salesforce asked for it).
         return this.#restart(client, 'server busy (503)', false, backoffDelay(attempt, { ...backoff, spread: 0.2 }));
@@ -208,8 +230,10 @@ class CometdSubscriber implements Subscriber {
         // Every handshake takes a client slot: spread the attempts out (aiocometd#1).
         return this.#restart(client, 'concurrent client limit', false, initial + backoffDelay(attempt, backoff));
       case 'pause':
-        opts.logger.error({ event: 'stream_paused', reason: decision.reason, pauseMs: opts.dailyLimitPauseMs ?? 900_000 },
-          'ALERT: the org\'s daily event delivery limit is exceeded; not consuming until the pause ends (events stay replayable for 72 h)');
+        opts.logger.error(
+          { event: 'stream_paused', reason: decision.reason, pauseMs: opts.dailyLimitPauseMs ?? 900_000 },
+          "ALERT: the org's daily event delivery limit is exceeded; not consuming until the pause ends (events stay replayable for 72 h)",
+        );
         return this.#restart(client, 'daily delivery limit', false, opts.dailyLimitPauseMs ?? 900_000);
       case 'replay-invalid':
         this.#failures--;
@@ -217,7 +241,10 @@ class CometdSubscriber implements Subscriber {
         return;
       case 'report':
         this.#failures--;
-        opts.logger.error({ event: 'subscribe_failed', channel: channelName, reason: decision.reason }, `cannot subscribe to ${channelName}; the other channels go on`);
+        opts.logger.error(
+          { event: 'subscribe_failed', channel: channelName, reason: decision.reason },
+          `cannot subscribe to ${channelName}; the other channels go on`,
+        );
         return;
     }
   }
@@ -249,13 +276,22 @@ class CometdSubscriber implements Subscriber {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       if (this.#stopping) return;
-      this.#connect(freshToken).then(() => { this.#restarting = false; }, (err: unknown) => {
-        this.#restarting = false;
-        this.#opts.logger.warn({ err }, 'reconnect failed; retrying');
-        const attempt = ++this.#failures;
-        this.#restart(undefined, 'reconnect failed', freshToken,
-          backoffDelay(attempt, { baseMs: this.#opts.retryInitialMs ?? 1000, capMs: this.#opts.retryMaxMs ?? 60_000, spread: 0.5 }));
-      });
+      this.#connect(freshToken).then(
+        () => {
+          this.#restarting = false;
+        },
+        (err: unknown) => {
+          this.#restarting = false;
+          this.#opts.logger.warn({ err }, 'reconnect failed; retrying');
+          const attempt = ++this.#failures;
+          this.#restart(
+            undefined,
+            'reconnect failed',
+            freshToken,
+            backoffDelay(attempt, { baseMs: this.#opts.retryInitialMs ?? 1000, capMs: this.#opts.retryMaxMs ?? 60_000, spread: 0.5 }),
+          );
+        },
+      );
     }, delay);
   }
 
@@ -303,7 +339,11 @@ class CometdSubscriber implements Subscriber {
 
   /** Waits for the backlog gate before the next `/meta/connect` (see `admit`). */
   #admit(): Promise<void> {
-    return admit((n) => this.#opts.gate(n), this.#buffer.length, () => this.#flush());
+    return admit(
+      (n) => this.#opts.gate(n),
+      this.#buffer.length,
+      () => this.#flush(),
+    );
   }
 
   /** Hands the buffered events to the sink; serialized so batches commit in arrival order. */
@@ -350,7 +390,9 @@ async function closeClient(client: FayeClient): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.resolve(disconnected).catch(() => undefined),
-      new Promise((r) => { timer = setTimeout(r, DISCONNECT_WAIT_MS); }),
+      new Promise((r) => {
+        timer = setTimeout(r, DISCONNECT_WAIT_MS);
+      }),
     ]).finally(() => clearTimeout(timer));
   }
   (client as unknown as { _dispatcher?: { close?(): void } })._dispatcher?.close?.();

@@ -25,7 +25,9 @@ export async function subscriberFactory(config: BridgeConfig): Promise<(deps: Su
   const sf = config.salesforce;
   const pubsub = sf.transport === 'pubsub' ? (await import('./pubsub/index.ts')).createPubSubSubscriber : undefined;
   return (deps) => {
-    const channels = [...(deps.channels ?? config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback })))];
+    const channels = [
+      ...(deps.channels ?? config.channels.map((c) => ({ name: c.name, replayFrom: c.replayFrom, replayFallback: c.replayFallback }))),
+    ];
     const instanceUrl = deps.instanceUrl ?? sf.instanceUrl;
     if (pubsub) return pubsub({ ...deps, endpoint: sf.pubsubUrl, instanceUrl, channels });
     return createCometdSubscriber({ ...deps, cometdUrl: `${instanceUrl.replace(/\/$/, '')}/cometd/${sf.apiVersion}`, channels });

@@ -22,7 +22,8 @@ beforeAll(async () => {
   h = await startHarness();
   h.mc.injectFault({ kind: 'status', status: 429, retryAfterSec: 0, count: 1 });
   h.mc.injectFault({ kind: 'status', status: 503, count: 1 });
-  for (let i = 0; i < 30; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
+  for (let i = 0; i < 30; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
   const config = load(bridgeConfig(h.dir, { admin: { enabled: true, port: 0, token: { env: 'ADMIN_TOKEN' } } }), { ...h.env, ADMIN_TOKEN: TOKEN });
   service = await startService(config, quiet);
   base = service.admin!.url;
@@ -48,7 +49,11 @@ test('the listener is on loopback and /healthz answers without a token', async (
 test('/readyz is 200 while subscribed, the store takes writes and a Marketing Cloud token is in hand', async () => {
   const res = await get('/readyz');
   expect(res.status).toBe(200);
-  expect(await res.json()).toEqual({ ready: true, stopping: false, checks: { subscribed: { ok: true }, storeWritable: { ok: true }, marketingCloudToken: { ok: true }, connections: { ok: true } } });
+  expect(await res.json()).toEqual({
+    ready: true,
+    stopping: false,
+    checks: { subscribed: { ok: true }, storeWritable: { ok: true }, marketingCloudToken: { ok: true }, connections: { ok: true } },
+  });
 });
 
 test('/metrics, /api/status and /api/trace answer 401 without the bearer token, or with a wrong one', async () => {
@@ -88,7 +93,9 @@ test('/metrics counts events per channel, actions per route and outcome, latency
 test('a streaming reconnect (the server forgot the client) is counted in sfmc_bridge_subscriber_reconnects_total under its cause', async () => {
   h.sf.injectFault({ type: 'unknown-client' });
   const reconnects = async (): Promise<number> => {
-    const line = (await (await get('/metrics', TOKEN)).text()).split('\n').find((l) => l.startsWith('sfmc_bridge_subscriber_reconnects_total{cause="rehandshake"} '));
+    const line = (await (await get('/metrics', TOKEN)).text())
+      .split('\n')
+      .find((l) => l.startsWith('sfmc_bridge_subscriber_reconnects_total{cause="rehandshake"} '));
     return Number(line?.split(' ')[1]);
   };
   await waitFor(async () => (await reconnects()) >= 1, 20_000, 'a counted reconnect');
@@ -96,15 +103,24 @@ test('a streaming reconnect (the server forgot the client) is counted in sfmc_br
 });
 
 test('/api/status gives counters, backlog, dead letters and the latest outcomes; /api/trace/:id the timeline of one record', async () => {
-  const status = await (await get('/api/status', TOKEN)).json() as { backlog: number; deadLetters: number; subscribed: boolean; counters: { delivered: number }; recent: { outcome: string; recordId: string }[] };
+  const status = (await (await get('/api/status', TOKEN)).json()) as {
+    backlog: number;
+    deadLetters: number;
+    subscribed: boolean;
+    counters: { delivered: number };
+    recent: { outcome: string; recordId: string }[];
+  };
   expect(status).toMatchObject({ backlog: 0, deadLetters: 0, subscribed: true, counters: { delivered: 30 } });
   expect(status.recent.length).toBeGreaterThan(0);
   expect(status.recent[0]).toMatchObject({ outcome: 'delivered' });
 
-  const t = await (await get(`/api/trace/${contactId(4).slice(0, 15)}`, TOKEN)).json() as RecordTrace;
+  const t = (await (await get(`/api/trace/${contactId(4).slice(0, 15)}`, TOKEN)).json()) as RecordTrace;
   expect(t.key).toBe(contactId(4));
   expect(t.entries[0]).toMatchObject({ status: 'delivered', route: 'contact-welcome', changeType: 'CREATE' });
-  expect(t.entries[0]!.attempts.at(-1)).toMatchObject({ outcome: 'delivered', ids: { eventInstanceId: h.mc.received({ contactKey: contactId(4) })[0]!.eventInstanceId } });
+  expect(t.entries[0]!.attempts.at(-1)).toMatchObject({
+    outcome: 'delivered',
+    ids: { eventInstanceId: h.mc.received({ contactKey: contactId(4) })[0]!.eventInstanceId },
+  });
   expect((await get('/api/trace/%20', TOKEN)).status).toBe(400);
 });
 
@@ -127,18 +143,28 @@ describe('readiness when a dependency fails', () => {
 
   test('/readyz is 503 and names the failed checks: not subscribed, no Marketing Cloud token, store closed, or stopping', async () => {
     admin = await startAdminServer({
-      host: '127.0.0.1', port: 0, store, telemetry: new Telemetry(quiet), logger: quiet, allowPersonalData: false,
-      subscribed: () => false, mcToken: () => Promise.reject(new Error('Marketing Cloud refused the client credentials')),
+      host: '127.0.0.1',
+      port: 0,
+      store,
+      telemetry: new Telemetry(quiet),
+      logger: quiet,
+      allowPersonalData: false,
+      subscribed: () => false,
+      mcToken: () => Promise.reject(new Error('Marketing Cloud refused the client credentials')),
     });
     let res = await fetch(`${admin.url}/readyz`);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({
       ready: false,
-      checks: { subscribed: { ok: false }, storeWritable: { ok: true }, marketingCloudToken: { ok: false, error: 'Marketing Cloud refused the client credentials' } },
+      checks: {
+        subscribed: { ok: false },
+        storeWritable: { ok: true },
+        marketingCloudToken: { ok: false, error: 'Marketing Cloud refused the client credentials' },
+      },
     });
     await store.close();
     res = await fetch(`${admin.url}/readyz`);
-    expect((await res.json() as { checks: { storeWritable: { ok: boolean } } }).checks.storeWritable.ok).toBe(false);
+    expect(((await res.json()) as { checks: { storeWritable: { ok: boolean } } }).checks.storeWritable.ok).toBe(false);
     admin.markStopping();
     expect(await (await fetch(`${admin.url}/readyz`)).json()).toMatchObject({ ready: false, stopping: true });
   });
@@ -154,8 +180,15 @@ describe('probes only (admin.probesOnly)', () => {
 
   test('a listener on every interface without a token serves /healthz, /readyz and /metrics, and nothing that shows a record', async () => {
     admin = await startAdminServer({
-      host: '0.0.0.0', port: 0, probesOnly: true, store, telemetry: new Telemetry(quiet), logger: quiet, allowPersonalData: false,
-      subscribed: () => true, mcToken: () => Promise.resolve('t'),
+      host: '0.0.0.0',
+      port: 0,
+      probesOnly: true,
+      store,
+      telemetry: new Telemetry(quiet),
+      logger: quiet,
+      allowPersonalData: false,
+      subscribed: () => true,
+      mcToken: () => Promise.resolve('t'),
     });
     const at = admin.url.replace('0.0.0.0', '127.0.0.1');
     for (const path of ['/healthz', '/readyz', '/metrics']) expect({ path, status: (await fetch(at + path)).status }).toEqual({ path, status: 200 });

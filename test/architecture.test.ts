@@ -10,7 +10,10 @@ const BIOME = JSON.parse(read('biome.json')) as {
 /** A folder's short name as the lint messages use it: `src/route/` → route, `mappers/` → mappers. */
 const nameOf = (path: string): string => path.replace(/^src\//, '').replace(/(\/\*\*|\/|\.ts)$/, '');
 
-interface Row { folders: string[]; mayImport: string }
+interface Row {
+  folders: string[];
+  mayImport: string;
+}
 
 /** The rows of the code map table, in order. */
 function rows(): Row[] {
@@ -42,7 +45,9 @@ function allowedBy(row: Row, all: Row[]): Set<string> | undefined {
 
 test('every folder of src/ (and subscribers/, mappers/) has a row in the code map', () => {
   const mapped = new Set(rows().flatMap((r) => r.folders));
-  const folders = readdirSync(new URL('../src', import.meta.url), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  const folders = readdirSync(new URL('../src', import.meta.url), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
   expect([...folders, 'subscribers', 'mappers'].filter((f) => !mapped.has(f))).toEqual([]);
 });
 
@@ -57,6 +62,9 @@ test('each folder\'s "may import" is the lint rule\'s, and every lint rule has i
     const row = byFolder.get(folder);
     expect({ folder, row: row !== undefined }).toEqual({ folder, row: true });
     const documented = allowedBy(row!, all);
-    expect({ folder, imports: [...documented!].filter((f) => f !== folder).sort() }).toEqual({ folder, imports: lintAllowed.filter((f) => f !== folder).sort() });
+    expect({ folder, imports: [...documented!].filter((f) => f !== folder).sort() }).toEqual({
+      folder,
+      imports: lintAllowed.filter((f) => f !== folder).sort(),
+    });
   }
 });

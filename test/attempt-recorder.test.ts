@@ -14,8 +14,12 @@ function heldStore() {
   let fail: Error | undefined;
   return {
     transactions,
-    releaseAll: () => { for (const r of releases.splice(0)) r(); },
-    failNext: (e: Error) => { fail = e; },
+    releaseAll: () => {
+      for (const r of releases.splice(0)) r();
+    },
+    failNext: (e: Error) => {
+      fail = e;
+    },
     async recordAttempts(records: readonly AttemptRecord[]): Promise<void> {
       const error = fail;
       fail = undefined;
@@ -30,8 +34,12 @@ test('outcomes handed over in one turn are committed in one transaction, and eac
   const store = heldStore();
   const recorder = new AttemptRecorder(store);
   let resumed = 0;
-  const first = recorder.record([delivered(1), delivered(2)]).then(() => { resumed++; });
-  const second = recorder.record([delivered(3)]).then(() => { resumed++; });
+  const first = recorder.record([delivered(1), delivered(2)]).then(() => {
+    resumed++;
+  });
+  const second = recorder.record([delivered(3)]).then(() => {
+    resumed++;
+  });
   await new Promise((r) => setImmediate(r));
   await new Promise((r) => setImmediate(r));
   expect(resumed).toBe(0); // the commit is not done: nobody may send more

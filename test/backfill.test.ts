@@ -35,22 +35,52 @@ let env: NodeJS.ProcessEnv;
 beforeEach(async () => {
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN });
   mc = await startMcEmulator({
-    clientId: ID, clientSecret: SECRET,
-    dataExtensions: [{ key: KEY, fields: [{ name: 'ContactKey', type: 'Text', isPrimaryKey: true }, { name: 'Email', type: 'EmailAddress' }, { name: 'LastName', type: 'Text' }] }],
+    clientId: ID,
+    clientSecret: SECRET,
+    dataExtensions: [
+      {
+        key: KEY,
+        fields: [
+          { name: 'ContactKey', type: 'Text', isPrimaryKey: true },
+          { name: 'Email', type: 'EmailAddress' },
+          { name: 'LastName', type: 'Text' },
+        ],
+      },
+    ],
   });
   dir = mkdtempSync(join(tmpdir(), 'backfill-'));
   configPath = join(dir, 'bridge.json');
-  writeFileSync(configPath, JSON.stringify({
-    salesforce: { auth: { method: 'access_token' } },
-    channels: [{ name: '/data/ContactChangeEvent' }],
-    routes: [
-      { name: 'contacts-de', channel: '/data/ContactChangeEvent', target: { type: 'dataExtension', key: KEY, fieldTypes: { Email: 'EmailAddress' } }, mapping: { data: { Email: 'Email', LastName: 'LastName' } } },
-      { name: 'welcome', channel: '/data/ContactChangeEvent', target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome' }, mapping: { data: { Email: 'Email' } } },
-    ],
-    store: { kind: 'sqlite', path: join(dir, 'bridge.db') },
-    log: { level: 'silent' },
-  }));
-  env = { ...process.env, SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: SF_TOKEN, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: ID, MC_CLIENT_SECRET: SECRET };
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      salesforce: { auth: { method: 'access_token' } },
+      channels: [{ name: '/data/ContactChangeEvent' }],
+      routes: [
+        {
+          name: 'contacts-de',
+          channel: '/data/ContactChangeEvent',
+          target: { type: 'dataExtension', key: KEY, fieldTypes: { Email: 'EmailAddress' } },
+          mapping: { data: { Email: 'Email', LastName: 'LastName' } },
+        },
+        {
+          name: 'welcome',
+          channel: '/data/ContactChangeEvent',
+          target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome' },
+          mapping: { data: { Email: 'Email' } },
+        },
+      ],
+      store: { kind: 'sqlite', path: join(dir, 'bridge.db') },
+      log: { level: 'silent' },
+    }),
+  );
+  env = {
+    ...process.env,
+    SF_INSTANCE_URL: sf.url,
+    SF_ACCESS_TOKEN: SF_TOKEN,
+    MC_AUTH_BASE_URL: mc.authBaseUrl,
+    MC_CLIENT_ID: ID,
+    MC_CLIENT_SECRET: SECRET,
+  };
 });
 
 afterEach(async () => {
@@ -61,7 +91,14 @@ afterEach(async () => {
 
 async function backfill(extra: Partial<Parameters<typeof runBackfillCommand>[0]> = {}) {
   const out: string[] = [];
-  const code = await runBackfillCommand({ config: configPath, route: 'contacts-de', json: true, env, out: { write: (t: string) => out.push(t) }, ...extra });
+  const code = await runBackfillCommand({
+    config: configPath,
+    route: 'contacts-de',
+    json: true,
+    env,
+    out: { write: (t: string) => out.push(t) },
+    ...extra,
+  });
   return { code, summary: JSON.parse(out.join('')) };
 }
 
@@ -96,7 +133,13 @@ test('a row the live stream wrote more recently is skipped; the others are writt
   const store = openSqliteStore({ path: join(dir, 'bridge.db') });
   try {
     const target = createDataExtensionTarget(client, { versions: store, confirmAfterMs: 10 });
-    const payload = { key: KEY, contactKey: firstId, row: { ContactKey: firstId, LastName: 'FromStream' }, primaryKey: ['ContactKey'], version: SEEDED_AT + 60_000 };
+    const payload = {
+      key: KEY,
+      contactKey: firstId,
+      row: { ContactKey: firstId, LastName: 'FromStream' },
+      primaryKey: ['ContactKey'],
+      version: SEEDED_AT + 60_000,
+    };
     const [accepted] = await target.deliver([{ id: 7, idempotencyKey: 'k7', mode: 'batch', payload }]);
     if (accepted?.status !== 'accepted' || accepted.requestId === null) throw new Error('not accepted');
     await target.deliver([{ id: 7, idempotencyKey: 'k7', mode: 'batch', payload, confirm: { requestId: accepted.requestId, row: 0 } }]);
@@ -120,7 +163,9 @@ test('killed with SIGKILL mid-run, the same command resumes from its saved page,
   const args = ['backfill', '--config', configPath, '--route', 'contacts-de', '--json', '--page-size', '100', '--ingest-threshold', '1'];
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   await waitFor(() => mc.rows(KEY).length >= 300 || child.exitCode !== null, 30_000, `some pages written (stderr: ${stderr})`);
   child.kill('SIGKILL');
   expect((await exited(child)).signal).toBe('SIGKILL');
@@ -140,23 +185,39 @@ test('killed with SIGKILL mid-run, the same command resumes from its saved page,
 test('--since and --where narrow what is read', async () => {
   sf.seedContacts(10, { from: 1, modifiedAt: SEEDED_AT });
   sf.seedContacts(4, { from: 100, modifiedAt: Date.parse('2026-06-01T00:00:00.000Z') });
-  expect((await backfill({ dryRun: true, since: '2026-05-01' })).summary).toMatchObject({ read: 4, soql: expect.stringContaining('SystemModstamp >= 2026-05-01T00:00:00.000Z') });
+  expect((await backfill({ dryRun: true, since: '2026-05-01' })).summary).toMatchObject({
+    read: 4,
+    soql: expect.stringContaining('SystemModstamp >= 2026-05-01T00:00:00.000Z'),
+  });
   expect((await backfill({ dryRun: true, where: "LastName = 'Contact3'" })).summary).toMatchObject({ read: 1 });
   await expect(backfill({ dryRun: true, since: 'last tuesday' })).rejects.toThrow(/--since/);
 });
 
-test('it runs while `start` runs on the same store, and the stream\'s newer change wins over the backfilled row', async () => {
+test("it runs while `start` runs on the same store, and the stream's newer change wins over the backfilled row", async () => {
   const { firstId } = sf.seedContacts(50, { modifiedAt: SEEDED_AT });
   // The same config, logging at info: the harness waits for the service's "started" line.
   const serviceConfig = join(dir, 'service.json');
   writeFileSync(serviceConfig, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')), log: { level: 'info', pretty: false } }));
-  const bridge = startBridge(serviceConfig, { SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: SF_TOKEN, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: ID, MC_CLIENT_SECRET: SECRET });
+  const bridge = startBridge(serviceConfig, {
+    SF_INSTANCE_URL: sf.url,
+    SF_ACCESS_TOKEN: SF_TOKEN,
+    MC_AUTH_BASE_URL: mc.authBaseUrl,
+    MC_CLIENT_ID: ID,
+    MC_CLIENT_SECRET: SECRET,
+  });
   try {
     await bridge.started;
     const r = await runCli(['backfill', '--config', configPath, '--route', 'contacts-de', '--json', '--page-size', '10'], env);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'completed', read: 50, accepted: 50 });
-    sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [firstId], commitTimestamp: Date.now(), fields: { LastName: 'Renamed', Email: 'renamed@example.com' }, changedFields: ['LastName', 'Email'] });
+    sf.publishChange({
+      entityName: 'Contact',
+      changeType: 'UPDATE',
+      recordIds: [firstId],
+      commitTimestamp: Date.now(),
+      fields: { LastName: 'Renamed', Email: 'renamed@example.com' },
+      changedFields: ['LastName', 'Email'],
+    });
     await waitFor(() => mc.row(KEY, firstId)?.LastName === 'Renamed', 15_000, 'the streamed change to be written');
     expect(mc.rows(KEY)).toHaveLength(50);
   } finally {
@@ -176,7 +237,7 @@ test('with --confirm-sends a journey route enters every selected record once, th
   expect(entries.find((e) => e.contactKey === firstId)?.data).toEqual({ Email: 'seed.1@example.com' });
 });
 
-test('a record changed while its page is being written ends with the change, not the page\'s older copy', async () => {
+test("a record changed while its page is being written ends with the change, not the page's older copy", async () => {
   const { firstId } = sf.seedContacts(10, { modifiedAt: SEEDED_AT });
   const config = loadConfigFile(configPath, env);
   const plan = planBackfill(config, await loadMappers(config), { route: 'contacts-de', confirmSends: false });
@@ -190,7 +251,13 @@ test('a record changed while its page is being written ends with the change, not
     raced = true;
     const changedAt = SEEDED_AT + 60_000;
     sf.upsertRecord('Contact', { Id: firstId, LastName: 'Changed', SystemModstamp: new Date(changedAt).toISOString() });
-    const payload = { key: KEY, contactKey: firstId, row: { ContactKey: firstId, LastName: 'Changed' }, primaryKey: ['ContactKey'], version: changedAt };
+    const payload = {
+      key: KEY,
+      contactKey: firstId,
+      row: { ContactKey: firstId, LastName: 'Changed' },
+      primaryKey: ['ContactKey'],
+      version: changedAt,
+    };
     const [accepted] = await target.deliver([{ id: 3, idempotencyKey: 'k3', mode: 'batch', payload }]);
     if (accepted?.status !== 'accepted' || accepted.requestId === null) throw new Error('not accepted');
     await target.deliver([{ id: 3, idempotencyKey: 'k3', mode: 'batch', payload, confirm: { requestId: accepted.requestId, row: 0 } }]);
@@ -210,7 +277,14 @@ test('a record changed while its page is being written ends with the change, not
   });
   try {
     const session = await openSalesforceSession(config.salesforce);
-    const summary = await runBackfill({ plan, store, source: new BulkQuerySource(session, '62.0'), mc: () => racing, ingestThreshold: 1, pollMs: 20 });
+    const summary = await runBackfill({
+      plan,
+      store,
+      source: new BulkQuerySource(session, '62.0'),
+      mc: () => racing,
+      ingestThreshold: 1,
+      pollMs: 20,
+    });
     expect(raced).toBe(true);
     expect(summary).toMatchObject({ status: 'completed', read: 10, accepted: 10, repaired: 1 });
     expect(mc.row(KEY, firstId)).toMatchObject({ LastName: 'Changed' });

@@ -15,7 +15,9 @@ test('the gate is open under the bound, closed once backlog plus held events rea
   await expect(gate()).resolves.toBeUndefined();
   await expect(gate(99)).resolves.toBeUndefined();
   let opened = false;
-  const waiting = gate(100).then(() => { opened = true; });
+  const waiting = gate(100).then(() => {
+    opened = true;
+  });
   // The gate has no timer: only release() can open it, so once the pending promise callbacks
   // have run (one turn of the event loop) "still closed" is final, not a guess after a sleep.
   await turn();
@@ -31,10 +33,15 @@ test('the gate is open under the bound, closed once backlog plus held events rea
   expect(opened).toBe(true);
 });
 
-test('shortly after a count the gate opens without asking the store while that count plus this process\'s commits since stay under the bound, and counts again before closing', async () => {
+test("shortly after a count the gate opens without asking the store while that count plus this process's commits since stay under the bound, and counts again before closing", async () => {
   const backlog = { value: 100 };
   let asked = 0;
-  const store = { backlog: async () => { asked++; return backlog.value; } } as unknown as Store;
+  const store = {
+    backlog: async () => {
+      asked++;
+      return backlog.value;
+    },
+  } as unknown as Store;
   const { gate, committed } = createBacklogGate(store, 1000, 60_000);
   await gate();
   expect(asked).toBe(1);

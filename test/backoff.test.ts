@@ -33,17 +33,35 @@ test('a Retry-After is a floor, cut to maxAdvisedMs', () => {
 
 test('retrying stops at success, at a refused error, or after maxAttempts, with waits between', async () => {
   let calls = 0;
-  const ok = await retrying(async () => { if (++calls < 3) throw new Error('flaky'); return 'done'; }, { maxAttempts: 5, baseMs: 1, capMs: 5 });
+  const ok = await retrying(
+    async () => {
+      if (++calls < 3) throw new Error('flaky');
+      return 'done';
+    },
+    { maxAttempts: 5, baseMs: 1, capMs: 5 },
+  );
   expect([ok, calls]).toEqual(['done', 3]);
 
   calls = 0;
-  const refused = await retrying(async () => { calls++; throw new Error('fatal'); }, { maxAttempts: 5, baseMs: 1, capMs: 5, shouldRetry: () => false }).catch((e: unknown) => e);
+  const refused = await retrying(
+    async () => {
+      calls++;
+      throw new Error('fatal');
+    },
+    { maxAttempts: 5, baseMs: 1, capMs: 5, shouldRetry: () => false },
+  ).catch((e: unknown) => e);
   expect(refused).toBeInstanceOf(GaveUp);
   expect(refused).toMatchObject({ attempts: 1, cause: expect.objectContaining({ message: 'fatal' }) });
 
   calls = 0;
   const started = Date.now();
-  const exhausted = await retrying(async () => { calls++; throw new Error('down'); }, { maxAttempts: 3, baseMs: 40, capMs: 40, spread: 0 }).catch((e: unknown) => e);
+  const exhausted = await retrying(
+    async () => {
+      calls++;
+      throw new Error('down');
+    },
+    { maxAttempts: 3, baseMs: 40, capMs: 40, spread: 0 },
+  ).catch((e: unknown) => e);
   expect(exhausted).toMatchObject({ attempts: 3 });
   expect(calls).toBe(3);
   expect(Date.now() - started).toBeGreaterThanOrEqual(75); // two waits of 40 ms

@@ -21,10 +21,15 @@ test('jsforce bulk2.query creates, polls and reads a job; its job object (what t
   try {
     single.seedContacts(25, { from: 100, modifiedAt: Date.parse('2026-01-02T03:04:05.000Z') });
     const c = new jsforce.Connection({ instanceUrl: single.url, accessToken: TOKEN, version: '62.0' });
-    const records = await (await c.bulk2.query('SELECT Id, LastName, Email, SystemModstamp FROM Contact', { pollInterval: 10, pollTimeout: 5000 })).toArray();
+    const records = await (
+      await c.bulk2.query('SELECT Id, LastName, Email, SystemModstamp FROM Contact', { pollInterval: 10, pollTimeout: 5000 })
+    ).toArray();
     expect(records).toHaveLength(25);
     expect(records[0]).toMatchObject({ LastName: 'Contact100', Email: 'seed.100@example.com', SystemModstamp: '2026-01-02T03:04:05.000Z' });
-    const job = new QueryJobV2(c, { bodyParams: { operation: 'query', query: 'SELECT Id FROM Contact' }, pollingOptions: { pollInterval: 10, pollTimeout: 5000 } });
+    const job = new QueryJobV2(c, {
+      bodyParams: { operation: 'query', query: 'SELECT Id FROM Contact' },
+      pollingOptions: { pollInterval: 10, pollTimeout: 5000 },
+    });
     await job.open();
     await job.poll();
     const again = await c.bulk2.job('query', { id: job.id }).check();
@@ -37,9 +42,18 @@ test('jsforce bulk2.query creates, polls and reads a job; its job object (what t
 test('a page read with maxRecords names the next locator; the last says null; a WHERE on SystemModstamp filters', async () => {
   const base = `${emu.url}/services/data/v62.0/jobs/query`;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const created = await (await fetch(base, { method: 'POST', headers, body: JSON.stringify({ operation: 'query', query: 'SELECT Id FROM Contact WHERE SystemModstamp <= 2026-01-02T03:04:05.000Z' }) })).json() as { id: string; state: string };
+  const created = (await (
+    await fetch(base, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ operation: 'query', query: 'SELECT Id FROM Contact WHERE SystemModstamp <= 2026-01-02T03:04:05.000Z' }),
+    })
+  ).json()) as { id: string; state: string };
   expect(created.state).toBe('UploadComplete');
-  expect(((await (await fetch(`${base}/${created.id}`, { headers })).json()) as { state: string; numberRecordsProcessed: number })).toMatchObject({ state: 'JobComplete', numberRecordsProcessed: 25 });
+  expect((await (await fetch(`${base}/${created.id}`, { headers })).json()) as { state: string; numberRecordsProcessed: number }).toMatchObject({
+    state: 'JobComplete',
+    numberRecordsProcessed: 25,
+  });
   let locator: string | null = '';
   let rows = 0;
   for (let page = 0; locator !== 'null' && page < 10; page++) {

@@ -9,7 +9,9 @@ const h = useHarness();
 const services: Service[] = [];
 let schema: string;
 
-beforeAll(async () => { await requirePostgres(); });
+beforeAll(async () => {
+  await requirePostgres();
+});
 afterEach(async () => {
   await Promise.all(services.splice(0).map((s) => s.stop().catch(() => undefined)));
   await dropSchema(schema);
@@ -23,15 +25,18 @@ async function leaderGauge(s: Service): Promise<number | undefined> {
 }
 
 async function statusChannels(s: Service): Promise<unknown> {
-  return (await (await fetch(`${s.admin!.url}/api/status`)).json() as { channels: unknown }).channels;
+  return ((await (await fetch(`${s.admin!.url}/api/status`)).json()) as { channels: unknown }).channels;
 }
 
 test('two instances on one Postgres: the leader reports 1 and the follower 0, per channel; the follower takes over when the leader stops', async () => {
   schema = freshSchemaName('lead');
-  const config = load(bridgeConfig(h.dir, {
-    store: { kind: 'postgres', url: { env: 'LEADER_TEST_PG_URL' }, schema, takeoverMs: 1000 },
-    admin: { enabled: true, host: '127.0.0.1', port: 0 },
-  }), { ...h.env, LEADER_TEST_PG_URL: TEST_DATABASE_URL });
+  const config = load(
+    bridgeConfig(h.dir, {
+      store: { kind: 'postgres', url: { env: 'LEADER_TEST_PG_URL' }, schema, takeoverMs: 1000 },
+      admin: { enabled: true, host: '127.0.0.1', port: 0 },
+    }),
+    { ...h.env, LEADER_TEST_PG_URL: TEST_DATABASE_URL },
+  );
   const silent = createLogger({ level: 'silent', pretty: false });
   for (let i = 0; i < 2; i++) services.push(await startService(config, silent));
   const [a, b] = services as [Service, Service];

@@ -27,28 +27,60 @@ test(`${N} events through the bridge while Marketing Cloud misbehaves`, async ()
   for (let i = 0; i < SENDS; i++) {
     const contact = id('0035g', i);
     if (i % REFUSED_EVERY === REFUSED_EVERY - 1) refused.push(contact);
-    h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: contact, Definition_Key__c: 'order-confirm', Email__c: `s${i}@example.com`, Attributes__c: `{"Order":"ORD-${i}"}`, Api__c: 'transactional' });
+    h.sf.publishPlatformEvent('MC_Send__e', {
+      Record_Id__c: contact,
+      Definition_Key__c: 'order-confirm',
+      Email__c: `s${i}@example.com`,
+      Attributes__c: `{"Order":"ORD-${i}"}`,
+      Api__c: 'transactional',
+    });
   }
   for (let i = 0; i < ENTRIES; i++) {
-    h.sf.publishPlatformEvent('MC_Journey_Entry__e', { Record_Id__c: id('00Q5g', i), Event_Definition_Key__c: 'APIEvent-chaos', Data__c: `{"N":${i}}` });
+    h.sf.publishPlatformEvent('MC_Journey_Entry__e', {
+      Record_Id__c: id('00Q5g', i),
+      Event_Definition_Key__c: 'APIEvent-chaos',
+      Data__c: `{"N":${i}}`,
+    });
   }
   const publishedMs = Date.now() - t0;
   h.mc.injectFault({ kind: 'member', contactKeys: refused, errorcode: 1, message: 'Unsubscribed' });
-  if (process.env.CHAOS_OFF !== '1') h.mc.setChaos({ serverErrorRate: 0.1, resetRate: 0.03, rateLimitRate: 0.005, rateLimitBurstMs: 800, blockedShare: 0.3, retryAfterSec: 1, slowRate: 0.01, slowMs: 300, seed: 42 });
+  if (process.env.CHAOS_OFF !== '1')
+    h.mc.setChaos({
+      serverErrorRate: 0.1,
+      resetRate: 0.03,
+      rateLimitRate: 0.005,
+      rateLimitBurstMs: 800,
+      blockedShare: 0.3,
+      retryAfterSec: 1,
+      slowRate: 0.01,
+      slowMs: 300,
+      seed: 42,
+    });
 
   const dbPath = join(h.dir, 'chaos.db');
   const config = {
-    channels: [{ name: '/event/MC_Send__e', replayFrom: -2 }, { name: '/event/MC_Journey_Entry__e', replayFrom: -2 }],
+    channels: [
+      { name: '/event/MC_Send__e', replayFrom: -2 },
+      { name: '/event/MC_Journey_Entry__e', replayFrom: -2 },
+    ],
     routes: [
       { name: 'admin-send', channel: '/event/MC_Send__e', target: { type: 'transactional' }, mapper: 'send-event' },
-      { name: 'admin-journey', channel: '/event/MC_Journey_Entry__e', target: { type: 'journey', eventDefinitionKey: 'APIEvent-chaos' }, mapper: 'journey-entry-event' },
+      {
+        name: 'admin-journey',
+        channel: '/event/MC_Journey_Entry__e',
+        target: { type: 'journey', eventDefinitionKey: 'APIEvent-chaos' },
+        mapper: 'journey-entry-event',
+      },
     ],
     store: { kind: 'sqlite', path: dbPath },
     subscriber: { maxBacklog: 40_000 },
     dispatcher: {
       // Smaller transactional batches: more requests, so more of them meet a fault.
       targets: { transactional: { batchSize: 100 } },
-      pollIntervalMs: 10, concurrency: 4, maxAttempts: 40, timeoutMs: 5000,
+      pollIntervalMs: 10,
+      concurrency: 4,
+      maxAttempts: 40,
+      timeoutMs: 5000,
       retry: { baseMs: 20, capMs: 500, blockedWaitMs: 300, blockedCapMs: 1000 },
       breaker: { threshold: 8, openMs: 100, maxOpenMs: 1000 },
     },
@@ -56,10 +88,14 @@ test(`${N} events through the bridge while Marketing Cloud misbehaves`, async ()
   };
   const s = await h.startService(config);
   const expectedSends = SENDS - refused.length;
-  await waitFor(async () => {
-    const c = await s.store.counts();
-    return c.delivered + c.dead >= N && c.pending === 0 && c.inflight === 0;
-  }, 600_000, 'every action settled');
+  await waitFor(
+    async () => {
+      const c = await s.store.counts();
+      return c.delivered + c.dead >= N && c.pending === 0 && c.inflight === 0;
+    },
+    600_000,
+    'every action settled',
+  );
   const seconds = (Date.now() - t0) / 1000;
 
   // Transactional, from the bridge's side (Marketing Cloud refuses a reused key by itself, so
@@ -88,10 +124,19 @@ test(`${N} events through the bridge while Marketing Cloud misbehaves`, async ()
 
   const stats = h.mc.stats();
   const report = {
-    events: N, publishMs: publishedMs, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(N / seconds),
-    transactionalSends: counts.size, keysSentAgain: resent, messageKeyReusedAnswers: stats.messageKeyReused,
-    journeyEntries: stats.entries, journeyDuplicates, deadLetters: dead.length,
-    mcRequests: stats.requests, chaosFaults: stats.chaos, retried: s.telemetry.counters.retried,
+    events: N,
+    publishMs: publishedMs,
+    seconds: Math.round(seconds * 10) / 10,
+    eventsPerSec: Math.round(N / seconds),
+    transactionalSends: counts.size,
+    keysSentAgain: resent,
+    messageKeyReusedAnswers: stats.messageKeyReused,
+    journeyEntries: stats.entries,
+    journeyDuplicates,
+    deadLetters: dead.length,
+    mcRequests: stats.requests,
+    chaosFaults: stats.chaos,
+    retried: s.telemetry.counters.retried,
   };
   process.stderr.write(`chaos: ${JSON.stringify(report)}\n`);
   expect(stats.chaos).toBeGreaterThan(0);

@@ -17,7 +17,9 @@ const CREDENTIAL_VARS = ['SF_INSTANCE_URL', 'SF_ACCESS_TOKEN', 'MC_AUTH_BASE_URL
 const offlineEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CREDENTIAL_VARS.includes(k)));
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'check-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'check-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
 function cli(args: string[], env: NodeJS.ProcessEnv = offlineEnv): ReturnType<typeof runCli> {
@@ -46,8 +48,19 @@ function inconsistent(): Record<string, any> {
   config.channels.find((c: { name: string }) => c.name === '/event/MC_Send__e').recordIdField = 'Contact_Id__c';
   config.routes.push(
     { name: 'shipped', channel: '/event/Order_Shipped__e', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { X: 'X__c' } } },
-    { name: 'send-as-journey', channel: '/event/MC_Send__e', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email__c', Phone: 'Phone__c' } } },
-    { name: 'all-changes', channel: '/data/ChangeEvents', entities: ['Contact', 'Opportunity'], target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email' } } },
+    {
+      name: 'send-as-journey',
+      channel: '/event/MC_Send__e',
+      target: { type: 'journey', eventDefinitionKey: 'K' },
+      mapping: { data: { Email: 'Email__c', Phone: 'Phone__c' } },
+    },
+    {
+      name: 'all-changes',
+      channel: '/data/ChangeEvents',
+      entities: ['Contact', 'Opportunity'],
+      target: { type: 'journey', eventDefinitionKey: 'K' },
+      mapping: { data: { Email: 'Email' } },
+    },
     { name: 'custom-mapper', channel: '/data/ChangeEvents', target: { type: 'journey', eventDefinitionKey: 'K' }, mapper: 'no-such-mapper' },
   );
   return config;
@@ -72,7 +85,9 @@ describe('offline, through the command line', () => {
     expect(line('Account is not selected')).toContain('channels[4].name');
     expect(line('Account is not selected')).toContain('ChangeEvents_AccountChangeEvent.platformEventChannelMember-meta.xml');
     expect(line('Partners__chn in force-app')).toContain('channels[5].name');
-    expect(line('Contact_Id__c')).toMatch(/channels\[2\]\.recordIdField \| force-app\/main\/default\/objects\/MC_Send__e\/MC_Send__e\.object-meta\.xml: /);
+    expect(line('Contact_Id__c')).toMatch(
+      /channels\[2\]\.recordIdField \| force-app\/main\/default\/objects\/MC_Send__e\/MC_Send__e\.object-meta\.xml: /,
+    );
     expect(line('"Phone__c"')).toMatch(/routes\[4\]\.mapping\.data\.Phone \| force-app\/.*MC_Send__e/);
     expect(line('does not deliver Opportunity')).toContain('routes[5].entities[1]');
     expect(line('no-such-mapper')).toContain('routes[6].mapper');
@@ -112,8 +127,18 @@ describe('offline, through the command line', () => {
     const { parseConfig } = await import('../src/config/load.ts');
     const { findings } = await crossCheckConfig(parseConfig(shipped()), await readForceApp('force-app'), { mappersDir: mappers });
     expect(findings).toEqual([
-      expect.objectContaining({ rule: 'config-route-fields', key: 'routes[1].mapper', severity: 'error', message: expect.stringContaining('"Payload__c"') }),
-      expect.objectContaining({ rule: 'config-route-fields', key: 'routes[2].mapper', severity: 'error', message: expect.stringContaining('"Api_Name__c"') }),
+      expect.objectContaining({
+        rule: 'config-route-fields',
+        key: 'routes[1].mapper',
+        severity: 'error',
+        message: expect.stringContaining('"Payload__c"'),
+      }),
+      expect.objectContaining({
+        rule: 'config-route-fields',
+        key: 'routes[2].mapper',
+        severity: 'error',
+        message: expect.stringContaining('"Api_Name__c"'),
+      }),
     ]);
   });
 
@@ -156,22 +181,32 @@ function describeServer(token: string, objects: Record<string, string[]>): Promi
     }
     res.end(JSON.stringify({ name: m[1], fields: ['Id', ...fields].map((name) => ({ name })) }));
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, calls });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, calls });
+    }),
+  );
 }
 
 describe('online, with credentials', () => {
   const TOKEN = '00Dxx0000001gPF!CheckTestToken';
   let mc: McEmulator;
-  beforeAll(async () => { mc = await startMcEmulator({ clientId: 'check-client', clientSecret: 'check-secret' }); });
+  beforeAll(async () => {
+    mc = await startMcEmulator({ clientId: 'check-client', clientSecret: 'check-secret' });
+  });
   afterAll(() => mc.close());
 
   async function online(objects: Record<string, string[]>, secret = 'check-secret') {
     const sf = await describeServer(TOKEN, objects);
     try {
       const out: string[] = [];
-      const env = { SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: TOKEN, MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: 'check-client', MC_CLIENT_SECRET: secret };
+      const env = {
+        SF_INSTANCE_URL: sf.url,
+        SF_ACCESS_TOKEN: TOKEN,
+        MC_AUTH_BASE_URL: mc.authBaseUrl,
+        MC_CLIENT_ID: 'check-client',
+        MC_CLIENT_SECRET: secret,
+      };
       const code = await runCheck({ config: 'config/bridge.json', env, out: { write: (t: string) => out.push(t) } });
       const report = await check({ config: 'config/bridge.json', env });
       return { code, text: out.join(''), report, calls: sf.calls };
@@ -201,12 +236,26 @@ describe('online, with credentials', () => {
     const { code, report, text } = await online({ Contact: ['Email', 'LastName', 'Name'] }, 'wrong-secret');
     expect(code).toBe(1);
     const errors = report.findings.filter((f) => f.severity === 'error');
-    expect(errors).toEqual(expect.arrayContaining([
-      expect.objectContaining({ rule: 'org-describe', key: 'routes[0].mapping.data.FirstName', message: expect.stringContaining('Contact.FirstName does not exist') }),
-      expect.objectContaining({ rule: 'org-describe', key: 'channels[1].name', message: expect.stringContaining('MC_Journey_Entry__e does not exist in the org') }),
-      expect.objectContaining({ rule: 'org-describe', key: 'channels[2].name', message: expect.stringContaining('MC_Send__e does not exist in the org') }),
-      expect.objectContaining({ rule: 'mc-token', key: 'marketingCloud.clientId', message: expect.stringContaining('MC_AUTH_REFUSED') }),
-    ]));
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          rule: 'org-describe',
+          key: 'routes[0].mapping.data.FirstName',
+          message: expect.stringContaining('Contact.FirstName does not exist'),
+        }),
+        expect.objectContaining({
+          rule: 'org-describe',
+          key: 'channels[1].name',
+          message: expect.stringContaining('MC_Journey_Entry__e does not exist in the org'),
+        }),
+        expect.objectContaining({
+          rule: 'org-describe',
+          key: 'channels[2].name',
+          message: expect.stringContaining('MC_Send__e does not exist in the org'),
+        }),
+        expect.objectContaining({ rule: 'mc-token', key: 'marketingCloud.clientId', message: expect.stringContaining('MC_AUTH_REFUSED') }),
+      ]),
+    );
     expect(errors).toHaveLength(4);
     expect(text).not.toContain('wrong-secret');
   });

@@ -54,7 +54,10 @@ test('a missing config file and a bad argument are status 2 as JSON', async () =
 }, 90_000);
 
 test('trace and dlq on a store that does not exist yet say so plainly and exit 1, as text and as JSON', async () => {
-  for (const args of [['trace', '0035g0000100000AAA'], ['dlq', 'list']]) {
+  for (const args of [
+    ['trace', '0035g0000100000AAA'],
+    ['dlq', 'list'],
+  ]) {
     const json = await failing([...args, '--config', noStore, '--json']);
     expect(json.status).toBe(1);
     expect(json.json).toMatchObject({ status: 1, name: 'StoreNotFoundError', code: 'STORE_NOT_FOUND' });

@@ -4,9 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/bridge-process.ts';
 
-const env = { ...process.env, SF_INSTANCE_URL: 'http://127.0.0.1:9', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'http://127.0.0.1:9', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
+const env = {
+  ...process.env,
+  SF_INSTANCE_URL: 'http://127.0.0.1:9',
+  SF_ACCESS_TOKEN: 't',
+  MC_AUTH_BASE_URL: 'http://127.0.0.1:9',
+  MC_CLIENT_ID: 'c',
+  MC_CLIENT_SECRET: 's',
+};
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'cli-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cli-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
 function run(args: string[], extraEnv: Record<string, string | undefined> = {}) {
@@ -15,10 +24,15 @@ function run(args: string[], extraEnv: Record<string, string | undefined> = {}) 
 
 test('an invalid config stops start-up with exit code 2 and a message naming the key and the value', async () => {
   const path = join(dir, 'bad.json');
-  writeFileSync(path, JSON.stringify({
-    channels: [{ name: '/data/ContactChangeEvent' }],
-    routes: [{ name: 'r', channel: '/data/LeadChangeEvent', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email' } } }],
-  }));
+  writeFileSync(
+    path,
+    JSON.stringify({
+      channels: [{ name: '/data/ContactChangeEvent' }],
+      routes: [
+        { name: 'r', channel: '/data/LeadChangeEvent', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: { Email: 'Email' } } },
+      ],
+    }),
+  );
   const r = await run(['start', '--config', path]);
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('routes[0].channel');
@@ -59,7 +73,7 @@ test('demo runs the whole pipeline against the emulators and exits 0, showing jo
   expect(r.status).toBe(0);
 }, 120_000);
 
-test('start without any of the config\'s variables, outside production, says so in one line, runs the demo and exits 0', async () => {
+test("start without any of the config's variables, outside production, says so in one line, runs the demo and exits 0", async () => {
   const r = await runCli(['start'], { ...withoutCredentials(), NODE_ENV: 'development' }, 90_000);
   const said = r.stderr.split('\n').filter((l) => l.startsWith('sfmc-bridge:'));
   expect(said).toEqual([expect.stringContaining('running the demo against the built-in emulators instead')]);
@@ -76,11 +90,16 @@ test('start with one secret missing exits 2 naming the variable and the key that
   expect(r.stdout).toBe('');
 }, 90_000);
 
-test('start under NODE_ENV=production (the Dockerfile\'s) with no variables set exits 2 naming each of them, never the demo', async () => {
+test("start under NODE_ENV=production (the Dockerfile's) with no variables set exits 2 naming each of them, never the demo", async () => {
   const r = await runCli(['start'], { ...withoutCredentials(), NODE_ENV: 'production' }, 60_000);
   expect(r.status).toBe(2);
-  for (const [key, variable] of [['salesforce.instanceUrl', 'SF_INSTANCE_URL'], ['salesforce.auth.accessToken', 'SF_ACCESS_TOKEN'],
-    ['marketingCloud.authBaseUrl', 'MC_AUTH_BASE_URL'], ['marketingCloud.clientId', 'MC_CLIENT_ID'], ['marketingCloud.clientSecret', 'MC_CLIENT_SECRET']]) {
+  for (const [key, variable] of [
+    ['salesforce.instanceUrl', 'SF_INSTANCE_URL'],
+    ['salesforce.auth.accessToken', 'SF_ACCESS_TOKEN'],
+    ['marketingCloud.authBaseUrl', 'MC_AUTH_BASE_URL'],
+    ['marketingCloud.clientId', 'MC_CLIENT_ID'],
+    ['marketingCloud.clientSecret', 'MC_CLIENT_SECRET'],
+  ]) {
     expect(r.stderr).toContain(`${key}: environment variable ${variable} is not set`);
   }
   expect(r.stderr).toContain('NODE_ENV is production');

@@ -19,7 +19,9 @@ let dir: string;
 let schema: string;
 let configPath: string;
 
-beforeAll(async () => { await requirePostgres(); });
+beforeAll(async () => {
+  await requirePostgres();
+});
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'commands-pg-'));
   schema = freshSchemaName('cmd');
@@ -31,8 +33,15 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[], env: Record<string, string> = { BRIDGE_TEST_PG_URL: TEST_DATABASE_URL }): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--config', configPath], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+function cli(
+  args: string[],
+  env: Record<string, string> = { BRIDGE_TEST_PG_URL: TEST_DATABASE_URL },
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--config', configPath], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -41,10 +50,13 @@ test('trace and dlq read and work the Postgres store named by the config', async
   const delivered = action(1, { changeType: 'UPDATE', receivedAt: 1_000 });
   await store.commitBatch([delivered, action(2, { changeType: 'CREATE' })], [], new Map([[CH, '102']]));
   const [a1, a2] = await store.claimDue(10, 2_000);
-  await store.recordAttempts([
-    { id: a1!.id, status: 'retry', code: 'MC_RATE_LIMITED', reason: '429', nextAttemptAt: 3_000 },
-    { id: a2!.id, status: 'dead', code: 'MC_400', reason: 'definition paused' },
-  ], 2_000);
+  await store.recordAttempts(
+    [
+      { id: a1!.id, status: 'retry', code: 'MC_RATE_LIMITED', reason: '429', nextAttemptAt: 3_000 },
+      { id: a2!.id, status: 'dead', code: 'MC_400', reason: 'definition paused' },
+    ],
+    2_000,
+  );
   const [again] = await store.claimDue(10, 3_000);
   await store.recordAttempts([{ id: again!.id, status: 'delivered', ids: { requestId: 'req-1', eventInstanceId: 'ev-1' } }], 3_000);
   await store.close();
@@ -55,8 +67,13 @@ test('trace and dlq read and work the Postgres store named by the config', async
   expect(json.status).toBe(0);
   const trace = JSON.parse(json.stdout) as { key: string; entries: TraceEntry[] };
   expect(trace.key).toBe(delivered.recordId);
-  expect(trace.entries).toMatchObject([{ changeType: 'UPDATE', status: 'delivered', replayId: '101', deliveryIds: { requestId: 'req-1', eventInstanceId: 'ev-1' } }]);
-  expect(trace.entries[0]!.attempts.map((t) => [t.attempt, t.outcome])).toEqual([[1, 'retry'], [2, 'delivered']]);
+  expect(trace.entries).toMatchObject([
+    { changeType: 'UPDATE', status: 'delivered', replayId: '101', deliveryIds: { requestId: 'req-1', eventInstanceId: 'ev-1' } },
+  ]);
+  expect(trace.entries[0]!.attempts.map((t) => [t.attempt, t.outcome])).toEqual([
+    [1, 'retry'],
+    [2, 'delivered'],
+  ]);
   const text = cli(['trace', delivered.recordId]);
   expect(text.stdout).toContain('changeType=UPDATE');
   expect(text.stdout).toMatch(/delivered +attempt 2 /);
@@ -67,7 +84,9 @@ test('trace and dlq read and work the Postgres store named by the config', async
   expect(rows.map((r) => [r.id, r.idempotencyKey, r.history.map((h) => h.outcome)])).toEqual([[a2!.id, 'key-2', ['dead']]]);
   expect(cli(['dlq', 'discard', String(a2!.id)]).status).toBe(0);
   expect(cli(['dlq', 'list']).stdout).toContain('empty');
-  expect((JSON.parse(cli(['trace', action(2).recordId, '--json']).stdout) as { entries: TraceEntry[] }).entries[0]!.attempts.map((t) => t.outcome)).toEqual(['dead', 'discarded']);
+  expect(
+    (JSON.parse(cli(['trace', action(2).recordId, '--json']).stdout) as { entries: TraceEntry[] }).entries[0]!.attempts.map((t) => t.outcome),
+  ).toEqual(['dead', 'discarded']);
 }, 60_000);
 
 test('trace on a Postgres config without its URL variable names the key and exits 2', () => {

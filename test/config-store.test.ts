@@ -28,7 +28,14 @@ function configError(fn: () => unknown): ConfigError {
 test('a postgres store gets every default and its URL from DATABASE_URL', () => {
   const c = load(config({ kind: 'postgres' }), ENV);
   expect(c.store).toEqual({
-    kind: 'postgres', url: ENV.DATABASE_URL, schema: 'sfmc_bridge', poolSize: 10, claimLeaseMs: 30000, synchronousCommit: false, takeoverMs: 10000, retentionDays: 30,
+    kind: 'postgres',
+    url: ENV.DATABASE_URL,
+    schema: 'sfmc_bridge',
+    poolSize: 10,
+    claimLeaseMs: 30000,
+    synchronousCommit: false,
+    takeoverMs: 10000,
+    retentionDays: 30,
   });
 });
 

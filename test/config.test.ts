@@ -19,12 +19,14 @@ const ENV = {
 function config(patch: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     channels: [{ name: '/data/ContactChangeEvent' }],
-    routes: [{
-      name: 'contact-welcome',
-      channel: '/data/ContactChangeEvent',
-      target: { type: 'journey', eventDefinitionKey: 'APIEvent-1' },
-      mapping: { data: { Email: 'Email' }, required: ['Email'] },
-    }],
+    routes: [
+      {
+        name: 'contact-welcome',
+        channel: '/data/ContactChangeEvent',
+        target: { type: 'journey', eventDefinitionKey: 'APIEvent-1' },
+        mapping: { data: { Email: 'Email' }, required: ['Email'] },
+      },
+    ],
     ...patch,
   };
 }
@@ -120,19 +122,26 @@ describe('endpoints', () => {
 
   it('refuses http to any host but 127.0.0.1 and localhost', () => {
     const err = configError(() => parseConfig(config({ salesforce: { instanceUrl: 'http://acme.my.salesforce.com' } })));
-    expect(err.message).toBe('salesforce.instanceUrl: "http://acme.my.salesforce.com" must use https (http is allowed only for 127.0.0.1 and localhost)');
+    expect(err.message).toBe(
+      'salesforce.instanceUrl: "http://acme.my.salesforce.com" must use https (http is allowed only for 127.0.0.1 and localhost)',
+    );
   });
 
   it('applies the same rules to a URL that comes from the environment', () => {
     const err = configError(() => load(config(), { ...ENV, MC_AUTH_BASE_URL: 'http://10.0.0.5:8080' }));
-    expect(err.message).toBe('marketingCloud.authBaseUrl: from MC_AUTH_BASE_URL: "http://10.0.0.5:8080" must use https (http is allowed only for 127.0.0.1 and localhost)');
+    expect(err.message).toBe(
+      'marketingCloud.authBaseUrl: from MC_AUTH_BASE_URL: "http://10.0.0.5:8080" must use https (http is allowed only for 127.0.0.1 and localhost)',
+    );
   });
 
   it('accepts loopback emulators over http', () => {
-    const loaded = load(config({
-      salesforce: { instanceUrl: 'http://127.0.0.1:4010' },
-      marketingCloud: { authBaseUrl: 'http://localhost:4020' },
-    }), ENV);
+    const loaded = load(
+      config({
+        salesforce: { instanceUrl: 'http://127.0.0.1:4010' },
+        marketingCloud: { authBaseUrl: 'http://localhost:4020' },
+      }),
+      ENV,
+    );
     expect(loaded.salesforce.instanceUrl).toBe('http://127.0.0.1:4010');
     expect(loaded.marketingCloud.authBaseUrl).toBe('http://localhost:4020');
   });
@@ -157,7 +166,8 @@ describe('admin listener exposure', () => {
   it('accepts a non-loopback host with a token, or with probesOnly; loopback needs neither', () => {
     expect(parseConfig(config({ admin: { enabled: true, host: '0.0.0.0', token: { env: 'SFMC_BRIDGE_ADMIN_TOKEN' } } })).admin.host).toBe('0.0.0.0');
     expect(parseConfig(config({ admin: { enabled: true, host: '0.0.0.0', probesOnly: true } })).admin.probesOnly).toBe(true);
-    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(parseConfig(config({ admin: { enabled: true, host } })).admin.host).toBe(host);
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1'])
+      expect(parseConfig(config({ admin: { enabled: true, host } })).admin.host).toBe(host);
   });
 });
 
@@ -196,10 +206,14 @@ describe('routes', () => {
   });
 
   it('refuses changedFields on a platform event channel, where it could never match', () => {
-    const err = configError(() => parseConfig(config({
-      channels: [{ name: '/event/MC_Journey_Entry__e' }],
-      routes: [route({ channel: '/event/MC_Journey_Entry__e', changedFields: ['Email'] })],
-    })));
+    const err = configError(() =>
+      parseConfig(
+        config({
+          channels: [{ name: '/event/MC_Journey_Entry__e' }],
+          routes: [route({ channel: '/event/MC_Journey_Entry__e', changedFields: ['Email'] })],
+        }),
+      ),
+    );
     expect(err.message).toMatch(/^routes\[0\]\.changedFields: \["Email"\] given for platform event channel/);
   });
 
@@ -211,19 +225,25 @@ describe('routes', () => {
 
 describe('schema errors', () => {
   it('collects every problem into one message, one "key: problem (value)" per line', () => {
-    const err = configError(() => parseConfig(config({
-      dispatcher: { batchSize: 500, concurency: 2 },
-      channels: [{ name: 'ContactChangeEvent', replayFrom: 5 }],
-      log: { level: 'loud' },
-    })));
+    const err = configError(() =>
+      parseConfig(
+        config({
+          dispatcher: { batchSize: 500, concurency: 2 },
+          channels: [{ name: 'ContactChangeEvent', replayFrom: 5 }],
+          log: { level: 'loud' },
+        }),
+      ),
+    );
     const lines = err.message.split('\n');
-    expect(lines).toEqual(expect.arrayContaining([
-      'dispatcher.batchSize: Too big: expected number to be <=100 (got 500)',
-      'dispatcher: Unrecognized key: "concurency"',
-      'channels[0].replayFrom: must be -1 (new events only) or -2 (all retained events) (got 5)',
-      expect.stringMatching(/^channels\[0\]\.name: must be a channel such as .* \(got "ContactChangeEvent"\)$/),
-      expect.stringMatching(/^log\.level: Invalid option: .* \(got "loud"\)$/),
-    ]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'dispatcher.batchSize: Too big: expected number to be <=100 (got 500)',
+        'dispatcher: Unrecognized key: "concurency"',
+        'channels[0].replayFrom: must be -1 (new events only) or -2 (all retained events) (got 5)',
+        expect.stringMatching(/^channels\[0\]\.name: must be a channel such as .* \(got "ContactChangeEvent"\)$/),
+        expect.stringMatching(/^log\.level: Invalid option: .* \(got "loud"\)$/),
+      ]),
+    );
     expect(lines).toHaveLength(5);
   });
 

@@ -14,20 +14,35 @@ import { contactId, MC_CLIENT_ID, MC_CLIENT_SECRET, useHarness, waitFor } from '
 
 function capture() {
   const lines: Record<string, any>[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
-const items = (from: number, n: number): DeliveryItem[] => Array.from({ length: n }, (_, i) => ({
-  id: from + i, idempotencyKey: `d${from + i}`, mode: 'batch' as const, payload: { contactKey: contactId(from + i) } as never,
-}));
+const items = (from: number, n: number): DeliveryItem[] =>
+  Array.from({ length: n }, (_, i) => ({
+    id: from + i,
+    idempotencyKey: `d${from + i}`,
+    mode: 'batch' as const,
+    payload: { contactKey: contactId(from + i) } as never,
+  }));
 
 describe('the guard in the config', () => {
   const route = (target: object, extra: object = {}) => ({
     channels: [{ name: '/data/ContactChangeEvent' }],
     routes: [{ name: 'forget', channel: '/data/ContactChangeEvent', changeTypes: ['DELETE'], target, mapper: 'contact-delete', ...extra }],
   });
-  const env = { SF_INSTANCE_URL: 'http://127.0.0.1:1', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'http://127.0.0.1:2', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
+  const env = {
+    SF_INSTANCE_URL: 'http://127.0.0.1:1',
+    SF_ACCESS_TOKEN: 't',
+    MC_AUTH_BASE_URL: 'http://127.0.0.1:2',
+    MC_CLIENT_ID: 'c',
+    MC_CLIENT_SECRET: 's',
+  };
 
   it('refuses a contactDelete route without "confirmDeletes": true, naming the key', () => {
     expect(() => load(route({ type: 'contactDelete' }), env)).toThrow(/routes\[0\]\.target\.confirmDeletes: .*set "confirmDeletes": true/);
@@ -35,8 +50,13 @@ describe('the guard in the config', () => {
   });
 
   it('refuses a contactDelete route that would delete on CREATE or UPDATE', () => {
-    expect(() => load(route({ type: 'contactDelete', confirmDeletes: true }, { changeTypes: ['CREATE', 'UPDATE'] }), env)).toThrow(/routes\[0\]\.changeTypes: .*DELETE/);
-    expect(load(route({ type: 'contactDelete', confirmDeletes: true }), env).routes[0]!.target).toMatchObject({ type: 'contactDelete', confirmDeletes: true });
+    expect(() => load(route({ type: 'contactDelete', confirmDeletes: true }, { changeTypes: ['CREATE', 'UPDATE'] }), env)).toThrow(
+      /routes\[0\]\.changeTypes: .*DELETE/,
+    );
+    expect(load(route({ type: 'contactDelete', confirmDeletes: true }), env).routes[0]!.target).toMatchObject({
+      type: 'contactDelete',
+      confirmDeletes: true,
+    });
   });
 });
 
@@ -48,13 +68,22 @@ describe('the contactDelete target against the Marketing Cloud emulator', () => 
     mc = await startMcEmulator({ clientId: MC_CLIENT_ID, clientSecret: MC_CLIENT_SECRET, deleteMs: 30 });
     clients = new McClients({ credentials: { authBaseUrl: mc.authBaseUrl, clientId: MC_CLIENT_ID, clientSecret: MC_CLIENT_SECRET } });
   });
-  afterEach(async () => { await clients.close(); await mc.close(); });
+  afterEach(async () => {
+    await clients.close();
+    await mc.close();
+  });
 
   it('sends the keys in batches, stores each operation ID and follows it until Marketing Cloud completes it', async () => {
     const settled: [string, string, number][] = [];
-    const follower = new DeletionFollower({ clientFor: clients.clientFor, pollMs: 20, events: { settled: (op, status, n) => settled.push([op, status, n]) } });
+    const follower = new DeletionFollower({
+      clientFor: clients.clientFor,
+      pollMs: 20,
+      events: { settled: (op, status, n) => settled.push([op, status, n]) },
+    });
     const target = createContactDeleteTarget(clients.clientFor, {
-      batchSize: 500, maxPerHour: 10_000, events: { accepted: (op, keys, mid) => follower.follow(op, mid, keys.length) },
+      batchSize: 500,
+      maxPerHour: 10_000,
+      events: { accepted: (op, keys, mid) => follower.follow(op, mid, keys.length) },
     });
     const batch = items(1, 1200);
     const outcomes = await target.deliver(batch);
@@ -65,18 +94,31 @@ describe('the contactDelete target against the Marketing Cloud emulator', () => 
     expect(outcomes[0]).toMatchObject({ ids: { operationId: String(ops[0]!.operationID) } });
     expect(outcomes[1199]).toMatchObject({ ids: { operationId: String(ops[2]!.operationID) } });
     await waitFor(() => settled.length === 3, 15_000, 'three operations settled');
-    expect(settled.map(([, status, n]) => [status, n])).toEqual([['Completed', 500], ['Completed', 500], ['Completed', 200]]);
+    expect(settled.map(([, status, n]) => [status, n])).toEqual([
+      ['Completed', 500],
+      ['Completed', 500],
+      ['Completed', 200],
+    ]);
     await follower.stop();
   });
 
   it('holds back deletions past the hourly cap with an alert, and sends again once the hour has passed', async () => {
     let now = 1_000_000;
     const capped: number[] = [];
-    const target = createContactDeleteTarget(clients.clientFor, { maxPerHour: 5, now: () => now, events: { capped: (keys) => capped.push(keys.length) } });
+    const target = createContactDeleteTarget(clients.clientFor, {
+      maxPerHour: 5,
+      now: () => now,
+      events: { capped: (keys) => capped.push(keys.length) },
+    });
     expect((await target.deliver(items(1, 3))).map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
     const second = await target.deliver(items(10, 4));
     expect(second.map((o) => o.status)).toEqual(['delivered', 'delivered', 'dead', 'dead']);
-    expect(second[2]).toMatchObject({ error: { code: 'CONTACT_DELETE_CAPPED', message: expect.stringMatching(/5 contact\(s\) already deleted in the last hour.*maxPerHour.*dlq retry/) } });
+    expect(second[2]).toMatchObject({
+      error: {
+        code: 'CONTACT_DELETE_CAPPED',
+        message: expect.stringMatching(/5 contact\(s\) already deleted in the last hour.*maxPerHour.*dlq retry/),
+      },
+    });
     expect(capped).toEqual([2]);
     expect(mc.deletions().flatMap((o) => o.contactKeys)).toHaveLength(5);
     now += 3_600_001;
@@ -100,10 +142,24 @@ describe('the contactDelete target against the Marketing Cloud emulator', () => 
 describe('through the bridge', () => {
   const h = useHarness({ mc: { deleteMs: 30 } }, { setup: clearSharedTokenManagers });
   const config = (deletes: object = {}) => ({
-    channels: [{ name: '/data/ContactChangeEvent', replayFrom: -2 }, { name: '/event/MC_Contact_Delete__e', replayFrom: -2 }],
+    channels: [
+      { name: '/data/ContactChangeEvent', replayFrom: -2 },
+      { name: '/event/MC_Contact_Delete__e', replayFrom: -2 },
+    ],
     routes: [
-      { name: 'contact-delete', channel: '/data/ContactChangeEvent', changeTypes: ['DELETE', 'UNDELETE'], target: { type: 'contactDelete', confirmDeletes: true }, mapper: 'contact-delete' },
-      { name: 'admin-contact-delete', channel: '/event/MC_Contact_Delete__e', target: { type: 'contactDelete', confirmDeletes: true }, mapper: 'contact-delete-event' },
+      {
+        name: 'contact-delete',
+        channel: '/data/ContactChangeEvent',
+        changeTypes: ['DELETE', 'UNDELETE'],
+        target: { type: 'contactDelete', confirmDeletes: true },
+        mapper: 'contact-delete',
+      },
+      {
+        name: 'admin-contact-delete',
+        channel: '/event/MC_Contact_Delete__e',
+        target: { type: 'contactDelete', confirmDeletes: true },
+        mapper: 'contact-delete-event',
+      },
     ],
     store: { kind: 'sqlite', path: join(h.dir, 'bridge.db') },
     dispatcher: { pollIntervalMs: 20, deletes: { statusPollMs: 1000, ...deletes } },
@@ -118,7 +174,12 @@ describe('through the bridge', () => {
     const { logger, lines } = capture();
     const s = await h.startService(config(), { logger });
     await waitFor(() => h.mc.deletions().flatMap((d) => d.contactKeys).length >= 2, 10_000, 'two deletions');
-    expect(h.mc.deletions().flatMap((d) => d.contactKeys).sort()).toEqual([gone, privacy].sort());
+    expect(
+      h.mc
+        .deletions()
+        .flatMap((d) => d.contactKeys)
+        .sort(),
+    ).toEqual([gone, privacy].sort());
     await waitFor(async () => (await s.store.counts()).dead >= 1, 10_000, 'the UNDELETE dead letter');
     await s.dispatcher.settled();
     for (const id of [gone, privacy]) {
@@ -127,7 +188,11 @@ describe('through the bridge', () => {
       const [entry] = await s.store.trace(id);
       expect(entry!.deliveryIds?.operationId).toBe(row!.deliveryIds!.operationId);
     }
-    expect((await s.store.actionsFor(back))[0]).toMatchObject({ status: 'dead', errorCode: 'CONTACT_UNDELETE_IRREVERSIBLE', error: expect.stringContaining('cannot be restored') });
+    expect((await s.store.actionsFor(back))[0]).toMatchObject({
+      status: 'dead',
+      errorCode: 'CONTACT_UNDELETE_IRREVERSIBLE',
+      error: expect.stringContaining('cannot be restored'),
+    });
     await waitFor(() => lines.filter((l) => l.event === 'contact_delete_settled').length >= 1, 10_000, 'the completion line');
     expect(lines.find((l) => l.event === 'contact_delete_settled')).toMatchObject({ status: 'Completed' });
   });

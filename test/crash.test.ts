@@ -16,8 +16,12 @@ const KILLS = 4;
 const IN_FLIGHT = 100 * 4;
 let h: Harness;
 
-beforeAll(async () => { h = await startHarness(); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
 
 test(`every one of ${TOTAL} events reaches Marketing Cloud although the bridge is SIGKILLed ${KILLS} times mid-stream`, async () => {
   const configPath = h.writeConfig(bridgeConfig(h.dir, { log: { level: 'info', pretty: false } }));

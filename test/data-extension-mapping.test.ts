@@ -15,12 +15,31 @@ const CONTACT = '0035g00000XyZabAAF';
 function config(target: Record<string, unknown> = {}, route: Record<string, unknown> = {}): BridgeConfig {
   return parseConfig({
     channels: [{ name: '/data/ContactChangeEvent' }],
-    routes: [{
-      name: 'contacts-de', channel: '/data/ContactChangeEvent', changeTypes: ['CREATE', 'UPDATE', 'DELETE'],
-      target: { type: 'dataExtension', key: 'Contacts', fieldTypes: { Email: 'EmailAddress', Score: 'Number', Birthdate: 'Date', OptIn: 'Boolean', Mobile: 'Phone', Balance: 'Decimal' }, ...target },
-      mapping: { data: { Email: 'Email', LastName: 'Name.LastName', Score: 'Score__c', Birthdate: 'Birthdate', OptIn: 'Opt_In__c', Mobile: 'MobilePhone', Balance: 'Balance__c' } },
-      ...route,
-    }],
+    routes: [
+      {
+        name: 'contacts-de',
+        channel: '/data/ContactChangeEvent',
+        changeTypes: ['CREATE', 'UPDATE', 'DELETE'],
+        target: {
+          type: 'dataExtension',
+          key: 'Contacts',
+          fieldTypes: { Email: 'EmailAddress', Score: 'Number', Birthdate: 'Date', OptIn: 'Boolean', Mobile: 'Phone', Balance: 'Decimal' },
+          ...target,
+        },
+        mapping: {
+          data: {
+            Email: 'Email',
+            LastName: 'Name.LastName',
+            Score: 'Score__c',
+            Birthdate: 'Birthdate',
+            OptIn: 'Opt_In__c',
+            Mobile: 'MobilePhone',
+            Balance: 'Balance__c',
+          },
+        },
+        ...route,
+      },
+    ],
   }) as unknown as BridgeConfig;
 }
 
@@ -30,8 +49,14 @@ function route(cfg: BridgeConfig, raw: RawEvent) {
 }
 
 const FIELDS = {
-  Email: ' jane@example.com', Name: { LastName: 'Doe' }, Score__c: '42', Birthdate: '1990-02-28', Opt_In__c: 'true',
-  MobilePhone: '+1 (415) 555-0100', Balance__c: 12.5, LastModifiedDate: '2026-04-09T20:26:27.000Z',
+  Email: ' jane@example.com',
+  Name: { LastName: 'Doe' },
+  Score__c: '42',
+  Birthdate: '1990-02-28',
+  Opt_In__c: 'true',
+  MobilePhone: '+1 (415) 555-0100',
+  Balance__c: 12.5,
+  LastModifiedDate: '2026-04-09T20:26:27.000Z',
 };
 
 test('a change becomes one row with every column formatted for its type, the Contact Key and the commit time as version', () => {
@@ -41,8 +66,20 @@ test('a change becomes one row with every column formatted for its type, the Con
   expect(actions[0]).toMatchObject({ target: 'dataExtension', mode: 'batch', batchKey: 'Contacts' });
   const p = actions[0]!.payload as DataExtensionRowPayload;
   expect(p).toEqual({
-    key: 'Contacts', contactKey: CONTACT, primaryKey: ['ContactKey'], version: 1714156685000,
-    row: { ContactKey: CONTACT, Email: 'jane@example.com', LastName: 'Doe', Score: 42, Birthdate: '1990-02-28', OptIn: true, Mobile: '+14155550100', Balance: 12.5 },
+    key: 'Contacts',
+    contactKey: CONTACT,
+    primaryKey: ['ContactKey'],
+    version: 1714156685000,
+    row: {
+      ContactKey: CONTACT,
+      Email: 'jane@example.com',
+      LastName: 'Doe',
+      Score: 42,
+      Birthdate: '1990-02-28',
+      OptIn: true,
+      Mobile: '+14155550100',
+      Balance: 12.5,
+    },
   });
 });
 
@@ -97,10 +134,35 @@ test('config: a soft delete the route never selects, an unmapped key column and 
 
 test('the shipped example config loads, and its route turns a Contact CREATE into a typed row', async () => {
   const { load } = await import('../src/config/load.ts');
-  const example = load('config/examples/sendable-data-extension.json', { SF_INSTANCE_URL: 'https://x.my.salesforce.com', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' });
-  const { actions, deadLetters } = route(example, changeEvent({ header: { changeType: 'CREATE' }, fields: { Email: 'ada@example.com', Name: { FirstName: 'Ada', LastName: 'Lovelace' }, Phone: '020 7946 0000', Birthdate: '1815-12-10', HasOptedOutOfEmail: false } }));
+  const example = load('config/examples/sendable-data-extension.json', {
+    SF_INSTANCE_URL: 'https://x.my.salesforce.com',
+    SF_ACCESS_TOKEN: 't',
+    MC_AUTH_BASE_URL: 'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com',
+    MC_CLIENT_ID: 'c',
+    MC_CLIENT_SECRET: 's',
+  });
+  const { actions, deadLetters } = route(
+    example,
+    changeEvent({
+      header: { changeType: 'CREATE' },
+      fields: {
+        Email: 'ada@example.com',
+        Name: { FirstName: 'Ada', LastName: 'Lovelace' },
+        Phone: '020 7946 0000',
+        Birthdate: '1815-12-10',
+        HasOptedOutOfEmail: false,
+      },
+    }),
+  );
   expect(deadLetters).toEqual([]);
   expect((actions[0]!.payload as DataExtensionRowPayload).row).toEqual({
-    ContactKey: CONTACT, Email: 'ada@example.com', FirstName: 'Ada', LastName: 'Lovelace', Phone: '02079460000', Birthdate: '1815-12-10', HasOptedOutOfEmail: false, IsDeleted: false,
+    ContactKey: CONTACT,
+    Email: 'ada@example.com',
+    FirstName: 'Ada',
+    LastName: 'Lovelace',
+    Phone: '02079460000',
+    Birthdate: '1815-12-10',
+    HasOptedOutOfEmail: false,
+    IsDeleted: false,
   });
 });

@@ -22,25 +22,46 @@ const SECRET = 'newest-client-secret-1';
 const KEY = 'Contacts_Mirror';
 const CONTACT = '003C00000000007AAA';
 
-interface Fixture { open(): Promise<Store>; dispose(): Promise<void> }
+interface Fixture {
+  open(): Promise<Store>;
+  dispose(): Promise<void>;
+}
 
 const engines: [string, () => Promise<Fixture>][] = [
-  ['SQLite', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'de-newest-'));
-    return { open: async () => openSqliteStore({ path: join(dir, 'bridge.db') }), dispose: async () => rmSync(dir, { recursive: true, force: true }) };
-  }],
-  ['Postgres', async () => {
-    await requirePostgres();
-    const schema = freshSchemaName('denew');
-    return { open: () => openPostgresStore({ url: TEST_DATABASE_URL, schema, poolSize: 3 }), dispose: () => dropSchema(schema) };
-  }],
+  [
+    'SQLite',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'de-newest-'));
+      return {
+        open: async () => openSqliteStore({ path: join(dir, 'bridge.db') }),
+        dispose: async () => rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  ],
+  [
+    'Postgres',
+    async () => {
+      await requirePostgres();
+      const schema = freshSchemaName('denew');
+      return { open: () => openPostgresStore({ url: TEST_DATABASE_URL, schema, poolSize: 3 }), dispose: () => dropSchema(schema) };
+    },
+  ],
 ];
 
 function change(n: number, version: number, lastName: string): NewAction {
   return {
-    idempotencyKey: `change-${n}`, route: 'contacts-de', target: 'dataExtension', mode: 'batch', batchKey: KEY,
-    channel: '/data/ContactChangeEvent', replayId: String(n), recordId: CONTACT, contactKey: CONTACT, correlationId: `corr-${n}`,
-    receivedAt: Date.now(), changeType: 'UPDATE',
+    idempotencyKey: `change-${n}`,
+    route: 'contacts-de',
+    target: 'dataExtension',
+    mode: 'batch',
+    batchKey: KEY,
+    channel: '/data/ContactChangeEvent',
+    replayId: String(n),
+    recordId: CONTACT,
+    contactKey: CONTACT,
+    correlationId: `corr-${n}`,
+    receivedAt: Date.now(),
+    changeType: 'UPDATE',
     payload: { key: KEY, contactKey: CONTACT, row: { ContactKey: CONTACT, LastName: lastName }, primaryKey: ['ContactKey'], version },
   };
 }
@@ -55,8 +76,11 @@ describe.each(engines)('%s store', (_name, makeFixture) => {
   const start = () => {
     const target = createDataExtensionTarget(client, { confirmAfterMs: 20, versions: store });
     dispatcher = new Dispatcher({
-      store, telemetry: new Telemetry(pino({ level: 'silent' })), targets: { dataExtension: target as never },
-      pollIntervalMs: 10, retry: new RetryPolicy(12, { baseMs: 400, capMs: 400 }),
+      store,
+      telemetry: new Telemetry(pino({ level: 'silent' })),
+      targets: { dataExtension: target as never },
+      pollIntervalMs: 10,
+      retry: new RetryPolicy(12, { baseMs: 400, capMs: 400 }),
     });
     dispatcher.start();
   };
@@ -85,7 +109,11 @@ describe.each(engines)('%s store', (_name, makeFixture) => {
     await waitFor(async () => (await store.actionsFor(CONTACT))[0]?.attempts === 1, 3000, 'the first attempt to fail');
     await store.commitBatch([change(2, 2_000, 'Newer')], [], new Map());
     dispatcher!.wake();
-    await waitFor(async () => (await statusOf('change-1')) === 'delivered' && (await statusOf('change-2')) === 'delivered', 5000, 'both changes to settle');
+    await waitFor(
+      async () => (await statusOf('change-1')) === 'delivered' && (await statusOf('change-2')) === 'delivered',
+      5000,
+      'both changes to settle',
+    );
     expect(emu.row(KEY, CONTACT)).toMatchObject({ LastName: 'Newer' });
     // Both stores hold a contact's later actions until the earlier one settles: both are
     // written, the older first, so the newer one stays.

@@ -40,7 +40,13 @@ afterEach(async () => {
 const contact = (n: number) => `003C${String(n).padStart(11, '0')}AAA`;
 
 function payload(n: number, version: number, row: Partial<DataExtensionRowPayload['row']> = {}): DataExtensionRowPayload {
-  return { key: KEY, contactKey: contact(n), row: { ContactKey: contact(n), Email: `c${n}@example.com`, LastName: `L${n}`, ...row }, primaryKey: ['ContactKey'], version };
+  return {
+    key: KEY,
+    contactKey: contact(n),
+    row: { ContactKey: contact(n), Email: `c${n}@example.com`, LastName: `L${n}`, ...row },
+    primaryKey: ['ContactKey'],
+    version,
+  };
 }
 
 function item(id: number, p: DataExtensionRowPayload, mode: 'batch' | 'single' = 'batch'): DeliveryItem {
@@ -77,7 +83,12 @@ test('async rows go out in requests of batchSize, are pending until confirmed, a
   expect(dead.error.message).toContain("'LastName'");
   expect(dead.error.message).toContain(contact(4));
   expect((outcomes[0] as Extract<DeliveryOutcome, { status: 'delivered' }>).ids.requestId).toBeDefined();
-  expect(emu.rows(KEY).map((r) => r.ContactKey).sort()).toEqual([1, 2, 3, 5].map(contact));
+  expect(
+    emu
+      .rows(KEY)
+      .map((r) => r.ContactKey)
+      .sort(),
+  ).toEqual([1, 2, 3, 5].map(contact));
 });
 
 test('a request still pending at Marketing Cloud stays accepted, with the same requestId, until it completes', async () => {
@@ -89,7 +100,11 @@ test('a request still pending at Marketing Cloud stays accepted, with the same r
   const [still] = await target.deliver([{ ...item(1, payload(1, 1)), confirm }]);
   expect(still).toMatchObject({ status: 'accepted', requestId: accepted.requestId });
   expect(emu.rows(KEY)).toEqual([]);
-  await waitFor(async () => (await target.deliver([{ ...item(1, payload(1, 1)), confirm }]))[0]!.status === 'delivered', 3000, 'the request to complete');
+  await waitFor(
+    async () => (await target.deliver([{ ...item(1, payload(1, 1)), confirm }]))[0]!.status === 'delivered',
+    3000,
+    'the request to complete',
+  );
   expect(emu.rows(KEY)).toHaveLength(1);
 });
 
@@ -113,7 +128,12 @@ test('sync mode upserts through the rowset endpoint; a refused row is found alon
   const outcomes = await target.deliver(items);
   expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'dead', 'delivered']);
   expect((outcomes[1] as Extract<DeliveryOutcome, { status: 'dead' }>).error.message).toContain("'Email'");
-  expect(emu.rows(KEY).map((r) => r.ContactKey).sort()).toEqual([contact(1), contact(3)]);
+  expect(
+    emu
+      .rows(KEY)
+      .map((r) => r.ContactKey)
+      .sort(),
+  ).toEqual([contact(1), contact(3)]);
 });
 
 test('through the dispatcher and the outbox, an accepted row stays pending until confirmed, then is delivered with its requestId; a rejected one is dead-lettered', async () => {
@@ -121,12 +141,26 @@ test('through the dispatcher and the outbox, an accepted row stays pending until
   const store: Store = openSqliteStore({ path: ':memory:' });
   const target = createDataExtensionTarget(client, { confirmAfterMs: 50, versions: store });
   const actions: NewAction[] = [1, 2].map((n) => ({
-    idempotencyKey: `k${n}`, route: 'contacts-de', target: 'dataExtension', mode: 'batch', batchKey: KEY, channel: '/data/ContactChangeEvent',
-    replayId: String(n), recordId: contact(n), contactKey: contact(n), correlationId: `c${n}`, receivedAt: Date.now(),
+    idempotencyKey: `k${n}`,
+    route: 'contacts-de',
+    target: 'dataExtension',
+    mode: 'batch',
+    batchKey: KEY,
+    channel: '/data/ContactChangeEvent',
+    replayId: String(n),
+    recordId: contact(n),
+    contactKey: contact(n),
+    correlationId: `c${n}`,
+    receivedAt: Date.now(),
     payload: payload(n, n, n === 2 ? { Score: 'many' } : {}),
   }));
   await store.commitBatch(actions, [], new Map());
-  const dispatcher = new Dispatcher({ store, telemetry: new Telemetry(pino({ level: 'silent' })), targets: { dataExtension: target as never }, pollIntervalMs: 10 });
+  const dispatcher = new Dispatcher({
+    store,
+    telemetry: new Telemetry(pino({ level: 'silent' })),
+    targets: { dataExtension: target as never },
+    pollIntervalMs: 10,
+  });
   dispatcher.start();
   try {
     await waitFor(async () => (await store.actionsFor(contact(1)))[0]?.deliveryIds?.requestId !== undefined, 3000, 'the row to be accepted');

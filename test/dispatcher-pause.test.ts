@@ -17,7 +17,11 @@ let dispatcher: Dispatcher | undefined;
 beforeEach(async () => {
   store = openSqliteStore({ path: ':memory:' });
   // Three chunks of 100, all claimed in the first round (batchSize 100, concurrency 2: up to 400).
-  await store.commitBatch(Array.from({ length: 300 }, (_, i) => action(i + 1)), [], new Map());
+  await store.commitBatch(
+    Array.from({ length: 300 }, (_, i) => action(i + 1)),
+    [],
+    new Map(),
+  );
 });
 
 afterEach(async () => {
@@ -28,8 +32,13 @@ afterEach(async () => {
 
 function start(target: Target, pausedUntil?: () => number): Dispatcher {
   dispatcher = new Dispatcher({
-    store, telemetry: new Telemetry(pino({ level: 'silent' })), targets: { journey: target },
-    batchSize: 100, concurrency: 2, pollIntervalMs: 20, ...(pausedUntil ? { pausedUntil } : {}),
+    store,
+    telemetry: new Telemetry(pino({ level: 'silent' })),
+    targets: { journey: target },
+    batchSize: 100,
+    concurrency: 2,
+    pollIntervalMs: 20,
+    ...(pausedUntil ? { pausedUntil } : {}),
   });
   dispatcher.start();
   return dispatcher;

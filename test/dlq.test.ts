@@ -16,10 +16,14 @@ const h = useHarness({ mc: { sendDefinitionKeys: ['order-confirm'] } }, { setup:
 function config(required: string[]): Record<string, unknown> {
   return {
     channels: [{ name: CHANNEL, replayFrom: -2, recordIdField: 'Contact_Id__c' }],
-    routes: [{
-      name: 'order', channel: CHANNEL, target: { type: 'transactional', definitionKey: 'order-confirm', addressField: 'Email__c' },
-      mapping: { data: { OrderNumber: 'Order_Number__c', Note: 'Note__c' }, required },
-    }],
+    routes: [
+      {
+        name: 'order',
+        channel: CHANNEL,
+        target: { type: 'transactional', definitionKey: 'order-confirm', addressField: 'Email__c' },
+        mapping: { data: { OrderNumber: 'Order_Number__c', Note: 'Note__c' }, required },
+      },
+    ],
     store: { kind: 'sqlite', path: join(h.dir, 'bridge.db') },
     dispatcher: { pollIntervalMs: 20, maxAttempts: 3, retry: { baseMs: 10, capMs: 50 } },
     log: { level: 'warn', pretty: false },
@@ -27,9 +31,17 @@ function config(required: string[]): Record<string, unknown> {
 }
 
 function cli(args: string[], configPath: string): { status: number | null; out: any; stdout: string } {
-  const r = spawnSync(process.execPath, [BIN, 'dlq', ...args, '--config', configPath], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...h.env } });
+  const r = spawnSync(process.execPath, [BIN, 'dlq', ...args, '--config', configPath], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ...h.env },
+  });
   let out: unknown;
-  try { out = JSON.parse(r.stdout.trim().split('\n').pop() ?? ''); } catch { out = undefined; }
+  try {
+    out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    out = undefined;
+  }
   if (r.status !== 0 && r.status !== 2) throw new Error(`dlq ${args.join(' ')} failed: ${r.stderr}`);
   return { status: r.status, out, stdout: r.stdout };
 }
@@ -46,9 +58,20 @@ test('list, retry (requeue and re-derive) and discard, each keeping its history'
   await s1.dispatcher.settled();
   await h.stopService();
 
-  const listed = cli(['list', '--json'], strict).out as { id: number; recordId: string; errorCode: string; error: string; target: string | null; history: { outcome: string }[] }[];
+  const listed = cli(['list', '--json'], strict).out as {
+    id: number;
+    recordId: string;
+    errorCode: string;
+    error: string;
+    target: string | null;
+    history: { outcome: string }[];
+  }[];
   // The paused definition is found Inactive by the target probe, which refuses the send with that reason.
-  expect(listed.map((r) => [r.recordId, r.errorCode])).toEqual([[paused, 'MC_DEFINITION_INACTIVE'], [noNote, 'MAPPING_MISSING_FIELD'], [keep, 'MAPPING_BAD_VALUE']]);
+  expect(listed.map((r) => [r.recordId, r.errorCode])).toEqual([
+    [paused, 'MC_DEFINITION_INACTIVE'],
+    [noNote, 'MAPPING_MISSING_FIELD'],
+    [keep, 'MAPPING_BAD_VALUE'],
+  ]);
   const [deadPaused, deadNote, deadKeep] = listed;
   expect(deadPaused!.error).toMatch(/"order-confirm" is Inactive/);
   expect(deadPaused!.history.map((x) => x.outcome)).toEqual(['dead']);
@@ -70,7 +93,12 @@ test('list, retry (requeue and re-derive) and discard, each keeping its history'
   const s2 = await h.startService(relaxed);
   await waitFor(() => h.mc.stats().sends >= 2, 10_000, 'two sends after the retry');
   await s2.dispatcher.settled();
-  expect(h.mc.sends().map((x) => x.contactKey).sort()).toEqual([paused, noNote].sort());
+  expect(
+    h.mc
+      .sends()
+      .map((x) => x.contactKey)
+      .sort(),
+  ).toEqual([paused, noNote].sort());
   const [row] = await s2.store.actionsFor(noNote);
   expect(row).toMatchObject({ status: 'delivered', target: 'transactional', deliveryIds: { messageKey: row!.idempotencyKey } });
   expect((await s2.store.attemptsOf(deadPaused!.id)).map((x) => x.outcome)).toEqual(['dead', 'requeued']);
@@ -95,7 +123,16 @@ test('a dead letter made before normalization is re-derived from the stored raw 
   cfg.routes = [];
   const before = h.writeConfig(cfg);
   // The message arrived on a channel the config did not declare: the planner dead-letters the raw message.
-  const raw = { channel: CHANNEL, replayId: '1', receivedAt: Date.now(), data: { schema: 's', event: { replayId: 1, EventUuid: 'u-1' }, payload: { Contact_Id__c: id, Email__c: 'r@example.com', Order_Number__c: 'ORD-7' } } };
+  const raw = {
+    channel: CHANNEL,
+    replayId: '1',
+    receivedAt: Date.now(),
+    data: {
+      schema: 's',
+      event: { replayId: 1, EventUuid: 'u-1' },
+      payload: { Contact_Id__c: id, Email__c: 'r@example.com', Order_Number__c: 'ORD-7' },
+    },
+  };
   const made = createPlanner(load(before, h.env), builtinMappers())([raw]);
   expect(made.deadLetters.map((d) => d.code)).toEqual(['UNKNOWN_CHANNEL']);
   const store = openSqliteStore({ path: join(h.dir, 'bridge.db') });

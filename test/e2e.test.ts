@@ -4,7 +4,14 @@
  */
 import type { Service } from '../src/service.ts';
 import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor, WELCOME_KEY } from './helpers/harness.ts';
-import { expectOrderEntries, expectResumeAfterRestart, expectSpineEntries, ORDER_ROUTING, publishOrders, publishSpineChanges } from './helpers/spine.ts';
+import {
+  expectOrderEntries,
+  expectResumeAfterRestart,
+  expectSpineEntries,
+  ORDER_ROUTING,
+  publishOrders,
+  publishSpineChanges,
+} from './helpers/spine.ts';
 
 const h = useHarness();
 const start = (overrides: Record<string, unknown> = {}): Promise<Service> => h.startService(bridgeConfig(h.dir, overrides));
@@ -53,10 +60,12 @@ test('after a restart the bridge resumes from its checkpoint: events published w
 
 test('a Marketing Cloud token that expires mid-stream is replaced once and delivery goes on', async () => {
   const s = await start();
-  for (let i = 0; i < 20; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
+  for (let i = 0; i < 20; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
   await waitFor(() => h.mc.stats().entries >= 20, 10_000, 'first 20');
   h.mc.expireTokens();
-  for (let i = 20; i < 40; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
+  for (let i = 20; i < 40; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
   await waitFor(() => h.mc.stats().entries >= 40, 10_000, 'next 20');
   expect(h.mc.stats().tokensIssued).toBe(2);
   expect((await s.store.counts()).dead).toBe(0);
@@ -73,7 +82,8 @@ test('platform events are routed too: the record ID comes from the configured fi
 test('a burst followed by silence is committed and delivered at once, not when the held /meta/connect returns', async () => {
   // Over 500 events in one response takes the burst path, which defers the commit; the server
   // then holds the next connect for up to 110 s because nothing more is published.
-  for (let i = 0; i < 1500; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
+  for (let i = 0; i < 1500; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 1500, 5_000, '1500 entries within 5 s');
   await s.dispatcher.settled();

@@ -15,16 +15,27 @@ beforeAll(async () => {
   mc = await startMcEmulator({ clientId: ID, clientSecret: SECRET });
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, queryBatchSize: 2, oauth: { clientId: ID, clientSecret: SECRET } });
   for (const [i, name] of ['John Smith', 'Jane Doe', 'Ada Lovelace'].entries()) {
-    sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [`003RO0000035WQ${'ghi'[i]}YAM`], fields: { Name: { LastName: name }, Email: `c${i}@example.com` } });
+    sf.publishChange({
+      entityName: 'Contact',
+      changeType: 'CREATE',
+      recordIds: [`003RO0000035WQ${'ghi'[i]}YAM`],
+      fields: { Name: { LastName: name }, Email: `c${i}@example.com` },
+    });
   }
 });
 afterAll(async () => {
   await Promise.all([mc.close(), sf.close()]);
 });
 
-async function call(method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+async function call(
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
   const res = await request(url, {
-    method, headers: { 'content-type': 'application/json', ...headers },
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   return { status: res.statusCode, body: await res.body.json() };
@@ -46,24 +57,40 @@ describe('Marketing Cloud emulator', () => {
   });
 
   test('journey entry, one contact', async () => {
-    const res = await rest('/interaction/v1/events', { ContactKey: '0035g00000XyZabAAF', EventDefinitionKey: 'APIEvent-welcome', Data: { Email: 'a@example.com' } });
+    const res = await rest('/interaction/v1/events', {
+      ContactKey: '0035g00000XyZabAAF',
+      EventDefinitionKey: 'APIEvent-welcome',
+      Data: { Email: 'a@example.com' },
+    });
     expect({ status: res.status, shape: shapeOf(res.body) }).toEqual(documented('mc-journey-single.json'));
   });
 
   test('journey entry, async batch with one member refused', async () => {
     mc.setInactiveContacts(['0035g00000XyZacAAF']);
-    const res = await rest('/interaction/v1/async/events', { eventDefinitionKey: 'APIEvent-welcome', members: [{ contactKey: '0035g00000XyZabAAF', data: {} }, { contactKey: '0035g00000XyZacAAF', data: {} }] });
+    const res = await rest('/interaction/v1/async/events', {
+      eventDefinitionKey: 'APIEvent-welcome',
+      members: [
+        { contactKey: '0035g00000XyZabAAF', data: {} },
+        { contactKey: '0035g00000XyZacAAF', data: {} },
+      ],
+    });
     mc.setInactiveContacts([]);
     expect({ status: res.status, shape: shapeOf(res.body) }).toEqual(documented('mc-journey-async.json'));
   });
 
   test('triggered send', async () => {
-    const res = await rest('/messaging/v1/messageDefinitionSends/key:welcome-ts/send', { To: { Address: 'a@example.com', SubscriberKey: '0035g00000XyZabAAF' } });
+    const res = await rest('/messaging/v1/messageDefinitionSends/key:welcome-ts/send', {
+      To: { Address: 'a@example.com', SubscriberKey: '0035g00000XyZabAAF' },
+    });
     expect({ status: res.status, shape: shapeOf(res.body) }).toEqual(documented('mc-triggered-send.json'));
   });
 
   test('transactional, one recipient; the same messageKey again is 109110', async () => {
-    const send = () => rest('/messaging/v1/email/messages/shape-key-1', { definitionKey: 'order-confirmation', recipient: { contactKey: '0035g00000XyZabAAF', to: 'a@example.com' } });
+    const send = () =>
+      rest('/messaging/v1/email/messages/shape-key-1', {
+        definitionKey: 'order-confirmation',
+        recipient: { contactKey: '0035g00000XyZabAAF', to: 'a@example.com' },
+      });
     const first = await send();
     expect({ status: first.status, shape: shapeOf(first.body) }).toEqual(documented('mc-transactional-single.json'));
     const again = await send();
@@ -72,7 +99,11 @@ describe('Marketing Cloud emulator', () => {
   });
 
   test('transactional, batch; and a batch with one recipient refused (109001)', async () => {
-    const batch = (keys: string[]) => rest('/messaging/v1/email/messages', { definitionKey: 'order-confirmation', recipients: keys.map((k, i) => ({ contactKey: `0035g00000XyZa${i}AAF`, to: `b${i}@example.com`, messageKey: k })) });
+    const batch = (keys: string[]) =>
+      rest('/messaging/v1/email/messages', {
+        definitionKey: 'order-confirmation',
+        recipients: keys.map((k, i) => ({ contactKey: `0035g00000XyZa${i}AAF`, to: `b${i}@example.com`, messageKey: k })),
+      });
     const ok = await batch(['shape-b1', 'shape-b2']);
     expect({ status: ok.status, shape: shapeOf(ok.body) }).toEqual(documented('mc-transactional-batch.json'));
     mc.injectFault({ kind: 'member', contactKeys: ['0035g00000XyZa1AAF'], errorcode: 1, message: 'Unsubscribed' });
@@ -85,7 +116,8 @@ describe('Marketing Cloud emulator', () => {
 describe('Salesforce emulator (REST)', () => {
   test('token (client credentials)', async () => {
     const res = await request(`${sf.url}/services/oauth2/token`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'client_credentials', client_id: ID, client_secret: SECRET }).toString(),
     });
     expect({ status: res.statusCode, shape: shapeOf(await res.body.json()) }).toEqual(documented('sf-token.json'));
@@ -106,6 +138,9 @@ describe('Salesforce emulator (REST)', () => {
     const body = res.body as { fields: unknown[] };
     // The documented example keeps three fields; the emulator describes all of Contact's: compare one field's shape.
     const doc = vendorFixture('sf-describe.json').body as { fields: unknown[] };
-    expect({ status: res.status, shape: shapeOf({ ...body, fields: body.fields.slice(0, 1) }) }).toEqual({ status: 200, shape: shapeOf({ ...doc, fields: doc.fields.slice(0, 1) }) });
+    expect({ status: res.status, shape: shapeOf({ ...body, fields: body.fields.slice(0, 1) }) }).toEqual({
+      status: 200,
+      shape: shapeOf({ ...doc, fields: doc.fields.slice(0, 1) }),
+    });
   });
 });

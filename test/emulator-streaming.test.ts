@@ -6,7 +6,10 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { isValidId } from '../src/normalize/ids.ts';
 import { waitFor } from './helpers/harness.ts';
 import {
-  startStreamingEmulator, STREAMING_ERRORS as ERR, type StreamingEmulator, type StreamingEmulatorOptions,
+  startStreamingEmulator,
+  STREAMING_ERRORS as ERR,
+  type StreamingEmulator,
+  type StreamingEmulatorOptions,
 } from '../src/emulators/streaming/index.ts';
 
 const TOKEN = '00D5g000004Emu!AQcAQH0dMHZfz972Szmpkb58urFRkgeBGsxL';
@@ -99,10 +102,17 @@ describe('handshake, auth and cookies', () => {
     // Rule: the handshake reply carries what clients rely on (clientId, advice, ext.replay, cookies).
     const emu = await start({ connectTimeoutMs: 110_000 });
     const probe = new Probe(emu);
-    const { body, setCookie } = await probe.post([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'], id: '1' }]);
+    const { body, setCookie } = await probe.post([
+      { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling', 'websocket'], id: '1' },
+    ]);
     expect(body[0]).toMatchObject({
-      channel: '/meta/handshake', successful: true, version: '1.0', supportedConnectionTypes: ['long-polling'], id: '1',
-      ext: { replay: true }, advice: { timeout: 110_000, interval: 0, reconnect: 'retry' },
+      channel: '/meta/handshake',
+      successful: true,
+      version: '1.0',
+      supportedConnectionTypes: ['long-polling'],
+      id: '1',
+      ext: { replay: true },
+      advice: { timeout: 110_000, interval: 0, reconnect: 'retry' },
     });
     expect(body[0]!.clientId).toMatch(/^[0-9a-z]{20,}$/);
     expect(setCookie.map((c) => c.split('=')[0]).sort()).toEqual(['BAYEUX_BROWSER', 'sfdc-stream']);
@@ -117,7 +127,9 @@ describe('handshake, auth and cookies', () => {
     expect((await probe.handshake()).successful).toBe(true);
     probe.auth = 'Bearer wrong';
     expect(await probe.handshake()).toMatchObject({
-      successful: false, error: '403::Handshake denied', ext: { sfdc: { failureReason: '401::Authentication invalid' } },
+      successful: false,
+      error: '403::Handshake denied',
+      ext: { sfdc: { failureReason: '401::Authentication invalid' } },
       advice: { reconnect: 'none' },
     });
     probe.auth = undefined;
@@ -174,7 +186,11 @@ describe('handshake, auth and cookies', () => {
   test('non-JSON bodies and missing API versions are refused', async () => {
     // Rule: JSON bodies only, at /cometd/<version>.
     const emu = await start();
-    const res = await fetch(emu.cometdUrl, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${TOKEN}` }, body: '[]' });
+    const res = await fetch(emu.cometdUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: `Bearer ${TOKEN}` },
+      body: '[]',
+    });
     expect(res.status).toBe(415);
     const noVersion = await fetch(`${emu.url}/cometd/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
     expect(noVersion.status).toBe(400);
@@ -225,7 +241,7 @@ describe('replay', () => {
     expect(steps.some((s) => s > 1)).toBe(true);
   });
 
-  test('a replay map without the subscribed channel is refused with Salesforce\'s message', async () => {
+  test("a replay map without the subscribed channel is refused with Salesforce's message", async () => {
     // Rule: the replay map must hold every subscribed channel.
     const emu = await start();
     const probe = new Probe(emu);
@@ -299,10 +315,18 @@ describe('delivery', () => {
     const custom = new Probe(emu);
     await custom.ready('/data/Invoice__ChangeEvent', { '/data/Invoice__ChangeEvent': -1 });
     const a = emu.publishChange(contactUpdate(1)).replayId;
-    const b = emu.publishChange({ entityName: 'Invoice__c', changeType: 'CREATE', recordIds: ['a015g00000AbCdEAAV'], fields: { Total__c: 10 } }).replayId;
+    const b = emu.publishChange({
+      entityName: 'Invoice__c',
+      changeType: 'CREATE',
+      recordIds: ['a015g00000AbCdEAAV'],
+      fields: { Total__c: 10 },
+    }).replayId;
     emu.publishPlatformEvent('Order_Confirmed__e', { n: 1 });
     const got = await all.drain();
-    expect(got.map((e) => [e.channel, e.data.event.replayId])).toEqual([['/data/ChangeEvents', a], ['/data/ChangeEvents', b]]);
+    expect(got.map((e) => [e.channel, e.data.event.replayId])).toEqual([
+      ['/data/ChangeEvents', a],
+      ['/data/ChangeEvents', b],
+    ]);
     expect((await custom.drain()).map((e) => e.data.payload.ChangeEventHeader.entityName)).toEqual(['Invoice__c']);
   });
 
@@ -396,8 +420,11 @@ describe('payloads', () => {
     const probe = new Probe(emu);
     await probe.ready(CONTACT, { [CONTACT]: -1 });
     const { replayId } = emu.publishChange({
-      entityName: 'Contact', changeType: 'UPDATE', recordIds: ['0035g00000XyZabAAB'],
-      fields: { Email: 'jane@example.com', Name: { LastName: 'Doe' }, Phone: null }, changeOrigin: 'com/salesforce/api/soap/62.0;client=SomeApp',
+      entityName: 'Contact',
+      changeType: 'UPDATE',
+      recordIds: ['0035g00000XyZabAAB'],
+      fields: { Email: 'jane@example.com', Name: { LastName: 'Doe' }, Phone: null },
+      changeOrigin: 'com/salesforce/api/soap/62.0;client=SomeApp',
     });
     const [event] = await probe.drain();
     expect(event!.channel).toBe(CONTACT);
@@ -405,7 +432,10 @@ describe('payloads', () => {
     expect(event!.data.event).toEqual({ replayId });
     const header = event!.data.payload.ChangeEventHeader;
     expect(header).toMatchObject({
-      entityName: 'Contact', recordIds: ['0035g00000XyZabAAB'], changeType: 'UPDATE', sequenceNumber: 1,
+      entityName: 'Contact',
+      recordIds: ['0035g00000XyZabAAB'],
+      changeType: 'UPDATE',
+      sequenceNumber: 1,
       changeOrigin: 'com/salesforce/api/soap/62.0;client=SomeApp',
       changedFields: ['Email', 'Name.LastName', 'Phone', 'LastModifiedDate'],
     });
@@ -424,7 +454,11 @@ describe('payloads', () => {
     emu.publishChange({ ...contactUpdate(1), commitNumber: '18446744073709551557' });
     const res = await fetch(emu.cometdUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, cookie: [...probe.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${TOKEN}`,
+        cookie: [...probe.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+      },
       body: JSON.stringify([{ channel: '/meta/connect', clientId: probe.clientId, connectionType: 'long-polling' }]),
     });
     expect(await res.text()).toContain('"commitNumber":18446744073709551557,');
@@ -507,12 +541,15 @@ describe('faults', () => {
     expect((await probe.handshake()).successful).toBe(true);
   });
 
-  test('handshake-denied, daily-limit and concurrent-limit refuse the next handshake with Salesforce\'s texts', async () => {
+  test("handshake-denied, daily-limit and concurrent-limit refuse the next handshake with Salesforce's texts", async () => {
     // Rule: each refusal has its own wording, which decides what the subscriber does.
     const emu = await start();
     const probe = new Probe(emu);
     emu.injectFault({ type: 'handshake-denied' });
-    expect(await probe.handshake()).toMatchObject({ error: '403::Handshake denied', ext: { sfdc: { failureReason: '401::Authentication invalid' } } });
+    expect(await probe.handshake()).toMatchObject({
+      error: '403::Handshake denied',
+      ext: { sfdc: { failureReason: '401::Authentication invalid' } },
+    });
     emu.injectFault({ type: 'daily-limit' });
     expect((await probe.handshake()).error).toBe('403::Organization total events daily limit exceeded');
     emu.injectFault({ type: 'concurrent-limit', count: 2 });
@@ -526,7 +563,11 @@ describe('faults', () => {
     const emu = await start();
     const probe = new Probe(emu);
     emu.injectFault({ type: 'server-busy-503', count: 2 });
-    expect(await probe.handshake()).toMatchObject({ successful: false, error: '403::Handshake denied', ext: { sfdc: { failureReason: ERR.serverBusy } } });
+    expect(await probe.handshake()).toMatchObject({
+      successful: false,
+      error: '403::Handshake denied',
+      ext: { sfdc: { failureReason: ERR.serverBusy } },
+    });
     expect((await probe.handshake()).successful).toBe(false);
     await probe.handshake();
     emu.injectFault({ type: 'server-busy-503', on: 'connect' });
@@ -584,9 +625,10 @@ describe('control API', () => {
     // Rule: the demo, benchmark and crash test drive the emulator from other processes.
     const emu = await start();
     const probe = new Probe(emu);
-    await probe.ready([CONTACT, '/event/Order_Confirmed__e', '/data/X__chn'],
-      { [CONTACT]: -1, '/event/Order_Confirmed__e': -1, '/data/X__chn': -1 });
-    const change = await control(emu, 'publish', { change: { ...contactUpdate(1), commitNumber: '12345678901234567890', channels: ['/data/X__chn'] } });
+    await probe.ready([CONTACT, '/event/Order_Confirmed__e', '/data/X__chn'], { [CONTACT]: -1, '/event/Order_Confirmed__e': -1, '/data/X__chn': -1 });
+    const change = await control(emu, 'publish', {
+      change: { ...contactUpdate(1), commitNumber: '12345678901234567890', channels: ['/data/X__chn'] },
+    });
     expect(change.status).toBe(200);
     expect(typeof change.json.replayId).toBe('number');
     expect((await control(emu, 'publish', { platformEvent: { name: 'Order_Confirmed__e', payload: { a: 1 } } })).json.eventUuid).toMatch(/-/);

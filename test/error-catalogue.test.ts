@@ -24,7 +24,7 @@ test('each documented code names the kind the catalogue gives it', () => {
   }
 });
 
-test('a failed fetch from Salesforce is a BridgeError with a stable code, keeping Salesforce\'s own', () => {
+test("a failed fetch from Salesforce is a BridgeError with a stable code, keeping Salesforce's own", () => {
   const err = new FetchError('INVALID_FIELD', 'fetch Contact: no such column', true);
   expect(err).toBeInstanceOf(BridgeError);
   expect(err).toMatchObject({ code: 'ENRICH_FETCH_FAILED', kind: 'permanent', salesforceCode: 'INVALID_FIELD' });

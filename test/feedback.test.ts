@@ -12,11 +12,17 @@ import { bridgeConfig, contactId, startHarness, useHarness, waitFor, WELCOME_KEY
 
 function capture() {
   const lines: Record<string, any>[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
-const statuses = (h: { sf: { publishedOverRest(type?: string): PublishedRecord[] } }) => h.sf.publishedOverRest(STATUS_EVENT).map((p) => p.fields as Record<string, any>);
+const statuses = (h: { sf: { publishedOverRest(type?: string): PublishedRecord[] } }) =>
+  h.sf.publishedOverRest(STATUS_EVENT).map((p) => p.fields as Record<string, any>);
 
 /** The welcome route with feedback on, and a second route (same events) with it off. */
 function feedbackConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -33,12 +39,24 @@ function feedbackConfig(dir: string, extra: Record<string, unknown> = {}): Recor
 describe('in one process', () => {
   const h = useHarness({}, { setup: clearSharedTokenManagers });
 
-  it('publishes one status per settlement: Delivered with Marketing Cloud\'s IDs, Failed with code and masked reason, and Delivered again after a DLQ retry', async () => {
+  it("publishes one status per settlement: Delivered with Marketing Cloud's IDs, Failed with code and masked reason, and Delivered again after a DLQ retry", async () => {
     const ok = [contactId(1), contactId(2), contactId(3)];
     const refused = contactId(4);
     // Marketing Cloud's message names the address and a phone number: neither may reach Salesforce.
-    h.mc.injectFault({ kind: 'member', contactKeys: [refused], count: 1, errorcode: 30011, message: 'Contact jane.doe@example.com (+1 415 555 0100) is not active' });
-    for (const id of [...ok, refused]) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com`, Name: { LastName: 'Ok' } } });
+    h.mc.injectFault({
+      kind: 'member',
+      contactKeys: [refused],
+      count: 1,
+      errorcode: 30011,
+      message: 'Contact jane.doe@example.com (+1 415 555 0100) is not active',
+    });
+    for (const id of [...ok, refused])
+      h.sf.publishChange({
+        entityName: 'Contact',
+        changeType: 'CREATE',
+        recordIds: [id],
+        fields: { Email: `${id}@example.com`, Name: { LastName: 'Ok' } },
+      });
     // No last name: dead-lettered at planning (the route requires it), which settles it too.
     const unnamed = contactId(5);
     h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [unnamed], fields: { Email: 'unnamed@example.com' } });
@@ -52,15 +70,27 @@ describe('in one process', () => {
     for (const id of ok) {
       const [row] = (await s.store.actionsFor(id)).filter((r) => r.route === 'contact-welcome');
       expect(byRecord.get(id)).toMatchObject({
-        Route__c: 'contact-welcome', Target_Type__c: 'journey', Target_Key__c: WELCOME_KEY, Status__c: 'Delivered',
-        MC_Message_Id__c: row!.deliveryIds!.eventInstanceId, MC_Request_Id__c: row!.deliveryIds!.requestId,
-        Error_Code__c: null, Correlation_Id__c: row!.correlationId, Attempts__c: 1,
+        Route__c: 'contact-welcome',
+        Target_Type__c: 'journey',
+        Target_Key__c: WELCOME_KEY,
+        Status__c: 'Delivered',
+        MC_Message_Id__c: row!.deliveryIds!.eventInstanceId,
+        MC_Request_Id__c: row!.deliveryIds!.requestId,
+        Error_Code__c: null,
+        Correlation_Id__c: row!.correlationId,
+        Attempts__c: 1,
       });
     }
     const failed = byRecord.get(refused)!;
     expect(failed).toMatchObject({ Status__c: 'Failed', Error_Code__c: 'MC_MEMBER_REJECTED', MC_Message_Id__c: null });
     expect(failed.Error_Reason__c).toContain('not active');
-    expect(byRecord.get(unnamed)).toMatchObject({ Status__c: 'Failed', Error_Code__c: 'MAPPING_MISSING_FIELD', Target_Type__c: 'none', Attempts__c: 0, Route__c: 'contact-welcome' });
+    expect(byRecord.get(unnamed)).toMatchObject({
+      Status__c: 'Failed',
+      Error_Code__c: 'MAPPING_MISSING_FIELD',
+      Target_Type__c: 'none',
+      Attempts__c: 0,
+      Route__c: 'contact-welcome',
+    });
     const text = JSON.stringify(all);
     expect(text).not.toMatch(/jane\.doe|@example\.com|415 555/);
     expect(new Set(all.map((st) => st.Status_Key__c)).size).toBe(5);
@@ -81,16 +111,24 @@ describe('in one process', () => {
     h.mc.setDefinitionStatus(WELCOME_KEY, 'deleted');
     await h.startService(feedbackConfig(h.dir, { feedback: { lingerMs: 50 } }));
     await waitFor(() => statuses(h).length >= 1, 10_000, 'the target problem status');
-    expect(statuses(h)).toEqual([expect.objectContaining({
-      Record_Id__c: null, Route__c: 'contact-welcome', Target_Type__c: 'eventDefinition', Target_Key__c: WELCOME_KEY,
-      Status__c: 'Target Problem', Error_Code__c: 'MC_DEFINITION_MISSING', Error_Reason__c: expect.stringContaining('does not exist'),
-    })]);
+    expect(statuses(h)).toEqual([
+      expect.objectContaining({
+        Record_Id__c: null,
+        Route__c: 'contact-welcome',
+        Target_Type__c: 'eventDefinition',
+        Target_Key__c: WELCOME_KEY,
+        Status__c: 'Target Problem',
+        Error_Code__c: 'MC_DEFINITION_MISSING',
+        Error_Reason__c: expect.stringContaining('does not exist'),
+      }),
+    ]);
   });
 
   it('pauses on the hourly publishing limit with an alert line while deliveries go on, and publishes the rest after the pause', async () => {
     h.sf.setPublishLimit(3);
     const ids = Array.from({ length: 8 }, (_, i) => contactId(100 + i));
-    for (const id of ids) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com` } });
+    for (const id of ids)
+      h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com` } });
     const { logger, lines } = capture();
     const s = await h.startService(feedbackConfig(h.dir, { feedback: { limitPauseMs: 1000, batchSize: 2 } }), { logger });
     await waitFor(() => lines.some((l) => l.event === 'feedback_paused'), 10_000, 'the pause line');
@@ -118,16 +156,29 @@ describe('in one process', () => {
   });
 });
 
-test('the config refuses to subscribe to the bridge\'s own status channel', () => {
-  const env = { SF_INSTANCE_URL: 'http://127.0.0.1:1', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'http://127.0.0.1:2', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
-  const config = { channels: [{ name: '/event/MC_Delivery_Status__e' }], routes: [{ name: 'loop', channel: '/event/MC_Delivery_Status__e', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: {} } }] };
+test("the config refuses to subscribe to the bridge's own status channel", () => {
+  const env = {
+    SF_INSTANCE_URL: 'http://127.0.0.1:1',
+    SF_ACCESS_TOKEN: 't',
+    MC_AUTH_BASE_URL: 'http://127.0.0.1:2',
+    MC_CLIENT_ID: 'c',
+    MC_CLIENT_SECRET: 's',
+  };
+  const config = {
+    channels: [{ name: '/event/MC_Delivery_Status__e' }],
+    routes: [{ name: 'loop', channel: '/event/MC_Delivery_Status__e', target: { type: 'journey', eventDefinitionKey: 'K' }, mapping: { data: {} } }],
+  };
   expect(() => load(config, env)).toThrow(/channels\[0\]\.name: "\/event\/MC_Delivery_Status__e" is the bridge's own delivery status channel/);
 });
 
 describe('across SIGKILLs', () => {
   let h: Harness;
-  beforeAll(async () => { h = await startHarness(); });
-  afterAll(async () => { await h.close(); });
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
 
   it('loses no status and publishes each settlement once, but for those in flight at a kill', async () => {
     const TOTAL = 1500;
@@ -139,7 +190,10 @@ describe('across SIGKILLs', () => {
     expectCrashBounds('feedback crash test', report, TOTAL, 400);
     // The last run stopped cleanly: every settled action's status was published before it exited, or waits in the outbox.
     const db = new DatabaseSync(dbPath, { readOnly: true });
-    const delivered = (db.prepare(`SELECT idempotency_key, attempts FROM actions WHERE status = 'delivered' AND route = 'contact-welcome'`).all() as { idempotency_key: string; attempts: number }[]);
+    const delivered = db.prepare(`SELECT idempotency_key, attempts FROM actions WHERE status = 'delivered' AND route = 'contact-welcome'`).all() as {
+      idempotency_key: string;
+      attempts: number;
+    }[];
     const waiting = (db.prepare('SELECT count(*) AS n FROM status_events WHERE failed_at IS NULL').get() as { n: number }).n;
     db.close();
     expect(delivered).toHaveLength(TOTAL);
@@ -147,7 +201,9 @@ describe('across SIGKILLs', () => {
     const published = new Set(keys);
     const missing = delivered.filter((a) => !published.has(`${a.idempotency_key}#${a.attempts}:D`));
     const repeated = keys.length - published.size;
-    process.stdout.write(`feedback crash test: ${TOTAL} settlements, ${keys.length} statuses published, ${repeated} published twice, ${missing.length} not yet published (${waiting} waiting in the outbox)\n`);
+    process.stdout.write(
+      `feedback crash test: ${TOTAL} settlements, ${keys.length} statuses published, ${repeated} published twice, ${missing.length} not yet published (${waiting} waiting in the outbox)\n`,
+    );
     expect(missing.length).toBe(waiting); // none lost: what is not published waits in the outbox
     expect(waiting).toBe(0); // and the last, clean stop published what was waiting
     // A status is published twice only when a kill fell between Salesforce's answer and the

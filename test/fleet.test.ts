@@ -36,7 +36,8 @@ afterAll(async () => {
 
 function startBridge(name: string, configPath: string): Bridge {
   const child = spawn(process.execPath, [BIN, 'start', '--config', configPath], {
-    env: { ...process.env, ...h.env, DATABASE_URL: TEST_DATABASE_URL }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...h.env, DATABASE_URL: TEST_DATABASE_URL },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const bridge: Bridge = { name, child, lines: [] };
   child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[bridge ${name}] ${d}`));
@@ -61,10 +62,12 @@ function logged(b: Bridge, event: string): { at: number; line: Record<string, un
 }
 
 test(`three bridges on one Postgres: the leader SIGKILLed mid-stream, all ${TOTAL} events delivered, none by two instances`, async () => {
-  const configPath = h.writeConfig(bridgeConfig(h.dir, {
-    store: { kind: 'postgres', url: { env: 'DATABASE_URL' }, schema, poolSize: 4, claimLeaseMs: 3000, takeoverMs: TAKEOVER_MS },
-    log: { level: 'info', pretty: false },
-  }));
+  const configPath = h.writeConfig(
+    bridgeConfig(h.dir, {
+      store: { kind: 'postgres', url: { env: 'DATABASE_URL' }, schema, poolSize: 4, claimLeaseMs: 3000, takeoverMs: TAKEOVER_MS },
+      log: { level: 'info', pretty: false },
+    }),
+  );
   const fleet = ['a', 'b', 'c'].map((n) => startBridge(n, configPath));
   await waitFor(() => fleet.every((b) => logged(b, 'started')), 30_000, 'three bridges started');
   await waitFor(() => fleet.some((b) => logged(b, 'leader_acquired')), 10_000, 'a leader');
@@ -79,7 +82,12 @@ test(`three bridges on one Postgres: the leader SIGKILLed mid-stream, all ${TOTA
   const publisher = (async () => {
     while (published < TOTAL) {
       for (let i = 0; i < 10 && published < TOTAL; i++, published++) {
-        h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(published)], fields: { Email: `f${published}@example.com` } });
+        h.sf.publishChange({
+          entityName: 'Contact',
+          changeType: 'CREATE',
+          recordIds: [contactId(published)],
+          fields: { Email: `f${published}@example.com` },
+        });
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -95,7 +103,9 @@ test(`three bridges on one Postgres: the leader SIGKILLed mid-stream, all ${TOTA
   expect((await exited(leader.child)).signal).toBe('SIGKILL');
   // What the dead leader had claimed and not recorded: it may or may not have reached Marketing Cloud.
   const { rows: orphaned } = await adminQuery<{ contact_key: string }>(
-    `SELECT contact_key FROM "${schema}".actions WHERE status = 'pending' AND claimed_by = $1`, [leaderInstance]);
+    `SELECT contact_key FROM "${schema}".actions WHERE status = 'pending' AND claimed_by = $1`,
+    [leaderInstance],
+  );
   const inDoubt = new Set(orphaned.map((r) => r.contact_key));
 
   const survivors = fleet.filter((b) => b !== leader);
@@ -106,15 +116,23 @@ test(`three bridges on one Postgres: the leader SIGKILLed mid-stream, all ${TOTA
 
   await publisher;
   await waitFor(() => h.mc.stats().uniqueContacts >= TOTAL, 90_000, `all ${TOTAL} contacts`);
-  await waitFor(async () => (await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".actions WHERE status = 'pending'`)).rows[0]!.n === 0, 30_000, 'an empty backlog');
-  const deliveredBy = (await adminQuery<{ claimed_by: string; n: number }>(
-    `SELECT claimed_by, count(*)::int AS n FROM "${schema}".actions WHERE status = 'delivered' GROUP BY 1`)).rows;
+  await waitFor(
+    async () => (await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".actions WHERE status = 'pending'`)).rows[0]!.n === 0,
+    30_000,
+    'an empty backlog',
+  );
+  const deliveredBy = (
+    await adminQuery<{ claimed_by: string; n: number }>(
+      `SELECT claimed_by, count(*)::int AS n FROM "${schema}".actions WHERE status = 'delivered' GROUP BY 1`,
+    )
+  ).rows;
   for (const b of survivors) b.child.kill('SIGTERM');
   for (const b of survivors) expect((await exited(b.child)).code).toBe(0);
 
   // Marketing Cloud against the store: one entry per action, and its ID is the one the store recorded.
   const { rows: actions } = await adminQuery<{ contact_key: string; instance_id: string; status: string }>(
-    `SELECT contact_key, instance_id, status FROM "${schema}".actions WHERE status <> 'dead'`);
+    `SELECT contact_key, instance_id, status FROM "${schema}".actions WHERE status <> 'dead'`,
+  );
   expect(actions).toHaveLength(TOTAL);
   expect(actions.every((a) => a.status === 'delivered')).toBe(true);
   const entries = new Map<string, string[]>();
@@ -128,10 +146,12 @@ test(`three bridges on one Postgres: the leader SIGKILLed mid-stream, all ${TOTA
   const unexplained = twice.filter((a) => !inDoubt.has(a.contact_key) || entries.get(a.contact_key)!.length > 2);
   const unmatched = actions.filter((a) => !entries.get(a.contact_key)?.includes(a.instance_id));
 
-  process.stdout.write(`fleet test: ${TOTAL} events, 3 bridges, leader ${leader.name} SIGKILLed with ${publishedAtKill} published and ${deliveredAtKill} delivered; `
-    + `takeover by ${successor.name} in ${takeoverMs} ms (bound: takeoverMs ${TAKEOVER_MS}, followers queued on the lock); `
-    + `${lost.length} lost, ${twice.length} entered twice (the dead leader had ${inDoubt.size} in flight); `
-    + `delivered per instance: ${deliveredBy.map((r) => r.n).join(', ')}\n`);
+  process.stdout.write(
+    `fleet test: ${TOTAL} events, 3 bridges, leader ${leader.name} SIGKILLed with ${publishedAtKill} published and ${deliveredAtKill} delivered; ` +
+      `takeover by ${successor.name} in ${takeoverMs} ms (bound: takeoverMs ${TAKEOVER_MS}, followers queued on the lock); ` +
+      `${lost.length} lost, ${twice.length} entered twice (the dead leader had ${inDoubt.size} in flight); ` +
+      `delivered per instance: ${deliveredBy.map((r) => r.n).join(', ')}\n`,
+  );
   expect(lost).toEqual([]);
   expect(unexplained).toEqual([]);
   expect(unmatched).toEqual([]);

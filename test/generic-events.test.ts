@@ -9,9 +9,17 @@ const h = useHarness({ mc: { sendDefinitionKeys: ['order-confirm', 'classic-welc
 
 function config(): Record<string, unknown> {
   return {
-    channels: [{ name: '/event/MC_Journey_Entry__e', replayFrom: -2 }, { name: '/event/MC_Send__e', replayFrom: -2 }],
+    channels: [
+      { name: '/event/MC_Journey_Entry__e', replayFrom: -2 },
+      { name: '/event/MC_Send__e', replayFrom: -2 },
+    ],
     routes: [
-      { name: 'admin-journey', channel: '/event/MC_Journey_Entry__e', target: { type: 'journey', eventDefinitionKey: 'APIEvent-fallback' }, mapper: 'journey-entry-event' },
+      {
+        name: 'admin-journey',
+        channel: '/event/MC_Journey_Entry__e',
+        target: { type: 'journey', eventDefinitionKey: 'APIEvent-fallback' },
+        mapper: 'journey-entry-event',
+      },
       { name: 'admin-send', channel: '/event/MC_Send__e', target: { type: 'transactional' }, mapper: 'send-event' },
     ],
     store: { kind: 'sqlite', path: join(h.dir, 'bridge.db') },
@@ -22,19 +30,45 @@ function config(): Record<string, unknown> {
 
 test('generic events are routed by their own fields to journeys, transactional and classic sends; bad ones are dead letters naming field and value', async () => {
   const [a, b, c, d] = [contactId(1), contactId(2), contactId(3), contactId(4)];
-  h.sf.publishPlatformEvent('MC_Journey_Entry__e', { Record_Id__c: a, Event_Definition_Key__c: 'APIEvent-onboarding', Data__c: '{"Plan":"Gold"}', Correlation_Id__c: 'flow-42' });
+  h.sf.publishPlatformEvent('MC_Journey_Entry__e', {
+    Record_Id__c: a,
+    Event_Definition_Key__c: 'APIEvent-onboarding',
+    Data__c: '{"Plan":"Gold"}',
+    Correlation_Id__c: 'flow-42',
+  });
   h.sf.publishPlatformEvent('MC_Journey_Entry__e', { Record_Id__c: b }); // no key: the route's
-  h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: c, Definition_Key__c: 'order-confirm', Email__c: 'c@example.com', Attributes__c: '{"Order":"ORD-1"}', Api__c: 'transactional' });
+  h.sf.publishPlatformEvent('MC_Send__e', {
+    Record_Id__c: c,
+    Definition_Key__c: 'order-confirm',
+    Email__c: 'c@example.com',
+    Attributes__c: '{"Order":"ORD-1"}',
+    Api__c: 'transactional',
+  });
   h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: d, Definition_Key__c: 'classic-welcome', Email__c: 'd@example.com', Api__c: 'classic' });
   // Bad input, each dead-lettered with its own reason.
   const bad = {
-    email: contactId(10), json: contactId(11), api: contactId(12), key: contactId(13), big: contactId(14), data: contactId(15),
+    email: contactId(10),
+    json: contactId(11),
+    api: contactId(12),
+    key: contactId(13),
+    big: contactId(14),
+    data: contactId(15),
   };
   h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: bad.email, Definition_Key__c: 'order-confirm', Email__c: 'not-an-email' });
-  h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: bad.json, Definition_Key__c: 'order-confirm', Email__c: 'x@example.com', Attributes__c: '{"Order":' });
+  h.sf.publishPlatformEvent('MC_Send__e', {
+    Record_Id__c: bad.json,
+    Definition_Key__c: 'order-confirm',
+    Email__c: 'x@example.com',
+    Attributes__c: '{"Order":',
+  });
   h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: bad.api, Definition_Key__c: 'order-confirm', Email__c: 'x@example.com', Api__c: 'sms' });
   h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: bad.key, Email__c: 'x@example.com' });
-  h.sf.publishPlatformEvent('MC_Send__e', { Record_Id__c: bad.big, Definition_Key__c: 'order-confirm', Email__c: 'x@example.com', Attributes__c: JSON.stringify({ Blob: 'x'.repeat(MAX_PAYLOAD_BYTES) }) });
+  h.sf.publishPlatformEvent('MC_Send__e', {
+    Record_Id__c: bad.big,
+    Definition_Key__c: 'order-confirm',
+    Email__c: 'x@example.com',
+    Attributes__c: JSON.stringify({ Blob: 'x'.repeat(MAX_PAYLOAD_BYTES) }),
+  });
   h.sf.publishPlatformEvent('MC_Journey_Entry__e', { Record_Id__c: bad.data, Data__c: '[1,2]' });
   // A definition Marketing Cloud does not have: the target probe looks the new key up once and
   // refuses the send with its reason instead of sending it.
@@ -70,22 +104,42 @@ test('generic events are routed by their own fields to journeys, transactional a
   expect((await s.store.actionsFor(d))[0]!.deliveryIds?.recipientSendId).toBe(sends[1]!.recipientSendId);
 
   const reason = async (id: string) => (await s.store.actionsFor(id))[0]!;
-  expect(await reason(bad.email)).toMatchObject({ status: 'dead', errorCode: 'MAPPING_BAD_VALUE', error: expect.stringMatching(/Email__c.*not an e-mail address.*not-an-email/) });
-  expect(await reason(bad.json)).toMatchObject({ status: 'dead', errorCode: 'MAPPING_BAD_VALUE', error: expect.stringMatching(/Attributes__c.*not valid JSON.*\{"Order":/) });
+  expect(await reason(bad.email)).toMatchObject({
+    status: 'dead',
+    errorCode: 'MAPPING_BAD_VALUE',
+    error: expect.stringMatching(/Email__c.*not an e-mail address.*not-an-email/),
+  });
+  expect(await reason(bad.json)).toMatchObject({
+    status: 'dead',
+    errorCode: 'MAPPING_BAD_VALUE',
+    error: expect.stringMatching(/Attributes__c.*not valid JSON.*\{"Order":/),
+  });
   expect(await reason(bad.api)).toMatchObject({ status: 'dead', error: expect.stringMatching(/Api__c.*"sms"/) });
-  expect(await reason(bad.key)).toMatchObject({ status: 'dead', errorCode: 'MAPPING_MISSING_FIELD', error: expect.stringContaining('Definition_Key__c') });
+  expect(await reason(bad.key)).toMatchObject({
+    status: 'dead',
+    errorCode: 'MAPPING_MISSING_FIELD',
+    error: expect.stringContaining('Definition_Key__c'),
+  });
   expect(await reason(bad.big)).toMatchObject({ status: 'dead', errorCode: 'MAPPING_TOO_LARGE', error: expect.stringContaining('Attributes__c') });
   expect(await reason(bad.data)).toMatchObject({ status: 'dead', error: expect.stringMatching(/Data__c.*must be a JSON object.*\[1,2\]/) });
-  expect(await reason(paused)).toMatchObject({ status: 'dead', errorCode: 'MC_DEFINITION_MISSING', error: expect.stringContaining('"unknown-def" does not exist') });
+  expect(await reason(paused)).toMatchObject({
+    status: 'dead',
+    errorCode: 'MC_DEFINITION_MISSING',
+    error: expect.stringContaining('"unknown-def" does not exist'),
+  });
 });
 
 test('a send route with a declarative mapping takes the address from addressField and attributes from mapping.data', async () => {
   const cfg = config();
   cfg.channels = [{ name: '/event/Order_Confirmed__e', replayFrom: -2, recordIdField: 'Contact_Id__c' }];
-  cfg.routes = [{
-    name: 'order', channel: '/event/Order_Confirmed__e', target: { type: 'transactional', definitionKey: 'order-confirm', addressField: 'Email__c', mode: 'single', mid: '514000123' },
-    mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
-  }];
+  cfg.routes = [
+    {
+      name: 'order',
+      channel: '/event/Order_Confirmed__e',
+      target: { type: 'transactional', definitionKey: 'order-confirm', addressField: 'Email__c', mode: 'single', mid: '514000123' },
+      mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
+    },
+  ];
   const [ok, noMail] = [contactId(1), contactId(2)];
   h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: ok, Email__c: 'ok@example.com', Order_Number__c: 'ORD-9' });
   h.sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: noMail, Order_Number__c: 'ORD-10' });
@@ -94,7 +148,11 @@ test('a send route with a declarative mapping takes the address from addressFiel
   await waitFor(async () => (await s.store.counts()).dead >= 1, 10_000, 'one dead letter');
   expect(h.mc.sends()).toEqual([expect.objectContaining({ via: 'single', to: 'ok@example.com', attributes: { OrderNumber: 'ORD-9' } })]);
   expect((await s.store.actionsFor(ok))[0]!.payload).toMatchObject({ mid: '514000123' });
-  expect((await s.store.actionsFor(noMail))[0]).toMatchObject({ status: 'dead', errorCode: 'MAPPING_MISSING_FIELD', error: expect.stringContaining('Email__c') });
+  expect((await s.store.actionsFor(noMail))[0]).toMatchObject({
+    status: 'dead',
+    errorCode: 'MAPPING_MISSING_FIELD',
+    error: expect.stringContaining('Email__c'),
+  });
 });
 
 test('a send route with mapping but no definitionKey is a config error naming the key', () => {

@@ -8,7 +8,13 @@ const REST = 'https://mc563885gzs27c5t9-63k636ttgm.rest.marketingcloudapis.com/'
 
 test('loopback in its three spellings is accepted for emulators; anything else but an MC auth host is refused', () => {
   for (const url of ['http://127.0.0.1:9', 'http://localhost:9', 'http://[::1]:9', AUTH]) expect(checkAuthBaseUrl(url)).toBeInstanceOf(URL);
-  for (const url of ['http://[::2]:9', 'http://0.0.0.0:9', 'https://mc563885gzs27c5t9-63k636ttgm.rest.marketingcloudapis.com', 'https://auth.marketingcloudapis.com', 'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com.evil.com']) {
+  for (const url of [
+    'http://[::2]:9',
+    'http://0.0.0.0:9',
+    'https://mc563885gzs27c5t9-63k636ttgm.rest.marketingcloudapis.com',
+    'https://auth.marketingcloudapis.com',
+    'https://mc563885gzs27c5t9-63k636ttgm.auth.marketingcloudapis.com.evil.com',
+  ]) {
     expect(() => checkAuthBaseUrl(url)).toThrow(ConfigError);
   }
   expect(endpointProblem('http://[::1]:8080', 'marketingCloud')).toBeUndefined();

@@ -7,7 +7,10 @@ function referenceChecksum(id15: string): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';
   let out = '';
   for (const chunk of [id15.slice(0, 5), id15.slice(5, 10), id15.slice(10, 15)]) {
-    const bits = [...chunk].map((c) => (/[A-Z]/.test(c) ? '1' : '0')).reverse().join('');
+    const bits = [...chunk]
+      .map((c) => (/[A-Z]/.test(c) ? '1' : '0'))
+      .reverse()
+      .join('');
     out += alphabet[parseInt(bits, 2)];
   }
   return out;

@@ -26,7 +26,12 @@ afterEach(async () => {
 function items(n: number, mode: 'batch' | 'single' = 'batch', key = KEY, from = 1): DeliveryItem[] {
   return Array.from({ length: n }, (_, i) => {
     const id = from + i;
-    return { id, idempotencyKey: `idem-${id}`, mode, payload: { eventDefinitionKey: key, contactKey: `003C${String(id).padStart(14, '0')}`, data: { Seq: id } } };
+    return {
+      id,
+      idempotencyKey: `idem-${id}`,
+      mode,
+      payload: { eventDefinitionKey: key, contactKey: `003C${String(id).padStart(14, '0')}`, data: { Seq: id } },
+    };
   });
 }
 
@@ -74,7 +79,9 @@ test('single mode sends one /interaction/v1/events per item; an inactive contact
   expect(byStatus(outcomes, 'delivered')).toEqual([1, 2, 4, 5]);
   expect(outcomes[2]).toMatchObject({ status: 'dead', error: { code: 'MC_REJECTED', status: 400, mcErrorCode: 30000 } });
   const delivered = outcomes[0] as Extract<DeliveryOutcome, { status: 'delivered' }>;
-  expect(emu.received({ contactKey: batch[0]!.payload.contactKey })).toEqual([expect.objectContaining({ via: 'single', eventInstanceId: delivered.ids.eventInstanceId, data: { Seq: 1 } })]);
+  expect(emu.received({ contactKey: batch[0]!.payload.contactKey })).toEqual([
+    expect.objectContaining({ via: 'single', eventInstanceId: delivered.ids.eventInstanceId, data: { Seq: 1 } }),
+  ]);
   expect(emu.stats()).toMatchObject({ entries: 4, batches: 0, requests: 5 });
 });
 
@@ -101,7 +108,7 @@ test('a whole-request failure gives every item of that request the same classifi
   expect(emu.stats().entries).toBe(0);
 });
 
-test('only the failed request\'s items are retried when one of several requests fails', async () => {
+test("only the failed request's items are retried when one of several requests fails", async () => {
   emu.injectFault({ kind: 'status', status: 500 });
   const small = createJourneyTarget(client, { batchSize: 10, batchConcurrency: 1 });
   const outcomes = await small.deliver(items(25));
@@ -126,7 +133,14 @@ test('a 401 is retried once inside the client with a fresh token, so the items a
 test('an answer that does not line up is matched by contact key, and unlisted members are only delivered when none went unqueued', () => {
   const chunk = items(3);
   const [a, , c] = chunk.map((i) => i.payload.contactKey);
-  const shuffled = mapMembers(chunk, { requestId: 'r1', notQueuedCount: 1, members: [{ contactKey: c, eventInstanceId: 'e3' }, { contactKey: a, eventInstanceId: 'e1', errorcode: 5, message: 'no' }] });
+  const shuffled = mapMembers(chunk, {
+    requestId: 'r1',
+    notQueuedCount: 1,
+    members: [
+      { contactKey: c, eventInstanceId: 'e3' },
+      { contactKey: a, eventInstanceId: 'e1', errorcode: 5, message: 'no' },
+    ],
+  });
   expect(shuffled[0]).toMatchObject({ id: 1, status: 'dead', error: { code: 'MC_MEMBER_REJECTED', mcErrorCode: 5 } });
   expect(shuffled[1]).toMatchObject({ id: 2, status: 'dead', error: { code: 'MC_MEMBER_UNACCOUNTED' } });
   expect(shuffled[2]).toEqual({ id: 3, status: 'delivered', ids: { requestId: 'r1', eventInstanceId: 'e3' } });

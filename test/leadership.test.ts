@@ -24,7 +24,9 @@ let log: { at: number; who: string; what: 'acquired' | 'lost'; channel: string }
 let members: Member[];
 let schema: string;
 
-beforeAll(async () => { await requirePostgres(); });
+beforeAll(async () => {
+  await requirePostgres();
+});
 beforeEach(() => {
   log = [];
   members = [];
@@ -37,7 +39,11 @@ afterEach(async () => {
 function member(name: string, takeoverMs: number, url = TEST_DATABASE_URL): Member {
   const consuming = new Set<string>();
   const leadership = new ChannelLeadership({
-    url, schema, channels: CHANNELS, takeoverMs, logger: quiet,
+    url,
+    schema,
+    channels: CHANNELS,
+    takeoverMs,
+    logger: quiet,
     async onAcquired(channel) {
       consuming.add(channel);
       log.push({ at: Date.now(), who: name, what: 'acquired', channel });
@@ -81,12 +87,18 @@ test('a follower is queued on the lock: when the leader dies it leads at once, n
   await waitFor(() => a.consuming.size === 2, 5000, 'a leading');
   const b = member('b', 10_000);
   await b.leadership.start();
-  await waitFor(async () => (await adminQuery(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rowCount! > 0, 5000, 'b waiting on a lock');
+  await waitFor(
+    async () => (await adminQuery(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rowCount! > 0,
+    5000,
+    'b waiting on a lock',
+  );
   // The leader's process dies: the server ends its session, which frees its locks.
   const killedAt = Date.now();
-  const killed = await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+  const killed = await adminQuery(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
     WHERE application_name = $1 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`,
-  [`sfmc-bridge leadership ${schema}`.slice(0, 63)]);
+    [`sfmc-bridge leadership ${schema}`.slice(0, 63)],
+  );
   expect(killed.rowCount).toBe(1);
   await waitFor(() => b.consuming.size === 2, 5000, 'b leading both channels');
   const takeover = Math.max(...log.filter((e) => e.who === 'b' && e.what === 'acquired').map((e) => e.at)) - killedAt;
@@ -109,9 +121,11 @@ test('a leader whose lock connection is killed stops consuming, then each channe
   const b = member('b', 1000);
   await b.leadership.start();
   // a holds both locks, b none: the session holding advisory locks is a's.
-  const killed = await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+  const killed = await adminQuery(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
     WHERE application_name = $1 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)`,
-  [`sfmc-bridge leadership ${schema}`.slice(0, 63)]);
+    [`sfmc-bridge leadership ${schema}`.slice(0, 63)],
+  );
   expect(killed.rowCount).toBe(1);
   await waitFor(() => log.filter((e) => e.who === 'a' && e.what === 'lost').length === 2, 5000, 'a to stop consuming');
   // a contends again on a new connection, so either may lead now: one consumer per channel.
@@ -154,10 +168,16 @@ async function startProxy(): Promise<{ port: number; freeze(): void; close(): vo
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port || 5432), target.hostname);
     sockets.push(client, upstream);
-    client.on('data', (d) => { if (!frozen) upstream.write(d); });
-    upstream.on('data', (d) => { if (!frozen) client.write(d); });
+    client.on('data', (d) => {
+      if (!frozen) upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (!frozen) client.write(d);
+    });
     // A partition carries no FIN either: while frozen, one side closing is not passed on.
-    const pass = (to: Socket) => () => { if (!frozen) to.destroy(); };
+    const pass = (to: Socket) => () => {
+      if (!frozen) to.destroy();
+    };
     client.on('error', pass(upstream));
     upstream.on('error', pass(client));
     client.on('close', pass(upstream));
@@ -166,7 +186,9 @@ async function startProxy(): Promise<{ port: number; freeze(): void; close(): vo
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,
-    freeze: () => { frozen = true; },
+    freeze: () => {
+      frozen = true;
+    },
     close: () => {
       for (const s of sockets) s.destroy();
       server.close();

@@ -40,7 +40,10 @@ test('the same import from a stage below it in the flow is allowed', async () =>
 });
 
 test('a promise neither awaited, returned, caught nor voided is refused', async () => {
-  const r = await lint('src/core/zz-lint-floating.ts', 'async function later(): Promise<number> {\n  return 1;\n}\nexport function start(): void {\n  later();\n}\n');
+  const r = await lint(
+    'src/core/zz-lint-floating.ts',
+    'async function later(): Promise<number> {\n  return 1;\n}\nexport function start(): void {\n  later();\n}\n',
+  );
   expect(r.code).not.toBe(0);
   expect(r.output).toContain('lint/nursery/noFloatingPromises');
 });

@@ -11,7 +11,13 @@ interface Manifest {
   optionalDependencies?: Record<string, string>;
   allowScripts?: Record<string, boolean>;
 }
-interface Locked extends Manifest { version?: string; os?: string[]; cpu?: string[]; hasInstallScript?: boolean; dev?: boolean }
+interface Locked extends Manifest {
+  version?: string;
+  os?: string[];
+  cpu?: string[];
+  hasInstallScript?: boolean;
+  dev?: boolean;
+}
 
 const manifest = JSON.parse(read('package.json')) as Manifest;
 const lock = JSON.parse(read('package-lock.json')) as { lockfileVersion: number; packages: Record<string, Locked> };
@@ -43,17 +49,23 @@ describe('package-lock.json', () => {
     }
   });
 
-  it('carries every optional dependency of every locked package, so no platform\'s native binding is missing', () => {
+  it("carries every optional dependency of every locked package, so no platform's native binding is missing", () => {
     const missing: string[] = [];
     for (const [path, entry] of Object.entries(packages)) {
-      for (const name of Object.keys(entry.optionalDependencies ?? {})) if (resolveFrom(path, name) === undefined) missing.push(`${path || '(root)'} -> ${name}`);
+      for (const name of Object.keys(entry.optionalDependencies ?? {}))
+        if (resolveFrom(path, name) === undefined) missing.push(`${path || '(root)'} -> ${name}`);
     }
     expect(missing).toEqual([]);
   });
 
   it.each([
-    ['@swc/core', 'darwin', 'arm64'], ['@swc/core', 'darwin', 'x64'], ['@swc/core', 'linux', 'x64'], ['@swc/core', 'linux', 'arm64'],
-    ['@biomejs/biome', 'darwin', 'arm64'], ['@biomejs/biome', 'linux', 'x64'], ['@biomejs/biome', 'linux', 'arm64'],
+    ['@swc/core', 'darwin', 'arm64'],
+    ['@swc/core', 'darwin', 'x64'],
+    ['@swc/core', 'linux', 'x64'],
+    ['@swc/core', 'linux', 'arm64'],
+    ['@biomejs/biome', 'darwin', 'arm64'],
+    ['@biomejs/biome', 'linux', 'x64'],
+    ['@biomejs/biome', 'linux', 'arm64'],
   ])('has a native package of %s for %s %s', (pkg, os, cpu) => {
     const natives = Object.keys(packages[`node_modules/${pkg}`]!.optionalDependencies ?? {})
       .map((name) => packages[resolveFrom(`node_modules/${pkg}`, name) ?? ''])
@@ -63,9 +75,13 @@ describe('package-lock.json', () => {
 });
 
 describe('install scripts', () => {
-  const withScripts = [...new Set(Object.entries(packages)
-    .filter(([path, entry]) => path !== '' && entry.hasInstallScript)
-    .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)))].sort();
+  const withScripts = [
+    ...new Set(
+      Object.entries(packages)
+        .filter(([path, entry]) => path !== '' && entry.hasInstallScript)
+        .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)),
+    ),
+  ].sort();
   const allow = manifest.allowScripts ?? {};
 
   it('are each reviewed in allowScripts: npm 11 warns about the others and a stricter npm skips them', () => {
@@ -74,15 +90,23 @@ describe('install scripts', () => {
   });
 
   it('run only for the node package, whose preinstall installs the Node 24 the npm scripts use', () => {
-    expect(Object.entries(allow).filter(([, allowed]) => allowed).map(([name]) => name.replace(/(.)@.*$/, '$1'))).toEqual(['node']);
+    expect(
+      Object.entries(allow)
+        .filter(([, allowed]) => allowed)
+        .map(([name]) => name.replace(/(.)@.*$/, '$1')),
+    ).toEqual(['node']);
   });
 });
 
 describe('the install commands', () => {
-  it('are npm ci in CI and in the image, and npm install in the README\'s two commands', () => {
-    const ci = read('.ci/run').split('\n').filter((l) => !l.trim().startsWith('#'));
+  it("are npm ci in CI and in the image, and npm install in the README's two commands", () => {
+    const ci = read('.ci/run')
+      .split('\n')
+      .filter((l) => !l.trim().startsWith('#'));
     expect(ci.filter((l) => /\bnpm (ci|install|i)\b/.test(l))).toEqual(['npm ci --no-audit --no-fund']);
-    const docker = read('Dockerfile').split('\n').filter((l) => /^RUN .*\bnpm (ci|install|i)\b/.test(l));
+    const docker = read('Dockerfile')
+      .split('\n')
+      .filter((l) => /^RUN .*\bnpm (ci|install|i)\b/.test(l));
     expect(docker).toEqual(['RUN npm ci --no-audit --no-fund', 'RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force']);
     const readme = read('README.md');
     expect(readme).toMatch(/^npm install && npm start\b/m);

@@ -3,9 +3,21 @@ import { createLogger, maskPersonal } from '../src/core/log.ts';
 
 function capture(allowPersonalData = false): { lines: () => Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
   let text = '';
-  const destination = new Writable({ write(chunk, _enc, cb) { text += chunk.toString(); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
   const logger = createLogger({ level: 'debug', pretty: false, allowPersonalData, destination });
-  return { logger, lines: () => text.trim().split('\n').map((l) => JSON.parse(l)) };
+  return {
+    logger,
+    lines: () =>
+      text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 test('e-mail addresses and phone numbers are masked in fields and messages by default', () => {
@@ -20,10 +32,18 @@ test('e-mail addresses and phone numbers are masked in fields and messages by de
 
 test('correlation fields are never masked, so a record can be followed through the logs', () => {
   const { logger, lines } = capture();
-  const fields = { correlationId: '80707a0a12345678', recordId: '0035g0000100000AAA', contactKey: '0035g0000100000AAA', replayId: '1234567', eventInstanceId: 'c1d6b4fd-f8db-45b8-b5b9-1447c74c45d6' };
+  const fields = {
+    correlationId: '80707a0a12345678',
+    recordId: '0035g0000100000AAA',
+    contactKey: '0035g0000100000AAA',
+    replayId: '1234567',
+    eventInstanceId: 'c1d6b4fd-f8db-45b8-b5b9-1447c74c45d6',
+  };
   logger.info(fields, 'delivered');
   expect(lines()[0]).toMatchObject(fields);
-  expect(maskPersonal('id 0035g0000100000AAA uuid 496ebbc4-593c-4fa9-a3cd-a6d354fb1ddb')).toBe('id 0035g0000100000AAA uuid 496ebbc4-593c-4fa9-a3cd-a6d354fb1ddb');
+  expect(maskPersonal('id 0035g0000100000AAA uuid 496ebbc4-593c-4fa9-a3cd-a6d354fb1ddb')).toBe(
+    'id 0035g0000100000AAA uuid 496ebbc4-593c-4fa9-a3cd-a6d354fb1ddb',
+  );
 });
 
 test('tokens and secrets are redacted wherever they appear in a log object', () => {

@@ -20,7 +20,10 @@ afterEach(async () => {
   clearSharedTokenManagers();
 });
 
-function manager(extra: Partial<ConstructorParameters<typeof McTokenManager>[1]> = {}, creds: Partial<ConstructorParameters<typeof McTokenManager>[0]> = {}) {
+function manager(
+  extra: Partial<ConstructorParameters<typeof McTokenManager>[1]> = {},
+  creds: Partial<ConstructorParameters<typeof McTokenManager>[0]> = {},
+) {
   return new McTokenManager({ authBaseUrl: emu.authBaseUrl, clientId: ID, clientSecret: SECRET, ...creds }, extra);
 }
 
@@ -87,7 +90,7 @@ test('one manager per (auth host, client ID, account ID); a rotated secret gets 
   expect(sharedTokenManager({ ...creds, clientSecret: 'rotated-secret' })).not.toBe(a);
 });
 
-test('bad credentials give an AuthError carrying MC\'s error and never the secret', async () => {
+test("bad credentials give an AuthError carrying MC's error and never the secret", async () => {
   const tokens = manager({}, { clientSecret: 'the-wrong-secret-value' });
   const err = await tokens.get().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(AuthError);
@@ -134,9 +137,18 @@ test('a token whose rest_instance_url is not a Marketing Cloud REST host is refu
   const agent = new MockAgent({ enableCallHistory: true });
   agent.disableNetConnect();
   const auth = agent.get(MC_AUTH);
-  auth.intercept({ path: '/v2/token', method: 'POST' }).reply(200, { access_token: 'leak-me-not', token_type: 'Bearer', expires_in: 1079, rest_instance_url: 'https://evil.example.com/' }).times(1);
-  auth.intercept({ path: '/v2/token', method: 'POST' }).reply(200, { access_token: 'leak-me-not', token_type: 'Bearer', expires_in: 1079, rest_instance_url: 'http://127.0.0.1:1/' }).times(1);
-  auth.intercept({ path: '/v2/token', method: 'POST' }).reply(200, { access_token: 'good', token_type: 'Bearer', expires_in: 1079, rest_instance_url: MC_REST }).times(1);
+  auth
+    .intercept({ path: '/v2/token', method: 'POST' })
+    .reply(200, { access_token: 'leak-me-not', token_type: 'Bearer', expires_in: 1079, rest_instance_url: 'https://evil.example.com/' })
+    .times(1);
+  auth
+    .intercept({ path: '/v2/token', method: 'POST' })
+    .reply(200, { access_token: 'leak-me-not', token_type: 'Bearer', expires_in: 1079, rest_instance_url: 'http://127.0.0.1:1/' })
+    .times(1);
+  auth
+    .intercept({ path: '/v2/token', method: 'POST' })
+    .reply(200, { access_token: 'good', token_type: 'Bearer', expires_in: 1079, rest_instance_url: MC_REST })
+    .times(1);
   const evil = agent.get('https://evil.example.com');
   evil.intercept({ path: /.*/, method: /.*/ }).reply(200, {}).persist();
   const tokens = new McTokenManager({ authBaseUrl: MC_AUTH, clientId: ID, clientSecret: SECRET }, { dispatcher: agent });
@@ -148,7 +160,10 @@ test('a token whose rest_instance_url is not a Marketing Cloud REST host is refu
     expect((err as AuthError).message).not.toContain('leak-me-not');
   }
   expect((await tokens.get()).restBaseUrl).toBe(MC_REST);
-  const hosts = agent.getCallHistory()!.calls().map((c) => c.origin);
+  const hosts = agent
+    .getCallHistory()!
+    .calls()
+    .map((c) => c.origin);
   expect(hosts).toEqual([MC_AUTH, MC_AUTH, MC_AUTH]);
   await agent.close();
 });

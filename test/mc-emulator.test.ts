@@ -35,12 +35,21 @@ function members(keys: string[]) {
   return keys.map((contactKey, i) => ({ contactKey, data: { n: i } }));
 }
 
-test('the token endpoint answers with Marketing Cloud\'s shape and a 1079-second lifetime', async () => {
-  const res = await call('POST', `${emu.authBaseUrl}/v2/token`, { grant_type: 'client_credentials', client_id: ID, client_secret: SECRET, account_id: '514000123' });
+test("the token endpoint answers with Marketing Cloud's shape and a 1079-second lifetime", async () => {
+  const res = await call('POST', `${emu.authBaseUrl}/v2/token`, {
+    grant_type: 'client_credentials',
+    client_id: ID,
+    client_secret: SECRET,
+    account_id: '514000123',
+  });
   expect(res.status).toBe(200);
   expect(res.body).toEqual({
-    access_token: expect.any(String), token_type: 'Bearer', expires_in: 1079, scope: expect.any(String),
-    soap_instance_url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\//), rest_instance_url: emu.restBaseUrl,
+    access_token: expect.any(String),
+    token_type: 'Bearer',
+    expires_in: 1079,
+    scope: expect.any(String),
+    soap_instance_url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\//),
+    rest_instance_url: emu.restBaseUrl,
   });
   expect(emu.restBaseUrl).toBe(`${emu.authBaseUrl}/`);
   expect(emu.stats().tokensIssued).toBe(1);
@@ -67,7 +76,8 @@ test('tokens stop working after their lifetime and after expireTokens()', async 
   const short = await startMcEmulator({ clientId: ID, clientSecret: SECRET, tokenTtlSec: 1 });
   try {
     const t = await token(short);
-    const send = () => call('POST', `${short.restBaseUrl}interaction/v1/events`, { ContactKey: 'c1', EventDefinitionKey: KEY }, { authorization: `Bearer ${t}` });
+    const send = () =>
+      call('POST', `${short.restBaseUrl}interaction/v1/events`, { ContactKey: 'c1', EventDefinitionKey: KEY }, { authorization: `Bearer ${t}` });
     expect((await send()).status).toBe(201);
     await sleep(1100);
     expect((await send()).status).toBe(401);
@@ -76,13 +86,23 @@ test('tokens stop working after their lifetime and after expireTokens()', async 
   }
   const t = await token();
   emu.expireTokens();
-  const res = await call('POST', `${emu.restBaseUrl}interaction/v1/events`, { ContactKey: 'c1', EventDefinitionKey: KEY }, { authorization: `Bearer ${t}` });
+  const res = await call(
+    'POST',
+    `${emu.restBaseUrl}interaction/v1/events`,
+    { ContactKey: 'c1', EventDefinitionKey: KEY },
+    { authorization: `Bearer ${t}` },
+  );
   expect(res.body).toEqual({ errorcode: 0, message: 'Not Authorized' });
 });
 
-test('a single entry gets 201 {eventInstanceId}; an unknown key or an inactive contact gets 400 with MC\'s error body', async () => {
+test("a single entry gets 201 {eventInstanceId}; an unknown key or an inactive contact gets 400 with MC's error body", async () => {
   const auth = { authorization: `Bearer ${await token()}` };
-  const ok = await call('POST', `${emu.restBaseUrl}interaction/v1/events`, { ContactKey: '003A', EventDefinitionKey: KEY, Data: { Email: 'a@example.com' } }, auth);
+  const ok = await call(
+    'POST',
+    `${emu.restBaseUrl}interaction/v1/events`,
+    { ContactKey: '003A', EventDefinitionKey: KEY, Data: { Email: 'a@example.com' } },
+    auth,
+  );
   expect(ok).toMatchObject({ status: 201, body: { eventInstanceId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
   const unknown = await call('POST', `${emu.restBaseUrl}interaction/v1/events`, { ContactKey: '003A', EventDefinitionKey: 'nope', Data: {} }, auth);
   expect(unknown.status).toBe(400);
@@ -90,7 +110,16 @@ test('a single entry gets 201 {eventInstanceId}; an unknown key or an inactive c
   emu.setInactiveContacts(['003B']);
   const inactive = await call('POST', `${emu.restBaseUrl}interaction/v1/events`, { ContactKey: '003B', EventDefinitionKey: KEY, Data: {} }, auth);
   expect(inactive.status).toBe(400);
-  expect(emu.received()).toEqual([{ contactKey: '003A', eventDefinitionKey: KEY, data: { Email: 'a@example.com' }, via: 'single', eventInstanceId: ok.body.eventInstanceId, receivedAt: expect.any(Number) }]);
+  expect(emu.received()).toEqual([
+    {
+      contactKey: '003A',
+      eventDefinitionKey: KEY,
+      data: { Email: 'a@example.com' },
+      via: 'single',
+      eventInstanceId: ok.body.eventInstanceId,
+      receivedAt: expect.any(Number),
+    },
+  ]);
   expect(emu.stats()).toMatchObject({ entries: 1, rejected: 2, requests: 3 });
 });
 
@@ -98,18 +127,43 @@ test('an async batch answers per member, in request order, with errors only on t
   const auth = { authorization: `Bearer ${await token()}` };
   emu.setInactiveContacts(['c2']);
   emu.injectFault({ kind: 'member', contactKeys: ['c4'], errorcode: 12345, message: 'Refused by test' });
-  const res = await call('POST', `${emu.restBaseUrl}interaction/v1/async/events`, { eventDefinitionKey: KEY, members: members(['c1', 'c2', 'c3', 'c4', 'c1']) }, auth);
+  const res = await call(
+    'POST',
+    `${emu.restBaseUrl}interaction/v1/async/events`,
+    { eventDefinitionKey: KEY, members: members(['c1', 'c2', 'c3', 'c4', 'c1']) },
+    auth,
+  );
   expect(res.status).toBe(202);
   expect(res.body).toMatchObject({ requestId: expect.any(String), count: 5, notQueuedCount: 2 });
   expect(res.body.members.map((m: { contactKey: string }) => m.contactKey)).toEqual(['c1', 'c2', 'c3', 'c4', 'c1']);
   expect(res.body.members[0]).toEqual({ contactKey: 'c1', eventInstanceId: expect.any(String) });
   expect(res.body.members[1]).toMatchObject({ errorcode: '30000', message: expect.any(String) }); // members.errorcode is a String (reference page)
   expect(res.body.members[3]).toMatchObject({ errorcode: '12345', message: 'Refused by test' });
-  expect(emu.received().map((e) => [e.contactKey, e.via, e.requestId])).toEqual([['c1', 'async', res.body.requestId], ['c3', 'async', res.body.requestId], ['c1', 'async', res.body.requestId]]);
+  expect(emu.received().map((e) => [e.contactKey, e.via, e.requestId])).toEqual([
+    ['c1', 'async', res.body.requestId],
+    ['c3', 'async', res.body.requestId],
+    ['c1', 'async', res.body.requestId],
+  ]);
   expect(emu.stats()).toMatchObject({ entries: 3, uniqueContacts: 2, rejected: 2, batches: 1 });
-  const status = await call('GET', `${emu.restBaseUrl}interaction/v1/async/events/status?requestId=${res.body.requestId}&type=errored`, undefined, auth);
-  expect(status.body).toMatchObject({ count: 2, items: [{ contactKey: 'c2', status: 'errored' }, { contactKey: 'c4', status: 'errored' }] });
-  const processed = await call('GET', `${emu.restBaseUrl}interaction/v1/async/events/status?requestId=${res.body.requestId}&type=processed`, undefined, auth);
+  const status = await call(
+    'GET',
+    `${emu.restBaseUrl}interaction/v1/async/events/status?requestId=${res.body.requestId}&type=errored`,
+    undefined,
+    auth,
+  );
+  expect(status.body).toMatchObject({
+    count: 2,
+    items: [
+      { contactKey: 'c2', status: 'errored' },
+      { contactKey: 'c4', status: 'errored' },
+    ],
+  });
+  const processed = await call(
+    'GET',
+    `${emu.restBaseUrl}interaction/v1/async/events/status?requestId=${res.body.requestId}&type=processed`,
+    undefined,
+    auth,
+  );
   expect(processed.body.count).toBe(3);
   const noFilter = await call('GET', `${emu.restBaseUrl}interaction/v1/async/events/status`, undefined, auth);
   expect(noFilter.status).toBe(400);
@@ -122,7 +176,12 @@ test('more than 100 members is refused whole with 400 and nothing is recorded', 
   expect(res.status).toBe(400);
   expect(res.body).toEqual({ message: expect.stringContaining('100'), errorcode: expect.any(Number), documentation: '' });
   expect(emu.stats()).toMatchObject({ entries: 0, rejected: 101 });
-  const hundred = await call('POST', `${emu.restBaseUrl}interaction/v1/async/events`, { eventDefinitionKey: KEY, members: members(keys.slice(0, 100)) }, auth);
+  const hundred = await call(
+    'POST',
+    `${emu.restBaseUrl}interaction/v1/async/events`,
+    { eventDefinitionKey: KEY, members: members(keys.slice(0, 100)) },
+    auth,
+  );
   expect(hundred.status).toBe(202);
 });
 
@@ -140,7 +199,11 @@ test('status faults answer like Marketing Cloud: 429 50100 with Retry-After, 429
   emu.injectFault({ kind: 'status', status: 429, errorcode: 50200 });
   emu.injectFault({ kind: 'status', status: 503, count: 2 });
   const limited = await send();
-  expect(limited).toMatchObject({ status: 429, headers: { 'retry-after': '7' }, body: { errorcode: 50100, retryAfter: 7, message: expect.any(String), documentation: '' } });
+  expect(limited).toMatchObject({
+    status: 429,
+    headers: { 'retry-after': '7' },
+    body: { errorcode: 50100, retryAfter: 7, message: expect.any(String), documentation: '' },
+  });
   const blocked = await send();
   expect(blocked.status).toBe(429);
   expect(blocked.headers['retry-after']).toBeUndefined();
@@ -173,7 +236,14 @@ test('a delay fault holds the answer for the given time', async () => {
 
 test('the same contact with the same data twice counts as a duplicate; other data does not', async () => {
   const auth = { authorization: `Bearer ${await token()}` };
-  const body = { eventDefinitionKey: KEY, members: [{ contactKey: 'c1', data: { a: 1 } }, { contactKey: 'c1', data: { a: 1 } }, { contactKey: 'c1', data: { a: 2 } }] };
+  const body = {
+    eventDefinitionKey: KEY,
+    members: [
+      { contactKey: 'c1', data: { a: 1 } },
+      { contactKey: 'c1', data: { a: 1 } },
+      { contactKey: 'c1', data: { a: 2 } },
+    ],
+  };
   await call('POST', `${emu.restBaseUrl}interaction/v1/async/events`, body, auth);
   expect(emu.stats()).toMatchObject({ entries: 3, uniqueContacts: 1, duplicates: 1 });
 });

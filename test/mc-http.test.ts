@@ -26,12 +26,21 @@ afterEach(async () => {
 });
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(() => { throw new Error('expected a failure'); }, (e: Error) => e);
+  return promise.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: Error) => e,
+  );
 }
 
 test('paths are joined to rest_instance_url as they are, case included', () => {
-  expect(joinRestUrl('https://mcX.rest.marketingcloudapis.com/', '/interaction/v1/async/events')).toBe('https://mcX.rest.marketingcloudapis.com/interaction/v1/async/events');
-  expect(joinRestUrl('https://mcX.rest.marketingcloudapis.com', 'messaging/v1/messageDefinitionSends/key:MyKey/send')).toBe('https://mcX.rest.marketingcloudapis.com/messaging/v1/messageDefinitionSends/key:MyKey/send');
+  expect(joinRestUrl('https://mcX.rest.marketingcloudapis.com/', '/interaction/v1/async/events')).toBe(
+    'https://mcX.rest.marketingcloudapis.com/interaction/v1/async/events',
+  );
+  expect(joinRestUrl('https://mcX.rest.marketingcloudapis.com', 'messaging/v1/messageDefinitionSends/key:MyKey/send')).toBe(
+    'https://mcX.rest.marketingcloudapis.com/messaging/v1/messageDefinitionSends/key:MyKey/send',
+  );
 });
 
 test('a successful POST returns status and parsed body, with one token for many calls', async () => {
@@ -107,7 +116,7 @@ test('a socket reset, a timeout and a refused connection are transient network e
   expect(classify(refused)).toBe('retry');
 });
 
-test('a 400 is a PermanentError with Marketing Cloud\'s errorcode and message, and dead', async () => {
+test("a 400 is a PermanentError with Marketing Cloud's errorcode and message, and dead", async () => {
   const err = await failure(client.post('/interaction/v1/events', { ...ENTRY, EventDefinitionKey: 'APIEvent-missing' }));
   expect(err).toBeInstanceOf(PermanentError);
   expect(err).toMatchObject({ code: 'MC_REJECTED', status: 400, mcErrorCode: 30002 });
@@ -137,7 +146,7 @@ test('no error message ever contains the access token', async () => {
   }
 });
 
-test('Retry-After is read as seconds or an HTTP date, else from the body\'s retryAfter', () => {
+test("Retry-After is read as seconds or an HTTP date, else from the body's retryAfter", () => {
   expect(retryAfterMs('3', undefined)).toBe(3000);
   expect(retryAfterMs(undefined, 12)).toBe(12_000);
   expect(retryAfterMs(undefined, '2')).toBe(2000);

@@ -56,7 +56,11 @@ test('CometD: a rebuilt client counts under its cause, a gap event counts its fe
   expect(await metric('sfmc_bridge_salesforce_rest_calls_total{kind="query"}')).toBe(0);
 
   h.sf.injectFault({ type: 'unknown-client' });
-  await waitFor(async () => ((await metric('sfmc_bridge_subscriber_reconnects_total{cause="rehandshake"}')) ?? 0) >= 1, 20_000, 'a reconnect counted as rehandshake');
+  await waitFor(
+    async () => ((await metric('sfmc_bridge_subscriber_reconnects_total{cause="rehandshake"}')) ?? 0) >= 1,
+    20_000,
+    'a reconnect counted as rehandshake',
+  );
   expect(await metric('sfmc_bridge_stream_faults_total{decision="rehandshake"}')).toBeGreaterThanOrEqual(1);
 
   h.sf.publishChange({ entityName: 'Contact', changeType: 'GAP_UPDATE', recordIds: [contactId(900)], fields: { Email: 'gap@example.com' } });
@@ -67,7 +71,9 @@ test('CometD: a rebuilt client counts under its cause, a gap event counts its fe
 
   await s.stop();
   const expired = publish(4);
-  h.sf.expireRetention(h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [expired[0]!], fields: { Email: 'changed@example.com' } }).replayId);
+  h.sf.expireRetention(
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [expired[0]!], fields: { Email: 'changed@example.com' } }).replayId,
+  );
   const retained = publish(3);
   s = await start();
   await allArrive([...expired, ...retained]);
@@ -90,7 +96,11 @@ test('Pub/Sub: replay lag per channel from the decoded commit time, a stream err
   h.sf.pubsub!.injectFault({ type: 'unavailable' });
   const afterError = publish(3);
   await allArrive(afterError);
-  await waitFor(async () => ((await metric('sfmc_bridge_subscriber_reconnects_total{cause="retry"}')) ?? 0) >= 1, 20_000, 'a reconnect counted as retry');
+  await waitFor(
+    async () => ((await metric('sfmc_bridge_subscriber_reconnects_total{cause="retry"}')) ?? 0) >= 1,
+    20_000,
+    'a reconnect counted as retry',
+  );
 
   h.sf.pubsub!.injectFault({ type: 'replay-corrupted' });
   h.sf.pubsub!.injectFault({ type: 'unavailable' });

@@ -15,10 +15,23 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PATH = [dirname(process.execPath), join(ROOT, 'node_modules', '.bin'), process.env.PATH ?? ''].join(delimiter);
 // Nothing of the parent's npm run (npm_config_*, npm_lifecycle_*), of its credentials or of the
 // test runner may leak into the installs and the commands: they run as a fresh user's would.
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-  !k.startsWith('npm_') && !k.startsWith('SF_') && !k.startsWith('MC_') && !k.startsWith('SFMC_BRIDGE') && !['NODE_ENV', 'NODE_OPTIONS', 'JEST_WORKER_ID'].includes(k)));
+const ENV = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) =>
+      !k.startsWith('npm_') &&
+      !k.startsWith('SF_') &&
+      !k.startsWith('MC_') &&
+      !k.startsWith('SFMC_BRIDGE') &&
+      !['NODE_ENV', 'NODE_OPTIONS', 'JEST_WORKER_ID'].includes(k),
+  ),
+);
 
-interface Run { status: number; stdout: string; stderr: string; ms: number }
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 function run(file: string, args: string[], cwd: string, timeoutMs = 300_000): Promise<Run> {
   const started = Date.now();
@@ -70,10 +83,19 @@ afterAll(() => {
 describe('the packed and installed bridge', () => {
   it('ships the built files, their declarations and the .proto, and no TypeScript sources', () => {
     const files = packed.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining([
-      'bin/sfmc-bridge.js', 'dist/src/cli.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/mappers/journey-entry-event.js',
-      'dist/subscribers/pubsub/pubsub_api.proto', 'config/bridge.schema.json', 'config/bridge.json', 'force-app/main/default/objects/MC_Send__e/MC_Send__e.object-meta.xml',
-    ]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'bin/sfmc-bridge.js',
+        'dist/src/cli.js',
+        'dist/src/index.js',
+        'dist/src/index.d.ts',
+        'dist/mappers/journey-entry-event.js',
+        'dist/subscribers/pubsub/pubsub_api.proto',
+        'config/bridge.schema.json',
+        'config/bridge.json',
+        'force-app/main/default/objects/MC_Send__e/MC_Send__e.object-meta.xml',
+      ]),
+    );
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => /^(src|test|bench|scripts|subscribers|mappers)\//.test(f))).toEqual([]);
   });
@@ -81,7 +103,8 @@ describe('the packed and installed bridge', () => {
   it('installs the runtime dependencies (source-deploy-retrieve for check among them) and none of the development ones', () => {
     const modules = join(project, 'node_modules');
     expect(existsSync(join(modules, '@salesforce', 'source-deploy-retrieve', 'package.json'))).toBe(true);
-    for (const dev of ['typescript', 'jest', '@swc/core', 'node', 'nock', 'playwright-core']) expect([dev, existsSync(join(modules, dev))]).toEqual([dev, false]);
+    for (const dev of ['typescript', 'jest', '@swc/core', 'node', 'nock', 'playwright-core'])
+      expect([dev, existsSync(join(modules, dev))]).toEqual([dev, false]);
   });
 
   it('answers start --help', async () => {
@@ -92,16 +115,19 @@ describe('the packed and installed bridge', () => {
     expect(r.stdout).toMatch(/^Usage: sfmc-bridge start/);
   });
 
-  it('checks the project offline, loading a mapper from the project\'s own mappers/ that imports the package and is typed by its declarations', async () => {
+  it("checks the project offline, loading a mapper from the project's own mappers/ that imports the package and is typed by its declarations", async () => {
     mkdirSync(join(project, 'mappers'), { recursive: true });
-    writeFileSync(join(project, 'mappers', 'welcome.ts'), [
-      "import { Code, MappingError, type Mapper } from 'sfmc-bridge';",
-      "export const fields = ['Email'];",
-      'const welcome: Mapper = (event) => typeof event.fields.Email === \'string\'',
-      "  ? [{ target: 'journey', mode: 'batch', payload: { eventDefinitionKey: 'APIEvent-welcome', contactKey: event.contactKey, data: { Email: event.fields.Email } } }]",
-      "  : new MappingError(Code.MAPPING_MISSING_FIELD, 'Email', 'no Email');",
-      'export default welcome;',
-    ].join('\n'));
+    writeFileSync(
+      join(project, 'mappers', 'welcome.ts'),
+      [
+        "import { Code, MappingError, type Mapper } from 'sfmc-bridge';",
+        "export const fields = ['Email'];",
+        "const welcome: Mapper = (event) => typeof event.fields.Email === 'string'",
+        "  ? [{ target: 'journey', mode: 'batch', payload: { eventDefinitionKey: 'APIEvent-welcome', contactKey: event.contactKey, data: { Email: event.fields.Email } } }]",
+        "  : new MappingError(Code.MAPPING_MISSING_FIELD, 'Email', 'no Email');",
+        'export default welcome;',
+      ].join('\n'),
+    );
     const config = JSON.parse(readFileSync(join(project, 'config', 'bridge.json'), 'utf8'));
     config.routes[0] = { ...config.routes[0], mapping: undefined, mapper: 'welcome' };
     writeFileSync(join(project, 'config', 'team.json'), JSON.stringify(config));
@@ -111,9 +137,13 @@ describe('the packed and installed bridge', () => {
     expect([ok.status, ok.stdout]).toEqual([0, expect.stringContaining('ok: no errors')]);
 
     // The declarations the package exports type the project's mapper: a wrong mode is refused.
-    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { target: 'es2023', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, types: [] }, include: ['mappers'],
-    }));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'es2023', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, types: [] },
+        include: ['mappers'],
+      }),
+    );
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     expect(await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project)).toMatchObject({ status: 0, stdout: '' });
     const typo = readFileSync(join(project, 'mappers', 'welcome.ts'), 'utf8').replace("mode: 'batch'", "mode: 'sometimes'");
@@ -129,7 +159,9 @@ describe('the packed and installed bridge', () => {
     writeFileSync(join(project, 'config', 'team.json'), JSON.stringify(config));
     const missing = await bridge(['check', '--offline', '--config', 'config/team.json']);
     expect(missing.status).toBe(1);
-    expect(missing.stdout).toContain(`no mapper module nowhere.ts (or .js) in ${join(project, 'mappers/')} or ${join(project, 'node_modules', 'sfmc-bridge', 'dist', 'mappers/')}`);
+    expect(missing.stdout).toContain(
+      `no mapper module nowhere.ts (or .js) in ${join(project, 'mappers/')} or ${join(project, 'node_modules', 'sfmc-bridge', 'dist', 'mappers/')}`,
+    );
   });
 
   it.each(['cometd', 'pubsub'])('runs the demo end to end over %s', async (transport) => {
@@ -160,7 +192,9 @@ describe('bin/sfmc-bridge.js', () => {
       rmSync(join(copy, 'dist'), { recursive: true });
       const neither = await run(process.execPath, [bin, 'check'], copy);
       expect(neither.status).toBe(1);
-      expect(neither.stderr).toBe(`sfmc-bridge: ${copy}/ has neither the sources (src/cli.ts) nor the build (dist/src/cli.js); in a checkout run \`npm run build\`, or reinstall the package\n`);
+      expect(neither.stderr).toBe(
+        `sfmc-bridge: ${copy}/ has neither the sources (src/cli.ts) nor the build (dist/src/cli.js); in a checkout run \`npm run build\`, or reinstall the package\n`,
+      );
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
@@ -186,7 +220,9 @@ describe('the Dockerfile', () => {
   });
 
   it('sends the build what packing needs (force-app, scripts) and not a local node_modules or dist', () => {
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist']));
     for (const needed of ['force-app', 'scripts', 'config', 'src', 'subscribers', 'mappers', 'bin']) expect(ignored).not.toContain(needed);
   });

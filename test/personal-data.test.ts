@@ -23,7 +23,12 @@ let adminUrl: string;
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SF|MC)_/.test(k) && k !== 'SFMC_BRIDGE_CONFIG'));
 
 beforeAll(async () => {
-  const destination = new Writable({ write(chunk, _enc, cb) { logText += chunk.toString(); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logText += chunk.toString();
+      cb();
+    },
+  });
   const logger = createLogger({ level: 'debug', pretty: false, destination });
   const config = bridgeConfig(h.dir, {
     admin: { enabled: true, port: 0, token: { env: 'ADMIN_TOKEN' } },
@@ -32,14 +37,36 @@ beforeAll(async () => {
   configPath = h.writeConfig(config, 'bridge.json');
   allowedPath = h.writeConfig({ ...config, log: { level: 'debug', pretty: false, allowPersonalData: true } }, 'allowed.json');
   // Marketing Cloud refuses contact 2 with a reason quoting its address and phone number.
-  h.mc.injectFault({ kind: 'member', contactKeys: [refused], errorcode: 30000, message: 'Subscriber jane.doe@example.com (+1 415 555 0100) is held' });
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [refused], fields: { Email: 'jane.doe@example.com', Phone: '+1 415 555 0100', Name: { FirstName: 'Jane', LastName: 'Doe' } } });
-  h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [ok], fields: { Email: 'ok.person@example.com', Phone: '+1 415 555 0100' } });
+  h.mc.injectFault({
+    kind: 'member',
+    contactKeys: [refused],
+    errorcode: 30000,
+    message: 'Subscriber jane.doe@example.com (+1 415 555 0100) is held',
+  });
+  h.sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'CREATE',
+    recordIds: [refused],
+    fields: { Email: 'jane.doe@example.com', Phone: '+1 415 555 0100', Name: { FirstName: 'Jane', LastName: 'Doe' } },
+  });
+  h.sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'CREATE',
+    recordIds: [ok],
+    fields: { Email: 'ok.person@example.com', Phone: '+1 415 555 0100' },
+  });
   // Unreadable ID: a dead letter at intake whose stored source carries the address.
   h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: ['003-broken'], fields: { Email: 'broken.person@example.com' } });
   const service = await h.startService(config, { logger, env: { ADMIN_TOKEN: TOKEN } });
   adminUrl = service.admin!.url;
-  await waitFor(async () => { const c = await service.store.counts(); return c.delivered >= 1 && c.dead >= 2; }, 20_000, 'one delivered, two dead letters');
+  await waitFor(
+    async () => {
+      const c = await service.store.counts();
+      return c.delivered >= 1 && c.dead >= 2;
+    },
+    20_000,
+    'one delivered, two dead letters',
+  );
   await service.dispatcher.settled();
 }, 30_000);
 
@@ -75,7 +102,9 @@ test('no surface shows an e-mail address or phone number of the data', async () 
   expect(surfaces['/api/status']).toContain('dead_lettered');
   expect(surfaces['error message']).toContain('channels[0].name');
   expect(surfaces.demo).toContain('(route admin-send)');
-  const leaks = Object.entries(surfaces).flatMap(([name, text]) => [EMAIL.exec(text)?.[0], PHONE.exec(text)?.[0]].filter(Boolean).map((m) => `${name}: ${m}`));
+  const leaks = Object.entries(surfaces).flatMap(([name, text]) =>
+    [EMAIL.exec(text)?.[0], PHONE.exec(text)?.[0]].filter(Boolean).map((m) => `${name}: ${m}`),
+  );
   expect(leaks).toEqual([]);
 }, 180_000);
 

@@ -13,7 +13,9 @@ let schema: string;
 let stores: PostgresStore[];
 let dispatcher: Dispatcher | undefined;
 
-beforeAll(async () => { await requirePostgres(); });
+beforeAll(async () => {
+  await requirePostgres();
+});
 beforeEach(() => {
   schema = freshSchemaName('wake');
   stores = [];
@@ -31,7 +33,7 @@ async function open(): Promise<PostgresStore> {
   return s;
 }
 
-test('an action committed by one instance is delivered by another instance\'s idle dispatcher well within its poll interval', async () => {
+test("an action committed by one instance is delivered by another instance's idle dispatcher well within its poll interval", async () => {
   const [a, b] = [await open(), await open()];
   const delivered: { id: number; at: number }[] = [];
   const target: Target = {
@@ -42,8 +44,11 @@ test('an action committed by one instance is delivered by another instance\'s id
   };
   // Polls every 10 s: only a wake-up explains a delivery within a second.
   dispatcher = new Dispatcher({
-    store: b, telemetry: new Telemetry(pino({ level: 'silent' })), targets: { journey: target },
-    pollIntervalMs: 10_000, notifiedPollIntervalMs: 10_000,
+    store: b,
+    telemetry: new Telemetry(pino({ level: 'silent' })),
+    targets: { journey: target },
+    pollIntervalMs: 10_000,
+    notifiedPollIntervalMs: 10_000,
   });
   dispatcher.start();
   await b.listening();
@@ -57,12 +62,19 @@ test('an action committed by one instance is delivered by another instance\'s id
 
 test('a claim reads no action in flight nor waiting for a retry: with 600 of them ahead, the one due behind them is the only row it visits', async () => {
   const a = await open();
-  await a.commitBatch(Array.from({ length: 601 }, (_, i) => action(i + 1)), [], new Map());
+  await a.commitBatch(
+    Array.from({ length: 601 }, (_, i) => action(i + 1)),
+    [],
+    new Map(),
+  );
   const claimed = await a.claimDue(600, Date.now());
   expect(claimed).toHaveLength(600);
   // The first 100 failed and wait an hour for their next attempt; the other 500 are in flight.
   const inAnHour = Date.now() + 3_600_000;
-  await a.recordAttempts(claimed.slice(0, 100).map((c) => ({ id: c.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: inAnHour })), Date.now());
+  await a.recordAttempts(
+    claimed.slice(0, 100).map((c) => ({ id: c.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: inAnHour })),
+    Date.now(),
+  );
   // The claim as the store runs it, explained on a connection set up like the store's.
   const plan = await explainClaim();
   const visited = scansOfActions(plan).reduce((n, node) => n + node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0), 0);
@@ -74,7 +86,14 @@ test('a claim reads no action in flight nor waiting for a retry: with 600 of the
   expect(await a.claimDue(200, inAnHour)).toHaveLength(100);
 });
 
-interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Alias'?: string; 'Actual Rows': number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  Alias?: string;
+  'Actual Rows': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
 
 /** EXPLAIN ANALYZE of the store's claim, rolled back (nothing is claimed). */
 async function explainClaim(): Promise<PlanNode> {
@@ -82,7 +101,12 @@ async function explainClaim(): Promise<PlanNode> {
   await client.connect();
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM}`, [Date.now(), 10, 'explain', 30_000]);
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM}`, [
+      Date.now(),
+      10,
+      'explain',
+      30_000,
+    ]);
     return rows[0]!['QUERY PLAN'][0].Plan;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);

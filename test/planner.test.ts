@@ -7,8 +7,11 @@ import { changeEvent } from './helpers/cdc.ts';
 import { Code } from '../src/core/errors.ts';
 
 const ENV = {
-  SF_INSTANCE_URL: 'http://127.0.0.1:4010', SF_ACCESS_TOKEN: 't',
-  MC_AUTH_BASE_URL: 'http://127.0.0.1:4020', MC_CLIENT_ID: 'id', MC_CLIENT_SECRET: 's',
+  SF_INSTANCE_URL: 'http://127.0.0.1:4010',
+  SF_ACCESS_TOKEN: 't',
+  MC_AUTH_BASE_URL: 'http://127.0.0.1:4020',
+  MC_CLIENT_ID: 'id',
+  MC_CLIENT_SECRET: 's',
 };
 const config = load('config/bridge.json', ENV);
 // The shipped config routes the generic admin event through a custom mapper, loaded as start-up does.
@@ -32,7 +35,10 @@ describe('createPlanner with the shipped config', () => {
       ['1', 'contact-welcome', '0035g00000XyZacAAF', 'APIEvent-contact-welcome'],
     ]);
     expect(deadLetters.map((d) => [d.replayId, d.code])).toEqual([
-      ['3', Code.MALFORMED_HEADER], ['4', Code.INVALID_ID], ['5', Code.MAPPING_MISSING_FIELD], ['6', Code.UNKNOWN_CHANNEL],
+      ['3', Code.MALFORMED_HEADER],
+      ['4', Code.INVALID_ID],
+      ['5', Code.MAPPING_MISSING_FIELD],
+      ['6', Code.UNKNOWN_CHANNEL],
     ]);
     expect(deadLetters[3]!.reason).toBe('channel "/data/LeadChangeEvent" is not declared in the config');
   });
@@ -45,7 +51,12 @@ describe('createPlanner with the shipped config', () => {
   it('reports a message that breaks the planner itself as a dead letter, with nothing half-done', () => {
     const raw = changeEvent({ replayId: '12' });
     // A payload whose getter throws stands for any bug deeper down.
-    Object.defineProperty((raw.data as { payload: object }).payload, 'Email', { enumerable: true, get() { throw new Error('boom'); } });
+    Object.defineProperty((raw.data as { payload: object }).payload, 'Email', {
+      enumerable: true,
+      get() {
+        throw new Error('boom');
+      },
+    });
     const { actions, deadLetters } = planner([raw, changeEvent({ replayId: '13' })]);
     expect(deadLetters).toEqual([expect.objectContaining({ replayId: '12', code: Code.PLAN_FAILED, reason: 'planning failed: boom' })]);
     expect(actions.map((a) => a.replayId)).toEqual(['13']);

@@ -7,9 +7,9 @@ import { decodeBitmap } from '../subscribers/pubsub/bitmap.ts';
 import { parseStoredReplay, replayIdText } from '../subscribers/pubsub/replay-id.ts';
 
 /** A schema of 32 top-level fields; 4 and 7 are compounds of 8 parts (enough for the guide's example). */
-const FIELDS: SchemaField[] = Array.from({ length: 32 }, (_, i) => (i === 4 || i === 7
-  ? { name: `C${i}`, parts: Array.from({ length: 8 }, (_, p) => `P${p}`) }
-  : { name: `F${i}` }));
+const FIELDS: SchemaField[] = Array.from({ length: 32 }, (_, i) =>
+  i === 4 || i === 7 ? { name: `C${i}`, parts: Array.from({ length: 8 }, (_, p) => `P${p}`) } : { name: `F${i}` },
+);
 
 function setBits(hex: string): number[] {
   const out: number[] = [];
@@ -17,7 +17,7 @@ function setBits(hex: string): number[] {
   return out;
 }
 
-test('the emulator writes the bitmap of the Pub/Sub guide\'s example exactly, and the subscriber reads the same names back', () => {
+test("the emulator writes the bitmap of the Pub/Sub guide's example exactly, and the subscriber reads the same names back", () => {
   // https://developer.salesforce.com/docs/platform/pub-sub-api/guide/event-deserialization-considerations.html
   // ("Event Deserialization Considerations"): 'changedFields': ['0x650004E0','4-0x10','7-0x06']
   const names = [
@@ -33,7 +33,7 @@ test('the emulator writes the bitmap of the Pub/Sub guide\'s example exactly, an
   expect(() => bitmapOf(['C4.P9'], FIELDS)).toThrow('not a part of compound C4');
 });
 
-test('replay IDs are 8 big-endian unsigned bytes: the subscriber\'s text form and the CometD number agree with the emulator\'s', () => {
+test("replay IDs are 8 big-endian unsigned bytes: the subscriber's text form and the CometD number agree with the emulator's", () => {
   for (const n of [1n, 255n, 256n, 6701n, 2n ** 53n + 1n, 2n ** 64n - 1n]) {
     const bytes = replayIdBytes(n);
     expect(bytes).toHaveLength(8);
@@ -48,9 +48,12 @@ test('replay IDs are 8 big-endian unsigned bytes: the subscriber\'s text form an
   expect(() => replayIdBytes(-1)).toThrow(RangeError);
 });
 
-test('Avro written by the emulator (nullable unions, a commitNumber past 2^53, DateTime longs) decodes to the same values with the subscriber\'s schema code', () => {
+test("Avro written by the emulator (nullable unions, a commitNumber past 2^53, DateTime longs) decodes to the same values with the subscriber's schema code", () => {
   const schema = JSON.stringify({
-    type: 'record', name: 'Thing', namespace: 'com.sforce.eventbus', fields: [
+    type: 'record',
+    name: 'Thing',
+    namespace: 'com.sforce.eventbus',
+    fields: [
       { name: 'commitNumber', type: 'long' },
       { name: 'Email', type: ['null', 'string'], doc: 'Data:Text', default: null },
       { name: 'Phone', type: ['null', 'string'], doc: 'Data:Text', default: null },
@@ -64,7 +67,7 @@ test('Avro written by the emulator (nullable unions, a commitNumber past 2^53, D
   expect(data).toMatchObject({ event: { EventUuid: 'uuid-1' }, payload: { Email: 'a@example.com', CreatedDate: '2026-12-07T01:02:03.000Z' } });
 });
 
-test('the emulator imports none of the subscriber\'s modules (it shares only the vendor\'s .proto file)', () => {
+test("the emulator imports none of the subscriber's modules (it shares only the vendor's .proto file)", () => {
   const dir = join(import.meta.dirname, '../src/emulators/pubsub');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1]!);

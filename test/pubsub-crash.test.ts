@@ -16,14 +16,20 @@ const KILLS = 4;
 const IN_FLIGHT = 100 * 4;
 let h: Harness;
 
-beforeAll(async () => { h = await startHarness({ sf: { pubsub: true } }); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startHarness({ sf: { pubsub: true } });
+});
+afterAll(async () => {
+  await h.close();
+});
 
 test(`every one of ${TOTAL} events reaches Marketing Cloud although the bridge is SIGKILLed ${KILLS} times mid-stream`, async () => {
-  const configPath = h.writeConfig(bridgeConfig(h.dir, {
-    salesforce: { transport: 'pubsub', pubsubUrl: h.sf.pubsub!.address },
-    log: { level: 'info', pretty: false },
-  }));
+  const configPath = h.writeConfig(
+    bridgeConfig(h.dir, {
+      salesforce: { transport: 'pubsub', pubsubUrl: h.sf.pubsub!.address },
+      log: { level: 'info', pretty: false },
+    }),
+  );
   const report = await crashLoop(h, configPath, { total: TOTAL, kills: KILLS, dbPath: join(h.dir, 'bridge.db') });
   expectCrashBounds('pubsub crash test', report, TOTAL, IN_FLIGHT);
   expect(h.sf.pubsub!.stats().subscribes).toBeGreaterThanOrEqual(KILLS + 1);

@@ -6,7 +6,15 @@
 import type { Service } from '../src/service.ts';
 import type { PubSubSubscriber } from '../subscribers/pubsub/index.ts';
 import { bridgeConfig, CHANNEL, contactId, useHarness, waitFor } from './helpers/harness.ts';
-import { expectCaughtUp, expectOrderEntries, expectResumeAfterRestart, expectSpineEntries, ORDER_ROUTING, publishOrders, publishSpineChanges } from './helpers/spine.ts';
+import {
+  expectCaughtUp,
+  expectOrderEntries,
+  expectResumeAfterRestart,
+  expectSpineEntries,
+  ORDER_ROUTING,
+  publishOrders,
+  publishSpineChanges,
+} from './helpers/spine.ts';
 
 const h = useHarness({ sf: { pubsub: true } });
 
@@ -42,13 +50,17 @@ test('after a restart the bridge resumes from its base64 checkpoint: events publ
 });
 
 test('a checkpoint the CometD transport stored is honoured when the bridge switches to the Pub/Sub API', async () => {
-  for (let i = 0; i < 20; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } });
+  for (let i = 0; i < 20; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } });
   const cometd = await h.startService(); // CometD
   await waitFor(() => h.mc.stats().entries >= 20, 10_000, 'first 20 over CometD');
   expect((await cometd.store.loadCheckpoints()).get(CHANNEL)).toMatch(/^\d+$/);
   await h.stopService();
   let last = '';
-  for (let i = 20; i < 30; i++) last = String(h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } }).replayId);
+  for (let i = 20; i < 30; i++)
+    last = String(
+      h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `m${i}@example.com` } }).replayId,
+    );
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 30, 10_000, 'the next 10 over Pub/Sub');
   await expectCaughtUp(s, last);
@@ -65,7 +77,8 @@ test('platform events are routed too over the Pub/Sub API, with their EventUuid'
 });
 
 test('a burst of 1500 retained events is requested at most 100 at a time and committed several responses to a transaction', async () => {
-  for (let i = 0; i < 1500; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
+  for (let i = 0; i < 1500; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } });
   const s = await start();
   await waitFor(() => h.mc.stats().entries >= 1500, 15_000, '1500 entries');
   await s.dispatcher.settled();

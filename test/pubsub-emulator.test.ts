@@ -45,7 +45,9 @@ function subscribe(first: FetchRequest, md = metadata()) {
   const responses: FetchResponse[] = [];
   const result = { responses, error: undefined as grpc.ServiceError | undefined, call };
   call.on('data', (r: FetchResponse) => responses.push(r));
-  call.on('error', (e: grpc.ServiceError) => { result.error = e; });
+  call.on('error', (e: grpc.ServiceError) => {
+    result.error = e;
+  });
   call.write(first);
   return result;
 }
@@ -55,15 +57,32 @@ const eventsIn = (rs: FetchResponse[]) => rs.reduce((n, r) => n + (r.events?.len
 test('a client we did not write (salesforce-pubsub-api-client, over TLS) receives change and platform events with decoded bitmaps', async () => {
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: { tls: true } });
   const id = contactId(1);
-  const created = sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Name: { FirstName: 'Jane', LastName: 'Doe' }, Email: 'jane@example.com' } });
-  const updated = sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [id], fields: { Name: { LastName: 'Roe' }, Phone: null, Email: 'roe@example.com' } });
+  const created = sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'CREATE',
+    recordIds: [id],
+    fields: { Name: { FirstName: 'Jane', LastName: 'Doe' }, Email: 'jane@example.com' },
+  });
+  const updated = sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'UPDATE',
+    recordIds: [id],
+    fields: { Name: { LastName: 'Roe' }, Phone: null, Email: 'roe@example.com' },
+  });
   sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: 'ORD-1' });
 
   const logger = { debug() {}, info() {}, warn() {}, error() {} };
-  const psc = new PubSubApiClient({
-    authType: 'user-supplied', accessToken: SF_TOKEN, instanceUrl: 'https://emulator.my.salesforce.com', organizationId: ORG_ID,
-    pubSubEndpoint: sf.pubsub!.address, rejectUnauthorizedSsl: false,
-  }, logger);
+  const psc = new PubSubApiClient(
+    {
+      authType: 'user-supplied',
+      accessToken: SF_TOKEN,
+      instanceUrl: 'https://emulator.my.salesforce.com',
+      organizationId: ORG_ID,
+      pubSubEndpoint: sf.pubsub!.address,
+      rejectUnauthorizedSsl: false,
+    },
+    logger,
+  );
   await psc.connect();
   open.push({
     close() {
@@ -101,7 +120,8 @@ test('flow control: never more events than requested, and more only after the ne
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: { keepaliveMs: 100 } });
   sf.generateContactChanges(250);
   const s = subscribe({ topicName: '/data/ContactChangeEvent', replayPreset: REPLAY_PRESET.EARLIEST, numRequested: 40 });
-  const keepaliveAfterEvents = () => s.responses.findLastIndex((r) => (r.events?.length ?? 0) === 0) > s.responses.findLastIndex((r) => (r.events?.length ?? 0) > 0);
+  const keepaliveAfterEvents = () =>
+    s.responses.findLastIndex((r) => (r.events?.length ?? 0) === 0) > s.responses.findLastIndex((r) => (r.events?.length ?? 0) > 0);
   await waitFor(() => eventsIn(s.responses) >= 40, 10_000, 'the first 40');
   await waitFor(keepaliveAfterEvents, 10_000, 'a keepalive after the first 40');
   expect(eventsIn(s.responses)).toBe(40);
@@ -119,27 +139,51 @@ test('flow control: never more events than requested, and more only after the ne
 
 test('an idle stream gets keepalives carrying the latest replay ID, and CUSTOM resumes right after a replay ID', async () => {
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: { keepaliveMs: 150 } });
-  const ids = Array.from({ length: 5 }, (_, i) => sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `k${i}@example.com` } }).replayId);
+  const ids = Array.from(
+    { length: 5 },
+    (_, i) =>
+      sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `k${i}@example.com` } }).replayId,
+  );
   const s = subscribe({ topicName: '/data/ContactChangeEvent', replayPreset: REPLAY_PRESET.EARLIEST, numRequested: 100 });
   await waitFor(() => s.responses.some((r) => (r.events?.length ?? 0) === 0), 5_000, 'a keepalive');
   const keepalive = s.responses.find((r) => (r.events?.length ?? 0) === 0)!;
   expect(keepalive.latestReplayId.readBigUInt64BE()).toBe(BigInt(ids[4]!));
 
-  const custom = subscribe({ topicName: '/data/ContactChangeEvent', replayPreset: REPLAY_PRESET.CUSTOM, replayId: replayIdBytesOf(BigInt(ids[2]!)), numRequested: 100 });
+  const custom = subscribe({
+    topicName: '/data/ContactChangeEvent',
+    replayPreset: REPLAY_PRESET.CUSTOM,
+    replayId: replayIdBytesOf(BigInt(ids[2]!)),
+    numRequested: 100,
+  });
   await waitFor(() => eventsIn(custom.responses) >= 2, 5_000, 'events after the third');
   expect(custom.responses.flatMap((r) => r.events.map((e) => Number(e.replayId.readBigUInt64BE())))).toEqual([ids[3], ids[4]]);
   const latest = subscribe({ topicName: '/data/ContactChangeEvent', replayPreset: REPLAY_PRESET.LATEST, numRequested: 100 });
   await waitFor(() => sf.pubsub!.stats().subscribes >= 3, 5_000, 'third subscription');
-  const fresh = sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(9)], fields: { Email: 'n@example.com' } }).replayId;
+  const fresh = sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'CREATE',
+    recordIds: [contactId(9)],
+    fields: { Email: 'n@example.com' },
+  }).replayId;
   await waitFor(() => eventsIn(latest.responses) >= 1, 5_000, 'the new event');
   expect(latest.responses.flatMap((r) => r.events.map((e) => Number(e.replayId.readBigUInt64BE())))).toEqual([fresh]);
 });
 
 test('error trailers: an unknown replay ID, a refused token, and injected auth and availability errors', async () => {
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: true });
-  const { replayId } = sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(1)], fields: { Email: 'a@example.com' } });
+  const { replayId } = sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'CREATE',
+    recordIds: [contactId(1)],
+    fields: { Email: 'a@example.com' },
+  });
   sf.expireRetention(replayId);
-  const expired = subscribe({ topicName: '/data/ContactChangeEvent', replayPreset: REPLAY_PRESET.CUSTOM, replayId: replayIdBytesOf(BigInt(replayId)), numRequested: 10 });
+  const expired = subscribe({
+    topicName: '/data/ContactChangeEvent',
+    replayPreset: REPLAY_PRESET.CUSTOM,
+    replayId: replayIdBytesOf(BigInt(replayId)),
+    numRequested: 10,
+  });
   const badToken = subscribe({ topicName: '/data/ContactChangeEvent', numRequested: 10 }, metadata('00Dxx0000001gPF!wrong'));
   await waitFor(() => expired.error !== undefined && badToken.error !== undefined, 5_000, 'both errors');
   expect(expired.error!.code).toBe(grpc.status.INVALID_ARGUMENT);

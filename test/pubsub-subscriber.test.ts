@@ -27,7 +27,12 @@ afterEach(async () => {
 /** A logger whose JSON lines the test can read. */
 function capturingLogger() {
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(chunk.toString())); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
@@ -39,8 +44,12 @@ async function pubsub(opts: Partial<PubSubSubscriberOptions> = {}) {
   let token = SF_TOKEN;
   const tokenRequests: boolean[] = [];
   const sub = createPubSubSubscriber({
-    endpoint: sf.pubsub!.address, instanceUrl: sf.url,
-    getAccessToken: async (fresh) => { tokenRequests.push(fresh); return token; },
+    endpoint: sf.pubsub!.address,
+    instanceUrl: sf.url,
+    getAccessToken: async (fresh) => {
+      tokenRequests.push(fresh);
+      return token;
+    },
     channels: [{ name: CHANNEL, replayFrom: -2 }],
     checkpoints: new Map(),
     sink: async (batch, cps) => {
@@ -49,13 +58,24 @@ async function pubsub(opts: Partial<PubSubSubscriberOptions> = {}) {
     },
     gate: async () => undefined,
     logger,
-    onFatal: (err) => { throw err; },
+    onFatal: (err) => {
+      throw err;
+    },
     retryBaseMs: 20,
     ...opts,
   });
   running.push(sub);
   await sub.start();
-  return { sub, received, checkpoints, lines, tokenRequests, setToken: (t: string) => { token = t; } };
+  return {
+    sub,
+    received,
+    checkpoints,
+    lines,
+    tokenRequests,
+    setToken: (t: string) => {
+      token = t;
+    },
+  };
 }
 
 const create = (n: number, fields: Record<string, unknown> = { Email: `p${n}@example.com` }) =>
@@ -72,25 +92,55 @@ test('the same published changes normalize to the same events over CometD and ov
   const channel = { name: CHANNEL, replayFrom: -2 as const, replayFallback: -2 as const, recordIdField: 'Record_Id__c' };
   const a = contactId(1);
   const b = contactId(2);
-  sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [a], fields: {
-    Name: { Salutation: 'Dr.', FirstName: 'Ada', LastName: 'Lovelace' }, Email: 'ada@example.com', Phone: '+1 415 555 0100',
-    MailingAddress: { Street: '1 Main St', City: 'Paris' }, HasOptedOutOfEmail: false, Score__c: 42.5,
-    CreatedDate: '2026-04-09T20:26:27.000Z',
-  } });
+  sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'CREATE',
+    recordIds: [a],
+    fields: {
+      Name: { Salutation: 'Dr.', FirstName: 'Ada', LastName: 'Lovelace' },
+      Email: 'ada@example.com',
+      Phone: '+1 415 555 0100',
+      MailingAddress: { Street: '1 Main St', City: 'Paris' },
+      HasOptedOutOfEmail: false,
+      Score__c: 42.5,
+      CreatedDate: '2026-04-09T20:26:27.000Z',
+    },
+  });
   // Compound part changed, a field and a compound part set to null, a new custom field.
-  sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [a], fields: { Name: { LastName: 'King', FirstName: null }, Phone: null, Nickname__c: 'AL' } });
+  sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'UPDATE',
+    recordIds: [a],
+    fields: { Name: { LastName: 'King', FirstName: null }, Phone: null, Nickname__c: 'AL' },
+  });
   sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [a, b, '0035g00000XyZab'], fields: { Email: 'team@example.com' } });
   sf.publishChange({ entityName: 'Contact', changeType: 'DELETE', recordIds: [b] });
   sf.publishChange({ entityName: 'Contact', changeType: 'GAP_UPDATE', recordIds: [a] });
   sf.publishChange({ entityName: 'Contact', changeType: 'GAP_OVERFLOW', recordIds: [] });
-  sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [b], fields: { Email: 'big@example.com' }, commitNumber: '9007199254740993' });
+  sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'UPDATE',
+    recordIds: [b],
+    fields: { Email: 'big@example.com' },
+    commitNumber: '9007199254740993',
+  });
   const total = 7;
 
   const viaCometd: RawEvent[] = [];
   const { logger } = capturingLogger();
   const cometd = createCometdSubscriber({
-    cometdUrl: sf.cometdUrl, getAccessToken: async () => SF_TOKEN, channels: [{ name: CHANNEL, replayFrom: -2 }], checkpoints: new Map(),
-    sink: async (batch) => { viaCometd.push(...batch); }, gate: async () => undefined, logger, onFatal: (err) => { throw err; },
+    cometdUrl: sf.cometdUrl,
+    getAccessToken: async () => SF_TOKEN,
+    channels: [{ name: CHANNEL, replayFrom: -2 }],
+    checkpoints: new Map(),
+    sink: async (batch) => {
+      viaCometd.push(...batch);
+    },
+    gate: async () => undefined,
+    logger,
+    onFatal: (err) => {
+      throw err;
+    },
   });
   running.push(cometd);
   await cometd.start();
@@ -131,7 +181,11 @@ test('an auth error trailer gets a new token and resubscribes from the stored re
   await waitFor(() => p.received.length >= 20, 10_000, 'next 10 with the new token');
   // A last event, published after: once it is in, anything replayed twice would be in too.
   const sentinel = create(20).replayId;
-  await waitFor(() => p.received.some((r) => Buffer.from(r.replayId, 'base64').readBigUInt64BE().toString() === String(sentinel)), 10_000, 'the last event');
+  await waitFor(
+    () => p.received.some((r) => Buffer.from(r.replayId, 'base64').readBigUInt64BE().toString() === String(sentinel)),
+    10_000,
+    'the last event',
+  );
   expect(p.received).toHaveLength(21); // resumed after the stored replay ID: nothing twice
   expect(p.tokenRequests).toEqual([false, true]);
   expect(p.lines.some((l) => l.event === 'pubsub_stream_error' && l.action === 'reauthenticate')).toBe(true);
@@ -146,7 +200,13 @@ test('a refused replay ID falls back to EARLIEST and says loudly that data may b
   const p = await pubsub({ checkpoints: new Map([[CHANNEL, stored]]) });
   await waitFor(() => p.received.length >= 5, 10_000, 'the retained 5');
   const alarm = p.lines.find((l) => l.event === 'data_loss_possible')!;
-  expect(alarm).toMatchObject({ level: 50, channel: CHANNEL, replayId: stored, fallback: 'EARLIEST', errorCode: 'sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted' });
+  expect(alarm).toMatchObject({
+    level: 50,
+    channel: CHANNEL,
+    replayId: stored,
+    fallback: 'EARLIEST',
+    errorCode: 'sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted',
+  });
   expect((p.sub as PubSubSubscriber).streamStats()[CHANNEL]!.fallbacks).toBe(1);
 
   // Injected on a later reconnect too: unavailable, then the stored ID refused.
@@ -189,8 +249,11 @@ test('a quiet channel keeps its checkpoint current from the keepalives', async (
   sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: { keepaliveMs: 100 } });
   const p = await pubsub();
   const { replayId } = sf.publishPlatformEvent('Other__e', { Record_Id__c: contactId(1) });
-  await waitFor(() => p.checkpoints.get(CHANNEL) !== undefined
-    && Buffer.from(p.checkpoints.get(CHANNEL)!, 'base64').readBigUInt64BE() === BigInt(replayId), 5_000, 'keepalive checkpoint');
+  await waitFor(
+    () => p.checkpoints.get(CHANNEL) !== undefined && Buffer.from(p.checkpoints.get(CHANNEL)!, 'base64').readBigUInt64BE() === BigInt(replayId),
+    5_000,
+    'keepalive checkpoint',
+  );
   expect(p.received).toHaveLength(0);
 });
 

@@ -20,7 +20,17 @@ const FIELDS: BitmapField[] = Array.from({ length: 32 }, (_, i) => {
 test("Salesforce's documented example ['0x650004E0','4-0x10','7-0x06'] decodes bit by bit from the lowest", () => {
   // 0x650004E0 = bits 5, 6, 7, 10, 24, 26, 29, 30; 4-0x10 = part 4 of Name; 7-0x06 = parts 1 and 2 of BillingAddress.
   expect(decodeBitmap(['0x650004E0', '4-0x10', '7-0x06'], FIELDS)).toEqual([
-    'F5', 'F6', 'BillingAddress', 'F10', 'F24', 'F26', 'F29', 'F30', 'Name.InformalName', 'BillingAddress.City', 'BillingAddress.State',
+    'F5',
+    'F6',
+    'BillingAddress',
+    'F10',
+    'F24',
+    'F26',
+    'F29',
+    'F30',
+    'Name.InformalName',
+    'BillingAddress.City',
+    'BillingAddress.State',
   ]);
   expect(decodeBitmap(['0x650004e0'], FIELDS)).toEqual(decodeBitmap(['0x650004E0'], FIELDS)); // hex case does not matter
   expect(decodeBitmap([], FIELDS)).toEqual([]);
@@ -47,7 +57,13 @@ test('a bitmap that does not fit the schema is an error naming the entry, not a 
 });
 
 test('replay IDs round-trip as bytes through their base64 text, whatever their width or value', () => {
-  for (const bytes of [replayIdBytesOf(0n), replayIdBytesOf(0xffff_ffff_ffff_ffffn), replayIdBytesOf(2n ** 53n + 1n), Buffer.from([1, 2, 3]), Buffer.alloc(16, 0xab)]) {
+  for (const bytes of [
+    replayIdBytesOf(0n),
+    replayIdBytesOf(0xffff_ffff_ffff_ffffn),
+    replayIdBytesOf(2n ** 53n + 1n),
+    Buffer.from([1, 2, 3]),
+    Buffer.alloc(16, 0xab),
+  ]) {
     const text = replayIdText(bytes);
     const parsed = parseStoredReplay(text);
     expect(parsed.kind).toBe('bytes');
@@ -66,13 +82,23 @@ test('replay IDs round-trip as bytes through their base64 text, whatever their w
 
 test('decoding keeps commitNumber exact above 2^53 and turns date-time longs into CometD ISO text', () => {
   const json = JSON.stringify({
-    type: 'record', name: 'ContactChangeEvent', fields: [
-      { name: 'ChangeEventHeader', type: { type: 'record', name: 'ChangeEventHeader', fields: [
-        { name: 'entityName', type: 'string' }, { name: 'commitNumber', type: 'long' },
-        { name: 'changedFields', type: { type: 'array', items: 'string' } },
-        { name: 'nulledFields', type: { type: 'array', items: 'string' } },
-        { name: 'diffFields', type: { type: 'array', items: 'string' } },
-      ] } },
+    type: 'record',
+    name: 'ContactChangeEvent',
+    fields: [
+      {
+        name: 'ChangeEventHeader',
+        type: {
+          type: 'record',
+          name: 'ChangeEventHeader',
+          fields: [
+            { name: 'entityName', type: 'string' },
+            { name: 'commitNumber', type: 'long' },
+            { name: 'changedFields', type: { type: 'array', items: 'string' } },
+            { name: 'nulledFields', type: { type: 'array', items: 'string' } },
+            { name: 'diffFields', type: { type: 'array', items: 'string' } },
+          ],
+        },
+      },
       { name: 'Email', type: ['null', 'string'], default: null },
       { name: 'LastModifiedDate', type: ['null', 'long'], doc: 'Data:DateTime', default: null },
       { name: 'Birthdate', type: ['null', 'long'], doc: 'Data:DateOnly', default: null },
@@ -81,10 +107,16 @@ test('decoding keeps commitNumber exact above 2^53 and turns date-time longs int
   const schema = describeSchema('s1', json);
   const buf = schema.type.toBuffer({
     ChangeEventHeader: { entityName: 'Contact', commitNumber: '9007199254740993', changedFields: ['0x0E'], nulledFields: ['0x02'], diffFields: [] },
-    Email: null, LastModifiedDate: Date.UTC(2026, 3, 9, 20, 26, 27), Birthdate: Date.UTC(1990, 0, 2),
+    Email: null,
+    LastModifiedDate: Date.UTC(2026, 3, 9, 20, 26, 27),
+    Birthdate: Date.UTC(1990, 0, 2),
   });
   const data = toCometdData(schema, schema.type.fromBuffer(buf) as Record<string, unknown>, '', 'AAAAAAAAAAE=') as any;
-  expect(data.payload.ChangeEventHeader).toMatchObject({ commitNumber: '9007199254740993', changedFields: ['Email', 'LastModifiedDate', 'Birthdate'], nulledFields: ['Email'] });
+  expect(data.payload.ChangeEventHeader).toMatchObject({
+    commitNumber: '9007199254740993',
+    changedFields: ['Email', 'LastModifiedDate', 'Birthdate'],
+    nulledFields: ['Email'],
+  });
   expect(data.payload).toEqual({ ChangeEventHeader: expect.any(Object), LastModifiedDate: '2026-04-09T20:26:27.000Z', Birthdate: '1990-01-02' });
   expect(data.event).toEqual({ replayId: 'AAAAAAAAAAE=' });
 });
@@ -96,14 +128,24 @@ test('error trailers map to the actions docs/protocols.md asks for', () => {
     return { code, details: 'x', metadata };
   };
   expect(classifyStreamError(err(grpc.status.UNAUTHENTICATED, 'sfdc.platform.eventbus.grpc.service.auth.error')).action).toBe('reauthenticate');
-  expect(classifyStreamError(err(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted')).action).toBe('replay-fallback');
+  expect(classifyStreamError(err(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted')).action).toBe(
+    'replay-fallback',
+  );
   expect(classifyStreamError(err(grpc.status.UNAVAILABLE, 'sfdc.platform.eventbus.grpc.service.unavailable')).action).toBe('retry');
   expect(classifyStreamError(err(grpc.status.UNAVAILABLE)).action).toBe('retry');
-  expect(classifyStreamError(err(grpc.status.RESOURCE_EXHAUSTED, 'sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded')).action).toBe('retry');
+  expect(classifyStreamError(err(grpc.status.RESOURCE_EXHAUSTED, 'sfdc.platform.eventbus.grpc.concurrent.client.limit.exceeded')).action).toBe(
+    'retry',
+  );
 });
 
 test('config: transport defaults to cometd; pubsubUrl must be host:port', () => {
-  const env = { SF_INSTANCE_URL: 'https://acme.my.salesforce.com', SF_ACCESS_TOKEN: 't', MC_AUTH_BASE_URL: 'https://mc123.auth.marketingcloudapis.com', MC_CLIENT_ID: 'c', MC_CLIENT_SECRET: 's' };
+  const env = {
+    SF_INSTANCE_URL: 'https://acme.my.salesforce.com',
+    SF_ACCESS_TOKEN: 't',
+    MC_AUTH_BASE_URL: 'https://mc123.auth.marketingcloudapis.com',
+    MC_CLIENT_ID: 'c',
+    MC_CLIENT_SECRET: 's',
+  };
   expect(load({}, env).salesforce).toMatchObject({ transport: 'cometd', pubsubUrl: 'api.pubsub.salesforce.com:7443' });
   expect(load({ salesforce: { transport: 'pubsub', pubsubUrl: '127.0.0.1:7443' } }, env).salesforce.transport).toBe('pubsub');
   expect(() => load({ salesforce: { transport: 'grpc' } }, env)).toThrow(/salesforce\.transport/);

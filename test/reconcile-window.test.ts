@@ -4,7 +4,14 @@ import { createLogger } from '../src/core/log.ts';
 import { bridgeConfig, contactId, useHarness, waitFor } from './helpers/harness.ts';
 
 let lines: Record<string, unknown>[];
-const h = useHarness({}, { setup: () => { lines = []; } });
+const h = useHarness(
+  {},
+  {
+    setup: () => {
+      lines = [];
+    },
+  },
+);
 
 async function start() {
   const out = new PassThrough();
@@ -20,7 +27,12 @@ function publish(n: number): string[] {
   for (let i = 0; i < n; i++) {
     const id = contactId(serial++);
     ids.push(id);
-    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com`, Name: { LastName: `L${id}` } } });
+    h.sf.publishChange({
+      entityName: 'Contact',
+      changeType: 'CREATE',
+      recordIds: [id],
+      fields: { Email: `${id}@example.com`, Name: { LastName: `L${id}` } },
+    });
   }
   return ids;
 }
@@ -33,7 +45,12 @@ test('after a refused replay ID: the lost changes are reconciled, the retained o
   await h.stopService();
   // While the bridge is down: 8 creates and an update fall out of retention, 12 more are retained.
   const lost = publish(8);
-  const lastLost = h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [lost[0]!], fields: { Email: 'changed@example.com' } }).replayId;
+  const lastLost = h.sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'UPDATE',
+    recordIds: [lost[0]!],
+    fields: { Email: 'changed@example.com' },
+  }).replayId;
   const retained = publish(12);
   h.sf.expireRetention(lastLost);
   const restCallsBefore = h.sf.restCalls().length;
@@ -56,7 +73,10 @@ test('after a refused replay ID: the lost changes are reconciled, the retained o
   const window = s.salesforce.telemetry.lossWindows[0]!;
   const loud = lines.find((l) => l.event === 'data_loss_possible')!;
   expect(loud.windowEnd).toBe(new Date(window.until).toISOString());
-  const [query] = h.sf.restCalls().slice(restCallsBefore).filter((c) => c.soql?.includes('LastModifiedDate >='));
+  const [query] = h.sf
+    .restCalls()
+    .slice(restCallsBefore)
+    .filter((c) => c.soql?.includes('LastModifiedDate >='));
   expect(query!.soql).toContain(`LastModifiedDate >= ${new Date(window.since!).toISOString()}`);
   expect(query!.soql).toContain(`LastModifiedDate <= ${new Date(window.until).toISOString()}`);
 });

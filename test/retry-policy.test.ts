@@ -55,7 +55,10 @@ test('the breaker opens after N consecutive failures, refuses calls, then lets o
   now += 1000;
   expect(await b.acquire()).toBe(true); // the probe
   let waiterDone = false;
-  const waiter = b.acquire().then((probe) => { waiterDone = true; return probe; });
+  const waiter = b.acquire().then((probe) => {
+    waiterDone = true;
+    return probe;
+  });
   // The breaker keeps no timer (its clock is injected): a turn of the event loop settles all it could.
   await new Promise((r) => setImmediate(r));
   expect(waiterDone).toBe(false);

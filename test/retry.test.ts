@@ -18,7 +18,7 @@ test('a 401 that survived a refresh is dead, but failing to get a token parks th
   expect(classify(new AuthError('MC_UNSAFE_REST_URL', 'bad host'))).toBe('retry');
 });
 
-test('an unexpected non-BridgeError is retried (the dispatcher\'s attempt cap ends it)', () => {
+test("an unexpected non-BridgeError is retried (the dispatcher's attempt cap ends it)", () => {
   expect(classify(new TypeError('boom'))).toBe('retry');
   expect(classify('weird')).toBe('retry');
 });

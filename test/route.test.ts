@@ -21,7 +21,8 @@ function routes(...list: Record<string, unknown>[]): BridgeConfig {
   return parseConfig({
     channels: [{ name: '/data/ContactChangeEvent' }, { name: '/data/ChangeEvents' }, { name: '/event/MC_Journey_Entry__e' }],
     routes: list.map((r, i) => ({
-      name: `r${i}`, channel: '/data/ContactChangeEvent',
+      name: `r${i}`,
+      channel: '/data/ContactChangeEvent',
       target: { type: 'journey', eventDefinitionKey: `APIEvent-${i}` },
       ...(r.mapper === undefined ? { mapping: { data: { Email: 'Email' } } } : {}),
       ...r,
@@ -52,12 +53,16 @@ describe('selection', () => {
     expect(selected(config, changeEvent({ header: { changeType: 'CREATE', changedFields: [] } }))).toEqual(['r0', 'r3']);
     expect(selected(config, changeEvent())).toEqual(['r1', 'r3']);
     // A gap event has no field data, so the declarative mapping dead-letters it (until enrichment fills it).
-    expect(selected(config, changeEvent({ header: { changeType: 'GAP_UPDATE', changedFields: [] }, fields: {} })))
-      .toEqual(['r1', 'r3']);
+    expect(selected(config, changeEvent({ header: { changeType: 'GAP_UPDATE', changedFields: [] }, fields: {} }))).toEqual(['r1', 'r3']);
   });
 
   it('selects by changed fields in either naming form', () => {
-    const config = routes({ changedFields: ['Email'] }, { changedFields: ['LastName'] }, { changedFields: ['Name.FirstName'] }, { changedFields: ['Phone'] });
+    const config = routes(
+      { changedFields: ['Email'] },
+      { changedFields: ['LastName'] },
+      { changedFields: ['Name.FirstName'] },
+      { changedFields: ['Phone'] },
+    );
     const raw = changeEvent({
       header: { changedFields: ['Email', 'Name.LastName', 'Name.FirstName'] },
       fields: { Email: 'jane@example.com', Name: { FirstName: 'Jane', LastName: 'Doe' } },
@@ -67,7 +72,10 @@ describe('selection', () => {
 
   it('on CREATE (no changedFields from Salesforce) selects when the event carries a value for a listed field', () => {
     const config = routes({ changedFields: ['Email'] }, { changedFields: ['Phone'] }, { changedFields: ['Name.LastName'] });
-    const raw = changeEvent({ header: { changeType: 'CREATE', changedFields: [] }, fields: { Email: 'jane@example.com', Name: { LastName: 'Doe' } } });
+    const raw = changeEvent({
+      header: { changeType: 'CREATE', changedFields: [] },
+      fields: { Email: 'jane@example.com', Name: { LastName: 'Doe' } },
+    });
     expect(selected(config, raw)).toEqual(['r0', 'r2']);
   });
 
@@ -78,12 +86,15 @@ describe('selection', () => {
 
   it('dead-letters an event without record IDs once per interested route, so the resync is visible', () => {
     const config = routes({ changeTypes: ['UPDATE'] }, { channel: '/data/ChangeEvents' });
-    const { actions, deadLetters } = compileRoutes(config, builtinMappers())
-      .route(eventOf(changeEvent({ header: { changeType: 'GAP_OVERFLOW', recordIds: [] }, fields: {} })));
+    const { actions, deadLetters } = compileRoutes(config, builtinMappers()).route(
+      eventOf(changeEvent({ header: { changeType: 'GAP_OVERFLOW', recordIds: [] }, fields: {} })),
+    );
     expect(actions).toEqual([]);
     expect(deadLetters).toHaveLength(1);
     expect(deadLetters[0]).toMatchObject({ route: 'r0', code: Code.RESYNC_REQUIRED, recordId: '' });
-    expect(deadLetters[0]!.reason).toBe('Contact GAP_OVERFLOW on /data/ContactChangeEvent names no records (wildcard IDs or overflow): route "r0" needs a resync of Contact');
+    expect(deadLetters[0]!.reason).toBe(
+      'Contact GAP_OVERFLOW on /data/ContactChangeEvent names no records (wildcard IDs or overflow): route "r0" needs a resync of Contact',
+    );
   });
 });
 
@@ -91,7 +102,10 @@ describe('the declarative journey-entry mapper', () => {
   it('maps flattened and dotted paths into one entry keyed by the 18-character ID', () => {
     const config = routes({
       target: { type: 'journey', eventDefinitionKey: 'APIEvent-welcome', mode: 'single' },
-      mapping: { data: { EmailAddress: 'Email', First: 'FirstName', Last: 'Name.LastName', City: 'MailingAddress.City', Missing: 'Phone' }, required: ['EmailAddress'] },
+      mapping: {
+        data: { EmailAddress: 'Email', First: 'FirstName', Last: 'Name.LastName', City: 'MailingAddress.City', Missing: 'Phone' },
+        required: ['EmailAddress'],
+      },
     });
     const raw = changeEvent({
       header: { recordIds: ['0035g00000XyZab'], changedFields: ['Email'] },
@@ -99,19 +113,36 @@ describe('the declarative journey-entry mapper', () => {
     });
     const { actions, deadLetters } = compileRoutes(config, builtinMappers()).route(eventOf(raw));
     expect(deadLetters).toEqual([]);
-    expect(actions).toEqual([{
-      idempotencyKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
-      route: 'r0', target: 'journey', mode: 'single', batchKey: 'APIEvent-welcome',
-      payload: { eventDefinitionKey: 'APIEvent-welcome', contactKey: CONTACT, data: { EmailAddress: 'jane@example.com', First: 'Jane', Last: 'Doe', City: 'Lyon' } },
-      correlationId: expect.stringMatching(/^[0-9a-f]{16}$/),
-      channel: '/data/ContactChangeEvent', replayId: '123456', recordId: CONTACT, contactKey: CONTACT, receivedAt: 1_760_000_000_000, changeType: 'UPDATE',
-    }]);
+    expect(actions).toEqual([
+      {
+        idempotencyKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+        route: 'r0',
+        target: 'journey',
+        mode: 'single',
+        batchKey: 'APIEvent-welcome',
+        payload: {
+          eventDefinitionKey: 'APIEvent-welcome',
+          contactKey: CONTACT,
+          data: { EmailAddress: 'jane@example.com', First: 'Jane', Last: 'Doe', City: 'Lyon' },
+        },
+        correlationId: expect.stringMatching(/^[0-9a-f]{16}$/),
+        channel: '/data/ContactChangeEvent',
+        replayId: '123456',
+        recordId: CONTACT,
+        contactKey: CONTACT,
+        receivedAt: 1_760_000_000_000,
+        changeType: 'UPDATE',
+      },
+    ]);
   });
 
   it('sends a field the change cleared as null', () => {
     const config = routes({ changedFields: ['Email'], mapping: { data: { Email: 'Email', Phone: 'Phone' } } });
     const raw = changeEvent({ header: { changedFields: ['Email', 'Phone'] }, fields: { Email: 'jane@example.com' } });
-    expect((compileRoutes(config, builtinMappers()).route(eventOf(raw)).actions[0]!.payload as JourneyEntryPayload).data).toEqual({ Email: 'jane@example.com', Phone: null });
+    expect((compileRoutes(config, builtinMappers()).route(eventOf(raw)).actions[0]!.payload as JourneyEntryPayload).data).toEqual({
+      Email: 'jane@example.com',
+      Phone: null,
+    });
   });
 
   it('dead-letters an event whose required field is missing, naming the field and the record', () => {
@@ -121,7 +152,9 @@ describe('the declarative journey-entry mapper', () => {
     expect(actions).toEqual([]);
     expect(deadLetters).toHaveLength(1);
     expect(deadLetters[0]).toMatchObject({ route: 'r0', code: Code.MAPPING_MISSING_FIELD, recordId: CONTACT, contactKey: CONTACT });
-    expect(deadLetters[0]!.reason).toBe(`route "r0": required fields "Email", "Last" (from Name.LastName) missing on Contact ${CONTACT} (UPDATE); an UPDATE carries only the fields it changed`);
+    expect(deadLetters[0]!.reason).toBe(
+      `route "r0": required fields "Email", "Last" (from Name.LastName) missing on Contact ${CONTACT} (UPDATE); an UPDATE carries only the fields it changed`,
+    );
   });
 });
 
@@ -150,12 +183,16 @@ describe('custom mappers', () => {
     const missing = routes({ mapper: 'no-such-mapper', mapping: undefined });
     await expect(loadMappers(missing)).rejects.toThrow(ConfigError);
     await expect(loadMappers(missing)).rejects.toThrow(/^routes\[0\]\.mapper: "no-such-mapper": no mapper module no-such-mapper\.ts/);
-    await expect(loadMapper('no-default', 'routes[3].mapper', FIXTURES)).rejects.toThrow(/^routes\[3\]\.mapper: "no-default": .*no-default\.ts must export a mapper function as its default export \(found undefined\)$/);
-    await expect(loadMapper('fails-to-load', 'routes[1].mapper', FIXTURES)).rejects.toThrow(/^routes\[1\]\.mapper: "fails-to-load": .* failed to load: mapper module exploded at import$/);
+    await expect(loadMapper('no-default', 'routes[3].mapper', FIXTURES)).rejects.toThrow(
+      /^routes\[3\]\.mapper: "no-default": .*no-default\.ts must export a mapper function as its default export \(found undefined\)$/,
+    );
+    await expect(loadMapper('fails-to-load', 'routes[1].mapper', FIXTURES)).rejects.toThrow(
+      /^routes\[1\]\.mapper: "fails-to-load": .* failed to load: mapper module exploded at import$/,
+    );
     await expect(loadMapper('../src/ids', 'routes[0].mapper')).rejects.toThrow(/is not a mapper module name/);
   });
 
-  it('looks a mapper up in the project\'s own mappers/ (the working directory\'s) first, then among the shipped ones', async () => {
+  it("looks a mapper up in the project's own mappers/ (the working directory's) first, then among the shipped ones", async () => {
     const project = mkdtempSync(join(tmpdir(), 'mappers-'));
     try {
       // A packaged install: the project has its own mappers/, the shipped ones live in the package.
@@ -166,18 +203,20 @@ describe('custom mappers', () => {
       const route = routes({}).routes[0]!;
       expect(dirs.map((d) => fileURLToPath(d))).toEqual([join(project, 'mappers/'), fileURLToPath(MAPPERS_DIR)]);
       expect((await loadMapper('welcome', 'routes[0].mapper', dirs))(eventOf(changeEvent()), route)).toEqual([]);
-      expect((await loadMapper('send-event', 'routes[0].mapper', dirs))(eventOf(changeEvent()), route)).toBe('the project\'s own');
+      expect((await loadMapper('send-event', 'routes[0].mapper', dirs))(eventOf(changeEvent()), route)).toBe("the project's own");
       expect(await loadMapper('journey-entry-event', 'routes[0].mapper', dirs)).toBe((await import('../mappers/journey-entry-event.ts')).default);
-      await expect(loadMapper('nowhere', 'routes[2].mapper', dirs))
-        .rejects.toThrow(`routes[2].mapper: "nowhere": no mapper module nowhere.ts (or .js) in ${join(project, 'mappers/')} or ${fileURLToPath(MAPPERS_DIR)}`);
+      await expect(loadMapper('nowhere', 'routes[2].mapper', dirs)).rejects.toThrow(
+        `routes[2].mapper: "nowhere": no mapper module nowhere.ts (or .js) in ${join(project, 'mappers/')} or ${fileURLToPath(MAPPERS_DIR)}`,
+      );
     } finally {
       rmSync(project, { recursive: true, force: true });
     }
   });
 
   it('is a ConfigError when a route names a mapper that was not loaded', () => {
-    expect(() => compileRoutes(routes({ mapper: 'journey-entry-event', mapping: undefined }), builtinMappers()))
-      .toThrow(/^routes\[0\]\.mapper: mapper "journey-entry-event" is not loaded/);
+    expect(() => compileRoutes(routes({ mapper: 'journey-entry-event', mapping: undefined }), builtinMappers())).toThrow(
+      /^routes\[0\]\.mapper: mapper "journey-entry-event" is not loaded/,
+    );
   });
 
   it('turns a mapper that throws or returns a bad action into a dead letter, keeping its good actions', async () => {
@@ -185,7 +224,10 @@ describe('custom mappers', () => {
     const mappers = await loadMappers(config, { dir: FIXTURES });
     const { actions, deadLetters } = compileRoutes(config, mappers).route(eventOf(changeEvent()));
     expect(actions.map((a) => [a.route, a.mode])).toEqual([['half', 'single']]);
-    expect(deadLetters.map((d) => [d.route, d.code])).toEqual([['buggy', Code.MAPPER_FAILED], ['half', Code.MAPPER_INVALID_RESULT]]);
+    expect(deadLetters.map((d) => [d.route, d.code])).toEqual([
+      ['buggy', Code.MAPPER_FAILED],
+      ['half', Code.MAPPER_INVALID_RESULT],
+    ]);
     expect(deadLetters[0]!.reason).toBe('route "buggy": mapper "throws" threw: cannot read properties of undefined (reading "Email")');
     expect(deadLetters[1]!.reason).toBe('route "half": mapper "bad-result" action [1] payload.contactKey: expected a non-empty string, got ""');
   });
@@ -193,13 +235,24 @@ describe('custom mappers', () => {
   it('gives several actions of one event distinct keys and canonical 18-character contact keys', async () => {
     const config = routes({ mapper: 'two-journeys', mapping: undefined });
     const { actions } = compileRoutes(config, await loadMappers(config, { dir: FIXTURES })).route(eventOf(changeEvent()));
-    expect(actions.map((a) => [a.batchKey, a.contactKey, a.payload.contactKey])).toEqual([['APIEvent-a', CONTACT, CONTACT], ['APIEvent-b', CONTACT, CONTACT]]);
+    expect(actions.map((a) => [a.batchKey, a.contactKey, a.payload.contactKey])).toEqual([
+      ['APIEvent-a', CONTACT, CONTACT],
+      ['APIEvent-b', CONTACT, CONTACT],
+    ]);
     expect(actions[0]!.idempotencyKey).not.toBe(actions[1]!.idempotencyKey);
   });
 });
 
 describe('idempotency keys', () => {
-  const base = { channel: '/data/ContactChangeEvent', replayId: '123456', kind: 'change' as const, transactionKey: 'tx-1', sequenceNumber: 1, recordId: CONTACT, commitTimestamp: 1763900000123 };
+  const base = {
+    channel: '/data/ContactChangeEvent',
+    replayId: '123456',
+    kind: 'change' as const,
+    transactionKey: 'tx-1',
+    sequenceNumber: 1,
+    recordId: CONTACT,
+    commitTimestamp: 1763900000123,
+  };
 
   it('are stable: the recipe is pinned (changing it re-keys every action in flight)', () => {
     expect(idempotencyKey(base, 'contact-welcome')).toBe(idempotencyKey({ ...base }, 'contact-welcome'));

@@ -20,22 +20,43 @@ const BIN = fileURLToPath(new URL('../bin/sfmc-bridge.js', import.meta.url));
 const CONSUMER_KEY = '3MVG9test.consumer.key';
 const CONSUMER_SECRET = 'test-consumer-secret';
 const REFRESH = '5Aep861test.refresh.token';
-const keys = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
-const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const keys = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+const otherKey = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
 
 let sf: StreamingEmulator;
 beforeEach(async () => {
   sf = await startStreamingEmulator({
     accessToken: 'initial-token-never-used',
-    oauth: { clientId: CONSUMER_KEY, clientSecret: CONSUMER_SECRET, refreshToken: REFRESH, jwtPublicKey: keys.publicKey, username: 'bridge@example.com' },
+    oauth: {
+      clientId: CONSUMER_KEY,
+      clientSecret: CONSUMER_SECRET,
+      refreshToken: REFRESH,
+      jwtPublicKey: keys.publicKey,
+      username: 'bridge@example.com',
+    },
   });
   sf.upsertRecord('Contact', { Id: contactId(1), Email: 'one@example.com', LastName: 'One' });
 });
-afterEach(async () => { await sf.close(); });
+afterEach(async () => {
+  await sf.close();
+});
 
 function configWith(auth: Record<string, unknown>, env: Record<string, string>) {
-  return load({ salesforce: { instanceUrl: sf.url, auth }, marketingCloud: { authBaseUrl: 'http://127.0.0.1:9', clientId: 'c', clientSecret: { env: 'MC_SECRET' } } },
-    { MC_SECRET: 's', ...env });
+  return load(
+    {
+      salesforce: { instanceUrl: sf.url, auth },
+      marketingCloud: { authBaseUrl: 'http://127.0.0.1:9', clientId: 'c', clientSecret: { env: 'MC_SECRET' } },
+    },
+    { MC_SECRET: 's', ...env },
+  );
 }
 
 const tokenCalls = () => sf.restCalls().filter((c) => c.path === '/services/oauth2/token');
@@ -63,8 +84,10 @@ async function exercise(session: SalesforceSession, requestsAtStart: number): Pr
 }
 
 test('refresh_token: a token at start, a new one when Salesforce refuses it, one request for concurrent refusals', async () => {
-  const config = configWith({ method: 'refresh_token', clientId: CONSUMER_KEY, clientSecret: { env: 'SECRET' }, refreshToken: { env: 'REFRESH' } },
-    { SECRET: CONSUMER_SECRET, REFRESH });
+  const config = configWith(
+    { method: 'refresh_token', clientId: CONSUMER_KEY, clientSecret: { env: 'SECRET' }, refreshToken: { env: 'REFRESH' } },
+    { SECRET: CONSUMER_SECRET, REFRESH },
+  );
   const session = await openSalesforceSession(config.salesforce);
   await exercise(session, 1);
   expect(sf.restCalls().find((c) => c.soql)?.soql).toContain('FROM Contact');
@@ -75,9 +98,11 @@ test('client_credentials: the My Domain token endpoint with consumer key and sec
   await exercise(await openSalesforceSession(config.salesforce), 1);
 });
 
-test('jwt_bearer: an RS256 assertion the emulator verifies against the connected app\'s certificate', async () => {
-  const config = configWith({ method: 'jwt_bearer', clientId: CONSUMER_KEY, username: 'bridge@example.com', privateKey: { env: 'KEY' }, loginUrl: sf.url },
-    { KEY: keys.privateKey });
+test("jwt_bearer: an RS256 assertion the emulator verifies against the connected app's certificate", async () => {
+  const config = configWith(
+    { method: 'jwt_bearer', clientId: CONSUMER_KEY, username: 'bridge@example.com', privateKey: { env: 'KEY' }, loginUrl: sf.url },
+    { KEY: keys.privateKey },
+  );
   await exercise(await openSalesforceSession(config.salesforce), 1);
 });
 
@@ -91,10 +116,34 @@ test('access_token: the token from the environment serves REST calls', async () 
 });
 
 test.each([
-  ['client_credentials with a wrong secret', { method: 'client_credentials', clientId: CONSUMER_KEY, clientSecret: { env: 'SECRET' } }, { SECRET: 'wrong' }, 'salesforce.auth.clientSecret', 'invalid_client'],
-  ['refresh_token with a revoked refresh token', { method: 'refresh_token', clientId: CONSUMER_KEY, refreshToken: { env: 'REFRESH' } }, { REFRESH: 'revoked' }, 'salesforce.auth.refreshToken', 'invalid_grant'],
-  ['jwt_bearer signed with a key the app does not know', { method: 'jwt_bearer', clientId: CONSUMER_KEY, username: 'bridge@example.com', privateKey: { env: 'KEY' }, loginUrl: 'LOGIN' }, { KEY: otherKey.privateKey }, 'salesforce.auth.username', 'signature'],
-  ['jwt_bearer with a private key that is no PEM', { method: 'jwt_bearer', clientId: CONSUMER_KEY, username: 'bridge@example.com', privateKey: { env: 'KEY' }, loginUrl: 'LOGIN' }, { KEY: 'not a key' }, 'salesforce.auth.privateKey', 'PEM'],
+  [
+    'client_credentials with a wrong secret',
+    { method: 'client_credentials', clientId: CONSUMER_KEY, clientSecret: { env: 'SECRET' } },
+    { SECRET: 'wrong' },
+    'salesforce.auth.clientSecret',
+    'invalid_client',
+  ],
+  [
+    'refresh_token with a revoked refresh token',
+    { method: 'refresh_token', clientId: CONSUMER_KEY, refreshToken: { env: 'REFRESH' } },
+    { REFRESH: 'revoked' },
+    'salesforce.auth.refreshToken',
+    'invalid_grant',
+  ],
+  [
+    'jwt_bearer signed with a key the app does not know',
+    { method: 'jwt_bearer', clientId: CONSUMER_KEY, username: 'bridge@example.com', privateKey: { env: 'KEY' }, loginUrl: 'LOGIN' },
+    { KEY: otherKey.privateKey },
+    'salesforce.auth.username',
+    'signature',
+  ],
+  [
+    'jwt_bearer with a private key that is no PEM',
+    { method: 'jwt_bearer', clientId: CONSUMER_KEY, username: 'bridge@example.com', privateKey: { env: 'KEY' }, loginUrl: 'LOGIN' },
+    { KEY: 'not a key' },
+    'salesforce.auth.privateKey',
+    'PEM',
+  ],
 ])('a misconfigured method stops start-up naming the key to fix: %s', async (_name, auth, env, key, words) => {
   const a = { ...auth } as Record<string, unknown>;
   if (a.loginUrl === 'LOGIN') a.loginUrl = sf.url;
@@ -111,7 +160,13 @@ describe('sf CLI alias through @salesforce/core', () => {
   let home: string;
   let h: Harness;
   const children: ChildProcess[] = [];
-  const childEnv = () => ({ ...process.env, HOME: home, SF_USE_GENERIC_UNIX_KEYCHAIN: 'true', SFDX_DISABLE_TELEMETRY: 'true', SF_DISABLE_TELEMETRY: 'true' });
+  const childEnv = () => ({
+    ...process.env,
+    HOME: home,
+    SF_USE_GENERIC_UNIX_KEYCHAIN: 'true',
+    SFDX_DISABLE_TELEMETRY: 'true',
+    SF_DISABLE_TELEMETRY: 'true',
+  });
 
   beforeEach(async () => {
     home = mkdtempSync(join(tmpdir(), 'sf-home-'));
@@ -124,9 +179,15 @@ describe('sf CLI alias through @salesforce/core', () => {
         loginUrl: ${JSON.stringify(h.sf.url)}, refreshToken: ${JSON.stringify(REFRESH)} } });
       await info.save();
       await info.setAlias('bridge-org');`;
-    const writer = spawn(process.execPath, ['--input-type=module', '-e', script], { env: childEnv(), cwd: process.cwd(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const writer = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: childEnv(),
+      cwd: process.cwd(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
-    writer.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    writer.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const code = await new Promise<number | null>((resolve) => writer.once('exit', resolve));
     if (code !== 0) throw new Error(`writing the auth file failed: ${err}`);
     // The token stored at login has expired since: the bridge must refresh it.
@@ -147,15 +208,18 @@ describe('sf CLI alias through @salesforce/core', () => {
     const path = h.writeConfig(bridgeConfig(h.dir, { salesforce: { auth: { method: 'sf_alias', alias } } }));
     // No SF_INSTANCE_URL: the auth file supplies it.
     const child = spawn(process.execPath, [BIN, 'start', '--config', path], {
-      env: { ...childEnv(), SF_INSTANCE_URL: '', MC_AUTH_BASE_URL: h.mc.authBaseUrl, MC_CLIENT_ID, MC_CLIENT_SECRET }, stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...childEnv(), SF_INSTANCE_URL: '', MC_AUTH_BASE_URL: h.mc.authBaseUrl, MC_CLIENT_ID, MC_CLIENT_SECRET },
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(child);
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     return { child, stderr: () => stderr };
   }
 
-  test('the alias\'s auth file (~/.sfdx/<username>.json + alias.json) is used, refreshed through the stored refresh token, and the stream flows', async () => {
+  test("the alias's auth file (~/.sfdx/<username>.json + alias.json) is used, refreshed through the stored refresh token, and the stream flows", async () => {
     expect(existsSync(join(home, '.sfdx', 'admin@bridge.example.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(home, '.sfdx', 'alias.json'), 'utf8'))).toEqual({ orgs: { 'bridge-org': 'admin@bridge.example' } });
     const bridge = startBridge('bridge-org');
@@ -172,7 +236,12 @@ describe('sf CLI alias through @salesforce/core', () => {
     h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(6)], fields: { Email: 'six@example.com' } });
     await waitFor(() => h.mc.stats().entries >= 2, 30_000, 'the entry after the revoke');
     expect(h.sf.restCalls().filter((c) => c.path === '/services/oauth2/token').length).toBeGreaterThan(grants);
-    expect(h.mc.received().map((e) => e.contactKey).sort()).toEqual([contactId(5), contactId(6)]);
+    expect(
+      h.mc
+        .received()
+        .map((e) => e.contactKey)
+        .sort(),
+    ).toEqual([contactId(5), contactId(6)]);
   }, 60_000);
 
   test('an alias the CLI does not know stops start-up with exit code 2 and says how to log in', async () => {

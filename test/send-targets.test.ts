@@ -29,8 +29,16 @@ afterEach(async () => {
 
 function item(n: number, over: Partial<SendPayload> = {}, mode: 'batch' | 'single' = 'batch'): DeliveryItem<SendPayload> {
   return {
-    id: n, idempotencyKey: `key-${n}-${'x'.repeat(30)}`, mode,
-    payload: { definitionKey: DEF, contactKey: `003000000000${String(n).padStart(3, '0')}AAA`, address: `c${n}@example.com`, attributes: { OrderNumber: `ORD-${n}` }, ...over },
+    id: n,
+    idempotencyKey: `key-${n}-${'x'.repeat(30)}`,
+    mode,
+    payload: {
+      definitionKey: DEF,
+      contactKey: `003000000000${String(n).padStart(3, '0')}AAA`,
+      address: `c${n}@example.com`,
+      attributes: { OrderNumber: `ORD-${n}` },
+      ...over,
+    },
   };
 }
 
@@ -61,7 +69,7 @@ function byStatus(outcomes: DeliveryOutcome[]): Record<string, number[]> {
 }
 
 describe('transactional target', () => {
-  test('a batch goes out as one request with per-recipient messageKeys: each item\'s own key, sent once, for its own recipient', async () => {
+  test("a batch goes out as one request with per-recipient messageKeys: each item's own key, sent once, for its own recipient", async () => {
     const target = createTransactionalTarget(clients.clientFor);
     const items = Array.from({ length: 120 }, (_, i) => item(i));
     const outcomes = await target.deliver(items);
@@ -71,7 +79,9 @@ describe('transactional target', () => {
     expect(outcomes[3]).toMatchObject({ status: 'delivered', ids: { messageKey: items[3]!.idempotencyKey, requestId: expect.any(String) } });
     expect(emu.stats()).toMatchObject({ sends: 120, requests: 1 });
     const sent = emu.sends({ messageKey: items[7]!.idempotencyKey });
-    expect(sent).toEqual([expect.objectContaining({ api: 'transactional', via: 'batch', definitionKey: DEF, to: 'c7@example.com', attributes: { OrderNumber: 'ORD-7' } })]);
+    expect(sent).toEqual([
+      expect.objectContaining({ api: 'transactional', via: 'batch', definitionKey: DEF, to: 'c7@example.com', attributes: { OrderNumber: 'ORD-7' } }),
+    ]);
   });
 
   test('a batch is split at 500 recipients with attributes, 2,000 without', async () => {
@@ -82,7 +92,7 @@ describe('transactional target', () => {
     expect(emu.stats()).toMatchObject({ requests: 5, sends: 3002 });
   });
 
-  test('a reset after MC recorded the batch is retried, and the retry\'s 109110 answers count as delivered: one send per messageKey', async () => {
+  test("a reset after MC recorded the batch is retried, and the retry's 109110 answers count as delivered: one send per messageKey", async () => {
     const target = createTransactionalTarget(clients.clientFor);
     const items = Array.from({ length: 10 }, (_, i) => item(i));
     emu.injectFault({ kind: 'reset', when: 'after' });
@@ -101,11 +111,15 @@ describe('transactional target', () => {
     const one = item(1, {}, 'single');
     expect((await target.deliver([one]))[0]).toMatchObject({ status: 'delivered', ids: { messageKey: one.idempotencyKey } });
     const res = await request(`${emu.restBaseUrl}messaging/v1/email/messages/${one.idempotencyKey}`, {
-      method: 'POST', headers: { authorization: `Bearer ${(await clients.clientFor(undefined).tokens.get()).accessToken}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${(await clients.clientFor(undefined).tokens.get()).accessToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ definitionKey: DEF, recipient: { contactKey: 'c', to: 'a@example.com' } }),
     });
     expect(res.statusCode).toBe(400);
-    expect(await res.body.json()).toMatchObject({ errorcode: SEND_CODES.messageKeyReused, responses: [{ messageKey: one.idempotencyKey, errorcode: 109110 }] });
+    expect(await res.body.json()).toMatchObject({
+      errorcode: SEND_CODES.messageKeyReused,
+      responses: [{ messageKey: one.idempotencyKey, errorcode: 109110 }],
+    });
     const again = await target.deliver([one]);
     expect(again[0]).toMatchObject({ status: 'delivered', ids: { messageKey: one.idempotencyKey } });
     // Ours twice, the hand-made request once: always under the item's own key.
@@ -113,7 +127,7 @@ describe('transactional target', () => {
     expect(emu.sends()).toHaveLength(1);
   });
 
-  test('per-recipient errors are dead with MC\'s errorcode and message; the others in the batch are delivered', async () => {
+  test("per-recipient errors are dead with MC's errorcode and message; the others in the batch are delivered", async () => {
     const target = createTransactionalTarget(clients.clientFor);
     const items = [item(1), item(2, { address: 'not-an-address' }), item(3)];
     emu.injectFault({ kind: 'member', contactKeys: [items[2]!.payload.contactKey], errorcode: 1, message: 'Unsubscribed' });
@@ -124,11 +138,18 @@ describe('transactional target', () => {
     expect((outcomes[2] as { error: Error }).error.message).toContain('Unsubscribed');
   });
 
-  test('a paused or unknown definition is a 400: dead with MC\'s errorcode, nothing sent', async () => {
+  test("a paused or unknown definition is a 400: dead with MC's errorcode, nothing sent", async () => {
     const target = createTransactionalTarget(clients.clientFor);
     emu.setDefinitionStatus(DEF, 'paused');
     const paused = await target.deliver([item(1), item(2)]);
-    expect(paused.every((o) => o.status === 'dead' && o.error.code === 'MC_REJECTED' && (o.error as { mcErrorCode?: unknown }).mcErrorCode === SEND_CODES.definitionNotActive)).toBe(true);
+    expect(
+      paused.every(
+        (o) =>
+          o.status === 'dead' &&
+          o.error.code === 'MC_REJECTED' &&
+          (o.error as { mcErrorCode?: unknown }).mcErrorCode === SEND_CODES.definitionNotActive,
+      ),
+    ).toBe(true);
     const unknown = await target.deliver([item(3, { definitionKey: 'nope' }, 'single')]);
     expect(unknown[0]).toMatchObject({ status: 'dead', error: { status: 400, mcErrorCode: SEND_CODES.definitionNotFound } });
     expect(emu.stats().sends).toBe(0);
@@ -175,7 +196,7 @@ describe('triggered send target', () => {
     ]);
   });
 
-  test('hasErrors is dead with MC\'s messages; a paused definition is a 400 and dead', async () => {
+  test("hasErrors is dead with MC's messages; a paused definition is a 400 and dead", async () => {
     const target = createTriggeredSendTarget(clients.clientFor);
     const bad = await target.deliver([item(1, { definitionKey: TS, address: 'nobody' }, 'single')]);
     expect(bad[0]).toMatchObject({ status: 'dead', error: { code: 'MC_RECIPIENT_REJECTED', mcErrorCode: SEND_CODES.invalidEmail } });
@@ -211,7 +232,7 @@ test('chaos control: random 5xx, resets and 429 bursts hit REST requests at the 
   const target = createTransactionalTarget(clients.clientFor);
   const outcomes: DeliveryOutcome[] = [];
   const items = Array.from({ length: 40 }, (_, i) => item(i, {}, 'single'));
-  for (const one of items) outcomes.push(...await target.deliver([one]));
+  for (const one of items) outcomes.push(...(await target.deliver([one])));
   const retried = outcomes.filter((o) => o.status === 'retry').length;
   // A 5xx is answered before MC looks at the message: each key reached it at most once, and
   // exactly the delivered ones did.
@@ -222,6 +243,6 @@ test('chaos control: random 5xx, resets and 429 bursts hit REST requests at the 
   expect(retried).toBeLessThan(32);
   expect(emu.stats().chaos).toBe(retried);
   emu.setChaos(undefined);
-  const counts = await (await request(`${emu.authBaseUrl}/_emulator/send-counts`)).body.json() as { keys: number; repeated: unknown[] };
+  const counts = (await (await request(`${emu.authBaseUrl}/_emulator/send-counts`)).body.json()) as { keys: number; repeated: unknown[] };
   expect(counts).toEqual({ keys: 40 - retried, accepted: 40 - retried, repeated: [] });
 });

@@ -82,8 +82,19 @@ let emu: McEmulator;
 
 beforeAll(async () => {
   emu = await startMcEmulator({
-    clientId: ID, clientSecret: SECRET, accountId: MID, eventDefinitionKeys: [KEY],
-    dataExtensions: [{ key: 'SDK_DE', fields: [{ name: 'ContactKey', type: 'Text', isPrimaryKey: true }, { name: 'Email', type: 'EmailAddress' }] }],
+    clientId: ID,
+    clientSecret: SECRET,
+    accountId: MID,
+    eventDefinitionKeys: [KEY],
+    dataExtensions: [
+      {
+        key: 'SDK_DE',
+        fields: [
+          { name: 'ContactKey', type: 'Text', isPrimaryKey: true },
+          { name: 'Email', type: 'EmailAddress' },
+        ],
+      },
+    ],
   });
 });
 afterAll(async () => {
@@ -99,7 +110,12 @@ test('sfmc-sdk gets a token, enters contacts one by one and in a batch, refreshe
   const out = JSON.parse(stdout.trim().split('\n').pop()!);
   expect(out.token).toEqual({ token_type: 'Bearer', expires_in: 1079, rest_instance_url: emu.restBaseUrl, hasToken: true });
   expect(out.single).toEqual({ eventInstanceId: expect.any(String) });
-  expect(out.batch).toMatchObject({ requestId: expect.any(String), count: 2, notQueuedCount: 0, members: [{ contactKey: '0035g00000XyZacAAB' }, { contactKey: '0035g00000XyZadAAB' }] });
+  expect(out.batch).toMatchObject({
+    requestId: expect.any(String),
+    count: 2,
+    notQueuedCount: 0,
+    members: [{ contactKey: '0035g00000XyZacAAB' }, { contactKey: '0035g00000XyZadAAB' }],
+  });
   expect(out.status).toMatchObject({ count: 2 });
   expect(out.afterRevoke).toEqual({ eventInstanceId: expect.any(String) });
   expect(out.unknownKey).toMatchObject({ name: 'RestError', code: 30002, message: expect.stringContaining('nope') });
@@ -108,7 +124,10 @@ test('sfmc-sdk gets a token, enters contacts one by one and in a batch, refreshe
   expect(out.resend).toMatchObject({ name: 'RestError', code: 109110 });
   expect(emu.sends()).toEqual([expect.objectContaining({ api: 'transactional', messageKey: 'sdk-msg-1', to: 'f@example.com' })]);
   expect(emu.received().map((e) => [e.contactKey, e.via])).toEqual([
-    ['0035g00000XyZabAAB', 'single'], ['0035g00000XyZacAAB', 'async'], ['0035g00000XyZadAAB', 'async'], ['0035g00000XyZaeAAB', 'single'],
+    ['0035g00000XyZabAAB', 'single'],
+    ['0035g00000XyZacAAB', 'async'],
+    ['0035g00000XyZadAAB', 'async'],
+    ['0035g00000XyZaeAAB', 'single'],
   ]);
   // One token, then exactly one more after the revoke: the SDK's 401 path met our 401 body.
   expect(emu.stats()).toMatchObject({ tokensIssued: 2, unauthorized: 1, tokenRejected: 1 });
@@ -127,7 +146,17 @@ test('sfmc-sdk upserts data extension rows (async with status and results, sync 
   expect(out.rowset).toEqual([{ keys: { ContactKey: '0035g00000XyZaiAAB' }, values: { Email: 'i@example.com' } }]);
   expect(out.badRowset).toMatchObject({ name: 'RestError', code: 10006, message: expect.stringContaining("'Nope'") });
   expect(out.summary).toMatchObject({ status: 'Completed', totalRows: 1, successCount: 1, errorCount: 0 });
-  const results = [out.fields.Results].flat().map((r: { Name: string; FieldType: string; IsPrimaryKey: unknown }) => [r.Name, r.FieldType, String(r.IsPrimaryKey)]);
-  expect(results).toEqual([['ContactKey', 'Text', 'true'], ['Email', 'EmailAddress', 'false']]);
-  expect(emu.rows('SDK_DE').map((r) => r.ContactKey).sort()).toEqual(['0035g00000XyZagAAB', '0035g00000XyZaiAAB', '0035g00000XyZakAAB']);
+  const results = [out.fields.Results]
+    .flat()
+    .map((r: { Name: string; FieldType: string; IsPrimaryKey: unknown }) => [r.Name, r.FieldType, String(r.IsPrimaryKey)]);
+  expect(results).toEqual([
+    ['ContactKey', 'Text', 'true'],
+    ['Email', 'EmailAddress', 'false'],
+  ]);
+  expect(
+    emu
+      .rows('SDK_DE')
+      .map((r) => r.ContactKey)
+      .sort(),
+  ).toEqual(['0035g00000XyZagAAB', '0035g00000XyZaiAAB', '0035g00000XyZakAAB']);
 });

@@ -15,7 +15,9 @@ let h: Harness;
 let child: ChildProcess | undefined;
 
 // Each test has its own emulators, folder and store: none depends on what another left behind.
-beforeEach(async () => { h = await startHarness(); });
+beforeEach(async () => {
+  h = await startHarness();
+});
 afterEach(async () => {
   child?.kill('SIGKILL');
   if (child) await exited(child);
@@ -33,11 +35,13 @@ test(`SIGTERM with deliveries in flight: they finish, exit code 0, and after a r
   }
   // Every Marketing Cloud request is held for DELAY_MS before it is processed.
   h.mc.injectFault({ kind: 'delay', ms: DELAY_MS, count: 100_000 });
-  const configPath = h.writeConfig(bridgeConfig(h.dir, {
-    dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
-    shutdownTimeoutMs: 30_000,
-    log: { level: 'info', pretty: false },
-  }));
+  const configPath = h.writeConfig(
+    bridgeConfig(h.dir, {
+      dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
+      shutdownTimeoutMs: 30_000,
+      log: { level: 'info', pretty: false },
+    }),
+  );
 
   const first = startBridge(configPath);
   child = first;
@@ -65,7 +69,9 @@ test(`SIGTERM with deliveries in flight: they finish, exit code 0, and after a r
   expect((await exited(second)).code).toBe(0);
 
   const stats = h.mc.stats();
-  process.stdout.write(`shutdown test: ${before.entries} entries at SIGTERM, ${after.entries} at exit, ${stats.uniqueContacts} unique after restart, ${stats.duplicates} duplicates\n`);
+  process.stdout.write(
+    `shutdown test: ${before.entries} entries at SIGTERM, ${after.entries} at exit, ${stats.uniqueContacts} unique after restart, ${stats.duplicates} duplicates\n`,
+  );
   expect(stats.uniqueContacts).toBe(TOTAL);
   expect(stats.entries).toBe(TOTAL);
   expect(stats.duplicates).toBe(0);
@@ -77,11 +83,14 @@ test('a drain that outlasts shutdownTimeoutMs exits 1 within that time, even wit
     h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `t${i}@example.com` } });
   }
   h.mc.injectFault({ kind: 'delay', ms: 8000, count: 4 });
-  const configPath = h.writeConfig(bridgeConfig(h.dir, {
-    dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
-    shutdownTimeoutMs: 2000,
-    log: { level: 'info', pretty: false },
-  }), 'deadline.json');
+  const configPath = h.writeConfig(
+    bridgeConfig(h.dir, {
+      dispatcher: { batchSize: 50, concurrency: 2, maxAttempts: 12, pollIntervalMs: 20, targets: { journey: { batchSize: 50, concurrency: 2 } } },
+      shutdownTimeoutMs: 2000,
+      log: { level: 'info', pretty: false },
+    }),
+    'deadline.json',
+  );
   const first = startBridge(configPath);
   child = first;
   await first.started;

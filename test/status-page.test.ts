@@ -20,7 +20,8 @@ let profile: string;
 beforeAll(async () => {
   h = await startHarness();
   h.mc.injectFault({ kind: 'status', status: 503, count: 1 });
-  for (let i = 0; i < 20; i++) h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `p${i}@example.com` } });
+  for (let i = 0; i < 20; i++)
+    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `p${i}@example.com` } });
   const config = load(bridgeConfig(h.dir, { admin: { enabled: true, port: 0, token: { env: 'ADMIN_TOKEN' } } }), { ...h.env, ADMIN_TOKEN: TOKEN });
   service = await startService(config, createLogger({ level: 'silent', pretty: false }));
   await waitFor(() => h.mc.stats().uniqueContacts >= 20, 20_000, '20 contacts delivered');
@@ -29,8 +30,16 @@ beforeAll(async () => {
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     timeout: 60_000,
   });
 }, 90_000);

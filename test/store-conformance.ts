@@ -57,9 +57,21 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
 
   test('a checkpoint moves with each batch and only the channels named are touched', async () => {
     const other = '/event/MC_Journey_Entry__e';
-    await store.commitBatch([action(1)], [], new Map([[CH, '101'], [other, '7']]));
+    await store.commitBatch(
+      [action(1)],
+      [],
+      new Map([
+        [CH, '101'],
+        [other, '7'],
+      ]),
+    );
     await store.commitBatch([action(2)], [], new Map([[CH, '102']]));
-    expect(await store.loadCheckpoints()).toEqual(new Map([[CH, '102'], [other, '7']]));
+    expect(await store.loadCheckpoints()).toEqual(
+      new Map([
+        [CH, '102'],
+        [other, '7'],
+      ]),
+    );
   });
 
   test('a batch that fails half-way stores nothing and leaves the checkpoint where it was', async () => {
@@ -88,10 +100,13 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect((await store.claimDue(10, Date.now())).map((a) => a.idempotencyKey)).toEqual(['key-3']);
     expect(await store.counts()).toMatchObject({ inflight: 3, pending: 0 });
     const later = Date.now() + 60_000;
-    await store.recordAttempts([
-      { id: claimed[0]!.id, status: 'delivered', ids: { requestId: 'r-1', eventInstanceId: 'e-1' } },
-      { id: claimed[1]!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'Service Unavailable', nextAttemptAt: later },
-    ], Date.now());
+    await store.recordAttempts(
+      [
+        { id: claimed[0]!.id, status: 'delivered', ids: { requestId: 'r-1', eventInstanceId: 'e-1' } },
+        { id: claimed[1]!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'Service Unavailable', nextAttemptAt: later },
+      ],
+      Date.now(),
+    );
     const [row1] = await store.actionsFor(action(1).recordId);
     expect(row1).toMatchObject({ status: 'delivered', attempts: 1, deliveryIds: { requestId: 'r-1', eventInstanceId: 'e-1' } });
     expect(row1!.deliveredAt).toEqual(expect.any(Number));
@@ -103,17 +118,21 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.backlog()).toBe(2);
   });
 
-  test('a contact\'s later actions wait behind one in flight or waiting for a retry, also across a restart; others go on', async () => {
+  test("a contact's later actions wait behind one in flight or waiting for a retry, also across a restart; others go on", async () => {
     const x = action(1).recordId;
-    const xAction = (n: number) => action(n, { recordId: x, contactKey: x, payload: { eventDefinitionKey: 'APIEvent-1', contactKey: x, data: { Email: `v${n}@example.com` } } });
+    const xAction = (n: number) =>
+      action(n, { recordId: x, contactKey: x, payload: { eventDefinitionKey: 'APIEvent-1', contactKey: x, data: { Email: `v${n}@example.com` } } });
     await store.commitBatch([xAction(1), xAction(2), action(3), xAction(4)], [], new Map([[CH, '104']]));
     const first = await store.claimDue(10, Date.now());
     expect(first.map((a) => a.idempotencyKey)).toEqual(['key-1', 'key-3']);
     const later = Date.now() + 60_000;
-    await store.recordAttempts([
-      { id: first[0]!.id, status: 'retry', code: 'MC_HTTP_500', reason: 'Internal Server Error', nextAttemptAt: later },
-      { id: first[1]!.id, status: 'delivered', ids: {} },
-    ], Date.now());
+    await store.recordAttempts(
+      [
+        { id: first[0]!.id, status: 'retry', code: 'MC_HTTP_500', reason: 'Internal Server Error', nextAttemptAt: later },
+        { id: first[1]!.id, status: 'delivered', ids: {} },
+      ],
+      Date.now(),
+    );
     // The first of X waits for its retry: X's second and third stay behind it, now and after a restart.
     expect(await store.claimDue(10, Date.now())).toEqual([]);
     await reopen();
@@ -164,10 +183,15 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.claimDue(10, Date.now())).toHaveLength(0);
     const keys: string[] = [];
     for (let batch = 0; batch < 4; batch++) {
-      await store.commitBatch(Array.from({ length: 4 }, (_, i) => action(batch * 4 + i)), [], new Map([[CH, String(batch)]]));
+      await store.commitBatch(
+        Array.from({ length: 4 }, (_, i) => action(batch * 4 + i)),
+        [],
+        new Map([[CH, String(batch)]]),
+      );
       for (const a of await store.claimDue(3, Date.now())) keys.push(a.idempotencyKey);
     }
-    for (let a = await store.claimDue(3, Date.now()); a.length > 0; a = await store.claimDue(3, Date.now())) keys.push(...a.map((x) => x.idempotencyKey));
+    for (let a = await store.claimDue(3, Date.now()); a.length > 0; a = await store.claimDue(3, Date.now()))
+      keys.push(...a.map((x) => x.idempotencyKey));
     expect(keys).toEqual(Array.from({ length: 16 }, (_, i) => `key-${i}`));
   });
 
@@ -175,7 +199,12 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await store.commitBatch([action(1)], [], new Map());
     const [a] = await store.claimDue(1, Date.now());
     await store.recordAttempts([{ id: a!.id, status: 'dead', code: 'MC_400', reason: 'EventDefinitionKey "x" not found' }], Date.now());
-    expect((await store.actionsFor(a!.recordId))[0]).toMatchObject({ status: 'dead', errorCode: 'MC_400', error: 'EventDefinitionKey "x" not found', attempts: 1 });
+    expect((await store.actionsFor(a!.recordId))[0]).toMatchObject({
+      status: 'dead',
+      errorCode: 'MC_400',
+      error: 'EventDefinitionKey "x" not found',
+      attempts: 1,
+    });
     expect(await store.backlog()).toBe(0);
     expect(await store.claimDue(10, Date.now())).toHaveLength(0);
   });
@@ -195,10 +224,26 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await store.commitBatch([action(7, { idempotencyKey: 'key-7b', route: 'second', replayId: '300' })], [], new Map());
     const [first] = await store.claimDue(1, Date.now());
     expect(first!.idempotencyKey).toBe('key-7');
-    await store.recordAttempts([{ id: first!.id, status: 'retry', code: 'MC_HTTP_429', reason: 'Too Many Requests', nextAttemptAt: Date.now() + 60_000 }], Date.now());
+    await store.recordAttempts(
+      [{ id: first!.id, status: 'retry', code: 'MC_HTTP_429', reason: 'Too Many Requests', nextAttemptAt: Date.now() + 60_000 }],
+      Date.now(),
+    );
     const rows = await store.actionsFor(id);
-    expect(rows.map((r) => [r.idempotencyKey, r.route, r.replayId])).toEqual([['key-7', 'welcome', '107'], ['key-7b', 'second', '300']]);
-    expect(rows[0]).toMatchObject({ status: 'pending', attempts: 1, errorCode: 'MC_HTTP_429', error: 'Too Many Requests', contactKey: id, channel: CH, correlationId: 'corr-7', deliveredAt: null, deliveryIds: null });
+    expect(rows.map((r) => [r.idempotencyKey, r.route, r.replayId])).toEqual([
+      ['key-7', 'welcome', '107'],
+      ['key-7b', 'second', '300'],
+    ]);
+    expect(rows[0]).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      errorCode: 'MC_HTTP_429',
+      error: 'Too Many Requests',
+      contactKey: id,
+      channel: CH,
+      correlationId: 'corr-7',
+      deliveredAt: null,
+      deliveryIds: null,
+    });
     expect(rows[0]!.payload).toEqual(action(7).payload);
     expect(rows[1]).toMatchObject({ status: 'pending', attempts: 0 });
     expect(rows[0]!.id).toBeLessThan(rows[1]!.id);
@@ -207,7 +252,8 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
 
   test('a record whose actions lie thousands of rows apart is found whole by actionsFor and trace', async () => {
     // The embedded store indexes records per block of ids: a look-up must visit every block.
-    const fillers = (from: number) => Array.from({ length: 2500 }, (_, i) => action(100 + ((from + i) % 800), { idempotencyKey: `filler-${from + i}` }));
+    const fillers = (from: number) =>
+      Array.from({ length: 2500 }, (_, i) => action(100 + ((from + i) % 800), { idempotencyKey: `filler-${from + i}` }));
     const id = action(7).recordId;
     await store.commitBatch([action(7)], [], new Map());
     await store.commitBatch(fillers(0), [], new Map());
@@ -222,7 +268,10 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     const a = action(1, { changeType: 'UPDATE', receivedAt: 1_000 });
     await store.commitBatch([a], [], new Map([[CH, '101']]));
     let [claimed] = await store.claimDue(1, 2_000);
-    await store.recordAttempts([{ id: claimed!.id, status: 'retry', code: 'MC_RATE_LIMITED', reason: '429 Rate limit exceeded.', nextAttemptAt: 3_000 }], 2_000);
+    await store.recordAttempts(
+      [{ id: claimed!.id, status: 'retry', code: 'MC_RATE_LIMITED', reason: '429 Rate limit exceeded.', nextAttemptAt: 3_000 }],
+      2_000,
+    );
     [claimed] = await store.claimDue(1, 3_000);
     await store.recordAttempts([{ id: claimed!.id, status: 'retry', code: 'MC_SERVER_ERROR', reason: '503', nextAttemptAt: 4_000 }], 3_000);
     [claimed] = await store.claimDue(1, 4_000);
@@ -230,9 +279,24 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     const [entry, ...more] = await store.trace(a.recordId);
     expect(more).toHaveLength(0);
     expect(entry).toMatchObject({
-      id: claimed!.id, idempotencyKey: 'key-1', channel: CH, replayId: '101', changeType: 'UPDATE', receivedAt: 1_000, correlationId: 'corr-1',
-      recordId: a.recordId, contactKey: a.recordId, route: 'welcome', target: 'journey', mode: 'batch', batchKey: 'APIEvent-1',
-      status: 'delivered', deliveredAt: 4_000, deliveryIds: { requestId: 'req-1', eventInstanceId: 'ev-1' }, errorCode: null, error: null,
+      id: claimed!.id,
+      idempotencyKey: 'key-1',
+      channel: CH,
+      replayId: '101',
+      changeType: 'UPDATE',
+      receivedAt: 1_000,
+      correlationId: 'corr-1',
+      recordId: a.recordId,
+      contactKey: a.recordId,
+      route: 'welcome',
+      target: 'journey',
+      mode: 'batch',
+      batchKey: 'APIEvent-1',
+      status: 'delivered',
+      deliveredAt: 4_000,
+      deliveryIds: { requestId: 'req-1', eventInstanceId: 'ev-1' },
+      errorCode: null,
+      error: null,
     });
     expect(entry!.attempts).toEqual([
       { attempt: 1, at: 2_000, outcome: 'retry', code: 'MC_RATE_LIMITED', detail: '429 Rate limit exceeded.' },
@@ -258,7 +322,15 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     const d = { ...deadLetter(1), recordId, contactKey: recordId, route: 'welcome', source: { changeType: 'CREATE', receivedAt: 5_000, fields: {} } };
     await store.commitBatch([], [d], new Map([[CH, '501']]));
     const [entry] = await store.trace(recordId);
-    expect(entry).toMatchObject({ status: 'dead', changeType: 'CREATE', receivedAt: 5_000, target: null, mode: null, errorCode: 'INPUT_INVALID_ID', attempts: [] });
+    expect(entry).toMatchObject({
+      status: 'dead',
+      changeType: 'CREATE',
+      receivedAt: 5_000,
+      target: null,
+      mode: null,
+      errorCode: 'INPUT_INVALID_ID',
+      attempts: [],
+    });
     expect(entry!.error).toContain('is not a Salesforce ID');
   });
 
@@ -270,12 +342,15 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.trace('nobody')).toEqual([]);
   });
 
-  test('trace finds actions and dead letters by the admin\'s correlation ID, shows it, and a claimed action keeps it', async () => {
+  test("trace finds actions and dead letters by the admin's correlation ID, shows it, and a claimed action keeps it", async () => {
     const a = action(5, { adminCorrelationId: 'ORDER-981' });
     const d = { ...deadLetter(6), adminCorrelationId: 'ORDER-981' };
     await store.commitBatch([a, action(7)], [d], new Map([[CH, '105']]));
     const found = await store.trace('ORDER-981');
-    expect(found.map((e) => [e.recordId, e.status, e.adminCorrelationId])).toEqual([[a.recordId, 'pending', 'ORDER-981'], [d.recordId, 'dead', 'ORDER-981']]);
+    expect(found.map((e) => [e.recordId, e.status, e.adminCorrelationId])).toEqual([
+      [a.recordId, 'pending', 'ORDER-981'],
+      [d.recordId, 'dead', 'ORDER-981'],
+    ]);
     expect((await store.trace(action(7).recordId))[0]!.adminCorrelationId).toBeNull();
     // Read back from the table too (a restart), so the delivery's log line can carry it.
     const claimed = await (await reopen()).claimDue(10, Date.now());
@@ -289,10 +364,13 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await store.recordAttempts([{ id: a1!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: 1 }], 500);
     const [again] = await store.claimDue(1, Date.now());
     expect(again!.id).toBe(a1!.id);
-    await store.recordAttempts([
-      { id: a1!.id, status: 'delivered', ids: { requestId: 'r-1' } },
-      { id: a2!.id, status: 'delivered', ids: { requestId: 'r-2' } },
-    ], 1_000);
+    await store.recordAttempts(
+      [
+        { id: a1!.id, status: 'delivered', ids: { requestId: 'r-1' } },
+        { id: a2!.id, status: 'delivered', ids: { requestId: 'r-2' } },
+      ],
+      1_000,
+    );
     await store.recordAttempts([{ id: a3!.id, status: 'delivered', ids: {} }], 9_000);
     await store.recordAttempts([{ id: a4!.id, status: 'dead', code: 'MC_400', reason: 'refused' }], 1_000);
     expect(await store.attemptsOf(a1!.id)).toHaveLength(1);
@@ -323,12 +401,38 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
   test('commit marks are kept with the checkpoint, never move back, and survive reopening', async () => {
     const other = '/data/LeadChangeEvent';
     expect(await store.loadCommitMarks!()).toEqual(new Map());
-    await store.commitBatch([action(1)], [], new Map([[CH, '101'], [other, '5']]), new Map([[CH, 1_700_000_001_000]]));
-    await store.commitBatch([action(2)], [], new Map([[CH, '102']]), new Map([[CH, 1_700_000_000_500], [other, 1_700_000_002_000]]));
+    await store.commitBatch(
+      [action(1)],
+      [],
+      new Map([
+        [CH, '101'],
+        [other, '5'],
+      ]),
+      new Map([[CH, 1_700_000_001_000]]),
+    );
+    await store.commitBatch(
+      [action(2)],
+      [],
+      new Map([[CH, '102']]),
+      new Map([
+        [CH, 1_700_000_000_500],
+        [other, 1_700_000_002_000],
+      ]),
+    );
     await store.commitBatch([action(3)], [], new Map([[CH, '103']]));
     await reopen();
-    expect(await store.loadCommitMarks!()).toEqual(new Map([[CH, 1_700_000_001_000], [other, 1_700_000_002_000]]));
-    expect(await store.loadCheckpoints()).toEqual(new Map([[CH, '103'], [other, '5']]));
+    expect(await store.loadCommitMarks!()).toEqual(
+      new Map([
+        [CH, 1_700_000_001_000],
+        [other, 1_700_000_002_000],
+      ]),
+    );
+    expect(await store.loadCheckpoints()).toEqual(
+      new Map([
+        [CH, '103'],
+        [other, '5'],
+      ]),
+    );
   });
 
   test('a batch that fails takes its commit marks back with it', async () => {
@@ -352,7 +456,11 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     const [a1] = await store.claimDue(1, Date.now());
     await store.recordAttempts([{ id: a1!.id, status: 'dead', code: 'MC_400', reason: 'refused' }], 1_000);
     const all = await store.deadLetters();
-    expect(all.map((r) => [r.idempotencyKey, r.status, r.target])).toEqual([['key-1', 'dead', 'journey'], ['dead-1', 'dead', null], ['dead-2', 'dead', null]]);
+    expect(all.map((r) => [r.idempotencyKey, r.status, r.target])).toEqual([
+      ['key-1', 'dead', 'journey'],
+      ['dead-1', 'dead', null],
+      ['dead-2', 'dead', null],
+    ]);
     expect(all[1]).toMatchObject({ errorCode: 'INPUT_INVALID_ID', payload: { bad: 1 }, discardedAt: null });
     expect((await store.deadLetters({ route: 'other' })).map((r) => r.idempotencyKey)).toEqual(['dead-2']);
     expect((await store.deadLetters({ ids: [all[2]!.id, all[0]!.id] })).map((r) => r.idempotencyKey)).toEqual(['key-1', 'dead-2']);
@@ -383,7 +491,12 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     const [retry] = await store.claimDue(10, 3_000);
     await store.recordAttempts([{ id: retry!.id, status: 'delivered', ids: { requestId: 'r-9' } }], 3_000);
     // Dead-letter queue steps are not attempts: counting starts again after the requeue.
-    expect((await store.trace(action(1).recordId))[0]!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'dead'], [0, 'requeued'], [1, 'retry'], [2, 'delivered']]);
+    expect((await store.trace(action(1).recordId))[0]!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'dead'],
+      [0, 'requeued'],
+      [1, 'retry'],
+      [2, 'delivered'],
+    ]);
     expect((await store.deadLetters()).map((r) => r.id)).toEqual([beforeDelivery]);
   });
 
@@ -394,24 +507,44 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect(await store.deadLetters()).toEqual([]);
     expect(await store.requeue([atDelivery], 4_000)).toEqual([]);
     expect((await store.attemptsOf(atDelivery)).at(-1)).toEqual({ at: 2_000, outcome: 'discarded', code: null, detail: 'customer asked' });
-    expect(await store.attemptsOf(beforeDelivery)).toEqual([{ at: 3_000, outcome: 'discarded', code: null, detail: 'discarded from the dead-letter queue' }]);
+    expect(await store.attemptsOf(beforeDelivery)).toEqual([
+      { at: 3_000, outcome: 'discarded', code: null, detail: 'discarded from the dead-letter queue' },
+    ]);
     expect((await store.actionsFor(action(1).recordId))[0]).toMatchObject({ status: 'dead', discardedAt: 2_000 });
     expect((await store.trace(action(1).recordId))[0]!.attempts.map((a) => a.outcome)).toEqual(['dead', 'discarded']);
     expect(await store.counts()).toMatchObject({ dead: 2, pending: 0 });
   });
 
-  test('replaceDeadLetter: an action with the dead letter\'s own key takes over its row, pending and claimable, and others are added', async () => {
+  test("replaceDeadLetter: an action with the dead letter's own key takes over its row, pending and claimable, and others are added", async () => {
     const recordId = '003000000000001AAA';
-    await store.commitBatch([], [{ ...deadLetter(1), route: 'welcome', recordId, contactKey: recordId, source: { changeType: 'UPDATE', receivedAt: 7_000 } }], new Map());
+    await store.commitBatch(
+      [],
+      [{ ...deadLetter(1), route: 'welcome', recordId, contactKey: recordId, source: { changeType: 'UPDATE', receivedAt: 7_000 } }],
+      new Map(),
+    );
     const [dead] = await store.deadLetters();
     const own = action(1, { idempotencyKey: 'dead-1', recordId, contactKey: recordId, changeType: 'UPDATE' });
     const extra = action(2, { changeType: 'UPDATE' });
-    expect(await store.replaceDeadLetter(dead!.id, [own, extra], [], 2_000)).toEqual({ requeued: true, inserted: 1, deadLettered: 0, stillDead: false });
+    expect(await store.replaceDeadLetter(dead!.id, [own, extra], [], 2_000)).toEqual({
+      requeued: true,
+      inserted: 1,
+      deadLettered: 0,
+      stillDead: false,
+    });
     expect(await store.deadLetters()).toEqual([]);
     expect(await store.backlog()).toBe(2);
     const [entry] = await store.trace(recordId);
-    expect(entry).toMatchObject({ id: dead!.id, status: 'pending', target: 'journey', batchKey: 'APIEvent-1', errorCode: null, changeType: 'UPDATE' });
-    expect(entry!.attempts).toEqual([{ attempt: 0, at: 2_000, outcome: 'rederived', code: null, detail: 'mapping re-run: pending again, with 1 more action(s)' }]);
+    expect(entry).toMatchObject({
+      id: dead!.id,
+      status: 'pending',
+      target: 'journey',
+      batchKey: 'APIEvent-1',
+      errorCode: null,
+      changeType: 'UPDATE',
+    });
+    expect(entry!.attempts).toEqual([
+      { attempt: 0, at: 2_000, outcome: 'rederived', code: null, detail: 'mapping re-run: pending again, with 1 more action(s)' },
+    ]);
     expect((await store.trace(extra.recordId))[0]).toMatchObject({ status: 'pending', changeType: 'UPDATE' });
     const claimed = await store.claimDue(10, Date.now());
     expect(claimed.map((a) => a.idempotencyKey)).toEqual(['dead-1', 'key-2']);
@@ -431,17 +564,38 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
   });
 
   test('replaceDeadLetter: the same failure again leaves it dead with the new reason; anything else replaces it and it leaves the queue', async () => {
-    await store.commitBatch([], [{ ...deadLetter(1), route: 'welcome' }, { ...deadLetter(2), route: 'welcome' }], new Map());
+    await store.commitBatch(
+      [],
+      [
+        { ...deadLetter(1), route: 'welcome' },
+        { ...deadLetter(2), route: 'welcome' },
+      ],
+      new Map(),
+    );
     const [d1, d2] = await store.deadLetters();
     const again = { ...deadLetter(1), route: 'welcome', code: 'MAPPING_MISSING_FIELD', reason: 'Note__c is missing' };
     expect(await store.replaceDeadLetter(d1!.id, [], [again], 2_000)).toEqual({ requeued: false, inserted: 0, deadLettered: 0, stillDead: true });
-    expect((await store.deadLetters({ ids: [d1!.id] }))[0]).toMatchObject({ status: 'dead', errorCode: 'MAPPING_MISSING_FIELD', error: 'Note__c is missing', discardedAt: null });
-    expect(await store.attemptsOf(d1!.id)).toEqual([{ at: 2_000, outcome: 'rederive_failed', code: 'MAPPING_MISSING_FIELD', detail: 'Note__c is missing' }]);
+    expect((await store.deadLetters({ ids: [d1!.id] }))[0]).toMatchObject({
+      status: 'dead',
+      errorCode: 'MAPPING_MISSING_FIELD',
+      error: 'Note__c is missing',
+      discardedAt: null,
+    });
+    expect(await store.attemptsOf(d1!.id)).toEqual([
+      { at: 2_000, outcome: 'rederive_failed', code: 'MAPPING_MISSING_FIELD', detail: 'Note__c is missing' },
+    ]);
     const other = { ...deadLetter(3), route: 'welcome', source: { changeType: 'DELETE', receivedAt: 6_000 } };
-    expect(await store.replaceDeadLetter(d2!.id, [action(4)], [other], 3_000)).toEqual({ requeued: false, inserted: 1, deadLettered: 1, stillDead: false });
+    expect(await store.replaceDeadLetter(d2!.id, [action(4)], [other], 3_000)).toEqual({
+      requeued: false,
+      inserted: 1,
+      deadLettered: 1,
+      stillDead: false,
+    });
     expect((await store.deadLetters()).map((r) => r.idempotencyKey)).toEqual(['dead-1', 'dead-3']);
     expect((await store.deadLetters({ ids: [d2!.id], includeDiscarded: true }))[0]!.discardedAt).toBe(3_000);
-    expect(await store.attemptsOf(d2!.id)).toEqual([{ at: 3_000, outcome: 'rederived', code: null, detail: 'replaced by 1 action(s) and 1 dead letter(s)' }]);
+    expect(await store.attemptsOf(d2!.id)).toEqual([
+      { at: 3_000, outcome: 'rederived', code: null, detail: 'replaced by 1 action(s) and 1 dead letter(s)' },
+    ]);
     expect((await store.claimDue(10, Date.now())).map((a) => a.idempotencyKey)).toEqual(['key-4']);
   });
 
@@ -449,10 +603,13 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await store.commitBatch([action(1), action(2)], [], new Map());
     const [a1, a2] = await store.claimDue(10, Date.now());
     const due = Date.now() + 200;
-    await store.recordAttempts([
-      { id: a1!.id, status: 'accepted', requestId: 'req-1', row: 0, nextAttemptAt: due },
-      { id: a2!.id, status: 'accepted', requestId: 'req-1', row: 1, nextAttemptAt: due },
-    ], Date.now());
+    await store.recordAttempts(
+      [
+        { id: a1!.id, status: 'accepted', requestId: 'req-1', row: 0, nextAttemptAt: due },
+        { id: a2!.id, status: 'accepted', requestId: 'req-1', row: 1, nextAttemptAt: due },
+      ],
+      Date.now(),
+    );
     expect(await store.backlog()).toBe(2);
     expect(await store.claimDue(10, Date.now())).toEqual([]);
     await reopen();
@@ -460,10 +617,17 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await waitFor(async () => (again = await store.claimDue(10, Date.now())).length > 0, 3000, 'the accepted actions to be due');
     expect(Date.now()).toBeGreaterThanOrEqual(due);
     expect(again.map((a) => [a.idempotencyKey, a.attempts, a.confirm])).toEqual([
-      ['key-1', 0, { requestId: 'req-1', row: 0 }], ['key-2', 0, { requestId: 'req-1', row: 1 }]]);
+      ['key-1', 0, { requestId: 'req-1', row: 0 }],
+      ['key-2', 0, { requestId: 'req-1', row: 1 }],
+    ]);
     // A forgotten request (null) makes the action a fresh send again.
-    await store.recordAttempts([{ id: a1!.id, status: 'accepted', requestId: null, row: 0, nextAttemptAt: Date.now() },
-      { id: a2!.id, status: 'delivered', ids: { requestId: 'req-1' } }], Date.now());
+    await store.recordAttempts(
+      [
+        { id: a1!.id, status: 'accepted', requestId: null, row: 0, nextAttemptAt: Date.now() },
+        { id: a2!.id, status: 'delivered', ids: { requestId: 'req-1' } },
+      ],
+      Date.now(),
+    );
     const [fresh] = await store.claimDue(10, Date.now() + 10);
     expect(fresh!.confirm).toBeUndefined();
     expect((await store.actionsFor(action(2).recordId))[0]).toMatchObject({ status: 'delivered', attempts: 1, deliveryIds: { requestId: 'req-1' } });
@@ -494,16 +658,22 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     await store.commitBatch([action(1), action(2), action(3)], [], new Map());
     const [a1, a2, a3] = await store.claimDue(10, Date.now());
     const fields = (n: number) => ({ Record_Id__c: `r${n}`, Status__c: 'Delivered', Attempts__c: 1 });
-    await store.recordAttempts([
-      { id: a1!.id, status: 'delivered', ids: { requestId: 'q' }, feedback: fields(1) },
-      { id: a2!.id, status: 'dead', code: 'MC_REJECTED', reason: 'no', feedback: fields(2) },
-      { id: a3!.id, status: 'retry', code: 'MC_SERVER_ERROR', reason: 'later', nextAttemptAt: Date.now() + 60_000 },
-    ], Date.now());
+    await store.recordAttempts(
+      [
+        { id: a1!.id, status: 'delivered', ids: { requestId: 'q' }, feedback: fields(1) },
+        { id: a2!.id, status: 'dead', code: 'MC_REJECTED', reason: 'no', feedback: fields(2) },
+        { id: a3!.id, status: 'retry', code: 'MC_SERVER_ERROR', reason: 'later', nextAttemptAt: Date.now() + 60_000 },
+      ],
+      Date.now(),
+    );
     expect(await store.statusBacklog()).toBe(2);
     await reopen();
     const now = Date.now();
     const claimed = await store.claimStatuses(10, now, 60_000);
-    expect(claimed.map((c) => [c.actionId, c.fields])).toEqual([[a1!.id, fields(1)], [a2!.id, fields(2)]]);
+    expect(claimed.map((c) => [c.actionId, c.fields])).toEqual([
+      [a1!.id, fields(1)],
+      [a2!.id, fields(2)],
+    ]);
     expect(await store.claimStatuses(10, now, 60_000)).toEqual([]); // leased
     await store.releaseStatuses([claimed[1]!.id]);
     expect((await store.claimStatuses(10, now, 60_000)).map((c) => c.id)).toEqual([claimed[1]!.id]);

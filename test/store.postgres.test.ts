@@ -14,7 +14,9 @@ import { storeConformance } from './store-conformance.ts';
 
 const CH = '/data/ContactChangeEvent';
 
-beforeAll(async () => { await requirePostgres(); });
+beforeAll(async () => {
+  await requirePostgres();
+});
 
 describe('Postgres store', () => {
   storeConformance(async () => {
@@ -35,7 +37,9 @@ describe('Postgres store, shared by several instances', () => {
     opened.push(s);
     return s;
   };
-  beforeEach(() => { schema = freshSchemaName('shared'); });
+  beforeEach(() => {
+    schema = freshSchemaName('shared');
+  });
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
     await dropSchema(schema);
@@ -54,14 +58,25 @@ describe('Postgres store, shared by several instances', () => {
   test('a schema migrated by a newer bridge is refused with a message naming both versions', async () => {
     await (await open()).close();
     await adminQuery(`INSERT INTO "${schema}".schema_version (version) VALUES ($1)`, [PG_MIGRATIONS.length + 1]);
-    await expect(openPostgresStore({ url: TEST_DATABASE_URL, schema })).rejects.toThrow(`version ${PG_MIGRATIONS.length + 1}, newer than this bridge knows (${PG_MIGRATIONS.length})`);
+    await expect(openPostgresStore({ url: TEST_DATABASE_URL, schema })).rejects.toThrow(
+      `version ${PG_MIGRATIONS.length + 1}, newer than this bridge knows (${PG_MIGRATIONS.length})`,
+    );
   });
 
   test('a batch the database refuses half-way stores nothing and leaves the checkpoint where it was', async () => {
     const s = await open();
     await s.commitBatch([action(1)], [], new Map([[CH, '101']]));
     // PostgreSQL refuses a NUL character in text: the failure comes from the server, mid-transaction.
-    await expect(s.commitBatch([action(2)], [], new Map([[CH, '102'], ['/data/Bad\u0000Channel', '1']]))).rejects.toThrow();
+    await expect(
+      s.commitBatch(
+        [action(2)],
+        [],
+        new Map([
+          [CH, '102'],
+          ['/data/Bad\u0000Channel', '1'],
+        ]),
+      ),
+    ).rejects.toThrow();
     expect((await s.loadCheckpoints()).get(CH)).toBe('101');
     expect(await s.actionsFor(action(2).recordId)).toHaveLength(0);
     expect(await s.backlog()).toBe(1);
@@ -69,7 +84,11 @@ describe('Postgres store, shared by several instances', () => {
 
   test('instances claiming at the same time never get the same action, and together get all of them', async () => {
     const [a, b, c] = await Promise.all([open(), open(), open()]);
-    await a!.commitBatch(Array.from({ length: 300 }, (_, i) => action(i)), [], new Map());
+    await a!.commitBatch(
+      Array.from({ length: 300 }, (_, i) => action(i)),
+      [],
+      new Map(),
+    );
     const got: number[][] = [[], [], []];
     const drain = async (s: Store, into: number[]): Promise<void> => {
       for (let batch = await s.claimDue(7, Date.now()); batch.length > 0; batch = await s.claimDue(7, Date.now())) {
@@ -84,7 +103,7 @@ describe('Postgres store, shared by several instances', () => {
     expect((await a!.counts()).inflight).toBe(300);
   });
 
-  test('a contact\'s next action is not claimed while an earlier one is in flight anywhere or waiting for a retry', async () => {
+  test("a contact's next action is not claimed while an earlier one is in flight anywhere or waiting for a retry", async () => {
     const [a, b] = await Promise.all([open(), open()]);
     const x = action(1).recordId;
     const xSecond = action(2, { recordId: x, contactKey: x });
@@ -95,10 +114,13 @@ describe('Postgres store, shared by several instances', () => {
     expect(await b!.claimDue(10, Date.now())).toEqual([]);
     // A retry later keeps the order: the second still waits.
     const later = Date.now() + 60_000;
-    await a!.recordAttempts([
-      { id: first[0]!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: later },
-      { id: first[1]!.id, status: 'delivered', ids: {} },
-    ], Date.now());
+    await a!.recordAttempts(
+      [
+        { id: first[0]!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: later },
+        { id: first[1]!.id, status: 'delivered', ids: {} },
+      ],
+      Date.now(),
+    );
     expect(await b!.claimDue(10, Date.now())).toEqual([]);
     expect(await b!.nextDueAt()).toBe(later);
     const retry = await b!.claimDue(10, later);
@@ -109,7 +131,7 @@ describe('Postgres store, shared by several instances', () => {
     expect((await a!.claimDue(10, Date.now())).map((q) => q.idempotencyKey)).toEqual(['key-2']);
   });
 
-  test('a live instance renews its claims; a dead one\'s claims run out and another instance recovers them', async () => {
+  test("a live instance renews its claims; a dead one's claims run out and another instance recovers them", async () => {
     const a = await open(300);
     const b = await open(300);
     await a.commitBatch([action(1), action(2)], [], new Map());
@@ -121,7 +143,7 @@ describe('Postgres store, shared by several instances', () => {
     }
     await a.close({ keepClaims: true });
     let recovered = 0;
-    await waitFor(async () => (recovered += await b.recoverInflight()) >= 2, 10_000, 'the dead instance\'s leases to run out');
+    await waitFor(async () => (recovered += await b.recoverInflight()) >= 2, 10_000, "the dead instance's leases to run out");
     expect(recovered).toBe(2);
     const again = await b.claimDue(10, Date.now());
     expect(again.map((q) => q.idempotencyKey)).toEqual(['key-1', 'key-2']);
@@ -129,7 +151,7 @@ describe('Postgres store, shared by several instances', () => {
     expect(row!.status).toBe('inflight');
   });
 
-  test('an instance whose claim was taken over cannot overwrite the new holder\'s outcome', async () => {
+  test("an instance whose claim was taken over cannot overwrite the new holder's outcome", async () => {
     const a = await open(30_000);
     const b = await open(30_000);
     await a.commitBatch([action(1)], [], new Map());
@@ -183,10 +205,13 @@ describe('Postgres store, shared by several instances', () => {
     const [entry] = await a.trace(x);
     expect(entry!.attempts.map((t) => t.outcome)).toEqual(['dead', 'requeued', 'delivered']);
     const { rows } = await adminQuery(`SELECT outcome, instance FROM "${schema}".attempts ORDER BY seq`);
-    expect(rows).toEqual([{ outcome: 'dead', instance: a.instanceId }, { outcome: 'requeued', instance: a.instanceId }]);
+    expect(rows).toEqual([
+      { outcome: 'dead', instance: a.instanceId },
+      { outcome: 'requeued', instance: a.instanceId },
+    ]);
   });
 
-  test('a requeued dead letter earlier than a contact\'s waiting action goes first', async () => {
+  test("a requeued dead letter earlier than a contact's waiting action goes first", async () => {
     const s = await open();
     const x = action(1).recordId;
     await s.commitBatch([action(1)], [], new Map());
@@ -209,16 +234,26 @@ describe('Postgres store, shared by several instances', () => {
     const s = await open();
     const [entry] = await s.trace('R1');
     expect(entry).toMatchObject({ replayId: '7', changeType: null, status: 'dead' });
-    expect(entry!.attempts.map((t) => [t.attempt, t.detail])).toEqual([[1, 'first'], [2, 'second']]);
+    expect(entry!.attempts.map((t) => [t.attempt, t.detail])).toEqual([
+      [1, 'first'],
+      [2, 'second'],
+    ]);
     expect((await s.deadLetters())[0]).toMatchObject({ idempotencyKey: 'k', discardedAt: null });
     expect(await s.loadCommitMarks()).toEqual(new Map());
   });
 
   test('retention on instances pruning at once deletes each delivered row once', async () => {
     const [a, b] = await Promise.all([open(), open()]);
-    await a.commitBatch(Array.from({ length: 40 }, (_, i) => action(i)), [deadLetter(1)], new Map());
+    await a.commitBatch(
+      Array.from({ length: 40 }, (_, i) => action(i)),
+      [deadLetter(1)],
+      new Map(),
+    );
     const claimed = await a.claimDue(100, Date.now());
-    await a.recordAttempts(claimed.map((q) => ({ id: q.id, status: 'delivered' as const, ids: {} })), 1_000);
+    await a.recordAttempts(
+      claimed.map((q) => ({ id: q.id, status: 'delivered' as const, ids: {} })),
+      1_000,
+    );
     const prune = async (s: PostgresStore): Promise<number> => {
       let total = 0;
       for (let n = await s.pruneDelivered(2_000, 3); n > 0; n = await s.pruneDelivered(2_000, 3)) total += n;

@@ -11,7 +11,14 @@ import type { FaultSpec } from '../src/emulators/streaming/index.ts';
 import { bridgeConfig, contactId, useHarness, waitFor } from './helpers/harness.ts';
 
 let lines: Record<string, unknown>[];
-const h = useHarness({}, { setup: () => { lines = []; } });
+const h = useHarness(
+  {},
+  {
+    setup: () => {
+      lines = [];
+    },
+  },
+);
 
 /** A bridge on the refresh-token method (so a revoked token can be replaced) with short timers. */
 async function start(overrides: Record<string, unknown> = {}): Promise<Service> {
@@ -34,7 +41,12 @@ function publish(n: number): string[] {
   for (let i = 0; i < n; i++) {
     const id = contactId(serial++);
     ids.push(id);
-    h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Email: `${id}@example.com`, Name: { LastName: `L${id}` } } });
+    h.sf.publishChange({
+      entityName: 'Contact',
+      changeType: 'CREATE',
+      recordIds: [id],
+      fields: { Email: `${id}@example.com`, Name: { LastName: `L${id}` } },
+    });
   }
   return ids;
 }
@@ -59,7 +71,9 @@ async function survives(fault: FaultSpec | FaultSpec[]): Promise<Service> {
   await allArrive([...before, ...after]);
   await s.dispatcher.settled();
   const hits: Record<string, number> = {};
-  for (const f of faults) if (f.type !== 'unknown-client' && f.type !== 'hang-clients') hits[f.type] = (hits[f.type] ?? 0) + ('count' in f && f.count !== undefined ? f.count : 1);
+  for (const f of faults)
+    if (f.type !== 'unknown-client' && f.type !== 'hang-clients')
+      hits[f.type] = (hits[f.type] ?? 0) + ('count' in f && f.count !== undefined ? f.count : 1);
   expect(h.sf.stats()).toMatchObject({ faultsFired: hits, faultsPending: 0 });
   expect(h.sf.stats().connects).toBeGreaterThan(connectsBefore);
   expect(h.mc.stats()).toMatchObject({ entries: 30, uniqueContacts: 30, duplicates: 0 });
@@ -157,7 +171,12 @@ test('a stored replay ID past retention: resumed from the fallback, the loss win
   await s.stop();
   // While the bridge is down: 20 more changes, of which the first 8 fall out of retention.
   const expiredIds = publish(8);
-  const lastExpired = h.sf.publishChange({ entityName: 'Contact', changeType: 'UPDATE', recordIds: [expiredIds[0]!], fields: { Email: 'changed@example.com' } }).replayId;
+  const lastExpired = h.sf.publishChange({
+    entityName: 'Contact',
+    changeType: 'UPDATE',
+    recordIds: [expiredIds[0]!],
+    fields: { Email: 'changed@example.com' },
+  }).replayId;
   const retained = publish(12);
   h.sf.expireRetention(lastExpired);
   const restCallsBefore = h.sf.restCalls().length;
@@ -175,7 +194,10 @@ test('a stored replay ID past retention: resumed from the fallback, the loss win
   expect(String(loud!.msg)).toContain('DATA LOSS POSSIBLE');
   expect(s.salesforce.telemetry.counters.dataLossPossible).toBe(1);
   // The reconciliation: one query by LastModifiedDate since the last commit seen.
-  const queries = h.sf.restCalls().slice(restCallsBefore).filter((c) => c.soql?.includes('LastModifiedDate >='));
+  const queries = h.sf
+    .restCalls()
+    .slice(restCallsBefore)
+    .filter((c) => c.soql?.includes('LastModifiedDate >='));
   expect(queries).toHaveLength(1);
   expect(queries[0]!.soql).toContain(new Date(window.since!).toISOString());
   expect(lines.some((l) => l.event === 'reconciled')).toBe(true);

@@ -19,7 +19,12 @@ const JOURNEY_ID = '3c5a7e1f-2b44-4d1e-9a0c-7f1e2d3c4b5a';
 
 function capture() {
   const lines: Record<string, any>[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
@@ -30,15 +35,23 @@ function item(id: number, payload: Record<string, unknown>): DeliveryItem {
 /** A target that records what reaches it and delivers everything. */
 function recordingTarget(): Target & { seen: DeliveryItem[] } {
   const seen: DeliveryItem[] = [];
-  return { seen, async deliver(items) { seen.push(...items); return items.map((i) => ({ id: i.id, status: 'delivered' as const, ids: {} })); } };
+  return {
+    seen,
+    async deliver(items) {
+      seen.push(...items);
+      return items.map((i) => ({ id: i.id, status: 'delivered' as const, ids: {} }));
+    },
+  };
 }
 
 describe('check, with credentials', () => {
   let mc: McEmulator;
   beforeAll(async () => {
     mc = await startMcEmulator({
-      clientId: 'probe-client', clientSecret: 'probe-secret',
-      eventDefinitionKeys: ['APIEvent-contact-welcome'], sendDefinitionKeys: ['order-confirm'],
+      clientId: 'probe-client',
+      clientSecret: 'probe-secret',
+      eventDefinitionKeys: ['APIEvent-contact-welcome'],
+      sendDefinitionKeys: ['order-confirm'],
       scopes: ALL_SCOPES.filter((s) => s !== 'email_send'),
     });
   });
@@ -54,9 +67,31 @@ describe('check, with credentials', () => {
     const path = join(dir, 'bridge.json');
     (await import('node:fs')).writeFileSync(path, JSON.stringify(config));
     mc.setDefinitionStatus('order-confirm', 'paused');
-    const env = { SF_INSTANCE_URL: 'http://127.0.0.1:9', SF_ACCESS_TOKEN: 'x', MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID: 'probe-client', MC_CLIENT_SECRET: 'probe-secret' };
+    const env = {
+      SF_INSTANCE_URL: 'http://127.0.0.1:9',
+      SF_ACCESS_TOKEN: 'x',
+      MC_AUTH_BASE_URL: mc.authBaseUrl,
+      MC_CLIENT_ID: 'probe-client',
+      MC_CLIENT_SECRET: 'probe-secret',
+    };
     // The org side is not under test here: every object has every field.
-    const describe = async () => async (object: string) => ({ name: object, fields: ['Email', 'FirstName', 'LastName', 'Name', 'Record_Id__c', 'Event_Definition_Key__c', 'Data__c', 'Correlation_Id__c', 'Definition_Key__c', 'Email__c', 'Attributes__c', 'Api__c'].map((name) => ({ name })) });
+    const describe = async () => async (object: string) => ({
+      name: object,
+      fields: [
+        'Email',
+        'FirstName',
+        'LastName',
+        'Name',
+        'Record_Id__c',
+        'Event_Definition_Key__c',
+        'Data__c',
+        'Correlation_Id__c',
+        'Definition_Key__c',
+        'Email__c',
+        'Attributes__c',
+        'Api__c',
+      ].map((name) => ({ name })),
+    });
     const report = await check({ config: path, env, describe });
     const errors = report.findings.filter((f) => f.severity === 'error').map((f) => [f.rule, f.key, f.message]);
     expect(errors).toEqual([
@@ -74,17 +109,30 @@ describe('the periodic probe and the guard in front of the targets', () => {
   let clients: McClients;
   beforeEach(async () => {
     clearSharedTokenManagers();
-    mc = await startMcEmulator({ clientId: MC_CLIENT_ID, clientSecret: MC_CLIENT_SECRET, eventDefinitionKeys: ['APIEvent-a'], sendDefinitionKeys: ['order-confirm'] });
+    mc = await startMcEmulator({
+      clientId: MC_CLIENT_ID,
+      clientSecret: MC_CLIENT_SECRET,
+      eventDefinitionKeys: ['APIEvent-a'],
+      sendDefinitionKeys: ['order-confirm'],
+    });
     clients = new McClients({ credentials: { authBaseUrl: mc.authBaseUrl, clientId: MC_CLIENT_ID, clientSecret: MC_CLIENT_SECRET } });
   });
-  afterEach(async () => { await clients.close(); await mc.close(); });
+  afterEach(async () => {
+    await clients.close();
+    await mc.close();
+  });
 
   it('reports a send definition that goes inactive, refuses sends to it with the reason, and lets them through once it is active again', async () => {
     const { logger, lines } = capture();
     const telemetry = new Telemetry(logger);
     const metric: string[] = [];
     telemetry.listen({ targetProblem: (kind, state) => metric.push(`${kind}:${state}`) });
-    const probe = new TargetProbe({ clientFor: clients.clientFor, routes: [{ name: 'send', target: { type: 'transactional', definitionKey: 'order-confirm' } }], intervalMs: 100, events: telemetry.targets });
+    const probe = new TargetProbe({
+      clientFor: clients.clientFor,
+      routes: [{ name: 'send', target: { type: 'transactional', definitionKey: 'order-confirm' } }],
+      intervalMs: 100,
+      events: telemetry.targets,
+    });
     const inner = recordingTarget();
     const guarded = guardTarget('transactional', inner, probe);
     probe.start();
@@ -95,10 +143,21 @@ describe('the periodic probe and the guard in front of the targets', () => {
       mc.setDefinitionStatus('order-confirm', 'paused');
       await waitFor(() => lines.some((l) => l.event === 'target_problem'), 5000, 'the problem line');
       const line = lines.find((l) => l.event === 'target_problem')!;
-      expect(line).toMatchObject({ level: 50, kind: 'sendDefinition', key: 'order-confirm', state: 'inactive', configKey: 'routes[0].target.definitionKey' });
+      expect(line).toMatchObject({
+        level: 50,
+        kind: 'sendDefinition',
+        key: 'order-confirm',
+        state: 'inactive',
+        configKey: 'routes[0].target.definitionKey',
+      });
       expect(metric).toEqual(['sendDefinition:inactive']);
       const refused = await guarded.deliver([item(2, send)]);
-      expect(refused).toEqual([expect.objectContaining({ status: 'dead', error: expect.objectContaining({ code: 'MC_DEFINITION_INACTIVE', message: expect.stringContaining('three days') }) })]);
+      expect(refused).toEqual([
+        expect.objectContaining({
+          status: 'dead',
+          error: expect.objectContaining({ code: 'MC_DEFINITION_INACTIVE', message: expect.stringContaining('three days') }),
+        }),
+      ]);
       expect(inner.seen.map((i) => i.id)).toEqual([1]);
 
       mc.setDefinitionStatus('order-confirm', 'active');
@@ -129,14 +188,27 @@ describe('the periodic probe and the guard in front of the targets', () => {
   });
 
   it('finds a scope the token lacks on a periodic round, with an error line naming the scope and the route', async () => {
-    const narrow = await startMcEmulator({ clientId: 'narrow', clientSecret: 'narrow-secret', scopes: ['journeys_read', 'email_send', 'email_read'] });
+    const narrow = await startMcEmulator({
+      clientId: 'narrow',
+      clientSecret: 'narrow-secret',
+      scopes: ['journeys_read', 'email_send', 'email_read'],
+    });
     const narrowClients = new McClients({ credentials: { authBaseUrl: narrow.authBaseUrl, clientId: 'narrow', clientSecret: 'narrow-secret' } });
     const { logger, lines } = capture();
-    const probe = new TargetProbe({ clientFor: narrowClients.clientFor, routes: [{ name: 'welcome', target: { type: 'journey', eventDefinitionKey: 'APIEvent-a' } }], intervalMs: 100, events: new Telemetry(logger).targets });
+    const probe = new TargetProbe({
+      clientFor: narrowClients.clientFor,
+      routes: [{ name: 'welcome', target: { type: 'journey', eventDefinitionKey: 'APIEvent-a' } }],
+      intervalMs: 100,
+      events: new Telemetry(logger).targets,
+    });
     try {
       probe.start();
       await waitFor(() => lines.some((l) => l.event === 'target_scope_missing'), 5000, 'the scope line');
-      expect(lines.find((l) => l.event === 'target_scope_missing')).toMatchObject({ level: 50, scope: 'journeys_execute', configKey: 'routes[0].target.type' });
+      expect(lines.find((l) => l.event === 'target_scope_missing')).toMatchObject({
+        level: 50,
+        scope: 'journeys_execute',
+        configKey: 'routes[0].target.type',
+      });
     } finally {
       await probe.stop();
       await narrowClients.close();
@@ -148,11 +220,15 @@ describe('the periodic probe and the guard in front of the targets', () => {
 describe('start', () => {
   const h = useHarness({ mc: { eventDefinitionKeys: ['APIEvent-other'] } }, { setup: clearSharedTokenManagers });
 
-  it('logs an unknown event definition key at start-up and dead-letters the route\'s actions with that reason instead of sending them', async () => {
+  it("logs an unknown event definition key at start-up and dead-letters the route's actions with that reason instead of sending them", async () => {
     const { logger, lines } = capture();
     const s = await h.startService(bridgeConfig(h.dir, { dispatcher: { pollIntervalMs: 20, probe: { intervalMs: 60_000 } } }), { logger });
     await waitFor(() => lines.some((l) => l.event === 'target_problem'), 10_000, 'the start-up probe line');
-    expect(lines.find((l) => l.event === 'target_problem')).toMatchObject({ key: 'APIEvent-contact-welcome', state: 'missing', configKey: 'routes[0].target.eventDefinitionKey' });
+    expect(lines.find((l) => l.event === 'target_problem')).toMatchObject({
+      key: 'APIEvent-contact-welcome',
+      state: 'missing',
+      configKey: 'routes[0].target.eventDefinitionKey',
+    });
     h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(7)], fields: { Email: 'x@example.com' } });
     await waitFor(async () => (await s.store.counts()).dead >= 1, 10_000, 'the dead letter');
     const [dead] = await s.store.deadLetters();

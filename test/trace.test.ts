@@ -23,30 +23,56 @@ const refused = contactId(2);
 const ok = contactId(3);
 
 beforeAll(async () => {
-  const destination = new Writable({ write(chunk, _enc, cb) { logText += chunk.toString(); cb(); } });
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logText += chunk.toString();
+      cb();
+    },
+  });
   const logger = createLogger({ level: 'debug', pretty: false, destination });
   const config = bridgeConfig(h.dir, { log: { level: 'debug', pretty: false } });
   configPath = h.writeConfig(config);
   // The first delivery request is rate limited (every action in it is retried); contact 2 is then
   // refused with a reason that quotes an e-mail address and a phone number.
   h.mc.injectFault({ kind: 'status', status: 429, retryAfterSec: 0, count: 1 });
-  h.mc.injectFault({ kind: 'member', contactKeys: [refused], errorcode: 30000, message: 'Subscriber jane.doe@example.com (+1 415 555 0100) is held' });
+  h.mc.injectFault({
+    kind: 'member',
+    contactKeys: [refused],
+    errorcode: 30000,
+    message: 'Subscriber jane.doe@example.com (+1 415 555 0100) is held',
+  });
   // Published before the start, so they arrive (replayFrom -2) and are delivered in one batch.
   for (const [i, id] of [retried, refused, ok].entries()) {
-    h.sf.publishChange({ entityName: 'Contact', changeType: i === 2 ? 'UPDATE' : 'CREATE', recordIds: [id], fields: { Email: `person${i}@example.com`, Phone: '+1 415 555 0100', Name: { FirstName: 'Ada', LastName: 'Lovelace' } } });
+    h.sf.publishChange({
+      entityName: 'Contact',
+      changeType: i === 2 ? 'UPDATE' : 'CREATE',
+      recordIds: [id],
+      fields: { Email: `person${i}@example.com`, Phone: '+1 415 555 0100', Name: { FirstName: 'Ada', LastName: 'Lovelace' } },
+    });
   }
   h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: ['003-broken'], fields: { Email: 'broken@example.com' } });
   const service = await h.startService(config, { logger });
-  await waitFor(async () => (await service.store.counts()).delivered >= 2 && (await service.store.counts()).dead >= 2, 20_000, 'two delivered, two dead letters');
+  await waitFor(
+    async () => (await service.store.counts()).delivered >= 2 && (await service.store.counts()).dead >= 2,
+    20_000,
+    'two delivered, two dead letters',
+  );
   await service.dispatcher.settled();
 }, 30_000);
 
 function lines(): Record<string, unknown>[] {
-  return logText.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return logText
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function trace(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, 'trace', ...args, '--config', configPath], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, SF_ACCESS_TOKEN: '', MC_CLIENT_SECRET: '' } });
+  const r = spawnSync(process.execPath, [BIN, 'trace', ...args, '--config', configPath], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, SF_ACCESS_TOKEN: '', MC_CLIENT_SECRET: '' },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -104,7 +130,13 @@ test('trace --json gives the same timeline to machines; a dead-lettered record s
   expect(t.key).toBe(refused);
   expect(t.entries).toHaveLength(1);
   const [e] = t.entries;
-  expect(e).toMatchObject({ status: 'dead', changeType: 'CREATE', route: 'contact-welcome', channel: '/data/ContactChangeEvent', errorCode: 'MC_MEMBER_REJECTED' });
+  expect(e).toMatchObject({
+    status: 'dead',
+    changeType: 'CREATE',
+    route: 'contact-welcome',
+    channel: '/data/ContactChangeEvent',
+    errorCode: 'MC_MEMBER_REJECTED',
+  });
   expect(e!.attempts.map((a) => a.outcome)).toEqual(['retry', 'dead']);
   expect(e!.error).toContain('j***@***');
   expect(r.stdout).not.toMatch(EMAIL);

@@ -37,15 +37,16 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const config = (dir: string) => bridgeConfig(dir, {
-  admin: { enabled: true, host: '127.0.0.1', port: 0 },
-  connectivity: { alertAfterMs: 2500, warnIntervalMs: 60_000 },
-  log: { level: 'info', pretty: false },
-});
+const config = (dir: string) =>
+  bridgeConfig(dir, {
+    admin: { enabled: true, host: '127.0.0.1', port: 0 },
+    connectivity: { alertAfterMs: 2500, warnIntervalMs: 60_000 },
+    log: { level: 'info', pretty: false },
+  });
 
 async function readyz(url: string): Promise<{ status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } }> {
   const res = await fetch(`${url}/readyz`);
-  return { status: res.status, body: await res.json() as never };
+  return { status: res.status, body: (await res.json()) as never };
 }
 
 const of = (lines: Line[], event: string, host: string) => lines.filter((l) => l.event === event && l.host === host);
@@ -69,7 +70,10 @@ test('Salesforce instance URL on a closed port: a warning naming host and ECONNR
 
   const r = await readyz(service.admin!.url);
   expect(r.status).toBe(503);
-  expect(r.body.checks.connections).toEqual({ ok: false, error: expect.stringMatching(new RegExp(`Salesforce at ${host} unreachable for \\d+ s \\(\\d+ failed attempts\\): ECONNREFUSED`)) });
+  expect(r.body.checks.connections).toEqual({
+    ok: false,
+    error: expect.stringMatching(new RegExp(`Salesforce at ${host} unreachable for \\d+ s \\(\\d+ failed attempts\\): ECONNREFUSED`)),
+  });
 }, 30_000);
 
 test('Salesforce instance host that does not resolve: the warning names the host and ENOTFOUND (or EAI_AGAIN without DNS)', async () => {
@@ -77,7 +81,11 @@ test('Salesforce instance host that does not resolve: the warning names the host
   const service = await h.startService(config(h.dir), { env: { SF_INSTANCE_URL: 'https://nonexistent.invalid' }, logger });
   const host = 'nonexistent.invalid:443';
   await waitFor(() => of(lines, 'connect_failed', host).length > 0, 15_000, 'a connect_failed warning');
-  expect(of(lines, 'connect_failed', host)[0]).toMatchObject({ level: 40, remote: 'salesforce', cause: expect.stringMatching(/^(ENOTFOUND|EAI_AGAIN)$/) });
+  expect(of(lines, 'connect_failed', host)[0]).toMatchObject({
+    level: 40,
+    remote: 'salesforce',
+    cause: expect.stringMatching(/^(ENOTFOUND|EAI_AGAIN)$/),
+  });
   expect((await readyz(service.admin!.url)).body.checks.connections!.error).toContain('Salesforce at nonexistent.invalid:443');
 }, 30_000);
 
@@ -87,7 +95,9 @@ test('Salesforce OAuth login host on a closed port: the token request is a warni
   const { logger, lines } = capture();
   const auth = { method: 'refresh_token', clientId: 'emulator-consumer-key', refreshToken: { env: 'SF_REFRESH_TOKEN' }, loginUrl: `http://${host}` };
   // Start-up may fail on the token (a fatal error of its own); the attempt is logged either way.
-  const started = h.startService({ ...config(h.dir), salesforce: { auth } }, { env: { SF_REFRESH_TOKEN: 'emulator-refresh-token' }, logger }).catch((err: unknown) => err);
+  const started = h
+    .startService({ ...config(h.dir), salesforce: { auth } }, { env: { SF_REFRESH_TOKEN: 'emulator-refresh-token' }, logger })
+    .catch((err: unknown) => err);
   await waitFor(() => of(lines, 'connect_failed', host).length > 0, 15_000, 'a connect_failed warning');
   expect(of(lines, 'connect_failed', host)[0]).toMatchObject({ level: 40, remote: 'salesforce', cause: 'ECONNREFUSED' });
   await started;
@@ -135,7 +145,9 @@ test('Marketing Cloud auth behind a certificate nobody signed: the warning names
 
 test('the cause is read through the chain: an undici-style wrapper, an AggregateError, gRPC details, faye text', () => {
   expect(connectionCause(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }))).toBe('ECONNREFUSED');
-  expect(connectionCause(new Error('outer', { cause: new AggregateError([Object.assign(new Error('v6'), { code: 'ENETUNREACH' })]) }))).toBe('ENETUNREACH');
+  expect(connectionCause(new Error('outer', { cause: new AggregateError([Object.assign(new Error('v6'), { code: 'ENETUNREACH' })]) }))).toBe(
+    'ENETUNREACH',
+  );
   expect(connectionCause(Object.assign(new Error('tls'), { code: 'CERT_HAS_EXPIRED' }))).toBe('CERT_HAS_EXPIRED');
   expect(connectionCause({ code: 14, details: 'No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7443' })).toBe('ECONNREFUSED');
   expect(connectionCause({ code: 14, details: 'Name resolution failed for target dns:nonexistent.invalid:443' })).toBe('ENOTFOUND');

@@ -23,9 +23,7 @@ export interface RowRejection {
 }
 
 /** A write started and not yet known finished: saved in the backfill's state. */
-export type PendingWrite =
-  | { kind: 'ingest'; id: string; rows: number }
-  | { kind: 'async'; requestIds: string[]; chunk: number; rows: number };
+export type PendingWrite = { kind: 'ingest'; id: string; rows: number } | { kind: 'async'; requestIds: string[]; chunk: number; rows: number };
 
 /** How a page's write ended. */
 export interface WriteResult {
@@ -56,11 +54,14 @@ export class DataExtensionWriter {
    */
   async startIngest(rows: readonly Record<string, unknown>[], beforeComplete: (p: PendingWrite) => Promise<void>): Promise<PendingWrite> {
     const created = await this.#client.post<{ id?: unknown; bulkApiDefinitionId?: unknown }>('/data/v1/bulk/ingest', {
-      destinationCustomerKey: this.#key, updateType: 'Upsert', contentType: 'JSON',
+      destinationCustomerKey: this.#key,
+      updateType: 'Upsert',
+      contentType: 'JSON',
       expiryTime: new Date(Date.now() + 24 * 3_600_000).toISOString(),
     });
     const id = created.body?.bulkApiDefinitionId ?? created.body?.id;
-    if (typeof id !== 'string') throw new TransientError(Code.BACKFILL_WRITE_FAILED, `Bulk Data Ingest answered without a job id for data extension ${this.#key}`);
+    if (typeof id !== 'string')
+      throw new TransientError(Code.BACKFILL_WRITE_FAILED, `Bulk Data Ingest answered without a job id for data extension ${this.#key}`);
     for (let i = 0; i < rows.length; i += STAGE_ROWS) {
       await this.#client.request('PUT', `/data/v1/bulk/ingest/${id}/batches`, { data: rows.slice(i, i + STAGE_ROWS) });
     }
@@ -75,7 +76,8 @@ export class DataExtensionWriter {
     const requestIds: string[] = [];
     for (let i = 0; i < rows.length; i += ASYNC_ROWS) {
       const res = await this.#client.request<{ requestId?: unknown }>('PUT', asyncRowsPath(this.#key), { items: rows.slice(i, i + ASYNC_ROWS) });
-      if (typeof res.body?.requestId !== 'string') throw new TransientError(Code.BACKFILL_WRITE_FAILED, `async rows for ${this.#key} were accepted without a requestId`);
+      if (typeof res.body?.requestId !== 'string')
+        throw new TransientError(Code.BACKFILL_WRITE_FAILED, `async rows for ${this.#key} were accepted without a requestId`);
       requestIds.push(res.body.requestId);
     }
     const pending: PendingWrite = { kind: 'async', requestIds, chunk: ASYNC_ROWS, rows: rows.length };
@@ -98,8 +100,11 @@ export class DataExtensionWriter {
       if (status === 'Created') return undefined;
       if (status === 'Completed' || status === 'CompletedWithErrors' || status === 'Failed') {
         const validation = await this.#client.get<{ errors?: unknown }>(`/data/v1/bulk/ingest/${p.id}/validation/summary`);
-        const errors = Array.isArray(validation.body?.errors) ? (validation.body.errors as { rowNumber?: unknown; errorCode?: unknown; message?: unknown }[]) : [];
-        const rejected = errors.map((e) => ({ index: Number(e.rowNumber) - 1, code: String(e.errorCode ?? 'unknown'), message: String(e.message ?? '') }))
+        const errors = Array.isArray(validation.body?.errors)
+          ? (validation.body.errors as { rowNumber?: unknown; errorCode?: unknown; message?: unknown }[])
+          : [];
+        const rejected = errors
+          .map((e) => ({ index: Number(e.rowNumber) - 1, code: String(e.errorCode ?? 'unknown'), message: String(e.message ?? '') }))
           .filter((e) => Number.isInteger(e.index) && e.index >= 0 && e.index < p.rows);
         return { written: typeof res.body?.successCount === 'number' ? res.body.successCount : p.rows - rejected.length, rejected };
       }
@@ -115,9 +120,12 @@ export class DataExtensionWriter {
         if (String(res.body?.status?.requestStatus ?? '').toLowerCase() !== 'pending') {
           if (res.body?.status?.hasErrors !== false) {
             const results = await this.#client.get<{ items?: unknown }>(`/data/v1/async/${requestId}/results?page=1&pageSize=${p.chunk}`);
-            const items = Array.isArray(results.body?.items) ? (results.body.items as { status?: unknown; errorCode?: unknown; message?: unknown }[]) : [];
+            const items = Array.isArray(results.body?.items)
+              ? (results.body.items as { status?: unknown; errorCode?: unknown; message?: unknown }[])
+              : [];
             items.forEach((item, i) => {
-              if (String(item.status).toLowerCase() === 'error') rejected.push({ index: n * p.chunk + i, code: String(item.errorCode ?? 'unknown'), message: String(item.message ?? '') });
+              if (String(item.status).toLowerCase() === 'error')
+                rejected.push({ index: n * p.chunk + i, code: String(item.errorCode ?? 'unknown'), message: String(item.message ?? '') });
             });
           }
           break;

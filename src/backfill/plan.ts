@@ -30,16 +30,23 @@ export function entityOf(route: RouteConfig): string {
   const m = /^\/data\/([A-Za-z0-9_]+?)(__)?ChangeEvent$/.exec(route.channel);
   if (m && m[1] !== undefined && route.channel !== '/data/ChangeEvents') return m[2] ? `${m[1]}__c` : m[1];
   if (route.channel.startsWith('/event/')) {
-    throw new ConfigError('--route', `route ${showValue(route.name)} reads platform events (${route.channel}): there are no existing records to backfill`);
+    throw new ConfigError(
+      '--route',
+      `route ${showValue(route.name)} reads platform events (${route.channel}): there are no existing records to backfill`,
+    );
   }
-  throw new ConfigError('--route', `route ${showValue(route.name)} listens on ${route.channel}: name exactly one object in its \`entities\` to backfill it`);
+  throw new ConfigError(
+    '--route',
+    `route ${showValue(route.name)} listens on ${route.channel}: name exactly one object in its \`entities\` to backfill it`,
+  );
 }
 
 /** `--since` as a SOQL datetime literal. */
 export function sinceLiteral(since: string): string {
   const text = /^\d{4}-\d{2}-\d{2}$/.test(since) ? `${since}T00:00:00Z` : since;
   const ms = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}(T.*)?$/.test(text) || !Number.isFinite(ms)) throw new ConfigError('--since', `expected an ISO date or date-time such as 2026-01-31 or 2026-01-31T12:00:00Z, got ${showValue(since)}`);
+  if (!/^\d{4}-\d{2}-\d{2}(T.*)?$/.test(text) || !Number.isFinite(ms))
+    throw new ConfigError('--since', `expected an ISO date or date-time such as 2026-01-31 or 2026-01-31T12:00:00Z, got ${showValue(since)}`);
   return new Date(ms).toISOString();
 }
 
@@ -47,17 +54,31 @@ export function sinceLiteral(since: string): string {
  * The plan for `--route name`.
  * @throws ConfigError for an unknown route, a send route without `confirmSends`, or a route whose fields cannot be known.
  */
-export function planBackfill(config: BridgeConfig, mappers: MapperRegistry, opts: { route: string; where?: string; since?: string; confirmSends: boolean }): BackfillPlan {
+export function planBackfill(
+  config: BridgeConfig,
+  mappers: MapperRegistry,
+  opts: { route: string; where?: string; since?: string; confirmSends: boolean },
+): BackfillPlan {
   const route = config.routes.find((r) => r.name === opts.route);
-  if (!route) throw new ConfigError('--route', `no route named ${showValue(opts.route)} (routes: ${config.routes.map((r) => r.name).join(', ') || 'none'})`);
+  if (!route)
+    throw new ConfigError('--route', `no route named ${showValue(opts.route)} (routes: ${config.routes.map((r) => r.name).join(', ') || 'none'})`);
   if (route.target.type !== 'dataExtension' && !opts.confirmSends) {
-    throw new ConfigError('--confirm-sends', `route ${showValue(route.name)} is a ${route.target.type} route: a backfill would message every existing person it selects; pass --confirm-sends if that is what you want`);
+    throw new ConfigError(
+      '--confirm-sends',
+      `route ${showValue(route.name)} is a ${route.target.type} route: a backfill would message every existing person it selects; pass --confirm-sends if that is what you want`,
+    );
   }
   const entity = entityOf(route);
   const needs = routeNeeds(route);
-  if (needs === undefined) throw new ConfigError(`routes[${config.routes.indexOf(route)}].enrich`, `route ${showValue(route.name)} has a custom mapper and no \`enrich\` list, so the fields to read are unknown: list them in \`enrich\``);
+  if (needs === undefined)
+    throw new ConfigError(
+      `routes[${config.routes.indexOf(route)}].enrich`,
+      `route ${showValue(route.name)} has a custom mapper and no \`enrich\` list, so the fields to read are unknown: list them in \`enrich\``,
+    );
   const fields = [...new Set(['Id', 'SystemModstamp', ...needs])];
-  const where = [opts.where?.trim(), opts.since === undefined ? undefined : `SystemModstamp >= ${sinceLiteral(opts.since)}`].filter((w): w is string => Boolean(w));
+  const where = [opts.where?.trim(), opts.since === undefined ? undefined : `SystemModstamp >= ${sinceLiteral(opts.since)}`].filter(
+    (w): w is string => Boolean(w),
+  );
   const soql = `SELECT ${fields.join(', ')} FROM ${entity}${where.length > 0 ? ` WHERE ${where.map((w) => (where.length > 1 ? `(${w})` : w)).join(' AND ')}` : ''}`;
   const mapper = mappers.get(route.mapper ?? declarativeMapperOf(route));
   if (!mapper) throw new ConfigError('--route', `the mapper of route ${showValue(route.name)} is not loaded`);
@@ -82,15 +103,33 @@ export function mapRecord(plan: BackfillPlan, jobId: string, record: Record<stri
   const version = versionOf(record.SystemModstamp) ?? now;
   const fields: Record<string, unknown> = { ...record };
   const event: NormalizedEvent = {
-    correlationId: `backfill:${jobId}:${recordId || rawId}`, channel: route.channel, replayId: `backfill:${jobId}`, kind: 'change',
-    entityName: plan.entity, changeType: 'CREATE', recordId, contactKey: recordId, commitTimestamp: version,
-    changedFields: [], nulledFields: [], fields, receivedAt: now,
+    correlationId: `backfill:${jobId}:${recordId || rawId}`,
+    channel: route.channel,
+    replayId: `backfill:${jobId}`,
+    kind: 'change',
+    entityName: plan.entity,
+    changeType: 'CREATE',
+    recordId,
+    contactKey: recordId,
+    commitTimestamp: version,
+    changedFields: [],
+    nulledFields: [],
+    fields,
+    receivedAt: now,
   };
   const dead = (code: Code, reason: string): Mapped => ({
     kind: 'dead',
     deadLetter: {
-      idempotencyKey: backfillKey(route.name, recordId || rawId, version), channel: route.channel, replayId: event.replayId, route: route.name,
-      recordId, contactKey: recordId, correlationId: event.correlationId, code, reason, source: event,
+      idempotencyKey: backfillKey(route.name, recordId || rawId, version),
+      channel: route.channel,
+      replayId: event.replayId,
+      route: route.name,
+      recordId,
+      contactKey: recordId,
+      correlationId: event.correlationId,
+      code,
+      reason,
+      source: event,
     },
   });
   if (recordId === '') return dead(Code.INVALID_ID, `backfill of route "${route.name}": record Id ${showValue(rawId)} is not a Salesforce ID`);

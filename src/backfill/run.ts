@@ -87,7 +87,11 @@ export interface BackfillDeps {
 }
 
 const add = (a: BackfillCounts, b: BackfillCounts): void => {
-  a.read += b.read; a.accepted += b.accepted; a.rejected += b.rejected; a.skipped += b.skipped; a.pages += b.pages;
+  a.read += b.read;
+  a.accepted += b.accepted;
+  a.rejected += b.rejected;
+  a.skipped += b.skipped;
+  a.pages += b.pages;
 };
 
 /** Runs (or resumes) the backfill of `deps.plan.route`. */
@@ -97,10 +101,13 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
   const name = `backfill:${plan.route.name}`;
   const reasons: string[] = [];
   const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
-  let state = deps.dryRun || deps.restart ? undefined : (await store.loadJobState(name)) as BackfillState | undefined;
+  let state = deps.dryRun || deps.restart ? undefined : ((await store.loadJobState(name)) as BackfillState | undefined);
   if (deps.restart && !deps.dryRun) await store.saveJobState(name, undefined);
   if (state && state.soql !== plan.soql) {
-    throw new ConfigError('--where', `an unfinished backfill of route "${plan.route.name}" read ${JSON.stringify(state.soql)}; run it again with the same --where/--since to resume, or pass --restart to start over`);
+    throw new ConfigError(
+      '--where',
+      `an unfinished backfill of route "${plan.route.name}" read ${JSON.stringify(state.soql)}; run it again with the same --where/--since to resume, or pass --restart to start over`,
+    );
   }
   const resumed = state !== undefined;
   if (!state) {
@@ -112,10 +119,26 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
   }
   const target = plan.route.target;
   const isRows = target.type === 'dataExtension';
-  const via: BackfillSummary['via'] = deps.dryRun ? 'none' : !isRows ? 'targets' : state.total >= (deps.ingestThreshold ?? DEFAULT_INGEST_THRESHOLD) ? 'ingest' : 'async';
+  const via: BackfillSummary['via'] = deps.dryRun
+    ? 'none'
+    : !isRows
+      ? 'targets'
+      : state.total >= (deps.ingestThreshold ?? DEFAULT_INGEST_THRESHOLD)
+        ? 'ingest'
+        : 'async';
   const writer = isRows ? new DataExtensionWriter(deps.mc(target.mid), target.key, { pollMs: deps.pollMs ?? 1000 }) : undefined;
-  const save = async () => { if (!deps.dryRun) await store.saveJobState(name, state); };
-  const progress = () => deps.onProgress?.({ read: state!.read, accepted: state!.accepted, rejected: state!.rejected, skipped: state!.skipped, pages: state!.pages, total: state!.total });
+  const save = async () => {
+    if (!deps.dryRun) await store.saveJobState(name, state);
+  };
+  const progress = () =>
+    deps.onProgress?.({
+      read: state!.read,
+      accepted: state!.accepted,
+      rejected: state!.rejected,
+      skipped: state!.skipped,
+      pages: state!.pages,
+      total: state!.total,
+    });
   const deadLetter = async (list: NewDeadLetter[]) => {
     for (const d of list) if (reasons.length < 10) reasons.push(`${d.recordId || '(no id)'}: ${d.code}: ${d.reason}`);
     if (!deps.dryRun && list.length > 0) await store.commitBatch([], list, new Map());
@@ -129,15 +152,28 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
       await save();
       return false;
     }
-    const counts = { ...pending.counts, accepted: pending.counts.accepted + result.written, rejected: pending.counts.rejected + result.rejected.length };
-    await deadLetter(result.rejected.map((r) => {
-      const recordId = pending.recordIds[r.index] ?? '';
-      return {
-        idempotencyKey: backfillKey(plan.route.name, recordId, -1, r.index), channel: plan.route.channel, replayId: `backfill:${state!.jobId}`,
-        route: plan.route.name, recordId, contactKey: recordId, correlationId: `backfill:${state!.jobId}:${recordId}`, code: Code.MC_ROW_REJECTED,
-        reason: `backfill of data extension ${target.type === 'dataExtension' ? target.key : ''}: Marketing Cloud rejected row ${recordId}: ${r.code}: ${r.message}`, source: null,
-      };
-    }));
+    const counts = {
+      ...pending.counts,
+      accepted: pending.counts.accepted + result.written,
+      rejected: pending.counts.rejected + result.rejected.length,
+    };
+    await deadLetter(
+      result.rejected.map((r) => {
+        const recordId = pending.recordIds[r.index] ?? '';
+        return {
+          idempotencyKey: backfillKey(plan.route.name, recordId, -1, r.index),
+          channel: plan.route.channel,
+          replayId: `backfill:${state!.jobId}`,
+          route: plan.route.name,
+          recordId,
+          contactKey: recordId,
+          correlationId: `backfill:${state!.jobId}:${recordId}`,
+          code: Code.MC_ROW_REJECTED,
+          reason: `backfill of data extension ${target.type === 'dataExtension' ? target.key : ''}: Marketing Cloud rejected row ${recordId}: ${r.code}: ${r.message}`,
+          source: null,
+        };
+      }),
+    );
     add(state!, counts);
     state!.locator = pending.next ?? 'done';
     await save();
@@ -201,7 +237,11 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
       await settle(await writer!.finish(pending));
       await repairOvertaken(winners);
     } catch (err) {
-      throw new TransientError(Code.BACKFILL_WRITE_FAILED, `backfill of route "${plan.route.name}" could not write page ${state.pages + 1}: ${(err as Error).message}; run the same command again to resume`, { cause: err });
+      throw new TransientError(
+        Code.BACKFILL_WRITE_FAILED,
+        `backfill of route "${plan.route.name}" could not write page ${state.pages + 1}: ${(err as Error).message}; run the same command again to resume`,
+        { cause: err },
+      );
     }
   }
   if (!deps.dryRun) await store.saveJobState(name, undefined);
@@ -222,10 +262,17 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
       const m = mapRecord(plan, state!.jobId, record, Date.now());
       if (m.kind === 'actions') for (const a of m.actions) rows.push(a.payload as DataExtensionRowPayload);
     }
-    const won = await store.claimRowVersions(rows.map((p) => ({ table: tableOf(p), rowKey: rowKeyOf(p), version: p.version, seq: Number.MAX_SAFE_INTEGER })));
+    const won = await store.claimRowVersions(
+      rows.map((p) => ({ table: tableOf(p), rowKey: rowKeyOf(p), version: p.version, seq: Number.MAX_SAFE_INTEGER })),
+    );
     const current = rows.filter((_, i) => won[i]);
     if (current.length === 0) return;
-    await writer!.finish(await writer!.startAsync(current.map((p) => p.row), async () => undefined));
+    await writer!.finish(
+      await writer!.startAsync(
+        current.map((p) => p.row),
+        async () => undefined,
+      ),
+    );
     state!.repaired = (state!.repaired ?? 0) + current.length;
     await save();
   }
@@ -233,14 +280,32 @@ export async function runBackfill(deps: BackfillDeps): Promise<BackfillSummary> 
   function summary(status: BackfillSummary['status']): BackfillSummary {
     const s = state!;
     return {
-      status, route: plan.route.name, soql: s.soql, jobId: s.jobId, total: s.total, via, resumed, elapsedMs: Date.now() - started, reasons,
-      read: s.read, accepted: s.accepted, rejected: s.rejected, skipped: s.skipped, pages: s.pages, repaired: s.repaired ?? 0,
+      status,
+      route: plan.route.name,
+      soql: s.soql,
+      jobId: s.jobId,
+      total: s.total,
+      via,
+      resumed,
+      elapsedMs: Date.now() - started,
+      reasons,
+      read: s.read,
+      accepted: s.accepted,
+      rejected: s.rejected,
+      skipped: s.skipped,
+      pages: s.pages,
+      repaired: s.repaired ?? 0,
     };
   }
 }
 
 /** Delivers a send route's actions through its target; transient failures are tried three times. */
-async function deliverSends(route: { name: string; channel: string }, targets: Partial<Record<string, Target>>, sends: { key: string; mapped: { recordId: string; actions: { target: string; mode: 'batch' | 'single'; payload: unknown }[]; event: unknown } }[], pollMs: number): Promise<{ delivered: number; dead: NewDeadLetter[] }> {
+async function deliverSends(
+  route: { name: string; channel: string },
+  targets: Partial<Record<string, Target>>,
+  sends: { key: string; mapped: { recordId: string; actions: { target: string; mode: 'batch' | 'single'; payload: unknown }[]; event: unknown } }[],
+  pollMs: number,
+): Promise<{ delivered: number; dead: NewDeadLetter[] }> {
   let delivered = 0;
   const dead: NewDeadLetter[] = [];
   let id = 0;
@@ -252,7 +317,11 @@ async function deliverSends(route: { name: string; channel: string }, targets: P
     const again: typeof items = [];
     for (const [name, list] of byTarget) {
       const target = targets[name];
-      const outcomes = target ? await target.deliver(list.map((it) => ({ id: it.id, idempotencyKey: it.key.slice(0, 100), payload: it.action.payload as never, mode: it.action.mode }))) : [];
+      const outcomes = target
+        ? await target.deliver(
+            list.map((it) => ({ id: it.id, idempotencyKey: it.key.slice(0, 100), payload: it.action.payload as never, mode: it.action.mode })),
+          )
+        : [];
       for (const it of list) {
         const o = outcomes.find((x) => x.id === it.id);
         if (o?.status === 'delivered') delivered++;
@@ -260,8 +329,16 @@ async function deliverSends(route: { name: string; channel: string }, targets: P
         else {
           const reason = o && (o.status === 'retry' || o.status === 'dead') ? o.error.message : `no ${name} target is configured`;
           dead.push({
-            idempotencyKey: it.key, channel: route.channel, replayId: 'backfill', route: route.name, recordId: it.send.mapped.recordId, contactKey: it.send.mapped.recordId,
-            correlationId: `backfill:${it.key}`, code: Code.BACKFILL_WRITE_FAILED, reason, source: it.send.mapped.event,
+            idempotencyKey: it.key,
+            channel: route.channel,
+            replayId: 'backfill',
+            route: route.name,
+            recordId: it.send.mapped.recordId,
+            contactKey: it.send.mapped.recordId,
+            correlationId: `backfill:${it.key}`,
+            code: Code.BACKFILL_WRITE_FAILED,
+            reason,
+            source: it.send.mapped.event,
           });
         }
       }

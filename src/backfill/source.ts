@@ -51,8 +51,9 @@ export class BulkQuerySource {
 
   /** The state of an existing job (a resumed backfill reads on from its saved locator). */
   async resume(jobId: string): Promise<QueryJob> {
-    const info = await this.#session.connection.bulk2.job('query', { id: jobId }).check() as { state?: string; numberRecordsProcessed?: number };
-    if (info.state !== 'JobComplete') throw new TransientError(Code.BACKFILL_QUERY_FAILED, `Bulk API query job ${jobId} is ${info.state ?? 'in an unknown state'}, not JobComplete`);
+    const info = (await this.#session.connection.bulk2.job('query', { id: jobId }).check()) as { state?: string; numberRecordsProcessed?: number };
+    if (info.state !== 'JobComplete')
+      throw new TransientError(Code.BACKFILL_QUERY_FAILED, `Bulk API query job ${jobId} is ${info.state ?? 'in an unknown state'}, not JobComplete`);
     return { id: jobId, total: info.numberRecordsProcessed ?? 0 };
   }
 
@@ -63,8 +64,13 @@ export class BulkQuerySource {
   async current(entity: string, fields: readonly string[], ids: readonly string[]): Promise<Record<string, string | null>[]> {
     const out: Record<string, string | null>[] = [];
     for (let i = 0; i < ids.length; i += 200) {
-      const list = ids.slice(i, i + 200).map((id) => `'${id.replace(/[^A-Za-z0-9]/g, '')}'`).join(', ');
-      const res = await this.#session.connection.query(`SELECT ${fields.join(', ')} FROM ${entity} WHERE Id IN (${list})`) as { records: Record<string, unknown>[] };
+      const list = ids
+        .slice(i, i + 200)
+        .map((id) => `'${id.replace(/[^A-Za-z0-9]/g, '')}'`)
+        .join(', ');
+      const res = (await this.#session.connection.query(`SELECT ${fields.join(', ')} FROM ${entity} WHERE Id IN (${list})`)) as {
+        records: Record<string, unknown>[];
+      };
       for (const r of res.records) {
         const row: Record<string, string | null> = {};
         for (const f of fields) row[f] = r[f] === undefined || r[f] === null ? null : String(r[f]);

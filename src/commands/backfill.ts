@@ -40,7 +40,12 @@ export async function runBackfillCommand(opts: BackfillCommandOptions): Promise<
   const env = opts.env ?? process.env;
   const out = opts.out ?? process.stdout;
   const config = loadConfigFile(resolveConfigPath(opts.config, env), env);
-  const plan = planBackfill(config, await loadMappers(config), { route: opts.route, where: opts.where, since: opts.since, confirmSends: Boolean(opts.confirmSends) });
+  const plan = planBackfill(config, await loadMappers(config), {
+    route: opts.route,
+    where: opts.where,
+    since: opts.since,
+    confirmSends: Boolean(opts.confirmSends),
+  });
   const session = await openSalesforceSession(config.salesforce);
   const { store } = await openStore(config.store);
   const clients = new Map<string, McRestClient>();
@@ -57,9 +62,15 @@ export async function runBackfillCommand(opts: BackfillCommandOptions): Promise<
   const bar = !opts.json && process.stderr.isTTY ? progressBar() : undefined;
   try {
     const summary = await runBackfill({
-      plan, store, source: new BulkQuerySource(session, config.salesforce.apiVersion), mc,
-      ...(table ? { targets: table.targets } : {}), dryRun: Boolean(opts.dryRun), restart: Boolean(opts.restart),
-      ...(opts.pageSize ? { pageSize: opts.pageSize } : {}), ...(opts.ingestThreshold ? { ingestThreshold: opts.ingestThreshold } : {}),
+      plan,
+      store,
+      source: new BulkQuerySource(session, config.salesforce.apiVersion),
+      mc,
+      ...(table ? { targets: table.targets } : {}),
+      dryRun: Boolean(opts.dryRun),
+      restart: Boolean(opts.restart),
+      ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
+      ...(opts.ingestThreshold ? { ingestThreshold: opts.ingestThreshold } : {}),
       signal: abort.signal,
       onProgress: (c) => {
         if (!bar) return;
@@ -85,19 +96,29 @@ function mcClient(config: BridgeConfig, clients: Map<string, McRestClient>, mid:
   const account = mid ?? m.accountId ?? '';
   let client = clients.get(account);
   if (!client) {
-    client = new McRestClient(new McTokenManager({ authBaseUrl: m.authBaseUrl, clientId: m.clientId, clientSecret: m.clientSecret, ...(account ? { accountId: account } : {}) }));
+    client = new McRestClient(
+      new McTokenManager({
+        authBaseUrl: m.authBaseUrl,
+        clientId: m.clientId,
+        clientSecret: m.clientSecret,
+        ...(account ? { accountId: account } : {}),
+      }),
+    );
     clients.set(account, client);
   }
   return client;
 }
 
 function progressBar(): cliProgress.SingleBar {
-  return new cliProgress.SingleBar({
-    stream: process.stderr,
-    format: 'backfill |{bar}| {value}/{total} records read | {accepted} rows accepted | {skipped} newer in MC | {rate}/s | ETA {eta_formatted}',
-    etaBuffer: 50,
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  return new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'backfill |{bar}| {value}/{total} records read | {accepted} rows accepted | {skipped} newer in MC | {rate}/s | ETA {eta_formatted}',
+      etaBuffer: 50,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
 }
 
 /** The summary for a person. */

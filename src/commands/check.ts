@@ -68,18 +68,31 @@ export async function check(opts: CheckOptions = {}): Promise<CheckReport> {
     const auth = await salesforceAuth(config);
     try {
       const describe = await (opts.describe ?? jsforceDescribe)(auth, config.salesforce.apiVersion);
-      findings.push(...await probeSalesforce({ config, sources: cross.sources }, describe));
+      findings.push(...(await probeSalesforce({ config, sources: cross.sources }, describe)));
     } catch (err) {
-      findings.push(finding('error', 'org-describe', `cannot reach Salesforce at ${config.salesforce.instanceUrl}: ${(err as Error).message}`, { key: 'salesforce.instanceUrl' }));
+      findings.push(
+        finding('error', 'org-describe', `cannot reach Salesforce at ${config.salesforce.instanceUrl}: ${(err as Error).message}`, {
+          key: 'salesforce.instanceUrl',
+        }),
+      );
     }
-    findings.push(...await probeMarketingCloud(config));
+    findings.push(...(await probeMarketingCloud(config)));
   }
-  return { ok: !hasErrors(findings), config: path, forceApp: forceAppDir, components: app.components.length, online, findings: sortFindings(findings) };
+  return {
+    ok: !hasErrors(findings),
+    config: path,
+    forceApp: forceAppDir,
+    components: app.components.length,
+    online,
+    findings: sortFindings(findings),
+  };
 }
 
 /** Human-readable report: one line per finding, then a summary. */
 export function formatReport(report: CheckReport): string {
-  const lines = [`sfmc-bridge check: ${report.config} against ${shownPath(report.forceApp)} (${report.components} components)${report.online ? ', online' : ''}`];
+  const lines = [
+    `sfmc-bridge check: ${report.config} against ${shownPath(report.forceApp)} (${report.components} components)${report.online ? ', online' : ''}`,
+  ];
   for (const f of report.findings) lines.push(formatFinding(f, report.config));
   const count = (s: Finding['severity']) => report.findings.filter((f) => f.severity === s).length;
   const errors = count('error');

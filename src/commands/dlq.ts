@@ -57,7 +57,14 @@ function line(r: ActionRow): string {
 /** `dlq list`: prints the queue (with each action's history under --json). */
 export async function runDlqList(opts: DlqOptions): Promise<number> {
   return withStore(opts, async (store, config) => {
-    const rows = shown(config, await store.deadLetters({ ...(opts.route !== undefined ? { route: opts.route } : {}), includeDiscarded: Boolean(opts.all), limit: opts.limit ?? 1000 }));
+    const rows = shown(
+      config,
+      await store.deadLetters({
+        ...(opts.route !== undefined ? { route: opts.route } : {}),
+        includeDiscarded: Boolean(opts.all),
+        limit: opts.limit ?? 1000,
+      }),
+    );
     if (opts.json) {
       const out = [];
       for (const r of rows) out.push({ ...r, history: shown(config, await store.attemptsOf(r.id)) });
@@ -87,7 +94,13 @@ export async function runDlqRetry(idArgs: readonly string[], opts: DlqOptions): 
       for (const o of outcomes) process.stdout.write(`${o.id}: ${o.result} (${o.detail})\n`);
       for (const id of missing) process.stdout.write(`${id}: not a dead letter in the queue\n`);
       const counts = outcomes.reduce<Record<string, number>>((acc, o) => ({ ...acc, [o.result]: (acc[o.result] ?? 0) + 1 }), {});
-      process.stdout.write(`retried ${outcomes.length}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'nothing'}\n`);
+      process.stdout.write(
+        `retried ${outcomes.length}: ${
+          Object.entries(counts)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ') || 'nothing'
+        }\n`,
+      );
     }
     return missing.length > 0 ? 2 : 0;
   });

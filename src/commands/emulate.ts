@@ -14,8 +14,14 @@ export async function runEmulate(opts: { sfPort: number; mcPort: number; json: b
   // The printed values are test credentials of these emulators, meant to be copied into the
   // environment of a bridge (SF_ACCESS_TOKEN etc.); they open nothing else.
   const info = {
-    SF_INSTANCE_URL: sf.url, SF_COMETD_URL: sf.cometdUrl, SF_PUBSUB_URL: sf.pubsub!.address, SF_ACCESS_TOKEN: token,
-    MC_AUTH_BASE_URL: mc.authBaseUrl, MC_REST_BASE_URL: mc.restBaseUrl, MC_CLIENT_ID: clientId, MC_CLIENT_SECRET: clientSecret,
+    SF_INSTANCE_URL: sf.url,
+    SF_COMETD_URL: sf.cometdUrl,
+    SF_PUBSUB_URL: sf.pubsub!.address,
+    SF_ACCESS_TOKEN: token,
+    MC_AUTH_BASE_URL: mc.authBaseUrl,
+    MC_REST_BASE_URL: mc.restBaseUrl,
+    MC_CLIENT_ID: clientId,
+    MC_CLIENT_SECRET: clientSecret,
   };
   if (opts.json) process.stdout.write(`${JSON.stringify(info)}\n`);
   else {

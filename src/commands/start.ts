@@ -20,9 +20,10 @@ export function demoFallback(path: string, env: Env): boolean {
 function missingVariables(status: CredentialStatus, env: Env): ConfigError {
   const [first, ...rest] = status.missing;
   const lines = rest.map((m) => `\n${m.key}: environment variable ${m.variable} is not set`).join('');
-  const why = status.set.length > 0
-    ? `${status.set.map((u) => u.variable).join(', ')} ${status.set.length === 1 ? 'is' : 'are'} set, so this is not a first run: no demo fallback`
-    : 'NODE_ENV is production: no demo fallback';
+  const why =
+    status.set.length > 0
+      ? `${status.set.map((u) => u.variable).join(', ')} ${status.set.length === 1 ? 'is' : 'are'} set, so this is not a first run: no demo fallback`
+      : 'NODE_ENV is production: no demo fallback';
   return new ConfigError(first!.key, `environment variable ${first!.variable} is not set${lines}\n(${why})`);
 }
 
@@ -40,7 +41,9 @@ export async function runStart(opts: { config?: string; dryRun?: boolean }): Pro
   const signalled = shutdownSignal().then((s) => ((signalledAt = Date.now()), s));
   const path = resolveConfigPath(opts.config, process.env);
   if (demoFallback(path, process.env)) {
-    process.stderr.write(`sfmc-bridge: none of the environment variables ${path} refers to is set; running the demo against the built-in emulators instead (set them to run for real)\n`);
+    process.stderr.write(
+      `sfmc-bridge: none of the environment variables ${path} refers to is set; running the demo against the built-in emulators instead (set them to run for real)\n`,
+    );
     const { runDemo } = await import('./demo.ts');
     return runDemo({ events: 40, db: 'data/demo.db', keep: false });
   }
@@ -90,10 +93,16 @@ export async function waitForShutdown(
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       service.stop().then(() => 'stopped' as const),
-      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs - exitReserveMs(timeoutMs)); }),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs - exitReserveMs(timeoutMs));
+      }),
     ]).finally(() => clearTimeout(timer));
     if (outcome === 'timeout') {
-      (logger.error ?? logger.info).call(logger, { event: 'shutdown_timeout', timeoutMs }, 'deliveries still in flight at the shutdown deadline; they stay pending and are sent again after restart');
+      (logger.error ?? logger.info).call(
+        logger,
+        { event: 'shutdown_timeout', timeoutMs },
+        'deliveries still in flight at the shutdown deadline; they stay pending and are sent again after restart',
+      );
       return 1;
     }
     logger.info({ event: 'shutdown_complete', signal: first.signal, ms: Date.now() - started }, 'stopped cleanly');

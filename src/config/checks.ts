@@ -73,14 +73,20 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
   const admin = config.admin;
   // Record timelines and the status page to anyone who reaches the port: only when asked for.
   if (admin.enabled && !isLoopbackHost(admin.host) && admin.token === undefined && !admin.probesOnly) {
-    issues.push({ key: 'admin.token', message: `is required when admin.host is ${showValue(admin.host)} (not loopback): set it, for example {"env": "SFMC_BRIDGE_ADMIN_TOKEN"}, or set admin.probesOnly to true to expose only /healthz, /readyz and /metrics` });
+    issues.push({
+      key: 'admin.token',
+      message: `is required when admin.host is ${showValue(admin.host)} (not loopback): set it, for example {"env": "SFMC_BRIDGE_ADMIN_TOKEN"}, or set admin.probesOnly to true to expose only /healthz, /readyz and /metrics`,
+    });
   }
 
   const channels = new Map<string, number>();
   config.channels.forEach((channel, i) => {
     if (channel.name === '/event/MC_Delivery_Status__e') {
       // The bridge publishes it: subscribing would feed its own statuses back into it.
-      issues.push({ key: `channels[${i}].name`, message: `${showValue(channel.name)} is the bridge's own delivery status channel (feedback); it must not subscribe to it` });
+      issues.push({
+        key: `channels[${i}].name`,
+        message: `${showValue(channel.name)} is the bridge's own delivery status channel (feedback); it must not subscribe to it`,
+      });
     }
     const first = channels.get(channel.name);
     if (first !== undefined) {
@@ -111,17 +117,30 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
     if (route.target.type === 'dataExtension') issues.push(...dataExtensionIssues(route, at));
     if (route.target.type === 'contactDelete') {
       if (!route.target.confirmDeletes) {
-        issues.push({ key: `${at}.target.confirmDeletes`, message: `route ${showValue(route.name)} deletes contacts in Marketing Cloud for good: set "confirmDeletes": true to say so` });
+        issues.push({
+          key: `${at}.target.confirmDeletes`,
+          message: `route ${showValue(route.name)} deletes contacts in Marketing Cloud for good: set "confirmDeletes": true to say so`,
+        });
       }
       if (isChangeChannel(route.channel)) {
         const bad = route.changeTypes.filter((t) => !['DELETE', 'GAP_DELETE', 'UNDELETE', 'GAP_UNDELETE'].includes(t));
         if (route.changeTypes.length === 0 || bad.length > 0 || !route.changeTypes.includes('DELETE')) {
-          issues.push({ key: `${at}.changeTypes`, message: `${showValue(route.changeTypes)}: a contactDelete route on a change channel takes DELETE (and UNDELETE, logged as not reversible) only` });
+          issues.push({
+            key: `${at}.changeTypes`,
+            message: `${showValue(route.changeTypes)}: a contactDelete route on a change channel takes DELETE (and UNDELETE, logged as not reversible) only`,
+          });
         }
       }
     }
-    if (route.mapping && (route.target.type === 'triggeredSend' || route.target.type === 'transactional') && route.target.definitionKey === undefined) {
-      issues.push({ key: `${at}.target.definitionKey`, message: `is required for a ${route.target.type} route with \`mapping\` (only a mapper such as send-event can take it from the event)` });
+    if (
+      route.mapping &&
+      (route.target.type === 'triggeredSend' || route.target.type === 'transactional') &&
+      route.target.definitionKey === undefined
+    ) {
+      issues.push({
+        key: `${at}.target.definitionKey`,
+        message: `is required for a ${route.target.type} route with \`mapping\` (only a mapper such as send-event can take it from the event)`,
+      });
     }
     if (route.mapping) {
       route.mapping.required.forEach((name, j) => {
@@ -133,7 +152,10 @@ export function crossCheck(config: ParsedConfig): ConfigIssue[] {
     if (!isChangeChannel(route.channel)) {
       // These filters can never match a platform event; refusing them beats a silent no-op.
       if (route.changedFields.length > 0) {
-        issues.push({ key: `${at}.changedFields`, message: `${showValue(route.changedFields)} given for platform event channel ${showValue(route.channel)}, which has no changed fields` });
+        issues.push({
+          key: `${at}.changedFields`,
+          message: `${showValue(route.changedFields)} given for platform event channel ${showValue(route.channel)}, which has no changed fields`,
+        });
       }
       if (route.entities.length > 0) {
         issues.push({ key: `${at}.entities`, message: `${showValue(route.entities)} given for platform event channel ${showValue(route.channel)}` });
@@ -151,17 +173,28 @@ function dataExtensionIssues(route: ParsedConfig['routes'][number], at: string):
   const data = route.mapping?.data;
   if (data) {
     target.primaryKey.forEach((column, j) => {
-      if (!Object.hasOwn(data, column)) issues.push({ key: `${at}.target.primaryKey[${j}]`, message: `${showValue(column)} is not a key of mapping.data: a primary key column needs a value` });
+      if (!Object.hasOwn(data, column))
+        issues.push({
+          key: `${at}.target.primaryKey[${j}]`,
+          message: `${showValue(column)} is not a key of mapping.data: a primary key column needs a value`,
+        });
     });
     for (const column of Object.keys(target.fieldTypes)) {
-      if (!Object.hasOwn(data, column) && column !== target.contactKeyColumn) issues.push({ key: `${at}.target.fieldTypes.${column}`, message: `${showValue(column)} is not a key of mapping.data` });
+      if (!Object.hasOwn(data, column) && column !== target.contactKeyColumn)
+        issues.push({ key: `${at}.target.fieldTypes.${column}`, message: `${showValue(column)} is not a key of mapping.data` });
     }
     if (Object.hasOwn(data, target.contactKeyColumn)) {
-      issues.push({ key: `${at}.mapping.data.${target.contactKeyColumn}`, message: `${showValue(target.contactKeyColumn)} is the contactKeyColumn: the bridge fills it with the Contact Key` });
+      issues.push({
+        key: `${at}.mapping.data.${target.contactKeyColumn}`,
+        message: `${showValue(target.contactKeyColumn)} is the contactKeyColumn: the bridge fills it with the Contact Key`,
+      });
     }
   }
   if (target.deletes === 'softDelete' && route.changeTypes.length > 0 && !route.changeTypes.includes('DELETE')) {
-    issues.push({ key: `${at}.changeTypes`, message: `${showValue(route.changeTypes)} does not select DELETE, so target.deletes "softDelete" would never run` });
+    issues.push({
+      key: `${at}.changeTypes`,
+      message: `${showValue(route.changeTypes)} does not select DELETE, so target.deletes "softDelete" would never run`,
+    });
   }
   return issues;
 }

@@ -144,8 +144,7 @@ export function envUses(config: ParsedConfig, opts: { includeOptional?: boolean 
   const walk = (value: unknown, path: PropertyKey[]) => {
     if (isEnvRef(value)) {
       if (!optional.has(keyOf(path))) uses.push({ key: keyOf(path), variable: value.env });
-    }
-    else if (Array.isArray(value)) value.forEach((item, i) => walk(item, [...path, i]));
+    } else if (Array.isArray(value)) value.forEach((item, i) => walk(item, [...path, i]));
     else if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
     }

@@ -83,13 +83,16 @@ export class GaveUp extends Error {
  */
 export async function retrying<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
   let attempts = 0;
-  const policy = retry(handleWhen((err) => opts.shouldRetry?.(err) ?? true), {
-    maxAttempts: Math.max(0, opts.maxAttempts - 1),
-    backoff: new DelegateBackoff<{ attempt: number; result: unknown }>((ctx) => {
-      const err = (ctx.result as { error?: unknown }).error;
-      return backoffDelay(ctx.attempt, opts, opts.advisedMs?.(err));
-    }),
-  });
+  const policy = retry(
+    handleWhen((err) => opts.shouldRetry?.(err) ?? true),
+    {
+      maxAttempts: Math.max(0, opts.maxAttempts - 1),
+      backoff: new DelegateBackoff<{ attempt: number; result: unknown }>((ctx) => {
+        const err = (ctx.result as { error?: unknown }).error;
+        return backoffDelay(ctx.attempt, opts, opts.advisedMs?.(err));
+      }),
+    },
+  );
   try {
     return await policy.execute(() => {
       attempts++;

@@ -37,7 +37,11 @@ export class ConfigError extends BridgeError {
 export class StoreNotFoundError extends BridgeError {
   readonly path: string;
   constructor(path: string) {
-    super('config', Code.STORE_NOT_FOUND, `no store at ${JSON.stringify(path)} yet: the bridge has not run with this config here (run this where the bridge runs, or pass its --config)`);
+    super(
+      'config',
+      Code.STORE_NOT_FOUND,
+      `no store at ${JSON.stringify(path)} yet: the bridge has not run with this config here (run this where the bridge runs, or pass its --config)`,
+    );
     this.path = path;
   }
 }
@@ -105,7 +109,7 @@ export class FetchError extends BridgeError {
 
 /** Shows a value in an error message without flooding it. */
 export function showValue(value: unknown): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -229,8 +233,14 @@ export function requestClassOf(code: string): RequestClass {
 
 /** Salesforce REST API `errorCode` values the bridge acts on (enrichment, org probe) and the emulator answers. */
 export const SalesforceCode = namesOf([
-  'INVALID_FIELD', 'MALFORMED_QUERY', 'INVALID_TYPE', 'NOT_FOUND', 'INVALID_QUERY_FILTER_OPERATOR', 'INVALID_QUERY_LOCATOR',
-  'INVALID_SESSION_ID', 'METHOD_NOT_ALLOWED',
+  'INVALID_FIELD',
+  'MALFORMED_QUERY',
+  'INVALID_TYPE',
+  'NOT_FOUND',
+  'INVALID_QUERY_FILTER_OPERATOR',
+  'INVALID_QUERY_LOCATOR',
+  'INVALID_SESSION_ID',
+  'METHOD_NOT_ALLOWED',
 ]);
 
 /** Marketing Cloud `errorcode` values the bridge acts on (docs/protocols.md §Marketing Cloud). */

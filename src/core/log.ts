@@ -19,8 +19,19 @@ export interface LogOptions {
   destination?: NodeJS.WritableStream;
 }
 
-const SECRET_KEYS = ['accessToken', 'access_token', 'clientSecret', 'client_secret', 'refreshToken', 'refresh_token',
-  'authorization', 'Authorization', 'password', 'privateKey', 'token'];
+const SECRET_KEYS = [
+  'accessToken',
+  'access_token',
+  'clientSecret',
+  'client_secret',
+  'refreshToken',
+  'refresh_token',
+  'authorization',
+  'Authorization',
+  'password',
+  'privateKey',
+  'token',
+];
 const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g;
@@ -28,8 +39,21 @@ const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,
 // word (a Salesforce ID, a UUID, a hash) is not a phone number.
 const PHONE = /(?<![\w-])\+?\(?\d[\d\s().-]{5,}\d(?![\w-])/g;
 /** Fields that identify, never carry, personal data: left as they are so support can search them. */
-const CORRELATION_KEYS = new Set(['correlationId', 'adminCorrelationId', 'channel', 'replayId', 'recordId', 'contactKey', 'route',
-  'requestId', 'eventInstanceId', 'messageKey', 'event', 'code', 'checkpoints']);
+const CORRELATION_KEYS = new Set([
+  'correlationId',
+  'adminCorrelationId',
+  'channel',
+  'replayId',
+  'recordId',
+  'contactKey',
+  'route',
+  'requestId',
+  'eventInstanceId',
+  'messageKey',
+  'event',
+  'code',
+  'checkpoints',
+]);
 
 /** Masks e-mail addresses and phone numbers inside a string. */
 export function maskPersonal(text: string): string {
@@ -70,7 +94,8 @@ function maskDeep(value: unknown, depth: number, maxDepth = 4): unknown {
 export function createLogger(options: LogOptions = {}): Logger {
   const allow = options.allowPersonalData ?? false;
   const usePretty = options.pretty === 'auto' || options.pretty === undefined ? Boolean(process.stdout.isTTY) : options.pretty;
-  const stream = options.destination ?? (usePretty ? pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }) : process.stdout);
+  const stream =
+    options.destination ?? (usePretty ? pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }) : process.stdout);
   const pinoOptions: LoggerOptions = {
     level: options.level ?? 'info',
     base: { service: 'sfmc-bridge' },

@@ -5,8 +5,15 @@
 
 /** CDC change types as Salesforce sends them. */
 export const CHANGE_TYPES = [
-  'CREATE', 'UPDATE', 'DELETE', 'UNDELETE',
-  'GAP_CREATE', 'GAP_UPDATE', 'GAP_DELETE', 'GAP_UNDELETE', 'GAP_OVERFLOW',
+  'CREATE',
+  'UPDATE',
+  'DELETE',
+  'UNDELETE',
+  'GAP_CREATE',
+  'GAP_UPDATE',
+  'GAP_DELETE',
+  'GAP_UNDELETE',
+  'GAP_OVERFLOW',
 ] as const;
 export type ChangeType = (typeof CHANGE_TYPES)[number];
 

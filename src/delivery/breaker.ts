@@ -76,14 +76,20 @@ export class CircuitBreaker {
     for (;;) {
       const now = this.#now();
       if (this.#openUntil > now) {
-        throw new TransientError(Code.MC_CIRCUIT_OPEN, `circuit to ${this.host} is open for ${this.#openUntil - now} ms more after repeated failures or a rate limit`, { retryAfterMs: this.#openUntil - now });
+        throw new TransientError(
+          Code.MC_CIRCUIT_OPEN,
+          `circuit to ${this.host} is open for ${this.#openUntil - now} ms more after repeated failures or a rate limit`,
+          { retryAfterMs: this.#openUntil - now },
+        );
       }
       if (this.#openUntil === 0) return false;
       if (this.#probe) {
         await this.#probe;
         continue;
       }
-      this.#probe = new Promise<void>((resolve) => { this.#endProbe = resolve; });
+      this.#probe = new Promise<void>((resolve) => {
+        this.#endProbe = resolve;
+      });
       return true;
     }
   }

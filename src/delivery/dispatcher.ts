@@ -48,12 +48,17 @@ export interface DispatcherOptions {
    * The status event (feedback) of an action that settled, or undefined when its route has
    * feedback off; it is recorded with the settlement, in the same transaction.
    */
-  feedbackFor?(a: StoredAction, outcome: { status: 'delivered'; ids: DeliveryIds } | { status: 'dead'; code: string; reason: string }, at: number): StatusEventFields | undefined;
+  feedbackFor?(
+    a: StoredAction,
+    outcome: { status: 'delivered'; ids: DeliveryIds } | { status: 'dead'; code: string; reason: string },
+    at: number,
+  ): StatusEventFields | undefined;
 }
 
 /** Delivers the outbox to Marketing Cloud until stopped. */
 export class Dispatcher {
-  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes' | 'feedbackFor' | 'notifiedPollIntervalMs'>> & Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>;
+  readonly #o: Required<Omit<DispatcherOptions, 'onSettled' | 'retry' | 'pausedUntil' | 'batchSizes' | 'feedbackFor' | 'notifiedPollIntervalMs'>> &
+    Pick<DispatcherOptions, 'onSettled' | 'pausedUntil' | 'batchSizes' | 'feedbackFor'>;
   readonly #retry: RetryPolicy;
   readonly #recorder: AttemptRecorder;
   #running = false;
@@ -119,7 +124,9 @@ export class Dispatcher {
       // What was committed before this round starts is seen by its claim.
       this.#poked = false;
       this.#current = this.#round();
-      const worked = await this.#current.finally(() => { this.#current = undefined; });
+      const worked = await this.#current.finally(() => {
+        this.#current = undefined;
+      });
       if (!worked && this.#running) await this.#sleep();
     }
   }
@@ -128,12 +135,16 @@ export class Dispatcher {
     // While Marketing Cloud asked for silence, sleep through it rather than poll the store.
     const paused = this.#pausedFor();
     const nextDue = paused > 0 ? Date.now() + paused : this.#held.length > 0 ? 0 : await this.#o.store.nextDueAt();
-    const delay = nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(paused > 0 ? paused : this.#o.pollIntervalMs, nextDue - Date.now()));
+    const delay =
+      nextDue === undefined ? this.#o.pollIntervalMs : Math.max(0, Math.min(paused > 0 ? paused : this.#o.pollIntervalMs, nextDue - Date.now()));
     // Woken during the round (its claim may have missed that commit) or while reading nextDueAt.
     if (this.#poked && paused === 0) return;
     return new Promise((resolve) => {
       this.#wake = resolve;
-      this.#timer = setTimeout(() => { this.#wake = undefined; resolve(); }, delay);
+      this.#timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, delay);
     });
   }
 
@@ -173,7 +184,8 @@ export class Dispatcher {
         const records: AttemptRecord[] = [];
         for (const o of outcomes) {
           const a = byId.get(o.id)!;
-          if (o.status === 'retry' && o.error.code === Code.MC_CIRCUIT_OPEN) { // the breaker refused it: nothing reached Marketing Cloud
+          if (o.status === 'retry' && o.error.code === Code.MC_CIRCUIT_OPEN) {
+            // the breaker refused it: nothing reached Marketing Cloud
             unsent.push(a);
             this.#heldUntil = Math.max(this.#heldUntil, Date.now() + (o.retryAfterMs ?? this.#o.pollIntervalMs));
           } else records.push(this.#toRecord(a, o));
@@ -202,13 +214,18 @@ export class Dispatcher {
       return chunk.map((a) => ({ id: a.id, status: 'dead' as const, error }));
     }
     try {
-      const outcomes = await target.deliver(chunk.map((a) => (a.confirm === undefined
-        ? { id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode }
-        : { id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode, confirm: a.confirm })));
+      const outcomes = await target.deliver(
+        chunk.map((a) =>
+          a.confirm === undefined
+            ? { id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode }
+            : { id: a.id, idempotencyKey: a.idempotencyKey, payload: a.payload, mode: a.mode, confirm: a.confirm },
+        ),
+      );
       // A target that forgot an item must not lose it: unanswered items are retried.
       const answered = new Set(outcomes.map((o) => o.id));
       for (const a of chunk) {
-        if (!answered.has(a.id)) outcomes.push({ id: a.id, status: 'retry', error: new TransientError(Code.NO_OUTCOME, 'the target returned no outcome for this action') });
+        if (!answered.has(a.id))
+          outcomes.push({ id: a.id, status: 'retry', error: new TransientError(Code.NO_OUTCOME, 'the target returned no outcome for this action') });
       }
       this.#countFailedRequests(outcomes);
       return outcomes;
@@ -233,7 +250,8 @@ export class Dispatcher {
   #toRecord(a: StoredAction, o: DeliveryOutcome): AttemptRecord {
     const t = this.#o.telemetry;
     // Not an attempt that ended: Marketing Cloud holds it; its outcome is read later.
-    if (o.status === 'accepted') return { id: a.id, status: 'accepted', requestId: o.requestId, row: o.row, nextAttemptAt: Date.now() + o.checkAfterMs };
+    if (o.status === 'accepted')
+      return { id: a.id, status: 'accepted', requestId: o.requestId, row: o.row, nextAttemptAt: Date.now() + o.checkAfterMs };
     if (o.status === 'delivered') {
       t.delivered(a, o.ids);
       const feedback = this.#o.feedbackFor?.(a, o, Date.now());
@@ -241,7 +259,8 @@ export class Dispatcher {
     }
     const code = o.error.code;
     const reason = o.error.message;
-    const decision = o.status === 'dead' ? { verdict: 'dead' as const, reason: 'permanent' as const } : this.#retry.decide(o.error, a.attempts + 1, o.retryAfterMs);
+    const decision =
+      o.status === 'dead' ? { verdict: 'dead' as const, reason: 'permanent' as const } : this.#retry.decide(o.error, a.attempts + 1, o.retryAfterMs);
     if (decision.verdict === 'dead') {
       const why = decision.reason === 'permanent' ? reason : `gave up after ${a.attempts + 1} attempts: ${reason}`;
       t.deliveryDead(a, code, why);

@@ -28,7 +28,7 @@ export function guardTarget(type: ActionTarget | string, inner: Target, probe: T
         if (!subject) continue;
         const k = `${subject.mid ?? ''}\u0000${subject.key}`;
         if (verdicts.has(k)) continue;
-        verdicts.set(k, probe.cached(subject) ?? await probe.verdictFor(subject));
+        verdicts.set(k, probe.cached(subject) ?? (await probe.verdictFor(subject)));
       }
       const refused = new Map<number, DeliveryOutcome>();
       const pass: DeliveryItem[] = [];

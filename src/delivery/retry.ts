@@ -48,7 +48,6 @@ export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({
 /** Minimum wait after 429 50200 ("temporarily blocked"), which carries no Retry-After. */
 export const TEMPORARILY_BLOCKED_WAIT_MS = DEFAULT_BACKOFF.blockedWaitMs;
 
-
 /** Auth failures that happened before anything reached the REST API: the bridge's problem, not the action's. */
 const TOKEN_FAILURES: ReadonlySet<string> = new Set([Code.MC_AUTH_REFUSED, Code.MC_AUTH_BAD_RESPONSE, Code.MC_UNSAFE_REST_URL]);
 /** Transient failures that say the host is unwell (the breaker counts them); 429s pause it instead. */
@@ -152,8 +151,13 @@ export function errorFromResponse(method: string, path: string, res: AnswerLike)
   const what = `${method} ${path} answered ${res.status}${errorcode !== undefined ? ` (errorcode ${errorcode})` : ''}${mcMessage ? `: ${mcMessage}` : ''}`;
   if (res.status === 429) {
     // 50200 "temporarily blocked" carries no Retry-After: the caller must back off long.
-    if (String(errorcode) === String(McErrorcode.temporarilyBlocked)) return new TransientError(Code.MC_TEMPORARILY_BLOCKED, `Marketing Cloud ${what}`);
-    return new TransientError(Code.MC_RATE_LIMITED, `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], body.retryAfter)));
+    if (String(errorcode) === String(McErrorcode.temporarilyBlocked))
+      return new TransientError(Code.MC_TEMPORARILY_BLOCKED, `Marketing Cloud ${what}`);
+    return new TransientError(
+      Code.MC_RATE_LIMITED,
+      `Marketing Cloud ${what}`,
+      withRetryAfter(retryAfterMs(res.headers['retry-after'], body.retryAfter)),
+    );
   }
   if (res.status >= 500 || res.status === 408) {
     return new TransientError(Code.MC_SERVER_ERROR, `Marketing Cloud ${what}`, withRetryAfter(retryAfterMs(res.headers['retry-after'], undefined)));

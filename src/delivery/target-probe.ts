@@ -41,7 +41,13 @@ export interface ProbeReport {
 /** The part of a route the probe reads. */
 export interface ProbedRoute {
   name: string;
-  target: { type: string; eventDefinitionKey?: string | undefined; definitionKey?: string | undefined; mid?: string | undefined; key?: string | undefined };
+  target: {
+    type: string;
+    eventDefinitionKey?: string | undefined;
+    definitionKey?: string | undefined;
+    mid?: string | undefined;
+    key?: string | undefined;
+  };
 }
 
 /** Scopes each target type needs: to send, and to be looked up by the probe. */
@@ -141,7 +147,9 @@ export class TargetProbe {
 
   /** Probes every configured definition and the token's scopes. */
   probeAll(): Promise<ProbeReport> {
-    this.#running ??= this.#probeAll().finally(() => { this.#running = undefined; });
+    this.#running ??= this.#probeAll().finally(() => {
+      this.#running = undefined;
+    });
     return this.#running;
   }
 
@@ -219,7 +227,9 @@ export class TargetProbe {
     void this.probeAll().catch(() => undefined);
     const every = this.#opts.intervalMs ?? 300_000;
     if (every > 0) {
-      this.#timer = setInterval(() => { void this.probeAll().catch(() => undefined); }, every);
+      this.#timer = setInterval(() => {
+        void this.probeAll().catch(() => undefined);
+      }, every);
       this.#timer.unref();
     }
   }

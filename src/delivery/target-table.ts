@@ -47,11 +47,21 @@ export function createTargets(
   const mc = config.marketingCloud;
   const d = config.dispatcher;
   const breakers = new BreakerRegistry({ ...d.breaker, blockedPauseMs: d.retry.blockedWaitMs });
-  const credentials = { authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, ...(mc.accountId ? { accountId: mc.accountId } : {}) };
-  const clients = (t: ActionTarget) => new McClients({
-    credentials, breakers, connections: d.targets[t].connections, concurrency: d.targets[t].concurrency,
-    timeoutMs: d.timeoutMs, keepAliveMs: d.keepAliveMs,
-  });
+  const credentials = {
+    authBaseUrl: mc.authBaseUrl,
+    clientId: mc.clientId,
+    clientSecret: mc.clientSecret,
+    ...(mc.accountId ? { accountId: mc.accountId } : {}),
+  };
+  const clients = (t: ActionTarget) =>
+    new McClients({
+      credentials,
+      breakers,
+      connections: d.targets[t].connections,
+      concurrency: d.targets[t].concurrency,
+      timeoutMs: d.timeoutMs,
+      keepAliveMs: d.keepAliveMs,
+    });
   const journey = clients('journey');
   const triggered = clients('triggeredSend');
   const transactional = clients('transactional');
@@ -67,26 +77,60 @@ export function createTargets(
       deletions.follow(op, mid, keys.length);
     },
   };
-  const probe = new TargetProbe({ clientFor: lookups.clientFor, routes: config.routes ?? [], intervalMs: d.probe.intervalMs, cacheMax: d.probe.cacheMax, ...(events ? { events } : {}) });
+  const probe = new TargetProbe({
+    clientFor: lookups.clientFor,
+    routes: config.routes ?? [],
+    intervalMs: d.probe.intervalMs,
+    cacheMax: d.probe.cacheMax,
+    ...(events ? { events } : {}),
+  });
   const rows = clients('dataExtension');
   const de = d.targets.dataExtension;
   return {
     targets: {
-      journey: guardTarget('journey', createJourneyTarget(journey.clientFor, { batchSize: d.targets.journey.batchSize, batchConcurrency: d.targets.journey.concurrency, singleConcurrency: d.targets.journey.concurrency }) as Target, probe),
-      triggeredSend: guardTarget('triggeredSend', createTriggeredSendTarget(triggered.clientFor, { concurrency: d.targets.triggeredSend.concurrency }) as Target, probe),
-      transactional: guardTarget('transactional', createTransactionalTarget(transactional.clientFor, { batchSize: d.targets.transactional.batchSize, concurrency: d.targets.transactional.concurrency }) as Target, probe),
+      journey: guardTarget(
+        'journey',
+        createJourneyTarget(journey.clientFor, {
+          batchSize: d.targets.journey.batchSize,
+          batchConcurrency: d.targets.journey.concurrency,
+          singleConcurrency: d.targets.journey.concurrency,
+        }) as Target,
+        probe,
+      ),
+      triggeredSend: guardTarget(
+        'triggeredSend',
+        createTriggeredSendTarget(triggered.clientFor, { concurrency: d.targets.triggeredSend.concurrency }) as Target,
+        probe,
+      ),
+      transactional: guardTarget(
+        'transactional',
+        createTransactionalTarget(transactional.clientFor, {
+          batchSize: d.targets.transactional.batchSize,
+          concurrency: d.targets.transactional.concurrency,
+        }) as Target,
+        probe,
+      ),
       dataExtension: createDataExtensionTarget(rows.clientFor, {
-        batchSize: de.batchSize, concurrency: de.concurrency, confirmAfterMs: de.confirmAfterMs, ...(deps.versions ? { versions: deps.versions } : {}),
+        batchSize: de.batchSize,
+        concurrency: de.concurrency,
+        confirmAfterMs: de.confirmAfterMs,
+        ...(deps.versions ? { versions: deps.versions } : {}),
       }) as Target,
       contactDelete: createContactDeleteTarget(deleting.clientFor, {
-        batchSize: d.targets.contactDelete.batchSize, maxPerHour: d.deletes.maxPerHour, dryRun: d.deletes.dryRun, events: deleteEvents,
+        batchSize: d.targets.contactDelete.batchSize,
+        maxPerHour: d.deletes.maxPerHour,
+        dryRun: d.deletes.dryRun,
+        events: deleteEvents,
       }) as Target,
     },
     deletions,
     probe,
     batchSizes: {
-      journey: d.targets.journey.batchSize, triggeredSend: d.targets.triggeredSend.batchSize, transactional: d.targets.transactional.batchSize,
-      dataExtension: de.batchSize, contactDelete: d.targets.contactDelete.batchSize,
+      journey: d.targets.journey.batchSize,
+      triggeredSend: d.targets.triggeredSend.batchSize,
+      transactional: d.targets.transactional.batchSize,
+      dataExtension: de.batchSize,
+      contactDelete: d.targets.contactDelete.batchSize,
     },
     retry: new RetryPolicy(d.maxAttempts, d.retry),
     breakers,

@@ -43,7 +43,10 @@ export function clientLookup(client: McRestClient | ClientFor): ClientFor {
 
 /** Turns a failure into the outcome `classify` says it deserves. */
 export function failed(id: number, err: unknown): DeliveryOutcome {
-  const error = err instanceof BridgeError ? err : new TransientError(Code.MC_UNEXPECTED, `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  const error =
+    err instanceof BridgeError
+      ? err
+      : new TransientError(Code.MC_UNEXPECTED, `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   if (classify(error) === 'dead') return { id, status: 'dead', error };
   const retryAfterMs = retryAfterOf(error);
   return retryAfterMs === undefined ? { id, status: 'retry', error } : { id, status: 'retry', error, retryAfterMs };

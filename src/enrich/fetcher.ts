@@ -41,9 +41,18 @@ export function restOf(conn: Connection | (() => Connection)): SalesforceRest {
 /** The same REST calls, each told to `onCall` first (telemetry counts them). */
 export function observeRest(rest: SalesforceRest, onCall: (kind: 'query' | 'queryMore' | 'describe') => void): SalesforceRest {
   return {
-    query: (soql) => { onCall('query'); return rest.query(soql); },
-    queryMore: (url) => { onCall('queryMore'); return rest.queryMore(url); },
-    describe: (entity) => { onCall('describe'); return rest.describe(entity); },
+    query: (soql) => {
+      onCall('query');
+      return rest.query(soql);
+    },
+    queryMore: (url) => {
+      onCall('queryMore');
+      return rest.queryMore(url);
+    },
+    describe: (entity) => {
+      onCall('describe');
+      return rest.describe(entity);
+    },
   };
 }
 
@@ -59,8 +68,12 @@ export interface FetcherOptions {
 
 /** Salesforce error codes that no retry can fix. */
 const PERMANENT: ReadonlySet<string> = new Set([
-  SalesforceCode.INVALID_FIELD, SalesforceCode.MALFORMED_QUERY, SalesforceCode.INVALID_TYPE, SalesforceCode.NOT_FOUND,
-  SalesforceCode.INVALID_QUERY_FILTER_OPERATOR, SalesforceCode.INVALID_QUERY_LOCATOR,
+  SalesforceCode.INVALID_FIELD,
+  SalesforceCode.MALFORMED_QUERY,
+  SalesforceCode.INVALID_TYPE,
+  SalesforceCode.NOT_FOUND,
+  SalesforceCode.INVALID_QUERY_FILTER_OPERATOR,
+  SalesforceCode.INVALID_QUERY_LOCATOR,
 ]);
 /** Longest wait between two tries of one fetch. */
 const MAX_RETRY_WAIT_MS = 30_000;
@@ -170,16 +183,21 @@ export class RecordFetcher {
     const work = [...this.#pending];
     this.#pending.clear();
     for (const [entity, p] of work) {
-      this.#load(entity, p).then((found) => {
-        for (const w of p.waiters) {
-          const out = new Map<string, Record<string, unknown>>();
-          for (const id of w.ids) {
-            const r = found.get(id);
-            if (r) out.set(id, r);
+      this.#load(entity, p).then(
+        (found) => {
+          for (const w of p.waiters) {
+            const out = new Map<string, Record<string, unknown>>();
+            for (const id of w.ids) {
+              const r = found.get(id);
+              if (r) out.set(id, r);
+            }
+            w.resolve(out);
           }
-          w.resolve(out);
-        }
-      }, (err: unknown) => { for (const w of p.waiters) w.reject(err); });
+        },
+        (err: unknown) => {
+          for (const w of p.waiters) w.reject(err);
+        },
+      );
     }
   }
 
@@ -206,24 +224,26 @@ export class RecordFetcher {
       length += id.length + 4;
     }
     if (chunk.length > 0) chunks.push(chunk);
-    await Promise.all(chunks.map(async (ids) => {
-      const soql = `${head}${ids.map((id) => `'${id}'`).join(', ')})`;
-      let page = await this.#retrying(`fetch ${entity}`, () => this.#query(soql));
-      for (;;) {
-        for (const r of page.records) {
-          const record = plain(r);
-          const id = String(record.Id ?? '');
-          const key = `${entity}:${id}`;
-          // Merge with what is cached: another route may have asked for other fields.
-          const merged = { ...this.#cache?.get(key), ...record };
-          this.#cache?.set(key, merged);
-          found.set(id, merged);
+    await Promise.all(
+      chunks.map(async (ids) => {
+        const soql = `${head}${ids.map((id) => `'${id}'`).join(', ')})`;
+        let page = await this.#retrying(`fetch ${entity}`, () => this.#query(soql));
+        for (;;) {
+          for (const r of page.records) {
+            const record = plain(r);
+            const id = String(record.Id ?? '');
+            const key = `${entity}:${id}`;
+            // Merge with what is cached: another route may have asked for other fields.
+            const merged = { ...this.#cache?.get(key), ...record };
+            this.#cache?.set(key, merged);
+            found.set(id, merged);
+          }
+          if (page.done || !page.nextRecordsUrl) break;
+          const next = page.nextRecordsUrl;
+          page = await this.#retrying(`fetch ${entity}`, () => this.#more(next));
         }
-        if (page.done || !page.nextRecordsUrl) break;
-        const next = page.nextRecordsUrl;
-        page = await this.#retrying(`fetch ${entity}`, () => this.#more(next));
-      }
-    }));
+      }),
+    );
     return found;
   }
 
@@ -240,14 +260,18 @@ export class RecordFetcher {
   async #retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
       return await retrying(call, {
-        maxAttempts: this.#opts.maxAttempts, baseMs: this.#opts.retryDelayMs ?? 500, capMs: MAX_RETRY_WAIT_MS,
+        maxAttempts: this.#opts.maxAttempts,
+        baseMs: this.#opts.retryDelayMs ?? 500,
+        capMs: MAX_RETRY_WAIT_MS,
         shouldRetry: (err) => !PERMANENT.has(salesforceCodeOf(err)),
       });
     } catch (gaveUp) {
       const { attempts, cause: err } = gaveUp as GaveUp;
       const code = salesforceCodeOf(err);
       const permanent = PERMANENT.has(code);
-      throw new FetchError(code, `${what}: ${(err as Error).message ?? String(err)}${permanent ? '' : ` (after ${attempts} attempts)`}`, permanent, { cause: err });
+      throw new FetchError(code, `${what}: ${(err as Error).message ?? String(err)}${permanent ? '' : ` (after ${attempts} attempts)`}`, permanent, {
+        cause: err,
+      });
     }
   }
 }

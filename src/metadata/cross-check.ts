@@ -25,8 +25,7 @@ const q = (v: unknown) => JSON.stringify(v);
 
 /** Objects selected on a channel (`ChangeEvents` or `X__chn`), from its members. */
 function selectedOn(app: ForceApp, channel: string): string[] {
-  return app.members.filter((m) => m.eventChannel === channel)
-    .map((m) => objectOfChangeEvent(m.selectedEntity) ?? m.selectedEntity);
+  return app.members.filter((m) => m.eventChannel === channel).map((m) => objectOfChangeEvent(m.selectedEntity) ?? m.selectedEntity);
 }
 
 /**
@@ -38,38 +37,108 @@ export function channelSource(app: ForceApp, name: string, key: string): { sourc
   if (prefix === 'event') {
     if (topic.endsWith('__chn')) {
       const channel = app.channels.get(topic);
-      if (channel === undefined) return { source: undefined, findings: [finding('error', 'config-channel-defined', `${name}: no custom channel ${topic} in force-app (platformEventChannels/)`, { key })] };
-      if (channel.channelType !== 'event') return { source: undefined, findings: [finding('error', 'config-channel-defined', `${name}: ${topic} is a ${channel.channelType} channel; subscribe to it as /data/${topic}`, { key, file: channel.file })] };
+      if (channel === undefined)
+        return {
+          source: undefined,
+          findings: [
+            finding('error', 'config-channel-defined', `${name}: no custom channel ${topic} in force-app (platformEventChannels/)`, { key }),
+          ],
+        };
+      if (channel.channelType !== 'event')
+        return {
+          source: undefined,
+          findings: [
+            finding('error', 'config-channel-defined', `${name}: ${topic} is a ${channel.channelType} channel; subscribe to it as /data/${topic}`, {
+              key,
+              file: channel.file,
+            }),
+          ],
+        };
       return { source: { kind: 'event', entities: selectedOn(app, topic) }, findings: [] };
     }
     const event = app.objects.get(topic);
     if (event === undefined || !event.isEvent) {
-      return { source: undefined, findings: [finding('error', 'config-event-defined', `${name}: platform event ${topic} is not defined in force-app (objects/${topic}/)`, { key })] };
+      return {
+        source: undefined,
+        findings: [
+          finding('error', 'config-event-defined', `${name}: platform event ${topic} is not defined in force-app (objects/${topic}/)`, { key }),
+        ],
+      };
     }
     return { source: { kind: 'event', entities: [topic] }, findings: [] };
   }
   if (topic === STANDARD_CHANGE_CHANNEL) {
     const entities = selectedOn(app, STANDARD_CHANGE_CHANNEL);
-    return entities.length > 0 ? { source: { kind: 'change', entities }, findings: [] }
-      : { source: undefined, findings: [finding('error', 'config-cdc-selected', `${name}: no object is selected for Change Data Capture in force-app (platformEventChannelMembers/ChangeEvents_*)`, { key })] };
+    return entities.length > 0
+      ? { source: { kind: 'change', entities }, findings: [] }
+      : {
+          source: undefined,
+          findings: [
+            finding(
+              'error',
+              'config-cdc-selected',
+              `${name}: no object is selected for Change Data Capture in force-app (platformEventChannelMembers/ChangeEvents_*)`,
+              { key },
+            ),
+          ],
+        };
   }
   if (topic.endsWith('__chn')) {
     const channel = app.channels.get(topic);
-    if (channel === undefined) return { source: undefined, findings: [finding('error', 'config-channel-defined', `${name}: no custom channel ${topic} in force-app (platformEventChannels/)`, { key })] };
-    if (channel.channelType !== 'data') return { source: undefined, findings: [finding('error', 'config-channel-defined', `${name}: ${topic} is an event channel; subscribe to it as /event/${topic}`, { key, file: channel.file })] };
+    if (channel === undefined)
+      return {
+        source: undefined,
+        findings: [finding('error', 'config-channel-defined', `${name}: no custom channel ${topic} in force-app (platformEventChannels/)`, { key })],
+      };
+    if (channel.channelType !== 'data')
+      return {
+        source: undefined,
+        findings: [
+          finding('error', 'config-channel-defined', `${name}: ${topic} is an event channel; subscribe to it as /event/${topic}`, {
+            key,
+            file: channel.file,
+          }),
+        ],
+      };
     const entities = selectedOn(app, topic);
-    return entities.length > 0 ? { source: { kind: 'change', entities }, findings: [] }
-      : { source: undefined, findings: [finding('error', 'config-channel-defined', `${name}: custom channel ${topic} has no members, so it delivers nothing`, { key, file: channel.file })] };
+    return entities.length > 0
+      ? { source: { kind: 'change', entities }, findings: [] }
+      : {
+          source: undefined,
+          findings: [
+            finding('error', 'config-channel-defined', `${name}: custom channel ${topic} has no members, so it delivers nothing`, {
+              key,
+              file: channel.file,
+            }),
+          ],
+        };
   }
   const object = objectOfChangeEvent(topic);
   if (object === undefined) {
-    return { source: undefined, findings: [finding('error', 'config-cdc-selected', `${name}: not a change event channel (/data/<Object>ChangeEvent, /data/<Name>__ChangeEvent, /data/ChangeEvents or /data/<Name>__chn)`, { key })] };
+    return {
+      source: undefined,
+      findings: [
+        finding(
+          'error',
+          'config-cdc-selected',
+          `${name}: not a change event channel (/data/<Object>ChangeEvent, /data/<Name>__ChangeEvent, /data/ChangeEvents or /data/<Name>__chn)`,
+          { key },
+        ),
+      ],
+    };
   }
   const member = app.members.find((m) => m.eventChannel === STANDARD_CHANGE_CHANNEL && m.selectedEntity === topic);
   if (member === undefined) {
     return {
       source: undefined,
-      findings: [finding('error', 'config-cdc-selected', `${name}: ${object} is not selected for Change Data Capture; add platformEventChannelMembers/ChangeEvents_${changeEventName(object)}.platformEventChannelMember-meta.xml`, { key })],
+      findings: [
+        finding(
+          'error',
+          'config-cdc-selected',
+          `${name}: ${object} is not selected for Change Data Capture; add platformEventChannelMembers/ChangeEvents_${changeEventName(object)}.platformEventChannelMember-meta.xml`,
+          { key },
+        ),
+      ],
     };
   }
   return { source: { kind: 'change', entities: [object] }, findings: [] };
@@ -80,7 +149,7 @@ async function mapperFields(name: string, dirs: MapperDirs): Promise<string[] | 
   const file = findMapperFile(name, dirs);
   if (file === undefined) return undefined;
   const module = (await import(file.href)) as { fields?: unknown };
-  return Array.isArray(module.fields) && module.fields.every((f) => typeof f === 'string') ? module.fields as string[] : undefined;
+  return Array.isArray(module.fields) && module.fields.every((f) => typeof f === 'string') ? (module.fields as string[]) : undefined;
 }
 
 function fieldOf(event: ObjectDef, path: string): boolean {
@@ -113,14 +182,30 @@ export async function crossCheckConfig(config: ParsedConfig, app: ForceApp, opti
     if (source.kind === 'event' && channel.name.endsWith('__e')) {
       const event = app.objects.get(source.entities[0]!)!;
       if (!event.fields.has(channel.recordIdField)) {
-        out.push(finding('error', 'config-route-fields', `${channel.name}: recordIdField ${q(channel.recordIdField)} is not a field of ${event.name} (fields: ${[...event.fields.keys()].join(', ')})`, { key: `channels[${i}].recordIdField`, file: event.file }));
+        out.push(
+          finding(
+            'error',
+            'config-route-fields',
+            `${channel.name}: recordIdField ${q(channel.recordIdField)} is not a field of ${event.name} (fields: ${[...event.fields.keys()].join(', ')})`,
+            { key: `channels[${i}].recordIdField`, file: event.file },
+          ),
+        );
       }
     }
     if (channel.name === `/data/${STANDARD_CHANGE_CHANNEL}` && !app.permissionSets.some((p) => p.userPermissions.has('ViewAllData'))) {
-      out.push(finding('warning', 'config-cdc-selected', `${channel.name} is delivered only to a user with View All Data, and no permission set in force-app grants it`, { key }));
+      out.push(
+        finding(
+          'warning',
+          'config-cdc-selected',
+          `${channel.name} is delivered only to a user with View All Data, and no permission set in force-app grants it`,
+          { key },
+        ),
+      );
     }
     if (!config.routes.some((r) => r.channel === channel.name)) {
-      out.push(finding('warning', 'config-channel-unrouted', `${channel.name}: no route uses this channel, so its events are received and dropped`, { key }));
+      out.push(
+        finding('warning', 'config-channel-unrouted', `${channel.name}: no route uses this channel, so its events are received and dropped`, { key }),
+      );
     }
   });
 
@@ -131,14 +216,25 @@ export async function crossCheckConfig(config: ParsedConfig, app: ForceApp, opti
     if (source === undefined) continue; // the channel's own finding says why
     route.entities.forEach((entity, j) => {
       if (!source.entities.includes(entity)) {
-        out.push(finding('error', 'config-route-entities', `route ${q(route.name)}: ${route.channel} does not deliver ${entity} (it delivers ${source.entities.join(', ')})`, { key: `${at}.entities[${j}]` }));
+        out.push(
+          finding(
+            'error',
+            'config-route-entities',
+            `route ${q(route.name)}: ${route.channel} does not deliver ${entity} (it delivers ${source.entities.join(', ')})`,
+            { key: `${at}.entities[${j}]` },
+          ),
+        );
       }
     });
     if (route.mapper !== undefined) {
       try {
         await loadMapper(route.mapper, `${at}.mapper`, mappersDir);
       } catch (err) {
-        out.push(finding('error', 'config-mapper', err instanceof ConfigError ? err.message.slice(err.key.length + 2) : String(err), { key: `${at}.mapper` }));
+        out.push(
+          finding('error', 'config-mapper', err instanceof ConfigError ? err.message.slice(err.key.length + 2) : String(err), {
+            key: `${at}.mapper`,
+          }),
+        );
         continue;
       }
     }
@@ -153,7 +249,14 @@ export async function crossCheckConfig(config: ParsedConfig, app: ForceApp, opti
     for (const event of events) {
       for (const read of reads) {
         if (!fieldOf(event, read.path)) {
-          out.push(finding('error', 'config-route-fields', `route ${q(route.name)} reads ${q(read.path)}, which is not a field of ${event.name} (fields: ${[...event.fields.keys()].join(', ')})`, { key: read.key, file: event.file }));
+          out.push(
+            finding(
+              'error',
+              'config-route-fields',
+              `route ${q(route.name)} reads ${q(read.path)}, which is not a field of ${event.name} (fields: ${[...event.fields.keys()].join(', ')})`,
+              { key: read.key, file: event.file },
+            ),
+          );
         }
       }
     }
@@ -173,13 +276,30 @@ function feedbackFindings(config: ParsedConfig, app: ForceApp): Finding[] {
   const key = `routes[${first}].feedback`;
   const event = app.objects.get(STATUS_EVENT);
   if (event === undefined || !event.isEvent) {
-    return [finding('error', 'config-feedback', `feedback publishes ${STATUS_EVENT}, which is not defined in force-app (objects/${STATUS_EVENT}/)`, { key })];
+    return [
+      finding('error', 'config-feedback', `feedback publishes ${STATUS_EVENT}, which is not defined in force-app (objects/${STATUS_EVENT}/)`, {
+        key,
+      }),
+    ];
   }
   const out: Finding[] = [];
   const missing = STATUS_FIELDS.filter((f) => !event.fields.has(f));
-  if (missing.length > 0) out.push(finding('error', 'config-feedback', `${STATUS_EVENT} lacks ${missing.join(', ')}, which the bridge sets on every status`, { key, file: event.file }));
+  if (missing.length > 0)
+    out.push(
+      finding('error', 'config-feedback', `${STATUS_EVENT} lacks ${missing.join(', ')}, which the bridge sets on every status`, {
+        key,
+        file: event.file,
+      }),
+    );
   if (!app.permissionSets.some((p) => p.objects.some((o) => o.object === STATUS_EVENT && o.allowCreate))) {
-    out.push(finding('error', 'config-feedback', `no permission set in force-app lets the integration user create ${STATUS_EVENT}: Salesforce would refuse every status`, { key, file: app.permissionSets[0]?.file }));
+    out.push(
+      finding(
+        'error',
+        'config-feedback',
+        `no permission set in force-app lets the integration user create ${STATUS_EVENT}: Salesforce would refuse every status`,
+        { key, file: app.permissionSets[0]?.file },
+      ),
+    );
   }
   return out;
 }

@@ -31,10 +31,32 @@ export const STANDARD_CHANGE_CHANNEL = 'ChangeEvents';
  * supported, but nothing here vouches for it.
  */
 export const CDC_STANDARD_OBJECTS: ReadonlySet<string> = new Set([
-  'Account', 'Asset', 'Campaign', 'CampaignMember', 'Case', 'Contact', 'ContactPointEmail', 'ContactPointPhone',
-  'Contract', 'Entitlement', 'Event', 'Individual', 'Lead', 'Opportunity', 'OpportunityLineItem', 'Order',
-  'OrderItem', 'Pricebook2', 'PricebookEntry', 'Product2', 'Quote', 'QuoteLineItem', 'ServiceAppointment',
-  'Task', 'User', 'WorkOrder',
+  'Account',
+  'Asset',
+  'Campaign',
+  'CampaignMember',
+  'Case',
+  'Contact',
+  'ContactPointEmail',
+  'ContactPointPhone',
+  'Contract',
+  'Entitlement',
+  'Event',
+  'Individual',
+  'Lead',
+  'Opportunity',
+  'OpportunityLineItem',
+  'Order',
+  'OrderItem',
+  'Pricebook2',
+  'PricebookEntry',
+  'Product2',
+  'Quote',
+  'QuoteLineItem',
+  'ServiceAppointment',
+  'Task',
+  'User',
+  'WorkOrder',
 ]);
 
 /** At most this many enriched fields per channel member. */
@@ -74,9 +96,21 @@ export const MIN_API = { enrichedFields: 51, filterExpression: 56 } as const;
  * permission set naming one is refused on deploy.
  */
 export const REQUIRED_STANDARD_FIELDS: ReadonlySet<string> = new Set([
-  'Account.Name', 'Contact.LastName', 'Lead.LastName', 'Lead.Company', 'Lead.Status',
-  'Opportunity.Name', 'Opportunity.StageName', 'Opportunity.CloseDate', 'Case.Status', 'Case.Origin',
-  'Order.Status', 'Order.EffectiveDate', 'Order.AccountId', 'Campaign.Name', 'Product2.Name',
+  'Account.Name',
+  'Contact.LastName',
+  'Lead.LastName',
+  'Lead.Company',
+  'Lead.Status',
+  'Opportunity.Name',
+  'Opportunity.StageName',
+  'Opportunity.CloseDate',
+  'Case.Status',
+  'Case.Origin',
+  'Order.Status',
+  'Order.EffectiveDate',
+  'Order.AccountId',
+  'Campaign.Name',
+  'Product2.Name',
 ]);
 
 /** The only permissions a platform event takes: read (subscribe) and create (publish). */

@@ -18,7 +18,12 @@ export interface Finding {
 }
 
 /** A finding, with `file` shown relative to the working directory. */
-export function finding(severity: Severity, rule: string, message: string, where: { file?: string | undefined; key?: string | undefined } = {}): Finding {
+export function finding(
+  severity: Severity,
+  rule: string,
+  message: string,
+  where: { file?: string | undefined; key?: string | undefined } = {},
+): Finding {
   const f: Finding = { severity, rule, message };
   if (where.file !== undefined) f.file = shownPath(where.file);
   if (where.key !== undefined) f.key = where.key;
@@ -41,5 +46,8 @@ export function formatFinding(f: Finding, configPath?: string): string {
 /** Errors first, then warnings, then notes; stable within a severity. */
 export function sortFindings(findings: readonly Finding[]): Finding[] {
   const order: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
-  return findings.map((f, i) => ({ f, i })).sort((a, b) => order[a.f.severity] - order[b.f.severity] || a.i - b.i).map((x) => x.f);
+  return findings
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => order[a.f.severity] - order[b.f.severity] || a.i - b.i)
+    .map((x) => x.f);
 }

@@ -194,7 +194,8 @@ function findProject(dir: string): ForceApp['project'] {
 
 function fieldDef(xml: Xml, name: string, file: string): FieldDef {
   return {
-    name, file,
+    name,
+    file,
     fullName: text(xml.fullName),
     type: text(xml.type),
     length: num(xml.length),
@@ -208,9 +209,32 @@ function fieldDef(xml: Xml, name: string, file: string): FieldDef {
   };
 }
 
-const REFERENCE_KEYS = new Set(['elementReference', 'targetReference', 'leftValueReference', 'assignToReference', 'inputReference', 'collectionReference']);
-const ELEMENT_KINDS = ['actionCalls', 'assignments', 'constants', 'decisions', 'formulas', 'loops', 'recordCreates', 'recordDeletes',
-  'recordLookups', 'recordUpdates', 'screens', 'subflows', 'textTemplates', 'variables', 'collectionProcessors', 'transforms'];
+const REFERENCE_KEYS = new Set([
+  'elementReference',
+  'targetReference',
+  'leftValueReference',
+  'assignToReference',
+  'inputReference',
+  'collectionReference',
+]);
+const ELEMENT_KINDS = [
+  'actionCalls',
+  'assignments',
+  'constants',
+  'decisions',
+  'formulas',
+  'loops',
+  'recordCreates',
+  'recordDeletes',
+  'recordLookups',
+  'recordUpdates',
+  'screens',
+  'subflows',
+  'textTemplates',
+  'variables',
+  'collectionProcessors',
+  'transforms',
+];
 
 function collectReferences(value: unknown, out: string[]): void {
   if (typeof value === 'string') {
@@ -232,14 +256,16 @@ function collectReferences(value: unknown, out: string[]): void {
 function flowDef(xml: Xml, name: string, file: string): FlowDef {
   const start = (xml.start ?? {}) as Xml;
   const elements = new Set<string>();
-  for (const kind of ELEMENT_KINDS) for (const el of list(xml[kind])) {
-    const n = text(el.name);
-    if (n) elements.add(n);
-  }
+  for (const kind of ELEMENT_KINDS)
+    for (const el of list(xml[kind])) {
+      const n = text(el.name);
+      if (n) elements.add(n);
+    }
   const references: string[] = [];
   collectReferences(xml, references);
   return {
-    name, file,
+    name,
+    file,
     triggerObject: text(start.object),
     triggerType: text(start.triggerType),
     recordTriggerType: text(start.recordTriggerType),
@@ -262,8 +288,15 @@ function flowDef(xml: Xml, name: string, file: string): FlowDef {
  */
 export async function readForceApp(dir: string): Promise<ForceApp> {
   const app: ForceApp = {
-    dir, project: findProject(dir), components: [], resolveError: undefined,
-    objects: new Map(), channels: new Map(), members: [], permissionSets: [], flows: [],
+    dir,
+    project: findProject(dir),
+    components: [],
+    resolveError: undefined,
+    objects: new Map(),
+    channels: new Map(),
+    members: [],
+    permissionSets: [],
+    flows: [],
   };
   if (!existsSync(dir)) {
     app.resolveError = `${dir} does not exist`;
@@ -283,9 +316,14 @@ export async function readForceApp(dir: string): Promise<ForceApp> {
       case 'CustomObject': {
         const xml = await root(c, 'CustomObject');
         const object: ObjectDef = {
-          name: c.fullName, file, isEvent: c.fullName.endsWith('__e'),
-          eventType: text(xml.eventType), publishBehavior: text(xml.publishBehavior),
-          deploymentStatus: text(xml.deploymentStatus), label: text(xml.label), pluralLabel: text(xml.pluralLabel),
+          name: c.fullName,
+          file,
+          isEvent: c.fullName.endsWith('__e'),
+          eventType: text(xml.eventType),
+          publishBehavior: text(xml.publishBehavior),
+          deploymentStatus: text(xml.deploymentStatus),
+          label: text(xml.label),
+          pluralLabel: text(xml.pluralLabel),
           fields: new Map(),
         };
         // Fields declared inline (mdapi style) and as child files (source format) both count.
@@ -310,7 +348,8 @@ export async function readForceApp(dir: string): Promise<ForceApp> {
       case 'PlatformEventChannelMember': {
         const xml = await root(c, 'PlatformEventChannelMember');
         app.members.push({
-          name: c.fullName, file,
+          name: c.fullName,
+          file,
           eventChannel: text(xml.eventChannel) ?? '',
           selectedEntity: text(xml.selectedEntity) ?? '',
           enrichedFields: list(xml.enrichedFields).map((f) => text(f.name) ?? ''),
@@ -321,14 +360,23 @@ export async function readForceApp(dir: string): Promise<ForceApp> {
       case 'PermissionSet': {
         const xml = await root(c, 'PermissionSet');
         app.permissionSets.push({
-          name: c.fullName, file,
+          name: c.fullName,
+          file,
           objects: list(xml.objectPermissions).map((p) => ({
             object: text(p.object) ?? '',
-            allowRead: bool(p.allowRead), allowCreate: bool(p.allowCreate), allowEdit: bool(p.allowEdit),
-            allowDelete: bool(p.allowDelete), viewAllRecords: bool(p.viewAllRecords), modifyAllRecords: bool(p.modifyAllRecords),
+            allowRead: bool(p.allowRead),
+            allowCreate: bool(p.allowCreate),
+            allowEdit: bool(p.allowEdit),
+            allowDelete: bool(p.allowDelete),
+            viewAllRecords: bool(p.viewAllRecords),
+            modifyAllRecords: bool(p.modifyAllRecords),
           })),
           fields: list(xml.fieldPermissions).map((p) => ({ field: text(p.field) ?? '', readable: bool(p.readable), editable: bool(p.editable) })),
-          userPermissions: new Set(list(xml.userPermissions).filter((p) => bool(p.enabled)).map((p) => text(p.name) ?? '')),
+          userPermissions: new Set(
+            list(xml.userPermissions)
+              .filter((p) => bool(p.enabled))
+              .map((p) => text(p.name) ?? ''),
+          ),
         });
         break;
       }

@@ -22,7 +22,11 @@ export type Describe = (object: string) => Promise<{ name: string; fields: reado
 
 /** The part of jsforce used here. */
 interface Jsforce {
-  Connection: new (options: { instanceUrl: string; accessToken: string; version: string }) => {
+  Connection: new (options: {
+    instanceUrl: string;
+    accessToken: string;
+    version: string;
+  }) => {
     sobject(name: string): { describe(): Promise<{ name: string; fields: { name: string }[] }> };
   };
 }
@@ -57,7 +61,7 @@ function neededFields(input: ProbeInput): Map<string, Map<string, string>> {
   const needs = new Map<string, Map<string, string>>();
   const need = (object: string, field: string, key: string) => {
     let fields = needs.get(object);
-    if (fields === undefined) needs.set(object, fields = new Map());
+    if (fields === undefined) needs.set(object, (fields = new Map()));
     if (!fields.has(field)) fields.set(field, key);
   };
   input.config.channels.forEach((channel, i) => {
@@ -94,16 +98,37 @@ export async function probeSalesforce(input: ProbeInput, describe: Describe): Pr
     } catch (err) {
       const { code, message } = errorText(err);
       const notFound = code === SalesforceCode.NOT_FOUND || code === SalesforceCode.INVALID_TYPE || /does not exist|not found/i.test(message);
-      out.push(finding('error', 'org-describe', notFound
-        ? `${object} does not exist in the org, or the integration user cannot see it (deploy force-app and assign the permission set): ${code}`
-        : `describing ${object} failed: ${code}: ${message}`, { key: firstKey }));
+      out.push(
+        finding(
+          'error',
+          'org-describe',
+          notFound
+            ? `${object} does not exist in the org, or the integration user cannot see it (deploy force-app and assign the permission set): ${code}`
+            : `describing ${object} failed: ${code}: ${message}`,
+          { key: firstKey },
+        ),
+      );
       continue;
     }
     for (const [field, key] of fields) {
       if (field === '' || names.has(field) || (object.endsWith('__e') && EVENT_SYSTEM_FIELDS.has(field))) continue;
-      out.push(finding('error', 'org-describe', `${object}.${field} does not exist in the org or is not visible to the integration user (field-level security)`, { key }));
+      out.push(
+        finding(
+          'error',
+          'org-describe',
+          `${object}.${field} does not exist in the org or is not visible to the integration user (field-level security)`,
+          { key },
+        ),
+      );
     }
-    out.push(finding('info', 'org-describe', `${object}: described, ${fields.size > 1 ? `${[...fields.keys()].filter(Boolean).length} field(s) present` : 'present'}`, { key: firstKey }));
+    out.push(
+      finding(
+        'info',
+        'org-describe',
+        `${object}: described, ${fields.size > 1 ? `${[...fields.keys()].filter(Boolean).length} field(s) present` : 'present'}`,
+        { key: firstKey },
+      ),
+    );
   }
   return out;
 }
@@ -121,16 +146,23 @@ export async function probeMarketingCloud(config: BridgeConfig): Promise<Finding
     const account = mid ?? mc.accountId ?? '';
     let client = clients.get(account);
     if (!client) {
-      const manager = new McTokenManager({ authBaseUrl: mc.authBaseUrl, clientId: mc.clientId, clientSecret: mc.clientSecret, ...(account ? { accountId: account } : {}) });
+      const manager = new McTokenManager({
+        authBaseUrl: mc.authBaseUrl,
+        clientId: mc.clientId,
+        clientSecret: mc.clientSecret,
+        ...(account ? { accountId: account } : {}),
+      });
       managers.set(account, manager);
-      clients.set(account, client = new McRestClient(manager));
+      clients.set(account, (client = new McRestClient(manager)));
     }
     return client;
   };
   const out: Finding[] = [];
   try {
     const token = await clientFor(undefined).tokens.get();
-    out.push(finding('info', 'mc-token', `Marketing Cloud token obtained; REST base ${new URL(token.restBaseUrl).host}`, { key: 'marketingCloud.clientId' }));
+    out.push(
+      finding('info', 'mc-token', `Marketing Cloud token obtained; REST base ${new URL(token.restBaseUrl).host}`, { key: 'marketingCloud.clientId' }),
+    );
   } catch (err) {
     const { code, message } = errorText(err);
     return [finding('error', 'mc-token', `no Marketing Cloud token: ${code}: ${message}`, { key: 'marketingCloud.clientId' })];
@@ -142,7 +174,14 @@ export async function probeMarketingCloud(config: BridgeConfig): Promise<Finding
       out.push(finding(severity, 'mc-target', v.detail, { key: v.configKey }));
     }
     for (const m of report.missingScopes) {
-      out.push(finding('error', 'mc-scope', `the token lacks scope ${m.scope}, which this route needs (granted: ${m.granted || 'none'}); add it to the installed package's API integration component`, { key: m.configKey }));
+      out.push(
+        finding(
+          'error',
+          'mc-scope',
+          `the token lacks scope ${m.scope}, which this route needs (granted: ${m.granted || 'none'}); add it to the installed package's API integration component`,
+          { key: m.configKey },
+        ),
+      );
     }
     for (const [i, route] of config.routes.entries()) {
       if (route.target.type !== 'dataExtension') continue;
@@ -150,7 +189,11 @@ export async function probeMarketingCloud(config: BridgeConfig): Promise<Finding
         out.push(...checkDataExtensionFields(route, i, await readDataExtensionFields(clientFor(route.target.mid), route.target.key)));
       } catch (err) {
         const { code, message } = errorText(err);
-        out.push(finding('warning', 'de-fields', `could not read the fields of data extension ${route.target.key}: ${code}: ${message}`, { key: `routes[${i}].target.key` }));
+        out.push(
+          finding('warning', 'de-fields', `could not read the fields of data extension ${route.target.key}: ${code}: ${message}`, {
+            key: `routes[${i}].target.key`,
+          }),
+        );
       }
     }
   } finally {

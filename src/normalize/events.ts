@@ -22,7 +22,6 @@ export interface NormalizeResult {
   deadLetters: NewDeadLetter[];
 }
 
-
 const CHANGE_TYPE_SET: ReadonlySet<string> = new Set(CHANGE_TYPES);
 
 type Obj = Record<string, unknown>;
@@ -67,8 +66,7 @@ export function normalizeInto(raw: RawEvent, channel: ChannelConfig, events: Nor
 
 /** Why a header field is unusable, or undefined. Optional fields may be absent. */
 function headerProblem(header: Obj): string | undefined {
-  const bad = (field: string, expected: string) =>
-    `ChangeEventHeader.${field}: expected ${expected}, got ${showValue(header[field])}`;
+  const bad = (field: string, expected: string) => `ChangeEventHeader.${field}: expected ${expected}, got ${showValue(header[field])}`;
   const { entityName, changeType, recordIds } = header;
   if (typeof entityName !== 'string' || entityName === '') return bad('entityName', 'a non-empty string');
   if (typeof changeType !== 'string' || !CHANGE_TYPE_SET.has(changeType)) return bad('changeType', `one of ${CHANGE_TYPES.join(', ')}`);
@@ -166,7 +164,13 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
       }
       const recordId = tryTo18(id);
       if (recordId === undefined) {
-        const source: KeySource = { ...fallback, transactionKey: template.transactionKey, sequenceNumber: template.sequenceNumber, commitTimestamp: template.commitTimestamp, recordId: id };
+        const source: KeySource = {
+          ...fallback,
+          transactionKey: template.transactionKey,
+          sequenceNumber: template.sequenceNumber,
+          commitTimestamp: template.commitTimestamp,
+          recordId: id,
+        };
         deadLetters.push(deadLetter(raw, source, Code.INVALID_ID, `ChangeEventHeader.recordIds[${i}]: invalid Salesforce ID: ${idProblem(id)}`));
         continue;
       }

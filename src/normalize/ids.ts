@@ -22,7 +22,6 @@ import { InputError, showValue, Code } from '../core/errors.ts';
 
 const SUFFIX_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';
 
-
 function isUpper(c: number): boolean {
   return c >= 65 && c <= 90;
 }

@@ -34,7 +34,13 @@ export interface RetryOutcome {
 export type DlqConfig = Pick<BridgeConfig, 'channels' | 'routes'>;
 
 /** Retries the dead letters selected by `filter` (see the file comment for what that means). */
-export async function retryDeadLetters(store: DeadLetterStore, config: DlqConfig, mappers: MapperRegistry, filter: DeadLetterFilter, now = Date.now()): Promise<RetryOutcome[]> {
+export async function retryDeadLetters(
+  store: DeadLetterStore,
+  config: DlqConfig,
+  mappers: MapperRegistry,
+  filter: DeadLetterFilter,
+  now = Date.now(),
+): Promise<RetryOutcome[]> {
   const rows = await store.deadLetters({ ...filter, limit: filter.limit ?? Number.MAX_SAFE_INTEGER });
   const out: RetryOutcome[] = [];
   const deliverable = rows.filter((r) => r.target !== null).map((r) => r.id);
@@ -53,7 +59,8 @@ async function rederive(store: DeadLetterStore, config: DlqConfig, mappers: Mapp
   let deadLetters;
   if (row.route === NORMALIZE_ROUTE) {
     const raw = row.payload as RawEvent | null;
-    if (!raw || typeof raw !== 'object' || typeof raw.channel !== 'string') return { id: row.id, result: 'skipped', detail: 'no stored source message' };
+    if (!raw || typeof raw !== 'object' || typeof raw.channel !== 'string')
+      return { id: row.id, result: 'skipped', detail: 'no stored source message' };
     ({ actions, deadLetters } = createPlanner(config, mappers)([raw]));
   } else {
     const route = config.routes.find((r) => r.name === row.route);
@@ -65,7 +72,12 @@ async function rederive(store: DeadLetterStore, config: DlqConfig, mappers: Mapp
     ({ actions, deadLetters } = compileRoutes({ routes: [route] }, mappers).route(event));
   }
   const r = await store.replaceDeadLetter(row.id, actions, deadLetters, now);
-  if (r.stillDead) return { id: row.id, result: 'still_dead', detail: deadLetters.find((d) => d.idempotencyKey === row.idempotencyKey)?.reason ?? 'failed again' };
-  const parts = [r.requeued ? 'due again' : 'replaced', r.inserted > 0 ? `${r.inserted} new action(s)` : '', r.deadLettered > 0 ? `${r.deadLettered} new dead letter(s)` : ''].filter(Boolean);
+  if (r.stillDead)
+    return { id: row.id, result: 'still_dead', detail: deadLetters.find((d) => d.idempotencyKey === row.idempotencyKey)?.reason ?? 'failed again' };
+  const parts = [
+    r.requeued ? 'due again' : 'replaced',
+    r.inserted > 0 ? `${r.inserted} new action(s)` : '',
+    r.deadLettered > 0 ? `${r.deadLettered} new dead letter(s)` : '',
+  ].filter(Boolean);
   return { id: row.id, result: r.requeued ? 'requeued' : 'rederived', detail: parts.join(', ') };
 }

@@ -54,12 +54,18 @@ export function startRetention(o: RetentionOptions): Retention {
       // Let deliveries and commits in between: each batch is its own short transaction.
       await new Promise((r) => setImmediate(r));
     }
-    if (total > 0) o.logger.info({ event: 'retention_pruned', deleted: total, deliveredBefore: new Date(cutoff).toISOString() }, 'delivered actions past the retention window deleted');
+    if (total > 0)
+      o.logger.info(
+        { event: 'retention_pruned', deleted: total, deliveredBefore: new Date(cutoff).toISOString() },
+        'delivered actions past the retention window deleted',
+      );
     return total;
   };
 
   const runOnce = (): Promise<number> => {
-    running ??= prune().finally(() => { running = undefined; });
+    running ??= prune().finally(() => {
+      running = undefined;
+    });
     return running;
   };
   const tick = (): void => {

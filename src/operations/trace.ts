@@ -58,7 +58,9 @@ export function renderTrace(trace: RecordTrace): string {
     lines.push('');
     const admin = e.adminCorrelationId ? `  adminCorrelationId=${e.adminCorrelationId}` : '';
     lines.push(`#${e.id}  correlationId=${e.correlationId}${admin}  status=${e.status}`);
-    lines.push(`  ${at(e.receivedAt)}  received     ${e.channel}  replayId=${e.replayId}  changeType=${e.changeType ?? '(unreadable)'}  recordId=${e.recordId || '(none)'}`);
+    lines.push(
+      `  ${at(e.receivedAt)}  received     ${e.channel}  replayId=${e.replayId}  changeType=${e.changeType ?? '(unreadable)'}  recordId=${e.recordId || '(none)'}`,
+    );
     if (e.target !== null) {
       const what = e.batchKey ? `${e.target} ${e.batchKey} (${e.mode ?? 'batch'})` : e.target;
       lines.push(`  ${at(e.createdAt)}  routed       route=${e.route}  action=${what}  contactKey=${e.contactKey}`);
@@ -79,13 +81,17 @@ export function renderTrace(trace: RecordTrace): string {
       const when = e.attempts.length === 0 ? 'before delivery' : `after ${e.attempts.length} attempt${e.attempts.length === 1 ? '' : 's'}`;
       lines.push(`  ${at(e.attempts.at(-1)?.at ?? e.createdAt)}  dead-letter  ${when}, route=${e.route}  ${e.errorCode ?? ''}: ${e.error ?? ''}`);
     } else if (e.status === 'pending' || e.status === 'inflight') {
-      lines.push(`  ${' '.repeat(24)}  ${e.status === 'inflight' ? 'in flight   ' : 'pending     '} ${e.attempts.length} attempt${e.attempts.length === 1 ? '' : 's'} so far`);
+      lines.push(
+        `  ${' '.repeat(24)}  ${e.status === 'inflight' ? 'in flight   ' : 'pending     '} ${e.attempts.length} attempt${e.attempts.length === 1 ? '' : 's'} so far`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;
 }
 
 function formatIds(ids: DeliveryIds): string {
-  const parts = Object.entries(ids).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`);
+  const parts = Object.entries(ids)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k}=${v}`);
   return parts.length > 0 ? parts.join('  ') : '(Marketing Cloud returned no identifier)';
 }

@@ -170,8 +170,12 @@ export interface IntakeStore {
    * Stores actions and dead letters derived from a batch of events and moves each named
    * channel's checkpoint, all in one transaction. Keys already stored are refused, not errors.
    */
-  commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
-    marks?: ReadonlyMap<string, number>): Promise<CommitResult>;
+  commitBatch(
+    actions: readonly NewAction[],
+    deadLetters: readonly NewDeadLetter[],
+    checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>,
+  ): Promise<CommitResult>;
   /**
    * The latest CDC commitTimestamp committed per channel (`marks` of commitBatch, stored with the
    * checkpoint): where a reconciliation starts after a refused replay ID or a GAP_OVERFLOW.
@@ -299,6 +303,15 @@ export interface FeedbackStore {
   addStatus(fields: StatusEventFields, now: number): Promise<void>;
 }
 
-export interface Store extends FeedbackStore, IntakeStore, DeliveryStore, HistoryStore, DeadLetterStore, RetentionStore, AdminStore, RowVersionStore, JobStore {
+export interface Store
+  extends FeedbackStore,
+    IntakeStore,
+    DeliveryStore,
+    HistoryStore,
+    DeadLetterStore,
+    RetentionStore,
+    AdminStore,
+    RowVersionStore,
+    JobStore {
   close(): Promise<void>;
 }

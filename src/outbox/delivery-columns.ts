@@ -14,7 +14,11 @@ export interface DeliveryColumns {
 
 /** The column values for a delivered action's identifiers. */
 export function deliveryColumns(ids: DeliveryIds): DeliveryColumns {
-  return { request_id: ids.requestId ?? null, instance_id: ids.eventInstanceId ?? ids.recipientSendId ?? ids.operationId ?? null, message_key: ids.messageKey ?? null };
+  return {
+    request_id: ids.requestId ?? null,
+    instance_id: ids.eventInstanceId ?? ids.recipientSendId ?? ids.operationId ?? null,
+    message_key: ids.messageKey ?? null,
+  };
 }
 
 /** The identifiers stored in a row's columns, or null when it has none. */

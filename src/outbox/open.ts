@@ -23,14 +23,23 @@ export async function openStore(config: StoreConfig): Promise<OpenedStore> {
   // Loaded only for a shared store: pg and its pools cost an embedded bridge memory for nothing.
   const [{ openPostgresStore }, { ChannelLeadership }] = await Promise.all([import('./postgres/store.ts'), import('./postgres/leadership.ts')]);
   const store = await openPostgresStore({
-    url: config.url, schema: config.schema, poolSize: config.poolSize, claimLeaseMs: config.claimLeaseMs,
+    url: config.url,
+    schema: config.schema,
+    poolSize: config.poolSize,
+    claimLeaseMs: config.claimLeaseMs,
     synchronousCommit: config.synchronousCommit,
   });
   return {
     store,
-    leadership: (channels, handlers, logger) => new ChannelLeadership({
-      url: config.url, schema: config.schema, channels, takeoverMs: config.takeoverMs, logger: logger.child({ instance: store.instanceId }), ...handlers,
-    }),
+    leadership: (channels, handlers, logger) =>
+      new ChannelLeadership({
+        url: config.url,
+        schema: config.schema,
+        channels,
+        takeoverMs: config.takeoverMs,
+        logger: logger.child({ instance: store.instanceId }),
+        ...handlers,
+      }),
   };
 }
 

@@ -45,12 +45,28 @@ export interface ReplacementEnding {
 export function replacementEnding(r: Replacement, inserted: number, deadLettered: number): ReplacementEnding {
   const result: ReplaceResult = { requeued: r.takeover !== undefined, inserted, deadLettered, stillDead: false };
   if (r.takeover) {
-    return { row: 'requeued', result, history: { outcome: 'rederived', code: null, detail: `mapping re-run: pending again${inserted > 0 ? `, with ${inserted} more action(s)` : ''}` } };
+    return {
+      row: 'requeued',
+      result,
+      history: {
+        outcome: 'rederived',
+        code: null,
+        detail: `mapping re-run: pending again${inserted > 0 ? `, with ${inserted} more action(s)` : ''}`,
+      },
+    };
   }
   if (r.sameFailure) {
-    return { row: 'still-dead', result: { ...result, stillDead: true }, history: { outcome: 'rederive_failed', code: r.sameFailure.code, detail: r.sameFailure.reason } };
+    return {
+      row: 'still-dead',
+      result: { ...result, stillDead: true },
+      history: { outcome: 'rederive_failed', code: r.sameFailure.code, detail: r.sameFailure.reason },
+    };
   }
-  return { row: 'discarded', result, history: { outcome: 'rederived', code: null, detail: `replaced by ${inserted} action(s) and ${deadLettered} dead letter(s)` } };
+  return {
+    row: 'discarded',
+    result,
+    history: { outcome: 'rederived', code: null, detail: `replaced by ${inserted} action(s) and ${deadLettered} dead letter(s)` },
+  };
 }
 
 /** The error both engines throw when the ID is not a dead letter still in the queue. */

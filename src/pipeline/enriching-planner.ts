@@ -1,4 +1,3 @@
-
 /**
  * The enriching planner: the asynchronous stage between receiving a batch and committing it.
  *
@@ -32,7 +31,6 @@ import { rawDeadLetter, type Planner, type PlannedBatch } from './planner.ts';
 import type { RecordFetcher } from '../enrich/fetcher.ts';
 import { unionNeeds } from '../enrich/needs.ts';
 import { resync, resyncFields } from './resync.ts';
-
 
 /** When nothing was committed on a channel yet, an overflow resync looks back this far. */
 const DEFAULT_LOOKBACK_MS = 60 * 60_000;
@@ -116,7 +114,12 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       for (const { plan: p, routes } of which) {
         const e = p.event;
         telemetry.fetchFailed(e.entityName, reason);
-        refuse(p, routes, Code.ENRICH_FETCH_FAILED, (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`);
+        refuse(
+          p,
+          routes,
+          Code.ENRICH_FETCH_FAILED,
+          (r) => `route "${r.name}": fetching ${e.entityName} ${e.recordId} (${e.changeType}) failed: ${reason}`,
+        );
       }
     };
     let known: ReadonlySet<string>;
@@ -137,7 +140,13 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
         for (const r of q.routes) {
           const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
           if (bad.length > 0) {
-            refuse(q.plan, [r], Code.ENRICH_UNKNOWN_FIELD, () => `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`);
+            refuse(
+              q.plan,
+              [r],
+              Code.ENRICH_UNKNOWN_FIELD,
+              () =>
+                `route "${r.name}": field${bad.length > 1 ? 's' : ''} ${bad.map((f) => showValue(f)).join(', ')} not on ${e.entityName} (describe), so it cannot be fetched for ${e.recordId}`,
+            );
           }
         }
         want = want.filter((f) => known.has(f));
@@ -161,7 +170,13 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       const e = p.event;
       const record = found.get(e.recordId);
       if (!record) {
-        refuse(p, routes, Code.ENRICH_RECORD_NOT_FOUND, (r) => `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`);
+        refuse(
+          p,
+          routes,
+          Code.ENRICH_RECORD_NOT_FOUND,
+          (r) =>
+            `route "${r.name}": ${e.entityName} ${e.recordId} (${e.changeType}) could not be fetched: Salesforce returned no such record (deleted since, or not visible to the integration user)`,
+        );
         continue;
       }
       p.fetched = record;
@@ -304,10 +319,17 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     for (const d of theirs) if (!p.refused.has(d.route)) deadLetters.push(d);
     for (const [route, why] of p.refused) {
       deadLetters.push({
-        idempotencyKey: idempotencyKey(event, route), channel: event.channel, replayId: event.replayId, route,
-        recordId: event.recordId, contactKey: event.contactKey, correlationId: event.correlationId,
+        idempotencyKey: idempotencyKey(event, route),
+        channel: event.channel,
+        replayId: event.replayId,
+        route,
+        recordId: event.recordId,
+        contactKey: event.contactKey,
+        correlationId: event.correlationId,
         ...(event.adminCorrelationId !== undefined ? { adminCorrelationId: event.adminCorrelationId } : {}),
-        code: why.code, reason: why.reason, source: p.event,
+        code: why.code,
+        reason: why.reason,
+        source: p.event,
       });
     }
   };
@@ -320,11 +342,18 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     const why = e.changeType === 'GAP_OVERFLOW' ? 'GAP_OVERFLOW' : 'wildcard record IDs';
     try {
       const { unknown } = await resyncFields({ fetcher, router, config }, e.channel, e.entityName);
-      if (unknown.length > 0) logger.warn({ event: 'resync_unknown_fields', entity: e.entityName, fields: unknown }, `fields ${unknown.join(', ')} are not on ${e.entityName}; resync selects the others`);
+      if (unknown.length > 0)
+        logger.warn(
+          { event: 'resync_unknown_fields', entity: e.entityName, fields: unknown },
+          `fields ${unknown.join(', ')} are not on ${e.entityName}; resync selects the others`,
+        );
       const pending: { actions: NewAction[]; deadLetters: NewDeadLetter[] } = { actions: [], deadLetters: [] };
       const n = await resync({ fetcher, router, config }, at, async (a, d) => {
         if (stage) await stage.commitExtra(a, d);
-        else { pending.actions.push(...a); pending.deadLetters.push(...d); }
+        else {
+          pending.actions.push(...a);
+          pending.deadLetters.push(...d);
+        }
       });
       if (!stage) throw new Error('resync needs a pipeline stage to commit its pages');
       telemetry.reconciled(e.channel, e.entityName, since, n, why);
@@ -333,8 +362,14 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       telemetry.reconcileFailed(e.channel, e.entityName, reason);
       for (const r of routes) {
         deadLetters.push({
-          idempotencyKey: idempotencyKey(e, r.name), channel: e.channel, replayId: e.replayId, route: r.name,
-          recordId: '', contactKey: '', correlationId: e.correlationId, code: Code.RESYNC_FAILED,
+          idempotencyKey: idempotencyKey(e, r.name),
+          channel: e.channel,
+          replayId: e.replayId,
+          route: r.name,
+          recordId: '',
+          contactKey: '',
+          correlationId: e.correlationId,
+          code: Code.RESYNC_FAILED,
           reason: `route "${r.name}": ${e.entityName} ${e.changeType} (${why}) needs a resync since ${new Date(since).toISOString()}, which failed: ${reason}`,
           source: e,
         });

@@ -34,10 +34,15 @@ export interface PlanCommits {
   commitExtra(actions: NewAction[], deadLetters: NewDeadLetter[]): Promise<void>;
 }
 
-
 /** A dead letter for a raw message that produced no event (before any route was chosen). */
 export function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewDeadLetter {
-  const source = { channel: raw.channel, replayId: raw.replayId, kind: isChangeChannel(raw.channel) ? 'change' as const : 'platform' as const, recordId: '', commitTimestamp: sourceTimeOf(raw.data) };
+  const source = {
+    channel: raw.channel,
+    replayId: raw.replayId,
+    kind: isChangeChannel(raw.channel) ? ('change' as const) : ('platform' as const),
+    recordId: '',
+    commitTimestamp: sourceTimeOf(raw.data),
+  };
   return {
     idempotencyKey: idempotencyKey(source, NORMALIZE_ROUTE),
     channel: raw.channel,

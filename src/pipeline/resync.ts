@@ -72,7 +72,7 @@ export async function resync(
     }
     const actions: NewAction[] = [];
     for (const a of routed) {
-      if (deps.alreadyHas && await deps.alreadyHas(a.recordId, a.route, modifiedAt.get(a) ?? 0)) continue;
+      if (deps.alreadyHas && (await deps.alreadyHas(a.recordId, a.route, modifiedAt.get(a) ?? 0))) continue;
       actions.push(a);
     }
     total += page.length;
@@ -82,7 +82,10 @@ export async function resync(
 }
 
 /** A resynced record as a gap event of the channel. */
-export function resyncEvent(at: { channel: string; replayId: string; entity: string; since: number }, record: Record<string, unknown>): NormalizedEvent | undefined {
+export function resyncEvent(
+  at: { channel: string; replayId: string; entity: string; since: number },
+  record: Record<string, unknown>,
+): NormalizedEvent | undefined {
   const recordId = typeof record.Id === 'string' ? tryTo18(record.Id) : undefined;
   if (recordId === undefined) return undefined;
   const modified = typeof record.LastModifiedDate === 'string' ? record.LastModifiedDate : '';

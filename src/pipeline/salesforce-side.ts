@@ -41,33 +41,58 @@ export interface SalesforceSide {
 }
 
 /** Opens the session (a misconfigured auth method throws ConfigError here) and builds the rest. */
-export async function openSalesforceSide(deps: {
-  config: BridgeConfig; logger: Logger; store: IntakeStore & Pick<HistoryStore, 'actionsFor'>; telemetry: Telemetry; mappers: MapperRegistry; onCommitted(inserted: number): void;
-}, session?: SalesforceSession): Promise<SalesforceSide> {
+export async function openSalesforceSide(
+  deps: {
+    config: BridgeConfig;
+    logger: Logger;
+    store: IntakeStore & Pick<HistoryStore, 'actionsFor'>;
+    telemetry: Telemetry;
+    mappers: MapperRegistry;
+    onCommitted(inserted: number): void;
+  },
+  session?: SalesforceSession,
+): Promise<SalesforceSide> {
   const { config, logger, store } = deps;
   const sf = config.salesforce;
-  const opened = session ?? await openSalesforceSession(sf);
+  const opened = session ?? (await openSalesforceSession(sf));
   const sfTelemetry = deps.telemetry.salesforce;
-  const fetcher = new RecordFetcher(observeRest(restOf(() => opened.connection), (kind) => sfTelemetry.restCall(kind)), sf.enrichment);
+  const fetcher = new RecordFetcher(
+    observeRest(
+      restOf(() => opened.connection),
+      (kind) => sfTelemetry.restCall(kind),
+    ),
+    sf.enrichment,
+  );
   const marks = (await store.loadCommitMarks?.()) ?? new Map<string, number>();
   const enriching = createEnrichingPlanner({ config, mappers: deps.mappers, fetcher, telemetry: sfTelemetry, logger, marks });
   let running: Promise<void> = Promise.resolve();
   // Channels whose replay ID was refused, waiting for their first event (the oldest retained).
   const retained = new Map<string, (commitTimestamp: number | undefined) => void>();
-  const oldestRetained = (channel: string): Promise<number | undefined> => new Promise((resolve) => {
-    const timer = setTimeout(() => { retained.delete(channel); resolve(undefined); }, RETAINED_WAIT_MS);
-    retained.set(channel, (ts) => { clearTimeout(timer); retained.delete(channel); resolve(ts); });
-  });
+  const oldestRetained = (channel: string): Promise<number | undefined> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        retained.delete(channel);
+        resolve(undefined);
+      }, RETAINED_WAIT_MS);
+      retained.set(channel, (ts) => {
+        clearTimeout(timer);
+        retained.delete(channel);
+        resolve(ts);
+      });
+    });
   const observe = (batch: readonly RawEvent[]): void => {
     for (const e of batch) {
       const ts = retained.size > 0 ? commitTimestampOf(e.data) : undefined;
       if (ts !== undefined) retained.get(e.channel)?.(ts);
     }
   };
-  const planner: typeof enriching = Object.assign((batch: readonly RawEvent[], stage?: Parameters<typeof enriching>[1]) => {
-    if (retained.size > 0) observe(batch);
-    return enriching(batch, stage);
-  }, { router: enriching.router });
+  const planner: typeof enriching = Object.assign(
+    (batch: readonly RawEvent[], stage?: Parameters<typeof enriching>[1]) => {
+      if (retained.size > 0) observe(batch);
+      return enriching(batch, stage);
+    },
+    { router: enriching.router },
+  );
   const committedThrough = async (channel: string, ts: number): Promise<void> => {
     const deadline = Date.now() + RETAINED_WAIT_MS;
     while (Date.now() < deadline && ((await store.loadCommitMarks?.())?.get(channel) ?? ts) < ts) await new Promise((r) => setTimeout(r, 20));
@@ -97,11 +122,19 @@ export async function openSalesforceSide(deps: {
         const since = stored ?? until - RETENTION_MS;
         const entities = entitiesOf(loss.channel, config.routes);
         if (entities.length === 0) {
-          sfTelemetry.reconcileFailed(loss.channel, '(unknown)', 'the channel carries several objects and no route names them in `entities`; reconcile by hand');
+          sfTelemetry.reconcileFailed(
+            loss.channel,
+            '(unknown)',
+            'the channel carries several objects and no route names them in `entities`; reconcile by hand',
+          );
         }
         for (const entity of entities) {
           try {
-            const n = await resync({ fetcher, router: planner.router, config, alreadyHas }, { channel: loss.channel, replayId: loss.refusedReplayId, entity, since, until }, commit);
+            const n = await resync(
+              { fetcher, router: planner.router, config, alreadyHas },
+              { channel: loss.channel, replayId: loss.refusedReplayId, entity, since, until },
+              commit,
+            );
             sfTelemetry.reconciled(loss.channel, entity, since, n, `replay ID ${loss.refusedReplayId} refused`);
           } catch (err) {
             sfTelemetry.reconcileFailed(loss.channel, entity, (err as Error)?.message ?? String(err));

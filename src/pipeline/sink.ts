@@ -11,7 +11,10 @@ import { commitTimestampOf } from '../normalize/idempotency.ts';
 
 /** Builds the sink a subscriber hands its batches to. */
 export function createPipelineSink(deps: {
-  planner: Planner; store: IntakeStore; telemetry: Telemetry; onCommitted(inserted: number): void;
+  planner: Planner;
+  store: IntakeStore;
+  telemetry: Telemetry;
+  onCommitted(inserted: number): void;
   /** Feedback: the status event of a dead letter whose route has feedback on (stored with it). */
   feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'];
 }): BatchSink {
@@ -33,8 +36,12 @@ export function createPipelineSink(deps: {
  * Commits actions and dead letters made apart from a received batch (enrichment follow-ups,
  * reconciliation): in one transaction, with no checkpoint moving, told to telemetry like a batch.
  */
-export function createDerivedCommit(deps: { store: IntakeStore; telemetry: Telemetry; onCommitted(inserted: number): void; feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'] }):
-  (actions: NewAction[], deadLetters: NewDeadLetter[]) => Promise<void> {
+export function createDerivedCommit(deps: {
+  store: IntakeStore;
+  telemetry: Telemetry;
+  onCommitted(inserted: number): void;
+  feedbackFor?(d: NewDeadLetter, at: number): NewDeadLetter['feedback'];
+}): (actions: NewAction[], deadLetters: NewDeadLetter[]) => Promise<void> {
   return async (actions, planned) => {
     const deadLetters = deps.feedbackFor ? withFeedback(planned, deps.feedbackFor) : planned;
     const result = await deps.store.commitBatch(actions, deadLetters, new Map());
@@ -79,8 +86,11 @@ export const BACKLOG_COUNT_FRESH_MS = 1000;
  * counting again, so a shared store is not asked before every fetch. Other instances' commits
  * are not in that sum; a count at least every `freshMs` brings them in. Before closing, it counts.
  */
-export function createBacklogGate(store: Pick<IntakeStore, 'backlog'>, maxBacklog: number, freshMs = BACKLOG_COUNT_FRESH_MS):
-  { gate: Gate; release(): Promise<void>; committed(inserted: number): void } {
+export function createBacklogGate(
+  store: Pick<IntakeStore, 'backlog'>,
+  maxBacklog: number,
+  freshMs = BACKLOG_COUNT_FRESH_MS,
+): { gate: Gate; release(): Promise<void>; committed(inserted: number): void } {
   let waiters: (() => void)[] = [];
   let counted = 0;
   let countedAt = Number.NEGATIVE_INFINITY;
@@ -103,5 +113,11 @@ export function createBacklogGate(store: Pick<IntakeStore, 'backlog'>, maxBacklo
     if ((await count()) + pending < maxBacklog) return;
     await new Promise<void>((resolve) => waiters.push(resolve));
   };
-  return { gate, release, committed: (inserted) => { since += inserted; } };
+  return {
+    gate,
+    release,
+    committed: (inserted) => {
+      since += inserted;
+    },
+  };
 }

@@ -21,7 +21,11 @@ const TRUE = new Set(['true', '1', 'yes', 'y']);
 const FALSE = new Set(['false', '0', 'no', 'n']);
 
 function bad(ctx: FieldContext, type: DeFieldType, value: unknown, why = ''): MappingError {
-  return new MappingError(Code.MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where}: ${showValue(value)} is not a ${type} value${why ? ` (${why})` : ''}`);
+  return new MappingError(
+    Code.MAPPING_BAD_VALUE,
+    ctx.field,
+    `${ctx.field} on ${ctx.where}: ${showValue(value)} is not a ${type} value${why ? ` (${why})` : ''}`,
+  );
 }
 
 /** `value` formatted for a column of `type`, or a MappingError naming the column and value. */
@@ -80,7 +84,8 @@ function formatDate(value: unknown, ctx: FieldContext): ColumnValue | MappingErr
     const d = new Date(`${text}T00:00:00Z`);
     return Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== text ? bad(ctx, 'Date', value, 'no such day') : text;
   }
-  const ms = typeof value === 'number' ? value : typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
+  const ms =
+    typeof value === 'number' ? value : typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
   if (!Number.isFinite(ms)) return bad(ctx, 'Date', value, 'an ISO 8601 date, date-time or epoch milliseconds is expected');
   return new Date(ms).toISOString();
 }

@@ -66,8 +66,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 /** The registry with only the built-in mappers. */
 export function builtinMappers(): Map<string, Mapper> {
   return new Map<string, Mapper>([
-    [DECLARATIVE_MAPPER, journeyEntry], [DECLARATIVE_SEND_MAPPER, send], [DECLARATIVE_ROW_MAPPER, dataExtensionRow],
-    [CONTACT_DELETE_MAPPER, contactDelete], ['contact-delete-event', contactDeleteEvent],
+    [DECLARATIVE_MAPPER, journeyEntry],
+    [DECLARATIVE_SEND_MAPPER, send],
+    [DECLARATIVE_ROW_MAPPER, dataExtensionRow],
+    [CONTACT_DELETE_MAPPER, contactDelete],
+    ['contact-delete-event', contactDeleteEvent],
   ]);
 }
 
@@ -79,7 +82,7 @@ function dirUrl(dir: URL | string): URL {
 }
 
 function dirUrls(dirs: MapperDirs): URL[] {
-  return (Array.isArray(dirs) ? dirs : [dirs] as (URL | string)[]).map(dirUrl);
+  return (Array.isArray(dirs) ? dirs : ([dirs] as (URL | string)[])).map(dirUrl);
 }
 
 /** The module file of mapper `name`: `<name>.ts`, else `<name>.js`, in the first folder that has one. */
@@ -100,7 +103,9 @@ export async function loadMapper(name: string, key = 'mapper', dirs: MapperDirs 
   if (!NAME.test(name)) throw new ConfigError(key, `${showValue(name)} is not a mapper module name (letters, digits, "_", "-")`);
   const file = findMapperFile(name, dirs);
   if (file === undefined) {
-    const searched = dirUrls(dirs).map((url) => fileURLToPath(url)).join(' or ');
+    const searched = dirUrls(dirs)
+      .map((url) => fileURLToPath(url))
+      .join(' or ');
     throw new ConfigError(key, `${showValue(name)}: no mapper module ${name}.ts (or .js) in ${searched}`);
   }
   let module: { default?: unknown };
@@ -110,7 +115,10 @@ export async function loadMapper(name: string, key = 'mapper', dirs: MapperDirs 
     throw new ConfigError(key, `${showValue(name)}: ${file.pathname} failed to load: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
   if (typeof module.default !== 'function') {
-    throw new ConfigError(key, `${showValue(name)}: ${file.pathname} must export a mapper function as its default export (found ${typeof module.default})`);
+    throw new ConfigError(
+      key,
+      `${showValue(name)}: ${file.pathname} must export a mapper function as its default export (found ${typeof module.default})`,
+    );
   }
   return module.default as Mapper;
 }

@@ -6,7 +6,6 @@
  */
 import { MappingError, Code } from '../core/errors.ts';
 
-
 /**
  * Largest JSON payload (entry data or attributes) one action may carry. Transactional batches
  * hold up to 500 recipients per request and Platform Event text fields hold up to 131,072
@@ -30,7 +29,11 @@ export function emailFrom(value: unknown, ctx: FieldContext): string | MappingEr
   }
   const text = typeof value === 'string' ? value.trim() : '';
   if (text.length > 254 || !EMAIL.test(text)) {
-    return new MappingError(Code.MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} is not an e-mail address: ${JSON.stringify(value)?.slice(0, 80)}`);
+    return new MappingError(
+      Code.MAPPING_BAD_VALUE,
+      ctx.field,
+      `${ctx.field} on ${ctx.where} is not an e-mail address: ${JSON.stringify(value)?.slice(0, 80)}`,
+    );
   }
   return text;
 }
@@ -43,11 +46,19 @@ export function jsonObjectFrom(value: unknown, ctx: FieldContext): Record<string
     try {
       parsed = JSON.parse(value);
     } catch (err) {
-      return new MappingError(Code.MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} is not valid JSON (${(err as Error).message}): ${value.slice(0, 60)}`);
+      return new MappingError(
+        Code.MAPPING_BAD_VALUE,
+        ctx.field,
+        `${ctx.field} on ${ctx.where} is not valid JSON (${(err as Error).message}): ${value.slice(0, 60)}`,
+      );
     }
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    return new MappingError(Code.MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} must be a JSON object, got ${JSON.stringify(parsed)?.slice(0, 60)}`);
+    return new MappingError(
+      Code.MAPPING_BAD_VALUE,
+      ctx.field,
+      `${ctx.field} on ${ctx.where} must be a JSON object, got ${JSON.stringify(parsed)?.slice(0, 60)}`,
+    );
   }
   return parsed as Record<string, unknown>;
 }
@@ -56,15 +67,29 @@ export function jsonObjectFrom(value: unknown, ctx: FieldContext): Record<string
 export function sizeProblem(value: unknown, ctx: FieldContext, limit = MAX_PAYLOAD_BYTES): MappingError | undefined {
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
   if (bytes <= limit) return undefined;
-  return new MappingError(Code.MAPPING_TOO_LARGE, ctx.field, `${ctx.field} on ${ctx.where} is ${bytes} bytes as JSON, more than the ${limit} bytes one Marketing Cloud action may carry`);
+  return new MappingError(
+    Code.MAPPING_TOO_LARGE,
+    ctx.field,
+    `${ctx.field} on ${ctx.where} is ${bytes} bytes as JSON, more than the ${limit} bytes one Marketing Cloud action may carry`,
+  );
 }
 
 /** A text key from a field: trimmed, `undefined` when blank, a MappingError when not text or too long. */
 export function keyFrom(value: unknown, ctx: FieldContext, maxLength = 200): string | undefined | MappingError {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') return new MappingError(Code.MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} must be text, got ${JSON.stringify(value)?.slice(0, 60)}`);
+  if (typeof value !== 'string')
+    return new MappingError(
+      Code.MAPPING_BAD_VALUE,
+      ctx.field,
+      `${ctx.field} on ${ctx.where} must be text, got ${JSON.stringify(value)?.slice(0, 60)}`,
+    );
   const text = value.trim();
   if (text === '') return undefined;
-  if (text.length > maxLength) return new MappingError(Code.MAPPING_BAD_VALUE, ctx.field, `${ctx.field} on ${ctx.where} is ${text.length} characters, at most ${maxLength} allowed: ${text.slice(0, 60)}...`);
+  if (text.length > maxLength)
+    return new MappingError(
+      Code.MAPPING_BAD_VALUE,
+      ctx.field,
+      `${ctx.field} on ${ctx.where} is ${text.length} characters, at most ${maxLength} allowed: ${text.slice(0, 60)}...`,
+    );
   return text;
 }

@@ -25,7 +25,6 @@ import { splitDotted } from '../normalize/compound.ts';
 import { declarativeMapperOf, type Mapper, type MapperRegistry } from './mapper-loader.ts';
 import type { BridgeConfig, RouteConfig } from '../config/schema.ts';
 
-
 /** What routing one event produced. */
 export interface RouteResult {
   actions: NewAction[];
@@ -60,8 +59,10 @@ function compileRoute(route: RouteConfig, index: number, mappers: MapperRegistry
   const mapperName = route.mapper ?? declarativeMapperOf(route);
   const mapper = mappers.get(mapperName);
   if (mapper === undefined) {
-    throw new ConfigError(route.mapper === undefined ? `routes[${index}].mapping` : `routes[${index}].mapper`,
-      `mapper ${showValue(mapperName)} is not loaded (loadMappers loads every mapper the routes name)`);
+    throw new ConfigError(
+      route.mapper === undefined ? `routes[${index}].mapping` : `routes[${index}].mapper`,
+      `mapper ${showValue(mapperName)} is not loaded (loadMappers loads every mapper the routes name)`,
+    );
   }
   let changeTypes: Set<string> | undefined;
   if (route.changeTypes.length > 0) {
@@ -118,42 +119,60 @@ function deadLetter(event: NormalizedEvent, route: string, code: string, reason:
 function actionProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return `expected an action object, got ${showValue(value)}`;
   const action = value as Record<string, unknown>;
-  if (!(ACTION_TARGETS as readonly unknown[]).includes(action.target)) return `target: expected one of ${ACTION_TARGETS.map((t) => `"${t}"`).join(', ')}, got ${showValue(action.target)}`;
+  if (!(ACTION_TARGETS as readonly unknown[]).includes(action.target))
+    return `target: expected one of ${ACTION_TARGETS.map((t) => `"${t}"`).join(', ')}, got ${showValue(action.target)}`;
   if (action.mode !== 'batch' && action.mode !== 'single') return `mode: expected "batch" or "single", got ${showValue(action.mode)}`;
-  if (action.target === 'triggeredSend' && action.mode !== 'single') return `mode: a triggered send is always "single", got ${showValue(action.mode)}`;
+  if (action.target === 'triggeredSend' && action.mode !== 'single')
+    return `mode: a triggered send is always "single", got ${showValue(action.mode)}`;
   const payload = action.payload as Record<string, unknown> | null | undefined;
   if (payload === null || typeof payload !== 'object') return `payload: expected an object, got ${showValue(payload)}`;
-  if (typeof payload.contactKey !== 'string' || payload.contactKey === '') return `payload.contactKey: expected a non-empty string, got ${showValue(payload.contactKey)}`;
-  if (payload.mid !== undefined && (typeof payload.mid !== 'string' || !/^\d+$/.test(payload.mid))) return `payload.mid: expected a MID (digits), got ${showValue(payload.mid)}`;
+  if (typeof payload.contactKey !== 'string' || payload.contactKey === '')
+    return `payload.contactKey: expected a non-empty string, got ${showValue(payload.contactKey)}`;
+  if (payload.mid !== undefined && (typeof payload.mid !== 'string' || !/^\d+$/.test(payload.mid)))
+    return `payload.mid: expected a MID (digits), got ${showValue(payload.mid)}`;
   if (action.target === 'dataExtension') return rowProblem(payload);
-  if (action.target === 'contactDelete') return action.mode === 'batch' ? undefined : `mode: a contact deletion is always "batch", got ${showValue(action.mode)}`;
+  if (action.target === 'contactDelete')
+    return action.mode === 'batch' ? undefined : `mode: a contact deletion is always "batch", got ${showValue(action.mode)}`;
   const keyName = action.target === 'journey' ? 'eventDefinitionKey' : 'definitionKey';
   if (typeof payload[keyName] !== 'string' || (payload[keyName] as string).trim() === '') {
     return `payload.${keyName}: expected a non-empty string, got ${showValue(payload[keyName])}`;
   }
   const bag = action.target === 'journey' ? 'data' : 'attributes';
-  if (payload[bag] === null || typeof payload[bag] !== 'object' || Array.isArray(payload[bag])) return `payload.${bag}: expected an object, got ${showValue(payload[bag])}`;
-  if (action.target !== 'journey' && (typeof payload.address !== 'string' || payload.address === '')) return `payload.address: expected an e-mail address, got ${showValue(payload.address)}`;
+  if (payload[bag] === null || typeof payload[bag] !== 'object' || Array.isArray(payload[bag]))
+    return `payload.${bag}: expected an object, got ${showValue(payload[bag])}`;
+  if (action.target !== 'journey' && (typeof payload.address !== 'string' || payload.address === ''))
+    return `payload.address: expected an e-mail address, got ${showValue(payload.address)}`;
   return undefined;
 }
 
 /** What is wrong with a data extension row payload, or undefined. */
 function rowProblem(payload: Record<string, unknown>): string | undefined {
-  if (typeof payload.key !== 'string' || payload.key.trim() === '') return `payload.key: expected a data extension external key, got ${showValue(payload.key)}`;
-  if (payload.row === null || typeof payload.row !== 'object' || Array.isArray(payload.row)) return `payload.row: expected an object, got ${showValue(payload.row)}`;
-  if (!Array.isArray(payload.primaryKey) || payload.primaryKey.length === 0 || !payload.primaryKey.every((c) => typeof c === 'string' && Object.hasOwn(payload.row as object, c))) {
+  if (typeof payload.key !== 'string' || payload.key.trim() === '')
+    return `payload.key: expected a data extension external key, got ${showValue(payload.key)}`;
+  if (payload.row === null || typeof payload.row !== 'object' || Array.isArray(payload.row))
+    return `payload.row: expected an object, got ${showValue(payload.row)}`;
+  if (
+    !Array.isArray(payload.primaryKey) ||
+    payload.primaryKey.length === 0 ||
+    !payload.primaryKey.every((c) => typeof c === 'string' && Object.hasOwn(payload.row as object, c))
+  ) {
     return `payload.primaryKey: expected the row's key columns, got ${showValue(payload.primaryKey)}`;
   }
-  if (typeof payload.version !== 'number' || !Number.isFinite(payload.version)) return `payload.version: expected a number (ms), got ${showValue(payload.version)}`;
+  if (typeof payload.version !== 'number' || !Number.isFinite(payload.version))
+    return `payload.version: expected a number (ms), got ${showValue(payload.version)}`;
   return undefined;
 }
 
 /** Actions of one target, definition key and MID go out together. */
 export function batchKeyOf(action: MappedAction): string {
-  const key = action.target === 'journey' ? action.payload.eventDefinitionKey
-    : action.target === 'dataExtension' ? action.payload.key
-    : action.target === 'contactDelete' ? 'contactDelete'
-    : action.payload.definitionKey;
+  const key =
+    action.target === 'journey'
+      ? action.payload.eventDefinitionKey
+      : action.target === 'dataExtension'
+        ? action.payload.key
+        : action.target === 'contactDelete'
+          ? 'contactDelete'
+          : action.payload.definitionKey;
   return action.payload.mid === undefined ? key : `${key}\u0000${action.payload.mid}`;
 }
 
@@ -162,7 +181,14 @@ function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewActio
   try {
     result = route.mapper(event, route.config);
   } catch (err) {
-    deadLetters.push(deadLetter(event, route.name, Code.MAPPER_FAILED, `route "${route.name}": mapper "${route.mapperName}" threw: ${(err as Error)?.message ?? String(err)}`));
+    deadLetters.push(
+      deadLetter(
+        event,
+        route.name,
+        Code.MAPPER_FAILED,
+        `route "${route.name}": mapper "${route.mapperName}" threw: ${(err as Error)?.message ?? String(err)}`,
+      ),
+    );
     return;
   }
   if (result instanceof Error) {
@@ -171,13 +197,22 @@ function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewActio
     return;
   }
   if (!Array.isArray(result)) {
-    deadLetters.push(deadLetter(event, route.name, Code.MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" returned ${showValue(result)}, expected an array of actions or a MappingError`));
+    deadLetters.push(
+      deadLetter(
+        event,
+        route.name,
+        Code.MAPPER_INVALID_RESULT,
+        `route "${route.name}": mapper "${route.mapperName}" returned ${showValue(result)}, expected an array of actions or a MappingError`,
+      ),
+    );
     return;
   }
   for (let i = 0; i < result.length; i++) {
     const problem = actionProblem(result[i]);
     if (problem !== undefined) {
-      deadLetters.push(deadLetter(event, route.name, Code.MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" action [${i}] ${problem}`, i));
+      deadLetters.push(
+        deadLetter(event, route.name, Code.MAPPER_INVALID_RESULT, `route "${route.name}": mapper "${route.mapperName}" action [${i}] ${problem}`, i),
+      );
       continue;
     }
     const action = result[i] as MappedAction;
@@ -230,8 +265,14 @@ export function compileRoutes(config: Pick<BridgeConfig, 'routes'>, mappers: Map
       const route = routes[r]!;
       if (isChange && route.entities !== undefined && !route.entities.has(event.entityName)) continue;
       if (event.recordId === '') {
-        deadLetters.push(deadLetter(event, route.name, Code.RESYNC_REQUIRED,
-          `${event.entityName} ${event.changeType} on ${event.channel} names no records (wildcard IDs or overflow): route "${route.name}" needs a resync of ${event.entityName}`));
+        deadLetters.push(
+          deadLetter(
+            event,
+            route.name,
+            Code.RESYNC_REQUIRED,
+            `${event.entityName} ${event.changeType} on ${event.channel} names no records (wildcard IDs or overflow): route "${route.name}" needs a resync of ${event.entityName}`,
+          ),
+        );
         continue;
       }
       if (isChange && route.changeTypes !== undefined && !route.changeTypes.has(event.changeType)) continue;

@@ -70,10 +70,14 @@ export function singleFlight(instanceUrl: string, fetch: TokenFetcher): Salesfor
       if (inflight) return inflight;
       if (current !== undefined && (!fresh || (rejected !== undefined && rejected !== current))) return Promise.resolve(current);
       count++;
-      inflight = fetch().then((token) => {
-        current = token;
-        return token;
-      }).finally(() => { inflight = undefined; });
+      inflight = fetch()
+        .then((token) => {
+          current = token;
+          return token;
+        })
+        .finally(() => {
+          inflight = undefined;
+        });
       return inflight;
     },
   };
@@ -87,7 +91,10 @@ export function connectionFor(auth: SalesforceAuth, apiVersion: string, accessTo
     accessToken,
     version: apiVersion,
     refreshFn: (conn, callback) => {
-      auth.getAccessToken(true, conn.accessToken ?? undefined).then((token) => callback(null, token), (err: Error) => callback(err));
+      auth.getAccessToken(true, conn.accessToken ?? undefined).then(
+        (token) => callback(null, token),
+        (err: Error) => callback(err),
+      );
     },
   });
 }
@@ -125,14 +132,22 @@ export async function openSalesforceSession(sf: SalesforceConfig): Promise<Sales
   if (auth.method === 'access_token') {
     const plain = accessTokenAuth(instanceUrl, () => auth.accessToken);
     const token = await plain.getAccessToken(false);
-    return lazySession(plain, () => connectionFor(plain, sf.apiVersion, token), () => 0);
+    return lazySession(
+      plain,
+      () => connectionFor(plain, sf.apiVersion, token),
+      () => 0,
+    );
   }
   let fetch: TokenFetcher;
   if (auth.method === 'refresh_token') {
     const base = checkedBase('salesforce.auth.loginUrl', auth.loginUrl ?? instanceUrl);
     fetch = refreshTokenFlow({ base, clientId: auth.clientId, clientSecret: auth.clientSecret, refreshToken: auth.refreshToken });
   } else if (auth.method === 'client_credentials') {
-    fetch = clientCredentialsFlow({ base: checkedBase('salesforce.instanceUrl', instanceUrl), clientId: auth.clientId, clientSecret: auth.clientSecret });
+    fetch = clientCredentialsFlow({
+      base: checkedBase('salesforce.instanceUrl', instanceUrl),
+      clientId: auth.clientId,
+      clientSecret: auth.clientSecret,
+    });
   } else {
     const base = checkedBase('salesforce.auth.loginUrl', auth.loginUrl);
     fetch = jwtBearerFlow({ base, audience: base, clientId: auth.clientId, username: auth.username, privateKeyPem: auth.privateKey });

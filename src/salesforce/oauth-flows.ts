@@ -52,7 +52,9 @@ async function postToken(base: string, form: Record<string, string>, blame: Blam
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    throw new TransientError(Code.SF_TOKEN_NETWORK, `Salesforce token endpoint ${base}${TOKEN_PATH} unreachable: ${(err as Error).message}`, { cause: err });
+    throw new TransientError(Code.SF_TOKEN_NETWORK, `Salesforce token endpoint ${base}${TOKEN_PATH} unreachable: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   let body: Record<string, unknown> = {};
   try {
@@ -68,8 +70,9 @@ async function postToken(base: string, form: Record<string, string>, blame: Blam
   const description = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 200);
   const key = error.startsWith('invalid_client') ? blame.client : blame.grant;
   // A refusal is a configuration problem: ConfigError names what to fix (exit code 2 at start-up).
-  throw new ConfigError(key, `the Salesforce token endpoint refused the request (${error}: ${description}); ${blame.hint}`,
-    { cause: new AuthError(sfOauthCode(error), `${error}: ${description}`) });
+  throw new ConfigError(key, `the Salesforce token endpoint refused the request (${error}: ${description}); ${blame.hint}`, {
+    cause: new AuthError(sfOauthCode(error), `${error}: ${description}`),
+  });
 }
 
 /** The refresh token flow. */
@@ -90,7 +93,7 @@ export function clientCredentialsFlow(opts: { base: string; clientId: string; cl
   const blame = {
     client: 'salesforce.auth.clientSecret',
     grant: 'salesforce.auth.clientId',
-    hint: 'check the consumer key and secret, that the connected app enables the client credentials flow with a Run As user, and that instanceUrl is the org\'s My Domain',
+    hint: "check the consumer key and secret, that the connected app enables the client credentials flow with a Run As user, and that instanceUrl is the org's My Domain",
   };
   return () => postToken(opts.base, form, blame);
 }
@@ -105,10 +108,16 @@ export function jwtBearerFlow(opts: { base: string; audience: string; clientId: 
   try {
     key = createPrivateKey(opts.privateKeyPem.includes('\\n') ? opts.privateKeyPem.replace(/\\n/g, '\n') : opts.privateKeyPem);
   } catch (err) {
-    throw new ConfigError('salesforce.auth.privateKey', `is not a PEM private key (${(err as Error).message}); give the key file's contents, -----BEGIN PRIVATE KEY----- included (value not shown)`);
+    throw new ConfigError(
+      'salesforce.auth.privateKey',
+      `is not a PEM private key (${(err as Error).message}); give the key file's contents, -----BEGIN PRIVATE KEY----- included (value not shown)`,
+    );
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError('salesforce.auth.privateKey', `is a ${key.asymmetricKeyType} key; the JWT bearer flow signs with RS256 and needs an RSA key`);
+    throw new ConfigError(
+      'salesforce.auth.privateKey',
+      `is a ${key.asymmetricKeyType} key; the JWT bearer flow signs with RS256 and needs an RSA key`,
+    );
   }
   const blame = {
     client: 'salesforce.auth.clientId',

@@ -34,13 +34,19 @@ export async function openSfAlias(alias: string, apiVersion: string): Promise<Sf
   try {
     org = await core.Org.create({ aliasOrUsername: alias });
   } catch (err) {
-    throw new ConfigError('salesforce.auth.alias',
+    throw new ConfigError(
+      'salesforce.auth.alias',
       `no usable \`sf\` login for ${JSON.stringify(alias)} (${(err as Error).message}); run \`sf org login web --alias ${alias}\` as the user the bridge runs as, or check HOME`,
-      { cause: err });
+      { cause: err },
+    );
   }
   const connection = org.getConnection(apiVersion) as Connection;
   const instanceUrl = connection.instanceUrl;
-  if (!instanceUrl) throw new ConfigError('salesforce.auth.alias', `the auth file of ${JSON.stringify(alias)} has no instance URL; log in again with \`sf org login web\``);
+  if (!instanceUrl)
+    throw new ConfigError(
+      'salesforce.auth.alias',
+      `the auth file of ${JSON.stringify(alias)} has no instance URL; log in again with \`sf org login web\``,
+    );
   return {
     instanceUrl,
     connection,

@@ -34,21 +34,30 @@ export class FeedbackTelemetry {
   /** Salesforce refused one status event for good (a field it does not take, the event missing). */
   refused(statusKey: string, reason: string): void {
     this.counters.refused++;
-    this.#log.error({ event: 'feedback_refused', statusKey, reason }, `Salesforce refused a delivery status event: ${reason}; it is kept in the status outbox, not sent again`);
+    this.#log.error(
+      { event: 'feedback_refused', statusKey, reason },
+      `Salesforce refused a delivery status event: ${reason}; it is kept in the status outbox, not sent again`,
+    );
     for (const l of this.#listeners()) l.feedback?.('refused', 1);
   }
 
   /** A publish call failed; the statuses wait and the call is made again after `delayMs`. */
   callFailed(reason: string, delayMs: number, waiting: number): void {
     this.counters.failedCalls++;
-    this.#log.warn({ event: 'feedback_publish_failed', reason, delayMs, waiting }, `publishing delivery statuses failed: ${reason}; trying again in ${delayMs} ms`);
+    this.#log.warn(
+      { event: 'feedback_publish_failed', reason, delayMs, waiting },
+      `publishing delivery statuses failed: ${reason}; trying again in ${delayMs} ms`,
+    );
     for (const l of this.#listeners()) l.feedback?.('call_failed', 1);
   }
 
   /** Salesforce refused for its publishing allocation (or a limit or setup problem): paused. The alert line. */
   paused(reason: string, pauseMs: number): void {
     this.counters.pauses++;
-    this.#log.error({ event: 'feedback_paused', reason, pauseMs }, `delivery status publishing paused for ${Math.round(pauseMs / 1000)} s: ${reason}. Deliveries go on; statuses wait in the outbox and are published after the pause`);
+    this.#log.error(
+      { event: 'feedback_paused', reason, pauseMs },
+      `delivery status publishing paused for ${Math.round(pauseMs / 1000)} s: ${reason}. Deliveries go on; statuses wait in the outbox and are published after the pause`,
+    );
     for (const l of this.#listeners()) l.feedback?.('paused', 1);
   }
 

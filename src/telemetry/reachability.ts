@@ -43,8 +43,14 @@ interface HostState extends Unreachable {
   warned: Map<string, { at: number; suppressed: number }>;
 }
 
-interface UndiciConnect { connectParams?: { hostname?: string; host?: string; port?: string | number; protocol?: string }; error?: unknown }
-interface HttpRequestEvent { request?: { getHeader?(name: string): unknown; protocol?: string; host?: string }; error?: unknown }
+interface UndiciConnect {
+  connectParams?: { hostname?: string; host?: string; port?: string | number; protocol?: string };
+  error?: unknown;
+}
+interface HttpRequestEvent {
+  request?: { getHeader?(name: string): unknown; protocol?: string; host?: string };
+  error?: unknown;
+}
 
 /** Names the cause of a failed connection from the error and its cause chain: a system or TLS code, else the message. */
 export function connectionCause(err: unknown): string {
@@ -142,8 +148,10 @@ export class Reachability {
     } else {
       const suppressed = w?.suppressed ?? 0;
       s.warned.set(cause, { at: now, suppressed: 0 });
-      this.#o.logger.warn({ event: 'connect_failed', remote, host, cause, error: textOf(err).slice(0, 300), attempts: s.attempts, suppressed },
-        `cannot connect to ${label(remote)} at ${host}: ${cause}${suppressed > 0 ? ` (${suppressed} more failed attempts not logged)` : ''}`);
+      this.#o.logger.warn(
+        { event: 'connect_failed', remote, host, cause, error: textOf(err).slice(0, 300), attempts: s.attempts, suppressed },
+        `cannot connect to ${label(remote)} at ${host}: ${cause}${suppressed > 0 ? ` (${suppressed} more failed attempts not logged)` : ''}`,
+      );
     }
     this.#checkAlerts();
   }
@@ -155,7 +163,10 @@ export class Reachability {
     const s = this.#down.get(host);
     if (!s) return;
     this.#down.delete(host);
-    this.#o.logger.info({ event: 'connect_recovered', remote, host, downMs: Date.now() - s.since, attempts: s.attempts }, `connected to ${label(remote)} at ${host} again`);
+    this.#o.logger.info(
+      { event: 'connect_recovered', remote, host, downMs: Date.now() - s.since, attempts: s.attempts },
+      `connected to ${label(remote)} at ${host} again`,
+    );
   }
 
   /** Hosts without a working connection now, for the readiness probe. */
@@ -174,8 +185,10 @@ export class Reachability {
     for (const s of this.#down.values()) {
       if (s.alerted || now - s.since < this.#o.alertAfterMs) continue;
       s.alerted = true;
-      this.#o.logger.error({ event: 'remote_unreachable', remote: s.remote, host: s.host, cause: s.cause, downMs: now - s.since, attempts: s.attempts },
-        `ALERT: no connection to ${label(s.remote)} at ${s.host} for ${Math.round((now - s.since) / 1000)} s (${s.attempts} attempts): ${s.cause}; check the URL, DNS, firewall and certificates`);
+      this.#o.logger.error(
+        { event: 'remote_unreachable', remote: s.remote, host: s.host, cause: s.cause, downMs: now - s.since, attempts: s.attempts },
+        `ALERT: no connection to ${label(s.remote)} at ${s.host} for ${Math.round((now - s.since) / 1000)} s (${s.attempts} attempts): ${s.cause}; check the URL, DNS, firewall and certificates`,
+      );
     }
   }
 

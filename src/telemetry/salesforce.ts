@@ -41,8 +41,16 @@ export interface LossWindow {
 /** Logs and counts what happens on the Salesforce side. */
 export class SalesforceTelemetry {
   readonly counters: SalesforceCounters = {
-    streamFaults: 0, reconnects: 0, dataLossPossible: 0, reconciliations: 0, resyncRecords: 0,
-    gapRecordsFetched: 0, enrichedEvents: 0, fetchFailures: 0, skippedOwnChanges: 0, restCalls: 0,
+    streamFaults: 0,
+    reconnects: 0,
+    dataLossPossible: 0,
+    reconciliations: 0,
+    resyncRecords: 0,
+    gapRecordsFetched: 0,
+    enrichedEvents: 0,
+    fetchFailures: 0,
+    skippedOwnChanges: 0,
+    restCalls: 0,
   };
   /** Every loss window reported, for tests and the admin listener. */
   readonly lossWindows: LossWindow[] = [];
@@ -76,10 +84,17 @@ export class SalesforceTelemetry {
     this.lossWindows.push(window);
     for (const l of this.#listeners()) l.replayLoss?.(window.channel);
     const since = window.since === undefined ? 'unknown (no commit timestamp stored)' : new Date(window.since).toISOString();
-    this.#log.error({
-      event: 'data_loss_possible', channel: window.channel, refusedReplayId: window.refusedReplayId, resumedFrom: window.resumedFrom,
-      windowStart: window.since === undefined ? null : new Date(window.since).toISOString(), windowEnd: new Date(window.until).toISOString(),
-    }, `DATA LOSS POSSIBLE on ${window.channel}: replay ID ${window.refusedReplayId} is no longer retained; changes committed from ${since} until the oldest retained event may be missing. Resumed from ${window.resumedFrom}; reconciling.`);
+    this.#log.error(
+      {
+        event: 'data_loss_possible',
+        channel: window.channel,
+        refusedReplayId: window.refusedReplayId,
+        resumedFrom: window.resumedFrom,
+        windowStart: window.since === undefined ? null : new Date(window.since).toISOString(),
+        windowEnd: new Date(window.until).toISOString(),
+      },
+      `DATA LOSS POSSIBLE on ${window.channel}: replay ID ${window.refusedReplayId} is no longer retained; changes committed from ${since} until the oldest retained event may be missing. Resumed from ${window.resumedFrom}; reconciling.`,
+    );
   }
 
   /** A reconciliation (resync by LastModifiedDate) finished. */
@@ -90,8 +105,10 @@ export class SalesforceTelemetry {
       l.reconciled?.(channel, 'ok');
       l.recordsFetched?.('resync', records);
     }
-    this.#log.warn({ event: 'reconciled', channel, entity, since: new Date(since).toISOString(), records, why },
-      `reconciled ${entity}: ${records} records modified since ${new Date(since).toISOString()} routed again (${why})`);
+    this.#log.warn(
+      { event: 'reconciled', channel, entity, since: new Date(since).toISOString(), records, why },
+      `reconciled ${entity}: ${records} records modified since ${new Date(since).toISOString()} routed again (${why})`,
+    );
   }
 
   /** A reconciliation could not run. */
@@ -129,8 +146,17 @@ export class SalesforceTelemetry {
   /** A change written by one of `salesforce.ignoreChangeOrigins` was skipped (loop prevention). */
   skippedOwnChange(e: NormalizedEvent): void {
     this.counters.skippedOwnChanges++;
-    this.#log.debug({ event: 'skipped_own_change', correlationId: e.correlationId, channel: e.channel, replayId: e.replayId, recordId: e.recordId, changeOrigin: e.changeOrigin },
-      'change made by an ignored client; skipped');
+    this.#log.debug(
+      {
+        event: 'skipped_own_change',
+        correlationId: e.correlationId,
+        channel: e.channel,
+        replayId: e.replayId,
+        recordId: e.recordId,
+        changeOrigin: e.changeOrigin,
+      },
+      'change made by an ignored client; skipped',
+    );
   }
 }
 
@@ -139,5 +165,10 @@ export class SalesforceTelemetry {
  * phrases ("server busy (503)" → `server_busy_503`, Pub/Sub's `reauthenticate` as is).
  */
 export function causeLabel(why: string): string {
-  return why.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'unknown';
+  return (
+    why
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'unknown'
+  );
 }

@@ -76,8 +76,14 @@ export interface TelemetryListener {
 /** The pipeline's telemetry: log lines and counters from one call each. */
 export class Telemetry {
   readonly counters: Counters = {
-    eventsReceived: 0, actionsStored: 0, duplicatesRefused: 0, deadLettered: 0,
-    delivered: 0, retried: 0, batchesCommitted: 0, requests: 0,
+    eventsReceived: 0,
+    actionsStored: 0,
+    duplicatesRefused: 0,
+    deadLettered: 0,
+    delivered: 0,
+    retried: 0,
+    batchesCommitted: 0,
+    requests: 0,
   };
   /** The Salesforce side's events (faults, reconnects, replay loss, fetches): same listeners. */
   readonly salesforce: SalesforceTelemetry;
@@ -102,7 +108,9 @@ export class Telemetry {
   /** Registers a listener for every following event; returns a function that removes it. */
   listen(listener: TelemetryListener): () => void {
     this.#listeners = [...this.#listeners, listener];
-    return () => { this.#listeners = this.#listeners.filter((l) => l !== listener); };
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
   }
 
   /** A received batch was committed to the store with its checkpoints. */
@@ -175,7 +183,10 @@ export class Telemetry {
     const perChannel = new Map<string, { events: number; last: RawEvent }>();
     for (const e of batch) {
       const seen = perChannel.get(e.channel);
-      if (seen) { seen.events++; seen.last = e; } else perChannel.set(e.channel, { events: 1, last: e });
+      if (seen) {
+        seen.events++;
+        seen.last = e;
+      } else perChannel.set(e.channel, { events: 1, last: e });
     }
     for (const [channel, { events, last }] of perChannel) {
       const committedAt = sourceTimeOf(last.data);
@@ -190,7 +201,12 @@ export class Telemetry {
  */
 function pick(a: RecordRef) {
   return {
-    correlationId: a.correlationId, adminCorrelationId: a.adminCorrelationId, channel: a.channel, replayId: a.replayId,
-    recordId: a.recordId, contactKey: a.contactKey, route: a.route,
+    correlationId: a.correlationId,
+    adminCorrelationId: a.adminCorrelationId,
+    channel: a.channel,
+    replayId: a.replayId,
+    recordId: a.recordId,
+    contactKey: a.contactKey,
+    route: a.route,
   };
 }

@@ -27,8 +27,10 @@ export const exactLong = avro.types.LongType.__with({
   },
   fromJSON: (value: number | string) => value,
   toJSON: (value: number | string) => (typeof value === 'string' ? Number(value) : value),
-  isValid: (value: unknown) => (typeof value === 'number' && Number.isSafeInteger(value))
-    || typeof value === 'bigint' || (typeof value === 'string' && /^-?\d{1,19}$/.test(value)),
+  isValid: (value: unknown) =>
+    (typeof value === 'number' && Number.isSafeInteger(value)) ||
+    typeof value === 'bigint' ||
+    (typeof value === 'string' && /^-?\d{1,19}$/.test(value)),
   compare: (a: number | string, b: number | string) => {
     const x = BigInt(a);
     const y = BigInt(b);
@@ -75,8 +77,17 @@ export function describeSchema(id: string, schemaJson: string): EventSchema {
   return { id, type, isChange: bitmapFields.some((f) => f.name === 'ChangeEventHeader'), bitmapFields, conversions };
 }
 
-interface AvroField { name: string; type: unknown; doc?: string }
-interface AvroRecord { type: 'record'; name: string; fields?: AvroField[]; logicalType?: string }
+interface AvroField {
+  name: string;
+  type: unknown;
+  doc?: string;
+}
+interface AvroRecord {
+  type: 'record';
+  name: string;
+  fields?: AvroField[];
+  logicalType?: string;
+}
 
 function recordOf(type: unknown): AvroRecord | undefined {
   if (Array.isArray(type)) {
@@ -87,7 +98,8 @@ function recordOf(type: unknown): AvroRecord | undefined {
     return undefined;
   }
   return typeof type === 'object' && type !== null && (type as AvroRecord).type === 'record' && (type as AvroRecord).name !== 'ChangeEventHeader'
-    ? type as AvroRecord : undefined;
+    ? (type as AvroRecord)
+    : undefined;
 }
 
 /**

@@ -73,9 +73,15 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     this.#streams = options.channels.map((c) => new TopicStream(c, this));
   }
 
-  get logger(): Logger { return this.#opts.logger; }
-  get stopping(): boolean { return this.#stopping; }
-  get subscribed(): boolean { return this.#streams.every((s) => s.open); }
+  get logger(): Logger {
+    return this.#opts.logger;
+  }
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+  get subscribed(): boolean {
+    return this.#streams.every((s) => s.open);
+  }
 
   async start(): Promise<void> {
     this.#token = await this.#opts.getAccessToken(false);
@@ -168,8 +174,18 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
   async onStreamError(channel: string, error: StreamError): Promise<number> {
     const failures = (this.#failures.get(channel) ?? 0) + 1;
     this.#failures.set(channel, failures);
-    this.logger.warn({ event: 'pubsub_stream_error', channel, action: error.action, status: error.status, errorCode: error.errorCode, details: error.details, failures },
-      'Pub/Sub stream ended with an error');
+    this.logger.warn(
+      {
+        event: 'pubsub_stream_error',
+        channel,
+        action: error.action,
+        status: error.status,
+        errorCode: error.errorCode,
+        details: error.details,
+        failures,
+      },
+      'Pub/Sub stream ended with an error',
+    );
     // UNAVAILABLE before any answer: the endpoint cannot be reached (refused, unknown host, TLS).
     if (error.status === grpc.status.UNAVAILABLE) this.#opts.events?.connectFailed?.(this.#opts.endpoint, error);
     if (error.action === 'reauthenticate') await this.#freshToken();
@@ -194,10 +210,15 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
 
   /** One token refresh at a time, however many streams were refused at once. */
   #freshToken(): Promise<string> {
-    this.#refreshing ??= this.#opts.getAccessToken(true).then((token) => {
-      this.#token = token;
-      return token;
-    }).finally(() => { this.#refreshing = undefined; });
+    this.#refreshing ??= this.#opts
+      .getAccessToken(true)
+      .then((token) => {
+        this.#token = token;
+        return token;
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
     return this.#refreshing;
   }
 
@@ -205,7 +226,10 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     const token = this.#token ?? '';
     const tenant = this.#opts.tenantId ?? orgIdOf(token);
     if (!tenant) {
-      throw new AuthError(Code.SF_TENANT_UNKNOWN, 'salesforce.auth.accessToken: the org ID (tenantid) cannot be read from the access token; Salesforce tokens start with it (00D…!…)');
+      throw new AuthError(
+        Code.SF_TENANT_UNKNOWN,
+        'salesforce.auth.accessToken: the org ID (tenantid) cannot be read from the access token; Salesforce tokens start with it (00D…!…)',
+      );
     }
     const md = new grpc.Metadata();
     md.set('accesstoken', token);
@@ -219,7 +243,9 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     let pending = this.#schemas.get(schemaId);
     if (!pending) {
       pending = new Promise<SchemaInfo>((resolve, reject) => {
-        this.#client!.GetSchema({ schemaId }, this.#metadata(), (err, value) => (err || !value ? reject(err ?? new Error('empty GetSchema answer')) : resolve(value)));
+        this.#client!.GetSchema({ schemaId }, this.#metadata(), (err, value) =>
+          err || !value ? reject(err ?? new Error('empty GetSchema answer')) : resolve(value),
+        );
       }).then((info) => describeSchema(schemaId, info.schemaJson));
       this.#schemas.set(schemaId, pending);
       pending.catch(() => this.#schemas.delete(schemaId));

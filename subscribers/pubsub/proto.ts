@@ -67,8 +67,16 @@ export interface TopicInfo {
 /** The generated client of `eventbus.v1.PubSub` (the calls we make). */
 export interface PubSubClient extends grpc.Client {
   Subscribe(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<FetchRequest, FetchResponse>;
-  GetSchema(request: { schemaId: string }, metadata: grpc.Metadata, callback: (err: grpc.ServiceError | null, value?: SchemaInfo) => void): grpc.ClientUnaryCall;
-  GetTopic(request: { topicName: string }, metadata: grpc.Metadata, callback: (err: grpc.ServiceError | null, value?: TopicInfo) => void): grpc.ClientUnaryCall;
+  GetSchema(
+    request: { schemaId: string },
+    metadata: grpc.Metadata,
+    callback: (err: grpc.ServiceError | null, value?: SchemaInfo) => void,
+  ): grpc.ClientUnaryCall;
+  GetTopic(
+    request: { topicName: string },
+    metadata: grpc.Metadata,
+    callback: (err: grpc.ServiceError | null, value?: TopicInfo) => void,
+  ): grpc.ClientUnaryCall;
 }
 
 interface LoadedPackage {

@@ -133,11 +133,15 @@ export class TopicStream {
     call.on('error', (err: grpc.ServiceError) => this.#onCallError(call, err));
     call.on('status', (status: grpc.StatusObject) => {
       // A stream the server ends without an error status is over all the same.
-      if (status.code === 0 && call === this.#call) this.#onCallError(call, { code: 14, details: 'the server ended the stream', metadata: status.metadata } as grpc.ServiceError);
+      if (status.code === 0 && call === this.#call)
+        this.#onCallError(call, { code: 14, details: 'the server ended the stream', metadata: status.metadata } as grpc.ServiceError);
     });
     call.write(first);
     this.#arm();
-    this.#host.logger.info({ event: 'pubsub_subscribed', channel: name, replayPreset: presetName(preset), replayId: replayId ? replayIdText(replayId) : undefined }, 'subscribed');
+    this.#host.logger.info(
+      { event: 'pubsub_subscribed', channel: name, replayPreset: presetName(preset), replayId: replayId ? replayIdText(replayId) : undefined },
+      'subscribed',
+    );
   }
 
   /** Where the next stream starts: after the committed replay ID, or the channel's preset. */
@@ -152,12 +156,19 @@ export class TopicStream {
     const parsed = parseStoredReplay(stored);
     if (parsed.kind === 'invalid') {
       this.stats.fallbacks++;
-      this.#host.replayRefused(this.channel.name, stored, { reason: parsed.reason },
-        `stored checkpoint of ${this.channel.name} is unusable (${parsed.reason}); resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`);
+      this.#host.replayRefused(
+        this.channel.name,
+        stored,
+        { reason: parsed.reason },
+        `stored checkpoint of ${this.channel.name} is unusable (${parsed.reason}); resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`,
+      );
       return { preset: fallback };
     }
     if (parsed.kind === 'cometd') {
-      this.#host.logger.info({ event: 'pubsub_checkpoint_from_cometd', channel: this.channel.name, replayId: parsed.decimal }, 'resuming from a checkpoint the CometD transport stored');
+      this.#host.logger.info(
+        { event: 'pubsub_checkpoint_from_cometd', channel: this.channel.name, replayId: parsed.decimal },
+        'resuming from a checkpoint the CometD transport stored',
+      );
     }
     return { preset: REPLAY_PRESET.CUSTOM, replayId: parsed.bytes };
   }
@@ -187,7 +198,10 @@ export class TopicStream {
     this.#heldCheckpoint = batch.at(-1)!.replayId;
     const burst = events.length >= this.#host.batchSize / 2;
     if (!burst || this.#held.length >= MAX_UNCOMMITTED_EVENTS || receivedAt - this.#heldSince >= MAX_UNCOMMITTED_MS) await this.#flush();
-    else this.#flushTimer ??= setTimeout(() => { this.#flush().catch((err) => this.#failCall(call, err)); }, MAX_UNCOMMITTED_MS);
+    else
+      this.#flushTimer ??= setTimeout(() => {
+        this.#flush().catch((err) => this.#failCall(call, err));
+      }, MAX_UNCOMMITTED_MS);
     if (call !== this.#call || this.#outstanding > this.#host.batchSize / 2) return;
     await this.#admit();
     if (call !== this.#call || this.#host.stopping) return;
@@ -199,7 +213,11 @@ export class TopicStream {
 
   /** Waits for the backlog gate before asking for more (see `admit`). */
   #admit(): Promise<void> {
-    return admit((n) => this.#host.gate(n), this.#held.length, () => this.#flush());
+    return admit(
+      (n) => this.#host.gate(n),
+      this.#held.length,
+      () => this.#flush(),
+    );
   }
 
   /** Hands the held events and their checkpoint to the sink; serialized, so commits keep arrival order. */
@@ -221,7 +239,11 @@ export class TopicStream {
   #failCall(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, err: unknown): void {
     if ((err as { fatal?: boolean }).fatal) return this.#host.fatal(err);
     const e = err as Partial<grpc.ServiceError>;
-    this.#onCallError(call, { code: e.code ?? 14, details: `handling a response failed: ${(err as Error).message}`, metadata: e.metadata } as grpc.ServiceError);
+    this.#onCallError(call, {
+      code: e.code ?? 14,
+      details: `handling a response failed: ${(err as Error).message}`,
+      metadata: e.metadata,
+    } as grpc.ServiceError);
   }
 
   #onCallError(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>, err: grpc.ServiceError): void {
@@ -234,8 +256,12 @@ export class TopicStream {
       this.#useFallback = true;
       this.stats.fallbacks++;
       const replayId = this.#host.committed(this.channel.name);
-      this.#host.replayRefused(this.channel.name, replayId, { errorCode: classified.errorCode, details: classified.details },
-        `Salesforce refused replay ID ${replayId ?? '(none)'} of ${this.channel.name}; resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`);
+      this.#host.replayRefused(
+        this.channel.name,
+        replayId,
+        { errorCode: classified.errorCode, details: classified.details },
+        `Salesforce refused replay ID ${replayId ?? '(none)'} of ${this.channel.name}; resubscribing from ${this.#host.replayFallback}: events may have been missed, reconcile this channel`,
+      );
     }
     this.#reopenAfter(this.#host.onStreamError(this.channel.name, classified));
   }
@@ -261,8 +287,10 @@ export class TopicStream {
       const call = this.#call;
       if (!call || this.#host.stopping) return;
       this.stats.watchdogRestarts++;
-      this.#host.logger.warn({ event: 'pubsub_stream_stale', channel: this.channel.name, silentMs: this.#host.keepaliveTimeoutMs },
-        'no event and no keepalive for too long; restarting the stream');
+      this.#host.logger.warn(
+        { event: 'pubsub_stream_stale', channel: this.channel.name, silentMs: this.#host.keepaliveTimeoutMs },
+        'no event and no keepalive for too long; restarting the stream',
+      );
       this.#call = undefined;
       call.cancel();
       this.#host.reconnecting(this.channel.name, 'watchdog', 0);

@@ -76,7 +76,9 @@ export interface OutboxRow {
 export function outboxRows(dbPath: string): OutboxRow[] {
   const db = new DatabaseSync(dbPath, { readOnly: true });
   try {
-    return db.prepare('SELECT contact_key AS contactKey, status, delivered_at AS deliveredAt, instance_id AS instanceId FROM actions').all() as unknown as OutboxRow[];
+    return db
+      .prepare('SELECT contact_key AS contactKey, status, delivered_at AS deliveredAt, instance_id AS instanceId FROM actions')
+      .all() as unknown as OutboxRow[];
   } finally {
     db.close();
   }
@@ -90,21 +92,32 @@ export function outboxRows(dbPath: string): OutboxRow[] {
  * After each kill it counts what Marketing Cloud holds that the store (`dbPath`) does not record
  * as delivered.
  */
-export async function crashLoop(h: Harness, configPath: string, opts: { total: number; kills: number; dbPath: string; progress?: number }): Promise<CrashReport> {
+export async function crashLoop(
+  h: Harness,
+  configPath: string,
+  opts: { total: number; kills: number; dbPath: string; progress?: number },
+): Promise<CrashReport> {
   const { total, kills } = opts;
   const progress = opts.progress ?? 50;
   const slice = Math.ceil(total / (kills + 1));
   let published = 0;
   const publishers: Promise<void>[] = [];
   const publishSlice = (end = Math.min(total, published + slice)): void => {
-    publishers.push((async () => {
-      while (published < end) {
-        for (let i = 0; i < 10 && published < end; i++, published++) {
-          h.sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(published)], fields: { Email: `k${published}@example.com` } });
+    publishers.push(
+      (async () => {
+        while (published < end) {
+          for (let i = 0; i < 10 && published < end; i++, published++) {
+            h.sf.publishChange({
+              entityName: 'Contact',
+              changeType: 'CREATE',
+              recordIds: [contactId(published)],
+              fields: { Email: `k${published}@example.com` },
+            });
+          }
+          await new Promise((r) => setTimeout(r, 10));
         }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })());
+      })(),
+    );
   };
 
   const runs: CrashReport['runs'] = [];
@@ -151,9 +164,11 @@ export async function crashLoop(h: Harness, configPath: string, opts: { total: n
  */
 export function expectCrashBounds(label: string, report: CrashReport, total: number, inFlight: number): void {
   const unrecorded = report.runs.reduce((n, r) => n + r.unrecordedAtKill, 0);
-  process.stdout.write(`${label}: ${total} events, ${report.runs.length} SIGKILLs (entries at start → at kill: ${report.runs.map((r) => `${r.atStart}→${r.atKill}`).join(', ')}), `
-    + `${report.lost} lost, ${report.duplicates} duplicate journey entries; accepted but not recorded at each kill: ${report.runs.map((r) => r.unrecordedAtKill).join(', ')} `
-    + `(bound ${inFlight} a kill, ${unrecorded} in all)\n`);
+  process.stdout.write(
+    `${label}: ${total} events, ${report.runs.length} SIGKILLs (entries at start → at kill: ${report.runs.map((r) => `${r.atStart}→${r.atKill}`).join(', ')}), ` +
+      `${report.lost} lost, ${report.duplicates} duplicate journey entries; accepted but not recorded at each kill: ${report.runs.map((r) => r.unrecordedAtKill).join(', ')} ` +
+      `(bound ${inFlight} a kill, ${unrecorded} in all)\n`,
+  );
   for (const run of report.runs) {
     expect(run.atKill).toBeGreaterThan(run.atStart); // delivering when killed
     expect(run.uniqueAtKill).toBeLessThan(total); // and not done yet

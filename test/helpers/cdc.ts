@@ -3,12 +3,9 @@ import type { RawEvent } from '../../src/core/model.ts';
 import type { ChannelConfig } from '../../src/config/schema.ts';
 
 /** A change event message; `header` and `fields` override the defaults (a Contact UPDATE of Email). */
-export function changeEvent(opts: {
-  channel?: string;
-  replayId?: string;
-  header?: Record<string, unknown>;
-  fields?: Record<string, unknown>;
-} = {}): RawEvent {
+export function changeEvent(
+  opts: { channel?: string; replayId?: string; header?: Record<string, unknown>; fields?: Record<string, unknown> } = {},
+): RawEvent {
   const replayId = opts.replayId ?? '123456';
   return {
     channel: opts.channel ?? '/data/ContactChangeEvent',
@@ -38,12 +35,9 @@ export function changeEvent(opts: {
 }
 
 /** A platform event message. */
-export function platformEvent(opts: {
-  channel?: string;
-  replayId?: string;
-  eventUuid?: string | undefined;
-  payload?: Record<string, unknown>;
-} = {}): RawEvent {
+export function platformEvent(
+  opts: { channel?: string; replayId?: string; eventUuid?: string | undefined; payload?: Record<string, unknown> } = {},
+): RawEvent {
   const replayId = opts.replayId ?? '2';
   const event: Record<string, unknown> = { replayId: Number(replayId) };
   if (opts.eventUuid !== undefined) event.EventUuid = opts.eventUuid;

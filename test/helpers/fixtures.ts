@@ -24,8 +24,15 @@ export function action(n: number, overrides: Partial<NewAction> = {}): NewAction
 /** A dead letter for a malformed event. */
 export function deadLetter(n: number): NewDeadLetter {
   return {
-    idempotencyKey: `dead-${n}`, channel: '/data/ContactChangeEvent', replayId: String(500 + n), route: '',
-    recordId: '', contactKey: '', correlationId: `corr-dead-${n}`, code: 'INPUT_INVALID_ID',
-    reason: 'ChangeEventHeader.recordIds[0]: "xyz" is not a Salesforce ID', source: { bad: n },
+    idempotencyKey: `dead-${n}`,
+    channel: '/data/ContactChangeEvent',
+    replayId: String(500 + n),
+    route: '',
+    recordId: '',
+    contactKey: '',
+    correlationId: `corr-dead-${n}`,
+    code: 'INPUT_INVALID_ID',
+    reason: 'ChangeEventHeader.recordIds[0]: "xyz" is not a Salesforce ID',
+    source: { bad: n },
   };
 }

@@ -43,10 +43,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const mc = await startMcEmulator({ clientId: MC_CLIENT_ID, clientSecret: MC_CLIENT_SECRET, ...opts.mc });
   const dir = mkdtempSync(join(tmpdir(), 'sfmc-bridge-'));
   return {
-    sf, mc, dir,
+    sf,
+    mc,
+    dir,
     env: {
-      SF_INSTANCE_URL: sf.url, SF_ACCESS_TOKEN: SF_TOKEN,
-      MC_AUTH_BASE_URL: mc.authBaseUrl, MC_CLIENT_ID, MC_CLIENT_SECRET,
+      SF_INSTANCE_URL: sf.url,
+      SF_ACCESS_TOKEN: SF_TOKEN,
+      MC_AUTH_BASE_URL: mc.authBaseUrl,
+      MC_CLIENT_ID,
+      MC_CLIENT_SECRET,
     },
     writeConfig(config, name = 'bridge.json') {
       const path = join(dir, name);
@@ -70,7 +75,10 @@ export interface HarnessFixture extends Harness {
    * against the emulators' environment plus `env`; silent unless given a logger. It is stopped
    * after the test, or by `stopService`.
    */
-  startService(config?: Record<string, unknown> | string, opts?: { env?: Record<string, string>; logger?: Parameters<typeof startService>[1] }): Promise<Service>;
+  startService(
+    config?: Record<string, unknown> | string,
+    opts?: { env?: Record<string, string>; logger?: Parameters<typeof startService>[1] },
+  ): Promise<Service>;
   /** Stops the running service now (a restart within one test). */
   stopService(): Promise<void>;
 }
@@ -102,16 +110,29 @@ export function useHarness(opts: HarnessOptions = {}, { scope = 'each', setup }:
     current = undefined;
   });
   return {
-    get sf() { return harness().sf; },
-    get mc() { return harness().mc; },
-    get dir() { return harness().dir; },
-    get env() { return harness().env; },
-    get service() { return service; },
+    get sf() {
+      return harness().sf;
+    },
+    get mc() {
+      return harness().mc;
+    },
+    get dir() {
+      return harness().dir;
+    },
+    get env() {
+      return harness().env;
+    },
+    get service() {
+      return service;
+    },
     writeConfig: (config, name) => harness().writeConfig(config, name),
     close: () => harness().close(),
     async startService(config, o = {}) {
       const h = harness();
-      service = await startService(load(config ?? bridgeConfig(h.dir), { ...h.env, ...o.env }), o.logger ?? createLogger({ level: 'silent', pretty: false }));
+      service = await startService(
+        load(config ?? bridgeConfig(h.dir), { ...h.env, ...o.env }),
+        o.logger ?? createLogger({ level: 'silent', pretty: false }),
+      );
       return service;
     },
     stopService,
@@ -122,14 +143,16 @@ export function useHarness(opts: HarnessOptions = {}, { scope = 'each', setup }:
 export function bridgeConfig(dir: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     channels: [{ name: CHANNEL, replayFrom: -2 }],
-    routes: [{
-      name: 'contact-welcome',
-      channel: CHANNEL,
-      changeTypes: ['CREATE', 'UPDATE'],
-      changedFields: ['Email'],
-      target: { type: 'journey', eventDefinitionKey: WELCOME_KEY, mode: 'batch' },
-      mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'Name.LastName' }, required: ['Email'] },
-    }],
+    routes: [
+      {
+        name: 'contact-welcome',
+        channel: CHANNEL,
+        changeTypes: ['CREATE', 'UPDATE'],
+        changedFields: ['Email'],
+        target: { type: 'journey', eventDefinitionKey: WELCOME_KEY, mode: 'batch' },
+        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'Name.LastName' }, required: ['Email'] },
+      },
+    ],
     store: { kind: 'sqlite', path: join(dir, 'bridge.db') },
     dispatcher: { batchSize: 100, concurrency: 4, maxAttempts: 12, pollIntervalMs: 20 },
     log: { level: 'warn', pretty: false },
@@ -150,4 +173,3 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 export function contactId(n: number): string {
   return to18(`0035g0000${String(n).padStart(6, '0')}`);
 }
-

@@ -20,7 +20,10 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//')} (${(err as Error).message}); start it (.ci/run does) or set TEST_DATABASE_URL`, { cause: err });
+    throw new Error(
+      `PostgreSQL is not reachable at ${TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//')} (${(err as Error).message}); start it (.ci/run does) or set TEST_DATABASE_URL`,
+      { cause: err },
+    );
   }
   try {
     return await client.query<R>(sql, params);

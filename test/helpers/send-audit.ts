@@ -31,9 +31,11 @@ const AMBIGUOUS = ['MC_CONNECTION_LOST', 'MC_TIMEOUT'];
 export function transactionalRows(dbPath: string): SendRow[] {
   const db = new DatabaseSync(dbPath, { readOnly: true });
   try {
-    const rows = db.prepare(`SELECT a.id, a.idempotency_key AS key, a.status, a.contact_key AS contactKey, a.payload, a.message_key AS messageKey, a.attempts,
+    const rows = db
+      .prepare(`SELECT a.id, a.idempotency_key AS key, a.status, a.contact_key AS contactKey, a.payload, a.message_key AS messageKey, a.attempts,
         (SELECT count(*) FROM attempts t WHERE t.action_id = a.id AND t.outcome = 'retry' AND t.code IN (${AMBIGUOUS.map((c) => `'${c}'`).join(', ')})) AS retries
-      FROM actions a WHERE a.target = 'transactional'`).all() as unknown as (Omit<SendRow, 'address'> & { payload: string })[];
+      FROM actions a WHERE a.target = 'transactional'`)
+      .all() as unknown as (Omit<SendRow, 'address'> & { payload: string })[];
     return rows.map(({ payload, ...r }) => ({ ...r, address: (JSON.parse(payload) as { address: string }).address }));
   } finally {
     db.close();
@@ -56,9 +58,13 @@ export function expectSendsAccountedFor(rows: readonly SendRow[], mc: McEmulator
   const problems: string[] = [];
   for (const [key, asked] of mc.messageKeyRequests()) {
     const row = byKey.get(key);
-    if (!row) { problems.push(`${key}: sent, but no action has this key`); continue; }
+    if (!row) {
+      problems.push(`${key}: sent, but no action has this key`);
+      continue;
+    }
     const own = `${row.contactKey} ${row.address}`;
-    if (asked.recipients.length !== 1 || asked.recipients[0] !== own) problems.push(`${key}: sent for ${asked.recipients.join(', ')}, the action is for ${own}`);
+    if (asked.recipients.length !== 1 || asked.recipients[0] !== own)
+      problems.push(`${key}: sent for ${asked.recipients.join(', ')}, the action is for ${own}`);
     if (asked.requests > 1) resent++;
     if (asked.requests - 1 > row.retries) problems.push(`${key}: sent ${asked.requests} times after ${row.retries} recorded retries`);
     if (row.attempts < asked.requests) problems.push(`${key}: sent ${asked.requests} times, ${row.attempts} attempts recorded`);

@@ -29,7 +29,12 @@ export interface SpineScenario {
 export function publishSpineChanges(sf: StreamingEmulator, beforeLast?: () => void): SpineScenario {
   const created = Array.from({ length: 250 }, (_, i) => contactId(i));
   for (const [i, id] of created.entries()) {
-    sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [id], fields: { Name: { FirstName: `F${i}`, LastName: `L${i}` }, Email: `c${i}@example.com` } });
+    sf.publishChange({
+      entityName: 'Contact',
+      changeType: 'CREATE',
+      recordIds: [id],
+      fields: { Name: { FirstName: `F${i}`, LastName: `L${i}` }, Email: `c${i}@example.com` },
+    });
   }
   // One event for three records: fanned out to three entries.
   const merged = [contactId(1000), contactId(1001), contactId(1002)];
@@ -63,16 +68,21 @@ export const ORDER_CHANNEL = '/event/Order_Confirmed__e';
 /** Config overrides routing order confirmations (record ID from `Contact_Id__c`) into a journey; an order number is required. */
 export const ORDER_ROUTING: Record<string, unknown> = {
   channels: [{ name: ORDER_CHANNEL, replayFrom: -2, recordIdField: 'Contact_Id__c' }],
-  routes: [{
-    name: 'order-confirmed', channel: ORDER_CHANNEL,
-    target: { type: 'journey', eventDefinitionKey: 'APIEvent-order', mode: 'batch' },
-    mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
-  }],
+  routes: [
+    {
+      name: 'order-confirmed',
+      channel: ORDER_CHANNEL,
+      target: { type: 'journey', eventDefinitionKey: 'APIEvent-order', mode: 'batch' },
+      mapping: { data: { OrderNumber: 'Order_Number__c' }, required: ['OrderNumber'] },
+    },
+  ],
 };
 
 /** Publishes two orders (one for a 15-character ID) and one without an order number; returns what the two valid ones were published as. */
 export function publishOrders(sf: StreamingEmulator): ReturnType<StreamingEmulator['publishPlatformEvent']>[] {
-  const published = ['0035g00000XyZab', contactId(1)].map((id, i) => sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: `ORD-${i}` }));
+  const published = ['0035g00000XyZab', contactId(1)].map((id, i) =>
+    sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: id, Order_Number__c: `ORD-${i}` }),
+  );
   sf.publishPlatformEvent('Order_Confirmed__e', { Contact_Id__c: contactId(2) }); // no order number: dead-lettered
   return published;
 }
@@ -83,7 +93,11 @@ export function publishOrders(sf: StreamingEmulator): ReturnType<StreamingEmulat
  * event was published with (the bridge read it from the event, on either transport), and
  * Marketing Cloud's answer for it is recorded.
  */
-export async function expectOrderEntries(mc: McEmulator, store: Store, published: ReturnType<StreamingEmulator['publishPlatformEvent']>[]): Promise<void> {
+export async function expectOrderEntries(
+  mc: McEmulator,
+  store: Store,
+  published: ReturnType<StreamingEmulator['publishPlatformEvent']>[],
+): Promise<void> {
   expect(mc.received().map((e) => [e.contactKey, e.data])).toEqual([
     ['0035g00000XyZabAAF', { OrderNumber: 'ORD-0' }],
     [contactId(1), { OrderNumber: 'ORD-1' }],
@@ -111,12 +125,16 @@ export async function expectOrderEntries(mc: McEmulator, store: Store, published
  * event published and its outbox is empty.
  */
 export async function expectResumeAfterRestart(sf: StreamingEmulator, mc: McEmulator, start: () => Promise<Service>): Promise<void> {
-  for (let i = 0; i < 50; i++) sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
+  for (let i = 0; i < 50; i++)
+    sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `a${i}@example.com` } });
   const first = await start();
   await waitFor(() => mc.stats().entries >= 50, 10_000, 'first 50');
   await first.stop();
   let last = '';
-  for (let i = 50; i < 80; i++) last = String(sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } }).replayId);
+  for (let i = 50; i < 80; i++)
+    last = String(
+      sf.publishChange({ entityName: 'Contact', changeType: 'CREATE', recordIds: [contactId(i)], fields: { Email: `b${i}@example.com` } }).replayId,
+    );
   const second = await start();
   await waitFor(() => mc.stats().entries >= 80, 10_000, 'all 80');
   await expectCaughtUp(second, last);
@@ -129,8 +147,13 @@ export async function expectResumeAfterRestart(sf: StreamingEmulator, mc: McEmul
  * Cloud, so counts taken after it are final (a condition, not a sleep).
  */
 export async function expectCaughtUp(s: Service, lastReplayId: string, channel = CHANNEL): Promise<void> {
-  const committed = (stored: string | undefined): boolean => stored !== undefined
-    && (stored === lastReplayId || (/=$/.test(stored) && Buffer.from(stored, 'base64').readBigUInt64BE().toString() === lastReplayId));
-  await waitFor(async () => committed((await s.store.loadCheckpoints()).get(channel)) && await s.store.backlog() === 0, 10_000, `the checkpoint at ${lastReplayId} and an empty outbox`);
+  const committed = (stored: string | undefined): boolean =>
+    stored !== undefined &&
+    (stored === lastReplayId || (/=$/.test(stored) && Buffer.from(stored, 'base64').readBigUInt64BE().toString() === lastReplayId));
+  await waitFor(
+    async () => committed((await s.store.loadCheckpoints()).get(channel)) && (await s.store.backlog()) === 0,
+    10_000,
+    `the checkpoint at ${lastReplayId} and an empty outbox`,
+  );
   await s.dispatcher.settled();
 }

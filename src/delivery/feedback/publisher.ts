@@ -130,11 +130,15 @@ export class FeedbackPublisher {
     } catch (err) {
       return this.#failed(rows, `network: ${(err as Error)?.message ?? String(err)}`);
     }
-    if (answer.status >= 500 || answer.status === 429) return this.#failed(rows, `Salesforce answered ${answer.status}${errorText(answer.body)}`, answer.retryAfter);
+    if (answer.status >= 500 || answer.status === 429)
+      return this.#failed(rows, `Salesforce answered ${answer.status}${errorText(answer.body)}`, answer.retryAfter);
     if (answer.status !== 200 || !Array.isArray(answer.body)) {
       // The call as a whole was refused: no access, no such event, the API's own limit. Sending
       // it again at once cannot help; the statuses wait.
-      return this.#pause(rows, `Salesforce refused the publish call (${answer.status}${errorText(answer.body)}); check that force-app is deployed (${STATUS_EVENT}) and the integration user may create it`);
+      return this.#pause(
+        rows,
+        `Salesforce refused the publish call (${answer.status}${errorText(answer.body)}); check that force-app is deployed (${STATUS_EVENT}) and the integration user may create it`,
+      );
     }
     const results = answer.body as SaveResult[];
     const published: number[] = [];
@@ -164,8 +168,16 @@ export class FeedbackPublisher {
         this.#o.telemetry.resumed();
       }
     }
-    if (limited) return this.#pause(rows.filter((r) => again.includes(r.id)), 'LIMIT_EXCEEDED: the org\'s hourly platform event publishing allocation is used up');
-    if (unavailable) return this.#failed(rows.filter((r) => again.includes(r.id)), 'PLATFORM_EVENT_PUBLISHING_UNAVAILABLE');
+    if (limited)
+      return this.#pause(
+        rows.filter((r) => again.includes(r.id)),
+        "LIMIT_EXCEEDED: the org's hourly platform event publishing allocation is used up",
+      );
+    if (unavailable)
+      return this.#failed(
+        rows.filter((r) => again.includes(r.id)),
+        'PLATFORM_EVENT_PUBLISHING_UNAVAILABLE',
+      );
     this.#failures = 0;
     return rows.length >= this.#batchSize ? 'full' : 'published';
   }
@@ -196,13 +208,20 @@ export class FeedbackPublisher {
     for (let attempt = 0; ; attempt++) {
       this.#o.telemetry.call();
       const res = await request(url, {
-        method: 'POST', body: text, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS,
+        method: 'POST',
+        body: text,
+        headersTimeout: TIMEOUT_MS,
+        bodyTimeout: TIMEOUT_MS,
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
         ...(this.#o.dispatcher ? { dispatcher: this.#o.dispatcher } : {}),
       });
       const raw = await res.body.text();
       let body: unknown;
-      try { body = raw === '' ? undefined : JSON.parse(raw); } catch { body = raw.slice(0, 200); }
+      try {
+        body = raw === '' ? undefined : JSON.parse(raw);
+      } catch {
+        body = raw.slice(0, 200);
+      }
       if (res.statusCode === 401 && attempt === 0) {
         token = await this.#o.getAccessToken(true, token);
         continue;

@@ -31,12 +31,24 @@ export type StatusEvent = {
 
 /** Every field the bridge sets (`check` verifies force-app defines each). */
 export const STATUS_FIELDS: readonly (keyof StatusEvent)[] = [
-  'Record_Id__c', 'Route__c', 'Target_Type__c', 'Target_Key__c', 'Status__c', 'MC_Request_Id__c', 'MC_Message_Id__c',
-  'Error_Code__c', 'Error_Reason__c', 'Correlation_Id__c', 'Attempts__c', 'Settled_At__c', 'Status_Key__c',
+  'Record_Id__c',
+  'Route__c',
+  'Target_Type__c',
+  'Target_Key__c',
+  'Status__c',
+  'MC_Request_Id__c',
+  'MC_Message_Id__c',
+  'Error_Code__c',
+  'Error_Reason__c',
+  'Correlation_Id__c',
+  'Attempts__c',
+  'Settled_At__c',
+  'Status_Key__c',
 ];
 
 const TEXT_MAX = 255;
-const cut = (s: string | null | undefined, max = TEXT_MAX): string | null => (s === undefined || s === null || s === '' ? null : s.length > max ? `${s.slice(0, max - 1)}…` : s);
+const cut = (s: string | null | undefined, max = TEXT_MAX): string | null =>
+  s === undefined || s === null || s === '' ? null : s.length > max ? `${s.slice(0, max - 1)}…` : s;
 
 /** The definition an action went to (none for a deletion). */
 function targetKeyOf(a: StoredAction): string | null {

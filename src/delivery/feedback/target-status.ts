@@ -16,11 +16,16 @@ interface FeedbackRoute {
   target: { type: string; eventDefinitionKey?: string | undefined; definitionKey?: string | undefined };
 }
 
-const KIND_OF_TYPE: Readonly<Record<string, string>> = { journey: 'eventDefinition', transactional: 'sendDefinition', triggeredSend: 'triggeredSendDefinition' };
+const KIND_OF_TYPE: Readonly<Record<string, string>> = {
+  journey: 'eventDefinition',
+  transactional: 'sendDefinition',
+  triggeredSend: 'triggeredSendDefinition',
+};
 
 /** The feedback routes a verdict is about: those naming its key, or (a key from an event) those of its kind without a key of their own. */
 export function routesConcerned(routes: readonly FeedbackRoute[], v: Pick<ProbeVerdict, 'kind' | 'key'>): string[] {
-  return routes.filter((r) => r.feedback && KIND_OF_TYPE[r.target.type] === v.kind)
+  return routes
+    .filter((r) => r.feedback && KIND_OF_TYPE[r.target.type] === v.kind)
     .filter((r) => (r.target.eventDefinitionKey ?? r.target.definitionKey) === v.key)
     .map((r) => r.name);
 }

@@ -155,32 +155,50 @@ export class McTokenManager {
       retryAfter = res.headers['retry-after'];
       text = await res.body.text();
     } catch (err) {
-      throw new TransientError(Code.MC_AUTH_UNREACHABLE, `Marketing Cloud auth at ${where} did not answer: ${(err as Error).message}`, { cause: err });
+      throw new TransientError(Code.MC_AUTH_UNREACHABLE, `Marketing Cloud auth at ${where} did not answer: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const body = parseObject(text);
     if (status === 429 || status >= 500) {
       const advised = retryAfterMs(retryAfter);
-      throw new TransientError(Code.MC_AUTH_UNAVAILABLE, `Marketing Cloud auth at ${where} answered ${status}`, advised === undefined ? {} : { retryAfterMs: advised });
+      throw new TransientError(
+        Code.MC_AUTH_UNAVAILABLE,
+        `Marketing Cloud auth at ${where} answered ${status}`,
+        advised === undefined ? {} : { retryAfterMs: advised },
+      );
     }
     if (status === 200 && !body) {
       throw new AuthError(Code.MC_AUTH_BAD_RESPONSE, `Marketing Cloud auth at ${where} answered 200 with a body that is not a JSON object`);
     }
     if (status !== 200 || !body) {
       const reason = body ? [body.error, body.error_description].filter((v) => typeof v === 'string').join(': ') : '';
-      throw new AuthError(Code.MC_AUTH_REFUSED, scrub(`Marketing Cloud auth at ${where} refused the token request (${status})${reason ? `: ${reason}` : ''}`, clientSecret));
+      throw new AuthError(
+        Code.MC_AUTH_REFUSED,
+        scrub(`Marketing Cloud auth at ${where} refused the token request (${status})${reason ? `: ${reason}` : ''}`, clientSecret),
+      );
     }
     const accessToken = body.access_token;
     const expiresIn = Number(body.expires_in);
     const restUrl = body.rest_instance_url;
     if (typeof accessToken !== 'string' || accessToken === '' || !(expiresIn > 0) || typeof restUrl !== 'string') {
-      throw new AuthError(Code.MC_AUTH_BAD_RESPONSE, `Marketing Cloud auth at ${where} answered 200 without access_token, expires_in or rest_instance_url`);
+      throw new AuthError(
+        Code.MC_AUTH_BAD_RESPONSE,
+        `Marketing Cloud auth at ${where} answered 200 without access_token, expires_in or rest_instance_url`,
+      );
     }
     const restBaseUrl = checkRestBaseUrl(restUrl, this.#authUrl);
     const lifetime = expiresIn * 1000;
     // Lifetimes are measured from when the request left, so latency never makes us late.
     const expiresAt = sentAt + lifetime;
     const ahead = lifetime > 2 * this.#refreshAheadMs ? this.#refreshAheadMs : lifetime / 2;
-    const token: McToken = { accessToken, restBaseUrl, expiresAt, refreshAt: expiresAt - ahead, usableUntil: expiresAt - Math.min(30_000, lifetime / 10) };
+    const token: McToken = {
+      accessToken,
+      restBaseUrl,
+      expiresAt,
+      refreshAt: expiresAt - ahead,
+      usableUntil: expiresAt - Math.min(30_000, lifetime / 10),
+    };
     if (typeof body.scope === 'string') token.scope = body.scope;
     // Credentials go only to Marketing Cloud's own hosts: a SOAP URL elsewhere is ignored, not used.
     if (typeof body.soap_instance_url === 'string' && soapUrlOk(body.soap_instance_url, this.#authUrl)) token.soapBaseUrl = body.soap_instance_url;
@@ -195,7 +213,9 @@ export function tokenKey(creds: Pick<McCredentials, 'authBaseUrl' | 'clientId' |
   let origin = creds.authBaseUrl;
   try {
     origin = new URL(creds.authBaseUrl).origin;
-  } catch { /* checkAuthBaseUrl reports it */ }
+  } catch {
+    /* checkAuthBaseUrl reports it */
+  }
   return `${origin}|${creds.clientId}|${creds.accountId ?? ''}`;
 }
 
@@ -229,7 +249,10 @@ export function checkAuthBaseUrl(value: string, key = 'marketingCloud.authBaseUr
   if (!plain) throw new ConfigError(key, `${JSON.stringify(value)} must be a bare base URL (no path, query or user info)`);
   if (isLoopback(url)) return url;
   if (url.protocol !== 'https:' || !MC_AUTH_HOST.test(url.hostname) || (url.port !== '' && url.port !== '443')) {
-    throw new ConfigError(key, `${JSON.stringify(value)} is not a Marketing Cloud auth host: expected https://<28-character subdomain starting with mc>.auth.marketingcloudapis.com (or http://127.0.0.1:<port> for an emulator)`);
+    throw new ConfigError(
+      key,
+      `${JSON.stringify(value)} is not a Marketing Cloud auth host: expected https://<28-character subdomain starting with mc>.auth.marketingcloudapis.com (or http://127.0.0.1:<port> for an emulator)`,
+    );
   }
   return url;
 }
@@ -239,11 +262,21 @@ export function checkRestBaseUrl(value: string, authUrl: URL): string {
   let url: URL | undefined;
   try {
     url = new URL(value);
-  } catch { /* reported below */ }
-  const ok = url !== undefined && url.username === '' && url.password === '' && url.search === '' && url.hash === '' &&
+  } catch {
+    /* reported below */
+  }
+  const ok =
+    url !== undefined &&
+    url.username === '' &&
+    url.password === '' &&
+    url.search === '' &&
+    url.hash === '' &&
     (isLoopback(url) ? isLoopback(authUrl) : url.protocol === 'https:' && MC_REST_HOST.test(url.hostname) && (url.port === '' || url.port === '443'));
   if (!ok) {
-    throw new AuthError(Code.MC_UNSAFE_REST_URL, `Marketing Cloud auth at ${authUrl.host} returned rest_instance_url ${JSON.stringify(value.slice(0, 120))}, which is not a Marketing Cloud REST host; the token was not used`);
+    throw new AuthError(
+      Code.MC_UNSAFE_REST_URL,
+      `Marketing Cloud auth at ${authUrl.host} returned rest_instance_url ${JSON.stringify(value.slice(0, 120))}, which is not a Marketing Cloud REST host; the token was not used`,
+    );
   }
   return value;
 }

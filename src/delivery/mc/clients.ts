@@ -38,7 +38,10 @@ export class McClients {
 
   constructor(opts: McClientsOptions) {
     this.#opts = opts;
-    this.#agent = createMcDispatcher({ connections: opts.connections ?? 16, ...(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : {}) });
+    this.#agent = createMcDispatcher({
+      connections: opts.connections ?? 16,
+      ...(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : {}),
+    });
     this.#limiter = new Limiter(opts.concurrency ?? 16);
     this.clientFor = (mid) => this.#client(mid);
   }
@@ -52,7 +55,8 @@ export class McClients {
       else delete creds.accountId;
       const tokens = (this.#opts.tokens ?? sharedTokenManager)(creds);
       client = new McRestClient(tokens, {
-        dispatcher: this.#agent, limiter: this.#limiter,
+        dispatcher: this.#agent,
+        limiter: this.#limiter,
         ...(this.#opts.timeoutMs !== undefined ? { timeoutMs: this.#opts.timeoutMs } : {}),
         ...(this.#opts.breakers ? { breakers: this.#opts.breakers } : {}),
       });

@@ -48,7 +48,10 @@ export function parseFields(body: string): DeFieldInfo[] {
     if (name === undefined) continue;
     const maxLength = Number(tag('MaxLength'));
     out.push({
-      name, type: tag('FieldType') ?? 'Text', isPrimaryKey: tag('IsPrimaryKey') === 'true', isRequired: tag('IsRequired') === 'true',
+      name,
+      type: tag('FieldType') ?? 'Text',
+      isPrimaryKey: tag('IsPrimaryKey') === 'true',
+      isRequired: tag('IsRequired') === 'true',
       maxLength: Number.isFinite(maxLength) && maxLength > 0 ? maxLength : undefined,
     });
   }
@@ -59,11 +62,17 @@ export function parseFields(body: string): DeFieldInfo[] {
 export async function readDataExtensionFields(client: McRestClient, key: string, timeoutMs = 30_000): Promise<DeFieldInfo[]> {
   const token = await client.tokens.get();
   if (token.soapBaseUrl === undefined) {
-    throw new TransientError(Code.MC_UNEXPECTED, 'the token answer named no Marketing Cloud soap_instance_url, so data extension fields cannot be read');
+    throw new TransientError(
+      Code.MC_UNEXPECTED,
+      'the token answer named no Marketing Cloud soap_instance_url, so data extension fields cannot be read',
+    );
   }
   const res = await request(soapEndpoint(token.soapBaseUrl), {
-    method: 'POST', headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: 'Retrieve' },
-    body: retrieveFieldsEnvelope(token.accessToken, key), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    method: 'POST',
+    headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: 'Retrieve' },
+    body: retrieveFieldsEnvelope(token.accessToken, key),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
   });
   const text = await res.body.text();
   if (res.statusCode >= 300) {

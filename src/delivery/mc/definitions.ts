@@ -44,26 +44,51 @@ export async function lookupDefinition(client: McRestClient, kind: DefinitionKin
       case 'eventDefinition': {
         const res = await client.request('GET', `/interaction/v1/eventDefinitions/key:${encodeURIComponent(key)}`, undefined, { accept: NOT_FOUND });
         if (res.status < 300) return verdict('ok', `event definition ${key} exists`);
-        if (GUID.test(key)) return verdict('misnamed', `${JSON.stringify(key)} looks like a journey ID (a GUID), not an event definition key: use the entry source's key (Journey Builder → entry source → Event Definition Key, often APIEvent-…)`);
-        if (/\s/.test(key)) return verdict('misnamed', `${JSON.stringify(key)} looks like a journey or entry source name, not an event definition key: use the entry source's key (often APIEvent-…)`);
-        return verdict('missing', `event definition key ${JSON.stringify(key)} does not exist in this business unit (Marketing Cloud answered ${res.status})`);
+        if (GUID.test(key))
+          return verdict(
+            'misnamed',
+            `${JSON.stringify(key)} looks like a journey ID (a GUID), not an event definition key: use the entry source's key (Journey Builder → entry source → Event Definition Key, often APIEvent-…)`,
+          );
+        if (/\s/.test(key))
+          return verdict(
+            'misnamed',
+            `${JSON.stringify(key)} looks like a journey or entry source name, not an event definition key: use the entry source's key (often APIEvent-…)`,
+          );
+        return verdict(
+          'missing',
+          `event definition key ${JSON.stringify(key)} does not exist in this business unit (Marketing Cloud answered ${res.status})`,
+        );
       }
       case 'sendDefinition': {
-        const res = await client.request<{ status?: unknown }>('GET', `/messaging/v1/email/definitions/${encodeURIComponent(key)}`, undefined, { accept: NOT_FOUND });
-        if (res.status >= 300) return verdict('missing', `transactional send definition ${JSON.stringify(key)} does not exist (Marketing Cloud answered ${res.status})`);
+        const res = await client.request<{ status?: unknown }>('GET', `/messaging/v1/email/definitions/${encodeURIComponent(key)}`, undefined, {
+          accept: NOT_FOUND,
+        });
+        if (res.status >= 300)
+          return verdict('missing', `transactional send definition ${JSON.stringify(key)} does not exist (Marketing Cloud answered ${res.status})`);
         const status = String(res.body?.status ?? '').toLowerCase();
         if (status === 'active') return verdict('ok', `transactional send definition ${key} is Active`);
         if (status === 'deleted') return verdict('missing', `transactional send definition ${JSON.stringify(key)} is Deleted`);
-        return verdict('inactive', `transactional send definition ${JSON.stringify(key)} is ${String(res.body?.status ?? 'not Active')}: Marketing Cloud would queue its messages for up to three days without sending them`);
+        return verdict(
+          'inactive',
+          `transactional send definition ${JSON.stringify(key)} is ${String(res.body?.status ?? 'not Active')}: Marketing Cloud would queue its messages for up to three days without sending them`,
+        );
       }
       case 'dataExtension': {
-        const res = await client.request('GET', `/data/v1/customobjectdata/key/${encodeURIComponent(key)}/rowset?$pageSize=1`, undefined, { accept: NOT_FOUND });
+        const res = await client.request('GET', `/data/v1/customobjectdata/key/${encodeURIComponent(key)}/rowset?$pageSize=1`, undefined, {
+          accept: NOT_FOUND,
+        });
         if (res.status < 300) return verdict('ok', `data extension ${key} exists`);
-        return verdict('missing', `data extension ${JSON.stringify(key)} does not exist or is not visible to the package (Marketing Cloud answered ${res.status})`);
+        return verdict(
+          'missing',
+          `data extension ${JSON.stringify(key)} does not exist or is not visible to the package (Marketing Cloud answered ${res.status})`,
+        );
       }
       case 'triggeredSendDefinition':
         // Only SOAP (TriggeredSendDefinition.TriggeredSendStatus) tells; the bridge speaks REST.
-        return verdict('unchecked', `classic triggered send definition ${key} cannot be checked over REST; a paused or inactive one answers 400 to the first send, which dead-letters it with that reason`);
+        return verdict(
+          'unchecked',
+          `classic triggered send definition ${key} cannot be checked over REST; a paused or inactive one answers 400 to the first send, which dead-letters it with that reason`,
+        );
     }
   } catch (err) {
     const code = err instanceof BridgeError ? err.code : 'ERROR';

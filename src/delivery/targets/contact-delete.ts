@@ -74,7 +74,11 @@ export function createContactDeleteTarget(clients: McRestClient | ClientFor, opt
       const opId = body.operationID;
       if (body.operationInitiated === false || body.hasErrors === true || (typeof opId !== 'number' && typeof opId !== 'string')) {
         const why = JSON.stringify(body.resultMessages ?? body).slice(0, 300);
-        const error = new PermanentError(Code.MC_REJECTED, `Marketing Cloud did not start the deletion of ${keys.length} contact(s): ${why} (is Contact Delete enabled in the account?)`, { status: res.status });
+        const error = new PermanentError(
+          Code.MC_REJECTED,
+          `Marketing Cloud did not start the deletion of ${keys.length} contact(s): ${why} (is Contact Delete enabled in the account?)`,
+          { status: res.status },
+        );
         return chunk.map((i) => ({ id: i.id, status: 'dead' as const, error }));
       }
       const ids: DeliveryIds = { operationId: String(opId) };
@@ -91,8 +95,12 @@ export function createContactDeleteTarget(clients: McRestClient | ClientFor, opt
       if (opts.dryRun) {
         opts.events?.wouldDelete?.(items.map((i) => i.payload.contactKey));
         return items.map((i) => ({
-          id: i.id, status: 'dead' as const,
-          error: new PermanentError(Code.CONTACT_DELETE_DRY_RUN, `dry run: contact ${i.payload.contactKey} would have been deleted from Marketing Cloud; nothing was sent (\`sfmc-bridge dlq retry\` sends it)`),
+          id: i.id,
+          status: 'dead' as const,
+          error: new PermanentError(
+            Code.CONTACT_DELETE_DRY_RUN,
+            `dry run: contact ${i.payload.contactKey} would have been deleted from Marketing Cloud; nothing was sent (\`sfmc-bridge dlq retry\` sends it)`,
+          ),
         }));
       }
       const t = now();
@@ -103,11 +111,19 @@ export function createContactDeleteTarget(clients: McRestClient | ClientFor, opt
       if (held.length > 0) {
         // The hour is full once the allowed ones go out: held back is whatever is over the cap.
         const used = cap - room + allowed.length;
-        opts.events?.capped?.(held.map((i) => i.payload.contactKey), used, cap);
+        opts.events?.capped?.(
+          held.map((i) => i.payload.contactKey),
+          used,
+          cap,
+        );
         for (const i of held) {
           out.set(i.id, {
-            id: i.id, status: 'dead',
-            error: new PermanentError(Code.CONTACT_DELETE_CAPPED, `not deleted: ${used} contact(s) already deleted in the last hour, the cap (dispatcher.deletes.maxPerHour) is ${cap}; review, then \`sfmc-bridge dlq retry\` sends it`),
+            id: i.id,
+            status: 'dead',
+            error: new PermanentError(
+              Code.CONTACT_DELETE_CAPPED,
+              `not deleted: ${used} contact(s) already deleted in the last hour, the cap (dispatcher.deletes.maxPerHour) is ${cap}; review, then \`sfmc-bridge dlq retry\` sends it`,
+            ),
           });
         }
       }

@@ -19,7 +19,16 @@ import { Code, PermanentError, TransientError } from '../../core/errors.ts';
 import type { DataExtensionRowPayload } from '../../core/model.ts';
 import type { RowVersionClaim } from '../../outbox/contract.ts';
 import type { McRestClient } from '../mc/http.ts';
-import { clientLookup, failed, groupBy, runLimited, type ClientFor, type DeliveryItem as TargetItem, type DeliveryOutcome, type Target as TargetOf } from '../target.ts';
+import {
+  clientLookup,
+  failed,
+  groupBy,
+  runLimited,
+  type ClientFor,
+  type DeliveryItem as TargetItem,
+  type DeliveryOutcome,
+  type Target as TargetOf,
+} from '../target.ts';
 
 /** A row to upsert. */
 export type DeliveryItem = TargetItem<DataExtensionRowPayload>;
@@ -63,7 +72,11 @@ export function tableOf(p: Pick<DataExtensionRowPayload, 'key' | 'mid'>): string
   return p.mid === undefined ? p.key : `${p.key}\u0000${p.mid}`;
 }
 
-interface ResultItem { status?: unknown; errorCode?: unknown; message?: unknown }
+interface ResultItem {
+  status?: unknown;
+  errorCode?: unknown;
+  message?: unknown;
+}
 
 /** Builds the target on a REST client (or one per business unit MID). */
 export function createDataExtensionTarget(clients: McRestClient | ClientFor, opts: DataExtensionTargetOptions = {}): Target {
@@ -113,7 +126,10 @@ export function createDataExtensionTarget(clients: McRestClient | ClientFor, opt
       const res = await clientFor(mid).request<{ requestId?: unknown }>('PUT', asyncRowsPath(key), { items: chunk.map((i) => i.payload.row) });
       const requestId = res.body?.requestId;
       if (typeof requestId !== 'string' || requestId === '') {
-        throw new TransientError(Code.MC_NO_REQUEST_ID, `Marketing Cloud accepted rows for data extension ${key} (${res.status}) without a requestId; they are sent again`);
+        throw new TransientError(
+          Code.MC_NO_REQUEST_ID,
+          `Marketing Cloud accepted rows for data extension ${key} (${res.status}) without a requestId; they are sent again`,
+        );
       }
       return chunk.map((i, row) => ({ id: i.id, status: 'accepted', requestId, row, checkAfterMs: confirmAfterMs }));
     } catch (err) {
@@ -142,7 +158,8 @@ export function createDataExtensionTarget(clients: McRestClient | ClientFor, opt
   async function confirm(items: DeliveryItem[]): Promise<DeliveryOutcome[]> {
     const { requestId } = items[0]!.confirm!;
     const client = clientFor(items[0]!.payload.mid);
-    const again = (id: string | null, after: number) => items.map((i): DeliveryOutcome => ({ id: i.id, status: 'accepted', requestId: id, row: i.confirm!.row, checkAfterMs: after }));
+    const again = (id: string | null, after: number) =>
+      items.map((i): DeliveryOutcome => ({ id: i.id, status: 'accepted', requestId: id, row: i.confirm!.row, checkAfterMs: after }));
     let status: { requestStatus?: unknown; hasErrors?: unknown } | undefined;
     try {
       const res = await client.get<{ status?: typeof status }>(`/data/v1/async/${encodeURIComponent(requestId)}/status`);
@@ -193,7 +210,9 @@ export function createDataExtensionTarget(clients: McRestClient | ClientFor, opt
 async function readResults(client: McRestClient, requestId: string, rows: number): Promise<ResultItem[]> {
   const all: ResultItem[] = [];
   for (let page = 1; ; page++) {
-    const res = await client.get<{ items?: unknown; count?: unknown }>(`/data/v1/async/${encodeURIComponent(requestId)}/results?page=${page}&pageSize=${RESULTS_PAGE}`);
+    const res = await client.get<{ items?: unknown; count?: unknown }>(
+      `/data/v1/async/${encodeURIComponent(requestId)}/results?page=${page}&pageSize=${RESULTS_PAGE}`,
+    );
     const items = Array.isArray(res.body?.items) ? (res.body.items as ResultItem[]) : [];
     all.push(...items);
     const count = typeof res.body?.count === 'number' ? res.body.count : all.length;
@@ -212,15 +231,29 @@ function rowOutcome(item: DeliveryItem, results: readonly ResultItem[], requestI
   const reject = (r: ResultItem): DeliveryOutcome => {
     const code = typeof r.errorCode === 'string' || typeof r.errorCode === 'number' ? r.errorCode : 'unknown';
     const message = typeof r.message === 'string' ? r.message.slice(0, 300) : '';
-    return { id: item.id, status: 'dead', error: new PermanentError(Code.MC_ROW_REJECTED, `Marketing Cloud rejected ${where}: ${code}${message ? `: ${message}` : ''}`, { mcErrorCode: code }) };
+    return {
+      id: item.id,
+      status: 'dead',
+      error: new PermanentError(Code.MC_ROW_REJECTED, `Marketing Cloud rejected ${where}: ${code}${message ? `: ${message}` : ''}`, {
+        mcErrorCode: code,
+      }),
+    };
   };
   const isError = (r: ResultItem | undefined) => r !== undefined && String(r.status ?? '').toLowerCase() === 'error';
   const row = item.confirm!.row;
   const positional = results.length > row && results.every((r) => r.status !== undefined);
-  if (positional && results.some((r) => !isError(r))) return isError(results[row]) ? reject(results[row]!) : { id: item.id, status: 'delivered', ids: { requestId } };
+  if (positional && results.some((r) => !isError(r)))
+    return isError(results[row]) ? reject(results[row]!) : { id: item.id, status: 'delivered', ids: { requestId } };
   const keyValues = p.primaryKey.map((c) => String(p.row[c] ?? '')).filter((v) => v !== '');
   const named = results.find((r) => isError(r) && typeof r.message === 'string' && keyValues.some((v) => (r.message as string).includes(v)));
   if (named) return reject(named);
   if (positional) return isError(results[row]) ? reject(results[row]!) : { id: item.id, status: 'delivered', ids: { requestId } };
-  return { id: item.id, status: 'dead', error: new PermanentError(Code.MC_ROW_UNCONFIRMED, `Marketing Cloud reported errors for request ${requestId} without saying which rows; ${where} is not known written (retry it from the dead-letter queue: an upsert is safe to repeat)`) };
+  return {
+    id: item.id,
+    status: 'dead',
+    error: new PermanentError(
+      Code.MC_ROW_UNCONFIRMED,
+      `Marketing Cloud reported errors for request ${requestId} without saying which rows; ${where} is not known written (retry it from the dead-letter queue: an upsert is safe to repeat)`,
+    ),
+  };
 }

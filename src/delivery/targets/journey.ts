@@ -7,7 +7,16 @@
 import { PermanentError, Code } from '../../core/errors.ts';
 import type { DeliveryIds, JourneyEntryPayload } from '../../core/model.ts';
 import type { McRestClient } from '../mc/http.ts';
-import { clientLookup, failed, groupBy, runLimited, type ClientFor, type DeliveryItem as TargetItem, type DeliveryOutcome, type Target as TargetOf } from '../target.ts';
+import {
+  clientLookup,
+  failed,
+  groupBy,
+  runLimited,
+  type ClientFor,
+  type DeliveryItem as TargetItem,
+  type DeliveryOutcome,
+  type Target as TargetOf,
+} from '../target.ts';
 
 /** A journey entry to deliver. */
 export type DeliveryItem = TargetItem<JourneyEntryPayload>;
@@ -66,7 +75,11 @@ export function createJourneyTarget(clients: McRestClient | ClientFor, opts: Jou
   async function deliverSingle(item: DeliveryItem): Promise<DeliveryOutcome> {
     const { contactKey, eventDefinitionKey, data, mid } = item.payload;
     try {
-      const res = await clientFor(mid).post<{ eventInstanceId?: unknown }>(SINGLE_EVENT_PATH, { ContactKey: contactKey, EventDefinitionKey: eventDefinitionKey, Data: data });
+      const res = await clientFor(mid).post<{ eventInstanceId?: unknown }>(SINGLE_EVENT_PATH, {
+        ContactKey: contactKey,
+        EventDefinitionKey: eventDefinitionKey,
+        Data: data,
+      });
       const ids: DeliveryIds = {};
       if (typeof res.body?.eventInstanceId === 'string') ids.eventInstanceId = res.body.eventInstanceId;
       return { id: item.id, status: 'delivered', ids };
@@ -124,8 +137,12 @@ export function mapMembers(chunk: readonly DeliveryItem[], body: AsyncResponse |
       // delivered when Marketing Cloud says nothing was left unqueued.
       if (allQueued) return { id: item.id, status: 'delivered', ids };
       return {
-        id: item.id, status: 'dead',
-        error: new PermanentError(Code.MC_MEMBER_UNACCOUNTED, `Marketing Cloud's answer to request ${requestId ?? '(no requestId)'} does not list contact ${item.payload.contactKey} and reports ${String(body?.notQueuedCount)} members not queued; check the async status endpoint before retrying`),
+        id: item.id,
+        status: 'dead',
+        error: new PermanentError(
+          Code.MC_MEMBER_UNACCOUNTED,
+          `Marketing Cloud's answer to request ${requestId ?? '(no requestId)'} does not list contact ${item.payload.contactKey} and reports ${String(body?.notQueuedCount)} members not queued; check the async status endpoint before retrying`,
+        ),
       };
     }
     const errorcode = member.errorcode;
@@ -133,8 +150,13 @@ export function mapMembers(chunk: readonly DeliveryItem[], body: AsyncResponse |
       const message = typeof member.message === 'string' ? member.message.slice(0, 300) : '';
       const mcErrorCode = typeof errorcode === 'number' ? errorcode : String(errorcode);
       return {
-        id: item.id, status: 'dead',
-        error: new PermanentError(Code.MC_MEMBER_REJECTED, `Marketing Cloud refused contact ${item.payload.contactKey} for ${item.payload.eventDefinitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`, { mcErrorCode }),
+        id: item.id,
+        status: 'dead',
+        error: new PermanentError(
+          Code.MC_MEMBER_REJECTED,
+          `Marketing Cloud refused contact ${item.payload.contactKey} for ${item.payload.eventDefinitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`,
+          { mcErrorCode },
+        ),
       };
     }
     if (typeof member.eventInstanceId === 'string') ids.eventInstanceId = member.eventInstanceId;

@@ -77,7 +77,12 @@ export function createTransactionalTarget(clients: McRestClient | ClientFor, opt
     const path = TRANSACTIONAL_BATCH_PATH;
     try {
       // A 400 can still carry per-recipient results; it is read here rather than thrown.
-      const res = await clientFor(first.mid).request<SendResponse>('POST', path, { definitionKey: first.definitionKey, recipients }, { accept: [400] });
+      const res = await clientFor(first.mid).request<SendResponse>(
+        'POST',
+        path,
+        { definitionKey: first.definitionKey, recipients },
+        { accept: [400] },
+      );
       if (res.status === 400 && !Array.isArray(res.body?.responses)) {
         const error = errorFromResponse('POST', path, res);
         return chunk.map((i) => ({ id: i.id, status: 'dead' as const, error }));
@@ -91,7 +96,14 @@ export function createTransactionalTarget(clients: McRestClient | ClientFor, opt
         if (r) return outcomeOf(i, r, res.body);
         // Not in the answer: the request may have been refused as a whole. A retry is safe,
         // the messageKey makes Marketing Cloud refuse a second copy.
-        return { id: i.id, status: 'retry' as const, error: new TransientError(Code.MC_RECIPIENT_UNACCOUNTED, `Marketing Cloud's answer (${res.status}) to ${path} does not list messageKey ${i.idempotencyKey}`) };
+        return {
+          id: i.id,
+          status: 'retry' as const,
+          error: new TransientError(
+            Code.MC_RECIPIENT_UNACCOUNTED,
+            `Marketing Cloud's answer (${res.status}) to ${path} does not list messageKey ${i.idempotencyKey}`,
+          ),
+        };
       });
     } catch (err) {
       return chunk.map((i) => failed(i.id, err));
@@ -138,7 +150,12 @@ function outcomeOf(item: DeliveryItem<SendPayload>, r: RecipientResponse, body: 
   const message = typeof r.message === 'string' ? r.message.slice(0, 300) : '';
   const mcErrorCode = typeof code === 'number' ? code : String(code);
   return {
-    id: item.id, status: 'dead',
-    error: new PermanentError(Code.MC_RECIPIENT_REJECTED, `Marketing Cloud refused messageKey ${item.idempotencyKey} for ${item.payload.contactKey} on ${item.payload.definitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`, { mcErrorCode }),
+    id: item.id,
+    status: 'dead',
+    error: new PermanentError(
+      Code.MC_RECIPIENT_REJECTED,
+      `Marketing Cloud refused messageKey ${item.idempotencyKey} for ${item.payload.contactKey} on ${item.payload.definitionKey} (errorcode ${mcErrorCode})${message ? `: ${message}` : ''}`,
+      { mcErrorCode },
+    ),
   };
 }

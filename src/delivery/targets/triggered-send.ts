@@ -45,8 +45,13 @@ export function createTriggeredSendTarget(clients: McRestClient | ClientFor, opt
         const messages = Array.isArray(first.messages) ? first.messages.map(String).join('; ').slice(0, 300) : '';
         const mcErrorCode = /^(\d+):/.exec(messages)?.[1];
         return {
-          id: item.id, status: 'dead',
-          error: new PermanentError(Code.MC_RECIPIENT_REJECTED, `Marketing Cloud refused the triggered send ${p.definitionKey} to ${p.contactKey}${messages ? `: ${messages}` : ''}`, mcErrorCode ? { mcErrorCode: Number(mcErrorCode) } : {}),
+          id: item.id,
+          status: 'dead',
+          error: new PermanentError(
+            Code.MC_RECIPIENT_REJECTED,
+            `Marketing Cloud refused the triggered send ${p.definitionKey} to ${p.contactKey}${messages ? `: ${messages}` : ''}`,
+            mcErrorCode ? { mcErrorCode: Number(mcErrorCode) } : {},
+          ),
         };
       }
       return { id: item.id, status: 'delivered', ids };

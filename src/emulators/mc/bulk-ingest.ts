@@ -53,15 +53,26 @@ export function bulkIngestRoute(state: McState, tables: DeTables, jobs: IngestJo
   if (!job) return () => mcError(404, 10002, `Bulk ingest job ${m[1]} was not found.`);
   return () => {
     switch (what) {
-      case 'PUT /batches': return stage(job, req);
+      case 'PUT /batches':
+        return stage(job, req);
       case 'POST /batches/complete':
         if (job.status !== 'Created') return mcError(400, 10003, `Job ${job.id} is already ${job.status}.`);
         job.status = 'Queued';
         return { status: 202, body: { bulkApiDefinitionId: job.id, status: job.status } };
-      case 'GET ': return { status: 200, body: describe(process(state, tables, job)) };
+      case 'GET ':
+        return { status: 200, body: describe(process(state, tables, job)) };
       case 'GET /summary': {
         process(state, tables, job);
-        return { status: 200, body: { bulkApiDefinitionId: job.id, status: job.status, totalRows: job.totalRows, successCount: job.successCount, errorCount: job.errors.length } };
+        return {
+          status: 200,
+          body: {
+            bulkApiDefinitionId: job.id,
+            status: job.status,
+            totalRows: job.totalRows,
+            successCount: job.successCount,
+            errorCount: job.errors.length,
+          },
+        };
       }
       default:
         process(state, tables, job);
@@ -80,7 +91,16 @@ function create(tables: DeTables, jobs: IngestJobs, req: ParsedRequest): Reply {
   if (tables.definitions.size > 0 && !tables.definitions.has(body.destinationCustomerKey)) {
     return mcError(404, 10000, `Data extension with key '${body.destinationCustomerKey}' was not found.`);
   }
-  const job: IngestJob = { id: randomUUID(), key: body.destinationCustomerKey, updateType, status: 'Created', staged: [], totalRows: 0, successCount: 0, errors: [] };
+  const job: IngestJob = {
+    id: randomUUID(),
+    key: body.destinationCustomerKey,
+    updateType,
+    status: 'Created',
+    staged: [],
+    totalRows: 0,
+    successCount: 0,
+    errors: [],
+  };
   jobs.jobs.set(job.id, job);
   return { status: 201, body: describe(job) };
 }
@@ -118,5 +138,12 @@ function process(state: McState, tables: DeTables, job: IngestJob): IngestJob {
 }
 
 function describe(job: IngestJob): Record<string, unknown> {
-  return { bulkApiDefinitionId: job.id, id: job.id, destinationCustomerKey: job.key, updateType: job.updateType, contentType: 'JSON', status: job.status };
+  return {
+    bulkApiDefinitionId: job.id,
+    id: job.id,
+    destinationCustomerKey: job.key,
+    updateType: job.updateType,
+    contentType: 'JSON',
+    status: job.status,
+  };
 }

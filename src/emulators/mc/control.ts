@@ -91,7 +91,8 @@ export function handleControl(emu: Controls, req: ParsedRequest): Reply {
       const body = parseJson(req.text);
       if (!isRecord(body)) return { status: 400, body: { error: 'chaos must be a JSON object' } };
       for (const [k, v] of Object.entries(body)) {
-        if (typeof v !== 'number' || v < 0 || (k.endsWith('Rate') || k === 'blockedShare') && v > 1) return { status: 400, body: { error: `${k} must be a non-negative number (rates at most 1)` } };
+        if (typeof v !== 'number' || v < 0 || ((k.endsWith('Rate') || k === 'blockedShare') && v > 1))
+          return { status: 400, body: { error: `${k} must be a non-negative number (rates at most 1)` } };
       }
       emu.setChaos(Object.keys(body).length === 0 ? undefined : body);
       return OK;

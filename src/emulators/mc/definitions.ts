@@ -17,8 +17,14 @@ export const CONTACT_DELETE_STATUS_PATH = '/contacts/v1/contacts/actions/delete/
 
 /** Every scope the emulated installed package holds unless told otherwise. */
 export const ALL_SCOPES = [
-  'journeys_execute', 'journeys_read', 'email_send', 'email_read', 'list_and_subscribers_read',
-  'list_and_subscribers_write', 'data_extensions_read', 'data_extensions_write',
+  'journeys_execute',
+  'journeys_read',
+  'email_send',
+  'email_read',
+  'list_and_subscribers_read',
+  'list_and_subscribers_write',
+  'data_extensions_read',
+  'data_extensions_write',
 ] as const;
 
 /** The scope a REST request needs, or undefined when the emulator does not check one. */
@@ -73,7 +79,7 @@ export function handleSendDefinition(state: McState, key: string): Reply {
 export function handleContactDelete(state: McState, req: ParsedRequest, now: number): Reply {
   if (req.query.get('type') !== 'keys') return mcError(400, 10001, 'The emulator supports type=keys only.');
   const body = parseJson(req.text);
-  const values = isRecord(body) ? body.values ?? body.Values : undefined;
+  const values = isRecord(body) ? (body.values ?? body.Values) : undefined;
   if (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === 'string' && v !== '')) {
     return mcError(400, 10001, 'values must be a non-empty array of contact keys.');
   }
@@ -83,7 +89,14 @@ export function handleContactDelete(state: McState, req: ParsedRequest, now: num
   const operationID = state.queueDeletion(values as string[], now);
   return {
     status: 200,
-    body: { operationInitiated: true, operationID, requestServiceMessageID: randomUUID(), hasErrors: false, resultMessages: [], serviceMessageID: randomUUID() },
+    body: {
+      operationInitiated: true,
+      operationID,
+      requestServiceMessageID: randomUUID(),
+      hasErrors: false,
+      resultMessages: [],
+      serviceMessageID: randomUUID(),
+    },
   };
 }
 
@@ -95,8 +108,16 @@ export function handleContactDeleteStatus(state: McState, req: ParsedRequest, no
   return {
     status: 200,
     body: {
-      operation: { operationID: op.operationID, deleteType: 'ContactAndAttributes', expectedListCount: op.contactKeys.length, status: op.status, createdDate: new Date(op.requestedAt).toISOString() },
-      requestServiceMessageID: randomUUID(), resultMessages: [], serviceMessageID: randomUUID(),
+      operation: {
+        operationID: op.operationID,
+        deleteType: 'ContactAndAttributes',
+        expectedListCount: op.contactKeys.length,
+        status: op.status,
+        createdDate: new Date(op.requestedAt).toISOString(),
+      },
+      requestServiceMessageID: randomUUID(),
+      resultMessages: [],
+      serviceMessageID: randomUUID(),
     },
   };
 }

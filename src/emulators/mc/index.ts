@@ -16,10 +16,28 @@ import { handleAsync, handleSingle, handleStatus } from './journey.ts';
 import { handleTransactionalBatch, handleTransactionalSingle, handleTriggeredSend, transactionalMessageKey, triggeredSendKey } from './sends.ts';
 import { McState } from './state.ts';
 import {
-  CONTACT_DELETE_PATH, CONTACT_DELETE_STATUS_PATH, eventDefinitionLookupKey, handleContactDelete, handleContactDeleteStatus,
-  handleEventDefinition, handleSendDefinition, insufficientScope, requiredScope, sendDefinitionLookupKey,
+  CONTACT_DELETE_PATH,
+  CONTACT_DELETE_STATUS_PATH,
+  eventDefinitionLookupKey,
+  handleContactDelete,
+  handleContactDeleteStatus,
+  handleEventDefinition,
+  handleSendDefinition,
+  insufficientScope,
+  requiredScope,
+  sendDefinitionLookupKey,
 } from './definitions.ts';
-import { asyncRequestPath, asyncRowsKey, DeTables, handleAsyncRequest, handleAsyncRows, handleRowset, handleRowsetRead, rowsetKey, rowsetReadKey } from './rows.ts';
+import {
+  asyncRequestPath,
+  asyncRowsKey,
+  DeTables,
+  handleAsyncRequest,
+  handleAsyncRows,
+  handleRowset,
+  handleRowsetRead,
+  rowsetKey,
+  rowsetReadKey,
+} from './rows.ts';
 import { bulkIngestRoute, IngestJobs } from './bulk-ingest.ts';
 import { handleSoap } from './soap.ts';
 import { handleToken, type TokenConfig } from './token.ts';
@@ -95,40 +113,58 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
   const emulator: McEmulator = {
     authBaseUrl,
     restBaseUrl: tokenCfg.restBaseUrl,
-    received: (filter) => state.entries.filter((e) =>
-      (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
-      (filter?.eventDefinitionKey === undefined || e.eventDefinitionKey === filter.eventDefinitionKey)),
+    received: (filter) =>
+      state.entries.filter(
+        (e) =>
+          (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
+          (filter?.eventDefinitionKey === undefined || e.eventDefinitionKey === filter.eventDefinitionKey),
+      ),
     stats: () => state.stats(),
-    sends: (filter) => state.sends.filter((e) =>
-      (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
-      (filter?.definitionKey === undefined || e.definitionKey === filter.definitionKey) &&
-      (filter?.messageKey === undefined || e.messageKey === filter.messageKey)),
+    sends: (filter) =>
+      state.sends.filter(
+        (e) =>
+          (filter?.contactKey === undefined || e.contactKey === filter.contactKey) &&
+          (filter?.definitionKey === undefined || e.definitionKey === filter.definitionKey) &&
+          (filter?.messageKey === undefined || e.messageKey === filter.messageKey),
+      ),
     sendCounts: () => new Map(state.sendCounts),
-    messageKeyRequests: () => new Map([...state.messageKeyRequests].map(([key, v]) => [key, { requests: v.requests, recipients: [...v.recipients] }])),
-    setDefinitionStatus: (key, status) => { state.definitionStatus.set(key, status); },
+    messageKeyRequests: () =>
+      new Map([...state.messageKeyRequests].map(([key, v]) => [key, { requests: v.requests, recipients: [...v.recipients] }])),
+    setDefinitionStatus: (key, status) => {
+      state.definitionStatus.set(key, status);
+    },
     deletions: (now = Date.now()) => state.deletions.map((d) => state.deletionStatus(d.operationID, now)!),
     setChaos: (chaos) => state.setChaos(chaos),
     expireTokens: () => state.expireTokens(),
     injectFault: (fault: McFault) => state.addFault(fault),
-    setInactiveContacts: (keys) => { state.inactive = new Set(keys); },
-    setRateLimit: (perSecond) => { rateLimit = perSecond === undefined || perSecond <= 0 ? undefined : perSecond; },
+    setInactiveContacts: (keys) => {
+      state.inactive = new Set(keys);
+    },
+    setRateLimit: (perSecond) => {
+      rateLimit = perSecond === undefined || perSecond <= 0 ? undefined : perSecond;
+    },
     reset: () => {
       state.reset();
       tables.reset();
       ingest.reset();
     },
-    defineDataExtension: (def) => { tables.definitions.set(def.key, def); },
+    defineDataExtension: (def) => {
+      tables.definitions.set(def.key, def);
+    },
     rows: (key) => [...(tables.rows.get(key)?.values() ?? [])].filter((r): r is Record<string, unknown> => r !== true),
     row: (key, primaryKey) => {
       const r = tables.rows.get(key)?.get(primaryKey);
       return r === true ? undefined : r;
     },
     rowWrites: (key) => new Map(tables.writes.get(key) ?? []),
-    setAsyncDelay: (ms) => { tables.asyncDelayMs = Math.max(0, ms); },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    setAsyncDelay: (ms) => {
+      tables.asyncDelayMs = Math.max(0, ms);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -217,7 +253,8 @@ export async function startMcEmulator(opts: McEmulatorOptions): Promise<McEmulat
     const rowsKey = asyncRowsKey(req.path);
     if (rowsKey !== undefined && (req.method === 'PUT' || req.method === 'POST')) return (now) => handleAsyncRows(state, tables, req, rowsKey, now);
     const asyncRequest = asyncRequestPath(req.path);
-    if (asyncRequest !== undefined && req.method === 'GET') return (now) => handleAsyncRequest(state, tables, req, asyncRequest[0], asyncRequest[1], now);
+    if (asyncRequest !== undefined && req.method === 'GET')
+      return (now) => handleAsyncRequest(state, tables, req, asyncRequest[0], asyncRequest[1], now);
     const ingestRoute = bulkIngestRoute(state, tables, ingest, req);
     if (ingestRoute) return ingestRoute;
     const readKey = rowsetReadKey(req.path);

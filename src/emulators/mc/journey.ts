@@ -31,7 +31,14 @@ export function handleSingle(state: McState, req: ParsedRequest, now: number): R
   const refusal = state.refusalsFor([contactKey])?.get(contactKey);
   if (refusal) return reject(state, 1, refusal.errorcode, refusal.message);
   const eventInstanceId = randomUUID();
-  state.accept({ contactKey, eventDefinitionKey: key, data: (body.Data ?? {}) as Record<string, unknown>, via: 'single', eventInstanceId, receivedAt: now });
+  state.accept({
+    contactKey,
+    eventDefinitionKey: key,
+    data: (body.Data ?? {}) as Record<string, unknown>,
+    via: 'single',
+    eventInstanceId,
+    receivedAt: now,
+  });
   return { status: 201, body: { eventInstanceId } };
 }
 
@@ -54,7 +61,12 @@ export function handleAsync(state: McState, req: ParsedRequest, now: number): Re
   const members = body.members;
   if (!Array.isArray(members) || members.length === 0) return reject(state, 0, EMULATOR_CODES.invalidRequest, 'members must be a non-empty array.');
   if (members.length > MAX_ASYNC_MEMBERS) {
-    return reject(state, members.length, EMULATOR_CODES.tooManyMembers, `A request can carry at most ${MAX_ASYNC_MEMBERS} members; this one has ${members.length}.`);
+    return reject(
+      state,
+      members.length,
+      EMULATOR_CODES.tooManyMembers,
+      `A request can carry at most ${MAX_ASYNC_MEMBERS} members; this one has ${members.length}.`,
+    );
   }
   if (typeof key !== 'string' || key === '') return reject(state, members.length, EMULATOR_CODES.invalidRequest, 'eventDefinitionKey is required.');
   if (!state.eventDefinitionExists(key)) {
@@ -69,12 +81,22 @@ export function handleAsync(state: McState, req: ParsedRequest, now: number): Re
     const eventInstanceId = randomUUID();
     const contactKey = isRecord(member) ? member.contactKey : undefined;
     let refusal = refusals?.get(contactKey as string);
-    if (typeof contactKey !== 'string' || contactKey === '') refusal = { errorcode: EMULATOR_CODES.invalidRequest, message: 'contactKey is required.' };
-    else if (isRecord(member) && member.data !== undefined && !isRecord(member.data)) refusal = { errorcode: EMULATOR_CODES.invalidRequest, message: 'data must be an object.' };
+    if (typeof contactKey !== 'string' || contactKey === '')
+      refusal = { errorcode: EMULATOR_CODES.invalidRequest, message: 'contactKey is required.' };
+    else if (isRecord(member) && member.data !== undefined && !isRecord(member.data))
+      refusal = { errorcode: EMULATOR_CODES.invalidRequest, message: 'data must be an object.' };
     if (refusal) {
       notQueued++;
       state.counters.rejected++;
-      state.errored.push({ requestId, eventDefinitionKey: key, contactKey: String(contactKey ?? ''), eventInstanceId, errorcode: refusal.errorcode, message: refusal.message, at: now });
+      state.errored.push({
+        requestId,
+        eventDefinitionKey: key,
+        contactKey: String(contactKey ?? ''),
+        eventInstanceId,
+        errorcode: refusal.errorcode,
+        message: refusal.message,
+        at: now,
+      });
       results[i] = { contactKey, eventInstanceId, errorcode: String(refusal.errorcode), message: refusal.message };
       continue;
     }
@@ -119,10 +141,17 @@ export function handleStatus(state: McState, req: ParsedRequest): Reply {
   return { status: 200, body: { page, pageSize, count: items.length, items: items.slice((page - 1) * pageSize, page * pageSize) } };
 }
 
-function statusItem(e: Pick<ReceivedEntry, 'contactKey' | 'eventDefinitionKey' | 'eventInstanceId' | 'requestId' | 'receivedAt'>, status: string): Record<string, unknown> {
+function statusItem(
+  e: Pick<ReceivedEntry, 'contactKey' | 'eventDefinitionKey' | 'eventInstanceId' | 'requestId' | 'receivedAt'>,
+  status: string,
+): Record<string, unknown> {
   return {
-    requestId: e.requestId, eventInstanceId: e.eventInstanceId, contactKey: e.contactKey,
-    eventDefinitionKey: e.eventDefinitionKey, status, modifiedDate: new Date(e.receivedAt).toISOString(),
+    requestId: e.requestId,
+    eventInstanceId: e.eventInstanceId,
+    contactKey: e.contactKey,
+    eventDefinitionKey: e.eventDefinitionKey,
+    status,
+    modifiedDate: new Date(e.receivedAt).toISOString(),
   };
 }
 

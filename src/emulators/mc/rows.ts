@@ -67,7 +67,8 @@ export class DeTables {
     const def = this.definitions.get(key);
     if (!def) return undefined;
     for (const column of Object.keys(row)) {
-      if (!def.fields.some((f) => f.name.toLowerCase() === column.toLowerCase())) return { errorCode: 'InvalidColumn', message: `Field '${column}' does not exist in data extension ${key}.` };
+      if (!def.fields.some((f) => f.name.toLowerCase() === column.toLowerCase()))
+        return { errorCode: 'InvalidColumn', message: `Field '${column}' does not exist in data extension ${key}.` };
     }
     for (const f of def.fields) {
       const value = valueOf(row, f.name);
@@ -89,7 +90,7 @@ export class DeTables {
   primaryKeyOf(key: string, row: Record<string, unknown>): string {
     const def = this.definitions.get(key);
     const columns = def ? def.fields.filter((f) => f.isPrimaryKey).map((f) => f.name) : [];
-    if (columns.length === 0) columns.push(Object.hasOwn(row, 'ContactKey') ? 'ContactKey' : Object.keys(row)[0] ?? '');
+    if (columns.length === 0) columns.push(Object.hasOwn(row, 'ContactKey') ? 'ContactKey' : (Object.keys(row)[0] ?? ''));
     return columns.map((c) => String(valueOf(row, c) ?? '')).join('|');
   }
 
@@ -155,13 +156,20 @@ function valueOf(row: Record<string, unknown>, name: string): unknown {
 
 function typeProblem(type: string, value: unknown, text: string): boolean {
   switch (type) {
-    case 'Number': return !/^[+-]?\d+$/.test(text);
-    case 'Decimal': return !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text);
-    case 'Date': return Number.isNaN(Date.parse(text));
-    case 'Boolean': return !(typeof value === 'boolean' || /^(true|false|1|0|yes|no|y|n)$/i.test(text));
-    case 'EmailAddress': return !EMAIL.test(text);
-    case 'Phone': return !/^\+?\d{7,15}$/.test(text.replace(/[\s().-]/g, ''));
-    default: return false;
+    case 'Number':
+      return !/^[+-]?\d+$/.test(text);
+    case 'Decimal':
+      return !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text);
+    case 'Date':
+      return Number.isNaN(Date.parse(text));
+    case 'Boolean':
+      return !(typeof value === 'boolean' || /^(true|false|1|0|yes|no|y|n)$/i.test(text));
+    case 'EmailAddress':
+      return !EMAIL.test(text);
+    case 'Phone':
+      return !/^\+?\d{7,15}$/.test(text.replace(/[\s().-]/g, ''));
+    default:
+      return false;
   }
 }
 
@@ -191,7 +199,8 @@ function unknownDe(tables: DeTables, key: string): Reply | undefined {
 /** Async insert or upsert: queued, answered 202 with a requestId. */
 export function handleAsyncRows(state: McState, tables: DeTables, req: ParsedRequest, key: string, now: number): Reply {
   const body = parseJson(req.text);
-  if (!isRecord(body) || !Array.isArray(body.items) || body.items.length === 0) return mcError(400, 10001, 'Request body must be a JSON object with a non-empty items array.');
+  if (!isRecord(body) || !Array.isArray(body.items) || body.items.length === 0)
+    return mcError(400, 10001, 'Request body must be a JSON object with a non-empty items array.');
   const missing = unknownDe(tables, key);
   if (missing) return missing;
   const requestId = tables.accept(key, body.items as Record<string, unknown>[], now);
@@ -201,7 +210,14 @@ export function handleAsyncRows(state: McState, tables: DeTables, req: ParsedReq
 }
 
 /** Status or results of an async request. */
-export function handleAsyncRequest(state: McState, tables: DeTables, req: ParsedRequest, id: string, which: 'status' | 'results', now: number): Reply {
+export function handleAsyncRequest(
+  state: McState,
+  tables: DeTables,
+  req: ParsedRequest,
+  id: string,
+  which: 'status' | 'results',
+  now: number,
+): Reply {
   tables.processDue(state, now);
   const request = tables.requests.get(id);
   if (!request) return mcError(404, 10002, `Request ${id} was not found.`);
@@ -212,8 +228,11 @@ export function handleAsyncRequest(state: McState, tables: DeTables, req: Parsed
       status: 200,
       body: {
         status: {
-          callDateTime: new Date(request.acceptedAt).toISOString(), hasErrors, requestStatus: done ? 'Complete' : 'Pending',
-          resultStatus: done ? (hasErrors ? 'Error' : 'OK') : 'Pending', requestId: id,
+          callDateTime: new Date(request.acceptedAt).toISOString(),
+          hasErrors,
+          requestStatus: done ? 'Complete' : 'Pending',
+          resultStatus: done ? (hasErrors ? 'Error' : 'OK') : 'Pending',
+          requestId: id,
           ...(done ? { completionDateTime: new Date(request.acceptedAt + tables.asyncDelayMs).toISOString() } : {}),
         },
         requestId: randomUUID(),
@@ -223,7 +242,10 @@ export function handleAsyncRequest(state: McState, tables: DeTables, req: Parsed
   const results = request.results ?? [];
   const pageSize = Math.max(1, Math.min(5000, Number(req.query.get('pageSize') ?? 50) || 50));
   const page = Math.max(1, Number(req.query.get('page') ?? 1) || 1);
-  return { status: 200, body: { page, pageSize, count: results.length, items: results.slice((page - 1) * pageSize, page * pageSize), requestId: id } };
+  return {
+    status: 200,
+    body: { page, pageSize, count: results.length, items: results.slice((page - 1) * pageSize, page * pageSize), requestId: id },
+  };
 }
 
 /** `/data/v1/customobjectdata/key/{key}/rowset` → the key. */
@@ -234,11 +256,15 @@ export function rowsetReadKey(path: string): string | undefined {
 
 /** Reads rows a page at a time (`$page`, `$pageSize`), as `{keys, values}` items; 404 for an unknown data extension. */
 export function handleRowsetRead(tables: DeTables, req: ParsedRequest, key: string): Reply {
-  if (tables.definitions.size > 0 ? !tables.definitions.has(key) : !tables.rows.has(key)) return mcError(404, 10000, `Data extension with key '${key}' was not found.`);
+  if (tables.definitions.size > 0 ? !tables.definitions.has(key) : !tables.rows.has(key))
+    return mcError(404, 10000, `Data extension with key '${key}' was not found.`);
   const pageSize = Math.max(1, Math.min(2500, Number(req.query.get('$pageSize') ?? 2500) || 2500));
   const page = Math.max(1, Number(req.query.get('$page') ?? 1) || 1);
   const all = [...(tables.rows.get(key)?.values() ?? [])];
-  const pkNames = tables.definitions.get(key)?.fields.filter((f) => f.isPrimaryKey).map((f) => f.name) ?? ['ContactKey'];
+  const pkNames = tables.definitions
+    .get(key)
+    ?.fields.filter((f) => f.isPrimaryKey)
+    .map((f) => f.name) ?? ['ContactKey'];
   const items = all.slice((page - 1) * pageSize, page * pageSize).map((r) => {
     const row = r === true ? {} : r;
     const keys: Record<string, unknown> = {};
@@ -262,7 +288,9 @@ export function handleRowset(state: McState, tables: DeTables, req: ParsedReques
     const problem = refused ? { errorCode: String(refused.errorcode), message: refused.message } : tables.problem(key, row);
     if (problem) {
       state.counters.rejected += rows.length;
-      return mcError(400, 10006, `Unable to save rows for data extension ${key}: row ${i}: ${problem.message}`, { additionalErrors: [{ message: problem.message, errorcode: 10006 }] });
+      return mcError(400, 10006, `Unable to save rows for data extension ${key}: row ${i}: ${problem.message}`, {
+        additionalErrors: [{ message: problem.message, errorcode: 10006 }],
+      });
     }
   }
   for (const row of rows) tables.upsert(key, row!);

@@ -54,22 +54,37 @@ export function handleTriggeredSend(state: McState, req: ParsedRequest, key: str
   const to = body.To;
   const address = typeof to.Address === 'string' ? to.Address : '';
   const contactKey = typeof to.SubscriberKey === 'string' && to.SubscriberKey !== '' ? to.SubscriberKey : address;
-  const attrs = isRecord(to.ContactAttributes) && isRecord(to.ContactAttributes.SubscriberAttributes) ? to.ContactAttributes.SubscriberAttributes : undefined;
+  const attrs =
+    isRecord(to.ContactAttributes) && isRecord(to.ContactAttributes.SubscriberAttributes) ? to.ContactAttributes.SubscriberAttributes : undefined;
   const requestId = randomUUID();
   const recipientSendId = randomUUID();
   const refusal = recipientProblem(state, contactKey, address);
   if (refusal) {
     state.counters.rejected++;
-    return { status: 202, body: { requestId, responses: [{ recipientSendId, hasErrors: true, messages: [`${refusal.errorcode}: ${refusal.message}`] }] } };
+    return {
+      status: 202,
+      body: { requestId, responses: [{ recipientSendId, hasErrors: true, messages: [`${refusal.errorcode}: ${refusal.message}`] }] },
+    };
   }
-  state.acceptSend({ api: 'triggered', via: 'single', definitionKey: key, contactKey, to: address, requestId, recipientSendId, attributes: attrs, receivedAt: now });
+  state.acceptSend({
+    api: 'triggered',
+    via: 'single',
+    definitionKey: key,
+    contactKey,
+    to: address,
+    requestId,
+    recipientSendId,
+    attributes: attrs,
+    receivedAt: now,
+  });
   return { status: 202, body: { requestId, responses: [{ recipientSendId, hasErrors: false, messages: ['Queued'] }] } };
 }
 
 /** Transactional send of one recipient under the messageKey in the path. */
 export function handleTransactionalSingle(state: McState, req: ParsedRequest, messageKey: string, now: number): Reply {
   const body = parseJson(req.text);
-  if (!isRecord(body) || !isRecord(body.recipient)) return reject(state, SEND_CODES.invalidRequest, 'Request body must be a JSON object with definitionKey and recipient.');
+  if (!isRecord(body) || !isRecord(body.recipient))
+    return reject(state, SEND_CODES.invalidRequest, 'Request body must be a JSON object with definitionKey and recipient.');
   const definitionKey = typeof body.definitionKey === 'string' ? body.definitionKey : '';
   if (definitionKey === '') return reject(state, SEND_CODES.invalidRequest, 'definitionKey is required.');
   if (messageKey.length > 100) return reject(state, SEND_CODES.invalidRequest, 'messageKey must be at most 100 characters.');
@@ -93,7 +108,12 @@ export function handleTransactionalBatch(state: McState, req: ParsedRequest, now
   if (!Array.isArray(list) || list.length === 0) return reject(state, SEND_CODES.noSubscribers, 'recipients must be a non-empty array.');
   const withAttributes = list.some((r) => isRecord(r) && r.attributes !== undefined);
   const cap = withAttributes ? MAX_RECIPIENTS_WITH_ATTRIBUTES : MAX_RECIPIENTS;
-  if (list.length > cap) return reject(state, SEND_CODES.tooManySubscribers, `A request can carry at most ${cap} recipients${withAttributes ? ' with attributes' : ''}; this one has ${list.length}.`);
+  if (list.length > cap)
+    return reject(
+      state,
+      SEND_CODES.tooManySubscribers,
+      `A request can carry at most ${cap} recipients${withAttributes ? ' with attributes' : ''}; this one has ${list.length}.`,
+    );
   const problem = state.definitionProblem(definitionKey);
   if (problem) return reject(state, problem.errorcode, problem.message);
   const requestId = randomUUID();
@@ -114,12 +134,22 @@ interface RecipientResult {
   message?: string;
 }
 
-function recipient(state: McState, definitionKey: string, value: unknown, messageKey: string, requestId: string, via: 'single' | 'batch', now: number): RecipientResult {
+function recipient(
+  state: McState,
+  definitionKey: string,
+  value: unknown,
+  messageKey: string,
+  requestId: string,
+  via: 'single' | 'batch',
+  now: number,
+): RecipientResult {
   if (!isRecord(value)) return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'A recipient must be an object.' });
   const to = typeof value.to === 'string' ? value.to : '';
   const contactKey = typeof value.contactKey === 'string' && value.contactKey !== '' ? value.contactKey : to;
-  if (messageKey.length > 100) return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'messageKey must be at most 100 characters.' });
-  if (value.attributes !== undefined && !isRecord(value.attributes)) return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'attributes must be an object.' });
+  if (messageKey.length > 100)
+    return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'messageKey must be at most 100 characters.' });
+  if (value.attributes !== undefined && !isRecord(value.attributes))
+    return refused(state, messageKey, { errorcode: SEND_CODES.invalidRequest, message: 'attributes must be an object.' });
   state.counters.messageKeyAttempts++;
   state.noteMessageKey(messageKey, contactKey, to);
   if (state.messageKeyUsed(messageKey)) {
@@ -128,7 +158,17 @@ function recipient(state: McState, definitionKey: string, value: unknown, messag
   }
   const refusal = recipientProblem(state, contactKey, to);
   if (refusal) return refused(state, messageKey, refusal);
-  state.acceptSend({ api: 'transactional', via, definitionKey, contactKey, to, messageKey, requestId, attributes: value.attributes as Record<string, unknown> | undefined, receivedAt: now });
+  state.acceptSend({
+    api: 'transactional',
+    via,
+    definitionKey,
+    contactKey,
+    to,
+    messageKey,
+    requestId,
+    attributes: value.attributes as Record<string, unknown> | undefined,
+    receivedAt: now,
+  });
   return { messageKey };
 }
 

@@ -16,13 +16,23 @@ export function handleSoap(tables: DeTables, req: ParsedRequest, tokenValid: (to
   if (!token || !tokenValid(token)) return fault('Login failed: the fueloauth token is missing, expired or revoked.', 401);
   const type = /<ObjectType>([^<]+)<\/ObjectType>/.exec(req.text)?.[1]?.trim();
   if (type !== 'DataExtensionField') return fault(`Retrieve of ${type ?? '(no ObjectType)'} is not supported by the emulator.`, 500);
-  const filter = /<Property>DataExtension\.CustomerKey<\/Property>\s*<SimpleOperator>equals<\/SimpleOperator>\s*<Value>([^<]*)<\/Value>/.exec(req.text);
+  const filter = /<Property>DataExtension\.CustomerKey<\/Property>\s*<SimpleOperator>equals<\/SimpleOperator>\s*<Value>([^<]*)<\/Value>/.exec(
+    req.text,
+  );
   const key = filter?.[1]?.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
   const def = key === undefined ? undefined : tables.definitions.get(key);
-  const results = (def?.fields ?? []).map((f, i) => `<Results xsi:type="DataExtensionField"><CustomerKey>[${xml(def!.key)}].[${xml(f.name)}]</CustomerKey><Name>${xml(f.name)}</Name>` +
-    `<Ordinal>${i}</Ordinal><IsRequired>${Boolean(f.isRequired || f.isPrimaryKey)}</IsRequired><MaxLength>${f.maxLength ?? (f.type === 'Text' ? 50 : 0)}</MaxLength>` +
-    `<IsPrimaryKey>${Boolean(f.isPrimaryKey)}</IsPrimaryKey><FieldType>${xml(f.type)}</FieldType></Results>`).join('');
-  return envelope(`<RetrieveResponseMsg xmlns="http://exacttarget.com/wsdl/partnerAPI"><OverallStatus>OK</OverallStatus><RequestID>emulator</RequestID>${results}</RetrieveResponseMsg>`, 200);
+  const results = (def?.fields ?? [])
+    .map(
+      (f, i) =>
+        `<Results xsi:type="DataExtensionField"><CustomerKey>[${xml(def!.key)}].[${xml(f.name)}]</CustomerKey><Name>${xml(f.name)}</Name>` +
+        `<Ordinal>${i}</Ordinal><IsRequired>${Boolean(f.isRequired || f.isPrimaryKey)}</IsRequired><MaxLength>${f.maxLength ?? (f.type === 'Text' ? 50 : 0)}</MaxLength>` +
+        `<IsPrimaryKey>${Boolean(f.isPrimaryKey)}</IsPrimaryKey><FieldType>${xml(f.type)}</FieldType></Results>`,
+    )
+    .join('');
+  return envelope(
+    `<RetrieveResponseMsg xmlns="http://exacttarget.com/wsdl/partnerAPI"><OverallStatus>OK</OverallStatus><RequestID>emulator</RequestID>${results}</RetrieveResponseMsg>`,
+    200,
+  );
 }
 
 function fault(message: string, status: number): Reply & { xml: string } {

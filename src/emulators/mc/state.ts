@@ -76,7 +76,14 @@ export class McState {
   private fingerprints = new Set<number>();
   counters = freshCounters();
 
-  constructor(opts: { recordBodies: boolean; tokenTtlSec: number; eventDefinitionKeys: string[] | undefined; sendDefinitionKeys?: string[] | undefined; scopes?: readonly string[] | undefined; deleteMs?: number | undefined }) {
+  constructor(opts: {
+    recordBodies: boolean;
+    tokenTtlSec: number;
+    eventDefinitionKeys: string[] | undefined;
+    sendDefinitionKeys?: string[] | undefined;
+    scopes?: readonly string[] | undefined;
+    deleteMs?: number | undefined;
+  }) {
     this.recordBodies = opts.recordBodies;
     this.grantedScopes = new Set(opts.scopes ?? ALL_SCOPES);
     this.deleteMs = opts.deleteMs ?? 500;
@@ -90,7 +97,8 @@ export class McState {
     const status = this.definitionStatus.get(key);
     if (status === 'paused') return { errorcode: 30005, message: `Definition ${key} is paused or inactive.` };
     if (status === 'deleted') return { errorcode: 30003, message: `Definition ${key} was not found.` };
-    if (status === undefined && this.knownSendKeys && !this.knownSendKeys.has(key)) return { errorcode: 30003, message: `Definition ${key} was not found.` };
+    if (status === undefined && this.knownSendKeys && !this.knownSendKeys.has(key))
+      return { errorcode: 30003, message: `Definition ${key} was not found.` };
     return undefined;
   }
 
@@ -104,7 +112,7 @@ export class McState {
   /** A stable GUID-like ID for a definition key. */
   idOf(key: string): string {
     let id = this.ids.get(key);
-    if (id === undefined) this.ids.set(key, id = randomUUID());
+    if (id === undefined) this.ids.set(key, (id = randomUUID()));
     return id;
   }
 
@@ -138,7 +146,7 @@ export class McState {
   /** Notes that a request asked to send `messageKey` to this recipient (before it is judged). */
   noteMessageKey(messageKey: string, contactKey: string, to: string): void {
     let seen = this.messageKeyRequests.get(messageKey);
-    if (!seen) this.messageKeyRequests.set(messageKey, seen = { requests: 0, recipients: new Set() });
+    if (!seen) this.messageKeyRequests.set(messageKey, (seen = { requests: 0, recipients: new Set() }));
     seen.requests++;
     seen.recipients.add(`${contactKey} ${to}`);
   }
@@ -226,10 +234,18 @@ export class McState {
     if (this.fingerprints.has(print)) c.duplicates++;
     else this.fingerprints.add(print);
     // Rebuilt rather than `delete entry.data`: deleting a property makes V8 objects slow.
-    this.entries.push(this.recordBodies ? entry : {
-      contactKey: entry.contactKey, eventDefinitionKey: entry.eventDefinitionKey, via: entry.via,
-      requestId: entry.requestId, eventInstanceId: entry.eventInstanceId, receivedAt: entry.receivedAt,
-    });
+    this.entries.push(
+      this.recordBodies
+        ? entry
+        : {
+            contactKey: entry.contactKey,
+            eventDefinitionKey: entry.eventDefinitionKey,
+            via: entry.via,
+            requestId: entry.requestId,
+            eventInstanceId: entry.eventInstanceId,
+            receivedAt: entry.receivedAt,
+          },
+    );
   }
 
   /** Adds a fault to the queue; faults are served in the order they were injected. */
@@ -313,9 +329,23 @@ export const MEMBER_FAULT_CODE = 30001;
 
 function freshCounters(): McStats {
   return {
-    tokensIssued: 0, tokenRejected: 0, entries: 0, uniqueContacts: 0, duplicates: 0, requests: 0,
-    batches: 0, rejected: 0, unauthorized: 0, faulted: 0, firstReceivedAt: 0, lastReceivedAt: 0,
-    sends: 0, messageKeyAttempts: 0, messageKeyReused: 0, chaos: 0, lookups: 0,
+    tokensIssued: 0,
+    tokenRejected: 0,
+    entries: 0,
+    uniqueContacts: 0,
+    duplicates: 0,
+    requests: 0,
+    batches: 0,
+    rejected: 0,
+    unauthorized: 0,
+    faulted: 0,
+    firstReceivedAt: 0,
+    lastReceivedAt: 0,
+    sends: 0,
+    messageKeyAttempts: 0,
+    messageKeyReused: 0,
+    chaos: 0,
+    lookups: 0,
   };
 }
 

@@ -20,7 +20,8 @@ export interface TokenConfig {
 export function handleToken(state: McState, cfg: TokenConfig, req: ParsedRequest, now: number): Reply {
   if (req.method !== 'POST') return { status: 405, body: { error: 'invalid_request', error_description: 'Use POST.' } };
   const body = readGrant(req);
-  if (!body) return refuse(state, 400, 'invalid_request', 'The request body must be JSON (or form-encoded) with grant_type, client_id and client_secret.');
+  if (!body)
+    return refuse(state, 400, 'invalid_request', 'The request body must be JSON (or form-encoded) with grant_type, client_id and client_secret.');
   if (body.grant_type !== 'client_credentials') {
     return refuse(state, 400, 'unsupported_grant_type', 'Use grant_type client_credentials.');
   }

@@ -34,8 +34,8 @@ const WIDE_LONG = avro.types.LongType.__with({
   },
   fromJSON: (value: unknown) => BigInt(value as string),
   toJSON: (value: bigint) => Number(value),
-  isValid: (value: unknown) => typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))
-    || (typeof value === 'string' && /^-?\d{1,19}$/.test(value)),
+  isValid: (value: unknown) =>
+    typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && /^-?\d{1,19}$/.test(value)),
   compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
 });
 

@@ -32,11 +32,21 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
   if (!LOOPBACK.has(host)) throw new TypeError(`host: the Pub/Sub emulator binds loopback only, got '${host}'`);
   const keepaliveMs = opts.keepaliveMs ?? 270_000;
   const maxEventsPerResponse = opts.maxEventsPerResponse ?? 100;
-  for (const [key, v] of [['keepaliveMs', keepaliveMs], ['maxEventsPerResponse', maxEventsPerResponse]] as const) {
+  for (const [key, v] of [
+    ['keepaliveMs', keepaliveMs],
+    ['maxEventsPerResponse', maxEventsPerResponse],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${key}: must be a positive number, got ${v}`);
   }
   const stats: PubSubStats = {
-    streams: 0, subscribes: 0, delivered: 0, keepalives: 0, requested: 0, maxOutstanding: 0, unencodable: 0, schemaRequests: 0,
+    streams: 0,
+    subscribes: 0,
+    delivered: 0,
+    keepalives: 0,
+    requested: 0,
+    maxOutstanding: 0,
+    unencodable: 0,
+    schemaRequests: 0,
   };
   const schemas = new SchemaRegistry();
   const streams = new Set<SubscribeStream>();
@@ -44,8 +54,13 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
   let replayFaults = 0;
   let corruptFaults = 0;
   const ctx: StreamContext = {
-    log: shared.log, schemas, stats, keepaliveMs, maxEventsPerResponse,
-    encoded: new WeakMap(), keepaliveIds: new Set(),
+    log: shared.log,
+    schemas,
+    stats,
+    keepaliveMs,
+    maxEventsPerResponse,
+    encoded: new WeakMap(),
+    keepaliveIds: new Set(),
     stallRemaining: () => Math.max(0, stallUntil - Date.now()),
     takeReplayFault: () => replayFaults > 0 && replayFaults-- > 0,
     takeCorruptFault: () => corruptFaults > 0 && corruptFaults-- > 0,
@@ -68,8 +83,18 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
 
   function unary<Req, Res>(handler: (req: Req) => Res | grpc.ServiceError): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const refuse = (details: string) => failCall({ emit: (_e, err) => { callback(err as grpc.ServiceError); return true; } },
-        grpc.status.UNAUTHENTICATED, PubSubErrorCode.authError, details);
+      const refuse = (details: string) =>
+        failCall(
+          {
+            emit: (_e, err) => {
+              callback(err as grpc.ServiceError);
+              return true;
+            },
+          },
+          grpc.status.UNAUTHENTICATED,
+          PubSubErrorCode.authError,
+          details,
+        );
       if (!authorized(call.metadata, refuse)) return;
       const result = handler(call.request);
       if (result instanceof Error) callback(result);
@@ -91,13 +116,16 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
       return { schemaJson: found.json, schemaId: found.id, rpcId: crypto.randomUUID() };
     }),
     GetTopic: unary<{ topicName: string }, TopicInfo>((req) => {
-      if (!/^\/(data|event)\/[A-Za-z][A-Za-z0-9_]*$/.test(req.topicName)) return serviceError(grpc.status.NOT_FOUND, `no topic ${JSON.stringify(req.topicName)}`);
+      if (!/^\/(data|event)\/[A-Za-z][A-Za-z0-9_]*$/.test(req.topicName))
+        return serviceError(grpc.status.NOT_FOUND, `no topic ${JSON.stringify(req.topicName)}`);
       const version = schemas.forTopic(req.topicName);
       return { topicName: req.topicName, tenantGuid: '', canPublish: false, canSubscribe: true, schemaId: version.id, rpcId: crypto.randomUUID() };
     }),
-    Publish: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(serviceError(grpc.status.UNIMPLEMENTED, 'publish through the emulator control API')),
+    Publish: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback(serviceError(grpc.status.UNIMPLEMENTED, 'publish through the emulator control API')),
     PublishStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.emit('error', serviceError(grpc.status.UNIMPLEMENTED, 'not emulated')),
-    ManagedSubscribe: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.emit('error', serviceError(grpc.status.UNIMPLEMENTED, 'not emulated')),
+    ManagedSubscribe: (call: grpc.ServerDuplexStream<unknown, unknown>) =>
+      call.emit('error', serviceError(grpc.status.UNIMPLEMENTED, 'not emulated')),
   };
 
   const server = new grpc.Server();
@@ -105,9 +133,9 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
   const tls = opts.tls ?? false;
   const credentials = tls
     ? (() => {
-      const { cert, key } = selfSignedCertificate();
-      return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(cert), private_key: Buffer.from(key) }], false);
-    })()
+        const { cert, key } = selfSignedCertificate();
+        return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(cert), private_key: Buffer.from(key) }], false);
+      })()
     : grpc.ServerCredentials.createInsecure();
   const bindHost = host.includes(':') ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
@@ -131,7 +159,9 @@ export async function startPubSubEmulator(shared: PubSubShared, opts: PubSubEmul
       setImmediate(() => {
         const queued = notifyQueued!;
         notifyQueued = undefined;
-        forEachStream((s) => { if (s.topic !== undefined && queued.has(s.topic)) s.wake(); });
+        forEachStream((s) => {
+          if (s.topic !== undefined && queued.has(s.topic)) s.wake();
+        });
       });
     },
     injectFault(fault: PubSubFault) {

@@ -14,8 +14,17 @@ import { CHANGE_TYPES } from '../../core/model.ts';
 import { bitmapOf, compileSchema, type SchemaField } from './codec.ts';
 
 type Kind = 'string' | 'double' | 'boolean' | 'datetime' | 'date' | 'long';
-interface FieldDef { name: string; kind: Kind; parts?: { name: string; kind: Kind }[] }
-interface Version { id: string; json: string; type: avro.Type; fields: SchemaField[] }
+interface FieldDef {
+  name: string;
+  kind: Kind;
+  parts?: { name: string; kind: Kind }[];
+}
+interface Version {
+  id: string;
+  json: string;
+  type: avro.Type;
+  fields: SchemaField[];
+}
 
 /** An event encoded for delivery. */
 export interface EncodedEvent {
@@ -31,12 +40,25 @@ const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const STRINGS = { type: 'array', items: 'string' };
 /** The CDC header as Salesforce's Avro schema declares it, field by field in its order. */
 const HEADER_FIELDS: [string, unknown][] = [
-  ['entityName', 'string'], ['recordIds', STRINGS],
+  ['entityName', 'string'],
+  ['recordIds', STRINGS],
   ['changeType', { type: 'enum', name: 'ChangeType', namespace: NAMESPACE, symbols: [...CHANGE_TYPES] }],
-  ['changeOrigin', 'string'], ['transactionKey', 'string'], ['sequenceNumber', 'int'], ['commitTimestamp', 'long'],
-  ['commitNumber', 'long'], ['commitUser', 'string'], ['nulledFields', STRINGS], ['diffFields', STRINGS], ['changedFields', STRINGS],
+  ['changeOrigin', 'string'],
+  ['transactionKey', 'string'],
+  ['sequenceNumber', 'int'],
+  ['commitTimestamp', 'long'],
+  ['commitNumber', 'long'],
+  ['commitUser', 'string'],
+  ['nulledFields', STRINGS],
+  ['diffFields', STRINGS],
+  ['changedFields', STRINGS],
 ];
-const HEADER_SCHEMA = { type: 'record', name: 'ChangeEventHeader', namespace: NAMESPACE, fields: HEADER_FIELDS.map(([name, type]) => ({ name, type })) };
+const HEADER_SCHEMA = {
+  type: 'record',
+  name: 'ChangeEventHeader',
+  namespace: NAMESPACE,
+  fields: HEADER_FIELDS.map(([name, type]) => ({ name, type })),
+};
 
 /** Field definitions from `name` or `name:kind` (a string field when no kind is given). */
 function fieldsOf(...specs: string[]): FieldDef[] {
@@ -51,8 +73,20 @@ const CONTACT_FIELDS: FieldDef[] = [
   ...fieldsOf('AccountId'),
   { name: 'Name', kind: 'string', parts: fieldsOf('Salutation', 'FirstName', 'LastName') },
   { name: 'MailingAddress', kind: 'string', parts: fieldsOf('Street', 'City', 'State', 'PostalCode', 'Country') },
-  ...fieldsOf('Phone', 'MobilePhone', 'Email', 'Title', 'LeadSource', 'Birthdate:date', 'HasOptedOutOfEmail:boolean', 'OwnerId',
-    'CreatedDate:datetime', 'CreatedById', 'LastModifiedDate:datetime', 'LastModifiedById'),
+  ...fieldsOf(
+    'Phone',
+    'MobilePhone',
+    'Email',
+    'Title',
+    'LeadSource',
+    'Birthdate:date',
+    'HasOptedOutOfEmail:boolean',
+    'OwnerId',
+    'CreatedDate:datetime',
+    'CreatedById',
+    'LastModifiedDate:datetime',
+    'LastModifiedById',
+  ),
 ];
 
 const PLATFORM_FIELDS: FieldDef[] = fieldsOf('CreatedDate:datetime', 'CreatedById');
@@ -186,9 +220,16 @@ export class SchemaRegistry {
     const avroFields: unknown[] = isChange ? [{ name: 'ChangeEventHeader', type: HEADER_SCHEMA, doc: 'Data:ChangeEventHeader' }] : [];
     for (const f of fields) {
       const type = f.parts
-        ? { type: 'record', name: `${f.name}_Compound`, namespace: NAMESPACE, fields: f.parts.map((p) => ({ name: p.name, ...avroType(p.kind), default: null })) }
+        ? {
+            type: 'record',
+            name: `${f.name}_Compound`,
+            namespace: NAMESPACE,
+            fields: f.parts.map((p) => ({ name: p.name, ...avroType(p.kind), default: null })),
+          }
         : undefined;
-      avroFields.push(type ? { name: f.name, type: ['null', type], doc: 'Data:Compound', default: null } : { name: f.name, ...avroType(f.kind), default: null });
+      avroFields.push(
+        type ? { name: f.name, type: ['null', type], doc: 'Data:Compound', default: null } : { name: f.name, ...avroType(f.kind), default: null },
+      );
     }
     const json = JSON.stringify({ type: 'record', name: typeName, namespace: NAMESPACE, fields: avroFields });
     const id = createHash('md5').update(json).digest('base64url');
@@ -207,12 +248,18 @@ export class SchemaRegistry {
 /** The Avro type and Salesforce doc annotation of a field kind, nullable. */
 function avroType(kind: Kind): { type: unknown[]; doc: string } {
   switch (kind) {
-    case 'datetime': return { type: ['null', 'long'], doc: 'Data:DateTime' };
-    case 'date': return { type: ['null', 'long'], doc: 'Data:DateOnly' };
-    case 'long': return { type: ['null', 'long'], doc: 'Data:Long' };
-    case 'double': return { type: ['null', 'double'], doc: 'Data:Double' };
-    case 'boolean': return { type: ['null', 'boolean'], doc: 'Data:Boolean' };
-    default: return { type: ['null', 'string'], doc: 'Data:Text' };
+    case 'datetime':
+      return { type: ['null', 'long'], doc: 'Data:DateTime' };
+    case 'date':
+      return { type: ['null', 'long'], doc: 'Data:DateOnly' };
+    case 'long':
+      return { type: ['null', 'long'], doc: 'Data:Long' };
+    case 'double':
+      return { type: ['null', 'double'], doc: 'Data:Double' };
+    case 'boolean':
+      return { type: ['null', 'boolean'], doc: 'Data:Boolean' };
+    default:
+      return { type: ['null', 'string'], doc: 'Data:Text' };
   }
 }
 
@@ -243,10 +290,18 @@ function scalar(kind: Kind, value: unknown, name: string): unknown {
       if (!Number.isFinite(ms)) throw bad();
       return ms;
     }
-    case 'double': if (typeof value !== 'number') throw bad(); return value;
-    case 'long': if (typeof value !== 'number') throw bad(); return value;
-    case 'boolean': if (typeof value !== 'boolean') throw bad(); return value;
-    default: if (typeof value !== 'string') throw bad(); return value;
+    case 'double':
+      if (typeof value !== 'number') throw bad();
+      return value;
+    case 'long':
+      if (typeof value !== 'number') throw bad();
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad();
+      return value;
+    default:
+      if (typeof value !== 'string') throw bad();
+      return value;
   }
 }
 

@@ -97,11 +97,18 @@ export class SubscribeStream {
     if (this.#cursor === undefined) {
       if (!this.#open(req)) return;
     } else if (req.topicName && req.topicName !== this.topic) {
-      return this.fail(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.topic',
-        `topic ${req.topicName} differs from ${this.topic}, named in the first FetchRequest`);
+      return this.fail(
+        grpc.status.INVALID_ARGUMENT,
+        'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.topic',
+        `topic ${req.topicName} differs from ${this.topic}, named in the first FetchRequest`,
+      );
     }
     if (!Number.isInteger(n) || n < 0) {
-      return this.fail(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.request', `num_requested ${n} is not a positive number`);
+      return this.fail(
+        grpc.status.INVALID_ARGUMENT,
+        'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.request',
+        `num_requested ${n} is not a positive number`,
+      );
     }
     this.#ctx.stats.requested += n;
     this.#outstanding = Math.min(MAX_OUTSTANDING, this.#outstanding + n);
@@ -112,7 +119,11 @@ export class SubscribeStream {
   #open(req: FetchRequest): boolean {
     const topic = req.topicName ?? '';
     if (!/^\/(data|event)\/[A-Za-z][A-Za-z0-9_]*$/.test(topic)) {
-      this.fail(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.topic', `topic name ${JSON.stringify(topic)} is not a topic`);
+      this.fail(
+        grpc.status.INVALID_ARGUMENT,
+        'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.topic',
+        `topic name ${JSON.stringify(topic)} is not a topic`,
+      );
       return false;
     }
     const preset = presetOfRequest(req.replayPreset);
@@ -123,8 +134,11 @@ export class SubscribeStream {
       const id = n === undefined ? NaN : Number(n);
       const known = Number.isSafeInteger(id) && (log.isRetained(id) || this.#ctx.keepaliveIds.has(id));
       if (!known || this.#ctx.takeReplayFault()) {
-        this.fail(grpc.status.INVALID_ARGUMENT, PubSubErrorCode.replayCorrupted,
-          `The Replay ID validation failed. Ensure that the Replay ID is valid (replay ID ${bytes.toString('base64') || 'empty'}).`);
+        this.fail(
+          grpc.status.INVALID_ARGUMENT,
+          PubSubErrorCode.replayCorrupted,
+          `The Replay ID validation failed. Ensure that the Replay ID is valid (replay ID ${bytes.toString('base64') || 'empty'}).`,
+        );
         return false;
       }
       this.#cursor = log.open(topic, id);
@@ -133,7 +147,11 @@ export class SubscribeStream {
     } else if (preset === PRESET.LATEST) {
       this.#cursor = log.open(topic, -1);
     } else {
-      this.fail(grpc.status.INVALID_ARGUMENT, 'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.request', `unknown replay_preset ${String(req.replayPreset)}`);
+      this.fail(
+        grpc.status.INVALID_ARGUMENT,
+        'sfdc.platform.eventbus.grpc.subscription.fetch.invalid.request',
+        `unknown replay_preset ${String(req.replayPreset)}`,
+      );
       return false;
     }
     this.topic = topic;
@@ -163,7 +181,9 @@ export class SubscribeStream {
           last = entry.replayId;
           const encoded = this.#encode(entry);
           if (!encoded) continue;
-          const payload = this.#ctx.takeCorruptFault() ? Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f, ...encoded.payload.subarray(0, 3)]) : encoded.payload;
+          const payload = this.#ctx.takeCorruptFault()
+            ? Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f, ...encoded.payload.subarray(0, 3)])
+            : encoded.payload;
           events.push({ event: { id: encoded.id, schemaId: encoded.schemaId, payload, headers: [] }, replayId: replayIdBytes(entry.replayId) });
         }
         if (events.length === 0) break;

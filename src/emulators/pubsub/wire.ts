@@ -59,7 +59,9 @@ let service: grpc.ServiceDefinition | undefined;
 export function pubSubService(): grpc.ServiceDefinition {
   if (service) return service;
   // proto-loader defaults, as Salesforce's Node examples load it: enums as numbers, bytes as Buffers.
-  const root = grpc.loadPackageDefinition(protoLoader.loadSync(VENDOR_PROTO, {})) as unknown as { eventbus: { v1: { PubSub: grpc.ServiceClientConstructor } } };
+  const root = grpc.loadPackageDefinition(protoLoader.loadSync(VENDOR_PROTO, {})) as unknown as {
+    eventbus: { v1: { PubSub: grpc.ServiceClientConstructor } };
+  };
   service = root.eventbus.v1.PubSub.service;
   return service;
 }
@@ -67,10 +69,18 @@ export function pubSubService(): grpc.ServiceDefinition {
 /** The replay preset of a request; a client may send the enum's number or its name. Undefined when unknown. */
 export function presetOfRequest(value: number | string | undefined): Preset | undefined {
   switch (value) {
-    case undefined: case 0: case 'LATEST': return PRESET.LATEST;
-    case 1: case 'EARLIEST': return PRESET.EARLIEST;
-    case 2: case 'CUSTOM': return PRESET.CUSTOM;
-    default: return undefined;
+    case undefined:
+    case 0:
+    case 'LATEST':
+      return PRESET.LATEST;
+    case 1:
+    case 'EARLIEST':
+      return PRESET.EARLIEST;
+    case 2:
+    case 'CUSTOM':
+      return PRESET.CUSTOM;
+    default:
+      return undefined;
   }
 }
 

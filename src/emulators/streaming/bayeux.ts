@@ -72,7 +72,9 @@ export const STREAM_COOKIE = 'sfdc-stream';
 type Message = Record<string, unknown>;
 
 const PHASE_OF = new Map<unknown, FaultPhase>([
-  ['/meta/handshake', 'handshake'], ['/meta/connect', 'connect'], ['/meta/subscribe', 'subscribe'],
+  ['/meta/handshake', 'handshake'],
+  ['/meta/connect', 'connect'],
+  ['/meta/subscribe', 'subscribe'],
 ]);
 
 /** Runs Bayeux for every client of one emulator. */
@@ -94,8 +96,12 @@ export class BayeuxEngine {
     this.#faults = faults;
     this.#tokens = tokens;
     this.#opts = opts;
-    this.#sessions = new Sessions(log, opts, (client, held, deliver) => this.#answer(client, held, deliver),
-      () => this.#faults.stallRemaining());
+    this.#sessions = new Sessions(
+      log,
+      opts,
+      (client, held, deliver) => this.#answer(client, held, deliver),
+      () => this.#faults.stallRemaining(),
+    );
   }
 
   /** Handles one request: a batch of messages, with at most one `/meta/connect`, answered last. */
@@ -113,17 +119,26 @@ export class BayeuxEngine {
         continue;
       }
       switch (m.channel) {
-        case '/meta/handshake': replies.push(this.#handshake(ex, m)); break;
+        case '/meta/handshake':
+          replies.push(this.#handshake(ex, m));
+          break;
         case '/meta/connect':
           if (connect) replies.push(fail(m, '400::Only one /meta/connect per request'));
           else connect = m;
           break;
-        case '/meta/subscribe': replies.push(this.#subscribe(ex, m)); break;
-        case '/meta/unsubscribe': replies.push(this.#unsubscribe(ex, m)); break;
-        case '/meta/disconnect': replies.push(this.#disconnect(ex, m)); break;
+        case '/meta/subscribe':
+          replies.push(this.#subscribe(ex, m));
+          break;
+        case '/meta/unsubscribe':
+          replies.push(this.#unsubscribe(ex, m));
+          break;
+        case '/meta/disconnect':
+          replies.push(this.#disconnect(ex, m));
+          break;
         default:
-          replies.push(fail(m, m.channel.startsWith('/meta/')
-            ? `400::Unknown meta channel {${m.channel}}` : `403::Publish not allowed on {${m.channel}}`));
+          replies.push(
+            fail(m, m.channel.startsWith('/meta/') ? `400::Unknown meta channel {${m.channel}}` : `403::Publish not allowed on {${m.channel}}`),
+          );
       }
     }
     if (connect) this.#connect(ex, connect, replies);
@@ -181,7 +196,11 @@ export class BayeuxEngine {
     if (!this.#tokens.isValid(ex.token)) {
       return JSON.stringify({
         ext: { sfdc: { failureReason: ex.token === undefined ? ERR.authMissing : ERR.authInvalid } },
-        advice: { reconnect: 'none' }, channel: '/meta/handshake', id: m.id, error: ERR.handshakeDenied, successful: false,
+        advice: { reconnect: 'none' },
+        channel: '/meta/handshake',
+        id: m.id,
+        error: ERR.handshakeDenied,
+        successful: false,
       });
     }
     const fault = this.#faults.take('handshake');
@@ -195,9 +214,15 @@ export class BayeuxEngine {
     ex.setCookie(`${BROWSER_COOKIE}=${browser}; Path=/; HttpOnly`);
     ex.setCookie(`${STREAM_COOKIE}=${this.#streamCookie}; Path=/`);
     return JSON.stringify({
-      ext: { replay: true, 'payload.format': true }, minimumVersion: '1.0', clientId: client.id,
-      supportedConnectionTypes: ['long-polling'], channel: '/meta/handshake', id: m.id, version: '1.0',
-      successful: true, advice: { interval: 0, timeout: this.#opts.connectTimeoutMs, reconnect: 'retry' },
+      ext: { replay: true, 'payload.format': true },
+      minimumVersion: '1.0',
+      clientId: client.id,
+      supportedConnectionTypes: ['long-polling'],
+      channel: '/meta/handshake',
+      id: m.id,
+      version: '1.0',
+      successful: true,
+      advice: { interval: 0, timeout: this.#opts.connectTimeoutMs, reconnect: 'retry' },
     });
   }
 
@@ -213,10 +238,16 @@ export class BayeuxEngine {
     if (!this.#tokens.isValid(ex.token)) {
       const known = typeof m.clientId === 'string' ? this.#sessions.get(m.clientId) : undefined;
       if (known) this.#sessions.remove(known);
-      return answerNow(JSON.stringify({
-        clientId: m.clientId, advice: { reconnect: 'none', interval: 0 }, channel: '/meta/connect', id: m.id,
-        error: ex.token === undefined ? ERR.authMissing : ERR.authInvalid, successful: false,
-      }));
+      return answerNow(
+        JSON.stringify({
+          clientId: m.clientId,
+          advice: { reconnect: 'none', interval: 0 },
+          channel: '/meta/connect',
+          id: m.id,
+          error: ex.token === undefined ? ERR.authMissing : ERR.authInvalid,
+          successful: false,
+        }),
+      );
     }
     const client = this.#clientOf(ex, m);
     if (!client) return answerNow(unknownClient(m));
@@ -255,12 +286,14 @@ export class BayeuxEngine {
       if (!channel.startsWith('/')) return failWith(ERR.channelNoSlash);
       if (!/^\/(data|event|topic|u)\/[^*\s]+$/.test(channel)) return failWith(ERR.channelMissing(channel));
       // Without a replay map Salesforce sends new events only (-1).
-      if (!map) { plan.push([channel, -1]); continue; }
+      if (!map) {
+        plan.push([channel, -1]);
+        continue;
+      }
       if (!Object.hasOwn(map, channel)) return failWith(ERR.replayMissing(channel));
       const value = map[channel];
       const from = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-      const valid = typeof from === 'number' && Number.isInteger(from) &&
-        (from === -1 || from === -2 || (from >= 0 && this.#log.isRetained(from)));
+      const valid = typeof from === 'number' && Number.isInteger(from) && (from === -1 || from === -2 || (from >= 0 && this.#log.isRetained(from)));
       if (!valid) return failWith(ERR.replayInvalid(value));
       plan.push([channel, from]);
     }
@@ -321,13 +354,21 @@ function fail(m: Message, error: string): string {
 
 function unknownClient(m: Message): string {
   return JSON.stringify({
-    advice: { interval: 0, reconnect: 'handshake' }, channel: m.channel, id: m.id, error: ERR.unknownClient, successful: false,
+    advice: { interval: 0, reconnect: 'handshake' },
+    channel: m.channel,
+    id: m.id,
+    error: ERR.unknownClient,
+    successful: false,
   });
 }
 
 function faultReply(m: Message, fault: FaultEffect & { kind: 'reply' }): string {
   return JSON.stringify({
-    clientId: m.clientId, channel: m.channel, id: m.id, error: fault.error, successful: false,
+    clientId: m.clientId,
+    channel: m.channel,
+    id: m.id,
+    error: fault.error,
+    successful: false,
     ext: fault.failureReason ? { sfdc: { failureReason: fault.failureReason } } : undefined,
     advice: fault.advice,
   });

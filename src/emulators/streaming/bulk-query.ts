@@ -81,13 +81,18 @@ export class BulkQueryJobs {
     } catch {
       return sfError(400, SalesforceCode.MALFORMED_QUERY ?? 'JSON_PARSER_ERROR', 'request body is not JSON');
     }
-    if (spec.operation !== 'query' && spec.operation !== 'queryAll') return sfError(400, 'INVALIDJOB', `operation must be query or queryAll, got ${JSON.stringify(spec.operation)}`);
+    if (spec.operation !== 'query' && spec.operation !== 'queryAll')
+      return sfError(400, 'INVALIDJOB', `operation must be query or queryAll, got ${JSON.stringify(spec.operation)}`);
     const checked = checkedQuery(String(spec.query ?? ''), this.#records);
     if (!('query' in checked)) return sfError(400, checked.errorCode, checked.message);
     const q = checked.query;
     const job: QueryJob = {
-      id: `750${randomBytes(8).toString('hex').slice(0, 15)}`, operation: spec.operation, query: q,
-      hits: matchingRecords(q, this.#records.all(q.object)), state: 'UploadComplete', createdDate: new Date().toISOString(),
+      id: `750${randomBytes(8).toString('hex').slice(0, 15)}`,
+      operation: spec.operation,
+      query: q,
+      hits: matchingRecords(q, this.#records.all(q.object)),
+      state: 'UploadComplete',
+      createdDate: new Date().toISOString(),
     };
     this.#jobs.set(job.id, job);
     return { status: 200, body: this.#info(job) };
@@ -114,16 +119,27 @@ export class BulkQueryJobs {
     const lines = [job.query.fields.map(csvCell).join(',')];
     for (const r of page) lines.push(job.query.fields.map((f) => csvCell(r[f])).join(','));
     return {
-      status: 200, text: `${lines.join('\n')}\n`,
+      status: 200,
+      text: `${lines.join('\n')}\n`,
       headers: { 'content-type': 'text/csv', 'sforce-locator': nextLocator, 'sforce-numberofrecords': String(page.length) },
     };
   }
 
   #info(job: QueryJob): Record<string, unknown> {
     return {
-      id: job.id, operation: job.operation, object: job.query.object, createdById: '005000000000001AAA', createdDate: job.createdDate,
-      systemModstamp: job.createdDate, state: job.state, concurrencyMode: 'Parallel', contentType: 'CSV', apiVersion: Number(this.#apiVersion),
-      lineEnding: 'LF', columnDelimiter: 'COMMA', ...(job.state === 'JobComplete' ? { numberRecordsProcessed: job.hits.length, retries: 0, totalProcessingTime: 1 } : {}),
+      id: job.id,
+      operation: job.operation,
+      object: job.query.object,
+      createdById: '005000000000001AAA',
+      createdDate: job.createdDate,
+      systemModstamp: job.createdDate,
+      state: job.state,
+      concurrencyMode: 'Parallel',
+      contentType: 'CSV',
+      apiVersion: Number(this.#apiVersion),
+      lineEnding: 'LF',
+      columnDelimiter: 'COMMA',
+      ...(job.state === 'JobComplete' ? { numberRecordsProcessed: job.hits.length, retries: 0, totalProcessingTime: 1 } : {}),
     };
   }
 }

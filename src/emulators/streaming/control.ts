@@ -35,7 +35,10 @@ const changeSpec = z.strictObject({
   commitUser: z.string().optional(),
   commitTimestamp: z.number().int().optional(),
   // Text keeps values above 2^53 exact; a JSON number is accepted as given.
-  commitNumber: z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform(String).optional(),
+  commitNumber: z
+    .union([z.string().regex(/^\d+$/), z.number().int().nonnegative()])
+    .transform(String)
+    .optional(),
   channels: z.array(channelName).optional(),
 });
 
@@ -110,13 +113,25 @@ export function handleControl(emu: Controls, method: string, path: string, text:
     case '/_emulator/generate':
       return parsed(generateBody, json, ({ count: n, ...opts }) => emu.generateContactChanges(n, opts));
     case '/_emulator/fault':
-      return parsed(faultBody, json, (fault) => { emu.injectFault(fault); return OK.body; });
+      return parsed(faultBody, json, (fault) => {
+        emu.injectFault(fault);
+        return OK.body;
+      });
     case '/_emulator/token':
-      return parsed(tokenBody, json, (body) => { emu.setAccessToken(body.accessToken); return OK.body; });
+      return parsed(tokenBody, json, (body) => {
+        emu.setAccessToken(body.accessToken);
+        return OK.body;
+      });
     case '/_emulator/publish-limit':
-      return parsed(publishLimitBody, json, (body) => { emu.setPublishLimit(body.perHour ?? undefined); return OK.body; });
+      return parsed(publishLimitBody, json, (body) => {
+        emu.setPublishLimit(body.perHour ?? undefined);
+        return OK.body;
+      });
     case '/_emulator/expire':
-      return parsed(expireBody, json, (body) => { emu.expireRetention(body.beforeReplayId); return OK.body; });
+      return parsed(expireBody, json, (body) => {
+        emu.expireRetention(body.beforeReplayId);
+        return OK.body;
+      });
     default:
       return { status: 404, body: { error: `no control route ${route}` } };
   }

@@ -153,7 +153,10 @@ export class EventLog {
       for (const c of cursors) {
         if (c.pos >= c.log.end) continue;
         const id = c.log.at(c.pos).replayId;
-        if (id < bestId) { bestId = id; best = c; }
+        if (id < bestId) {
+          bestId = id;
+          best = c;
+        }
       }
       if (!best) break;
       out.push(best.log.prefix + best.log.at(best.pos).data + '}');

@@ -15,8 +15,7 @@ export const ERR = {
   concurrentLimit: '403::Organization concurrent user limit exceeded',
   serverBusy: '503::Server is too busy. Please try again later.',
   invalidConnectionType: (type: string) => `400::Invalid connection type {${type}}`,
-  replayMissing: (channel: string) =>
-    `400::The replayId for channel {${channel}} wasn't found using the provided replay ID map`,
+  replayMissing: (channel: string) => `400::The replayId for channel {${channel}} wasn't found using the provided replay ID map`,
   replayInvalid: (replayId: unknown) =>
     `400::The replayId {${String(replayId)}} you provided was invalid. ` +
     'Please provide a valid ID, -2 to replay all events, or -1 to replay only new events.',
@@ -65,11 +64,17 @@ export class Faults {
         return;
       case 'connect-401':
         return this.#queue(fault.type, ['connect'], fault.count, () => ({
-          kind: 'reply', error: ERR.authInvalid, advice: { reconnect: 'none', interval: 0 }, revokeToken: true,
+          kind: 'reply',
+          error: ERR.authInvalid,
+          advice: { reconnect: 'none', interval: 0 },
+          revokeToken: true,
         }));
       case 'handshake-denied':
         return this.#queue(fault.type, ['handshake'], fault.count, () => ({
-          kind: 'reply', error: ERR.handshakeDenied, failureReason: ERR.authInvalid, advice: NONE,
+          kind: 'reply',
+          error: ERR.handshakeDenied,
+          failureReason: ERR.authInvalid,
+          advice: NONE,
         }));
       case 'server-busy-503':
         return this.#queue(fault.type, phases(fault.on, ['handshake', 'connect']), fault.count, (phase) => ({
@@ -81,11 +86,16 @@ export class Faults {
         }));
       case 'daily-limit':
         return this.#queue(fault.type, ['handshake', 'connect'], fault.count, () => ({
-          kind: 'reply', error: ERR.dailyLimit, failureReason: ERR.dailyLimit, advice: NONE,
+          kind: 'reply',
+          error: ERR.dailyLimit,
+          failureReason: ERR.dailyLimit,
+          advice: NONE,
         }));
       case 'concurrent-limit':
         return this.#queue(fault.type, ['handshake'], fault.count, () => ({
-          kind: 'reply', error: ERR.concurrentLimit, failureReason: ERR.concurrentLimit,
+          kind: 'reply',
+          error: ERR.concurrentLimit,
+          failureReason: ERR.concurrentLimit,
         }));
       case 'drop-connection':
         return this.#queue(fault.type, phases(fault.on, ['connect']), fault.count, DROP);

@@ -53,7 +53,11 @@ export function generateContactChanges(
       const first = pick(FIRST_NAMES);
       const last = pick(LAST_NAMES);
       spec = {
-        entityName: 'Contact', changeType: 'CREATE', recordIds: [id], commitTimestamp: now, commitUser: owner,
+        entityName: 'Contact',
+        changeType: 'CREATE',
+        recordIds: [id],
+        commitTimestamp: now,
+        commitUser: owner,
         fields: {
           Name: { FirstName: first, LastName: last },
           Email: `${first}.${last}.${pool.ids.length}@example.com`.toLowerCase(),
@@ -63,7 +67,10 @@ export function generateContactChanges(
           AccountId: pick(ACCOUNTS),
           OwnerId: owner,
           HasOptedOutOfEmail: false,
-          CreatedDate: iso, CreatedById: owner, LastModifiedDate: iso, LastModifiedById: owner,
+          CreatedDate: iso,
+          CreatedById: owner,
+          LastModifiedDate: iso,
+          LastModifiedById: owner,
         },
       };
     } else {
@@ -81,9 +88,7 @@ export function generateContactChanges(
 }
 
 /** The fields one typical Contact edit changes. */
-function updateFields(
-  random: () => number, pick: <T>(list: readonly T[]) => T, n: number,
-): Record<string, unknown> {
+function updateFields(random: () => number, pick: <T>(list: readonly T[]) => T, n: number): Record<string, unknown> {
   const roll = random();
   if (roll < 0.4) return { Email: `${pick(FIRST_NAMES)}.${pick(LAST_NAMES)}.${n}.${Math.floor(random() * 1e6)}@example.org`.toLowerCase() };
   if (roll < 0.6) return { Name: { LastName: pick(LAST_NAMES) } };

@@ -22,8 +22,14 @@ import { EventPublishing } from './publish.ts';
 import type { ChangeSpec, StreamingEmulator, StreamingEmulatorOptions } from './types.ts';
 
 export type {
-  ChangeSpec, FaultPhase, FaultSpec, GenerateContactOptions, GenerateResult, StreamingEmulator,
-  StreamingEmulatorOptions, StreamingStats,
+  ChangeSpec,
+  FaultPhase,
+  FaultSpec,
+  GenerateContactOptions,
+  GenerateResult,
+  StreamingEmulator,
+  StreamingEmulatorOptions,
+  StreamingStats,
 } from './types.ts';
 export { ERR as STREAMING_ERRORS } from './faults.ts';
 export { changeEventChannel, ALL_CHANGES_CHANNEL, salesforceId } from './payloads.ts';
@@ -76,7 +82,15 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
   });
   // Platform events published over REST go to their channel like any other (a Flow would see them).
   const events = new EventPublishing((type, fields) => emulator.publishPlatformEvent(type, fields));
-  const rest = new RestApi({ records, oauth, isValid: (t) => tokens.isValid(t), apiVersion: s.apiVersion, queryBatchSize: s.queryBatchSize, bulkPageSize: s.bulkPageSize, events });
+  const rest = new RestApi({
+    records,
+    oauth,
+    isValid: (t) => tokens.isValid(t),
+    apiVersion: s.apiVersion,
+    queryBatchSize: s.queryBatchSize,
+    bulkPageSize: s.bulkPageSize,
+    events,
+  });
   const pool = newContactPool();
   let published = 0;
   // Commit numbers are large and rise with gaps, like Salesforce's (11,657,372,702,432 in the docs).
@@ -144,8 +158,12 @@ export async function startStreamingEmulator(opts: StreamingEmulatorOptions): Pr
     pubsub,
     restCalls: () => [...rest.calls],
     publishedOverRest: (type) => events.published.filter((p) => type === undefined || p.type === type),
-    setPublishLimit: (perHour) => { events.hourlyLimit = perHour; },
-    failPublishes: (count) => { events.unavailable = count; },
+    setPublishLimit: (perHour) => {
+      events.hourlyLimit = perHour;
+    },
+    failPublishes: (count) => {
+      events.unavailable = count;
+    },
     upsertRecord: (entityName, record) => records.upsert(entityName, record),
     seedContacts: (count, seedOpts) => seedContacts(records, count, seedOpts),
     getRecord: (entityName, id) => records.get(entityName, id),

@@ -101,8 +101,8 @@ export class OAuthEndpoint {
     if (!verify('RSA-SHA256', Buffer.from(`${h}.${p}`), this.#publicKey, Buffer.from(s, 'base64url'))) {
       return 'invalid assertion: signature does not verify';
     }
-    if (claims.iss !== this.clientId) return 'invalid assertion: iss is not the connected app\'s consumer key';
-    if (claims.sub !== this.username) return 'user hasn\'t approved this consumer';
+    if (claims.iss !== this.clientId) return "invalid assertion: iss is not the connected app's consumer key";
+    if (claims.sub !== this.username) return "user hasn't approved this consumer";
     const audiences = [claims.aud].flat();
     const accepted = ['https://login.salesforce.com', 'https://test.salesforce.com', instanceUrl];
     if (!audiences.some((a) => typeof a === 'string' && accepted.includes(a.replace(/\/$/, '')))) return 'invalid assertion: audience';

@@ -18,9 +18,7 @@ export const ALL_CHANGES_CHANNEL = '/data/ChangeEvents';
 
 /** Change event channel of an object: `/data/ContactChangeEvent`, `/data/Invoice__ChangeEvent`. */
 export function changeEventChannel(entityName: string): string {
-  return entityName.endsWith('__c')
-    ? `/data/${entityName.slice(0, -3)}__ChangeEvent`
-    : `/data/${entityName}ChangeEvent`;
+  return entityName.endsWith('__c') ? `/data/${entityName.slice(0, -3)}__ChangeEvent` : `/data/${entityName}ChangeEvent`;
 }
 
 const schemaIds = new Map<string, string>();
@@ -57,7 +55,11 @@ function toBase62(n: number): string {
 export const DEFAULT_COMMIT_USER = salesforceId('005', 4_211_097);
 
 /** The last transaction seen, so its later events share its commit number and time. */
-export interface LastTransaction { key: string; commitNumber: bigint; commitTimestamp: number }
+export interface LastTransaction {
+  key: string;
+  commitNumber: bigint;
+  commitTimestamp: number;
+}
 
 /** What one emulator supplies to a change that the spec leaves out. */
 export interface ChangeContext {
@@ -73,9 +75,7 @@ export function changeEventData(spec: ChangeSpec, replayId: number, ctx: ChangeC
   const isNewTx = last === undefined || spec.transactionKey === undefined || spec.transactionKey !== last.key;
   const transactionKey = spec.transactionKey ?? randomUUID();
   const commitTimestamp = spec.commitTimestamp ?? (isNewTx ? Date.now() : last.commitTimestamp);
-  const commitNumber = spec.commitNumber !== undefined
-    ? BigInt(spec.commitNumber)
-    : isNewTx ? ctx.nextCommitNumber() : last.commitNumber;
+  const commitNumber = spec.commitNumber !== undefined ? BigInt(spec.commitNumber) : isNewTx ? ctx.nextCommitNumber() : last.commitNumber;
   ctx.lastTransaction = { key: transactionKey, commitNumber, commitTimestamp };
 
   const carriesFields = spec.changeType === 'CREATE' || spec.changeType === 'UPDATE' || spec.changeType === 'UNDELETE';
@@ -111,9 +111,7 @@ export function changeEventData(spec: ChangeSpec, replayId: number, ctx: ChangeC
 }
 
 /** Serializes the `data` of a platform event; returns it with the event's UUID. */
-export function platformEventData(
-  eventName: string, fields: Record<string, unknown>, replayId: number,
-): { data: string; eventUuid: string } {
+export function platformEventData(eventName: string, fields: Record<string, unknown>, replayId: number): { data: string; eventUuid: string } {
   const eventUuid = randomUUID();
   const payload = { CreatedDate: new Date().toISOString(), CreatedById: DEFAULT_COMMIT_USER, ...fields };
   const data = JSON.stringify({ schema: schemaIdOf(eventName), event: { EventUuid: eventUuid, replayId }, payload });

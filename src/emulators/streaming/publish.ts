@@ -50,7 +50,8 @@ export class EventPublishing {
     }
     const records = body?.records;
     if (!Array.isArray(records)) return error(400, 'INVALID_FIELD', 'records: expected an array');
-    if (records.length > MAX_RECORDS) return error(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${MAX_RECORDS} records into this call`);
+    if (records.length > MAX_RECORDS)
+      return error(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${MAX_RECORDS} records into this call`);
     const types = records.map((r) => (r as { attributes?: { type?: unknown } })?.attributes?.type);
     const bad = types.findIndex((t) => typeof t !== 'string' || !t.endsWith('__e'));
     if (bad >= 0) return error(400, 'INVALID_TYPE', `records[${bad}].attributes.type: the emulator publishes platform events (X__e) only`);
@@ -73,16 +74,28 @@ export class EventPublishing {
   }
 
   #refusalFor(n: number): { statusCode: string; message: string; fields: string[] } | undefined {
-    if (this.unavailable > 0) return { statusCode: 'PLATFORM_EVENT_PUBLISHING_UNAVAILABLE', message: 'Publishing platform event messages failed because a service was temporarily unavailable. Try again later.', fields: [] };
+    if (this.unavailable > 0)
+      return {
+        statusCode: 'PLATFORM_EVENT_PUBLISHING_UNAVAILABLE',
+        message: 'Publishing platform event messages failed because a service was temporarily unavailable. Try again later.',
+        fields: [],
+      };
     const now = Date.now();
     while (this.#times.length > 0 && this.#times[0]! <= now - HOUR_MS) this.#times.shift();
     if (this.hourlyLimit !== undefined && this.#times.length + n > this.hourlyLimit) {
-      return { statusCode: 'LIMIT_EXCEEDED', message: 'The number of published platform event messages exceeded the hourly publishing limit.', fields: [] };
+      return {
+        statusCode: 'LIMIT_EXCEEDED',
+        message: 'The number of published platform event messages exceeded the hourly publishing limit.',
+        fields: [],
+      };
     }
     return undefined;
   }
 
-  #one(type: string, record: Record<string, unknown>): { id?: string; success: boolean; errors: { statusCode: string; message: string; fields: string[] }[] } {
+  #one(
+    type: string,
+    record: Record<string, unknown>,
+  ): { id?: string; success: boolean; errors: { statusCode: string; message: string; fields: string[] }[] } {
     const refusal = this.#refusalFor(1);
     if (refusal) {
       if (refusal.statusCode === 'PLATFORM_EVENT_PUBLISHING_UNAVAILABLE') this.unavailable--;

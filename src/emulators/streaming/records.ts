@@ -18,10 +18,46 @@ const SYSTEM_FIELDS = ['Id', 'IsDeleted', 'CreatedDate', 'CreatedById', 'LastMod
 
 /** Standard fields of the objects tests use; fields written by a change are added to these. */
 const STANDARD_FIELDS: Record<string, string[]> = {
-  Contact: ['FirstName', 'LastName', 'Name', 'Salutation', 'Email', 'Phone', 'MobilePhone', 'Title', 'LeadSource', 'AccountId',
-    'OwnerId', 'HasOptedOutOfEmail', 'Birthdate', 'MailingStreet', 'MailingCity', 'MailingState', 'MailingPostalCode', 'MailingCountry'],
-  Lead: ['FirstName', 'LastName', 'Name', 'Salutation', 'Email', 'Phone', 'Company', 'Status', 'LeadSource', 'OwnerId',
-    'HasOptedOutOfEmail', 'IsConverted', 'ConvertedContactId', 'Street', 'City', 'State', 'PostalCode', 'Country'],
+  Contact: [
+    'FirstName',
+    'LastName',
+    'Name',
+    'Salutation',
+    'Email',
+    'Phone',
+    'MobilePhone',
+    'Title',
+    'LeadSource',
+    'AccountId',
+    'OwnerId',
+    'HasOptedOutOfEmail',
+    'Birthdate',
+    'MailingStreet',
+    'MailingCity',
+    'MailingState',
+    'MailingPostalCode',
+    'MailingCountry',
+  ],
+  Lead: [
+    'FirstName',
+    'LastName',
+    'Name',
+    'Salutation',
+    'Email',
+    'Phone',
+    'Company',
+    'Status',
+    'LeadSource',
+    'OwnerId',
+    'HasOptedOutOfEmail',
+    'IsConverted',
+    'ConvertedContactId',
+    'Street',
+    'City',
+    'State',
+    'PostalCode',
+    'Country',
+  ],
   Account: ['Name', 'Phone', 'Website', 'Industry', 'OwnerId', 'BillingStreet', 'BillingCity', 'BillingState', 'BillingPostalCode', 'BillingCountry'],
 };
 
@@ -127,7 +163,11 @@ export class RecordTable {
  * Adds `count` Contacts as they exist before the bridge starts (a backfill's input): Ids from
  * consecutive serials, a name, an e-mail and the modification time; no events are published.
  */
-export function seedContacts(records: RecordTable, count: number, opts: { from?: number; modifiedAt?: number } = {}): { firstId: string; lastId: string } {
+export function seedContacts(
+  records: RecordTable,
+  count: number,
+  opts: { from?: number; modifiedAt?: number } = {},
+): { firstId: string; lastId: string } {
   const from = opts.from ?? 1;
   const when = new Date(opts.modifiedAt ?? Date.now()).toISOString();
   let firstId = '';
@@ -136,7 +176,14 @@ export function seedContacts(records: RecordTable, count: number, opts: { from?:
     const id = salesforceId('003', n);
     if (firstId === '') firstId = id;
     lastId = id;
-    records.upsert('Contact', { Id: id, FirstName: 'Seed', LastName: `Contact${n}`, Email: `seed.${n}@example.com`, SystemModstamp: when, LastModifiedDate: when });
+    records.upsert('Contact', {
+      Id: id,
+      FirstName: 'Seed',
+      LastName: `Contact${n}`,
+      Email: `seed.${n}@example.com`,
+      SystemModstamp: when,
+      LastModifiedDate: when,
+    });
   }
   return { firstId, lastId };
 }

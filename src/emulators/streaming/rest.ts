@@ -60,7 +60,15 @@ export class RestApi {
   readonly #events: EventPublishing | undefined;
   #instanceUrl = '';
 
-  constructor(opts: { records: RecordTable; oauth: OAuthEndpoint; isValid(token: string | undefined): boolean; apiVersion: string; queryBatchSize: number; bulkPageSize?: number; events?: EventPublishing }) {
+  constructor(opts: {
+    records: RecordTable;
+    oauth: OAuthEndpoint;
+    isValid(token: string | undefined): boolean;
+    apiVersion: string;
+    queryBatchSize: number;
+    bulkPageSize?: number;
+    events?: EventPublishing;
+  }) {
     this.#events = opts.events;
     this.#records = opts.records;
     this.#oauth = opts.oauth;
@@ -91,15 +99,23 @@ export class RestApi {
     }
     if (!this.#isValid(bearer(req.authorization))) return sfError(401, SalesforceCode.INVALID_SESSION_ID, 'Session expired or invalid');
     const jobs = /^\/services\/data\/v\d+\.\d(\/jobs\/query.*)$/.exec(req.path);
-    if (jobs) return this.#bulk.handle(req.method, jobs[1]!.replace(/\/$/, ''), req.query, req.body) ?? sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
+    if (jobs)
+      return (
+        this.#bulk.handle(req.method, jobs[1]!.replace(/\/$/, ''), req.query, req.body) ??
+        sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist')
+      );
     if (req.method === 'POST' && this.#events) {
       const p = /^\/services\/data\/v\d+\.\d\/(composite\/sobjects|sobjects\/([A-Za-z0-9_]+__e))\/?$/.exec(req.path);
       if (p) return p[2] === undefined ? this.#events.collection(req.body) : this.#events.single(p[2], req.body);
     }
     if (req.method !== 'GET') return sfError(405, SalesforceCode.METHOD_NOT_ALLOWED, `HTTP Method '${req.method}' not allowed. Allowed are GET`);
     if (req.path === '/services/data' || req.path === '/services/data/') {
-      return { status: 200, body: ['58.0', '59.0', '60.0', '61.0', this.#apiVersion].filter((v, i, a) => a.indexOf(v) === i)
-        .map((version) => ({ label: `v${version}`, url: `/services/data/v${version}`, version })) };
+      return {
+        status: 200,
+        body: ['58.0', '59.0', '60.0', '61.0', this.#apiVersion]
+          .filter((v, i, a) => a.indexOf(v) === i)
+          .map((version) => ({ label: `v${version}`, url: `/services/data/v${version}`, version })),
+      };
     }
     const m = /^\/services\/data\/v(\d+\.\d)(\/.*)?$/.exec(req.path);
     if (!m) return sfError(404, SalesforceCode.NOT_FOUND, 'The requested resource does not exist');
@@ -155,14 +171,19 @@ export class RestApi {
     const fields = this.#records.fieldsOf(object).map((name) => ({
       name,
       label: name,
-      type: name === 'Id' ? 'id' : /Date$/.test(name) ? 'datetime' : /Id$/.test(name) ? 'reference' : /^(Is|Has)[A-Z]/.test(name) ? 'boolean' : 'string',
+      type:
+        name === 'Id' ? 'id' : /Date$/.test(name) ? 'datetime' : /Id$/.test(name) ? 'reference' : /^(Is|Has)[A-Z]/.test(name) ? 'boolean' : 'string',
       nillable: name !== 'Id',
       updateable: !['Id', 'CreatedDate', 'CreatedById', 'LastModifiedDate', 'LastModifiedById', 'SystemModstamp', 'IsDeleted', 'Name'].includes(name),
     }));
     return {
       status: 200,
       body: {
-        name: object, label: object, keyPrefix: KEY_PREFIXES[object] ?? 'a00', custom: object.endsWith('__c'), queryable: true,
+        name: object,
+        label: object,
+        keyPrefix: KEY_PREFIXES[object] ?? 'a00',
+        custom: object.endsWith('__c'),
+        queryable: true,
         urls: { describe: `${base}/sobjects/${object}/describe`, sobject: `${base}/sobjects/${object}` },
         fields,
       },

@@ -56,8 +56,11 @@ function route(targets: ServerTargets, req: IncomingMessage, res: ServerResponse
       const target = req.url ?? '/';
       const q = target.indexOf('?');
       const reply = targets.rest({
-        method: req.method ?? 'GET', path, query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
-        authorization: req.headers.authorization, body,
+        method: req.method ?? 'GET',
+        path,
+        query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
+        authorization: req.headers.authorization,
+        body,
       });
       // Bulk API results are CSV with their own headers (Sforce-Locator); everything else is JSON.
       if (reply.text !== undefined || reply.status === 204) {

@@ -24,9 +24,7 @@ export interface SoqlQuery {
 type Literal = string | number | boolean | null | Date;
 
 /** One condition of the WHERE clause. */
-export type Condition =
-  | { field: string; op: 'IN'; values: Literal[] }
-  | { field: string; op: '=' | '!=' | '<' | '<=' | '>' | '>='; value: Literal };
+export type Condition = { field: string; op: 'IN'; values: Literal[] } | { field: string; op: '=' | '!=' | '<' | '<=' | '>' | '>='; value: Literal };
 
 /** A query the emulator cannot parse; `code` is Salesforce's error code. */
 export class SoqlError extends Error {
@@ -37,7 +35,8 @@ export class SoqlError extends Error {
   }
 }
 
-const TOKEN = /\s*(?:('(?:[^'\\]|\\.)*')|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))|(-?\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_.]*)|(!=|<=|>=|[=<>(),]))/y;
+const TOKEN =
+  /\s*(?:('(?:[^'\\]|\\.)*')|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))|(-?\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_.]*)|(!=|<=|>=|[=<>(),]))/y;
 
 /** Parses one query. @throws SoqlError */
 export function parseSoql(text: string): SoqlQuery {
@@ -64,7 +63,8 @@ export function parseSoql(text: string): SoqlQuery {
   };
   const name = (): string => {
     const t = tokens[i++];
-    if (t?.kind !== 'word') throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected a field name near ${JSON.stringify(t?.text ?? 'end of query')}`);
+    if (t?.kind !== 'word')
+      throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected a field name near ${JSON.stringify(t?.text ?? 'end of query')}`);
     return t.text;
   };
   const literal = (): Literal => {
@@ -77,7 +77,10 @@ export function parseSoql(text: string): SoqlQuery {
     throw new SoqlError(SalesforceCode.MALFORMED_QUERY, `expected a value near ${JSON.stringify(t.text)}`);
   };
   const sym = (s: string): boolean => {
-    if (tokens[i]?.kind === 'sym' && tokens[i]!.text === s) { i++; return true; }
+    if (tokens[i]?.kind === 'sym' && tokens[i]!.text === s) {
+      i++;
+      return true;
+    }
     return false;
   };
 
@@ -115,7 +118,10 @@ export function parseSoql(text: string): SoqlQuery {
       const field = name();
       let desc = false;
       if (peekWord('ASC')) i++;
-      else if (peekWord('DESC')) { i++; desc = true; }
+      else if (peekWord('DESC')) {
+        i++;
+        desc = true;
+      }
       orderBy.push({ field, desc });
     } while (sym(','));
   }
@@ -163,13 +169,20 @@ function matches(record: OrgRecord, c: Prepared): boolean {
   const actual = comparable(record[c.field] ?? null);
   const want = c.value;
   switch (c.op) {
-    case 'IN': return c.values!.has(actual);
-    case '=': return actual === want;
-    case '!=': return actual !== want;
-    case '<': return actual !== null && (actual as number) < (want as number);
-    case '<=': return actual !== null && (actual as number) <= (want as number);
-    case '>': return actual !== null && (actual as number) > (want as number);
-    case '>=': return actual !== null && (actual as number) >= (want as number);
+    case 'IN':
+      return c.values!.has(actual);
+    case '=':
+      return actual === want;
+    case '!=':
+      return actual !== want;
+    case '<':
+      return actual !== null && (actual as number) < (want as number);
+    case '<=':
+      return actual !== null && (actual as number) <= (want as number);
+    case '>':
+      return actual !== null && (actual as number) > (want as number);
+    case '>=':
+      return actual !== null && (actual as number) >= (want as number);
   }
 }
 

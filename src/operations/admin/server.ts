@@ -59,7 +59,13 @@ type Check = { ok: boolean; error?: string };
 export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
   const leads = o.leads ?? (() => new Map<string, boolean>());
   const metrics = createMetrics({ telemetry: o.telemetry, store: o.store, subscribed: o.subscribed, leads });
-  const board = createStatusBoard({ telemetry: o.telemetry, store: o.store, subscribed: o.subscribed, leads, allowPersonalData: o.allowPersonalData });
+  const board = createStatusBoard({
+    telemetry: o.telemetry,
+    store: o.store,
+    subscribed: o.subscribed,
+    leads,
+    allowPersonalData: o.allowPersonalData,
+  });
   const expected = o.token === undefined ? undefined : Buffer.from(`Bearer ${o.token}`);
   const timeoutMs = o.checkTimeoutMs ?? 5000;
   let stopping = false;
@@ -73,7 +79,12 @@ export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
   const check = async (fn: () => unknown): Promise<Check> => {
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([Promise.resolve().then(fn), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs); })]);
+      await Promise.race([
+        Promise.resolve().then(fn),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
       return { ok: true };
     } catch (err) {
       return { ok: false, error: (err as Error)?.message ?? String(err) };
@@ -87,7 +98,9 @@ export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
     const down = o.unreachable?.() ?? [];
     const connections: Check = down.length === 0 ? { ok: true } : { ok: false, error: down.map(describeUnreachable).join('; ') };
     const checks = { subscribed: { ok: o.subscribed() } as Check, storeWritable, marketingCloudToken, connections };
-    if (!checks.subscribed.ok) checks.subscribed.error = 'not every channel is subscribed' + (down.some((d) => d.remote === 'salesforce') ? ': Salesforce cannot be reached (see connections)' : '');
+    if (!checks.subscribed.ok)
+      checks.subscribed.error =
+        'not every channel is subscribed' + (down.some((d) => d.remote === 'salesforce') ? ': Salesforce cannot be reached (see connections)' : '');
     const ready = !stopping && Object.values(checks).every((c) => c.ok);
     return { status: ready ? 200 : 503, body: { ready, stopping, checks } };
   };
@@ -124,7 +137,10 @@ export async function startAdminServer(o: AdminOptions): Promise<AdminServer> {
   server.keepAliveTimeout = 2000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

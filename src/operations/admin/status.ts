@@ -46,7 +46,11 @@ const RECENT = 25;
 
 /** Starts collecting outcomes from telemetry. */
 export function createStatusBoard(deps: {
-  telemetry: Telemetry; store: AdminStore; subscribed(): boolean; leads(): ReadonlyMap<string, boolean>; allowPersonalData: boolean;
+  telemetry: Telemetry;
+  store: AdminStore;
+  subscribed(): boolean;
+  leads(): ReadonlyMap<string, boolean>;
+  allowPersonalData: boolean;
   /** How long the store-wide dead-letter count is reused (it is a table scan). @default 15000 */
   deadCountTtlMs?: number;
 }): StatusBoard {
@@ -58,7 +62,16 @@ export function createStatusBoard(deps: {
   const mask = deps.allowPersonalData ? (s: string) => s : maskPersonal;
 
   const push = (a: RecordRef, outcome: RecentOutcome['outcome'], detail: string): void => {
-    ring.push({ at: Date.now(), outcome, correlationId: a.correlationId, channel: a.channel, recordId: a.recordId, contactKey: a.contactKey, route: a.route, detail });
+    ring.push({
+      at: Date.now(),
+      outcome,
+      correlationId: a.correlationId,
+      channel: a.channel,
+      recordId: a.recordId,
+      contactKey: a.contactKey,
+      route: a.route,
+      detail,
+    });
     if (ring.length > RECENT * 2) ring.splice(0, ring.length - RECENT);
   };
   const unlisten = deps.telemetry.listen({
@@ -72,7 +85,10 @@ export function createStatusBoard(deps: {
       const now = Date.now();
       if (!deadCache || now - deadCache.at > ttl) deadCache = { at: now, value: (await deps.store.counts()).dead };
       return {
-        now, startedAt, subscribed: deps.subscribed(), stopping,
+        now,
+        startedAt,
+        subscribed: deps.subscribed(),
+        stopping,
         channels: [...deps.leads()].map(([name, leader]) => ({ name, leader })),
         backlog: await deps.store.backlog(),
         deadLetters: deadCache.value,
@@ -80,7 +96,9 @@ export function createStatusBoard(deps: {
         recent: ring.slice(-RECENT).reverse(),
       };
     },
-    markStopping() { stopping = true; },
+    markStopping() {
+      stopping = true;
+    },
     close: unlisten,
   };
 }

@@ -12,19 +12,35 @@ import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { sourceFacts } from '../trace-facts.ts';
 
 /** A named statement and its parameters: each connection plans a statement of one name once. */
-export interface Statement { name: string; text: string; values: unknown[] }
+export interface Statement {
+  name: string;
+  text: string;
+  values: unknown[];
+}
 
 /** Where to tell the other instances that work was committed. */
-export interface CommitNotice { channel: string; instanceId: string }
+export interface CommitNotice {
+  channel: string;
+  instanceId: string;
+}
 
 /**
  * The statement committing one batch; it returns one row `{ inserted, dead_lettered }`.
  * Payloads are serialized here, so one that cannot be stored throws before anything is sent.
  */
-export function commitStatement(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
-  marks: ReadonlyMap<string, number> | undefined, now: number, notice: CommitNotice | undefined): Statement {
+export function commitStatement(
+  actions: readonly NewAction[],
+  deadLetters: readonly NewDeadLetter[],
+  checkpoints: ReadonlyMap<string, string>,
+  marks: ReadonlyMap<string, number> | undefined,
+  now: number,
+  notice: CommitNotice | undefined,
+): Statement {
   const values: unknown[] = [];
-  const $ = (v: unknown): string => { values.push(v); return `$${values.length}`; };
+  const $ = (v: unknown): string => {
+    values.push(v);
+    return `$${values.length}`;
+  };
   const parts: string[] = [];
   if (actions.length > 0) {
     // WITH ORDINALITY keeps ids in batch order (outbox order).

@@ -25,20 +25,32 @@ export interface PgHistoryAccess {
 }
 
 type Row = DbActionRow & { inflight: boolean };
-interface DbAttempt { action_id: number; at: number; outcome: TraceAttempt['outcome']; code: string | null; detail: string | null }
+interface DbAttempt {
+  action_id: number;
+  at: number;
+  outcome: TraceAttempt['outcome'];
+  code: string | null;
+  detail: string | null;
+}
 
 /** Every action and dead letter of one record or contact key, oldest first, with its attempts. */
 export async function traceOf(db: PgHistoryAccess, key: string): Promise<TraceEntry[]> {
   // A mapper may key a contact other than the record: the second part finds those rows through
   // the partial index on contact_key (migration 2); the third, an admin's correlation ID
   // (migration 6). The parts never share a row.
-  const { rows } = await db.pool.query<Row>(`SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1
+  const { rows } = await db.pool.query<Row>(
+    `SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1
     UNION ALL SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE contact_key = $1 AND contact_key <> record_id
     UNION ALL SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE admin_correlation_id = $1 AND record_id <> $1 AND contact_key <> $1
-    ORDER BY id`, [key]);
+    ORDER BY id`,
+    [key],
+  );
   if (rows.length === 0) return [];
-  const history = await db.pool.query<DbAttempt>(`SELECT action_id, at, outcome, code, detail FROM attempts
-    WHERE action_id = ANY($1::bigint[]) ORDER BY action_id, seq`, [rows.map((r) => r.id)]);
+  const history = await db.pool.query<DbAttempt>(
+    `SELECT action_id, at, outcome, code, detail FROM attempts
+    WHERE action_id = ANY($1::bigint[]) ORDER BY action_id, seq`,
+    [rows.map((r) => r.id)],
+  );
   const byAction = new Map<number, DbAttempt[]>();
   for (const a of history.rows) {
     const list = byAction.get(a.action_id);
@@ -47,19 +59,39 @@ export async function traceOf(db: PgHistoryAccess, key: string): Promise<TraceEn
   }
   return rows.map((r) => {
     const ids = deliveryIdsOf(r);
-    const attempts: TraceAttempt[] = (byAction.get(r.id) ?? [])
-      .map((a, i, all) => ({ attempt: countAttempts(all, i), at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
+    const attempts: TraceAttempt[] = (byAction.get(r.id) ?? []).map((a, i, all) => ({
+      attempt: countAttempts(all, i),
+      at: a.at,
+      outcome: a.outcome,
+      code: a.code,
+      detail: a.detail,
+    }));
     // The successful attempt is the row itself: no attempt row is written on the hot path.
     if (r.status === 'delivered' && r.delivered_at !== null) {
       attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: ids ?? {} });
     }
     return {
-      id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id,
-      channel: r.channel, replayId: r.replay_id,
-      changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
-      route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at,
-      status: r.inflight ? 'inflight' : r.status, attempts, deliveredAt: r.delivered_at, deliveryIds: ids,
-      errorCode: r.error_code, error: r.error,
+      id: r.id,
+      idempotencyKey: r.idempotency_key,
+      correlationId: r.correlation_id,
+      adminCorrelationId: r.admin_correlation_id,
+      channel: r.channel,
+      replayId: r.replay_id,
+      changeType: r.change_type,
+      receivedAt: r.received_at,
+      recordId: r.record_id,
+      contactKey: r.contact_key,
+      route: r.route,
+      target: r.target,
+      mode: r.mode,
+      batchKey: r.batch_key,
+      createdAt: r.created_at,
+      status: r.inflight ? 'inflight' : r.status,
+      attempts,
+      deliveredAt: r.delivered_at,
+      deliveryIds: ids,
+      errorCode: r.error_code,
+      error: r.error,
     };
   });
 }
@@ -79,7 +111,10 @@ export async function deadLettersOf(db: PgHistoryAccess, filter: DeadLetterFilte
     where.push(`id = ANY($${args.length}::bigint[])`);
   }
   args.push(filter.limit ?? 1000);
-  const { rows } = await db.pool.query<DbActionRow>(`SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${args.length}`, args);
+  const { rows } = await db.pool.query<DbActionRow>(
+    `SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${args.length}`,
+    args,
+  );
   return rows.map((r) => toActionRow(r, false));
 }
 
@@ -87,7 +122,8 @@ export async function deadLettersOf(db: PgHistoryAccess, filter: DeadLetterFilte
 export async function requeueDead(db: PgHistoryAccess, ids: readonly number[], now: number): Promise<number[]> {
   if (ids.length === 0) return [];
   // One statement: the old attempt count and error are read from the snapshot the update starts from.
-  const { rows } = await db.pool.query<{ action_id: number }>(`WITH before AS (
+  const { rows } = await db.pool.query<{ action_id: number }>(
+    `WITH before AS (
       SELECT id, attempts, error_code, error FROM actions
       WHERE id = ANY($1::bigint[]) AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL FOR UPDATE),
     u AS (
@@ -97,62 +133,127 @@ export async function requeueDead(db: PgHistoryAccess, ids: readonly number[], n
     INSERT INTO attempts (action_id, at, outcome, code, detail, instance)
       SELECT b.id, $3, 'requeued', b.error_code, 'requeued after ' || b.attempts || ' attempts; last error: ' || coalesce(b.error, 'none'), $4
       FROM before b JOIN u ON u.id = b.id ORDER BY b.id
-    RETURNING action_id`, [ids, Math.max(1, now), now, db.instanceId]);
+    RETURNING action_id`,
+    [ids, Math.max(1, now), now, db.instanceId],
+  );
   if (rows.length > 0) await db.workAdded();
-  return inOrderAsked(ids, rows.map((r) => r.action_id));
+  return inOrderAsked(
+    ids,
+    rows.map((r) => r.action_id),
+  );
 }
 
 /** Takes dead letters out of the queue, keeping row and history; returns the IDs discarded, in the order asked. */
 export async function discardDead(db: PgHistoryAccess, ids: readonly number[], now: number, note: string): Promise<number[]> {
   if (ids.length === 0) return [];
-  const { rows } = await db.pool.query<{ action_id: number }>(`WITH u AS (
+  const { rows } = await db.pool.query<{ action_id: number }>(
+    `WITH u AS (
       UPDATE actions SET discarded_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'dead' AND discarded_at IS NULL RETURNING id)
     INSERT INTO attempts (action_id, at, outcome, code, detail, instance)
       SELECT id, $2, 'discarded', NULL, $3, $4 FROM u ORDER BY id
-    RETURNING action_id`, [ids, now, note, db.instanceId]);
-  return inOrderAsked(ids, rows.map((r) => r.action_id));
+    RETURNING action_id`,
+    [ids, now, note, db.instanceId],
+  );
+  return inOrderAsked(
+    ids,
+    rows.map((r) => r.action_id),
+  );
 }
 
 /** Replaces a dead letter made before delivery with what re-running its planning made (see `Store.replaceDeadLetter`). */
-export async function replaceDead(db: PgHistoryAccess, id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
+export async function replaceDead(
+  db: PgHistoryAccess,
+  id: number,
+  actions: readonly NewAction[],
+  deadLetters: readonly NewDeadLetter[],
+  now: number,
+): Promise<ReplaceResult> {
   const result = await db.transaction(async (c) => {
     const { rows } = await c.query<{ idempotency_key: string }>(
-      `SELECT idempotency_key FROM actions WHERE id = $1 AND status = 'dead' AND discarded_at IS NULL FOR UPDATE`, [id]);
+      `SELECT idempotency_key FROM actions WHERE id = $1 AND status = 'dead' AND discarded_at IS NULL FOR UPDATE`,
+      [id],
+    );
     const key = rows[0]?.idempotency_key;
     if (key === undefined) throw notInQueue(id);
     const plan = sortReplacement(key, actions, deadLetters);
     const due = Math.max(1, now);
     const a = plan.takeover;
     if (a) {
-      await c.query(`UPDATE actions SET status = 'pending', target = $1, mode = $2, batch_key = $3, payload = $4::json, contact_key = $5,
+      await c.query(
+        `UPDATE actions SET status = 'pending', target = $1, mode = $2, batch_key = $3, payload = $4::json, contact_key = $5,
           attempts = 0, next_attempt_at = $6, error_code = NULL, error = NULL, claimed_by = NULL, claimed_until = NULL,
           change_type = coalesce($7, change_type)
-        WHERE id = $8`, [a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, due, a.changeType ?? null, id]);
+        WHERE id = $8`,
+        [a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, due, a.changeType ?? null, id],
+      );
     }
     let inserted = 0;
     for (const n of plan.actions) {
-      const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
+      const r = await c.query(
+        `INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
           record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type, admin_correlation_id)
         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12, $13, $14, $15, $16)
-        ON CONFLICT (idempotency_key) DO NOTHING`, [n.idempotencyKey, n.route, n.target, n.mode, n.batchKey, n.channel, n.replayId,
-        n.recordId, n.contactKey, n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null, n.adminCorrelationId ?? null]);
+        ON CONFLICT (idempotency_key) DO NOTHING`,
+        [
+          n.idempotencyKey,
+          n.route,
+          n.target,
+          n.mode,
+          n.batchKey,
+          n.channel,
+          n.replayId,
+          n.recordId,
+          n.contactKey,
+          n.correlationId,
+          JSON.stringify(n.payload),
+          n.receivedAt,
+          now,
+          due,
+          n.changeType ?? null,
+          n.adminCorrelationId ?? null,
+        ],
+      );
       inserted += r.rowCount ?? 0;
     }
     let deadLettered = 0;
     for (const d of plan.deadLetters) {
       const facts = sourceFacts(d.source);
-      const r = await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
+      const r = await c.query(
+        `INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
           correlation_id, payload, error_code, error, received_at, created_at, change_type, admin_correlation_id)
         VALUES ($1, 'dead', $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14)
-        ON CONFLICT (idempotency_key) DO NOTHING`, [d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-        d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null, d.adminCorrelationId ?? null]);
+        ON CONFLICT (idempotency_key) DO NOTHING`,
+        [
+          d.idempotencyKey,
+          d.route,
+          d.channel,
+          d.replayId,
+          d.recordId,
+          d.contactKey,
+          d.correlationId,
+          JSON.stringify(d.source ?? null),
+          d.code,
+          d.reason,
+          facts.receivedAt ?? now,
+          now,
+          facts.changeType ?? null,
+          d.adminCorrelationId ?? null,
+        ],
+      );
       deadLettered += r.rowCount ?? 0;
     }
     const ending = replacementEnding(plan, inserted, deadLettered);
-    if (ending.row === 'still-dead') await c.query('UPDATE actions SET error_code = $1, error = $2 WHERE id = $3', [plan.sameFailure!.code, plan.sameFailure!.reason, id]);
+    if (ending.row === 'still-dead')
+      await c.query('UPDATE actions SET error_code = $1, error = $2 WHERE id = $3', [plan.sameFailure!.code, plan.sameFailure!.reason, id]);
     else if (ending.row === 'discarded') await c.query('UPDATE actions SET discarded_at = $1 WHERE id = $2', [now, id]);
-    await c.query('INSERT INTO attempts (action_id, at, outcome, code, detail, instance) VALUES ($1, $2, $3, $4, $5, $6)',
-      [id, now, ending.history.outcome, ending.history.code, ending.history.detail, db.instanceId]);
+    await c.query('INSERT INTO attempts (action_id, at, outcome, code, detail, instance) VALUES ($1, $2, $3, $4, $5, $6)', [
+      id,
+      now,
+      ending.history.outcome,
+      ending.history.code,
+      ending.history.detail,
+      db.instanceId,
+    ]);
     return ending.result;
   });
   await db.workAdded();

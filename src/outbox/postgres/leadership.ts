@@ -96,7 +96,7 @@ export class ChannelLeadership {
       if (this.#held.size > 0 && Date.now() - this.#lastOk > this.#o.takeoverMs * 0.5) {
         this.#lose(`no answer from the database for ${Date.now() - this.#lastOk} ms`);
       }
-      const client = this.#client ?? await this.#connect();
+      const client = this.#client ?? (await this.#connect());
       if (!client) return;
       const wanted = this.#o.channels.filter((c) => !this.#held.has(c));
       if (wanted.length === 0) await client.query('SELECT 1');
@@ -115,7 +115,13 @@ export class ChannelLeadership {
     } finally {
       // A follower asks again at once: the wait itself paced it, and it must be queued on the
       // lock when the leader lets go. A leader pings every checkMs.
-      if (!this.#stopped) this.#timer = setTimeout(() => { this.#tick = this.#round(); }, waited ? 0 : this.#checkMs);
+      if (!this.#stopped)
+        this.#timer = setTimeout(
+          () => {
+            this.#tick = this.#round();
+          },
+          waited ? 0 : this.#checkMs,
+        );
     }
   }
 
@@ -140,7 +146,9 @@ export class ChannelLeadership {
       // A ping that hangs this long means the connection is as good as gone.
       query_timeout: this.#checkMs,
     });
-    const dropped = (why: string) => { if (this.#client === client) this.#lose(why); };
+    const dropped = (why: string) => {
+      if (this.#client === client) this.#lose(why);
+    };
     client.on('error', (err) => dropped(`lock connection error: ${err.message}`));
     client.on('end', () => dropped('lock connection closed'));
     try {
@@ -176,16 +184,22 @@ export class ChannelLeadership {
 
   /** Starting to consume failed: let another instance (or a later round) try. */
   async #giveUp(client: pg.Client, channel: string, err: unknown): Promise<void> {
-    this.#o.logger.error({ event: 'leadership_released', channel, err: (err as Error)?.message }, 'could not start consuming the channel; released its leadership');
+    this.#o.logger.error(
+      { event: 'leadership_released', channel, err: (err as Error)?.message },
+      'could not start consuming the channel; released its leadership',
+    );
     if (!this.#held.delete(channel) || client !== this.#client) return;
     await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.#key(channel)]).catch(() => undefined);
   }
 
   #transition(channel: string, step: () => Promise<void>): void {
     const previous = this.#transitions.get(channel) ?? Promise.resolve();
-    this.#transitions.set(channel, previous.then(step).catch((err) => {
-      this.#o.logger.error({ event: 'leadership_transition_failed', channel, err: (err as Error)?.message }, 'leadership change failed');
-    }));
+    this.#transitions.set(
+      channel,
+      previous.then(step).catch((err) => {
+        this.#o.logger.error({ event: 'leadership_transition_failed', channel, err: (err as Error)?.message }, 'leadership change failed');
+      }),
+    );
   }
 
   #key(channel: string): string {

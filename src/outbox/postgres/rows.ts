@@ -27,7 +27,10 @@ export const INFLIGHT = `(status = 'pending' AND claimed_by <> ${WAITING} AND cl
 
 /** An action row as selected with `COLUMNS` (the payload comes back parsed). */
 export interface DbActionRow extends DbActionRowOf<unknown> {
-  claimed_by: string | null; claimed_until: number | null; change_type: string | null; request_row: number | null;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  change_type: string | null;
+  request_row: number | null;
 }
 
 /** The dispatcher's view of a row. */

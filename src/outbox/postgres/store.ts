@@ -26,7 +26,19 @@ import { attemptsOfAction, deadLettersOf, discardDead, type PgHistoryAccess, rep
 import { COLUMNS, DB_NOW, type DbActionRow, INFLIGHT, toActionRow, toStored, WAITING } from './rows.ts';
 import { commitStatement, runCommit } from './commit.ts';
 import { migratePostgres, SCHEMA_NAME } from './schema.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, ReplaceResult, RowVersionClaim, StatusEventFields, Store, TraceEntry } from '../contract.ts';
+import type {
+  ActionRow,
+  AttemptRecord,
+  AttemptRow,
+  CommitResult,
+  DeadLetterFilter,
+  PendingStatus,
+  ReplaceResult,
+  RowVersionClaim,
+  StatusEventFields,
+  Store,
+  TraceEntry,
+} from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
 import { WorkListener, workChannel } from './wakeups.ts';
 
@@ -80,7 +92,9 @@ export const CLAIM = `WITH free AS (
   picked AS (SELECT id FROM free UNION ALL SELECT id FROM ended ORDER BY id LIMIT $2)
   UPDATE actions SET claimed_by = $3, claimed_until = ${DB_NOW} + $4
   FROM picked WHERE actions.id = picked.id
-  RETURNING ${COLUMNS.split(',').map((c) => `actions.${c.trim()}`).join(', ')}`;
+  RETURNING ${COLUMNS.split(',')
+    .map((c) => `actions.${c.trim()}`)
+    .join(', ')}`;
 
 // Delivered: only rows this instance still holds (see recordAttempts). $1 ids, $2-$4 delivery
 // columns, $5 now, $6 this instance.
@@ -126,7 +140,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end().catch(() => undefined);
     throw err;
   }
-  return new PostgresStore(pool, instanceId, options.claimLeaseMs ?? 30_000, new WorkListener({ url: options.url, schema, instanceId }), workChannel(schema));
+  return new PostgresStore(
+    pool,
+    instanceId,
+    options.claimLeaseMs ?? 30_000,
+    new WorkListener({ url: options.url, schema, instanceId }),
+    workChannel(schema),
+  );
 }
 
 /** The shared store; see the file comment for claims, leases and per-contact order. */
@@ -153,7 +173,12 @@ export class PostgresStore implements Store {
     this.#beginNotifying = `BEGIN; SELECT pg_notify(${pg.escapeLiteral(channel)}, ${pg.escapeLiteral(instanceId)})`;
     this.instanceId = instanceId;
     this.#leaseMs = leaseMs;
-    this.#renewTimer = setInterval(() => { this.#renewing = this.#renew(); }, Math.max(50, Math.floor(leaseMs / 3)));
+    this.#renewTimer = setInterval(
+      () => {
+        this.#renewing = this.#renew();
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     this.#renewTimer.unref();
     this.#history = { pool, instanceId, transaction: (body) => this.#transaction(body), workAdded: () => this.#notify() };
   }
@@ -178,12 +203,17 @@ export class PostgresStore implements Store {
 
   async loadCommitMarks(): Promise<Map<string, number>> {
     const { rows } = await this.#pool.query<{ channel: string; commit_timestamp: number }>(
-      'SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL');
+      'SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL',
+    );
     return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
   }
 
-  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
-    marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
+  async commitBatch(
+    actions: readonly NewAction[],
+    deadLetters: readonly NewDeadLetter[],
+    checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>,
+  ): Promise<CommitResult> {
     // One statement, one round trip (commit.ts); the other instances are told at its commit.
     const statement = commitStatement(actions, deadLetters, checkpoints, marks, Date.now(), { channel: this.#channel, instanceId: this.instanceId });
     const { inserted, deadLettered } = await runCommit(this.#pool, statement);
@@ -214,48 +244,77 @@ export class PostgresStore implements Store {
     const deliveredArgs = () => [delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me];
     if (delivered.length === records.length && statuses.size === 0) {
       // The common round: all delivered, no status events. One statement, one round trip.
-      await this.#pool.query({ name: 'sfmc-settle-delivered', text: `WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
-        values: [...deliveredArgs(), this.#channel, me] });
+      await this.#pool.query({
+        name: 'sfmc-settle-delivered',
+        text: `WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
+        values: [...deliveredArgs(), this.#channel, me],
+      });
       for (const r of records) this.#inflight.delete(r.id);
       return;
     }
     await this.#transaction(async (c) => {
       if (delivered.length > 0) {
         const r = await c.query<{ id: string }>(SETTLE_DELIVERED, deliveredArgs());
-        if (statuses.size > 0) await addStatuses(c, r.rows.map((x) => Number(x.id)), statuses, now);
+        if (statuses.size > 0)
+          await addStatuses(
+            c,
+            r.rows.map((x) => Number(x.id)),
+            statuses,
+            now,
+          );
       }
       if (retries.length > 0) {
-        await c.query(`WITH u AS (
+        await c.query(
+          `WITH u AS (
             UPDATE actions a SET attempts = a.attempts + 1, next_attempt_at = x.t, error_code = x.c, error = x.e,
               claimed_by = ${WAITING}, claimed_until = x.t
             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS x(id, t, c, e)
             WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'
             RETURNING a.id, x.c, x.e)
-          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $5, 'retry', c, e, $6 FROM u`, [
-          retries.map((r) => r.id), retries.map((r) => Math.max(1, r.nextAttemptAt)),
-          retries.map((r) => r.code), retries.map((r) => r.reason), now, me,
-        ]);
+          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $5, 'retry', c, e, $6 FROM u`,
+          [
+            retries.map((r) => r.id),
+            retries.map((r) => Math.max(1, r.nextAttemptAt)),
+            retries.map((r) => r.code),
+            retries.map((r) => r.reason),
+            now,
+            me,
+          ],
+        );
       }
       if (accepted.length > 0) {
         // Still pending, claim released, until the results say the row is written. While it is
         // pending, later actions of the same contact wait (the claim's per-contact rule).
-        await c.query(`UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = ${WAITING}, claimed_until = x.t
+        await c.query(
+          `UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = ${WAITING}, claimed_until = x.t
           FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS x(id, r, n, t)
-          WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'`, [
-          accepted.map((r) => r.id), accepted.map((r) => r.requestId), accepted.map((r) => (r.requestId === null ? null : r.row)),
-          accepted.map((r) => Math.max(1, r.nextAttemptAt)), me,
-        ]);
+          WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'`,
+          [
+            accepted.map((r) => r.id),
+            accepted.map((r) => r.requestId),
+            accepted.map((r) => (r.requestId === null ? null : r.row)),
+            accepted.map((r) => Math.max(1, r.nextAttemptAt)),
+            me,
+          ],
+        );
       }
       if (dead.length > 0) {
-        const r = await c.query<{ action_id: string }>(`WITH u AS (
+        const r = await c.query<{ action_id: string }>(
+          `WITH u AS (
             UPDATE actions a SET status = 'dead', attempts = a.attempts + 1, error_code = x.c, error = x.e, claimed_until = NULL
             FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, c, e)
             WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'
             RETURNING a.id, x.c, x.e)
-          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u RETURNING action_id`, [
-          dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me,
-        ]);
-        if (statuses.size > 0) await addStatuses(c, r.rows.map((x) => Number(x.action_id)), statuses, now);
+          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u RETURNING action_id`,
+          [dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me],
+        );
+        if (statuses.size > 0)
+          await addStatuses(
+            c,
+            r.rows.map((x) => Number(x.action_id)),
+            statuses,
+            now,
+          );
       }
     }, records.length > 0);
     for (const r of records) this.#inflight.delete(r.id);
@@ -309,17 +368,22 @@ export class PostgresStore implements Store {
           WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id AND l.claimed_by <> ${WAITING}), 0) END)`;
     const first = `(a.contact_key = '' OR NOT EXISTS (
           SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`;
-    const { rows } = await this.#pool.query<{ t: number | null }>({ name: 'sfmc-next-due', text: `SELECT min(t) AS t FROM (
+    const { rows } = await this.#pool.query<{ t: number | null }>({
+      name: 'sfmc-next-due',
+      text: `SELECT min(t) AS t FROM (
         SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NULL AND ${first}
         UNION ALL
         SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.claimed_by <> $1 AND ${first}) x`,
-    values: [this.instanceId] });
+      values: [this.instanceId],
+    });
     return rows[0]?.t ?? undefined;
   }
 
   async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
     const { rows } = await this.#pool.query<DbActionRow & { inflight: boolean }>(
-      `SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1 ORDER BY id`, [recordOrContactKey]);
+      `SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1 ORDER BY id`,
+      [recordOrContactKey],
+    );
     return rows.map((r) => toActionRow(r, r.inflight));
   }
 
@@ -327,7 +391,8 @@ export class PostgresStore implements Store {
     const out: Record<ActionRow['status'], number> = { pending: 0, inflight: 0, delivered: 0, dead: 0 };
     const { rows } = await this.#pool.query<{ status: 'pending' | 'delivered' | 'dead'; inflight: boolean; n: number }>(
       `SELECT status, ${INFLIGHT} AS inflight, count(*)::int AS n
-       FROM actions GROUP BY 1, 2`);
+       FROM actions GROUP BY 1, 2`,
+    );
     for (const r of rows) out[r.inflight ? 'inflight' : r.status] += r.n;
     return out;
   }
@@ -339,11 +404,14 @@ export class PostgresStore implements Store {
   async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
     // One short statement: the attempt rows go with their action. Rows another instance is
     // pruning at the same moment are skipped, not waited for.
-    const r = await this.#pool.query(`WITH doomed AS (
+    const r = await this.#pool.query(
+      `WITH doomed AS (
         SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < $1
         ORDER BY delivered_at LIMIT $2 FOR UPDATE SKIP LOCKED),
       history AS (DELETE FROM attempts WHERE action_id IN (SELECT id FROM doomed))
-      DELETE FROM actions WHERE id IN (SELECT id FROM doomed)`, [deliveredBefore, limit]);
+      DELETE FROM actions WHERE id IN (SELECT id FROM doomed)`,
+      [deliveredBefore, limit],
+    );
     return r.rowCount ?? 0;
   }
 
@@ -386,13 +454,15 @@ export class PostgresStore implements Store {
     if (claims.length === 0) return [];
     // One statement: the upsert only moves a row's version forward, and says which claims won.
     // Claims are deduplicated by the caller (the target collapses a batch per row).
-    const { rows } = await this.#pool.query<{ n: number }>(`WITH x AS (
+    const { rows } = await this.#pool.query<{ n: number }>(
+      `WITH x AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS x(tbl, row_key, version, seq, n))
       INSERT INTO row_versions AS v (tbl, row_key, version, seq) SELECT tbl, row_key, version, seq FROM x ORDER BY n
       ON CONFLICT (tbl, row_key) DO UPDATE SET version = excluded.version, seq = excluded.seq
         WHERE (excluded.version, excluded.seq) >= (v.version, v.seq)
       RETURNING (SELECT n FROM x WHERE x.tbl = v.tbl AND x.row_key = v.row_key LIMIT 1) AS n`,
-    [claims.map((c) => c.table), claims.map((c) => c.rowKey), claims.map((c) => c.version), claims.map((c) => c.seq)]);
+      [claims.map((c) => c.table), claims.map((c) => c.rowKey), claims.map((c) => c.version), claims.map((c) => c.seq)],
+    );
     const won = new Set(rows.map((r) => Number(r.n)));
     return claims.map((_, i) => won.has(i + 1));
   }
@@ -407,8 +477,11 @@ export class PostgresStore implements Store {
       await this.#pool.query('DELETE FROM jobs WHERE name = $1', [name]);
       return;
     }
-    await this.#pool.query(`INSERT INTO jobs (name, state, updated_at) VALUES ($1, $2::json, $3)
-      ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`, [name, JSON.stringify(state), Date.now()]);
+    await this.#pool.query(
+      `INSERT INTO jobs (name, state, updated_at) VALUES ($1, $2::json, $3)
+      ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+      [name, JSON.stringify(state), Date.now()],
+    );
   }
 
   /**
@@ -421,8 +494,13 @@ export class PostgresStore implements Store {
     clearInterval(this.#renewTimer);
     await this.#renewing;
     if (!options.keepClaims && this.#inflight.size > 0) {
-      await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
-        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`, [[...this.#inflight], this.instanceId]).catch(() => undefined);
+      await this.#pool
+        .query(
+          `UPDATE actions SET claimed_by = NULL, claimed_until = NULL
+        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`,
+          [[...this.#inflight], this.instanceId],
+        )
+        .catch(() => undefined);
       // Handed back: another instance takes them now, not at its next poll.
       await this.#notify().catch(() => undefined);
     }
@@ -435,8 +513,11 @@ export class PostgresStore implements Store {
   async #renew(): Promise<void> {
     if (this.#inflight.size === 0 || this.#closed) return;
     try {
-      await this.#pool.query(`UPDATE actions SET claimed_until = ${DB_NOW} + $3
-        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`, [[...this.#inflight], this.instanceId, this.#leaseMs]);
+      await this.#pool.query(
+        `UPDATE actions SET claimed_until = ${DB_NOW} + $3
+        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`,
+        [[...this.#inflight], this.instanceId, this.#leaseMs],
+      );
     } catch {
       // The next renewal tries again; leases are three renewals long.
     }

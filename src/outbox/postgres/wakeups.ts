@@ -42,7 +42,9 @@ export class WorkListener {
   add(listener: () => void): () => void {
     this.#listeners.add(listener);
     if (!this.#client && !this.#connecting) this.#connecting = this.#connect();
-    return () => { this.#listeners.delete(listener); };
+    return () => {
+      this.#listeners.delete(listener);
+    };
   }
 
   /** Resolves once the connection is listening (tests: a notification sent after this is seen). */
@@ -60,7 +62,11 @@ export class WorkListener {
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#o.url, application_name: `sfmc-bridge wake-ups ${this.#o.schema}`.slice(0, 63), keepAlive: true });
+    const client = new pg.Client({
+      connectionString: this.#o.url,
+      application_name: `sfmc-bridge wake-ups ${this.#o.schema}`.slice(0, 63),
+      keepAlive: true,
+    });
     const lost = () => {
       if (this.#client !== client) return;
       this.#client = undefined;
@@ -69,7 +75,9 @@ export class WorkListener {
     };
     client.on('error', lost);
     client.on('end', lost);
-    client.on('notification', (n) => { if (n.payload !== this.#o.instanceId) this.#wake(); });
+    client.on('notification', (n) => {
+      if (n.payload !== this.#o.instanceId) this.#wake();
+    });
     try {
       await client.connect();
       await client.query(`LISTEN "${workChannel(this.#o.schema)}"`);
@@ -92,7 +100,9 @@ export class WorkListener {
   #reconnectLater(): void {
     if (this.#closed || this.#listeners.size === 0) return;
     clearTimeout(this.#retry);
-    this.#retry = setTimeout(() => { this.#connecting = this.#connect(); }, this.#o.reconnectMs);
+    this.#retry = setTimeout(() => {
+      this.#connecting = this.#connect();
+    }, this.#o.reconnectMs);
     this.#retry.unref();
   }
 

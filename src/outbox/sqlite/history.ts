@@ -48,17 +48,39 @@ export function traceOf(h: SqliteHistoryAccess, s: TraceStatements, key: string)
   const rows = s.rows.all(key, key, key) as unknown as DbTraceRow[];
   return rows.map((r) => {
     const row = toActionRow(r, h.inflight(r.id));
-    const attempts: TraceAttempt[] = (s.attempts.all(r.id) as unknown as DbAttemptRow[])
-      .map((a, i, all) => ({ attempt: countAttempts(all, i), at: a.at, outcome: a.outcome, code: a.code, detail: a.detail }));
+    const attempts: TraceAttempt[] = (s.attempts.all(r.id) as unknown as DbAttemptRow[]).map((a, i, all) => ({
+      attempt: countAttempts(all, i),
+      at: a.at,
+      outcome: a.outcome,
+      code: a.code,
+      detail: a.detail,
+    }));
     // The successful attempt is the row itself: no attempt row is written on the hot path.
     if (r.status === 'delivered' && r.delivered_at !== null) {
       attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
     }
     return {
-      id: r.id, idempotencyKey: r.idempotency_key, correlationId: r.correlation_id, adminCorrelationId: r.admin_correlation_id,
-      channel: r.channel, replayId: r.replay_id, changeType: r.change_type, receivedAt: r.received_at, recordId: r.record_id, contactKey: r.contact_key,
-      route: r.route, target: r.target, mode: r.mode, batchKey: r.batch_key, createdAt: r.created_at, status: row.status,
-      attempts, deliveredAt: r.delivered_at, deliveryIds: row.deliveryIds, errorCode: r.error_code, error: r.error,
+      id: r.id,
+      idempotencyKey: r.idempotency_key,
+      correlationId: r.correlation_id,
+      adminCorrelationId: r.admin_correlation_id,
+      channel: r.channel,
+      replayId: r.replay_id,
+      changeType: r.change_type,
+      receivedAt: r.received_at,
+      recordId: r.record_id,
+      contactKey: r.contact_key,
+      route: r.route,
+      target: r.target,
+      mode: r.mode,
+      batchKey: r.batch_key,
+      createdAt: r.created_at,
+      status: row.status,
+      attempts,
+      deliveredAt: r.delivered_at,
+      deliveryIds: row.deliveryIds,
+      errorCode: r.error_code,
+      error: r.error,
     };
   });
 }
@@ -78,7 +100,9 @@ export function deadLettersOf(h: SqliteHistoryAccess, filter: DeadLetterFilter):
     args.push(...filter.ids);
   }
   args.push(filter.limit ?? 1000);
-  const rows = h.db.prepare(`SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as unknown as DbActionRow[];
+  const rows = h.db
+    .prepare(`SELECT ${COLUMNS} FROM actions WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
+    .all(...args) as unknown as DbActionRow[];
   return rows.map((r) => toActionRow(r, false));
 }
 
@@ -93,7 +117,13 @@ export function requeueDead(h: SqliteHistoryAccess, ids: readonly number[], now:
     for (const id of ids) {
       const was = before.get(id) as { attempts: number; error_code: string | null; error: string | null } | undefined;
       if (update.run(Math.max(1, now), id).changes === 0) continue;
-      h.attempt.run(id, now, 'requeued', was?.error_code ?? null, `requeued after ${was?.attempts ?? 0} attempts; last error: ${was?.error ?? 'none'}`);
+      h.attempt.run(
+        id,
+        now,
+        'requeued',
+        was?.error_code ?? null,
+        `requeued after ${was?.attempts ?? 0} attempts; last error: ${was?.error ?? 'none'}`,
+      );
       done.push(id);
     }
   });
@@ -118,17 +148,25 @@ export function discardDead(h: SqliteHistoryAccess, ids: readonly number[], now:
  * Replaces a dead letter made before delivery with what re-running its planning made (see
  * `Store.replaceDeadLetter`). `pending` counts the actions made pending (the store's backlog).
  */
-export function replaceDead(h: SqliteHistoryAccess, id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number):
-  { result: ReplaceResult; pending: number } {
+export function replaceDead(
+  h: SqliteHistoryAccess,
+  id: number,
+  actions: readonly NewAction[],
+  deadLetters: readonly NewDeadLetter[],
+  now: number,
+): { result: ReplaceResult; pending: number } {
   let out: { result: ReplaceResult; pending: number } | undefined;
   h.transaction(() => {
-    const row = h.db.prepare(`SELECT idempotency_key FROM actions WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`).get(id) as { idempotency_key: string } | undefined;
+    const row = h.db.prepare(`SELECT idempotency_key FROM actions WHERE id = ? AND status = 'dead' AND discarded_at IS NULL`).get(id) as
+      | { idempotency_key: string }
+      | undefined;
     if (!row) throw notInQueue(id);
     const plan = sortReplacement(row.idempotency_key, actions, deadLetters);
     const due = Math.max(1, now);
     const a = plan.takeover;
     if (a) {
-      h.db.prepare(`UPDATE actions SET status = 'pending', target = ?, mode = ?, batch_key = ?, payload = ?, contact_key = ?, attempts = 0,
+      h.db
+        .prepare(`UPDATE actions SET status = 'pending', target = ?, mode = ?, batch_key = ?, payload = ?, contact_key = ?, attempts = 0,
         next_attempt_at = ?, error_code = NULL, error = NULL, change_type = coalesce(?, change_type) WHERE id = ?`)
         .run(a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, due, a.changeType ?? null, id);
     }
@@ -139,13 +177,32 @@ export function replaceDead(h: SqliteHistoryAccess, id: number, actions: readonl
       VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     let inserted = 0;
     for (const n of plan.actions) {
-      inserted += Number(insert.run(n.idempotencyKey, n.route, n.target, n.mode, n.batchKey, n.channel, n.replayId, n.recordId, n.contactKey,
-        n.correlationId, JSON.stringify(n.payload), n.receivedAt, now, due, n.changeType ?? null, n.adminCorrelationId ?? null).changes);
+      inserted += Number(
+        insert.run(
+          n.idempotencyKey,
+          n.route,
+          n.target,
+          n.mode,
+          n.batchKey,
+          n.channel,
+          n.replayId,
+          n.recordId,
+          n.contactKey,
+          n.correlationId,
+          JSON.stringify(n.payload),
+          n.receivedAt,
+          now,
+          due,
+          n.changeType ?? null,
+          n.adminCorrelationId ?? null,
+        ).changes,
+      );
     }
     let deadLettered = 0;
     for (const d of plan.deadLetters) if (insertDeadLetter(h.insertDead, d, now)) deadLettered++;
     const ending = replacementEnding(plan, inserted, deadLettered);
-    if (ending.row === 'still-dead') h.db.prepare('UPDATE actions SET error_code = ?, error = ? WHERE id = ?').run(plan.sameFailure!.code, plan.sameFailure!.reason, id);
+    if (ending.row === 'still-dead')
+      h.db.prepare('UPDATE actions SET error_code = ?, error = ? WHERE id = ?').run(plan.sameFailure!.code, plan.sameFailure!.reason, id);
     else if (ending.row === 'discarded') h.db.prepare('UPDATE actions SET discarded_at = ? WHERE id = ?').run(now, id);
     h.attempt.run(id, now, ending.history.outcome, ending.history.code, ending.history.detail);
     out = { result: ending.result, pending: inserted + (ending.row === 'requeued' ? 1 : 0) };

@@ -19,7 +19,11 @@ export interface DbTraceRow extends DbActionRow {
 
 /** One row of the attempts table. */
 export interface DbAttemptRow {
-  action_id: number; at: number; outcome: TraceAttempt['outcome']; code: string | null; detail: string | null;
+  action_id: number;
+  at: number;
+  outcome: TraceAttempt['outcome'];
+  code: string | null;
+  detail: string | null;
 }
 
 /** Columns every action query selects. */
@@ -39,9 +43,24 @@ export const INSERT_DEAD = `INSERT INTO actions (idempotency_key, status, route,
 /** Runs `INSERT_DEAD` for one dead letter; true when it was stored. */
 export function insertDeadLetter(insert: StatementSync, d: NewDeadLetter, now: number): boolean {
   const facts = sourceFacts(d.source);
-  return insert.run(d.idempotencyKey, d.route, d.channel, d.replayId, d.recordId, d.contactKey,
-    d.correlationId, JSON.stringify(d.source ?? null), d.code, d.reason, facts.receivedAt ?? now, now, facts.changeType ?? null,
-    d.adminCorrelationId ?? null).changes > 0;
+  return (
+    insert.run(
+      d.idempotencyKey,
+      d.route,
+      d.channel,
+      d.replayId,
+      d.recordId,
+      d.contactKey,
+      d.correlationId,
+      JSON.stringify(d.source ?? null),
+      d.code,
+      d.reason,
+      facts.receivedAt ?? now,
+      now,
+      facts.changeType ?? null,
+      d.adminCorrelationId ?? null,
+    ).changes > 0
+  );
 }
 
 /** The dispatcher's view of a row. */

@@ -14,11 +14,33 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { NewAction, NewDeadLetter, StoredAction } from '../../core/model.ts';
-import type { ActionRow, AttemptRecord, AttemptRow, CommitResult, DeadLetterFilter, PendingStatus, StatusEventFields, ReplaceResult, RowVersionClaim, Store, TraceEntry } from '../contract.ts';
+import type {
+  ActionRow,
+  AttemptRecord,
+  AttemptRow,
+  CommitResult,
+  DeadLetterFilter,
+  PendingStatus,
+  StatusEventFields,
+  ReplaceResult,
+  RowVersionClaim,
+  Store,
+  TraceEntry,
+} from '../contract.ts';
 import { SqliteStatuses } from './statuses.ts';
 import { deliveryColumns } from '../delivery-columns.ts';
 import { byRecordId, MIGRATIONS } from './schema.ts';
-import { attemptsOfAction, deadLettersOf, discardDead, prepareTrace, replaceDead, requeueDead, traceOf, type SqliteHistoryAccess, type TraceStatements } from './history.ts';
+import {
+  attemptsOfAction,
+  deadLettersOf,
+  discardDead,
+  prepareTrace,
+  replaceDead,
+  requeueDead,
+  traceOf,
+  type SqliteHistoryAccess,
+  type TraceStatements,
+} from './history.ts';
 import { CLAIM_COLUMNS, COLUMNS, type DbActionRow, INSERT_DEAD, insertDeadLetter, toActionRow, toStored } from './rows.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 import { ContactOrder } from './contact-order.ts';
@@ -150,7 +172,9 @@ class SqliteStore implements Store {
     this.#attempt = db.prepare('INSERT INTO attempts (action_id, at, outcome, code, detail) VALUES (?, ?, ?, ?, ?)');
     this.#trace = prepareTrace(db);
     this.#history = {
-      db, attempt: this.#attempt, insertDead: this.#insertDead,
+      db,
+      attempt: this.#attempt,
+      insertDead: this.#insertDead,
       transaction: (body) => this.#transaction(body),
       inflight: (id) => this.#inflight.has(id),
     };
@@ -162,7 +186,10 @@ class SqliteStore implements Store {
     this.#deleteAction = db.prepare(`DELETE FROM actions WHERE id = ? AND status = 'delivered'`);
     this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
     // An action waiting for its retry holds its contact's later actions back, across restarts too.
-    for (const r of db.prepare(`SELECT id, contact_key FROM actions WHERE status = 'pending' AND next_attempt_at > 0 ORDER BY id`).all() as { id: number; contact_key: string }[]) {
+    for (const r of db.prepare(`SELECT id, contact_key FROM actions WHERE status = 'pending' AND next_attempt_at > 0 ORDER BY id`).all() as {
+      id: number;
+      contact_key: string;
+    }[]) {
       this.#order.seed(r.id, r.contact_key);
     }
   }
@@ -173,20 +200,42 @@ class SqliteStore implements Store {
   }
 
   async loadCommitMarks(): Promise<Map<string, number>> {
-    const rows = this.#db.prepare('SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL').all() as { channel: string; commit_timestamp: number }[];
+    const rows = this.#db.prepare('SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL').all() as {
+      channel: string;
+      commit_timestamp: number;
+    }[];
     return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
   }
 
-  async commitBatch(actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], checkpoints: ReadonlyMap<string, string>,
-    marks?: ReadonlyMap<string, number>): Promise<CommitResult> {
+  async commitBatch(
+    actions: readonly NewAction[],
+    deadLetters: readonly NewDeadLetter[],
+    checkpoints: ReadonlyMap<string, string>,
+    marks?: ReadonlyMap<string, number>,
+  ): Promise<CommitResult> {
     const now = Date.now();
     const fresh: StoredAction[] = [];
     let deadLettered = 0;
     let duplicates = 0;
     this.#transaction(() => {
       for (const a of actions) {
-        const r = this.#insertAction.run(a.idempotencyKey, a.route, a.target, a.mode, a.batchKey, a.channel, a.replayId,
-          a.recordId, a.contactKey, a.correlationId, JSON.stringify(a.payload), a.receivedAt, now, a.changeType ?? null, a.adminCorrelationId ?? null);
+        const r = this.#insertAction.run(
+          a.idempotencyKey,
+          a.route,
+          a.target,
+          a.mode,
+          a.batchKey,
+          a.channel,
+          a.replayId,
+          a.recordId,
+          a.contactKey,
+          a.correlationId,
+          JSON.stringify(a.payload),
+          a.receivedAt,
+          now,
+          a.changeType ?? null,
+          a.adminCorrelationId ?? null,
+        );
         if (r.changes > 0) fresh.push({ ...a, id: Number(r.lastInsertRowid), attempts: 0 });
         else duplicates++;
       }
@@ -339,7 +388,10 @@ class SqliteStore implements Store {
 
   async counts(): Promise<Record<ActionRow['status'], number>> {
     const out: Record<ActionRow['status'], number> = { pending: 0, inflight: this.#inflight.size, delivered: 0, dead: 0 };
-    for (const r of this.#db.prepare('SELECT status, count(*) AS n FROM actions GROUP BY status').all() as { status: 'pending' | 'delivered' | 'dead'; n: number }[]) {
+    for (const r of this.#db.prepare('SELECT status, count(*) AS n FROM actions GROUP BY status').all() as {
+      status: 'pending' | 'delivered' | 'dead';
+      n: number;
+    }[]) {
       out[r.status] = r.n;
     }
     out.pending -= this.#inflight.size;
@@ -349,7 +401,6 @@ class SqliteStore implements Store {
   async trace(recordOrContactKey: string): Promise<TraceEntry[]> {
     return traceOf(this.#history, this.#trace, recordOrContactKey);
   }
-
 
   async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
     const ids = (this.#prunable.all(deliveredBefore, limit) as { id: number }[]).map((r) => r.id);
@@ -375,18 +426,15 @@ class SqliteStore implements Store {
     return deadLettersOf(this.#history, filter);
   }
 
-
   async requeue(ids: readonly number[], now: number): Promise<number[]> {
     const done = requeueDead(this.#history, ids, now);
     this.#backlog += done.length;
     return done;
   }
 
-
   async discard(ids: readonly number[], now: number, note = 'discarded from the dead-letter queue'): Promise<number[]> {
     return discardDead(this.#history, ids, now, note);
   }
-
 
   async replaceDeadLetter(id: number, actions: readonly NewAction[], deadLetters: readonly NewDeadLetter[], now: number): Promise<ReplaceResult> {
     const { result, pending } = replaceDead(this.#history, id, actions, deadLetters, now);
@@ -394,11 +442,9 @@ class SqliteStore implements Store {
     return result;
   }
 
-
   async attemptsOf(id: number): Promise<AttemptRow[]> {
     return attemptsOfAction(this.#history, id);
   }
-
 
   async claimRowVersions(claims: readonly RowVersionClaim[]): Promise<boolean[]> {
     const out: boolean[] = [];
@@ -423,8 +469,10 @@ class SqliteStore implements Store {
       this.#db.prepare('DELETE FROM jobs WHERE name = ?').run(name);
       return;
     }
-    this.#db.prepare(`INSERT INTO jobs (name, state, updated_at) VALUES (?, ?, ?)
-      ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`).run(name, JSON.stringify(state), Date.now());
+    this.#db
+      .prepare(`INSERT INTO jobs (name, state, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`)
+      .run(name, JSON.stringify(state), Date.now());
   }
 
   async close(): Promise<void> {

@@ -40,7 +40,8 @@ parentPort.on('message', (message) => {
 export function startWalCheckpointer(path: string, intervalMs = 250): WalCheckpointer {
   // A small heap: the thread only issues PRAGMAs.
   const worker = new Worker(WORKER_SOURCE, {
-    eval: true, workerData: { path, intervalMs },
+    eval: true,
+    workerData: { path, intervalMs },
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
   });
   worker.unref();
