@@ -33,6 +33,11 @@ afterEach(async () => {
   nock.enableNetConnect();
   expect(unused).toEqual([]); // every documented exchange took place
 });
+// nock patches node:http and fetch for the whole process: a later test file in the same jest
+// worker (CI runs one) would otherwise see its real connection errors swallowed.
+afterAll(() => {
+  nock.restore();
+});
 
 /** The documented token answer, for a request carrying our client credentials. */
 function tokenEndpoint(): void {
