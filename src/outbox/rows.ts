@@ -4,7 +4,7 @@
  * payload comes back (SQLite: JSON text; Postgres: already parsed) and in their extra columns
  * (sqlite/rows.ts, postgres/rows.ts).
  */
-import type { ActionTarget, StoredAction } from '../core/model.ts';
+import type { ActionTarget, NewAction, StoredAction } from '../core/model.ts';
 import type { ActionRow } from './contract.ts';
 import { deliveryIdsOf } from './delivery-columns.ts';
 
@@ -102,4 +102,29 @@ export function actionRowFrom(r: DbActionRowOf<unknown>, inflight: boolean, payl
     deliveredAt: r.delivered_at,
     discardedAt: r.discarded_at,
   };
+}
+
+/**
+ * The values of a re-derived action's row, in the column order both engines' INSERTs of a
+ * replacement list them (idempotency_key … admin_correlation_id, with payload as JSON).
+ */
+export function replacementValues(n: NewAction, now: number, due: number): (string | number | null)[] {
+  return [
+    n.idempotencyKey,
+    n.route,
+    n.target,
+    n.mode,
+    n.batchKey,
+    n.channel,
+    n.replayId,
+    n.recordId,
+    n.contactKey,
+    n.correlationId,
+    JSON.stringify(n.payload),
+    n.receivedAt,
+    now,
+    due,
+    n.changeType ?? null,
+    n.adminCorrelationId ?? null,
+  ];
 }

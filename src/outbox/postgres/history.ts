@@ -10,9 +10,10 @@ import type pg from 'pg';
 import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { deliveryIdsOf } from '../delivery-columns.ts';
 import { COLUMNS, type DbActionRow, INFLIGHT, toActionRow } from './rows.ts';
+import { replacementValues } from '../rows.ts';
 import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceAttempt, TraceEntry } from '../contract.ts';
 import { notInQueue, replacementEnding, sortReplacement } from '../replacement.ts';
-import { countAttempts, sourceFacts } from '../trace-facts.ts';
+import { sourceFacts, traceEntryOf } from '../trace-facts.ts';
 
 /** What the history queries need from the store. */
 export interface PgHistoryAccess {
@@ -57,43 +58,7 @@ export async function traceOf(db: PgHistoryAccess, key: string): Promise<TraceEn
     if (list) list.push(a);
     else byAction.set(a.action_id, [a]);
   }
-  return rows.map((r) => {
-    const ids = deliveryIdsOf(r);
-    const attempts: TraceAttempt[] = (byAction.get(r.id) ?? []).map((a, i, all) => ({
-      attempt: countAttempts(all, i),
-      at: a.at,
-      outcome: a.outcome,
-      code: a.code,
-      detail: a.detail,
-    }));
-    // The successful attempt is the row itself: no attempt row is written on the hot path.
-    if (r.status === 'delivered' && r.delivered_at !== null) {
-      attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: ids ?? {} });
-    }
-    return {
-      id: r.id,
-      idempotencyKey: r.idempotency_key,
-      correlationId: r.correlation_id,
-      adminCorrelationId: r.admin_correlation_id,
-      channel: r.channel,
-      replayId: r.replay_id,
-      changeType: r.change_type,
-      receivedAt: r.received_at,
-      recordId: r.record_id,
-      contactKey: r.contact_key,
-      route: r.route,
-      target: r.target,
-      mode: r.mode,
-      batchKey: r.batch_key,
-      createdAt: r.created_at,
-      status: r.inflight ? 'inflight' : r.status,
-      attempts,
-      deliveredAt: r.delivered_at,
-      deliveryIds: ids,
-      errorCode: r.error_code,
-      error: r.error,
-    };
-  });
+  return rows.map((r) => traceEntryOf(r, r.inflight ? 'inflight' : r.status, deliveryIdsOf(r), byAction.get(r.id) ?? []));
 }
 
 /** Dead letters, oldest first. */
@@ -194,24 +159,7 @@ export async function replaceDead(
           record_id, contact_key, correlation_id, payload, received_at, created_at, next_attempt_at, change_type, admin_correlation_id)
         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12, $13, $14, $15, $16)
         ON CONFLICT (idempotency_key) DO NOTHING`,
-        [
-          n.idempotencyKey,
-          n.route,
-          n.target,
-          n.mode,
-          n.batchKey,
-          n.channel,
-          n.replayId,
-          n.recordId,
-          n.contactKey,
-          n.correlationId,
-          JSON.stringify(n.payload),
-          n.receivedAt,
-          now,
-          due,
-          n.changeType ?? null,
-          n.adminCorrelationId ?? null,
-        ],
+        replacementValues(n, now, due),
       );
       inserted += r.rowCount ?? 0;
     }

@@ -6,10 +6,11 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { NewAction, NewDeadLetter } from '../../core/model.ts';
-import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceAttempt, TraceEntry } from '../contract.ts';
+import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceEntry } from '../contract.ts';
 import { notInQueue, replacementEnding, sortReplacement } from '../replacement.ts';
-import { countAttempts } from '../trace-facts.ts';
+import { traceEntryOf } from '../trace-facts.ts';
 import { COLUMNS, type DbActionRow, type DbAttemptRow, type DbTraceRow, insertDeadLetter, toActionRow } from './rows.ts';
+import { replacementValues } from '../rows.ts';
 import { byRecordId } from './schema.ts';
 
 /** What the history queries need from the store. */
@@ -48,40 +49,7 @@ export function traceOf(h: SqliteHistoryAccess, s: TraceStatements, key: string)
   const rows = s.rows.all(key, key, key) as unknown as DbTraceRow[];
   return rows.map((r) => {
     const row = toActionRow(r, h.inflight(r.id));
-    const attempts: TraceAttempt[] = (s.attempts.all(r.id) as unknown as DbAttemptRow[]).map((a, i, all) => ({
-      attempt: countAttempts(all, i),
-      at: a.at,
-      outcome: a.outcome,
-      code: a.code,
-      detail: a.detail,
-    }));
-    // The successful attempt is the row itself: no attempt row is written on the hot path.
-    if (r.status === 'delivered' && r.delivered_at !== null) {
-      attempts.push({ attempt: r.attempts, at: r.delivered_at, outcome: 'delivered', code: null, detail: null, ids: row.deliveryIds ?? {} });
-    }
-    return {
-      id: r.id,
-      idempotencyKey: r.idempotency_key,
-      correlationId: r.correlation_id,
-      adminCorrelationId: r.admin_correlation_id,
-      channel: r.channel,
-      replayId: r.replay_id,
-      changeType: r.change_type,
-      receivedAt: r.received_at,
-      recordId: r.record_id,
-      contactKey: r.contact_key,
-      route: r.route,
-      target: r.target,
-      mode: r.mode,
-      batchKey: r.batch_key,
-      createdAt: r.created_at,
-      status: row.status,
-      attempts,
-      deliveredAt: r.delivered_at,
-      deliveryIds: row.deliveryIds,
-      errorCode: r.error_code,
-      error: r.error,
-    };
+    return traceEntryOf(r, row.status, row.deliveryIds, s.attempts.all(r.id) as unknown as DbAttemptRow[]);
   });
 }
 
@@ -177,26 +145,7 @@ export function replaceDead(
       VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
     let inserted = 0;
     for (const n of plan.actions) {
-      inserted += Number(
-        insert.run(
-          n.idempotencyKey,
-          n.route,
-          n.target,
-          n.mode,
-          n.batchKey,
-          n.channel,
-          n.replayId,
-          n.recordId,
-          n.contactKey,
-          n.correlationId,
-          JSON.stringify(n.payload),
-          n.receivedAt,
-          now,
-          due,
-          n.changeType ?? null,
-          n.adminCorrelationId ?? null,
-        ).changes,
-      );
+      inserted += Number(insert.run(...replacementValues(n, now, due)).changes);
     }
     let deadLettered = 0;
     for (const d of plan.deadLetters) if (insertDeadLetter(h.insertDead, d, now)) deadLettered++;
