@@ -420,18 +420,21 @@ export const MarketingCloudSchema = z
   .prefault({})
   .describe('The Marketing Cloud tenant to deliver to.');
 
+/** Both stores' retention, declared once. */
+const RetentionDaysSchema = z
+  .number()
+  .min(3)
+  .max(3650)
+  .default(30)
+  .describe(
+    "Delivered actions are deleted this many days after delivery (trace shows them until then); at least 3, beyond Salesforce's 72-hour replay window. Dead letters are kept.",
+  );
+
 const SqliteStoreSchema = z
   .strictObject({
     kind: z.literal('sqlite').describe('One process, one file.'),
     path: z.string().min(1).default('data/bridge.db').describe('Database file, relative to the working directory.'),
-    retentionDays: z
-      .number()
-      .min(3)
-      .max(3650)
-      .default(30)
-      .describe(
-        "Delivered actions are deleted this many days after delivery (trace shows them until then); at least 3, beyond Salesforce's 72-hour replay window. Dead letters are kept.",
-      ),
+    retentionDays: RetentionDaysSchema,
   })
   .describe('SQLite outbox, checkpoints and dead letters.');
 
@@ -471,14 +474,7 @@ const PostgresStoreSchema = z
       .describe(
         'Bound on how long a channel goes unconsumed after its leader dies or loses the database (ms); a dead process is replaced within a fifth of it.',
       ),
-    retentionDays: z
-      .number()
-      .min(3)
-      .max(3650)
-      .default(30)
-      .describe(
-        "Delivered actions are deleted this many days after delivery (trace shows them until then); at least 3, beyond Salesforce's 72-hour replay window. Dead letters are kept.",
-      ),
+    retentionDays: RetentionDaysSchema,
   })
   .describe('PostgreSQL outbox, checkpoints and dead letters, shared by several instances.');
 

@@ -4,9 +4,10 @@
  * payload comes back (SQLite: JSON text; Postgres: already parsed) and in their extra columns
  * (sqlite/rows.ts, postgres/rows.ts).
  */
-import type { ActionTarget, NewAction, StoredAction } from '../core/model.ts';
+import type { ActionTarget, NewAction, NewDeadLetter, StoredAction } from '../core/model.ts';
 import type { ActionRow } from './contract.ts';
 import { deliveryIdsOf } from './delivery-columns.ts';
+import { sourceFacts } from './trace-facts.ts';
 
 /** The columns of an action row both engines have; `P` is how the payload comes back. */
 export interface DbActionRowOf<P> {
@@ -126,5 +127,30 @@ export function replacementValues(n: NewAction, now: number, due: number): (stri
     due,
     n.changeType ?? null,
     n.adminCorrelationId ?? null,
+  ];
+}
+
+/**
+ * The values of a dead letter's row, in the column order both engines' dead-letter INSERTs list
+ * them (idempotency_key … admin_correlation_id, with the source as JSON), dated and typed by the
+ * event it came from when that can be read.
+ */
+export function deadLetterValues(d: NewDeadLetter, now: number): (string | number | null)[] {
+  const facts = sourceFacts(d.source);
+  return [
+    d.idempotencyKey,
+    d.route,
+    d.channel,
+    d.replayId,
+    d.recordId,
+    d.contactKey,
+    d.correlationId,
+    JSON.stringify(d.source ?? null),
+    d.code,
+    d.reason,
+    facts.receivedAt ?? now,
+    now,
+    facts.changeType ?? null,
+    d.adminCorrelationId ?? null,
   ];
 }

@@ -10,10 +10,10 @@ import type pg from 'pg';
 import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { deliveryIdsOf } from '../delivery-columns.ts';
 import { COLUMNS, type DbActionRow, INFLIGHT, toActionRow } from './rows.ts';
-import { replacementValues } from '../rows.ts';
+import { deadLetterValues, replacementValues } from '../rows.ts';
 import type { ActionRow, AttemptRow, DeadLetterFilter, ReplaceResult, TraceAttempt, TraceEntry } from '../contract.ts';
 import { notInQueue, replacementEnding, sortReplacement } from '../replacement.ts';
-import { sourceFacts, traceEntryOf } from '../trace-facts.ts';
+import { traceEntryOf } from '../trace-facts.ts';
 
 /** What the history queries need from the store. */
 export interface PgHistoryAccess {
@@ -165,28 +165,12 @@ export async function replaceDead(
     }
     let deadLettered = 0;
     for (const d of plan.deadLetters) {
-      const facts = sourceFacts(d.source);
       const r = await c.query(
         `INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key,
           correlation_id, payload, error_code, error, received_at, created_at, change_type, admin_correlation_id)
         VALUES ($1, 'dead', $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (idempotency_key) DO NOTHING`,
-        [
-          d.idempotencyKey,
-          d.route,
-          d.channel,
-          d.replayId,
-          d.recordId,
-          d.contactKey,
-          d.correlationId,
-          JSON.stringify(d.source ?? null),
-          d.code,
-          d.reason,
-          facts.receivedAt ?? now,
-          now,
-          facts.changeType ?? null,
-          d.adminCorrelationId ?? null,
-        ],
+        deadLetterValues(d, now),
       );
       deadLettered += r.rowCount ?? 0;
     }

@@ -6,8 +6,7 @@
 import type { StatementSync } from 'node:sqlite';
 import type { NewDeadLetter, StoredAction } from '../../core/model.ts';
 import type { ActionRow, TraceAttempt } from '../contract.ts';
-import { actionRowFrom, type ClaimedColumns, type DbActionRowOf, storedFrom } from '../rows.ts';
-import { sourceFacts } from '../trace-facts.ts';
+import { actionRowFrom, type ClaimedColumns, type DbActionRowOf, deadLetterValues, storedFrom } from '../rows.ts';
 
 /** An action row as selected with `COLUMNS` (the payload comes back as JSON text). */
 export type DbActionRow = DbActionRowOf<string>;
@@ -42,25 +41,7 @@ export const INSERT_DEAD = `INSERT INTO actions (idempotency_key, status, route,
 
 /** Runs `INSERT_DEAD` for one dead letter; true when it was stored. */
 export function insertDeadLetter(insert: StatementSync, d: NewDeadLetter, now: number): boolean {
-  const facts = sourceFacts(d.source);
-  return (
-    insert.run(
-      d.idempotencyKey,
-      d.route,
-      d.channel,
-      d.replayId,
-      d.recordId,
-      d.contactKey,
-      d.correlationId,
-      JSON.stringify(d.source ?? null),
-      d.code,
-      d.reason,
-      facts.receivedAt ?? now,
-      now,
-      facts.changeType ?? null,
-      d.adminCorrelationId ?? null,
-    ).changes > 0
-  );
+  return insert.run(...deadLetterValues(d, now)).changes > 0;
 }
 
 /** The dispatcher's view of a row. */
