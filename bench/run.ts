@@ -283,7 +283,12 @@ function rowsKnownWritten(path: string): { entries: number; firstReceivedAt: num
     db.exec('PRAGMA busy_timeout = 5000');
     // From the bridge's receipt of the first event: rows are confirmed in bursts, so the span of
     // delivery times alone would flatter the rate.
-    const r = db.prepare(`SELECT count(*) AS n, min(received_at) AS f, max(delivered_at) AS l FROM actions WHERE status = 'delivered'`).get() as {
+    // Both kinds of delivered rows (src/outbox/sqlite/schema.ts, ACTION_ROWS), each through its index.
+    const r = db
+      .prepare(`SELECT count(*) AS n, min(received_at) AS f, max(delivered_at) AS l FROM (
+        SELECT received_at, delivered_at FROM actions WHERE status = 'delivered'
+        UNION ALL SELECT a.received_at, d.delivered_at FROM deliveries d JOIN actions a ON a.id = d.action_id)`)
+      .get() as {
       n: number;
       f: number | null;
       l: number | null;
@@ -300,7 +305,7 @@ function rowsKnownWritten(path: string): { entries: number; firstReceivedAt: num
 function deliveredAt(path: string): { contactKey: string; receivedAt: number }[] {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    return db.prepare(`SELECT record_id AS contactKey, delivered_at AS receivedAt FROM actions WHERE status = 'delivered'`).all() as {
+    return db.prepare(`SELECT record_id AS contactKey, delivered_at AS receivedAt FROM action_rows WHERE status = 'delivered'`).all() as {
       contactKey: string;
       receivedAt: number;
     }[];

@@ -190,7 +190,9 @@ describe('across SIGKILLs', () => {
     expectCrashBounds('feedback crash test', report, TOTAL, 400);
     // The last run stopped cleanly: every settled action's status was published before it exited, or waits in the outbox.
     const db = new DatabaseSync(dbPath, { readOnly: true });
-    const delivered = db.prepare(`SELECT idempotency_key, attempts FROM actions WHERE status = 'delivered' AND route = 'contact-welcome'`).all() as {
+    const delivered = db
+      .prepare(`SELECT idempotency_key, attempts FROM action_rows WHERE status = 'delivered' AND route = 'contact-welcome'`)
+      .all() as {
       idempotency_key: string;
       attempts: number;
     }[];

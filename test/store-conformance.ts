@@ -633,6 +633,65 @@ export function storeConformance(makeFixture: () => Promise<StoreFixture>): void
     expect((await store.actionsFor(action(2).recordId))[0]).toMatchObject({ status: 'delivered', attempts: 1, deliveryIds: { requestId: 'req-1' } });
   });
 
+  test('a delivered action is never claimed again, across a restart too, whichever way it was delivered; backlog and counts agree', async () => {
+    await store.commitBatch([action(1), action(2), action(3), action(4), action(5)], [], new Map());
+    const [first, retried, accepted, requeued] = await store.claimDue(4, Date.now());
+    // 1 at its first attempt; 2 after a retry; 3 after an asynchronous acceptance; 4 from the dead-letter queue; 5 stays pending.
+    await store.recordAttempts(
+      [
+        { id: first!.id, status: 'delivered', ids: { requestId: 'r-1', eventInstanceId: 'e-1' } },
+        { id: retried!.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: 1 },
+        { id: accepted!.id, status: 'accepted', requestId: 'req-3', row: 0, nextAttemptAt: 1 },
+        { id: requeued!.id, status: 'dead', code: 'MC_400', reason: 'definition paused' },
+      ],
+      1_000,
+    );
+    expect(await store.requeue([requeued!.id], 1_500)).toEqual([requeued!.id]);
+    const again = await store.claimDue(10, Date.now());
+    expect(again.map((a) => a.id)).toEqual([retried!.id, accepted!.id, requeued!.id, first!.id + 4]);
+    await store.recordAttempts(
+      again.slice(0, 3).map((a) => ({ id: a.id, status: 'delivered', ids: { requestId: `r-${a.id}` } }) as const),
+      2_000,
+    );
+    const settled = { pending: 1, inflight: 0, delivered: 4, dead: 0 };
+    const fifth = again[3]!;
+    await store.recordAttempts(
+      [{ id: fifth.id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: Date.now() + 60_000 }],
+      2_000,
+    );
+    expect(await store.counts()).toEqual(settled);
+    expect(await store.backlog()).toBe(1);
+    for (const n of [1, 2]) {
+      // A clean close, then a kill: the restarted store reads every delivery from the table.
+      if (n === 1) await reopen();
+      else {
+        await fx.crash(store);
+        store = await fx.open();
+      }
+      expect(await store.claimDue(10, Date.now())).toEqual([]);
+      expect(await store.counts()).toEqual(settled);
+      expect(await store.backlog()).toBe(1);
+      expect(await store.nextDueAt()).toBeGreaterThan(Date.now());
+    }
+    expect((await store.actionsFor(action(1).recordId))[0]).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+      deliveredAt: 1_000,
+      errorCode: null,
+      deliveryIds: { requestId: 'r-1', eventInstanceId: 'e-1' },
+    });
+    expect((await store.trace(action(2).recordId))[0]!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'retry'],
+      [2, 'delivered'],
+    ]);
+    expect((await store.actionsFor(action(3).recordId))[0]).toMatchObject({ status: 'delivered', deliveryIds: { requestId: `r-${accepted!.id}` } });
+    expect((await store.actionsFor(action(4).recordId))[0]).toMatchObject({ status: 'delivered', errorCode: null });
+    // Retention takes every delivered row, whichever way it was recorded, and leaves the pending one.
+    expect(await store.pruneDelivered(Date.now(), 100)).toBe(4);
+    expect(await store.counts()).toEqual({ ...settled, delivered: 0 });
+    expect((await store.actionsFor(action(5).recordId))[0]).toMatchObject({ status: 'pending' });
+  });
+
   test('row versions: a claim at least as new as the stored one wins and is kept; an older one loses, also after a reopen', async () => {
     const c = (rowKey: string, version: number, seq: number) => ({ table: 'DE', rowKey, version, seq });
     expect(await store.claimRowVersions([c('a', 200, 5), c('b', 100, 1)])).toEqual([true, true]);

@@ -77,7 +77,7 @@ export function outboxRows(dbPath: string): OutboxRow[] {
   const db = new DatabaseSync(dbPath, { readOnly: true });
   try {
     return db
-      .prepare('SELECT contact_key AS contactKey, status, delivered_at AS deliveredAt, instance_id AS instanceId FROM actions')
+      .prepare('SELECT contact_key AS contactKey, status, delivered_at AS deliveredAt, instance_id AS instanceId FROM action_rows')
       .all() as unknown as OutboxRow[];
   } finally {
     db.close();

@@ -34,7 +34,7 @@ export function transactionalRows(dbPath: string): SendRow[] {
     const rows = db
       .prepare(`SELECT a.id, a.idempotency_key AS key, a.status, a.contact_key AS contactKey, a.payload, a.message_key AS messageKey, a.attempts,
         (SELECT count(*) FROM attempts t WHERE t.action_id = a.id AND t.outcome = 'retry' AND t.code IN (${AMBIGUOUS.map((c) => `'${c}'`).join(', ')})) AS retries
-      FROM actions a WHERE a.target = 'transactional'`)
+      FROM action_rows a WHERE a.target = 'transactional'`)
       .all() as unknown as (Omit<SendRow, 'address'> & { payload: string })[];
     return rows.map(({ payload, ...r }) => ({ ...r, address: (JSON.parse(payload) as { address: string }).address }));
   } finally {

@@ -11,7 +11,7 @@ import { notInQueue, replacementEnding, sortReplacement } from '../replacement.t
 import { traceEntryOf } from '../trace-facts.ts';
 import { COLUMNS, type DbActionRow, type DbAttemptRow, type DbTraceRow, insertDeadLetter, toActionRow } from './rows.ts';
 import { replacementValues } from '../rows.ts';
-import { byRecordId } from './schema.ts';
+import { ACTION_ROWS, byRecordId } from './schema.ts';
 
 /** What the history queries need from the store. */
 export interface SqliteHistoryAccess {
@@ -34,12 +34,13 @@ export interface TraceStatements {
 /** Prepares the trace statements. */
 export function prepareTrace(db: DatabaseSync): TraceStatements {
   return {
-    // A mapper may key a contact other than the record: the second part finds those rows
+    // Read through the view that folds deliveries in (schema.ts). A mapper may key a contact
+    // other than the record: the second part finds those rows
     // through the partial index on contact_key (migration 2); the third, an admin's
     // correlation ID (migration 6).
     rows: db.prepare(`${byRecordId(`${COLUMNS}, change_type`)}
-      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE contact_key = ? AND contact_key <> record_id
-      UNION SELECT ${COLUMNS}, change_type FROM actions WHERE admin_correlation_id = ? ORDER BY id`),
+      UNION SELECT ${COLUMNS}, change_type FROM ${ACTION_ROWS} WHERE contact_key = ? AND contact_key <> record_id
+      UNION SELECT ${COLUMNS}, change_type FROM ${ACTION_ROWS} WHERE admin_correlation_id = ? ORDER BY id`),
     attempts: db.prepare('SELECT action_id, at, outcome, code, detail FROM attempts WHERE action_id = ? ORDER BY rowid'),
   };
 }

@@ -113,6 +113,7 @@ class SqliteStore implements Store {
   readonly #selectRetries: StatementSync;
   readonly #nextRetry: StatementSync;
   readonly #delivered: StatementSync;
+  readonly #appendDelivery: StatementSync;
   readonly #retry: StatementSync;
   readonly #accepted: StatementSync;
   readonly #readVersion: StatementSync;
@@ -124,6 +125,7 @@ class SqliteStore implements Store {
   readonly #history: SqliteHistoryAccess;
   readonly #prunable: StatementSync;
   readonly #deleteAttempts: StatementSync;
+  readonly #deleteDelivery: StatementSync;
   readonly #deleteAction: StatementSync;
   readonly #cacheLimit: number;
   /** Highest id of a new (never attempted) action handed out so far. */
@@ -136,6 +138,8 @@ class SqliteStore implements Store {
   #cacheComplete = false;
   /** Claimed and not yet settled: id → Contact Key. */
   readonly #inflight = new Map<number, string>();
+  /** Of those, the ones claimed as new (never attempted): their delivery is appended to `deliveries` (schema.ts). */
+  readonly #firstAttempts = new Set<number>();
   /** A contact's actions go out one at a time, in order. */
   readonly #order = new ContactOrder();
   /** Kept in memory so backpressure checks cost nothing; counted on open. */
@@ -154,14 +158,18 @@ class SqliteStore implements Store {
     this.#upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (channel, replay_id, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (channel) DO UPDATE SET replay_id = excluded.replay_id, updated_at = excluded.updated_at`);
     this.#upsertMark = db.prepare(`UPDATE checkpoints SET commit_timestamp = max(coalesce(commit_timestamp, 0), ?) WHERE channel = ?`);
+    // A new action delivered at its first attempt keeps this status in `actions`: its delivery row says it is done.
     this.#selectNew = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM actions
-      WHERE id > ? AND status = 'pending' AND next_attempt_at = 0 ORDER BY id LIMIT ?`);
+      WHERE id > ? AND status = 'pending' AND next_attempt_at = 0 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE action_id = actions.id)
+      ORDER BY id LIMIT ?`);
     this.#selectRetries = db.prepare(`SELECT ${CLAIM_COLUMNS} FROM actions
       WHERE status = 'pending' AND next_attempt_at > 0 AND next_attempt_at <= ? ORDER BY id LIMIT ?`);
     // Asked after every idle dispatcher round: prepared once.
     this.#nextRetry = db.prepare(`SELECT min(next_attempt_at) AS t FROM actions WHERE status = 'pending' AND next_attempt_at > 0`);
     this.#delivered = db.prepare(`UPDATE actions SET status = 'delivered', attempts = attempts + 1, request_id = ?,
       instance_id = ?, message_key = ?, delivered_at = ?, error_code = NULL, error = NULL WHERE id = ?`);
+    this.#appendDelivery = db.prepare(`INSERT INTO deliveries (action_id, delivered_at, request_id, instance_id, message_key) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (action_id) DO NOTHING`);
     this.#accepted = db.prepare('UPDATE actions SET request_id = ?, request_row = ?, next_attempt_at = ? WHERE id = ?');
     this.#readVersion = db.prepare('SELECT version, seq FROM row_versions WHERE tbl = ? AND row_key = ?');
     this.#writeVersion = db.prepare(`INSERT INTO row_versions (tbl, row_key, version, seq) VALUES (?, ?, ?, ?)
@@ -180,11 +188,18 @@ class SqliteStore implements Store {
     };
     // The newest row is never pruned: SQLite would hand its id out again, and new actions are
     // found by id order (see #cursor).
-    this.#prunable = db.prepare(`SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < ?
-      AND id < (SELECT max(id) FROM actions) ORDER BY delivered_at LIMIT ?`);
+    // Delivered rows of both kinds, each through its index on the delivery time.
+    this.#prunable = db.prepare(`SELECT id FROM (SELECT action_id AS id, delivered_at FROM deliveries WHERE delivered_at < ?1
+        UNION ALL SELECT id, delivered_at FROM actions WHERE status = 'delivered' AND delivered_at < ?1)
+      WHERE id < (SELECT max(id) FROM actions) ORDER BY delivered_at LIMIT ?2`);
     this.#deleteAttempts = db.prepare('DELETE FROM attempts WHERE action_id = ?');
-    this.#deleteAction = db.prepare(`DELETE FROM actions WHERE id = ? AND status = 'delivered'`);
-    this.#backlog = (db.prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending'`).get() as { n: number }).n;
+    this.#deleteDelivery = db.prepare('DELETE FROM deliveries WHERE action_id = ?');
+    this.#deleteAction = db.prepare(`DELETE FROM actions WHERE id = ?1 AND (status = 'delivered' OR ?2)`);
+    this.#backlog = (
+      db
+        .prepare(`SELECT count(*) AS n FROM actions WHERE status = 'pending' AND NOT EXISTS (SELECT 1 FROM deliveries WHERE action_id = actions.id)`)
+        .get() as { n: number }
+    ).n;
     // An action waiting for its retry holds its contact's later actions back, across restarts too.
     for (const r of db.prepare(`SELECT id, contact_key FROM actions WHERE status = 'pending' AND next_attempt_at > 0 ORDER BY id`).all() as {
       id: number;
@@ -266,6 +281,8 @@ class SqliteStore implements Store {
     for (const row of this.#selectRetries.all(now, limit + this.#inflight.size) as unknown as DbActionRow[]) {
       if (claimed.length < limit && !this.#inflight.has(row.id) && order.admit(row.id, row.contact_key)) claimed.push(toStored(row));
     }
+    // From here on every action is new (next_attempt_at = 0): its delivery can be appended.
+    const retries = claimed.length;
     for (const a of order.takeReady(limit - claimed.length)) {
       if (order.admit(a.id, a.contactKey)) claimed.push(a);
       else order.holdBehind(a);
@@ -284,6 +301,7 @@ class SqliteStore implements Store {
         }
       }
     }
+    for (let i = retries; i < claimed.length; i++) this.#firstAttempts.add(claimed[i]!.id);
     for (const a of claimed) this.#inflight.set(a.id, a.contactKey);
     // Retries and new actions interleave by id: outbox order is id order.
     if (claimed.length > 1) claimed.sort((a, b) => a.id - b.id);
@@ -318,7 +336,8 @@ class SqliteStore implements Store {
       for (const rec of records) {
         if (rec.status === 'delivered') {
           const c = deliveryColumns(rec.ids);
-          this.#delivered.run(c.request_id, c.instance_id, c.message_key, now, rec.id);
+          if (this.#firstAttempts.has(rec.id)) this.#appendDelivery.run(rec.id, now, c.request_id, c.instance_id, c.message_key);
+          else this.#delivered.run(c.request_id, c.instance_id, c.message_key, now, rec.id);
           if (rec.feedback) this.#statuses.add(rec.id, rec.feedback, now);
           settled++;
         } else if (rec.status === 'accepted') {
@@ -339,6 +358,7 @@ class SqliteStore implements Store {
       const contactKey = this.#inflight.get(rec.id);
       if (contactKey === undefined) continue;
       this.#inflight.delete(rec.id);
+      this.#firstAttempts.delete(rec.id);
       if (rec.status !== 'retry' && rec.status !== 'accepted') this.#order.settled(rec.id, contactKey);
     }
     // Another process (the dlq command) may requeue rows this counter never saw: never below 0.
@@ -394,7 +414,10 @@ class SqliteStore implements Store {
     }[]) {
       out[r.status] = r.n;
     }
-    out.pending -= this.#inflight.size;
+    // Delivered at their first attempt: still 'pending' in `actions`.
+    const appended = (this.#db.prepare('SELECT count(*) AS n FROM deliveries').get() as { n: number }).n;
+    out.delivered += appended;
+    out.pending -= appended + this.#inflight.size;
     return out;
   }
 
@@ -409,7 +432,8 @@ class SqliteStore implements Store {
     this.#transaction(() => {
       for (const id of ids) {
         this.#deleteAttempts.run(id);
-        deleted += Number(this.#deleteAction.run(id).changes);
+        const appended = this.#deleteDelivery.run(id).changes > 0;
+        deleted += Number(this.#deleteAction.run(id, appended ? 1 : 0).changes);
       }
     });
     return deleted;
