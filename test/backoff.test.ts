@@ -66,3 +66,17 @@ test('retrying stops at success, at a refused error, or after maxAttempts, with 
   expect(calls).toBe(3);
   expect(Date.now() - started).toBeGreaterThanOrEqual(75); // two waits of 40 ms
 });
+
+test('retrying tells onRetry of each wait: the error, the failures so far and the wait, never after the last try', async () => {
+  const told: [string, number, number][] = [];
+  await retrying(
+    async () => {
+      throw new Error(`down ${told.length + 1}`);
+    },
+    { maxAttempts: 3, baseMs: 10, capMs: 20, spread: 0, onRetry: (err, failures, delayMs) => told.push([(err as Error).message, failures, delayMs]) },
+  ).catch(() => undefined);
+  expect(told).toEqual([
+    ['down 1', 1, 10],
+    ['down 2', 2, 20],
+  ]);
+});

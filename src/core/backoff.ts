@@ -65,6 +65,8 @@ export interface RetryOptions extends Backoff {
   shouldRetry?(err: unknown): boolean;
   /** The wait the error itself asks for (a Retry-After), if any. */
   advisedMs?(err: unknown): number | undefined;
+  /** Told before each wait: the error, the try that failed (1 for the first) and the wait. */
+  onRetry?(err: unknown, failures: number, delayMs: number): void;
 }
 
 /** The last error of `retrying`, with how many tries were made. */
@@ -93,6 +95,8 @@ export async function retrying<T>(fn: () => Promise<T>, opts: RetryOptions): Pro
       }),
     },
   );
+  const onRetry = opts.onRetry;
+  if (onRetry) policy.onRetry((r) => onRetry((r as { error?: unknown }).error, r.attempt, r.delay));
   try {
     return await policy.execute(() => {
       attempts++;

@@ -7,9 +7,9 @@
  * busy machine each round trip is a wait for the bridge's event loop and the server's
  * backend, and the batch's events wait behind every one.
  */
-import pg from 'pg';
 import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { sourceFacts } from '../trace-facts.ts';
+import type { Queries } from './transient.ts';
 
 /** A named statement and its parameters: each connection plans a statement of one name once. */
 export interface Statement {
@@ -111,7 +111,7 @@ export function commitStatement(
 }
 
 /** Runs the statement of `commitStatement`; the counts it returns. */
-export async function runCommit(pool: pg.Pool, statement: Statement): Promise<{ inserted: number; deadLettered: number }> {
+export async function runCommit(pool: Queries, statement: Statement): Promise<{ inserted: number; deadLettered: number }> {
   const { rows } = await pool.query<{ inserted: number; dead_lettered: number }>(statement);
   return { inserted: rows[0]!.inserted, deadLettered: rows[0]!.dead_lettered };
 }

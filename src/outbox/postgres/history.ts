@@ -7,6 +7,7 @@
  * claim in `store.ts`).
  */
 import type pg from 'pg';
+import type { Queries } from './transient.ts';
 import type { NewAction, NewDeadLetter } from '../../core/model.ts';
 import { deliveryIdsOf } from '../delivery-columns.ts';
 import { COLUMNS, type DbActionRow, INFLIGHT, toActionRow } from './rows.ts';
@@ -17,7 +18,8 @@ import { traceEntryOf } from '../trace-facts.ts';
 
 /** What the history queries need from the store. */
 export interface PgHistoryAccess {
-  pool: pg.Pool;
+  /** Autocommit queries (tried again after a transient error). */
+  pool: Queries;
   /** Names this instance in the attempt rows it writes. */
   instanceId: string;
   transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T>;

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { PendingStatus, StatusEventFields } from '../contract.ts';
+import type { Queries } from './transient.ts';
 
 /** Inserts the statuses of settled actions this instance still held; call inside its transaction. */
 export async function addStatuses(
@@ -23,7 +24,7 @@ export async function addStatuses(
 }
 
 /** Claims up to `limit` pending statuses, oldest first. */
-export async function claimStatuses(pool: pg.Pool, limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
+export async function claimStatuses(pool: Queries, limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
   const { rows } = await pool.query<{ id: string; action_id: string; fields: StatusEventFields }>(
     `UPDATE status_events s SET claimed_until = $3
     FROM (SELECT id FROM status_events WHERE failed_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $1)
@@ -36,7 +37,7 @@ export async function claimStatuses(pool: pg.Pool, limit: number, now: number, l
 
 /** Deletes published statuses and keeps refused ones with their reason. */
 export async function settleStatuses(
-  pool: pg.Pool,
+  pool: Queries,
   published: readonly number[],
   refused: readonly { id: number; reason: string }[],
   now: number,
@@ -52,12 +53,12 @@ export async function settleStatuses(
 }
 
 /** Ends the claims on `ids`. */
-export async function releaseStatuses(pool: pg.Pool, ids: readonly number[]): Promise<void> {
+export async function releaseStatuses(pool: Queries, ids: readonly number[]): Promise<void> {
   if (ids.length > 0) await pool.query('UPDATE status_events SET claimed_until = NULL WHERE id = ANY($1::bigint[])', [ids]);
 }
 
 /** Statuses waiting to be published. */
-export async function statusBacklog(pool: pg.Pool): Promise<number> {
+export async function statusBacklog(pool: Queries): Promise<number> {
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM status_events WHERE failed_at IS NULL');
   return rows[0]!.n;
 }

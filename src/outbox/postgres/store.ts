@@ -41,6 +41,7 @@ import type {
 } from '../contract.ts';
 import { addStatuses, claimStatuses, releaseStatuses, settleStatuses, statusBacklog } from './statuses.ts';
 import { WorkListener, workChannel } from './wakeups.ts';
+import { type Queries, retryingQueries, retryTransient, type StoreRetryListener } from './transient.ts';
 
 /** Options of the Postgres store. */
 export interface PostgresStoreOptions {
@@ -62,6 +63,8 @@ export interface PostgresStoreOptions {
   synchronousCommit?: boolean;
   /** Names this instance in claims and attempts. @default a random UUID */
   instanceId?: string;
+  /** Told each time a statement is tried again after a transient error (transient.ts): a deadlock, a dropped connection. */
+  onRetry?: StoreRetryListener;
 }
 
 // First of its contact key among the pending actions, and no later action of its contact in
@@ -142,6 +145,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   }
   return new PostgresStore(
     pool,
+    options.onRetry,
     instanceId,
     options.claimLeaseMs ?? 30_000,
     new WorkListener({ url: options.url, schema, instanceId }),
@@ -152,6 +156,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
 /** The shared store; see the file comment for claims, leases and per-contact order. */
 export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
+  /** The pool's autocommit queries, each tried again after a transient error. */
+  readonly #db: Queries;
+  readonly #onRetry: StoreRetryListener | undefined;
   readonly #leaseMs: number;
   /** Claimed by this instance and not yet settled: their leases are renewed. */
   readonly #inflight = new Set<number>();
@@ -163,14 +170,19 @@ export class PostgresStore implements Store {
   readonly #channel: string;
   /** Opens a transaction that notifies at its commit, in the same round trip as BEGIN. */
   readonly #beginNotifying: string;
+  /** This instance's name as an SQL literal. */
+  readonly #me: string;
   /** This instance's name in claims and attempts. */
   readonly instanceId: string;
 
-  constructor(pool: pg.Pool, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string) {
+  constructor(pool: pg.Pool, onRetry: StoreRetryListener | undefined, instanceId: string, leaseMs: number, wakeups: WorkListener, channel: string) {
     this.#pool = pool;
+    this.#db = retryingQueries(pool, onRetry);
+    this.#onRetry = onRetry;
     this.#wakeups = wakeups;
     this.#channel = channel;
-    this.#beginNotifying = `BEGIN; SELECT pg_notify(${pg.escapeLiteral(channel)}, ${pg.escapeLiteral(instanceId)})`;
+    this.#me = pg.escapeLiteral(instanceId);
+    this.#beginNotifying = `BEGIN; SELECT pg_notify(${pg.escapeLiteral(channel)}, ${this.#me})`;
     this.instanceId = instanceId;
     this.#leaseMs = leaseMs;
     this.#renewTimer = setInterval(
@@ -180,7 +192,7 @@ export class PostgresStore implements Store {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     this.#renewTimer.unref();
-    this.#history = { pool, instanceId, transaction: (body) => this.#transaction(body), workAdded: () => this.#notify() };
+    this.#history = { pool: this.#db, instanceId, transaction: (body) => this.#transaction(body), workAdded: () => this.#notify() };
   }
 
   /**
@@ -197,12 +209,12 @@ export class PostgresStore implements Store {
   }
 
   async loadCheckpoints(): Promise<Map<string, string>> {
-    const { rows } = await this.#pool.query<{ channel: string; replay_id: string }>('SELECT channel, replay_id FROM checkpoints');
+    const { rows } = await this.#db.query<{ channel: string; replay_id: string }>('SELECT channel, replay_id FROM checkpoints');
     return new Map(rows.map((r) => [r.channel, r.replay_id]));
   }
 
   async loadCommitMarks(): Promise<Map<string, number>> {
-    const { rows } = await this.#pool.query<{ channel: string; commit_timestamp: number }>(
+    const { rows } = await this.#db.query<{ channel: string; commit_timestamp: number }>(
       'SELECT channel, commit_timestamp FROM checkpoints WHERE commit_timestamp IS NOT NULL',
     );
     return new Map(rows.map((r) => [r.channel, r.commit_timestamp]));
@@ -216,19 +228,22 @@ export class PostgresStore implements Store {
   ): Promise<CommitResult> {
     // One statement, one round trip (commit.ts); the other instances are told at its commit.
     const statement = commitStatement(actions, deadLetters, checkpoints, marks, Date.now(), { channel: this.#channel, instanceId: this.instanceId });
-    const { inserted, deadLettered } = await runCommit(this.#pool, statement);
+    const { inserted, deadLettered } = await runCommit(this.#db, statement);
     return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
   }
 
   async claimDue(limit: number, now: number): Promise<StoredAction[]> {
     // Named: each connection plans the claim once, not at every round.
-    const { rows } = await this.#pool.query<DbActionRow>({ name: 'sfmc-claim', text: CLAIM, values: [now, limit, this.instanceId, this.#leaseMs] });
+    const { rows } = await this.#db.query<DbActionRow>({ name: 'sfmc-claim', text: CLAIM, values: [now, limit, this.instanceId, this.#leaseMs] });
     rows.sort((a, b) => a.id - b.id);
     for (const r of rows) this.#inflight.add(r.id);
     return rows.map(toStored);
   }
 
-  async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<void> {
+  async recordAttempts(unordered: readonly AttemptRecord[], now: number): Promise<void> {
+    // In id order: every statement here, and the lease renewal, lock rows in that order, so two
+    // transactions of this instance never wait for each other in a cycle (see #renew).
+    const records = [...unordered].sort((a, b) => a.id - b.id);
     const delivered = records.filter((r) => r.status === 'delivered');
     const retries = records.filter((r) => r.status === 'retry');
     const dead = records.filter((r) => r.status === 'dead');
@@ -244,7 +259,7 @@ export class PostgresStore implements Store {
     const deliveredArgs = () => [delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me];
     if (delivered.length === records.length && statuses.size === 0) {
       // The common round: all delivered, no status events. One statement, one round trip.
-      await this.#pool.query({
+      await this.#db.query({
         name: 'sfmc-settle-delivered',
         text: `WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
         values: [...deliveredArgs(), this.#channel, me],
@@ -252,97 +267,105 @@ export class PostgresStore implements Store {
       for (const r of records) this.#inflight.delete(r.id);
       return;
     }
-    await this.#transaction(async (c) => {
-      if (delivered.length > 0) {
-        const r = await c.query<{ id: string }>(SETTLE_DELIVERED, deliveredArgs());
-        if (statuses.size > 0)
-          await addStatuses(
-            c,
-            r.rows.map((x) => Number(x.id)),
-            statuses,
-            now,
-          );
-      }
-      if (retries.length > 0) {
-        await c.query(
-          `WITH u AS (
+    // Several statements: the rows are all locked first, in id order, in BEGIN's round trip;
+    // statement by statement they would be locked delivered first, then retries, and so on.
+    const lock = records.map((r) => r.id);
+    await this.#transaction(
+      async (c) => {
+        if (delivered.length > 0) {
+          const r = await c.query<{ id: string }>(SETTLE_DELIVERED, deliveredArgs());
+          if (statuses.size > 0)
+            await addStatuses(
+              c,
+              r.rows.map((x) => Number(x.id)),
+              statuses,
+              now,
+            );
+        }
+        if (retries.length > 0) {
+          await c.query(
+            `WITH u AS (
             UPDATE actions a SET attempts = a.attempts + 1, next_attempt_at = x.t, error_code = x.c, error = x.e,
               claimed_by = ${WAITING}, claimed_until = x.t
             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS x(id, t, c, e)
             WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending'
             RETURNING a.id, x.c, x.e)
           INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $5, 'retry', c, e, $6 FROM u`,
-          [
-            retries.map((r) => r.id),
-            retries.map((r) => Math.max(1, r.nextAttemptAt)),
-            retries.map((r) => r.code),
-            retries.map((r) => r.reason),
-            now,
-            me,
-          ],
-        );
-      }
-      if (accepted.length > 0) {
-        // Still pending, claim released, until the results say the row is written. While it is
-        // pending, later actions of the same contact wait (the claim's per-contact rule).
-        await c.query(
-          `UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = ${WAITING}, claimed_until = x.t
+            [
+              retries.map((r) => r.id),
+              retries.map((r) => Math.max(1, r.nextAttemptAt)),
+              retries.map((r) => r.code),
+              retries.map((r) => r.reason),
+              now,
+              me,
+            ],
+          );
+        }
+        if (accepted.length > 0) {
+          // Still pending, claim released, until the results say the row is written. While it is
+          // pending, later actions of the same contact wait (the claim's per-contact rule).
+          await c.query(
+            `UPDATE actions a SET request_id = x.r, request_row = x.n, next_attempt_at = x.t, claimed_by = ${WAITING}, claimed_until = x.t
           FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS x(id, r, n, t)
           WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'`,
-          [
-            accepted.map((r) => r.id),
-            accepted.map((r) => r.requestId),
-            accepted.map((r) => (r.requestId === null ? null : r.row)),
-            accepted.map((r) => Math.max(1, r.nextAttemptAt)),
-            me,
-          ],
-        );
-      }
-      if (dead.length > 0) {
-        const r = await c.query<{ action_id: string }>(
-          `WITH u AS (
+            [
+              accepted.map((r) => r.id),
+              accepted.map((r) => r.requestId),
+              accepted.map((r) => (r.requestId === null ? null : r.row)),
+              accepted.map((r) => Math.max(1, r.nextAttemptAt)),
+              me,
+            ],
+          );
+        }
+        if (dead.length > 0) {
+          const r = await c.query<{ action_id: string }>(
+            `WITH u AS (
             UPDATE actions a SET status = 'dead', attempts = a.attempts + 1, error_code = x.c, error = x.e, claimed_until = NULL
             FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, c, e)
             WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'
             RETURNING a.id, x.c, x.e)
           INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u RETURNING action_id`,
-          [dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me],
-        );
-        if (statuses.size > 0)
-          await addStatuses(
-            c,
-            r.rows.map((x) => Number(x.action_id)),
-            statuses,
-            now,
+            [dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me],
           );
-      }
-    }, records.length > 0);
+          if (statuses.size > 0)
+            await addStatuses(
+              c,
+              r.rows.map((x) => Number(x.action_id)),
+              statuses,
+              now,
+            );
+        }
+      },
+      { notify: records.length > 0, lock },
+    );
     for (const r of records) this.#inflight.delete(r.id);
   }
 
   claimStatuses(limit: number, now: number, leaseMs: number): Promise<PendingStatus[]> {
-    return claimStatuses(this.#pool, limit, now, leaseMs);
+    return claimStatuses(this.#db, limit, now, leaseMs);
   }
 
   settleStatuses(published: readonly number[], refused: readonly { id: number; reason: string }[], now: number): Promise<void> {
-    return settleStatuses(this.#pool, published, refused, now);
+    return settleStatuses(this.#db, published, refused, now);
   }
 
   releaseStatuses(ids: readonly number[]): Promise<void> {
-    return releaseStatuses(this.#pool, ids);
+    return releaseStatuses(this.#db, ids);
   }
 
   statusBacklog(): Promise<number> {
-    return statusBacklog(this.#pool);
+    return statusBacklog(this.#db);
   }
 
   async addStatus(fields: StatusEventFields, now: number): Promise<void> {
-    await this.#pool.query('INSERT INTO status_events (action_id, fields, created_at) VALUES (0, $1, $2)', [JSON.stringify(fields), now]);
+    await this.#db.query('INSERT INTO status_events (action_id, fields, created_at) VALUES (0, $1, $2)', [JSON.stringify(fields), now]);
   }
 
   async recoverInflight(): Promise<number> {
-    const r = await this.#pool.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL
-      WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_by <> ${WAITING} AND claimed_until <= ${DB_NOW}`);
+    // A row locked now is being settled or renewed by its holder: skipped, not waited for.
+    const r = await this.#db.query(`UPDATE actions SET claimed_by = NULL, claimed_until = NULL WHERE id IN (
+      SELECT id FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_by <> ${WAITING} AND claimed_until <= ${DB_NOW}
+      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)`);
     if ((r.rowCount ?? 0) > 0) await this.#notify();
     return r.rowCount ?? 0;
   }
@@ -352,7 +375,7 @@ export class PostgresStore implements Store {
     // there: the backpressure gate only asks whether the backlog reached its bound, and a full
     // count of a large backlog before every fetch would cost more than the fetch.
     const limit = upTo === undefined ? '' : `LIMIT ${Math.max(0, Math.floor(upTo))}`;
-    const { rows } = await this.#pool.query<{ n: number }>(`SELECT
+    const { rows } = await this.#db.query<{ n: number }>(`SELECT
         (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NULL ${limit}) u)::int
       + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL ${limit}) l)::int AS n`);
     return rows[0]!.n;
@@ -368,7 +391,7 @@ export class PostgresStore implements Store {
           WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id AND l.claimed_by <> ${WAITING}), 0) END)`;
     const first = `(a.contact_key = '' OR NOT EXISTS (
           SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id))`;
-    const { rows } = await this.#pool.query<{ t: number | null }>({
+    const { rows } = await this.#db.query<{ t: number | null }>({
       name: 'sfmc-next-due',
       text: `SELECT min(t) AS t FROM (
         SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NULL AND ${first}
@@ -380,7 +403,7 @@ export class PostgresStore implements Store {
   }
 
   async actionsFor(recordOrContactKey: string): Promise<ActionRow[]> {
-    const { rows } = await this.#pool.query<DbActionRow & { inflight: boolean }>(
+    const { rows } = await this.#db.query<DbActionRow & { inflight: boolean }>(
       `SELECT ${COLUMNS}, ${INFLIGHT} AS inflight FROM actions WHERE record_id = $1 ORDER BY id`,
       [recordOrContactKey],
     );
@@ -389,7 +412,7 @@ export class PostgresStore implements Store {
 
   async counts(): Promise<Record<ActionRow['status'], number>> {
     const out: Record<ActionRow['status'], number> = { pending: 0, inflight: 0, delivered: 0, dead: 0 };
-    const { rows } = await this.#pool.query<{ status: 'pending' | 'delivered' | 'dead'; inflight: boolean; n: number }>(
+    const { rows } = await this.#db.query<{ status: 'pending' | 'delivered' | 'dead'; inflight: boolean; n: number }>(
       `SELECT status, ${INFLIGHT} AS inflight, count(*)::int AS n
        FROM actions GROUP BY 1, 2`,
     );
@@ -404,7 +427,7 @@ export class PostgresStore implements Store {
   async pruneDelivered(deliveredBefore: number, limit: number): Promise<number> {
     // One short statement: the attempt rows go with their action. Rows another instance is
     // pruning at the same moment are skipped, not waited for.
-    const r = await this.#pool.query(
+    const r = await this.#db.query(
       `WITH doomed AS (
         SELECT id FROM actions WHERE status = 'delivered' AND delivered_at < $1
         ORDER BY delivered_at LIMIT $2 FOR UPDATE SKIP LOCKED),
@@ -454,7 +477,7 @@ export class PostgresStore implements Store {
     if (claims.length === 0) return [];
     // One statement: the upsert only moves a row's version forward, and says which claims won.
     // Claims are deduplicated by the caller (the target collapses a batch per row).
-    const { rows } = await this.#pool.query<{ n: number }>(
+    const { rows } = await this.#db.query<{ n: number }>(
       `WITH x AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS x(tbl, row_key, version, seq, n))
       INSERT INTO row_versions AS v (tbl, row_key, version, seq) SELECT tbl, row_key, version, seq FROM x ORDER BY n
@@ -468,16 +491,16 @@ export class PostgresStore implements Store {
   }
 
   async loadJobState(name: string): Promise<unknown> {
-    const { rows } = await this.#pool.query<{ state: unknown }>('SELECT state FROM jobs WHERE name = $1', [name]);
+    const { rows } = await this.#db.query<{ state: unknown }>('SELECT state FROM jobs WHERE name = $1', [name]);
     return rows[0]?.state;
   }
 
   async saveJobState(name: string, state: unknown): Promise<void> {
     if (state === undefined) {
-      await this.#pool.query('DELETE FROM jobs WHERE name = $1', [name]);
+      await this.#db.query('DELETE FROM jobs WHERE name = $1', [name]);
       return;
     }
-    await this.#pool.query(
+    await this.#db.query(
       `INSERT INTO jobs (name, state, updated_at) VALUES ($1, $2::json, $3)
       ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
       [name, JSON.stringify(state), Date.now()],
@@ -494,7 +517,7 @@ export class PostgresStore implements Store {
     clearInterval(this.#renewTimer);
     await this.#renewing;
     if (!options.keepClaims && this.#inflight.size > 0) {
-      await this.#pool
+      await this.#db
         .query(
           `UPDATE actions SET claimed_by = NULL, claimed_until = NULL
         WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`,
@@ -509,13 +532,18 @@ export class PostgresStore implements Store {
     await this.#pool.end();
   }
 
-  /** Extends the leases of the actions this instance is delivering. */
+  /**
+   * Extends the leases of the actions this instance is delivering. It never waits for a row: a
+   * locked one is being settled (the lease ends with it) or is taken again by the next renewal.
+   * Waiting was a deadlock: the renewal locked this instance's rows in id order while a
+   * settlement held some of them and waited for others (PostgreSQL 40P01 under a fleet's load).
+   */
   async #renew(): Promise<void> {
     if (this.#inflight.size === 0 || this.#closed) return;
     try {
       await this.#pool.query(
-        `UPDATE actions SET claimed_until = ${DB_NOW} + $3
-        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending'`,
+        `UPDATE actions SET claimed_until = ${DB_NOW} + $3 WHERE id IN (
+          SELECT id FROM actions WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND status = 'pending' FOR NO KEY UPDATE SKIP LOCKED)`,
         [[...this.#inflight], this.instanceId, this.#leaseMs],
       );
     } catch {
@@ -525,14 +553,27 @@ export class PostgresStore implements Store {
 
   /** Tells the other instances there is work. */
   async #notify(): Promise<void> {
-    await this.#pool.query('SELECT pg_notify($1, $2)', [this.#channel, this.instanceId]);
+    await this.#db.query('SELECT pg_notify($1, $2)', [this.#channel, this.instanceId]);
   }
 
-  /** Runs `body` in a transaction; with `notify`, the other instances are told at its commit. */
-  async #transaction<T>(body: (client: pg.PoolClient) => Promise<T>, notify = false): Promise<T> {
+  /**
+   * Runs `body` in a transaction, again from the start after a transient error (transient.ts).
+   * With `notify`, the other instances are told at its commit; `lock` names actions to lock
+   * first, in id order.
+   */
+  #transaction<T>(body: (client: pg.PoolClient) => Promise<T>, options: { notify?: boolean; lock?: readonly number[] } = {}): Promise<T> {
+    return retryTransient(() => this.#transactionOnce(body, options), this.#onRetry);
+  }
+
+  async #transactionOnce<T>(body: (client: pg.PoolClient) => Promise<T>, options: { notify?: boolean; lock?: readonly number[] }): Promise<T> {
     const client = await this.#pool.connect();
     try {
-      await client.query(notify ? this.#beginNotifying : 'BEGIN');
+      // One round trip: BEGIN, the notification, the locks (ids are integers: safe as a literal).
+      let begin = options.notify ? this.#beginNotifying : 'BEGIN';
+      if (options.lock && options.lock.length > 0)
+        begin += `; SELECT FROM actions WHERE id = ANY('{${[...options.lock].sort((a, b) => a - b).join(',')}}'::bigint[])
+          AND claimed_by = ${this.#me} AND status = 'pending' ORDER BY id FOR NO KEY UPDATE`;
+      await client.query(begin);
       const result = await body(client);
       await client.query('COMMIT');
       return result;
