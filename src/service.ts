@@ -58,10 +58,12 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
     throw err;
   });
   reach.watch('salesforce', session.auth.instanceUrl);
-  const { store, leadership } = await openStore(config.store);
+  const telemetry = new Telemetry(logger);
+  const { store, leadership } = await openStore(config.store, {
+    onRetry: (err, failures, delayMs) => telemetry.storeRetried(err, failures, delayMs),
+  });
   const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
-  const telemetry = new Telemetry(logger);
   const mappers = await loadMappers(config);
 
   // Feedback: routes with feedback on get a status event per settlement, published apart.

@@ -8,7 +8,14 @@
  * circuit opened meanwhile (a 429 paused the host, or an open circuit refused the call before
  * it left) are not attempts: they are held, still claimed, and sent first once the pause ends,
  * instead of being written back as retries and read again (the churn of a rate-limited burst).
+ *
+ * A round the store fails (a claim, a settlement, after the store's own retries) does not end
+ * the loop: it is logged at error (`store_failed`), counted, and the round is tried again after
+ * the one backoff, growing while the store stays broken. Outcomes Marketing Cloud already gave
+ * are kept and written first when the store answers again (their claims are still renewed), so
+ * nothing is sent twice for a store error; chunks not sent yet are held, still claimed.
  */
+import { backoffDelay, type Backoff } from '../core/backoff.ts';
 import { BridgeError, ConfigError, TransientError, Code } from '../core/errors.ts';
 import type { ActionTarget, DeliveryIds, StoredAction } from '../core/model.ts';
 import type { AttemptRecord, DeliveryStore, StatusEventFields } from '../outbox/contract.ts';
@@ -74,6 +81,12 @@ export class Dispatcher {
   #held: StoredAction[] = [];
   /** Until when held actions wait when the circuit refused them (a breaker the options do not expose). */
   #heldUntil = 0;
+  /** Outcomes Marketing Cloud gave that the store failed to record: written first at the next round. */
+  #unrecorded: AttemptRecord[] = [];
+  /** Rounds failed by the store in a row. */
+  #storeFailures = 0;
+  /** Ends the wait after a failed round (stop only: a wake-up must not hurry a broken store). */
+  #endRest: (() => void) | undefined;
 
   constructor(options: DispatcherOptions) {
     const notified = options.store.onWork !== undefined;
@@ -106,7 +119,18 @@ export class Dispatcher {
     this.#running = false;
     this.#unlisten?.();
     this.wake();
+    this.#endRest?.();
     await this.#loop;
+    // Outcomes still unwritten: one last try, else their claims are handed back with the store
+    // and the actions are sent again, as after a crash.
+    if (this.#unrecorded.length > 0) {
+      await this.#o.store.recordAttempts(this.#unrecorded, Date.now()).then(
+        () => {
+          this.#unrecorded = [];
+        },
+        (err: unknown) => this.#o.telemetry.storeFailed('dispatcher', err, this.#storeFailures + 1, undefined),
+      );
+    }
   }
 
   /** Resolves once no round is in flight and nothing is due now (tests, status). */
@@ -114,21 +138,42 @@ export class Dispatcher {
     for (;;) {
       await this.#current;
       const due = await this.#o.store.nextDueAt();
-      if (this.#current === undefined && this.#held.length === 0 && (due === undefined || due > Date.now())) return;
+      if (this.#current === undefined && this.#held.length === 0 && this.#unrecorded.length === 0 && (due === undefined || due > Date.now())) return;
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
   async #run(): Promise<void> {
     while (this.#running) {
-      // What was committed before this round starts is seen by its claim.
-      this.#poked = false;
-      this.#current = this.#round();
-      const worked = await this.#current.finally(() => {
-        this.#current = undefined;
-      });
-      if (!worked && this.#running) await this.#sleep();
+      try {
+        // What was committed before this round starts is seen by its claim.
+        this.#poked = false;
+        this.#current = this.#round();
+        const worked = await this.#current.finally(() => {
+          this.#current = undefined;
+        });
+        this.#storeFailures = 0;
+        if (!worked && this.#running) await this.#sleep();
+      } catch (err) {
+        // Only the store throws here (targets' failures are outcomes): the round is tried again.
+        this.#storeFailures++;
+        const delayMs = backoffDelay(this.#storeFailures, STORE_BACKOFF);
+        this.#o.telemetry.storeFailed('dispatcher', err, this.#storeFailures, delayMs);
+        if (this.#running) await this.#rest(delayMs);
+      }
     }
+  }
+
+  /** Waits `ms` after a failed round; only `stop` ends it sooner. */
+  async #rest(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#endRest = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#endRest = undefined;
   }
 
   async #sleep(): Promise<void> {
@@ -160,9 +205,15 @@ export class Dispatcher {
     const sizes = this.#o.batchSizes ?? {};
     const largest = Math.max(batchSize, ...Object.values(sizes).map((n) => n ?? 0));
     const limit = largest * concurrency * 2;
+    // What the last round could not write goes first: nothing more is sent before it is stored.
+    if (this.#unrecorded.length > 0) {
+      await store.recordAttempts(this.#unrecorded, Date.now());
+      this.#unrecorded = [];
+      await this.#o.onSettled?.();
+    }
     const held = this.#held;
-    this.#held = [];
     const fresh = held.length < limit ? await store.claimDue(limit - held.length, Date.now()) : [];
+    this.#held = [];
     const claimed = held.length === 0 ? fresh : fresh.length === 0 ? held : [...held, ...fresh].sort((a, b) => a.id - b.id);
     if (claimed.length === 0) return false;
     const byId = new Map(claimed.map((a) => [a.id, a]));
@@ -170,10 +221,12 @@ export class Dispatcher {
     const unsent: StoredAction[] = [];
     let recorded = 0;
     let next = 0;
+    let storeError: { err: unknown } | undefined;
     const worker = async (): Promise<void> => {
       // Once stopping, no new request starts: what is claimed but unsent stays pending in the
       // store (claims are released with the process or their lease), only requests in flight finish.
-      while (next < chunks.length && this.#running) {
+      // Once the store failed, no new request starts either: the rest is held for the next round.
+      while (next < chunks.length && this.#running && !storeError) {
         const chunk = chunks[next++]!;
         // A 429 or an opening circuit mid-round: keep the rest for after the pause.
         if (this.#pausedFor() > 0) {
@@ -194,13 +247,21 @@ export class Dispatcher {
         // at most the chunks in flight (concurrency x batch size), not all the round claimed.
         // Answers of the same turn share the transaction (attempt-recorder.ts).
         if (records.length > 0) {
-          await this.#recorder.record(records);
-          recorded += records.length;
+          try {
+            await this.#recorder.record(records);
+            recorded += records.length;
+          } catch (err) {
+            // Marketing Cloud answered: the outcomes are kept, never sent again for a store error.
+            for (const r of records) this.#unrecorded.push(r);
+            storeError ??= { err };
+          }
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
+    if (storeError) for (const chunk of chunks.slice(next)) for (const a of chunk) unsent.push(a);
     if (unsent.length > 0) this.#held = unsent.sort((a, b) => a.id - b.id);
+    if (storeError) throw storeError.err;
     if (recorded > 0) await this.#o.onSettled?.();
     return recorded > 0;
   }
@@ -272,6 +333,9 @@ export class Dispatcher {
     return { id: a.id, status: 'retry', code, reason, nextAttemptAt: Date.now() + delay };
   }
 }
+
+/** The wait before a round the store failed is tried again, doubling while it keeps failing. */
+const STORE_BACKOFF: Backoff = { baseMs: 250, capMs: 30_000, spread: 0.5 };
 
 /** Groups actions by target, mode and batch key, in outbox order, into chunks of `size` (or the target's own size). */
 export function chunkByBatchKey(actions: readonly StoredAction[], size: number, sizes: Partial<Record<ActionTarget, number>> = {}): StoredAction[][] {

@@ -9,6 +9,7 @@ import { ConfigError, StoreNotFoundError } from '../core/errors.ts';
 import type { ChannelLeadership, LeadershipHandlers } from './postgres/leadership.ts';
 import { openSqliteStore } from './sqlite/store.ts';
 import type { Store } from './contract.ts';
+import type { StoreRetryListener } from './postgres/transient.ts';
 
 /** A store, and for a shared one the way to contend for channels. */
 export interface OpenedStore {
@@ -17,8 +18,8 @@ export interface OpenedStore {
   leadership?(channels: readonly string[], handlers: LeadershipHandlers, logger: Logger): ChannelLeadership;
 }
 
-/** Opens (and migrates) the store described by `config.store`. */
-export async function openStore(config: StoreConfig): Promise<OpenedStore> {
+/** Opens (and migrates) the store described by `config.store`; `onRetry` hears the shared store's transient errors it runs again. */
+export async function openStore(config: StoreConfig, hooks: { onRetry?: StoreRetryListener } = {}): Promise<OpenedStore> {
   if (config.kind === 'sqlite') return { store: openSqliteStore({ path: config.path }) };
   // Loaded only for a shared store: pg and its pools cost an embedded bridge memory for nothing.
   const [{ openPostgresStore }, { ChannelLeadership }] = await Promise.all([import('./postgres/store.ts'), import('./postgres/leadership.ts')]);
@@ -28,6 +29,7 @@ export async function openStore(config: StoreConfig): Promise<OpenedStore> {
     poolSize: config.poolSize,
     claimLeaseMs: config.claimLeaseMs,
     synchronousCommit: config.synchronousCommit,
+    ...(hooks.onRetry ? { onRetry: hooks.onRetry } : {}),
   });
   return {
     store,

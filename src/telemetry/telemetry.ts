@@ -71,6 +71,11 @@ export interface TelemetryListener {
   contactDeletion?(stage: string, contacts: number): void;
   /** Feedback: `call` (a publish call), `published`, `refused`, `call_failed`, `paused`, `resumed`, with a count. */
   feedback?(what: string, n: number): void;
+  /**
+   * The store failed with `code` (a SQLSTATE, a socket or SQLite code): `where` is `store` when
+   * the store tried the statement again itself, else the loop whose round failed (`dispatcher`).
+   */
+  storeError?(where: string, code: string): void;
 }
 
 /** The pipeline's telemetry: log lines and counters from one call each. */
@@ -179,6 +184,31 @@ export class Telemetry {
     for (const l of this.#listeners) l.requestFailed?.(code);
   }
 
+  /** The store met a transient error (a deadlock, a dropped connection) and runs the statement again after `delayMs`. */
+  storeRetried(err: unknown, failures: number, delayMs: number): void {
+    const code = storeErrorCode(err);
+    this.#log.warn(
+      { event: 'store_retry', code, reason: errorMessage(err), failures, delayMs },
+      `the store failed (${code}: ${errorMessage(err)}); running the statement again in ${delayMs} ms`,
+    );
+    for (const l of this.#listeners) l.storeError?.('store', code);
+  }
+
+  /**
+   * A loop's round failed on the store; the loop goes on and tries the round again after
+   * `delayMs` (undefined: it is stopping and does not). Logged at error at every failed round:
+   * a store that stays broken is heard.
+   */
+  storeFailed(loop: string, err: unknown, failures: number, delayMs: number | undefined): void {
+    const code = storeErrorCode(err);
+    const then = delayMs === undefined ? 'stopping without trying again' : `trying again in ${delayMs} ms`;
+    this.#log.error(
+      { event: 'store_failed', loop, code, reason: errorMessage(err), failures, delayMs },
+      `${loop}: the store failed (${code}: ${errorMessage(err)}), ${failures} round(s) in a row; ${then}`,
+    );
+    for (const l of this.#listeners) l.storeError?.(loop, code);
+  }
+
   #emitReceived(batch: readonly RawEvent[]): void {
     const perChannel = new Map<string, { events: number; last: RawEvent }>();
     for (const e of batch) {
@@ -193,6 +223,20 @@ export class Telemetry {
       for (const l of this.#listeners) l.received?.(channel, events, committedAt);
     }
   }
+}
+
+const SQLITE_CODES: Record<number, string> = { 5: 'SQLITE_BUSY', 6: 'SQLITE_LOCKED' };
+
+/** A store error's code for logs and metrics: its SQLSTATE, socket or SQLite code, else `unknown`. */
+function storeErrorCode(err: unknown): string {
+  const e = err as { code?: unknown; errcode?: unknown } | null;
+  // node:sqlite puts the engine's own code beside its generic ERR_SQLITE_ERROR.
+  if (e?.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number') return SQLITE_CODES[e.errcode] ?? `SQLITE_${e.errcode}`;
+  return typeof e?.code === 'string' && e.code !== '' ? e.code : 'unknown';
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -109,6 +109,11 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     ['what'],
   );
   for (const w of ['call', 'published', 'refused', 'call_failed', 'paused']) feedbackEvents.labels(w).inc(0);
+  const storeErrors = counter(
+    'store_errors_total',
+    'Transient store errors (deadlock, serialization failure, dropped connection, busy database) by where they were met and code: store (the statement was run again inside the store), dispatcher (a delivery round failed and is tried again after a backoff; each is also an error log line store_failed).',
+    ['where', 'code'],
+  );
   new Gauge({
     name: 'sfmc_bridge_feedback_backlog',
     help: 'Delivery status events waiting to be published to Salesforce.',
@@ -191,6 +196,9 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
     },
     reconnecting(cause) {
       reconnects.labels(cause).inc();
+    },
+    storeError(where, code) {
+      storeErrors.labels(where, code).inc();
     },
     streamFault(decision) {
       faults.labels(decision).inc();
