@@ -60,7 +60,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
   reach.watch('salesforce', session.auth.instanceUrl);
   const telemetry = new Telemetry(logger);
   const { store, leadership } = await openStore(config.store, {
-    onRetry: (err, failures, delayMs) => telemetry.storeRetried(err, failures, delayMs),
+    onRetry: (err, failures, delayMs) => telemetry.store.retried(err, failures, delayMs),
   });
   const recovered = await store.recoverInflight();
   if (recovered > 0) logger.info({ event: 'recovered_inflight', count: recovered }, 'actions in flight at the last stop will be delivered again');
@@ -81,6 +81,7 @@ export async function startService(config: BridgeConfig, logger: Logger): Promis
           apiVersion: config.salesforce.apiVersion,
           getAccessToken: (fresh, rejected) => session.auth.getAccessToken(fresh, rejected),
           telemetry: telemetry.feedback,
+          storeTelemetry: telemetry.store,
           batchSize: fb.batchSize,
           lingerMs: fb.lingerMs,
           limitPauseMs: fb.limitPauseMs,

@@ -1,10 +1,11 @@
-// A delivery round the store fails does not stop the dispatcher: the outcomes Marketing Cloud gave are written once the store answers, nothing is sent twice, and a store that stays broken is logged at error at every round, further and further apart, never polled in a tight loop.
+// A delivery round the store fails does not stop the dispatcher (nor a status round the feedback publisher): the outcomes Marketing Cloud gave are written once the store answers, nothing is sent twice, and a store that stays broken is logged at error at every round, further and further apart, never polled in a tight loop.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pino from 'pino';
 import { Dispatcher } from '../src/delivery/dispatcher.ts';
+import { FeedbackPublisher } from '../src/delivery/feedback/publisher.ts';
 import { createMetrics } from '../src/operations/admin/metrics.ts';
 import type { DeliveryItem, DeliveryOutcome, Target } from '../src/delivery/target.ts';
 import type { Store } from '../src/outbox/contract.ts';
@@ -127,6 +128,48 @@ test('a store that stays broken is logged at error at every round, each further 
   // One claim per logged round: no attempt in between, whatever the wake-ups.
   expect(claims).toBe(failedRounds().length);
   expect(sent.size).toBe(0);
+});
+
+test('the feedback publisher goes on too: a status outbox that stays broken is logged at error at every round, each further apart', async () => {
+  store = openSqliteStore({ path: ':memory:' });
+  let claims = 0;
+  const claimStatuses = async (): Promise<never> => {
+    claims++;
+    throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+  };
+  const broken = new Proxy(store, {
+    get: (s, key) =>
+      key === 'claimStatuses'
+        ? claimStatuses
+        : typeof s[key as keyof Store] === 'function'
+          ? (s[key as keyof Store] as Function).bind(s)
+          : s[key as keyof Store],
+  });
+  const publisher = new FeedbackPublisher({
+    store: broken,
+    instanceUrl: 'http://127.0.0.1:9',
+    apiVersion: '62.0',
+    getAccessToken: async () => 'token',
+    telemetry: telemetry.feedback,
+    storeTelemetry: telemetry.store,
+    lingerMs: 5,
+  });
+  publisher.start();
+  try {
+    await waitFor(() => failedRounds().length >= 3, 10_000, 'three failed rounds');
+  } finally {
+    await publisher.stop();
+  }
+  const [first, second, third] = failedRounds() as { level: number; loop: string; code: string; failures: number; delayMs: number }[];
+  expect([first, second, third].map((l) => [l!.level, l!.loop, l!.code, l!.failures])).toEqual([
+    [50, 'feedback', 'ECONNRESET', 1],
+    [50, 'feedback', 'ECONNRESET', 2],
+    [50, 'feedback', 'ECONNRESET', 3],
+  ]);
+  // Not the 5 ms linger: the one backoff, doubling.
+  expect(second!.delayMs).toBeGreaterThanOrEqual(250);
+  expect(third!.delayMs).toBeGreaterThanOrEqual(500);
+  expect(claims).toBeLessThanOrEqual(failedRounds().length + 1);
 });
 
 test('a bridge whose store stays locked past its busy timeout while deliveries are answered keeps running, then records them: every event reaches Marketing Cloud once', async () => {

@@ -43,6 +43,12 @@ export function backoffDelay(failures: number, b: Backoff, advisedMs?: number): 
   return Math.round(Math.max(jittered, advised + random() * advised * 0.1));
 }
 
+/**
+ * The wait before a loop tries again a round its store failed (the dispatcher, the feedback
+ * publisher): 125-250 ms, doubling while the store keeps failing, to 15-30 s.
+ */
+export const STORE_ROUND_BACKOFF: Backoff = { baseMs: 250, capMs: 30_000, spread: 0.5 };
+
 /** Server-advised wait from a `Retry-After` header (seconds or HTTP date) or a body's `retryAfter` (seconds). */
 export function retryAfterMs(header: string | string[] | undefined, bodyValue?: unknown): number | undefined {
   const h = Array.isArray(header) ? header[0] : header;

@@ -15,7 +15,7 @@
  * are kept and written first when the store answers again (their claims are still renewed), so
  * nothing is sent twice for a store error; chunks not sent yet are held, still claimed.
  */
-import { backoffDelay, type Backoff } from '../core/backoff.ts';
+import { backoffDelay, STORE_ROUND_BACKOFF } from '../core/backoff.ts';
 import { BridgeError, ConfigError, TransientError, Code } from '../core/errors.ts';
 import type { ActionTarget, DeliveryIds, StoredAction } from '../core/model.ts';
 import type { AttemptRecord, DeliveryStore, StatusEventFields } from '../outbox/contract.ts';
@@ -128,7 +128,7 @@ export class Dispatcher {
         () => {
           this.#unrecorded = [];
         },
-        (err: unknown) => this.#o.telemetry.storeFailed('dispatcher', err, this.#storeFailures + 1, undefined),
+        (err: unknown) => this.#o.telemetry.store.failed('dispatcher', err, this.#storeFailures + 1, undefined),
       );
     }
   }
@@ -157,8 +157,8 @@ export class Dispatcher {
       } catch (err) {
         // Only the store throws here (targets' failures are outcomes): the round is tried again.
         this.#storeFailures++;
-        const delayMs = backoffDelay(this.#storeFailures, STORE_BACKOFF);
-        this.#o.telemetry.storeFailed('dispatcher', err, this.#storeFailures, delayMs);
+        const delayMs = backoffDelay(this.#storeFailures, STORE_ROUND_BACKOFF);
+        this.#o.telemetry.store.failed('dispatcher', err, this.#storeFailures, delayMs);
         if (this.#running) await this.#rest(delayMs);
       }
     }
@@ -333,9 +333,6 @@ export class Dispatcher {
     return { id: a.id, status: 'retry', code, reason, nextAttemptAt: Date.now() + delay };
   }
 }
-
-/** The wait before a round the store failed is tried again, doubling while it keeps failing. */
-const STORE_BACKOFF: Backoff = { baseMs: 250, capMs: 30_000, spread: 0.5 };
 
 /** Groups actions by target, mode and batch key, in outbox order, into chunks of `size` (or the target's own size). */
 export function chunkByBatchKey(actions: readonly StoredAction[], size: number, sizes: Partial<Record<ActionTarget, number>> = {}): StoredAction[][] {

@@ -7,6 +7,7 @@ import type { DeliveryIds, RawEvent, StoredAction } from '../core/model.ts';
 import { SalesforceTelemetry, type RestCallKind } from './salesforce.ts';
 import { TargetTelemetry, type TargetVerdict } from './targets.ts';
 import { FeedbackTelemetry } from './feedback.ts';
+import { StoreTelemetry } from './store.ts';
 import type { CommitResult } from '../outbox/contract.ts';
 import { sourceTimeOf } from '../normalize/idempotency.ts';
 
@@ -96,6 +97,8 @@ export class Telemetry {
   readonly targets: TargetTelemetry;
   /** The feedback publisher's events: same listeners. */
   readonly feedback: FeedbackTelemetry;
+  /** The store's transient errors (retried inside it, or failing a loop's round): same listeners. */
+  readonly store: StoreTelemetry;
   readonly #log: Logger;
   readonly #perRecord: boolean;
   #listeners: TelemetryListener[] = [];
@@ -105,6 +108,7 @@ export class Telemetry {
     this.salesforce = new SalesforceTelemetry(logger, () => this.#listeners);
     this.targets = new TargetTelemetry(logger, () => this.#listeners);
     this.feedback = new FeedbackTelemetry(logger, () => this.#listeners);
+    this.store = new StoreTelemetry(logger, () => this.#listeners);
     // Per-record lines cost real time at tens of thousands of events per second; they are
     // written at debug level and skipped entirely when that level is off.
     this.#perRecord = logger.isLevelEnabled('debug');
@@ -184,31 +188,6 @@ export class Telemetry {
     for (const l of this.#listeners) l.requestFailed?.(code);
   }
 
-  /** The store met a transient error (a deadlock, a dropped connection) and runs the statement again after `delayMs`. */
-  storeRetried(err: unknown, failures: number, delayMs: number): void {
-    const code = storeErrorCode(err);
-    this.#log.warn(
-      { event: 'store_retry', code, reason: errorMessage(err), failures, delayMs },
-      `the store failed (${code}: ${errorMessage(err)}); running the statement again in ${delayMs} ms`,
-    );
-    for (const l of this.#listeners) l.storeError?.('store', code);
-  }
-
-  /**
-   * A loop's round failed on the store; the loop goes on and tries the round again after
-   * `delayMs` (undefined: it is stopping and does not). Logged at error at every failed round:
-   * a store that stays broken is heard.
-   */
-  storeFailed(loop: string, err: unknown, failures: number, delayMs: number | undefined): void {
-    const code = storeErrorCode(err);
-    const then = delayMs === undefined ? 'stopping without trying again' : `trying again in ${delayMs} ms`;
-    this.#log.error(
-      { event: 'store_failed', loop, code, reason: errorMessage(err), failures, delayMs },
-      `${loop}: the store failed (${code}: ${errorMessage(err)}), ${failures} round(s) in a row; ${then}`,
-    );
-    for (const l of this.#listeners) l.storeError?.(loop, code);
-  }
-
   #emitReceived(batch: readonly RawEvent[]): void {
     const perChannel = new Map<string, { events: number; last: RawEvent }>();
     for (const e of batch) {
@@ -223,20 +202,6 @@ export class Telemetry {
       for (const l of this.#listeners) l.received?.(channel, events, committedAt);
     }
   }
-}
-
-const SQLITE_CODES: Record<number, string> = { 5: 'SQLITE_BUSY', 6: 'SQLITE_LOCKED' };
-
-/** A store error's code for logs and metrics: its SQLSTATE, socket or SQLite code, else `unknown`. */
-function storeErrorCode(err: unknown): string {
-  const e = err as { code?: unknown; errcode?: unknown } | null;
-  // node:sqlite puts the engine's own code beside its generic ERR_SQLITE_ERROR.
-  if (e?.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number') return SQLITE_CODES[e.errcode] ?? `SQLITE_${e.errcode}`;
-  return typeof e?.code === 'string' && e.code !== '' ? e.code : 'unknown';
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -12,9 +12,10 @@
  * refused call as a whole (no access, the event not deployed, the API limit) pauses too.
  */
 import { request, type Dispatcher } from 'undici';
-import { backoffDelay, retryAfterMs } from '../../core/backoff.ts';
+import { backoffDelay, retryAfterMs, STORE_ROUND_BACKOFF } from '../../core/backoff.ts';
 import type { FeedbackStore, PendingStatus } from '../../outbox/contract.ts';
 import type { FeedbackTelemetry } from '../../telemetry/feedback.ts';
+import type { StoreTelemetry } from '../../telemetry/store.ts';
 import { STATUS_EVENT } from './status-event.ts';
 
 /** Publisher options. */
@@ -25,6 +26,8 @@ export interface FeedbackPublisherOptions {
   /** The session's token source (`fresh` after a 401, naming the refused token). */
   getAccessToken(fresh: boolean, rejected?: string): Promise<string>;
   telemetry: FeedbackTelemetry;
+  /** Told of a round the status outbox failed (`store_failed`, loop `feedback`). */
+  storeTelemetry: StoreTelemetry;
   /** Statuses per call (≤ 200). @default 200 */
   batchSize?: number;
   /**
@@ -60,6 +63,8 @@ export class FeedbackPublisher {
   #pausedUntil = 0;
   #wasPaused = false;
   #failures = 0;
+  /** Rounds failed by the store in a row. */
+  #storeFailures = 0;
   #running = false;
   #loop: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -100,16 +105,21 @@ export class FeedbackPublisher {
   async #run(): Promise<void> {
     while (this.#running) {
       let outcome: RoundOutcome;
+      let storeWait: number | undefined;
       try {
         outcome = await this.round();
+        this.#storeFailures = 0;
       } catch (err) {
-        // The store failed (closing, a lost connection): wait and look again.
-        this.#o.telemetry.callFailed(`status outbox: ${(err as Error)?.message ?? String(err)}`, this.#linger, 0);
+        // Only the store throws here (Salesforce's answers are outcomes): wait, longer while it
+        // keeps failing, and look again. What was claimed comes back when its lease ends.
+        this.#storeFailures++;
+        storeWait = backoffDelay(this.#storeFailures, STORE_ROUND_BACKOFF);
+        this.#o.storeTelemetry.failed('feedback', err, this.#storeFailures, storeWait);
         outcome = 'failed';
       }
       if (outcome === 'full') continue; // more may be waiting: no linger
       const now = Date.now();
-      const delay = this.#pausedUntil > now ? this.#pausedUntil - now : this.#linger;
+      const delay = storeWait ?? (this.#pausedUntil > now ? this.#pausedUntil - now : this.#linger);
       await new Promise<void>((resolve) => {
         this.#stopSleep = resolve;
         this.#timer = setTimeout(resolve, delay);

@@ -111,7 +111,7 @@ export function createMetrics(src: MetricsSources): BridgeMetrics {
   for (const w of ['call', 'published', 'refused', 'call_failed', 'paused']) feedbackEvents.labels(w).inc(0);
   const storeErrors = counter(
     'store_errors_total',
-    'Transient store errors (deadlock, serialization failure, dropped connection, busy database) by where they were met and code: store (the statement was run again inside the store), dispatcher (a delivery round failed and is tried again after a backoff; each is also an error log line store_failed).',
+    'Transient store errors (deadlock, serialization failure, dropped connection, busy database) by where they were met and code: store (the statement was run again inside the store), dispatcher or feedback (a round failed and is tried again after a backoff; each is also an error log line store_failed).',
     ['where', 'code'],
   );
   new Gauge({
