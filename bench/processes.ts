@@ -65,14 +65,18 @@ export interface BridgeProcess {
   peakRssMb(): number;
   /** CPU time used so far (user + system, every thread), in ms. */
   cpuMs(): number;
+  /** CPU time of its main thread (the one running JavaScript) so far, in ms. */
+  mainThreadCpuMs(): number;
   stop(): Promise<void>;
 }
 
 /** Starts `sfmc-bridge start --config <path>` pointed at the emulators. */
-export function spawnBridge(configPath: string, info: EmulatorInfo): BridgeProcess {
+export function spawnBridge(configPath: string, info: EmulatorInfo, options: { profileDir?: string } = {}): BridgeProcess {
+  // --profile: V8's sampling profiler, written when the bridge exits (beside the bin's own flags).
+  const profile = options.profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.profileDir}` } : {};
   const child = spawn(process.execPath, [BIN, 'start', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...info },
+    env: { ...process.env, ...info, ...profile },
   });
   let err = '';
   let exited = false;
@@ -94,6 +98,7 @@ export function spawnBridge(configPath: string, info: EmulatorInfo): BridgeProce
       return kb / 1024;
     },
     cpuMs: () => cpuMsOf(child.pid!),
+    mainThreadCpuMs: () => cpuMsOf(child.pid!, child.pid!),
     stop: () => stopChild(child),
   };
 }
@@ -110,9 +115,9 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** User + system CPU time of a process and all its threads, from /proc (clock ticks of 10 ms). */
-export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User + system CPU time of a process and all its threads, or of its thread `tid`, from /proc (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;

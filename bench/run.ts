@@ -11,7 +11,8 @@
  * turn without persistence. Prints one JSON object as its last line. `--all` runs every
  * scenario, store and transport one after the other (all.ts). `--feedback` turns delivery status
  * feedback on for the route and adds the statuses published and the Salesforce REST calls they
- * took per 1,000 settled actions.
+ * took per 1,000 settled actions. `--profile` runs the bridge under V8's sampling profiler and
+ * adds `stagesUsPerEvent`: its CPU per event while running, stage by stage (stages.ts).
  *
  * Processes: the emulators run in one child (`sfmc-bridge emulate`), the bridge in another
  * (`sfmc-bridge start`), the yardsticks in this driver.
@@ -27,6 +28,7 @@ import { measureFloor, sqliteStore } from './floor-yardstick.ts';
 import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
 import { measureRawPubSub } from './yardstick-pubsub.ts';
+import { mainThreadProfile, stagesOf } from './stages.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,8 +42,11 @@ const { values: args } = parseArgs({
     transport: { type: 'string', default: 'cometd' },
     all: { type: 'boolean', default: false },
     feedback: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
+/** `--profile`: the bridge runs under V8's sampling profiler; the result adds its CPU per event by stage (stages.ts). */
+const PROFILE = args.profile === true;
 /** `--feedback`: the route publishes MC_Delivery_Status__e for each settled action (issue 17). */
 const FEEDBACK = args.feedback === true;
 const TRANSPORT = args.transport;
@@ -153,7 +158,9 @@ async function main(): Promise<void> {
     const configPath = join(dir, 'bridge.json');
     writeFileSync(configPath, JSON.stringify(config));
     const emuCpuBefore = emu.cpuMs();
-    const bridge = spawnBridge(configPath, { ...info, ...store.env });
+    const profileDir = join(dir, 'profile');
+    const bridge = spawnBridge(configPath, { ...info, ...store.env }, PROFILE ? { profileDir } : {});
+    const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
     // What arrived: journey entries, or accepted sends in the transactional scenario.
     const mcStats = async (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> => {
       if (DATA_EXT) return rowsKnownWritten(String(store.config.path));
@@ -163,10 +170,11 @@ async function main(): Promise<void> {
     const started = Date.now();
     // The bridge's CPU when the first entries reached Marketing Cloud: its start-up (loading,
     // type stripping, opening the store, subscribing), which the in-process floor never pays.
-    let first: { cpuMs: number; entries: number } | undefined;
+    let first: { cpuMs: number; mainMs: number; atUs: number; entries: number } | undefined;
     for (;;) {
       const s = await mcStats();
-      if (first === undefined && s.entries > 0) first = { cpuMs: bridge.cpuMs(), entries: s.entries };
+      if (first === undefined && s.entries > 0)
+        first = { cpuMs: bridge.cpuMs(), mainMs: bridge.mainThreadCpuMs(), atUs: monoUs(), entries: s.entries };
       if (s.entries >= N) break;
       if (bridge.exited) throw new Error(`the bridge exited early: ${bridge.stderr()}`);
       if (Date.now() - started > 600_000) throw new Error(`only ${s.entries} of ${N} entries after 10 minutes`);
@@ -175,7 +183,8 @@ async function main(): Promise<void> {
     const s = await mcStats();
     // CPU per event of each process over the throughput phase (the bridge's includes its start-up).
     const cpu = { bridge: bridge.cpuMs(), emulators: emu.cpuMs() - emuCpuBefore };
-    const atFirst = first ?? { cpuMs: 0, entries: 0 };
+    const atFirst = first ?? { cpuMs: 0, mainMs: 0, atUs: 0, entries: 0 };
+    const running = { toUs: monoUs(), mainMs: bridge.mainThreadCpuMs() };
     const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
     log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} ${TRANSACTIONAL ? 'transactional sends' : 'entries'})`);
 
@@ -228,6 +237,16 @@ async function main(): Promise<void> {
     }
     const peakRssMb = bridge.peakRssMb();
     await bridge.stop();
+    // CPU per event by stage while running (from the first entries to the last), as cpuUsPerEvent.bridgeRunning.
+    const stages = PROFILE
+      ? stagesOf(mainThreadProfile(profileDir), {
+          fromUs: atFirst.atUs,
+          toUs: running.toUs,
+          events: N - atFirst.entries,
+          processCpuMs: cpu.bridge - atFirst.cpuMs,
+          mainThreadCpuMs: running.mainMs - atFirst.mainMs,
+        })
+      : undefined;
 
     const naive = await measureNaive(info, CHANNEL, KEY, 8_000);
     log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
@@ -262,6 +281,7 @@ async function main(): Promise<void> {
         floor: Math.round((floorCpu.floor * 1000) / N),
         floorEmulator: Math.round((floorCpu.emulator * 1000) / N),
       },
+      ...(stages ? { stagesUsPerEvent: stages } : {}),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
