@@ -4,6 +4,7 @@
 // dist/). In an installed package, which ships dist/ and not src/ (package.json "files"), it runs
 // the build: Node refuses to strip types under node_modules.
 import { existsSync } from 'node:fs';
+import module from 'node:module';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
@@ -20,6 +21,8 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // (set it empty to run with V8's defaults). Applied by replacing this process (same PID, so
 // signals and supervisors see no difference) where the platform supports it.
 const HEAP_FLAGS = '--max-semi-space-size=4 --heap-growing-percent=50';
+const sources = new URL('../src/cli.ts', import.meta.url);
+const built = new URL('../dist/src/cli.js', import.meta.url);
 // backfill too: it reads a million records page by page, and a loose heap would hide that in RSS.
 const SERVICE_COMMANDS = new Set(['start', 'demo', 'backfill']);
 const flags = (process.env.SFMC_BRIDGE_NODE_FLAGS ?? HEAP_FLAGS).split(/\s+/).filter(Boolean);
@@ -28,15 +31,21 @@ if (SERVICE_COMMANDS.has(process.argv[2]) && flags.length > 0 && typeof process.
   // libuv pool, V8's helpers, the WAL checkpointer), and memory freed in one is not reused by
   // another: two arenas took ~12 MB off the burst's peak RSS. An explicit setting is kept.
   const env = { ...process.env, SFMC_BRIDGE_TUNED: '1', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], env);
+  const nodeArgs = [...process.execArgv, ...flags];
+  // From the sources, have their types stripped before, so that the service never loads the
+  // stripper and its ~20 MB (warm-sources.js).
+  if (existsSync(sources)) (await import('./warm-sources.js')).warmSources(nodeArgs);
+  process.execve(process.execPath, [process.execPath, ...nodeArgs, ...process.argv.slice(1)], env);
 }
 
-const sources = new URL('../src/cli.ts', import.meta.url);
-const built = new URL('../dist/src/cli.js', import.meta.url);
 if (!existsSync(sources) && !existsSync(built)) {
   // A package packed without its prepack build (or a copy of bin/ alone): say what is missing.
   process.stderr.write(`sfmc-bridge: ${new URL('..', import.meta.url).pathname} has neither the sources (src/cli.ts) nor the build (dist/src/cli.js); in a checkout run \`npm run build\`, or reinstall the package\n`);
   process.exit(1);
 }
+// Node's compile cache: modules compiled (and, from the sources, type-stripped) by an earlier
+// run load from it. Quiet when it cannot be used (NODE_DISABLE_COMPILE_CACHE, no writable
+// directory; NODE_COMPILE_CACHE names another directory than the temporary one).
+module.enableCompileCache();
 const { main } = await import((existsSync(sources) ? sources : built).href);
 await main(process.argv.slice(2));
