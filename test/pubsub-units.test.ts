@@ -4,7 +4,7 @@
  * the config accepts the transport with an endpoint that is plaintext only on loopback.
  */
 import { decodeBitmap, encodeBitmap, type BitmapField } from '../subscribers/pubsub/bitmap.ts';
-import { describeSchema, toCometdData } from '../subscribers/pubsub/avro.ts';
+import { describeSchema, parseSchema, toCometdData } from '../subscribers/pubsub/avro.ts';
 import { parseStoredReplay, replayIdBytesOf, replayIdText } from '../subscribers/pubsub/replay-id.ts';
 import { classifyStreamError } from '../subscribers/pubsub/errors.ts';
 import { load } from '../src/config/load.ts';
@@ -119,6 +119,52 @@ test('decoding keeps commitNumber exact above 2^53 and turns date-time longs int
   });
   expect(data.payload).toEqual({ ChangeEventHeader: expect.any(Object), LastModifiedDate: '2026-04-09T20:26:27.000Z', Birthdate: '1990-01-02' });
   expect(data.event).toEqual({ replayId: 'AAAAAAAAAAE=' });
+});
+
+test('a long decodes to a number exactly when it is a safe integer, to its decimal text otherwise', () => {
+  const long = parseSchema('"long"');
+  for (const n of [0, 1, -1, 2 ** 31, -(2 ** 31) - 1, 2 ** 32, -(2 ** 32) - 1, 1_796_616_427_387, -1_796_616_427_387, 2 ** 53 - 1, -(2 ** 53 - 1)]) {
+    expect(long.fromBuffer(long.toBuffer(n))).toBe(n);
+  }
+  for (const text of ['9007199254740992', '-9007199254740992', '9007199254740993', '-9223372036854775808', '9223372036854775807']) {
+    expect(long.fromBuffer(long.toBuffer(text))).toBe(text);
+  }
+});
+
+test('events with the same bitmap get the same field names, each its own list', () => {
+  const json = JSON.stringify({
+    type: 'record',
+    name: 'ContactChangeEvent',
+    fields: [
+      {
+        name: 'ChangeEventHeader',
+        type: {
+          type: 'record',
+          name: 'ChangeEventHeader',
+          fields: ['changedFields', 'nulledFields', 'diffFields'].map((name) => ({ name, type: { type: 'array', items: 'string' } })),
+        },
+      },
+      { name: 'Email', type: ['null', 'string'], default: null },
+      { name: 'Phone', type: ['null', 'string'], default: null },
+    ],
+  });
+  const schema = describeSchema('s1', json);
+  const decode = (changedFields: string[]) => {
+    const bytes = schema.type.toBuffer({
+      ChangeEventHeader: { changedFields, nulledFields: [], diffFields: [] },
+      Email: 'a@example.com',
+      Phone: null,
+    });
+    return (toCometdData(schema, schema.type.fromBuffer(bytes) as Record<string, unknown>, '', 'AAAAAAAAAAE=') as any).payload.ChangeEventHeader;
+  };
+  for (let i = 0; i < 3; i++) {
+    const header = decode(['0x06']);
+    expect(header.changedFields).toEqual(['Email', 'Phone']);
+    header.changedFields.push('Mutated'); // by a later stage: the next event must not see it
+  }
+  // A bitmap that does not fit the schema is refused every time, not only the first.
+  expect(() => decode(['0x08'])).toThrow(/changedFields: .*bit 3 is past/);
+  expect(() => decode(['0x08'])).toThrow(/changedFields: .*bit 3 is past/);
 });
 
 test('error trailers map to the actions docs/protocols.md asks for', () => {

@@ -17,8 +17,12 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** avsc long that never loses precision: a number when safe, else decimal text. */
 export const exactLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => {
-    const n = buf.readBigInt64LE();
-    return n <= MAX_SAFE && n >= -MAX_SAFE ? Number(n) : n.toString();
+    // Two 32-bit halves are exact while the high one is under 2^21 either way, and a sum that is
+    // a safe integer came from such halves: no BigInt for the dates and counters of every event.
+    const n = buf.readInt32LE(4) * 0x1_0000_0000 + buf.readUInt32LE(0);
+    if (Number.isSafeInteger(n)) return n;
+    const big = buf.readBigInt64LE();
+    return big <= MAX_SAFE && big >= -MAX_SAFE ? Number(big) : big.toString();
   },
   toBuffer: (value: number | string | bigint) => {
     const buf = Buffer.alloc(8);
@@ -46,6 +50,14 @@ export function parseSchema(schemaJson: string | object): avro.Type {
 
 type Conversion = 'datetime' | 'date';
 
+/** A top-level field as `toCometdData` reads it. */
+interface FieldPlan {
+  name: string;
+  conversion: Conversion | undefined;
+  /** Date conversions of a compound's parts, by part name; undefined when none has one. */
+  parts: Map<string, Conversion> | undefined;
+}
+
 /** A parsed event schema with what decoding needs precomputed. */
 export interface EventSchema {
   id: string;
@@ -56,7 +68,14 @@ export interface EventSchema {
   bitmapFields: BitmapField[];
   /** Date conversions by top-level field, and by compound part (`Compound.Part`). */
   conversions: Map<string, Conversion>;
+  /** The top-level fields in schema order (the decoded record's keys), with their conversions. */
+  plan: FieldPlan[];
+  /** Decoded bitmap fields by their entries: a topic's events change few distinct sets of fields. */
+  bitmaps: Map<string, readonly string[]>;
 }
+
+/** Most distinct bitmaps remembered per schema. */
+const MAX_BITMAPS = 1024;
 
 /** Precomputes what `toCometdData` needs from a schema. */
 export function describeSchema(id: string, schemaJson: string): EventSchema {
@@ -64,17 +83,22 @@ export function describeSchema(id: string, schemaJson: string): EventSchema {
   const raw = JSON.parse(schemaJson) as AvroRecord;
   const bitmapFields: BitmapField[] = [];
   const conversions = new Map<string, Conversion>();
+  const plan: FieldPlan[] = [];
   for (const field of raw.fields ?? []) {
     const record = recordOf(field.type);
     bitmapFields.push(record ? { name: field.name, parts: (record.fields ?? []).map((p) => p.name) } : { name: field.name });
     const own = conversionOf(field);
     if (own) conversions.set(field.name, own);
+    let parts: Map<string, Conversion> | undefined;
     for (const part of record?.fields ?? []) {
       const c = conversionOf(part);
-      if (c) conversions.set(`${field.name}.${part.name}`, c);
+      if (!c) continue;
+      conversions.set(`${field.name}.${part.name}`, c);
+      (parts ??= new Map()).set(part.name, c);
     }
+    plan.push({ name: field.name, conversion: own, parts });
   }
-  return { id, type, isChange: bitmapFields.some((f) => f.name === 'ChangeEventHeader'), bitmapFields, conversions };
+  return { id, type, isChange: bitmapFields.some((f) => f.name === 'ChangeEventHeader'), bitmapFields, conversions, plan, bitmaps: new Map() };
 }
 
 interface AvroField {
@@ -121,29 +145,29 @@ type Obj = Record<string, unknown>;
 export function toCometdData(schema: EventSchema, record: Obj, eventId: string, replayId: string): Obj {
   const payload: Obj = {};
   if (schema.isChange) {
-    for (const key of Object.keys(record)) {
-      const value = record[key];
-      if (key === 'ChangeEventHeader') payload[key] = header(value as Obj, schema.bitmapFields);
+    for (const field of schema.plan) {
+      const value = record[field.name];
+      if (field.name === 'ChangeEventHeader') payload.ChangeEventHeader = header(value as Obj, schema);
       else {
-        const kept = changeValue(key, value, schema.conversions);
-        if (kept !== undefined) payload[key] = kept;
+        const kept = changeValue(value, field);
+        if (kept !== undefined) payload[field.name] = kept;
       }
     }
     return { schema: schema.id, event: { replayId }, payload };
   }
-  for (const key of Object.keys(record)) payload[key] = convert(record[key], schema.conversions.get(key));
+  for (const field of schema.plan) payload[field.name] = convert(record[field.name], field.conversion);
   const event: Obj = { replayId };
   if (eventId !== '') event.EventUuid = eventId;
   return { schema: schema.id, event, payload };
 }
 
-function header(h: Obj, fields: readonly BitmapField[]): Obj {
+function header(h: Obj, schema: EventSchema): Obj {
   const out: Obj = { ...h };
   for (const name of ['changedFields', 'nulledFields', 'diffFields'] as const) {
     const entries = h[name];
     if (Array.isArray(entries)) {
       try {
-        out[name] = decodeBitmap(entries as string[], fields);
+        out[name] = bitmapNames(entries as string[], schema);
       } catch (err) {
         throw new Error(`ChangeEventHeader.${name}: ${(err as Error).message}`);
       }
@@ -152,22 +176,40 @@ function header(h: Obj, fields: readonly BitmapField[]): Obj {
   return out;
 }
 
-function changeValue(key: string, value: unknown, conversions: Map<string, Conversion>): unknown {
+/** `decodeBitmap`, remembered per schema; each event gets its own copy of the names. */
+function bitmapNames(entries: readonly string[], schema: EventSchema): string[] {
+  if (entries.length === 0) return [];
+  const key = entries.length === 1 ? entries[0]! : entries.join(' ');
+  const known = schema.bitmaps.get(key);
+  if (known) return known.slice();
+  const names = decodeBitmap(entries, schema.bitmapFields);
+  if (schema.bitmaps.size < MAX_BITMAPS) schema.bitmaps.set(key, names.slice());
+  return names;
+}
+
+function changeValue(value: unknown, field: FieldPlan): unknown {
   if (value === null || value === undefined) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) return convert(value, conversions.get(key));
+  if (typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) return convert(value, field.conversion);
   const parts: Obj = {};
   let any = false;
   for (const part of Object.keys(value)) {
     const v = (value as Obj)[part];
     if (v === null || v === undefined) continue;
-    parts[part] = convert(v, conversions.get(`${key}.${part}`));
+    parts[part] = field.parts === undefined ? v : convert(v, field.parts.get(part));
     any = true;
   }
   return any ? parts : undefined;
 }
 
+/** The last date-time converted: an event's CreatedDate and LastModifiedDate are often the same. */
+let lastMs = Number.NaN;
+let lastIso = '';
+
 function convert(value: unknown, conversion: Conversion | undefined): unknown {
   if (conversion === undefined || typeof value !== 'number') return value;
-  const iso = new Date(value).toISOString();
-  return conversion === 'date' ? iso.slice(0, 10) : iso;
+  if (value !== lastMs) {
+    lastIso = new Date(value).toISOString();
+    lastMs = value;
+  }
+  return conversion === 'date' ? lastIso.slice(0, 10) : lastIso;
 }

@@ -53,6 +53,8 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
   readonly #opts: PubSubSubscriberOptions;
   readonly #committed: Map<string, string>;
   readonly #schemas = new Map<string, Promise<EventSchema>>();
+  /** The schemas fetched so far, for decoding without a promise per event. */
+  readonly #known = new Map<string, EventSchema>();
   readonly #streams: TopicStream[];
   readonly #failures = new Map<string, number>();
   #client: PubSubClient | undefined;
@@ -134,23 +136,25 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
     });
   }
 
-  async decode(channel: string, event: ConsumerEvent, receivedAt: number): Promise<RawEvent> {
-    const replayId = replayIdText(event.replayId);
+  /** Decodes a response's events (see `TopicStreamHost.decode`). */
+  decode(channel: string, events: readonly ConsumerEvent[], receivedAt: number): RawEvent[] | Promise<RawEvent[]> {
+    const known = this.#known;
+    // The schemas of a topic are known after its first events: decode at once, without a
+    // promise per event (a burst decodes a hundred events per response).
+    if (!events.every((e) => known.has(e.event?.schemaId ?? ''))) return Promise.all(events.map((e) => this.#decodeFetching(channel, e, receivedAt)));
+    return events.map((e) => decodeWith(known.get(e.event?.schemaId ?? '')!, channel, e, receivedAt));
+  }
+
+  /** Decodes one event once its schema is fetched; an unknown schema ID makes it undecodable. */
+  async #decodeFetching(channel: string, event: ConsumerEvent, receivedAt: number): Promise<RawEvent> {
     const schemaId = event.event?.schemaId ?? '';
-    let schema: EventSchema;
     try {
-      schema = await this.#schema(schemaId);
+      return decodeWith(await this.#schema(schemaId), channel, event, receivedAt);
     } catch (err) {
       // An unknown schema ID will not become known by asking again: the event is kept, as a
       // dead letter naming the reason. Anything else (network) ends the stream and retries.
       if ((err as grpc.ServiceError).code !== grpc.status.NOT_FOUND) throw err;
-      return undecodable(channel, replayId, schemaId, `schema ${schemaId} not found`, receivedAt);
-    }
-    try {
-      const record = schema.type.fromBuffer(event.event.payload) as Record<string, unknown>;
-      return { channel, replayId, data: toCometdData(schema, record, event.event.id ?? '', replayId), receivedAt };
-    } catch (err) {
-      return undecodable(channel, replayId, schemaId, (err as Error).message, receivedAt);
+      return undecodable(channel, replayIdText(event.replayId), schemaId, `schema ${schemaId} not found`, receivedAt);
     }
   }
 
@@ -246,11 +250,26 @@ class PubSubSubscriberImpl implements PubSubSubscriber, TopicStreamHost {
         this.#client!.GetSchema({ schemaId }, this.#metadata(), (err, value) =>
           err || !value ? reject(err ?? new Error('empty GetSchema answer')) : resolve(value),
         );
-      }).then((info) => describeSchema(schemaId, info.schemaJson));
+      }).then((info) => {
+        const schema = describeSchema(schemaId, info.schemaJson);
+        this.#known.set(schemaId, schema);
+        return schema;
+      });
       this.#schemas.set(schemaId, pending);
       pending.catch(() => this.#schemas.delete(schemaId));
     }
     return pending;
+  }
+}
+
+/** One event with its (fetched) schema; a payload that does not decode is kept as `undecodable`. */
+function decodeWith(schema: EventSchema, channel: string, event: ConsumerEvent, receivedAt: number): RawEvent {
+  const replayId = replayIdText(event.replayId);
+  try {
+    const record = schema.type.fromBuffer(event.event!.payload) as Record<string, unknown>;
+    return { channel, replayId, data: toCometdData(schema, record, event.event!.id ?? '', replayId), receivedAt };
+  } catch (err) {
+    return undecodable(channel, replayId, schema.id, (err as Error).message, receivedAt);
   }
 }
 

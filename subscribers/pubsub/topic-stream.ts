@@ -33,8 +33,8 @@ export interface TopicStreamHost {
   responded?(): void;
   /** Opens a Subscribe call with fresh auth metadata. */
   openCall(): Promise<grpc.ClientDuplexStream<FetchRequest, FetchResponse>>;
-  /** Decodes one event into the CometD-shaped RawEvent. */
-  decode(channel: string, event: ConsumerEvent, receivedAt: number): Promise<RawEvent>;
+  /** Decodes a response's events into CometD-shaped RawEvents; at once when their schemas are known. */
+  decode(channel: string, events: readonly ConsumerEvent[], receivedAt: number): RawEvent[] | Promise<RawEvent[]>;
   /** Hands a batch to the sink (serialized across topics); resolves once durable. */
   commit(batch: RawEvent[], checkpoints: ReadonlyMap<string, string>): Promise<void>;
   /** The backlog gate; `pending` events held uncommitted count against it. */
@@ -192,7 +192,8 @@ export class TopicStream {
       return;
     }
     this.#outstanding = Math.max(0, this.#outstanding - events.length);
-    const batch = await Promise.all(events.map((e) => this.#host.decode(this.channel.name, e, receivedAt)));
+    const decoded = this.#host.decode(this.channel.name, events, receivedAt);
+    const batch = Array.isArray(decoded) ? decoded : await decoded;
     if (this.#held.length === 0) this.#heldSince = receivedAt;
     for (const e of batch) this.#held.push(e);
     this.#heldCheckpoint = batch.at(-1)!.replayId;
@@ -282,8 +283,13 @@ export class TopicStream {
 
   /** The watchdog: a stream silent past the keepalive interval (plus margin) is stale. */
   #arm(): void {
-    this.#disarm();
+    // Every response re-arms it: restarting the one timer costs less than a new one each time.
+    if (this.#watchdog) {
+      this.#watchdog.refresh();
+      return;
+    }
     this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
       const call = this.#call;
       if (!call || this.#host.stopping) return;
       this.stats.watchdogRestarts++;
