@@ -1,6 +1,6 @@
 /** Child processes of the benchmark: the emulators and the bridge, each a real `sfmc-bridge`. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
@@ -67,6 +67,8 @@ export interface BridgeProcess {
   cpuMs(): number;
   /** CPU time of its main thread (the one running JavaScript) so far, in ms. */
   mainThreadCpuMs(): number;
+  /** CPU time so far of its threads other than the main one, in ms, summed by thread name. */
+  otherThreadsCpuMs(): Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +101,19 @@ export function spawnBridge(configPath: string, info: EmulatorInfo, options: { p
     },
     cpuMs: () => cpuMsOf(child.pid!),
     mainThreadCpuMs: () => cpuMsOf(child.pid!, child.pid!),
+    otherThreadsCpuMs() {
+      const out = new Map<string, number>();
+      for (const tid of readdirSync(`/proc/${child.pid}/task`).map(Number)) {
+        if (tid === child.pid) continue;
+        try {
+          const name = readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim();
+          out.set(name, (out.get(name) ?? 0) + cpuMsOf(child.pid!, tid));
+        } catch {
+          // The thread ended between the listing and the read.
+        }
+      }
+      return out;
+    },
     stop: () => stopChild(child),
   };
 }

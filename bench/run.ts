@@ -170,11 +170,11 @@ async function main(): Promise<void> {
     const started = Date.now();
     // The bridge's CPU when the first entries reached Marketing Cloud: its start-up (loading,
     // type stripping, opening the store, subscribing), which the in-process floor never pays.
-    let first: { cpuMs: number; mainMs: number; atUs: number; entries: number } | undefined;
+    let first: { cpuMs: number; mainMs: number; others: Map<string, number>; atUs: number; entries: number } | undefined;
     for (;;) {
       const s = await mcStats();
       if (first === undefined && s.entries > 0)
-        first = { cpuMs: bridge.cpuMs(), mainMs: bridge.mainThreadCpuMs(), atUs: monoUs(), entries: s.entries };
+        first = { cpuMs: bridge.cpuMs(), mainMs: bridge.mainThreadCpuMs(), others: bridge.otherThreadsCpuMs(), atUs: monoUs(), entries: s.entries };
       if (s.entries >= N) break;
       if (bridge.exited) throw new Error(`the bridge exited early: ${bridge.stderr()}`);
       if (Date.now() - started > 600_000) throw new Error(`only ${s.entries} of ${N} entries after 10 minutes`);
@@ -183,8 +183,8 @@ async function main(): Promise<void> {
     const s = await mcStats();
     // CPU per event of each process over the throughput phase (the bridge's includes its start-up).
     const cpu = { bridge: bridge.cpuMs(), emulators: emu.cpuMs() - emuCpuBefore };
-    const atFirst = first ?? { cpuMs: 0, mainMs: 0, atUs: 0, entries: 0 };
-    const running = { toUs: monoUs(), mainMs: bridge.mainThreadCpuMs() };
+    const atFirst = first ?? { cpuMs: 0, mainMs: 0, others: new Map<string, number>(), atUs: 0, entries: 0 };
+    const running = { toUs: monoUs(), mainMs: bridge.mainThreadCpuMs(), others: bridge.otherThreadsCpuMs() };
     const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
     log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} ${TRANSACTIONAL ? 'transactional sends' : 'entries'})`);
 
@@ -239,12 +239,13 @@ async function main(): Promise<void> {
     await bridge.stop();
     // CPU per event by stage while running (from the first entries to the last), as cpuUsPerEvent.bridgeRunning.
     const stages = PROFILE
-      ? stagesOf(mainThreadProfile(profileDir), {
+      ? stagesOf(mainThreadProfile(profileDir, { fromUs: atFirst.atUs, toUs: running.toUs }), {
           fromUs: atFirst.atUs,
           toUs: running.toUs,
           events: N - atFirst.entries,
           processCpuMs: cpu.bridge - atFirst.cpuMs,
           mainThreadCpuMs: running.mainMs - atFirst.mainMs,
+          otherThreadsCpuMs: new Map([...running.others].map(([name, ms]) => [name, ms - (atFirst.others.get(name) ?? 0)])),
         })
       : undefined;
 

@@ -6,11 +6,13 @@
  * outbox's, a `JSON.parse` inside faye's transport is faye's); samples between the first and
  * the last entry in Marketing Cloud only, so start-up and the latency phase are left out. The
  * figures are CPU µs per event: the samples' shares of the main thread's CPU time over the same
- * window (read from /proc, since a sample's interval is wall time and the machine is shared);
- * what the other threads used (V8's helpers, SQLite's WAL checkpointer, the libuv pool) is one
- * more line, the process's CPU minus the main thread's.
+ * window (read from /proc, since a sample's interval is wall time and the machine is shared).
+ * The other threads follow, by the name the kernel knows them by (/proc/<pid>/task/<tid>/comm):
+ * `V8Worker` (V8's helpers: concurrent marking and sweeping, parallel scavenges, background
+ * compilation), `WorkerThread` (SQLite's WAL checkpointer and other worker_threads), `libuv-worker`
+ * (the pool), the profiler's own sampler, and the rest (a thread that ended is in no line).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A `.cpuprofile` as V8 writes it (the fields read here). */
@@ -42,13 +44,28 @@ const STAGES: readonly [stage: string, paths: readonly string[]][] = [
   ['other bridge code', ['/src/', '/bin/']],
 ];
 
-/** The newest `.cpuprofile` of the main thread in `dir` (the largest file: a worker's is small). */
-export function mainThreadProfile(dir: string): string {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => join(dir, f));
-  if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}: did the bridge exit cleanly?`);
-  return files.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+/**
+ * The main thread's `.cpuprofile` in `dir`: the one with the most samples inside `window` in
+ * the bridge's code or its libraries (the directory also holds the WAL checkpointer thread's
+ * profile, sampled just as often but idle, and the one the bin wrote before it re-executed
+ * itself with its heap flags).
+ */
+export function mainThreadProfile(dir: string, window: { fromUs: number; toUs: number }): string {
+  let best: { path: string; inside: number } | undefined;
+  for (const f of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
+    const path = join(dir, f);
+    const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+    const ours = new Set(profile.nodes.filter((n) => /\/(src|subscribers|mappers|node_modules)\//.test(n.callFrame.url)).map((n) => n.id));
+    let t = profile.startTime;
+    let inside = 0;
+    for (let i = 0; i < profile.samples.length; i++) {
+      t += profile.timeDeltas[i]!;
+      if (t >= window.fromUs && t <= window.toUs && ours.has(profile.samples[i]!)) inside++;
+    }
+    if (best === undefined || inside > best.inside) best = { path, inside };
+  }
+  if (best === undefined || best.inside === 0) throw new Error(`no .cpuprofile in ${dir} covers the run: did the bridge exit cleanly?`);
+  return best.path;
 }
 
 /** The stage of one frame's URL, or undefined for a frame of no stage (a builtin, node's own code). */
@@ -68,6 +85,8 @@ export interface ProfileWindow {
   /** CPU time of the whole process (every thread) and of its main thread in the window, ms. */
   processCpuMs: number;
   mainThreadCpuMs: number;
+  /** CPU time of the other threads in the window, ms, by thread name. */
+  otherThreadsCpuMs: ReadonlyMap<string, number>;
 }
 
 /** CPU µs per event by stage, from the profile at `path`, over `window`; the largest first. */
@@ -116,6 +135,6 @@ export function stagesOf(path: string, window: ProfileWindow): Record<string, nu
   const perEvent = (ms: number): number => Math.round(((ms * 1000) / window.events) * 10) / 10;
   const scale = mainUs > 0 ? window.mainThreadCpuMs / mainUs : 0;
   for (const [stage, us] of [...busy].sort((a, b) => b[1] - a[1])) out[stage] = perEvent(us * scale);
-  out['other threads (V8 helpers, WAL checkpointer, libuv pool)'] = perEvent(Math.max(0, window.processCpuMs - window.mainThreadCpuMs));
+  for (const [name, ms] of [...window.otherThreadsCpuMs].sort((a, b) => b[1] - a[1])) if (ms > 0) out[`thread ${name}`] = perEvent(ms);
   return out;
 }
