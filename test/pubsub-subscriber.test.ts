@@ -270,3 +270,33 @@ test('an undecodable payload becomes a dead letter naming the reason, and the st
   expect(result.deadLetters[0]!.reason).toContain('undecodable Avro payload');
   expect((good!.data as any).payload.Email).toBe('p2@example.com');
 });
+
+test('events that arrive while a commit is under way share the next transaction, not one each', async () => {
+  sf = await startStreamingEmulator({ accessToken: SF_TOKEN, pubsub: true });
+  let release!: () => void;
+  const slowCommit = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const batches: number[] = [];
+  const p = await pubsub({
+    sink: async (batch) => {
+      batches.push(batch.length);
+      if (batches.length === 1) await slowCommit;
+    },
+  });
+  const stats = () => (p.sub as PubSubSubscriber).streamStats()[CHANNEL]!;
+  try {
+    create(0);
+    await waitFor(() => batches.length === 1, 5_000, 'the first commit');
+    // One response each (publishes in one turn would share a response), while the first commit is held.
+    for (let i = 1; i <= 30; i++) {
+      create(i);
+      await waitFor(() => sf.pubsub!.stats().delivered >= i + 1, 5_000, `event ${i} sent`);
+    }
+    await waitFor(() => stats().responses - stats().keepalives >= 31, 5_000, '31 responses received');
+  } finally {
+    release();
+  }
+  await waitFor(() => batches.reduce((a, b) => a + b, 0) >= 31, 5_000, 'all 31 committed');
+  expect(batches).toEqual([1, 30]);
+});

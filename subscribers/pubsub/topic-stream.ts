@@ -1,13 +1,13 @@
 /**
  * One topic's Subscribe stream with the outbox's flow control: ask for N events, hand what
  * arrives to the sink, and ask for more only while the backlog gate (which counts the events
- * held uncommitted) is open. A stream that trickles commits each response at once, before
- * asking for more. A stream in a burst (responses at least half full) asks for the next
- * events while the previous ones are being committed, and commits several responses in one
- * transaction: at most MAX_UNCOMMITTED_EVENTS held, none longer than MAX_UNCOMMITTED_MS, the
- * same bounds as the CometD subscriber's. A watchdog restarts a stream that has been silent
- * past the keepalive interval; an error ends the stream and the subscriber decides, through
- * `classifyStreamError`, how to open the next one.
+ * held uncommitted) is open. A stream that trickles commits what it received at once (the
+ * responses that queued up meanwhile together), before asking for more. A stream in a burst
+ * (responses at least half full) asks for the next events while the previous ones are being
+ * committed, and commits several responses in one transaction: at most MAX_UNCOMMITTED_EVENTS
+ * held, none longer than MAX_UNCOMMITTED_MS, the same bounds as the CometD subscriber's. A
+ * watchdog restarts a stream that has been silent past the keepalive interval; an error ends the
+ * stream and the subscriber decides, through `classifyStreamError`, how to open the next one.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -78,6 +78,8 @@ export class TopicStream {
   /** Commits of held events, one after another. */
   #flushing: Promise<void> = Promise.resolve();
   #flushTimer: NodeJS.Timeout | undefined;
+  /** The trickle's next commit (`#flushSoon`). */
+  #soon: Promise<void> | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   /** Set after a refused replay ID: the next open starts from the fallback preset. */
   #useFallback = false;
@@ -198,12 +200,16 @@ export class TopicStream {
     for (const e of batch) this.#held.push(e);
     this.#heldCheckpoint = batch.at(-1)!.replayId;
     const burst = events.length >= this.#host.batchSize / 2;
-    if (!burst || this.#held.length >= MAX_UNCOMMITTED_EVENTS || receivedAt - this.#heldSince >= MAX_UNCOMMITTED_MS) await this.#flush();
+    let committed: Promise<void> | undefined;
+    if (!burst) committed = this.#flushSoon(call);
+    else if (this.#held.length >= MAX_UNCOMMITTED_EVENTS || receivedAt - this.#heldSince >= MAX_UNCOMMITTED_MS) await this.#flush();
     else
       this.#flushTimer ??= setTimeout(() => {
         this.#flush().catch((err) => this.#failCall(call, err));
       }, MAX_UNCOMMITTED_MS);
     if (call !== this.#call || this.#outstanding > this.#host.batchSize / 2) return;
+    // More is asked for only once what was received is committed.
+    await committed;
     await this.#admit();
     if (call !== this.#call || this.#host.stopping) return;
     const more = this.#host.batchSize - this.#outstanding;
@@ -219,6 +225,25 @@ export class TopicStream {
       this.#held.length,
       () => this.#flush(),
     );
+  }
+
+  /**
+   * A trickle's commit, started once the responses already received are decoded and held (the
+   * check phase of the event loop): responses that queued up while the bridge was busy (a commit,
+   * a delivery round, a pause of the process) share one transaction instead of one each, as a
+   * CometD connect brings everything that arrived meanwhile. A quiet stream's response is
+   * committed at once, alone.
+   */
+  #flushSoon(call: grpc.ClientDuplexStream<FetchRequest, FetchResponse>): Promise<void> {
+    if (this.#soon) return this.#soon;
+    const soon = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.#soon = undefined;
+      return this.#flush();
+    });
+    // Not always awaited (a response with credit left goes on): a failed commit is fatal either way.
+    soon.catch((err) => this.#failCall(call, err));
+    this.#soon = soon;
+    return soon;
   }
 
   /** Hands the held events and their checkpoint to the sink; serialized, so commits keep arrival order. */
