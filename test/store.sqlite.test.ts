@@ -1,10 +1,13 @@
 /**
  * The embedded store passes the store conformance suite; each test gets its own database file.
+ * Its in-memory cache of new actions shrinks for a slow dispatcher without losing or repeating one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CACHE_FLOOR, CacheBound } from '../src/outbox/sqlite/cache-bound.ts';
 import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
+import { action } from './helpers/fixtures.ts';
 import { storeConformance } from './store-conformance.ts';
 
 describe('SQLite store', () => {
@@ -17,5 +20,59 @@ describe('SQLite store', () => {
       crash: (store) => store.close(),
       dispose: async () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }),
     };
+  });
+});
+
+describe('SQLite store: the bound of its in-memory cache of new actions', () => {
+  test('a dispatcher claiming 1,000 a second gets about five seconds of claims cached, a fast one the whole limit, one with nothing waiting the whole limit', () => {
+    const slow = new CacheBound(20_000);
+    let now = 0;
+    slow.afterClaim(now, 0, true);
+    for (let i = 0; i < 10; i++) slow.afterClaim((now += 100), 100, true);
+    expect(slow.target).toBe(5_000);
+    // The dispatcher catches up: nothing waits, so nothing is slow.
+    expect(slow.afterClaim((now += 100), 100, false)).toBe(20_000);
+
+    const fast = new CacheBound(20_000);
+    fast.afterClaim(0, 0, true);
+    for (let t = 100; t <= 1_000; t += 100) fast.afterClaim(t, 1_500, true);
+    expect(fast.target).toBe(20_000);
+
+    const stalled = new CacheBound(20_000);
+    stalled.afterClaim(0, 0, true);
+    expect(stalled.afterClaim(30_000, 0, true)).toBe(CACHE_FLOOR);
+  });
+
+  test('while a slow dispatcher shrinks the cache, every new action is still claimed once, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-'));
+    const store = openSqliteStore({ path: join(dir, 'bridge.db') });
+    try {
+      const n = 6_000;
+      let now = Date.now();
+      expect(await store.claimDue(100, now)).toEqual([]);
+      for (let b = 0; b < n; b += 1_000)
+        await store.commitBatch(
+          Array.from({ length: 1_000 }, (_, i) => action(b + i)),
+          [],
+          new Map([['/data/ContactChangeEvent', String(b)]]),
+        );
+      // 100 claims a second: after a second the cache drops to its floor, the rest is read back.
+      const keys: string[] = [];
+      for (let round = 0; keys.length < n + 1 && round < 1_000; round++) {
+        const claimed = await store.claimDue(100, (now += 1_000));
+        keys.push(...claimed.map((a) => a.idempotencyKey));
+        await store.recordAttempts(
+          claimed.map((a) => ({ id: a.id, status: 'delivered' as const, ids: {} })),
+          now,
+        );
+        // New actions keep arriving while the cache is short of the backlog.
+        if (round === 10) await store.commitBatch([action(n)], [], new Map([['/data/ContactChangeEvent', String(n)]]));
+      }
+      expect(keys).toEqual(Array.from({ length: n + 1 }, (_, i) => `key-${i}`));
+      expect(await store.backlog()).toBe(0);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    }
   });
 });

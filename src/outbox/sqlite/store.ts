@@ -7,8 +7,8 @@
  * and an action that was in flight when the process died is simply still pending on restart.
  * New actions are handed to the dispatcher from a read-through cache filled on insert; the
  * table is read only to catch up on a backlog (after a restart, or past the cache's bound).
- * The cache is small on purpose: during a burst the backlog waits in the table, not in the
- * heap, and the dispatcher claims only a few hundred actions per round anyway.
+ * The bound follows the dispatcher, about five seconds of its claims (cache-bound.ts): during a
+ * burst that Marketing Cloud takes slowly the backlog waits in the table, not in the heap.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -44,6 +44,7 @@ import {
 import { CLAIM_COLUMNS, COLUMNS, type DbActionRow, INSERT_DEAD, insertDeadLetter, toActionRow, toStored } from './rows.ts';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 import { ContactOrder } from './contact-order.ts';
+import { CacheBound } from './cache-bound.ts';
 
 /** Options of the embedded store. */
 export interface SqliteStoreOptions {
@@ -51,15 +52,19 @@ export interface SqliteStoreOptions {
   path: string;
   /** Milliseconds to wait for a lock held by another connection. @default 5000 */
   busyTimeoutMs?: number;
-  /** New actions kept in memory for the dispatcher; past this it reads them from the table. @default 20000 */
+  /**
+   * Most new actions kept in memory for the dispatcher (fewer while it claims slowly:
+   * cache-bound.ts); past this it reads them from the table. @default 20000
+   */
   cacheLimit?: number;
 }
 
 /**
- * New actions held in memory by default: the default backlog bound (`subscriber.maxBacklog`),
- * so a bridge on defaults never reads new actions back from the table, while a larger bound
- * keeps its excess on disk. Each cached action costs ~1.5 kB of heap; reading them back from
- * the table instead cost ~10% of the default bench's throughput at a 4,000 cap.
+ * New actions held in memory at most by default: the default backlog bound
+ * (`subscriber.maxBacklog`), so a bridge on defaults whose dispatcher keeps up never reads new
+ * actions back from the table, while a larger bound keeps its excess on disk. Each cached action
+ * costs ~700 B of heap; reading them back from the table instead cost ~10% of the default
+ * bench's throughput at a 4,000 cap. A slow dispatcher gets fewer (cache-bound.ts).
  */
 export const DEFAULT_CACHE_LIMIT = 20_000;
 
@@ -127,7 +132,8 @@ class SqliteStore implements Store {
   readonly #deleteAttempts: StatementSync;
   readonly #deleteDelivery: StatementSync;
   readonly #deleteAction: StatementSync;
-  readonly #cacheLimit: number;
+  /** How many new actions #cache may hold now. */
+  readonly #cacheBound: CacheBound;
   /** Highest id of a new (never attempted) action handed out so far. */
   #cursor = 0;
   /**
@@ -150,7 +156,7 @@ class SqliteStore implements Store {
   constructor(db: DatabaseSync, cacheLimit: number, checkpointer: WalCheckpointer | undefined) {
     this.#db = db;
     this.#checkpointer = checkpointer;
-    this.#cacheLimit = cacheLimit;
+    this.#cacheBound = new CacheBound(cacheLimit);
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
       replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id)
       VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`);
@@ -268,7 +274,7 @@ class SqliteStore implements Store {
     if (this.#cacheComplete) {
       // Past the bound the table is the queue until the dispatcher catches up; what the cache
       // holds stays (it is still a gap-free prefix) and is handed out first.
-      const room = Math.max(0, this.#cacheLimit - this.#cache.length);
+      const room = Math.max(0, this.#cacheBound.target - this.#cache.length);
       for (let i = 0; i < fresh.length && i < room; i++) this.#cache.push(fresh[i]!);
       if (fresh.length > room) this.#cacheComplete = false;
     }
@@ -290,9 +296,11 @@ class SqliteStore implements Store {
     // New actions of a contact whose earlier action is out (or waits for a retry) are set aside
     // behind it; a bounded number per claim, so one busy contact cannot pull the table into memory.
     let setAside = 0;
+    let taken = 0;
     while (claimed.length < limit && setAside < limit * 4) {
       const fresh = this.#claimNew(limit - claimed.length);
       if (fresh.length === 0) break;
+      taken += fresh.length;
       for (const a of fresh) {
         if (order.admit(a.id, a.contactKey)) claimed.push(a);
         else {
@@ -303,6 +311,13 @@ class SqliteStore implements Store {
     }
     for (let i = retries; i < claimed.length; i++) this.#firstAttempts.add(claimed[i]!.id);
     for (const a of claimed) this.#inflight.set(a.id, a.contactKey);
+    // A slow dispatcher gets a smaller cache: its tail is dropped (what stays is still a
+    // gap-free prefix) and read back from the table when the dispatcher gets there.
+    const bound = this.#cacheBound.afterClaim(now, taken, this.#cache.length > 0 || !this.#cacheComplete);
+    if (this.#cache.length > bound) {
+      this.#cache.length = bound;
+      this.#cacheComplete = false;
+    }
     // Retries and new actions interleave by id: outbox order is id order.
     if (claimed.length > 1) claimed.sort((a, b) => a.id - b.id);
     return claimed;
