@@ -42,23 +42,20 @@ export function commitStatement(
     return `$${values.length}`;
   };
   const parts: string[] = [];
-  let repeats = false;
   if (actions.length > 0) {
     // WITH ORDINALITY keeps ids in batch order (outbox order).
-    parts.push(`x AS (SELECT * FROM unnest(${$(actions.map((a) => a.idempotencyKey))}::text[], ${$(actions.map((a) => a.route))}::text[],
+    parts.push(`ins AS (INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
+        record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id)
+      SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, ${$(now)}, ct, ac
+      FROM unnest(${$(actions.map((a) => a.idempotencyKey))}::text[], ${$(actions.map((a) => a.route))}::text[],
         ${$(actions.map((a) => a.target))}::text[], ${$(actions.map((a) => a.mode))}::text[], ${$(actions.map((a) => a.batchKey))}::text[],
         ${$(actions.map((a) => a.channel))}::text[], ${$(actions.map((a) => a.replayId))}::text[], ${$(actions.map((a) => a.recordId))}::text[],
         ${$(actions.map((a) => a.contactKey))}::text[], ${$(actions.map((a) => a.correlationId))}::text[],
         ${$(actions.map((a) => JSON.stringify(a.payload)))}::text[], ${$(actions.map((a) => a.receivedAt))}::bigint[],
         ${$(actions.map((a) => a.changeType ?? null))}::text[], ${$(actions.map((a) => a.adminCorrelationId ?? null))}::text[])
-        WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, ac, n))`);
-    repeats = contactsRepeat(actions);
-    parts.push(...parking(repeats));
-    parts.push(`ins AS (INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel, replay_id,
-        record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id, parked, releases_next)
-      SELECT k, 'pending', ro, t, m, b, ch, rp, rec, ck, co, p::json, ra, ${$(now)}, ct, ac, parked, releases_next FROM xp
+        WITH ORDINALITY AS x(k, ro, t, m, b, ch, rp, rec, ck, co, p, ra, ct, ac, n)
       ORDER BY n
-      ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, contact_key)`);
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)`);
   }
   if (deadLetters.length > 0) {
     // A dead letter is dated and typed by the event it came from, when that can be read.
@@ -107,70 +104,14 @@ export function commitStatement(
   // Sent at commit; this instance's own dispatcher is woken in-process by the sink.
   const woke = notice && actions.length > 0 ? `, (SELECT pg_notify(${$(notice.channel)}, ${$(notice.instanceId)})) AS woke` : '';
   // The text depends only on which parts are present (and the notice): so does the name.
-  const name = `sfmc-commit-${parts.map((p) => p.slice(0, p.indexOf(' '))).join('-')}${woke ? '-n' : ''}`;
+  const name = `sfmc-commit-${parts.map((p) => p.slice(0, 2)).join('-')}${woke ? '-n' : ''}`;
   const text = `${parts.length > 0 ? `WITH ${parts.join(',\n')}\n` : ''}SELECT ${actions.length > 0 ? '(SELECT count(*) FROM ins)' : '0'}::int AS inserted,
-    ${deadLetters.length > 0 ? '(SELECT count(*) FROM dl)' : '0'}::int AS dead_lettered${repeats ? `, ${UNLED}` : ''}${woke}`;
+    ${deadLetters.length > 0 ? '(SELECT count(*) FROM dl)' : '0'}::int AS dead_lettered${woke}`;
   return { name, text, values };
 }
 
-/**
- * Contacts with an action parked by this commit and none ahead of it: no head was locked and
- * the batch's first action of the contact was refused as a duplicate. The caller releases them.
- * (Looking the batch's keys up first costs a probe each, which a plan prepared while the table
- * was small makes a scan of every action, at every commit.)
- */
-const UNLED = `(SELECT array_agg(DISTINCT i.contact_key) FROM ins i JOIN xp ON xp.k = i.idempotency_key
-    WHERE xp.parked AND xp.ck NOT IN (SELECT contact_key FROM hd)
-      AND NOT EXISTS (SELECT 1 FROM ins j JOIN xp y ON y.k = j.idempotency_key WHERE y.ck = xp.ck AND NOT y.parked)) AS unled`;
-
-/** Runs the statement of `commitStatement`: the counts it returns, and the contacts to release (see UNLED). */
-export async function runCommit(pool: Queries, statement: Statement): Promise<{ inserted: number; deadLettered: number; release: string[] }> {
-  const { rows } = await pool.query<{ inserted: number; dead_lettered: number; unled?: string[] | null }>(statement);
-  return { inserted: rows[0]!.inserted, deadLettered: rows[0]!.dead_lettered, release: rows[0]!.unled ?? [] };
-}
-
-/** Whether a contact key other than '' comes twice in the batch. */
-function contactsRepeat(actions: readonly NewAction[]): boolean {
-  const seen = new Set<string>();
-  for (const a of actions) {
-    if (a.contactKey === '') continue;
-    if (seen.has(a.contactKey)) return true;
-    seen.add(a.contactKey);
-  }
-  return false;
-}
-
-/**
- * The parts of the commit that park its actions (see "Parking" in store.ts), over the batch's
- * rows `x`; they end with `xp`, the rows with their `parked` and `releases_next`.
- *
- * `hd` locks each contact's first pending action, in id order (as settlements lock), and keeps
- * it while that is still pending once the lock is had (one settled meanwhile drops out). Held
- * until the commit, the lock makes the head's settlement wait for it, so the settlement sees
- * the mark and count `fl` sets (its statement's snapshot, older, then misses the actions
- * parked here: it releases in a later statement). Behind
- * a head, every action of its contact is parked. A contact with no head: its first action in
- * the batch goes out as usual, is marked releases_next when more of its contact follow it in
- * the batch, and those are parked; when that first one is a refused duplicate, the statement
- * returns the contact, released next (UNLED). A batch whose contacts all differ (most) skips that.
- */
-function parking(repeats: boolean): string[] {
-  // Heads are locked by id alone (= ANY, the primary key), their status checked once locked
-  // (OFFSET 0 keeps it out of the locking scan): a join, or the status in that scan, let the
-  // planner read every pending action.
-  const parts = [
-    `hd AS MATERIALIZED (SELECT id, contact_key, releases_next FROM (SELECT h.id, h.contact_key, h.releases_next, h.status FROM actions h
-      WHERE h.id = ANY(ARRAY(SELECT (SELECT e.id FROM actions e WHERE e.status = 'pending' AND e.contact_key = c.ck ORDER BY e.id LIMIT 1)
-        FROM (SELECT DISTINCT ck FROM x WHERE ck <> '') c)) ORDER BY h.id OFFSET 0 FOR NO KEY UPDATE) s WHERE s.status = 'pending')`,
-    `fl AS (UPDATE actions f SET releases_next = true, parks = f.parks + 1 FROM hd WHERE f.id = hd.id)`,
-  ];
-  if (!repeats) {
-    parts.push(`xp AS (SELECT x.*, x.ck IN (SELECT contact_key FROM hd) AS parked, false AS releases_next FROM x)`);
-    return parts;
-  }
-  // The first and last action of each contact in the batch.
-  parts.push(`fr AS (SELECT ck, min(n) AS first, max(n) AS last FROM x WHERE ck <> '' GROUP BY ck)`);
-  parts.push(`xp AS (SELECT x.*, x.ck <> '' AND (x.ck IN (SELECT contact_key FROM hd) OR x.n > coalesce(fr.first, x.n)) AS parked,
-      x.ck <> '' AND x.n < coalesce(fr.last, x.n) AS releases_next FROM x LEFT JOIN fr ON fr.ck = x.ck)`);
-  return parts;
+/** Runs the statement of `commitStatement`; the counts it returns. */
+export async function runCommit(pool: Queries, statement: Statement): Promise<{ inserted: number; deadLettered: number }> {
+  const { rows } = await pool.query<{ inserted: number; dead_lettered: number }>(statement);
+  return { inserted: rows[0]!.inserted, deadLettered: rows[0]!.dead_lettered };
 }

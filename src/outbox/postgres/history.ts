@@ -4,9 +4,7 @@
  * embedded store's (what a re-derived dead letter becomes is decided once, in
  * ../replacement.ts); what sharing adds is that a dead letter made pending again has no claim
  * left on it, so whichever instance asks first delivers it (in its contact's order, see the
- * claim in `store.ts`). It is never parked, and its settlement releases its contact's next
- * action (it may be earlier than the actions parked behind the contact's head). Actions a
- * re-derivation inserts are not parked: the claim's order rule holds them all the same.
+ * claim in `store.ts`).
  */
 import type pg from 'pg';
 import type { Queries } from './transient.ts';
@@ -97,7 +95,7 @@ export async function requeueDead(db: PgHistoryAccess, ids: readonly number[], n
       WHERE id = ANY($1::bigint[]) AND status = 'dead' AND discarded_at IS NULL AND target IS NOT NULL FOR UPDATE),
     u AS (
       UPDATE actions a SET status = 'pending', attempts = 0, next_attempt_at = $2, error_code = NULL, error = NULL,
-        claimed_by = NULL, claimed_until = NULL, request_id = NULL, request_row = NULL, parked = false, releases_next = true
+        claimed_by = NULL, claimed_until = NULL, request_id = NULL, request_row = NULL
       FROM before b WHERE a.id = b.id RETURNING a.id)
     INSERT INTO attempts (action_id, at, outcome, code, detail, instance)
       SELECT b.id, $3, 'requeued', b.error_code, 'requeued after ' || b.attempts || ' attempts; last error: ' || coalesce(b.error, 'none'), $4
@@ -151,7 +149,7 @@ export async function replaceDead(
       await c.query(
         `UPDATE actions SET status = 'pending', target = $1, mode = $2, batch_key = $3, payload = $4::json, contact_key = $5,
           attempts = 0, next_attempt_at = $6, error_code = NULL, error = NULL, claimed_by = NULL, claimed_until = NULL,
-          parked = false, releases_next = true, change_type = coalesce($7, change_type)
+          change_type = coalesce($7, change_type)
         WHERE id = $8`,
         [a.target, a.mode, a.batchKey, JSON.stringify(a.payload), a.contactKey, due, a.changeType ?? null, id],
       );

@@ -119,22 +119,6 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE actions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
      autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000,
      autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 50000, autovacuum_vacuum_cost_delay = 0);`,
-  // 9 (issue 18, blocked contacts): an action committed behind a pending action of its contact
-  // is parked, out of the unclaimed index, so the claim never reads it while it waits; the
-  // contact's first pending action is marked releases_next, and its settlement un-parks the
-  // contact's next one (store.ts, "Parking"). Existing blocked actions are parked here.
-  `ALTER TABLE actions ADD COLUMN parked boolean NOT NULL DEFAULT false,
-     ADD COLUMN releases_next boolean NOT NULL DEFAULT false,
-     -- Commits that parked actions behind this one: a settlement compares the count its snapshot
-     -- read with the row's, to know whether it saw every action parked behind it.
-     ADD COLUMN parks integer NOT NULL DEFAULT 0;
-   UPDATE actions a SET parked = true WHERE a.status = 'pending' AND a.claimed_by IS NULL AND a.contact_key <> ''
-     AND EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id < a.id);
-   UPDATE actions a SET releases_next = true WHERE a.status = 'pending' AND a.contact_key <> ''
-     AND EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id > a.id);
-   DROP INDEX actions_unclaimed;
-   CREATE INDEX actions_unclaimed ON actions (id) WHERE status = 'pending' AND claimed_by IS NULL AND NOT parked;
-   CREATE INDEX actions_parked ON actions (id) WHERE status = 'pending' AND parked;`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */

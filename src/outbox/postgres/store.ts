@@ -17,16 +17,6 @@
  *   that to settle). So at most one action per contact is in flight in the whole fleet, and a
  *   contact's actions reach Marketing Cloud in outbox order. Actions without a contact key are
  *   not ordered.
- * - Parking (migration 9): an action committed while its contact has a pending action is
- *   `parked`, out of the index the claim walks, so a contact's waiting actions cost the claim
- *   nothing however many there are (the order rule above still decides; parking only keeps
- *   the claim from reading what that rule would refuse). The commit locks the contact's first
- *   pending action until it commits and marks it `releases_next` (commit.ts); the settlement
- *   of a marked action (delivered or dead; a retry keeps its contact waiting) releases the
- *   contact's first pending action: un-parked, and marked in turn. The one-statement delivered
- *   settlement releases in a second statement; a process that dies between the two leaves a
- *   parked action first of its contact, which every instance's sweep (every lease, and in
- *   `recoverInflight`) releases. A requeued or re-derived dead letter is marked too.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -85,15 +75,14 @@ const FIRST_OF_CONTACT = `(a.contact_key = '' OR (
     AND NOT EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = a.contact_key AND e.id > a.id
       AND e.claimed_by <> ${WAITING} AND e.claimed_until > ${DB_NOW})))`;
 
-// Due and unclaimed, in id order, walking the index of unclaimed actions (migrations 8, 9):
-// actions in flight are not in it, nor parked ones (waiting behind their contact's head), so
-// the claim never steps over them. From the index of leases, by
+// Due and unclaimed, in id order, walking the index of unclaimed actions (migration 8): actions
+// in flight are not in it, so the claim never steps over them. From the index of leases, by
 // the time they end: claims whose lease ran out (a dead or frozen instance), and actions
 // waiting for their next attempt (a retry, an accepted request to check), which wait there
 // rather than in the claim's way. Exported for the test that reads its plan.
 export const CLAIM = `WITH free AS (
     SELECT a.id FROM actions a
-    WHERE a.status = 'pending' AND a.claimed_by IS NULL AND NOT a.parked AND a.next_attempt_at <= $1 AND ${FIRST_OF_CONTACT}
+    WHERE a.status = 'pending' AND a.claimed_by IS NULL AND a.next_attempt_at <= $1 AND ${FIRST_OF_CONTACT}
     ORDER BY a.id LIMIT $2
     FOR UPDATE OF a SKIP LOCKED),
   ended AS (
@@ -110,53 +99,12 @@ export const CLAIM = `WITH free AS (
     .map((c) => `actions.${c.trim()}`)
     .join(', ')}`;
 
-// Delivered: only rows this instance still holds (see recordAttempts), locked first in id order
-// (`l`), as every statement here locks: the update's own join order is the planner's (on a
-// small table, a hash join in lease order). A row is locked by its id alone, and what it must
-// be is checked on the row locked (OFFSET 0 keeps the check out of the locking scan): a
-// condition on status or claim there lets the planner read a whole partial index instead of
-// the primary key (it did, with the plan prepared while the table was small). $1 ids, $2-$4 delivery columns, $5 now, $6 this instance.
-const SETTLE_DELIVERED = `WITH l AS (SELECT id FROM (SELECT id, claimed_by, status FROM actions WHERE id = ANY($1::bigint[])
-    ORDER BY id OFFSET 0 FOR NO KEY UPDATE) s WHERE s.claimed_by = $6 AND s.status = 'pending'),
-  u AS (UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
+// Delivered: only rows this instance still holds (see recordAttempts). $1 ids, $2-$4 delivery
+// columns, $5 now, $6 this instance.
+const SETTLE_DELIVERED = `UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
     message_key = x.m, delivered_at = $5, error_code = NULL, error = NULL, claimed_until = NULL
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, r, i, m)
-  WHERE a.id = x.id AND a.id IN (SELECT id FROM l) AND a.claimed_by = $6 AND a.status = 'pending'
-  RETURNING a.id, a.contact_key, a.releases_next, a.parks)`;
-
-// The one-statement delivered settlement, with its release when it can be the same statement:
-// when the settled action's count of parks (commit.ts) is the one this statement's snapshot
-// read, every action parked behind it is seen, and the contact's first pending one after the
-// settled ones is released here (un-parked, marked). Otherwise a commit parked more while this
-// waited for the lock: the contact is returned in \`release\`, for a second statement.
-const SETTLE_DELIVERED_ALONE = `${SETTLE_DELIVERED},
-  nx AS (SELECT u.contact_key, (SELECT s.parks FROM actions s WHERE s.id = u.id) = u.parks AS seen,
-      (SELECT e.id FROM actions e WHERE e.status = 'pending' AND e.contact_key = u.contact_key AND e.id <> ALL($1::bigint[])
-        ORDER BY e.id LIMIT 1) AS next
-    FROM u WHERE u.releases_next),
-  rel AS (UPDATE actions r SET parked = false, releases_next = true FROM nx
-    WHERE nx.seen AND r.id = nx.next AND r.status = 'pending' AND (r.parked OR NOT r.releases_next))
-  SELECT (SELECT array_agg(contact_key) FROM nx WHERE NOT nx.seen) AS release, (SELECT pg_notify($7, $8)) AS woke`;
-
-// Parking's release (see the file comment): each named contact's first pending action is
-// un-parked and marked to release the next one, locked in id order. One settled while this
-// waited for its lock drops out: its contact is returned in `again`, to be released again
-// (its next action is first now). The other instances are told of a release. $1 contact keys, $2-$3 the notification.
-const RELEASE = `WITH f AS (SELECT c.k, (SELECT e.id FROM actions e WHERE e.status = 'pending' AND e.contact_key = c.k ORDER BY e.id LIMIT 1) AS id
-    FROM unnest($1::text[]) AS c(k)),
-  l AS MATERIALIZED (SELECT id, parked, releases_next FROM (SELECT a.id, a.parked, a.releases_next, a.status FROM actions a
-    WHERE a.id = ANY(ARRAY(SELECT id FROM f)) ORDER BY a.id OFFSET 0 FOR NO KEY UPDATE) s WHERE s.status = 'pending'),
-  u AS (UPDATE actions a SET parked = false, releases_next = true FROM l WHERE a.id = l.id AND (l.parked OR NOT l.releases_next) RETURNING 1)
-  SELECT array_agg(f.k) FILTER (WHERE f.id IS NOT NULL AND f.id NOT IN (SELECT id FROM l)) AS again,
-    CASE WHEN EXISTS (SELECT 1 FROM u) THEN pg_notify($2, $3) END AS woke FROM f`;
-
-// The sweep: parked actions first of their contact (a settlement whose release never ran: the
-// process died between the two statements, or a commit's release after a refused duplicate).
-// One probe of the contact's index per parked action, every lease per instance.
-const SWEEP = `UPDATE actions SET parked = false, releases_next = true WHERE id IN (
-    SELECT p.id FROM actions p WHERE p.status = 'pending' AND p.parked
-      AND NOT EXISTS (SELECT 1 FROM actions e WHERE e.status = 'pending' AND e.contact_key = p.contact_key AND e.id < p.id)
-    FOR NO KEY UPDATE SKIP LOCKED)`;
+  WHERE a.id = x.id AND a.claimed_by = $6 AND a.status = 'pending' RETURNING a.id`;
 
 // bigint columns hold epoch milliseconds and ids: well inside Number's exact range.
 const types = {
@@ -216,8 +164,6 @@ export class PostgresStore implements Store {
   readonly #inflight = new Set<number>();
   readonly #renewTimer: NodeJS.Timeout;
   #renewing: Promise<void> = Promise.resolve();
-  readonly #sweepTimer: NodeJS.Timeout;
-  #sweeping: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #history: PgHistoryAccess;
   readonly #wakeups: WorkListener;
@@ -246,11 +192,6 @@ export class PostgresStore implements Store {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     this.#renewTimer.unref();
-    // A parked action stranded by a dead process waits at most about a lease, as its claims do.
-    this.#sweepTimer = setInterval(() => {
-      this.#sweeping = this.#sweep().catch(() => undefined);
-    }, leaseMs);
-    this.#sweepTimer.unref();
     this.#history = { pool: this.#db, instanceId, transaction: (body) => this.#transaction(body), workAdded: () => this.#notify() };
   }
 
@@ -287,9 +228,7 @@ export class PostgresStore implements Store {
   ): Promise<CommitResult> {
     // One statement, one round trip (commit.ts); the other instances are told at its commit.
     const statement = commitStatement(actions, deadLetters, checkpoints, marks, Date.now(), { channel: this.#channel, instanceId: this.instanceId });
-    const { inserted, deadLettered, release } = await runCommit(this.#db, statement);
-    // Rare (see UNLED in commit.ts); a process dying before this leaves it to the sweep.
-    if (release.length > 0) await this.#release(this.#db, release);
+    const { inserted, deadLettered } = await runCommit(this.#db, statement);
     return { inserted, duplicates: actions.length - inserted + deadLetters.length - deadLettered, deadLettered };
   }
 
@@ -319,35 +258,22 @@ export class PostgresStore implements Store {
     // instance waiting for either is told at commit.
     const deliveredArgs = () => [delivered.map((r) => r.id), ...columnArrays(delivered.map((r) => deliveryColumns(r.ids))), now, me];
     if (delivered.length === records.length && statuses.size === 0) {
-      // The common round: all delivered, no status events. One statement, one round trip, and
-      // a second one when a commit parked an action behind a settled one after this statement's
-      // snapshot was taken (see SETTLE_DELIVERED_ALONE). The process dying between the two
-      // leaves the parked action to the sweep.
-      const { rows } = await this.#db.query<{ release: string[] | null }>({
+      // The common round: all delivered, no status events. One statement, one round trip.
+      await this.#db.query({
         name: 'sfmc-settle-delivered',
-        text: SETTLE_DELIVERED_ALONE,
+        text: `WITH u AS (${SETTLE_DELIVERED}) SELECT count(*) AS n, (SELECT pg_notify($7, $8)) AS woke FROM u`,
         values: [...deliveredArgs(), this.#channel, me],
       });
       for (const r of records) this.#inflight.delete(r.id);
-      const release = rows[0]?.release ?? [];
-      if (release.length > 0) await this.#release(this.#db, release);
       return;
     }
     // Several statements: the rows are all locked first, in id order, in BEGIN's round trip;
     // statement by statement they would be locked delivered first, then retries, and so on.
-    // The settled actions that release their contact's next are released by the last statement:
-    // its snapshot is taken after the locks of BEGIN's round trip, so it sees every action
-    // parked behind them (see "Parking").
     const lock = records.map((r) => r.id);
     await this.#transaction(
       async (c) => {
-        const release: string[] = [];
         if (delivered.length > 0) {
-          const r = await c.query<{ id: string; contact_key: string; releases_next: boolean }>(
-            `${SETTLE_DELIVERED} SELECT * FROM u`,
-            deliveredArgs(),
-          );
-          for (const x of r.rows) if (x.releases_next) release.push(x.contact_key);
+          const r = await c.query<{ id: string }>(SETTLE_DELIVERED, deliveredArgs());
           if (statuses.size > 0)
             await addStatuses(
               c,
@@ -392,17 +318,15 @@ export class PostgresStore implements Store {
           );
         }
         if (dead.length > 0) {
-          const r = await c.query<{ action_id: string; contact_key: string; releases_next: boolean }>(
+          const r = await c.query<{ action_id: string }>(
             `WITH u AS (
             UPDATE actions a SET status = 'dead', attempts = a.attempts + 1, error_code = x.c, error = x.e, claimed_until = NULL
             FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(id, c, e)
             WHERE a.id = x.id AND a.claimed_by = $5 AND a.status = 'pending'
-            RETURNING a.id, x.c, x.e, a.contact_key, a.releases_next),
-          h AS (INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u)
-          SELECT id AS action_id, contact_key, releases_next FROM u`,
+            RETURNING a.id, x.c, x.e)
+          INSERT INTO attempts (action_id, at, outcome, code, detail, instance) SELECT id, $4, 'dead', c, e, $5 FROM u RETURNING action_id`,
             [dead.map((r) => r.id), dead.map((r) => r.code), dead.map((r) => r.reason), now, me],
           );
-          for (const x of r.rows) if (x.releases_next) release.push(x.contact_key);
           if (statuses.size > 0)
             await addStatuses(
               c,
@@ -411,7 +335,6 @@ export class PostgresStore implements Store {
               now,
             );
         }
-        if (release.length > 0) await this.#release(c, release);
       },
       { notify: records.length > 0, lock },
     );
@@ -444,18 +367,16 @@ export class PostgresStore implements Store {
       SELECT id FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL AND claimed_by <> ${WAITING} AND claimed_until <= ${DB_NOW}
       ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)`);
     if ((r.rowCount ?? 0) > 0) await this.#notify();
-    await this.#sweep();
     return r.rowCount ?? 0;
   }
 
   async backlog(upTo?: number): Promise<number> {
-    // Counted through the three queue indexes (unclaimed, parked, leased). With `upTo`, the count stops
+    // Counted through the two queue indexes (unclaimed, leased). With `upTo`, the count stops
     // there: the backpressure gate only asks whether the backlog reached its bound, and a full
     // count of a large backlog before every fetch would cost more than the fetch.
     const limit = upTo === undefined ? '' : `LIMIT ${Math.max(0, Math.floor(upTo))}`;
     const { rows } = await this.#db.query<{ n: number }>(`SELECT
-        (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NULL AND NOT parked ${limit}) u)::int
-      + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND parked ${limit}) p)::int
+        (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NULL ${limit}) u)::int
       + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL ${limit}) l)::int AS n`);
     return rows[0]!.n;
   }
@@ -464,8 +385,7 @@ export class PostgresStore implements Store {
     // Among the actions this instance could claim some day: first of their contact, not in
     // flight here. Another instance's claim counts as due when its lease runs out, and so does
     // a later action of the same contact in flight (a requeued dead letter waits for it). The
-    // unclaimed and the leased actions are read through their own indexes; a parked action is
-    // never first of its contact (the sweep releases one that is).
+    // unclaimed and the leased actions are read through their own indexes.
     const dueAt = `GREATEST(a.next_attempt_at, COALESCE(a.claimed_until, 0),
         CASE WHEN a.contact_key = '' THEN 0 ELSE COALESCE((SELECT max(l.claimed_until) FROM actions l
           WHERE l.status = 'pending' AND l.contact_key = a.contact_key AND l.id > a.id AND l.claimed_by <> ${WAITING}), 0) END)`;
@@ -474,7 +394,7 @@ export class PostgresStore implements Store {
     const { rows } = await this.#db.query<{ t: number | null }>({
       name: 'sfmc-next-due',
       text: `SELECT min(t) AS t FROM (
-        SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NULL AND NOT a.parked AND ${first}
+        SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NULL AND ${first}
         UNION ALL
         SELECT min(${dueAt}) AS t FROM actions a WHERE a.status = 'pending' AND a.claimed_by IS NOT NULL AND a.claimed_by <> $1 AND ${first}) x`,
       values: [this.instanceId],
@@ -595,9 +515,7 @@ export class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewTimer);
-    clearInterval(this.#sweepTimer);
     await this.#renewing;
-    await this.#sweeping;
     if (!options.keepClaims && this.#inflight.size > 0) {
       await this.#db
         .query(
@@ -631,30 +549,6 @@ export class PostgresStore implements Store {
     } catch {
       // The next renewal tries again; leases are three renewals long.
     }
-  }
-
-  /**
-   * Releases the next action of each contact (parking, see the file comment) on `db`: the
-   * pool, or the settlement's own transaction; the other instances are told at its commit.
-   */
-  async #release(db: Queries, contacts: readonly string[]): Promise<void> {
-    let todo: string[] | null = [...new Set(contacts)];
-    // Again only for contacts whose first action settled meanwhile, each time one further on.
-    while (todo && todo.length > 0) {
-      const r: pg.QueryResult<{ again: string[] | null }> = await db.query({
-        name: 'sfmc-release',
-        text: RELEASE,
-        values: [todo, this.#channel, this.instanceId],
-      });
-      todo = r.rows[0]!.again;
-    }
-  }
-
-  /** Releases parked actions that are first of their contact (see SWEEP); the others are told. */
-  async #sweep(): Promise<void> {
-    if (this.#closed) return;
-    const r = await this.#db.query({ name: 'sfmc-sweep', text: SWEEP });
-    if ((r.rowCount ?? 0) > 0) await this.#notify();
   }
 
   /** Tells the other instances there is work. */
