@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CACHE_FLOOR, CacheBound } from '../src/outbox/sqlite/cache-bound.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { MIGRATIONS } from '../src/outbox/sqlite/schema.ts';
 import { openSqliteStore } from '../src/outbox/sqlite/store.ts';
 import { action } from './helpers/fixtures.ts';
 import { storeConformance } from './store-conformance.ts';
@@ -72,6 +74,27 @@ describe('SQLite store: the bound of its in-memory cache of new actions', () => 
       expect(await store.backlog()).toBe(0);
     } finally {
       await store.close();
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    }
+  });
+});
+
+describe('SQLite store: schema versions', () => {
+  test('a file migrated by a newer bridge is refused with a message naming both versions, and left as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-'));
+    const path = join(dir, 'bridge.db');
+    try {
+      const store = openSqliteStore({ path });
+      await store.commitBatch([action(1)], [], new Map([['/data/ContactChangeEvent', '101']]));
+      await store.close();
+      const db = new DatabaseSync(path);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length + 1);
+      db.close();
+      expect(() => openSqliteStore({ path })).toThrow(`schema version ${MIGRATIONS.length + 1}, newer than this bridge knows (${MIGRATIONS.length})`);
+      const check = new DatabaseSync(path, { readOnly: true });
+      expect((check.prepare('SELECT count(*) AS n FROM actions').get() as { n: number }).n).toBe(1);
+      check.close();
+    } finally {
       rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });

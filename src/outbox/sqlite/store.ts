@@ -79,7 +79,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   // 12 MB saved are resident memory through a burst (issue 18).
   db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
     PRAGMA cache_size = -4096; PRAGMA temp_store = MEMORY;`);
-  migrate(db);
+  migrate(db, options.path);
   // Checkpoints run on their own thread; an in-memory database has no WAL to checkpoint.
   let checkpointer: WalCheckpointer | undefined;
   if (options.path !== ':memory:') {
@@ -89,10 +89,16 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   return new SqliteStore(db, options.cacheLimit ?? DEFAULT_CACHE_LIMIT, checkpointer);
 }
 
-function migrate(db: DatabaseSync): void {
+function migrate(db: DatabaseSync, path: string): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
   const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
   const current = row.v ?? 0;
+  // An older bridge on a newer file would misread it (migration 9: a delivered action still
+  // says 'pending' in `actions`, and would be sent again): refuse, as the Postgres store does.
+  if (current > MIGRATIONS.length) {
+    db.close();
+    throw new Error(`the store at ${path} is at schema version ${current}, newer than this bridge knows (${MIGRATIONS.length}): upgrade the bridge`);
+  }
   for (const [index, sql] of MIGRATIONS.entries()) {
     const version = index + 1;
     if (version <= current) continue;
