@@ -119,6 +119,31 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE actions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
      autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000,
      autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 50000, autovacuum_vacuum_cost_delay = 0);`,
+  // 9: left empty. The parking behind any pending head (60ad57b) shipped as migration 9 and was
+  // reverted (ef6b0fa); a database it migrated is at 9, with a parked column: migration 10
+  // builds on either.
+  `SELECT 1;`,
+  // 10 (issue 18, blocked contacts): a contact's later actions pile up only behind an action
+  // waiting for a retry (one in flight settles within a lease). retry_heads names the contacts
+  // whose head waits for a retry; while it does, the contact's later unclaimed actions are
+  // parked, out of the unclaimed index, so the claim does not read them (store.ts, "Parking").
+  // Existing waiting heads are recorded and their contacts' later actions parked here (what the
+  // reverted migration 9 parked is un-parked first).
+  `CREATE TABLE retry_heads (
+     contact_key text PRIMARY KEY,
+     head_id     bigint NOT NULL
+   );
+   ALTER TABLE actions DROP COLUMN IF EXISTS releases_next, DROP COLUMN IF EXISTS parks, DROP COLUMN IF EXISTS parked;
+   DROP INDEX IF EXISTS actions_parked;
+   ALTER TABLE actions ADD COLUMN parked boolean NOT NULL DEFAULT false;
+   INSERT INTO retry_heads (contact_key, head_id)
+     SELECT DISTINCT ON (contact_key) contact_key, id FROM actions
+     WHERE status = 'pending' AND claimed_by = '' AND attempts > 0 AND contact_key <> '' ORDER BY contact_key, id;
+   UPDATE actions a SET parked = true FROM retry_heads h
+     WHERE a.status = 'pending' AND a.claimed_by IS NULL AND a.contact_key = h.contact_key AND a.id > h.head_id;
+   DROP INDEX IF EXISTS actions_unclaimed;
+   CREATE INDEX actions_unclaimed ON actions (id) WHERE status = 'pending' AND claimed_by IS NULL AND NOT parked;
+   CREATE INDEX actions_parked ON actions (contact_key, id) WHERE status = 'pending' AND parked;`,
 ];
 
 /** A schema name the store accepts: it is spliced into SQL, so only plain identifiers. */
