@@ -2,10 +2,10 @@
 import pg from 'pg';
 import type { AttemptRecord } from '../src/outbox/contract.ts';
 import { PG_MIGRATIONS } from '../src/outbox/postgres/schema.ts';
-import { CLAIM, openPostgresStore, type PostgresStore } from '../src/outbox/postgres/store.ts';
+import { openPostgresStore, type PostgresStore } from '../src/outbox/postgres/store.ts';
 import { action } from './helpers/fixtures.ts';
 import { waitFor } from './helpers/harness.ts';
-import { dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
+import { claimRowsRead, dropSchema, freshSchemaName, requirePostgres, TEST_DATABASE_URL } from './helpers/postgres.ts';
 
 let schema: string;
 let stores: PostgresStore[];
@@ -36,14 +36,6 @@ function of(c: number, n: number): ReturnType<typeof action> {
 
 const delivered = (id: number): AttemptRecord => ({ id, status: 'delivered', ids: { requestId: `r${id}` } });
 const retry = (id: number, at: number): AttemptRecord => ({ id, status: 'retry', code: 'MC_HTTP_503', reason: 'unavailable', nextAttemptAt: at });
-
-/** Index and table rows the claim's scans of `actions` read (EXPLAIN ANALYZE, rolled back). */
-async function claimReads(limit: number): Promise<number> {
-  return scansOfActions(await explainClaim(limit)).reduce(
-    (sum, node) => sum + node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0),
-    0,
-  );
-}
 
 test("a claim's reads do not grow with the actions waiting behind a retry of their contact: with 10,000 of them ahead it reads about the 100 it takes, and they come out in order once their heads are delivered", async () => {
   const a = await open();
@@ -81,7 +73,7 @@ test("a claim's reads do not grow with the actions waiting behind a retry of the
     new Map(),
   );
   expect(await a.backlog()).toBe(10_300);
-  expect(await claimReads(100)).toBeLessThanOrEqual(110);
+  expect(await claimRowsRead(schema, 100)).toBeLessThanOrEqual(110);
   const claimed = await a.claimDue(100, Date.now());
   expect(claimed.map((c) => c.idempotencyKey)).toEqual(Array.from({ length: 100 }, (_, i) => `key-${10_101 + i}`));
   await a.recordAttempts(
@@ -173,7 +165,7 @@ test('a database migrated from before parking parks the actions already waiting 
   }
   const a = await open();
   expect(await a.backlog()).toBe(302);
-  expect(await claimReads(10)).toBeLessThanOrEqual(3);
+  expect(await claimRowsRead(schema, 10)).toBeLessThanOrEqual(3);
   const order: string[] = [];
   for (;;) {
     const claimed = await a.claimDue(10, Date.now());
@@ -280,37 +272,3 @@ test("four instances committing and settling the same contacts at once, with ret
     await c.end();
   }
 }, 40_000);
-
-interface PlanNode {
-  'Node Type': string;
-  Alias?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-/** EXPLAIN ANALYZE of the store's claim, rolled back (nothing is claimed). */
-async function explainClaim(limit: number): Promise<PlanNode> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema} -c enable_bitmapscan=off` });
-  await client.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${CLAIM}`, [
-      Date.now(),
-      limit,
-      'explain',
-      30_000,
-    ]);
-    return rows[0]!['QUERY PLAN'][0].Plan;
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    await client.end();
-  }
-}
-
-/** The scans of the claimed rows (alias `a`) in a plan. */
-function scansOfActions(node: PlanNode): PlanNode[] {
-  const here = node.Alias === 'a' && node['Node Type'].includes('Scan') ? [node] : [];
-  return [...here, ...(node.Plans ?? []).flatMap(scansOfActions)];
-}

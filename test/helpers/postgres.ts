@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { CLAIM } from '../../src/outbox/postgres/store.ts';
 
 /** Connection URL of the test database. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -40,4 +41,43 @@ export async function requirePostgres(): Promise<void> {
 /** Drops a schema made by a test, with everything in it. */
 export async function dropSchema(schema: string): Promise<void> {
   await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+
+/** A node of an `EXPLAIN (ANALYZE, FORMAT JSON)` plan: the fields the claim's tests read. */
+interface PlanNode {
+  'Node Type': string;
+  Alias?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+/**
+ * Index and table rows the store's claim reads from `actions` (its scans of alias `a`) when it
+ * takes up to `limit` actions in `schema`: EXPLAIN ANALYZE in a transaction rolled back, so
+ * nothing is claimed. Rows a scan returned in each of its loops, plus those its filter dropped.
+ */
+export async function claimRowsRead(schema: string, limit: number): Promise<number> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema} -c enable_bitmapscan=off` });
+  await client.connect();
+  let plan: PlanNode;
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM}`, [
+      Date.now(),
+      limit,
+      'explain',
+      30_000,
+    ]);
+    plan = rows[0]!['QUERY PLAN'][0].Plan;
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end();
+  }
+  const scans = (node: PlanNode): PlanNode[] => [
+    ...(node.Alias === 'a' && node['Node Type'].includes('Scan') ? [node] : []),
+    ...(node.Plans ?? []).flatMap(scans),
+  ];
+  return scans(plan).reduce((sum, node) => sum + node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0), 0);
 }
