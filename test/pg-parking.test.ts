@@ -144,8 +144,8 @@ test("an action a commit parks while its contact's head settles (the settlement'
   await waitFor(async () => (await a.claimDue(10, Date.now())).some((c) => c.idempotencyKey === 'key-2'), 5000, 'the parked action claimed');
 });
 
-test('a database migrated from before parking parks the actions already waiting behind a retry, and releases them in order', async () => {
-  // Schema version 8: a contact's first action waiting for a retry, due now; 300 behind it; one other due.
+/** A connection to this test's schema, created and migrated to version 8 (before parking); the caller ends it. */
+async function schemaAtVersion8(): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await c.connect();
   try {
@@ -155,6 +155,17 @@ test('a database migrated from before parking parks the actions already waiting 
       await c.query(sql);
       await c.query('INSERT INTO schema_version (version) VALUES ($1)', [i + 1]);
     }
+    return c;
+  } catch (err) {
+    await c.end();
+    throw err;
+  }
+}
+
+test('a database migrated from before parking parks the actions already waiting behind a retry, and releases them in order', async () => {
+  // Schema version 8: a contact's first action waiting for a retry, due now; 300 behind it; one other due.
+  const c = await schemaAtVersion8();
+  try {
     await c.query(`INSERT INTO actions (idempotency_key, status, route, channel, replay_id, record_id, contact_key, correlation_id, payload,
         received_at, created_at, attempts, next_attempt_at, claimed_by, claimed_until)
       SELECT 'key-' || n, 'pending', 'welcome', '/c', n::text, k, k, 'corr', '{}', 0, 0,
@@ -180,15 +191,8 @@ test('a database migrated from before parking parks the actions already waiting 
 });
 
 test('a database migrated by the reverted parking (its migration 9) is migrated: what it parked is released, and actions go out in order', async () => {
-  const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await c.connect();
+  const c = await schemaAtVersion8();
   try {
-    await c.query(`CREATE SCHEMA "${schema}"; SET search_path TO "${schema}";
-      CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    for (const [i, sql] of PG_MIGRATIONS.slice(0, 8).entries()) {
-      await c.query(sql);
-      await c.query('INSERT INTO schema_version (version) VALUES ($1)', [i + 1]);
-    }
     // The reverted migration 9 (60ad57b), and a contact's second action it parked behind the first, delivered.
     await c.query(`ALTER TABLE actions ADD COLUMN parked boolean NOT NULL DEFAULT false,
         ADD COLUMN releases_next boolean NOT NULL DEFAULT false, ADD COLUMN parks integer NOT NULL DEFAULT 0;
