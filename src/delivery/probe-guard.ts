@@ -22,27 +22,40 @@ export const PROBE_CODES = {
 export function guardTarget(type: ActionTarget | string, inner: Target, probe: TargetProbe): Target {
   return {
     async deliver(items) {
+      // Each item's verdict, worked out once per definition: a round's items mostly share one,
+      // so an item whose definition is the previous item's reuses its verdict without a look-up.
       const verdicts = new Map<string, ProbeVerdict | undefined>();
+      const broken: (ProbeVerdict | undefined)[] = [];
+      let lastKey: string | undefined;
+      let lastMid: string | undefined;
+      let last: ProbeVerdict | undefined;
       for (const item of items) {
         const subject = subjectOfAction(type, item.payload as ActionPayload);
-        if (!subject) continue;
-        const k = `${subject.mid ?? ''}\u0000${subject.key}`;
-        if (verdicts.has(k)) continue;
-        verdicts.set(k, probe.cached(subject) ?? (await probe.verdictFor(subject)));
+        if (!subject) {
+          broken.push(undefined);
+          continue;
+        }
+        if (subject.key !== lastKey || subject.mid !== lastMid) {
+          const k = `${subject.mid ?? ''}\u0000${subject.key}`;
+          if (!verdicts.has(k)) verdicts.set(k, probe.cached(subject) ?? (await probe.verdictFor(subject)));
+          last = verdicts.get(k);
+          lastKey = subject.key;
+          lastMid = subject.mid;
+        }
+        broken.push(last && isBroken(last.state) ? last : undefined);
       }
+      if (!broken.some((v) => v !== undefined)) return inner.deliver(items);
       const refused = new Map<number, DeliveryOutcome>();
       const pass: DeliveryItem[] = [];
-      for (const item of items) {
-        const subject = subjectOfAction(type, item.payload as ActionPayload);
-        const v = subject ? verdicts.get(`${subject.mid ?? ''}\u0000${subject.key}`) : undefined;
-        if (v && isBroken(v.state)) {
+      items.forEach((item, i) => {
+        const v = broken[i];
+        if (v) {
           const code = PROBE_CODES[v.state as keyof typeof PROBE_CODES];
           refused.set(item.id, { id: item.id, status: 'dead', error: new PermanentError(code, `not sent: ${v.detail}`) });
         } else {
           pass.push(item);
         }
-      }
-      if (refused.size === 0) return inner.deliver(items);
+      });
       const delivered = pass.length > 0 ? await inner.deliver(pass) : [];
       const byId = new Map(delivered.map((o) => [o.id, o]));
       return items.map((i) => refused.get(i.id) ?? byId.get(i.id)!);
