@@ -5,6 +5,7 @@
 // the build: Node refuses to strip types under node_modules.
 import { existsSync } from 'node:fs';
 import module from 'node:module';
+import { serviceEnv, serviceNodeFlags } from './service-flags.js';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
@@ -12,26 +13,16 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(1);
 }
 
-// Heap tuning of the long-running service (docs/operations.md, "Memory"). V8 sizes its young
-// generation for throughput: on a machine with a few GB it lets it grow to 128 MB. A 4 MB
-// semi-space keeps it small (more, cheaper scavenges) and took ~20 MB off a burst's peak. It
-// is soft: not a limit, so it cannot make the process run out of memory. The old generation
-// keeps V8's own growth: an earlier full collection (--heap-growing-percent=50) held a busy
-// bridge ~90 MB lower but cost ~15 µs of CPU an event, a fifth of it, and did not lower the
-// burst's peak. SFMC_BRIDGE_NODE_FLAGS replaces these flags (set it empty to run with V8's
-// defaults). Applied by replacing this process (same PID, so signals and supervisors see no
-// difference) where the platform supports it.
-const HEAP_FLAGS = '--max-semi-space-size=4';
+// The long-running service runs with heap flags and a malloc setting of its own
+// (service-flags.js), applied by replacing this process (same PID, so signals and supervisors
+// see no difference) where the platform supports it.
 const sources = new URL('../src/cli.ts', import.meta.url);
 const built = new URL('../dist/src/cli.js', import.meta.url);
 // backfill too: it reads a million records page by page, and a loose heap would hide that in RSS.
 const SERVICE_COMMANDS = new Set(['start', 'demo', 'backfill']);
-const flags = (process.env.SFMC_BRIDGE_NODE_FLAGS ?? HEAP_FLAGS).split(/\s+/).filter(Boolean);
+const flags = serviceNodeFlags();
 if (SERVICE_COMMANDS.has(process.argv[2]) && flags.length > 0 && typeof process.execve === 'function' && !process.env.SFMC_BRIDGE_TUNED) {
-  // glibc's malloc gives each thread that allocates an arena of its own (up to 8 per core: the
-  // libuv pool, V8's helpers, the WAL checkpointer), and memory freed in one is not reused by
-  // another: two arenas took ~12 MB off the burst's peak RSS. An explicit setting is kept.
-  const env = { ...process.env, SFMC_BRIDGE_TUNED: '1', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+  const env = { ...serviceEnv(), SFMC_BRIDGE_TUNED: '1' };
   const nodeArgs = [...process.execArgv, ...flags];
   // From the sources, have their types stripped before, so that the service never loads the
   // stripper and its ~20 MB (warm-sources.js).
