@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { measureFloor, noStore, sqliteStore } from './floor-yardstick.ts';
+import { noStore, sqliteStore } from './floor-outbox.ts';
+import { measureFloor } from './floor-yardstick.ts';
 import { control, startEmulatorProcess } from './processes.ts';
 import { measureRaw } from './yardsticks.ts';
 
