@@ -1,6 +1,11 @@
-/** Child processes of the benchmark: the emulators and the bridge, each a real `sfmc-bridge`. */
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * Child processes of the benchmark: the emulators and the bridge, each a real `sfmc-bridge`,
+ * and with `--profile` the floor yardstick (floor-process.ts).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
@@ -56,26 +61,35 @@ export async function startEmulatorProcess(): Promise<{ info: EmulatorInfo; cpuM
   return { info: JSON.parse(line) as EmulatorInfo, cpuMs: () => cpuMsOf(child.pid!), stop: () => stopChild(child) };
 }
 
-/** A bridge child process. */
-export interface BridgeProcess {
-  readonly pid: number;
-  readonly exited: boolean;
-  stderr(): string;
-  /** Peak resident set size so far (VmHWM), in MiB. */
-  peakRssMb(): number;
+/** CPU time a child process has used so far, from /proc. */
+export interface ProcessCpu {
   /** CPU time used so far (user + system, every thread), in ms. */
   cpuMs(): number;
   /** CPU time of its main thread (the one running JavaScript) so far, in ms. */
   mainThreadCpuMs(): number;
   /** CPU time so far of its threads other than the main one, in ms, summed by thread name. */
   otherThreadsCpuMs(): Map<string, number>;
+}
+
+/** A bridge child process. */
+export interface BridgeProcess extends ProcessCpu {
+  readonly pid: number;
+  readonly exited: boolean;
+  stderr(): string;
+  /** Peak resident set size so far (VmHWM), in MiB. */
+  peakRssMb(): number;
   stop(): Promise<void>;
+}
+
+/** NODE_OPTIONS for V8's sampling profiler (default interval), written into `dir` when the process exits. */
+function profilerEnv(dir: string): { NODE_OPTIONS: string } {
+  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}` };
 }
 
 /** Starts `sfmc-bridge start --config <path>` pointed at the emulators. */
 export function spawnBridge(configPath: string, info: EmulatorInfo, options: { profileDir?: string } = {}): BridgeProcess {
-  // --profile: V8's sampling profiler, written when the bridge exits (beside the bin's own flags).
-  const profile = options.profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${options.profileDir}` } : {};
+  // --profile: V8's sampling profiler, beside the bin's own flags.
+  const profile = options.profileDir ? profilerEnv(options.profileDir) : {};
   const child = spawn(process.execPath, [BIN, 'start', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...info, ...profile },
@@ -99,22 +113,87 @@ export function spawnBridge(configPath: string, info: EmulatorInfo, options: { p
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
       return kb / 1024;
     },
-    cpuMs: () => cpuMsOf(child.pid!),
-    mainThreadCpuMs: () => cpuMsOf(child.pid!, child.pid!),
+    ...processCpu(child.pid!),
+    stop: () => stopChild(child),
+  };
+}
+
+/** The floor yardstick's child process (floor-process.ts). */
+export interface FloorProcess extends ProcessCpu {
+  readonly exited: boolean;
+  stderr(): string;
+  /** Ends its stdin; resolves with the CPU it counted for the forwarder once it has exited (and written its profile). */
+  finish(): Promise<{ cpuMs: number; typeStripper: boolean }>;
+}
+
+/**
+ * Starts the floor yardstick in a process of its own, with the service's Node flags and
+ * environment (bin/service-flags.js) and V8's sampling profiler writing into `profileDir`, as
+ * spawnBridge starts a profiled bridge; its outbox goes in `dir`.
+ */
+export async function spawnFloor(info: EmulatorInfo, dir: string, profileDir: string): Promise<FloorProcess> {
+  const service: { serviceNodeFlags(): string[]; serviceEnv(): NodeJS.ProcessEnv } = await import(
+    new URL('../bin/service-flags.js', import.meta.url).href
+  );
+  const args = [...service.serviceNodeFlags(), fileURLToPath(new URL('./floor-process.ts', import.meta.url)), dir];
+  // Node's type stripper stays in a process once used (~5 MB more heap to mark); the service
+  // never has it (bin/warm-sources.js). A first run that only loads the modules fills the
+  // compile cache, so that the measured process finds them stripped.
+  const env = { ...service.serviceEnv(), NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache') };
+  const warm = spawnSync(process.execPath, args, { env: { ...env, BENCH_FLOOR_WARM: '1' }, encoding: 'utf8' });
+  if (warm.status !== 0) throw new Error(`the floor's process failed to load: ${warm.stderr}`);
+  const child = spawn(process.execPath, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...env, ...profilerEnv(profileDir), BENCH_EMULATORS: JSON.stringify(info) },
+  });
+  let out = '';
+  let err = '';
+  let exited = false;
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exited = true;
+      resolve(code);
+    }),
+  );
+  return {
+    get exited() {
+      return exited;
+    },
+    stderr: () => err,
+    ...processCpu(child.pid!),
+    async finish() {
+      child.stdin!.end();
+      const code = await exit;
+      if (code !== 0) throw new Error(`the floor's process exited with ${code}: ${err}`);
+      return JSON.parse(out.trim().split('\n').at(-1)!) as { cpuMs: number; typeStripper: boolean };
+    },
+  };
+}
+
+/** CPU readers of process `pid`, from /proc. */
+function processCpu(pid: number): ProcessCpu {
+  return {
+    cpuMs: () => cpuMsOf(pid),
+    mainThreadCpuMs: () => cpuMsOf(pid, pid),
     otherThreadsCpuMs() {
       const out = new Map<string, number>();
-      for (const tid of readdirSync(`/proc/${child.pid}/task`).map(Number)) {
-        if (tid === child.pid) continue;
+      for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+        if (tid === pid) continue;
         try {
-          const name = readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim();
-          out.set(name, (out.get(name) ?? 0) + cpuMsOf(child.pid!, tid));
+          const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+          out.set(name, (out.get(name) ?? 0) + cpuMsOf(pid, tid));
         } catch {
           // The thread ended between the listing and the read.
         }
       }
       return out;
     },
-    stop: () => stopChild(child),
   };
 }
 

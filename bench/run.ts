@@ -12,10 +12,14 @@
  * scenario, store and transport one after the other (all.ts). `--feedback` turns delivery status
  * feedback on for the route and adds the statuses published and the Salesforce REST calls they
  * took per 1,000 settled actions. `--profile` runs the bridge under V8's sampling profiler and
- * adds `stagesUsPerEvent`: its CPU per event while running, stage by stage (stages.ts).
+ * adds `stagesUsPerEvent`: its CPU per event while running, stage by stage (stages.ts); the
+ * floor then runs in a process of its own under the same profiler and heap flags and adds
+ * `floorStagesUsPerEvent`, over its own first to last entry, and the log a table of the two side
+ * by side (stage, bridge µs, floor µs, difference).
  *
  * Processes: the emulators run in one child (`sfmc-bridge emulate`), the bridge in another
- * (`sfmc-bridge start`), the yardsticks in this driver.
+ * (`sfmc-bridge start`), the yardsticks in this driver (with `--profile`, the floor in a child
+ * of its own: floor-process.ts).
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,12 +27,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
 import { to18 } from '../src/normalize/ids.ts';
-import { control, spawnBridge, startEmulatorProcess, type EmulatorInfo } from './processes.ts';
-import { measureFloor, sqliteStore } from './floor-yardstick.ts';
+import { control, spawnBridge, spawnFloor, startEmulatorProcess, type EmulatorInfo, type ProcessCpu } from './processes.ts';
+import { measureFloor } from './floor-yardstick.ts';
+import { sqliteStore } from './floor-outbox.ts';
 import { benchStore } from './store.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
 import { measureRawPubSub } from './yardstick-pubsub.ts';
-import { mainThreadProfile, stagesOf } from './stages.ts';
+import { markOf, stageTable, stagesBetween, type CpuMark } from './stages.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -115,9 +120,10 @@ async function main(): Promise<void> {
 
     // The floor (a forwarder that does only what the outbox contract needs) over the same
     // events on the same emulator, so `ofFloor` compares within one run. Always CometD and
-    // journey batches: it is the contract's cost, whichever path the bridge takes.
+    // journey batches: it is the contract's cost, whichever path the bridge takes. Profiled, in a
+    // process of its own, so that its CPU is not mixed with this driver's.
     const floorEmuCpu0 = emu.cpuMs();
-    const floor = await measureFloor(info, N, sqliteStore(dir));
+    const floor = PROFILE ? await profiledFloor(info, dir) : { ...(await measureFloor(info, N, sqliteStore(dir))), stages: undefined };
     const floorCpu = { floor: floor.cpuMs, emulator: emu.cpuMs() - floorEmuCpu0 };
     await control(`${info.MC_AUTH_BASE_URL}/_emulator/reset`, 'POST', {});
     log(`floor (SQLite): ${Math.round(floor.eventsPerSec)} events/s`);
@@ -160,31 +166,17 @@ async function main(): Promise<void> {
     const emuCpuBefore = emu.cpuMs();
     const profileDir = join(dir, 'profile');
     const bridge = spawnBridge(configPath, { ...info, ...store.env }, PROFILE ? { profileDir } : {});
-    const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
     // What arrived: journey entries, or accepted sends in the transactional scenario.
-    const mcStats = async (): Promise<{ entries: number; firstReceivedAt: number; lastReceivedAt: number; duplicates: number }> => {
+    const mcStats = async (): Promise<McStats> => {
       if (DATA_EXT) return rowsKnownWritten(String(store.config.path));
       const st = await control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET');
       return TRANSACTIONAL ? { ...st, entries: st.sends, duplicates: st.messageKeyReused } : st;
     };
-    const started = Date.now();
     // The bridge's CPU when the first entries reached Marketing Cloud: its start-up (loading,
-    // type stripping, opening the store, subscribing), which the in-process floor never pays.
-    let first: { cpuMs: number; mainMs: number; others: Map<string, number>; atUs: number; entries: number } | undefined;
-    for (;;) {
-      const s = await mcStats();
-      if (first === undefined && s.entries > 0)
-        first = { cpuMs: bridge.cpuMs(), mainMs: bridge.mainThreadCpuMs(), others: bridge.otherThreadsCpuMs(), atUs: monoUs(), entries: s.entries };
-      if (s.entries >= N) break;
-      if (bridge.exited) throw new Error(`the bridge exited early: ${bridge.stderr()}`);
-      if (Date.now() - started > 600_000) throw new Error(`only ${s.entries} of ${N} entries after 10 minutes`);
-      await new Promise((r) => setTimeout(r, first === undefined ? 10 : 100));
-    }
-    const s = await mcStats();
+    // type stripping, opening the store, subscribing), which the floor's figure never counts.
+    const { first: atFirst, last: running, stats: s } = await follow(bridge, mcStats, 'the bridge');
     // CPU per event of each process over the throughput phase (the bridge's includes its start-up).
-    const cpu = { bridge: bridge.cpuMs(), emulators: emu.cpuMs() - emuCpuBefore };
-    const atFirst = first ?? { cpuMs: 0, mainMs: 0, others: new Map<string, number>(), atUs: 0, entries: 0 };
-    const running = { toUs: monoUs(), mainMs: bridge.mainThreadCpuMs(), others: bridge.otherThreadsCpuMs() };
+    const cpu = { bridge: running.cpuMs, emulators: emu.cpuMs() - emuCpuBefore };
     const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
     log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} ${TRANSACTIONAL ? 'transactional sends' : 'entries'})`);
 
@@ -238,16 +230,9 @@ async function main(): Promise<void> {
     const peakRssMb = bridge.peakRssMb();
     await bridge.stop();
     // CPU per event by stage while running (from the first entries to the last), as cpuUsPerEvent.bridgeRunning.
-    const stages = PROFILE
-      ? stagesOf(mainThreadProfile(profileDir, { fromUs: atFirst.atUs, toUs: running.toUs }), {
-          fromUs: atFirst.atUs,
-          toUs: running.toUs,
-          events: N - atFirst.entries,
-          processCpuMs: cpu.bridge - atFirst.cpuMs,
-          mainThreadCpuMs: running.mainMs - atFirst.mainMs,
-          otherThreadsCpuMs: new Map([...running.others].map(([name, ms]) => [name, ms - (atFirst.others.get(name) ?? 0)])),
-        })
-      : undefined;
+    const stages = PROFILE ? stagesBetween(profileDir, atFirst, running) : undefined;
+    if (stages && floor.stages)
+      log(`CPU µs per event by stage, from the first entry in Marketing Cloud to the last:\n${stageTable(stages, floor.stages)}`);
 
     const naive = await measureNaive(info, CHANNEL, KEY, 8_000);
     log(`naive subscriber: ${Math.round(naive.eventsPerSec)} events/s`);
@@ -283,6 +268,7 @@ async function main(): Promise<void> {
         floorEmulator: Math.round((floorCpu.emulator * 1000) / N),
       },
       ...(stages ? { stagesUsPerEvent: stages } : {}),
+      ...(floor.stages ? { floorStagesUsPerEvent: floor.stages } : {}),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
@@ -290,6 +276,54 @@ async function main(): Promise<void> {
     await store.cleanup();
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
+}
+
+/** What Marketing Cloud (or, for data extensions, the bridge's store) holds so far. */
+interface McStats {
+  entries: number;
+  firstReceivedAt: number;
+  lastReceivedAt: number;
+  duplicates: number;
+}
+
+/**
+ * Polls `stats` until Marketing Cloud holds N entries: the CPU of `proc` at the first entries and
+ * once all N are in (CPU marks, stages.ts), and the stats read after.
+ */
+async function follow(
+  proc: ProcessCpu & { readonly exited: boolean; stderr(): string },
+  stats: () => Promise<McStats>,
+  what: string,
+): Promise<{ first: CpuMark; last: CpuMark; stats: McStats }> {
+  const started = Date.now();
+  let first: CpuMark | undefined;
+  for (;;) {
+    const s = await stats();
+    if (s.entries > 0) {
+      first ??= markOf(proc, s.entries);
+      if (s.entries >= N) {
+        const after = await stats();
+        return { first, last: markOf(proc, N), stats: after };
+      }
+    }
+    if (proc.exited) throw new Error(`${what} exited early: ${proc.stderr()}`);
+    if (Date.now() - started > 600_000) throw new Error(`${what}: only ${s.entries} of ${N} entries after 10 minutes`);
+    await new Promise((r) => setTimeout(r, first === undefined ? 10 : 100));
+  }
+}
+
+/**
+ * The floor in a process of its own under V8's profiler (floor-process.ts): its rate from the
+ * first entry to the last and its CPU, both as measureFloor counts them, and its CPU per event
+ * by stage over the same window as the bridge's.
+ */
+async function profiledFloor(info: EmulatorInfo, dir: string): Promise<{ eventsPerSec: number; cpuMs: number; stages: Record<string, number> }> {
+  const profileDir = join(dir, 'floor-profile');
+  const floor = await spawnFloor(info, dir, profileDir);
+  const { first, last, stats } = await follow(floor, () => control(`${info.MC_AUTH_BASE_URL}/_emulator/stats`, 'GET'), "the floor's process");
+  const { cpuMs, typeStripper } = await floor.finish();
+  if (typeStripper) log("the floor's process had Node's type stripper loaded (a cold compile cache?): ~5 MB more heap than the service's");
+  return { eventsPerSec: N / ((stats.lastReceivedAt - stats.firstReceivedAt) / 1000), cpuMs, stages: stagesBetween(profileDir, first, last) };
 }
 
 /**

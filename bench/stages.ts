@@ -1,19 +1,23 @@
 /**
- * Where the bridge's CPU goes, stage by stage: `npm run bench -- --profile` starts the bridge
- * with V8's sampling profiler (`--cpu-prof`) and this file reads the profile back. Each sample
- * of the main thread is charged to the stage of the innermost frame that belongs to one of the
- * bridge's folders or to a library it calls (a SQLite call made from `src/outbox/` is the
- * outbox's, a `JSON.parse` inside faye's transport is faye's); samples between the first and
- * the last entry in Marketing Cloud only, so start-up and the latency phase are left out. The
- * figures are CPU µs per event: the samples' shares of the main thread's CPU time over the same
- * window (read from /proc, since a sample's interval is wall time and the machine is shared).
+ * Where the bridge's CPU goes, stage by stage, and the floor yardstick's beside it: `npm run
+ * bench -- --profile` starts the bridge, and the floor in a process of its own
+ * (floor-process.ts), with V8's sampling profiler (`--cpu-prof`) and this file reads the
+ * profiles back. Each sample of the main thread is charged to the stage of the innermost frame
+ * that belongs to one of the bridge's folders, to the floor's files or to a library they call (a
+ * SQLite call made from `src/outbox/` or from the floor's floor-outbox.ts is the outbox's, a
+ * `JSON.parse` inside faye's transport is faye's); samples between the first and the last entry
+ * in Marketing Cloud only, so start-up and the latency phase are left out. The figures are CPU
+ * µs per event: the samples' shares of the main thread's CPU time over the same window (read
+ * from /proc, since a sample's interval is wall time and the machine is shared).
  * The other threads follow, by the name the kernel knows them by (/proc/<pid>/task/<tid>/comm):
  * `V8Worker` (V8's helpers: concurrent marking and sweeping, parallel scavenges, background
  * compilation), `WorkerThread` (SQLite's WAL checkpointer and other worker_threads), `libuv-worker`
  * (the pool), the profiler's own sampler, and the rest (a thread that ended is in no line).
+ * stageTable sets the two breakdowns side by side.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ProcessCpu } from './processes.ts';
 
 /** A `.cpuprofile` as V8 writes it (the fields read here). */
 interface CpuProfile {
@@ -25,20 +29,22 @@ interface CpuProfile {
 
 /**
  * Stages in the order data flows, each with the paths of its code (tested against a frame's
- * URL in this order, so a library is named before the folder that happens to load it).
+ * URL in this order, so a library is named before the folder that happens to load it). The
+ * floor yardstick's files go where their work is: faye's subscription (yardsticks.ts), its
+ * outbox (floor-outbox.ts), its send loop (floor-yardstick.ts); no bridge frame is under bench/.
  */
 const STAGES: readonly [stage: string, paths: readonly string[]][] = [
   ['transport: faye (CometD)', ['/node_modules/faye/', '/node_modules/faye-websocket/', '/node_modules/tough-cookie/']],
   ['transport: gRPC and Avro (Pub/Sub)', ['/node_modules/@grpc/', '/node_modules/avsc/', '/node_modules/protobufjs/']],
-  ['subscriber', ['/subscribers/']],
+  ['subscriber', ['/subscribers/', '/bench/yardsticks.ts']],
   ['normalize', ['/src/normalize/']],
   ['enrich: jsforce (Salesforce REST)', ['/node_modules/jsforce/']],
   ['enrich', ['/src/enrich/', '/node_modules/lru-cache/']],
   ['route and map', ['/src/route/', '/mappers/']],
   ['pipeline (planner, sink)', ['/src/pipeline/']],
-  ['outbox (store, SQL)', ['/src/outbox/', '/node_modules/pg/', '/node_modules/pg-protocol/']],
+  ['outbox (store, SQL)', ['/src/outbox/', '/node_modules/pg/', '/node_modules/pg-protocol/', '/bench/floor-outbox.ts']],
   ['delivery: undici (Marketing Cloud HTTP)', ['/node_modules/undici/']],
-  ['delivery (dispatcher, targets)', ['/src/delivery/']],
+  ['delivery (dispatcher, targets)', ['/src/delivery/', '/bench/floor-yardstick.ts']],
   ['telemetry and logs', ['/src/telemetry/', '/src/core/log', '/node_modules/pino', '/node_modules/prom-client/']],
   ['operations (admin, retention)', ['/src/operations/']],
   ['other bridge code', ['/src/', '/bin/']],
@@ -46,7 +52,7 @@ const STAGES: readonly [stage: string, paths: readonly string[]][] = [
 
 /**
  * The main thread's `.cpuprofile` in `dir`: the one with the most samples inside `window` in
- * the bridge's code or its libraries (the directory also holds the WAL checkpointer thread's
+ * the bridge's (or the floor's) code or its libraries (the directory also holds the WAL checkpointer thread's
  * profile, sampled just as often but idle, and the one the bin wrote before it re-executed
  * itself with its heap flags).
  */
@@ -55,7 +61,7 @@ export function mainThreadProfile(dir: string, window: { fromUs: number; toUs: n
   for (const f of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
     const path = join(dir, f);
     const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-    const ours = new Set(profile.nodes.filter((n) => /\/(src|subscribers|mappers|node_modules)\//.test(n.callFrame.url)).map((n) => n.id));
+    const ours = new Set(profile.nodes.filter((n) => /\/(src|subscribers|mappers|bench|node_modules)\//.test(n.callFrame.url)).map((n) => n.id));
     let t = profile.startTime;
     let inside = 0;
     for (let i = 0; i < profile.samples.length; i++) {
@@ -137,4 +143,52 @@ export function stagesOf(path: string, window: ProfileWindow): Record<string, nu
   for (const [stage, us] of [...busy].sort((a, b) => b[1] - a[1])) out[stage] = perEvent(us * scale);
   for (const [name, ms] of [...window.otherThreadsCpuMs].sort((a, b) => b[1] - a[1])) if (ms > 0) out[`thread ${name}`] = perEvent(ms);
   return out;
+}
+
+/** A process's CPU at one moment (from /proc), and the entries Marketing Cloud held then. */
+export interface CpuMark {
+  /** When, on the monotonic clock the profile's timestamps share, µs. */
+  atUs: number;
+  entries: number;
+  cpuMs: number;
+  mainMs: number;
+  others: Map<string, number>;
+}
+
+/** The CPU of `proc` now, with `entries` in Marketing Cloud. */
+export function markOf(proc: ProcessCpu, entries: number): CpuMark {
+  const atUs = Number(process.hrtime.bigint() / 1000n);
+  return { atUs, entries, cpuMs: proc.cpuMs(), mainMs: proc.mainThreadCpuMs(), others: proc.otherThreadsCpuMs() };
+}
+
+/** CPU µs per event by stage between two marks of one process, from the main thread's profile in `dir` (stagesOf). */
+export function stagesBetween(dir: string, from: CpuMark, to: CpuMark): Record<string, number> {
+  const window = { fromUs: from.atUs, toUs: to.atUs };
+  return stagesOf(mainThreadProfile(dir, window), {
+    ...window,
+    events: to.entries - from.entries,
+    processCpuMs: to.cpuMs - from.cpuMs,
+    mainThreadCpuMs: to.mainMs - from.mainMs,
+    otherThreadsCpuMs: new Map([...to.others].map(([name, ms]) => [name, ms - (from.others.get(name) ?? 0)])),
+  });
+}
+
+/** The bridge's and the floor's breakdowns side by side, the bridge's largest extra cost first, then their totals. */
+export function stageTable(bridge: Record<string, number>, floor: Record<string, number>): string {
+  const round = (us: number): number => Math.round(us * 10) / 10;
+  const rows = [...new Set([...Object.keys(bridge), ...Object.keys(floor)])]
+    .map((stage) => ({ stage, bridge: bridge[stage] ?? 0, floor: floor[stage] ?? 0 }))
+    .filter((r) => r.bridge > 0 || r.floor > 0)
+    .sort((a, b) => b.bridge - b.floor - (a.bridge - a.floor));
+  const sum = (side: 'bridge' | 'floor'): number => rows.reduce((total, r) => total + r[side], 0);
+  rows.push({ stage: 'total', bridge: sum('bridge'), floor: sum('floor') });
+  const width = Math.max(...rows.map((r) => r.stage.length));
+  const line = (stage: string, ...cells: string[]): string => [stage.padEnd(width), ...cells.map((c) => c.padStart(10))].join('  ');
+  return [
+    line('stage', 'bridge µs', 'floor µs', 'difference'),
+    ...rows.map((r) => {
+      const diff = round(r.bridge - r.floor);
+      return line(r.stage, String(round(r.bridge)), String(round(r.floor)), `${diff > 0 ? '+' : ''}${diff}`);
+    }),
+  ].join('\n');
 }
