@@ -337,12 +337,25 @@ export class Dispatcher {
 /** Groups actions by target, mode and batch key, in outbox order, into chunks of `size` (or the target's own size). */
 export function chunkByBatchKey(actions: readonly StoredAction[], size: number, sizes: Partial<Record<ActionTarget, number>> = {}): StoredAction[][] {
   const groups = new Map<string, StoredAction[]>();
+  let prev: StoredAction | undefined;
+  let g: StoredAction[] = [];
   for (const a of actions) {
-    // Actions waiting on the same asynchronous request are confirmed together.
-    const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}\u0000${a.confirm?.requestId ?? ''}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = []));
+    // Actions waiting on the same asynchronous request are confirmed together. Neighbours
+    // mostly share a group: one like the one before it joins that group without a key.
+    const same =
+      prev !== undefined &&
+      a.target === prev.target &&
+      a.mode === prev.mode &&
+      a.batchKey === prev.batchKey &&
+      a.confirm?.requestId === prev.confirm?.requestId;
+    if (!same) {
+      const key = `${a.target}\u0000${a.mode}\u0000${a.batchKey}\u0000${a.confirm?.requestId ?? ''}`;
+      const known = groups.get(key);
+      if (known) g = known;
+      else groups.set(key, (g = []));
+    }
     g.push(a);
+    prev = a;
   }
   const chunks: StoredAction[][] = [];
   for (const g of groups.values()) {
