@@ -11,7 +11,7 @@
  * from /proc, since a sample's interval is wall time and the machine is shared).
  * The other threads follow, by the name the kernel knows them by (/proc/<pid>/task/<tid>/comm):
  * `V8Worker` (V8's helpers: concurrent marking and sweeping, parallel scavenges, background
- * compilation), `WorkerThread` (SQLite's WAL checkpointer and other worker_threads), `libuv-worker`
+ * compilation), `WorkerThread` (worker_threads; the bridge runs none since its WAL checkpoints moved to the main thread), `libuv-worker`
  * (the pool), the profiler's own sampler, and the rest (a thread that ended is in no line).
  * stageTable sets the two breakdowns side by side.
  */
@@ -52,7 +52,7 @@ const STAGES: readonly [stage: string, paths: readonly string[]][] = [
 
 /**
  * The main thread's `.cpuprofile` in `dir`: the one with the most samples inside `window` in
- * the bridge's (or the floor's) code or its libraries (the directory also holds the WAL checkpointer thread's
+ * the bridge's (or the floor's) code or its libraries (the directory may also hold a worker thread's
  * profile, sampled just as often but idle, and the one the bin wrote before it re-executed
  * itself with its heap flags).
  */

@@ -18,7 +18,7 @@ export function serviceNodeFlags(env = process.env) {
 
 /**
  * The service's environment. glibc's malloc gives each thread that allocates an arena of its own
- * (up to 8 per core: the libuv pool, V8's helpers, the WAL checkpointer), and memory freed in
+ * (up to 8 per core: the libuv pool, V8's helpers), and memory freed in
  * one is not reused by another: two arenas took ~12 MB off the burst's peak RSS. An explicit
  * setting is kept.
  */

@@ -2,7 +2,7 @@
  * The embedded store passes the store conformance suite; each test gets its own database file.
  * Its in-memory cache of new actions shrinks for a slow dispatcher without losing or repeating one.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CACHE_FLOOR, CacheBound } from '../src/outbox/sqlite/cache-bound.ts';
@@ -95,6 +95,39 @@ describe('SQLite store: schema versions', () => {
       expect((check.prepare('SELECT count(*) AS n FROM actions').get() as { n: number }).n).toBe(1);
       check.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    }
+  });
+});
+
+describe('SQLite store: its write-ahead log', () => {
+  test('stays a few MB while a bridge writes far more, and is folded into the database file on close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-wal-'));
+    const path = join(dir, 'bridge.db');
+    const store = openSqliteStore({ path });
+    try {
+      const bulk = 'x'.repeat(1_000);
+      let n = 0;
+      let walMax = 0;
+      // ~30 MB of actions in batches of 1,000, as a catching-up bridge commits them.
+      for (let batch = 0; batch < 30; batch++) {
+        const actions = Array.from({ length: 1_000 }, () => {
+          n++;
+          return action(n, { idempotencyKey: `wal-${n}`, payload: { eventDefinitionKey: 'APIEvent-1', contactKey: `c${n}`, data: { bulk } } });
+        });
+        expect((await store.commitBatch(actions, [], new Map([['/data/ContactChangeEvent', String(n)]]))).inserted).toBe(1_000);
+        walMax = Math.max(walMax, statSync(`${path}-wal`).size);
+      }
+      expect(statSync(path).size + walMax).toBeGreaterThan(30_000_000);
+      // Checkpointed at 1,000 pages (4 MB): the log is reused from its start, never longer than that plus one batch.
+      expect(walMax).toBeLessThan(8 * 1024 * 1024);
+      await store.close();
+      expect(existsSync(`${path}-wal`)).toBe(false);
+      const db = new DatabaseSync(path, { readOnly: true });
+      expect((db.prepare('SELECT count(*) AS n FROM actions').get() as { n: number }).n).toBe(30_000);
+      db.close();
+    } finally {
+      await store.close();
       rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });

@@ -42,7 +42,6 @@ import {
   type TraceStatements,
 } from './history.ts';
 import { CLAIM_COLUMNS, COLUMNS, type DbActionRow, INSERT_DEAD, insertDeadLetter, toActionRow, toStored } from './rows.ts';
-import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.ts';
 import { ContactOrder } from './contact-order.ts';
 import { CacheBound } from './cache-bound.ts';
 
@@ -72,22 +71,24 @@ export const DEFAULT_CACHE_LIMIT = 20_000;
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
   const db = new DatabaseSync(options.path);
-  // busy_timeout first: switching to WAL needs a lock, and the checkpointer thread of a store
-  // closed just before (a restart in the same process) may still hold it for its last checkpoint.
+  // busy_timeout first: switching to WAL needs a lock, which another process reading the file
+  // (`trace`, `dlq`) or a store of this process closing may hold for a moment.
   // A 4 MB page cache: what a commit touches (the table's tail, the newest bucket of the record
   // index) stays hot, and the unique key index of a large outbox misses at 16 MB as at 4; the
   // 12 MB saved are resident memory through a burst (issue 18).
+  // Checkpoints are SQLite's own: once the log holds 1,000 pages (4 MB), the commit that passed
+  // the mark copies them into the database file (PASSIVE: never waiting on a reader). They used to
+  // run on a worker thread of their own, which kept them off this thread (~4 µs an event at full
+  // speed, ~7% of the default bench's throughput) but cost ~19 MB of resident memory for its
+  // isolate, a tenth of a burst's peak (issue 18, docs/operations.md "Memory").
   db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 5000}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-    PRAGMA cache_size = -4096; PRAGMA temp_store = MEMORY;`);
+    PRAGMA cache_size = -4096; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES};`);
   migrate(db, options.path);
-  // Checkpoints run on their own thread; an in-memory database has no WAL to checkpoint.
-  let checkpointer: WalCheckpointer | undefined;
-  if (options.path !== ':memory:') {
-    db.exec('PRAGMA wal_autocheckpoint = 0');
-    checkpointer = startWalCheckpointer(options.path);
-  }
-  return new SqliteStore(db, options.cacheLimit ?? DEFAULT_CACHE_LIMIT, checkpointer);
+  return new SqliteStore(db, options.cacheLimit ?? DEFAULT_CACHE_LIMIT);
 }
+
+/** Pages of log after which a commit checkpoints (SQLite's default). */
+const WAL_CHECKPOINT_PAGES = 1000;
 
 function migrate(db: DatabaseSync, path: string): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
@@ -157,11 +158,8 @@ class SqliteStore implements Store {
   /** Kept in memory so backpressure checks cost nothing; counted on open. */
   #backlog: number;
 
-  readonly #checkpointer: WalCheckpointer | undefined;
-
-  constructor(db: DatabaseSync, cacheLimit: number, checkpointer: WalCheckpointer | undefined) {
+  constructor(db: DatabaseSync, cacheLimit: number) {
     this.#db = db;
-    this.#checkpointer = checkpointer;
     this.#cacheBound = new CacheBound(cacheLimit);
     this.#insertAction = db.prepare(`INSERT INTO actions (idempotency_key, status, route, target, mode, batch_key, channel,
       replay_id, record_id, contact_key, correlation_id, payload, received_at, created_at, change_type, admin_correlation_id)
@@ -522,8 +520,8 @@ class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.#db.isOpen) return;
+    // The last connection to close checkpoints the whole log and removes it.
     this.#db.close();
-    this.#checkpointer?.stop();
   }
 
   #transaction(body: () => void): void {
