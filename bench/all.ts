@@ -69,6 +69,7 @@ export async function runAll(extra: string[], log: (m: string) => void): Promise
     'bridge µs/ev',
     'running µs/ev',
     'floor µs/ev',
+    'database µs/ev',
     'peak RSS MB',
     '× naive',
   ];
@@ -86,6 +87,7 @@ export async function runAll(extra: string[], log: (m: string) => void): Promise
           cell(r.cpuUsPerEvent?.bridge),
           cell(r.cpuUsPerEvent?.bridgeRunning),
           cell(r.cpuUsPerEvent?.floor),
+          cell(r.cpuUsPerEvent?.database),
           cell(r.peakRssMb),
           cell(r.timesNaive),
         ],

@@ -164,6 +164,7 @@ async function main(): Promise<void> {
     const configPath = join(dir, 'bridge.json');
     writeFileSync(configPath, JSON.stringify(config));
     const emuCpuBefore = emu.cpuMs();
+    const dbCpuBefore = store.serverCpuMs?.();
     const profileDir = join(dir, 'profile');
     const bridge = spawnBridge(configPath, { ...info, ...store.env }, PROFILE ? { profileDir } : {});
     // What arrived: journey entries, or accepted sends in the transactional scenario.
@@ -176,7 +177,12 @@ async function main(): Promise<void> {
     // type stripping, opening the store, subscribing), which the floor's figure never counts.
     const { first: atFirst, last: running, stats: s } = await follow(bridge, mcStats, 'the bridge');
     // CPU per event of each process over the throughput phase (the bridge's includes its start-up).
-    const cpu = { bridge: running.cpuMs, emulators: emu.cpuMs() - emuCpuBefore };
+    const dbCpuAfter = store.serverCpuMs?.();
+    const cpu = {
+      bridge: running.cpuMs,
+      emulators: emu.cpuMs() - emuCpuBefore,
+      database: dbCpuBefore === undefined || dbCpuAfter === undefined ? undefined : dbCpuAfter - dbCpuBefore,
+    };
     const eventsPerSec = N / ((s.lastReceivedAt - s.firstReceivedAt) / 1000);
     log(`bridge: ${Math.round(eventsPerSec)} events/s (${N} ${TRANSACTIONAL ? 'transactional sends' : 'entries'})`);
 
@@ -262,6 +268,8 @@ async function main(): Promise<void> {
         // Its CPU milliseconds until then (start-up), outside the per-event figure above.
         bridgeStartupMs: Math.round(atFirst.cpuMs),
         emulators: Math.round((cpu.emulators * 1000) / N),
+        // Postgres: the database server's CPU over the same phase (store.ts, postgresCpuMs).
+        ...(cpu.database === undefined ? {} : { database: Math.round((cpu.database * 1000) / N) }),
         rawSubscriber: Math.round((rawCpu.subscriber * 1000) / N),
         rawEmulator: Math.round((rawCpu.emulator * 1000) / N),
         floor: Math.round((floorCpu.floor * 1000) / N),

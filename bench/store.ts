@@ -4,6 +4,7 @@
  * dropped afterwards).
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 
@@ -12,6 +13,8 @@ export interface BenchStore {
   config: Record<string, unknown>;
   env: Record<string, string>;
   cleanup(): Promise<void>;
+  /** The database server's CPU ms so far, when it runs on this machine (Postgres); see serverCpuMs. */
+  serverCpuMs?(): number | undefined;
 }
 
 /** Prepares the store named by `--store`. */
@@ -20,9 +23,11 @@ export function benchStore(kind: string, dir: string): BenchStore {
   if (kind !== 'postgres') throw new Error(`--store must be sqlite or postgres, not ${JSON.stringify(kind)}`);
   const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const schema = `bench_${randomBytes(5).toString('hex')}`;
+  const local = /@(127\.0\.0\.1|localhost)[:/]/.test(url);
   return {
     config: { kind: 'postgres', url: { env: 'DATABASE_URL' }, schema },
     env: { DATABASE_URL: url },
+    ...(local ? { serverCpuMs: postgresCpuMs } : {}),
     async cleanup() {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -33,4 +38,35 @@ export function benchStore(kind: string, dir: string): BenchStore {
       }
     },
   };
+}
+
+/**
+ * The CPU ms of the PostgreSQL server on this machine: its processes' own (backends, WAL
+ * writer, checkpointer, autovacuum) plus what its postmaster collected from the children that
+ * have exited (autovacuum workers come and go), so a difference of two readings is the server's
+ * work in between, whichever database it was for. Undefined when no process is visible.
+ */
+export function postgresCpuMs(): number | undefined {
+  const procs: { pid: string; ppid: string; fields: string[] }[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone since the listing
+    }
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+    // Fields after the command name: state, ppid, ..., utime (11), stime (12), cutime (13), cstime (14), in 10 ms ticks.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    procs.push({ pid, ppid: fields[1]!, fields });
+  }
+  if (procs.length === 0) return undefined;
+  const pids = new Set(procs.map((p) => p.pid));
+  let ticks = 0;
+  for (const { ppid, fields } of procs) {
+    ticks += Number(fields[11]) + Number(fields[12]);
+    if (!pids.has(ppid)) ticks += Number(fields[13]) + Number(fields[14]);
+  }
+  return ticks * 10;
 }
