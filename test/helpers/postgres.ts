@@ -55,21 +55,24 @@ interface PlanNode {
 
 /**
  * Index and table rows the store's claim reads from `actions` (its scans of alias `a`) when it
- * takes up to `limit` actions in `schema`: EXPLAIN ANALYZE in a transaction rolled back, so
- * nothing is claimed. Rows a scan returned in each of its loops, plus those its filter dropped.
+ * takes up to `limit` actions in `schema`: see rowsRead.
  */
-export async function claimRowsRead(schema: string, limit: number): Promise<number> {
+export function claimRowsRead(schema: string, limit: number): Promise<number> {
+  return rowsRead(schema, CLAIM, [Date.now(), limit, 'explain', 30_000]);
+}
+
+/**
+ * Index and table rows a statement of the store reads from `actions` (its scans of alias `a`)
+ * in `schema`: EXPLAIN ANALYZE in a transaction rolled back, so nothing changes. Rows a scan
+ * returned in each of its loops, plus those its filter dropped.
+ */
+export async function rowsRead(schema: string, sql: string, params: unknown[]): Promise<number> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema} -c enable_bitmapscan=off` });
   await client.connect();
   let plan: PlanNode;
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM}`, [
-      Date.now(),
-      limit,
-      'explain',
-      30_000,
-    ]);
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
     plan = rows[0]!['QUERY PLAN'][0].Plan;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
