@@ -7,7 +7,7 @@ import { compileRoutes } from '../src/route/routes.ts';
 import { builtinMappers, defaultMapperDirs, loadMapper, loadMappers, MAPPERS_DIR, type MapperRegistry } from '../src/route/mapper-loader.ts';
 import { normalize } from '../src/normalize/events.ts';
 import { parseConfig } from '../src/config/load.ts';
-import { idempotencyKey } from '../src/normalize/idempotency.ts';
+import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE } from '../src/normalize/idempotency.ts';
 import { ConfigError, Code } from '../src/core/errors.ts';
 import type { BridgeConfig } from '../src/config/schema.ts';
 import type { JourneyEntryPayload, NormalizedEvent, RawEvent } from '../src/core/model.ts';
@@ -260,6 +260,27 @@ describe('idempotency keys', () => {
     // base64url(sha256("v2\n/data/ContactChangeEvent\nt:tx-1:1\n0035g00000XyZabAAF\ncontact-welcome")), checked with openssl.
     expect(idempotencyKey(base, 'contact-welcome')).toBe('19ab0a2077bXacBEjs6s9hPXwt2O54Q14HXDHf4LHk7');
     expect(idempotencyKey({ ...base, commitTimestamp: undefined }, 'contact-welcome')).toBe('00000000000XacBEjs6s9hPXwt2O54Q14HXDHf4LHk7');
+  });
+
+  it('keep their pinned values for every identity form, action index and time (stored keys must match after any rewrite)', () => {
+    const pe = { channel: '/event/MC_Journey_Entry__e', replayId: '2', kind: 'platform' as const, recordId: CONTACT };
+    // Index 1: base64url(sha256("v2\n/data/ContactChangeEvent\nt:tx-1:1\n0035g00000XyZabAAF\ncontact-welcome\n1")), checked with openssl.
+    expect(idempotencyKey(base, 'contact-welcome', 1)).toBe('19ab0a2077bpovV6Y2cZDd4yq3QrWuEQ4F3rRSHCIMF');
+    expect(idempotencyKey(base, 'contact-welcome', 12)).toBe('19ab0a2077bCjTzzrGr2E9wwKJYCgwsVuqjp_7JTnp5');
+    expect(idempotencyKey({ ...base, sequenceNumber: undefined }, 'r')).toBe('19ab0a2077bdnZcWuMWWtuvYrsulj7z2PB01Yw_gCe9');
+    expect(idempotencyKey({ ...base, transactionKey: undefined }, 'r')).toBe('19ab0a2077bZg9zHuCaXTwxIAjs5pfF-BY7iAOCfrFn');
+    expect(idempotencyKey({ ...base, recordId: '' }, NORMALIZE_ROUTE)).toBe('19ab0a2077byNR5PT653M8LXOwXurRmxzkGIRdc3yuU');
+    expect(idempotencyKey({ ...pe, eventUuid: '2ec0e371-1395-457f-9275-be1b527a72f7', publishedAt: 1763900000123 }, 'r')).toBe(
+      '19ab0a2077bHd8vuEAzixqIThDivzGwiC2OyyehOm4f',
+    );
+    expect(idempotencyKey(pe, 'r')).toBe('000000000003eBwBeEmyvLVs1isf97XwRmpynxzjBnR');
+    // A time past the 11 hex digits is left out (0), not cut.
+    expect(idempotencyKey({ ...base, commitTimestamp: 2 ** 60 }, 'r')).toBe('000000000009XY5rajSZndBy-3yTtgPN117nuWd-fRt');
+    // Keys of one time share the prefix, another time gets its own (a cached prefix must follow the time).
+    expect(idempotencyKey({ ...base, commitTimestamp: 1763900000124 }, 'contact-welcome')).toBe('19ab0a2077cXacBEjs6s9hPXwt2O54Q14HXDHf4LHk7');
+    expect(idempotencyKey(base, 'contact-welcome')).toBe('19ab0a2077bXacBEjs6s9hPXwt2O54Q14HXDHf4LHk7');
+    expect(correlationIdOf('/data/ContactChangeEvent', '123456', CONTACT)).toBe('6173ab5305487028');
+    expect(correlationIdOf('/event/MC_Journey_Entry__e', '2', CONTACT, 'u-1')).toBe('ec9ba5afbb238590');
   });
 
   it('sort by the time the event happened, so the stores add new keys at the end of their index', () => {
