@@ -51,11 +51,11 @@ interface Plan {
   event: NormalizedEvent;
   skip: boolean;
   /** Fields fetched for it (merged under the event's own). */
-  fetched?: Record<string, unknown>;
+  fetched: Record<string, unknown> | undefined;
   /** Dead letters replacing the listed routes' actions. */
-  refused?: Map<string, { code: string; reason: string }>;
+  refused: Map<string, { code: string; reason: string }> | undefined;
   /** GAP_OVERFLOW or wildcard: resync this object since this time instead. */
-  resyncSince?: number;
+  resyncSince: number | undefined;
 }
 
 /** Fields to fetch for one plan's record: `wanted` undefined means every field of the object. */
@@ -66,17 +66,30 @@ interface FetchRequest {
   gap: boolean;
 }
 
-interface Item {
-  raw: RawEvent;
+/**
+ * A batch as planned: every message's plans and early dead letters (made before routing) in
+ * flat lists, message `i` owning `plans[planEnds[i - 1] .. planEnds[i])` and likewise for
+ * `early`, instead of two arrays and a holder object per message.
+ */
+interface Planned {
   plans: Plan[];
-  deadLetters: NewDeadLetter[];
+  planEnds: number[];
+  early: NewDeadLetter[];
+  earlyEnds: number[];
 }
+
+const NOTHING_MISSING: readonly string[] = Object.freeze([]);
 
 /** Origins look like `com/salesforce/api/soap/62.0;client=SomeApp`. */
 function clientOf(changeOrigin: string | undefined): string | undefined {
   if (!changeOrigin) return undefined;
   const m = /(?:^|;)\s*client=([^;]*)/.exec(changeOrigin);
   return m ? m[1]!.trim() : undefined;
+}
+
+function allKnown(fields: readonly string[], known: ReadonlySet<string>): boolean {
+  for (let i = 0; i < fields.length; i++) if (!known.has(fields[i]!)) return false;
+  return true;
 }
 
 /** Builds the enriching planner. */
@@ -86,6 +99,19 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
   const router = compileRoutes(config, deps.mappers);
   const ignored = new Set(config.salesforce.ignoreChangeOrigins);
   const seen = new Map(deps.marks);
+  const events: NormalizedEvent[] = []; // scratch, reused: filled and emptied without an await between
+  // The last origin and its client: a stream's events mostly share one origin text.
+  let lastOrigin: string | undefined;
+  let lastClient: string | undefined;
+  /** True when `changeOrigin` names a client whose changes are not ours to forward. */
+  const isIgnoredOrigin = (changeOrigin: string | undefined): boolean => {
+    if (ignored.size === 0 || !changeOrigin) return false;
+    if (changeOrigin !== lastOrigin) {
+      lastOrigin = changeOrigin;
+      lastClient = clientOf(changeOrigin);
+    }
+    return lastClient !== undefined && ignored.has(lastClient);
+  };
 
   const refuse = (plan: Plan, routes: readonly RouteConfig[], code: string, reason: (r: RouteConfig) => string): void => {
     plan.refused ??= new Map();
@@ -132,10 +158,11 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     const wanted: FetchRequest[] = [];
     const ids: string[] = [];
     const fields = new Set<string>();
-    for (const q of list) {
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
       const e = q.plan.event;
       let want = q.wanted ?? [...known];
-      if (!want.every((f) => known.has(f))) {
+      if (!allKnown(want, known)) {
         const unknown = want.filter((f) => !known.has(f));
         for (const r of q.routes) {
           const bad = (unionNeeds([r]) ?? []).filter((f) => unknown.includes(f) && !Object.hasOwn(e.fields, f));
@@ -154,7 +181,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       if (want.length === 0) continue;
       wanted.push(q);
       ids.push(e.recordId);
-      for (const f of want) fields.add(f);
+      for (let f = 0; f < want.length; f++) fields.add(want[f]!);
     }
     if (wanted.length === 0) return;
     let found: Map<string, Record<string, unknown>>;
@@ -166,7 +193,8 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     }
     let enriched = 0;
     let gaps = 0;
-    for (const { plan: p, routes, gap } of wanted) {
+    for (let i = 0; i < wanted.length; i++) {
+      const { plan: p, routes, gap } = wanted[i]!;
       const e = p.event;
       const record = found.get(e.recordId);
       if (!record) {
@@ -187,26 +215,53 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     if (enriched > 0) telemetry.enriched(enriched);
   };
 
-  /** Fields an UPDATE selected by `routes` needs (memoized for the common single route). */
+  /**
+   * Fields an UPDATE selected by `routes` needs, memoized per list: the router hands out one
+   * shared list per combination of routes, so this is a lookup per event.
+   */
   const updateNeeds = (routes: readonly RouteConfig[]): readonly string[] => {
-    if (routes.length !== 1) return unionNeeds(routes.filter((r) => r.enrich.length > 0 || r.mapping !== undefined)) ?? [];
-    const r = routes[0]!;
-    let needs = updateNeedsOf.get(r);
+    let needs = updateNeedsOf.get(routes);
     if (needs === undefined) {
-      needs = unionNeeds(r.enrich.length > 0 || r.mapping !== undefined ? [r] : []) ?? [];
-      updateNeedsOf.set(r, needs);
+      needs = unionNeeds(routes.filter((r) => r.enrich.length > 0 || r.mapping !== undefined)) ?? [];
+      updateNeedsOf.set(routes, needs);
     }
     return needs;
   };
-  const updateNeedsOf = new WeakMap<RouteConfig, readonly string[]>();
+  const updateNeedsOf = new WeakMap<readonly RouteConfig[], readonly string[]>();
 
-  const plan = (item: Item, e: NormalizedEvent, requests: FetchRequest[]): Plan => {
-    const p: Plan = { event: e, skip: false };
+  /**
+   * The fields of `needs` an event lacks, in `needs`' order: `needs` itself when it lacks all of
+   * them, else one list built once per combination (no array per event).
+   */
+  const missingOf = (needs: readonly string[], fields: Readonly<Record<string, unknown>>): readonly string[] => {
+    if (needs.length > 30) return needs.filter((f) => !Object.hasOwn(fields, f));
+    let mask = 0;
+    let count = 0;
+    for (let i = 0; i < needs.length; i++) {
+      if (!Object.hasOwn(fields, needs[i]!)) {
+        mask |= 1 << i;
+        count++;
+      }
+    }
+    if (count === 0) return NOTHING_MISSING;
+    if (count === needs.length) return needs;
+    let lists = missingLists.get(needs);
+    if (lists === undefined) missingLists.set(needs, (lists = new Map()));
+    let list = lists.get(mask);
+    if (list === undefined) {
+      list = Object.freeze(needs.filter((_, i) => (mask & (1 << i)) !== 0));
+      lists.set(mask, list);
+    }
+    return list;
+  };
+  const missingLists = new WeakMap<readonly string[], Map<number, readonly string[]>>();
+
+  const plan = (e: NormalizedEvent, requests: FetchRequest[]): Plan => {
+    const p: Plan = { event: e, skip: false, fetched: undefined, refused: undefined, resyncSince: undefined };
     if (e.kind !== 'change') return p;
     const before = seen.get(e.channel);
     if (e.commitTimestamp !== undefined && (before === undefined || e.commitTimestamp > before)) seen.set(e.channel, e.commitTimestamp);
-    const origin = clientOf(e.changeOrigin);
-    if (origin !== undefined && ignored.has(origin)) {
+    if (isIgnoredOrigin(e.changeOrigin)) {
       p.skip = true;
       telemetry.skippedOwnChange(e);
       return p;
@@ -220,7 +275,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     if (gap) {
       if (routes.length > 0 && e.changeType !== 'GAP_DELETE') requests.push({ plan: p, routes, wanted: unionNeeds(routes), gap: true });
     } else if (e.changeType === 'UPDATE' && routes.length > 0) {
-      const missing = updateNeeds(routes).filter((f) => !Object.hasOwn(e.fields, f));
+      const missing = missingOf(updateNeeds(routes), e.fields);
       // A cached copy serves the event as the stream stands here, before later events of
       // the batch are merged into it; only a record not cached is fetched.
       if (missing.length > 0) {
@@ -236,7 +291,6 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     // of the record would be enriched with the value this one replaced).
     if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.entityName, e.recordId, undefined);
     else if (!gap) fetcher.remember(e.entityName, e.recordId, e.fields);
-    void item;
     return p;
   };
 
@@ -244,54 +298,71 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
    * After a fetch: a fresh copy is newer than the batch's events, but it holds only the fields
    * asked for. What the events said of the others is added to it, the latest event first.
    */
-  const fillFetched = (items: readonly Item[], requests: readonly FetchRequest[]): void => {
+  const fillFetched = (plans: readonly Plan[], requests: readonly FetchRequest[]): void => {
     const fetched = new Set<string>();
-    for (const q of requests) if (!q.gap && q.plan.fetched !== undefined) fetched.add(q.plan.event.recordId);
+    for (let i = 0; i < requests.length; i++) {
+      const q = requests[i]!;
+      if (!q.gap && q.plan.fetched !== undefined) fetched.add(q.plan.event.recordId);
+    }
     if (fetched.size === 0) return;
-    for (let i = items.length - 1; i >= 0; i--) {
-      const plans = items[i]!.plans;
-      for (let j = plans.length - 1; j >= 0; j--) {
-        const e = plans[j]!.event;
-        if (e.kind === 'change' && fetched.has(e.recordId) && !e.changeType.startsWith('GAP_') && e.changeType !== 'DELETE') {
-          fetcher.remember(e.entityName, e.recordId, e.fields, true);
-        }
+    for (let j = plans.length - 1; j >= 0; j--) {
+      const e = plans[j]!.event;
+      if (e.kind === 'change' && fetched.has(e.recordId) && !e.changeType.startsWith('GAP_') && e.changeType !== 'DELETE') {
+        fetcher.remember(e.entityName, e.recordId, e.fields, true);
       }
     }
   };
 
-  const planner = async (batch: readonly RawEvent[], stage?: Parameters<Planner>[1]): Promise<PlannedBatch> => {
-    const items: Item[] = [];
-    const requests: FetchRequest[] = [];
-    for (const raw of batch) {
-      const item: Item = { raw, plans: [], deadLetters: [] };
-      items.push(item);
+  /** Normalizes and plans every message of `batch`, in order; fetch requests go to `requests`. */
+  const planAll = (batch: readonly RawEvent[], requests: FetchRequest[]): Planned => {
+    const planned: Planned = { plans: [], planEnds: [], early: [], earlyEnds: [] };
+    const { plans, early } = planned;
+    for (let b = 0; b < batch.length; b++) {
+      const raw = batch[b]!;
       const channel = channels.get(raw.channel);
       if (channel === undefined) {
-        item.deadLetters.push(rawDeadLetter(raw, Code.UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
-        continue;
+        early.push(rawDeadLetter(raw, Code.UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
+      } else {
+        const plansBefore = plans.length;
+        const earlyBefore = early.length;
+        events.length = 0;
+        try {
+          normalizeInto(raw, channel, events, early);
+          for (let e = 0; e < events.length; e++) plans.push(plan(events[e]!, requests));
+        } catch (err) {
+          plans.length = plansBefore;
+          early.length = earlyBefore;
+          early.push(rawDeadLetter(raw, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
+        }
       }
-      const events: NormalizedEvent[] = [];
-      try {
-        normalizeInto(raw, channel, events, item.deadLetters);
-        for (const e of events) item.plans.push(plan(item, e, requests));
-      } catch (err) {
-        item.plans = [];
-        item.deadLetters = [rawDeadLetter(raw, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`)];
-      }
+      planned.planEnds.push(plans.length);
+      planned.earlyEnds.push(early.length);
     }
+    events.length = 0;
+    return planned;
+  };
+
+  const planner = async (batch: readonly RawEvent[], stage?: Parameters<Planner>[1]): Promise<PlannedBatch> => {
+    const requests: FetchRequest[] = [];
+    const { plans, planEnds, early, earlyEnds } = planAll(batch, requests);
     if (requests.length > 0) {
       await fetchAll(requests); // settles its failures into the plans
-      fillFetched(items, requests);
+      fillFetched(plans, requests);
     }
 
     const actions: NewAction[] = [];
     const deadLetters: NewDeadLetter[] = [];
-    for (const item of items) {
+    let planFrom = 0;
+    let earlyFrom = 0;
+    for (let i = 0; i < batch.length; i++) {
       const actionsBefore = actions.length;
       const deadBefore = deadLetters.length;
+      const planTo = planEnds[i]!;
+      const earlyTo = earlyEnds[i]!;
       try {
-        for (const d of item.deadLetters) deadLetters.push(d);
-        for (const p of item.plans) {
+        for (let d = earlyFrom; d < earlyTo; d++) deadLetters.push(early[d]!);
+        for (let j = planFrom; j < planTo; j++) {
+          const p = plans[j]!;
           if (p.skip) continue;
           if (p.resyncSince !== undefined) {
             await resyncFor(p.event, p.resyncSince, stage, deadLetters);
@@ -303,8 +374,10 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
         // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
         actions.length = actionsBefore;
         deadLetters.length = deadBefore;
-        deadLetters.push(rawDeadLetter(item.raw, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
+        deadLetters.push(rawDeadLetter(batch[i]!, Code.PLAN_FAILED, `planning failed: ${(err as Error)?.message ?? String(err)}`));
       }
+      planFrom = planTo;
+      earlyFrom = earlyTo;
     }
     return { actions, deadLetters };
   };

@@ -37,8 +37,12 @@ export interface Router {
   route(event: NormalizedEvent): RouteResult;
   /** `route`, appending to the caller's arrays. */
   routeInto(event: NormalizedEvent, actions: NewAction[], deadLetters: NewDeadLetter[]): void;
-  /** The routes that would map `event` (the enrichment stage asks before fetching fields). */
-  selects(event: NormalizedEvent): RouteConfig[];
+  /**
+   * The routes that would map `event` (the enrichment stage asks before fetching fields): one
+   * shared, frozen list per combination of a channel's routes, so the same list comes back for
+   * every event that selects the same routes.
+   */
+  selects(event: NormalizedEvent): readonly RouteConfig[];
 }
 
 interface CompiledRoute {
@@ -54,6 +58,12 @@ interface CompiledRoute {
 }
 
 const GAP_TWINS = new Set(['CREATE', 'UPDATE', 'DELETE', 'UNDELETE']);
+
+/** What `selects` returns when no route matches. */
+const NO_ROUTES: readonly RouteConfig[] = Object.freeze([]);
+
+/** Routes of one channel, as many as a selection bit mask can name. */
+const MAX_MASKED_ROUTES = 30;
 
 function compileRoute(route: RouteConfig, index: number, mappers: MapperRegistry): CompiledRoute {
   const mapperName = route.mapper ?? declarativeMapperOf(route);
@@ -281,18 +291,29 @@ export function compileRoutes(config: Pick<BridgeConfig, 'routes'>, mappers: Map
     }
   };
 
-  const selects = (event: NormalizedEvent): RouteConfig[] => {
-    const out: RouteConfig[] = [];
+  const selected = (route: CompiledRoute, event: NormalizedEvent, isChange: boolean): boolean => {
+    if (isChange && route.entities !== undefined && !route.entities.has(event.entityName)) return false;
+    if (isChange && route.changeTypes !== undefined && !route.changeTypes.has(event.changeType)) return false;
+    return changedFieldsMatch(route, event);
+  };
+  // Per channel's route list: the selected routes by bit mask (bit r: the channel's route r).
+  const selections = new Map<readonly CompiledRoute[], Map<number, readonly RouteConfig[]>>();
+  const selects = (event: NormalizedEvent): readonly RouteConfig[] => {
     const routes = byChannel.get(event.channel);
-    if (routes === undefined || event.recordId === '') return out;
+    if (routes === undefined || event.recordId === '') return NO_ROUTES;
     const isChange = event.kind === 'change';
-    for (const route of routes) {
-      if (isChange && route.entities !== undefined && !route.entities.has(event.entityName)) continue;
-      if (isChange && route.changeTypes !== undefined && !route.changeTypes.has(event.changeType)) continue;
-      if (!changedFieldsMatch(route, event)) continue;
-      out.push(route.config);
+    if (routes.length > MAX_MASKED_ROUTES) return routes.filter((route) => selected(route, event, isChange)).map((route) => route.config);
+    let mask = 0;
+    for (let r = 0; r < routes.length; r++) if (selected(routes[r]!, event, isChange)) mask |= 1 << r;
+    if (mask === 0) return NO_ROUTES;
+    let lists = selections.get(routes);
+    if (lists === undefined) selections.set(routes, (lists = new Map()));
+    let list = lists.get(mask);
+    if (list === undefined) {
+      list = Object.freeze(routes.filter((_, r) => (mask & (1 << r)) !== 0).map((route) => route.config));
+      lists.set(mask, list);
     }
-    return out;
+    return list;
   };
 
   return {
