@@ -4,7 +4,9 @@
  *
  * Requests for one object made in the same event-loop turn are coalesced into one set of
  * `SELECT … WHERE Id IN (…)` queries of at most `idsPerQuery` IDs; fetched records are kept in
- * a short-lived LRU cache, so a burst of updates to one record costs one query. Describe
+ * a short-lived LRU cache, so a burst of updates to one record costs one query. The cache is
+ * keyed by the 18-character record ID alone: an ID is unique in its org and its key prefix
+ * names its object, so no key string is built per lookup. Describe
  * results are kept for the process's life (fields do not change under a running bridge, and
  * a deploy that adds one is followed by a restart). Transient failures are retried with
  * backoff; what still fails becomes a `FetchError` the stage turns into dead letters.
@@ -150,9 +152,9 @@ export class RecordFetcher {
   }
 
   /** The cached copy of a record when it holds every one of `fields`; never a query. */
-  cachedCopy(entity: string, id: string, fields: readonly string[]): Record<string, unknown> | undefined {
-    const cached = this.#cache?.peek(`${entity}:${id}`);
-    return cached !== undefined && fields.every((f) => Object.hasOwn(cached, f)) ? cached : undefined;
+  cachedCopy(_entity: string, id: string, fields: readonly string[]): Record<string, unknown> | undefined {
+    const cached = this.#cache?.peek(id);
+    return cached !== undefined && hasAll(cached, fields) ? cached : undefined;
   }
 
   /**
@@ -162,16 +164,15 @@ export class RecordFetcher {
    * `onlyMissing`, only fields the copy lacks are added (a fresh fetch is newer than the event).
    * Cached copies are replaced, never changed, so a copy handed out stays as it was.
    */
-  remember(entity: string, id: string, fields: Readonly<Record<string, unknown>> | undefined, onlyMissing = false): void {
+  remember(_entity: string, id: string, fields: Readonly<Record<string, unknown>> | undefined, onlyMissing = false): void {
     const cache = this.#cache;
     if (cache === undefined) return;
-    const key = `${entity}:${id}`;
     if (fields === undefined) {
-      cache.delete(key);
+      cache.delete(id);
       return;
     }
-    const cached = cache.peek(key);
-    if (cached !== undefined) cache.set(key, onlyMissing ? { ...fields, ...cached } : { ...cached, ...fields }, { noUpdateTTL: true });
+    const cached = cache.peek(id);
+    if (cached !== undefined) cache.set(id, onlyMissing ? { ...fields, ...cached } : { ...cached, ...fields }, { noUpdateTTL: true });
   }
 
   /**
@@ -201,6 +202,11 @@ export class RecordFetcher {
     for (const [entity, p] of work) {
       this.#load(entity, p).then(
         (found) => {
+          // One waiter asked for every ID: what was found is its answer as it stands.
+          if (p.waiters.length === 1) {
+            p.waiters[0]!.resolve(found);
+            return;
+          }
           for (const w of p.waiters) {
             const out = new Map<string, Record<string, unknown>>();
             for (const id of w.ids) {
@@ -222,8 +228,8 @@ export class RecordFetcher {
     const found = new Map<string, Record<string, unknown>>();
     const missing: string[] = [];
     for (const id of p.ids) {
-      const cached = this.#cache?.get(`${entity}:${id}`);
-      if (cached && fields.every((f) => Object.hasOwn(cached, f))) found.set(id, cached);
+      const cached = this.#cache?.get(id);
+      if (cached && hasAll(cached, fields)) found.set(id, cached);
       else missing.push(id);
     }
     const head = `SELECT ${fields.join(', ')} FROM ${entity} WHERE Id IN (`;
@@ -248,10 +254,10 @@ export class RecordFetcher {
           for (const r of page.records) {
             const record = plain(r);
             const id = String(record.Id ?? '');
-            const key = `${entity}:${id}`;
             // Merge with what is cached: another route may have asked for other fields.
-            const merged = { ...this.#cache?.get(key), ...record };
-            this.#cache?.set(key, merged);
+            const cached = this.#cache?.get(id);
+            const merged = cached === undefined ? record : { ...cached, ...record };
+            this.#cache?.set(id, merged);
             found.set(id, merged);
           }
           if (page.done || !page.nextRecordsUrl) break;
@@ -295,6 +301,11 @@ export class RecordFetcher {
 /** Salesforce's `errorCode` of a failed REST call (jsforce puts it in `errorCode` or `code`). */
 function salesforceCodeOf(err: unknown): string {
   return String((err as { errorCode?: unknown }).errorCode ?? (err as { code?: unknown }).code ?? (err as Error).name ?? 'ERROR');
+}
+
+function hasAll(record: Record<string, unknown>, fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i++) if (!Object.hasOwn(record, fields[i]!)) return false;
+  return true;
 }
 
 /** A SOQL record without jsforce's `attributes`. */
