@@ -18,7 +18,16 @@
  * resync is visible and nothing vanishes.
  */
 import { ConfigError, showValue, Code } from '../core/errors.ts';
-import { ACTION_TARGETS, type MappedAction, type NewAction, type NewDeadLetter, type NormalizedEvent } from '../core/model.ts';
+import {
+  ACTION_TARGETS,
+  type DataExtensionRowPayload,
+  type JourneyEntryPayload,
+  type MappedAction,
+  type NewAction,
+  type NewDeadLetter,
+  type NormalizedEvent,
+  type SendPayload,
+} from '../core/model.ts';
 import { tryTo18 } from '../normalize/ids.ts';
 import { idempotencyKey } from '../normalize/idempotency.ts';
 import { splitDotted } from '../normalize/compound.ts';
@@ -109,16 +118,35 @@ function changedFieldsMatch(route: CompiledRoute, event: NormalizedEvent): boole
   return false;
 }
 
+// Records are object literals whole, one with and one without adminCorrelationId (absent, not
+// undefined, when the event has none): a spread of `{}` in the middle of a literal builds the
+// empty object and grows the record's properties one by one, per event.
+
 function deadLetter(event: NormalizedEvent, route: string, code: string, reason: string, index = 0): NewDeadLetter {
+  const idempotencyKeyOf = idempotencyKey(event, route, index);
+  if (event.adminCorrelationId === undefined) {
+    return {
+      idempotencyKey: idempotencyKeyOf,
+      channel: event.channel,
+      replayId: event.replayId,
+      route,
+      recordId: event.recordId,
+      contactKey: event.contactKey,
+      correlationId: event.correlationId,
+      code,
+      reason,
+      source: event,
+    };
+  }
   return {
-    idempotencyKey: idempotencyKey(event, route, index),
+    idempotencyKey: idempotencyKeyOf,
     channel: event.channel,
     replayId: event.replayId,
     route,
     recordId: event.recordId,
     contactKey: event.contactKey,
     correlationId: event.correlationId,
-    ...(event.adminCorrelationId !== undefined ? { adminCorrelationId: event.adminCorrelationId } : {}),
+    adminCorrelationId: event.adminCorrelationId,
     code,
     reason,
     source: event,
@@ -175,15 +203,20 @@ function rowProblem(payload: Record<string, unknown>): string | undefined {
 
 /** Actions of one target, definition key and MID go out together. */
 export function batchKeyOf(action: MappedAction): string {
+  return batchKeyFor(action.target, action.payload);
+}
+
+/** `batchKeyOf` of an action with this target and payload (no action object built to ask). */
+function batchKeyFor(target: MappedAction['target'], payload: MappedAction['payload']): string {
   const key =
-    action.target === 'journey'
-      ? action.payload.eventDefinitionKey
-      : action.target === 'dataExtension'
-        ? action.payload.key
-        : action.target === 'contactDelete'
+    target === 'journey'
+      ? (payload as JourneyEntryPayload).eventDefinitionKey
+      : target === 'dataExtension'
+        ? (payload as DataExtensionRowPayload).key
+        : target === 'contactDelete'
           ? 'contactDelete'
-          : action.payload.definitionKey;
-  return action.payload.mid === undefined ? key : `${key}\u0000${action.payload.mid}`;
+          : (payload as SendPayload).definitionKey;
+  return payload.mid === undefined ? key : `${key}\u0000${payload.mid}`;
 }
 
 function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewAction[], deadLetters: NewDeadLetter[]): void {
@@ -235,23 +268,42 @@ function mapInto(route: CompiledRoute, event: NormalizedEvent, actions: NewActio
     // The route's business unit applies unless the mapper chose one.
     const mid = route.config.target.mid;
     if (mid !== undefined && payload.mid === undefined) payload = { ...payload, mid };
-    const mapped = { ...action, payload } as MappedAction;
-    actions.push({
-      idempotencyKey: idempotencyKey(event, route.name, i),
-      route: route.name,
-      target: action.target,
-      mode: action.mode,
-      batchKey: batchKeyOf(mapped),
-      payload,
-      correlationId: event.correlationId,
-      ...(event.adminCorrelationId !== undefined ? { adminCorrelationId: event.adminCorrelationId } : {}),
-      channel: event.channel,
-      replayId: event.replayId,
-      recordId: event.recordId,
-      contactKey: payload.contactKey,
-      receivedAt: event.receivedAt,
-      changeType: event.changeType,
-    });
+    const key = idempotencyKey(event, route.name, i);
+    const batchKey = batchKeyFor(action.target, payload);
+    actions.push(
+      event.adminCorrelationId === undefined
+        ? {
+            idempotencyKey: key,
+            route: route.name,
+            target: action.target,
+            mode: action.mode,
+            batchKey,
+            payload,
+            correlationId: event.correlationId,
+            channel: event.channel,
+            replayId: event.replayId,
+            recordId: event.recordId,
+            contactKey: payload.contactKey,
+            receivedAt: event.receivedAt,
+            changeType: event.changeType,
+          }
+        : {
+            idempotencyKey: key,
+            route: route.name,
+            target: action.target,
+            mode: action.mode,
+            batchKey,
+            payload,
+            correlationId: event.correlationId,
+            adminCorrelationId: event.adminCorrelationId,
+            channel: event.channel,
+            replayId: event.replayId,
+            recordId: event.recordId,
+            contactKey: payload.contactKey,
+            receivedAt: event.receivedAt,
+            changeType: event.changeType,
+          },
+    );
   }
 }
 
