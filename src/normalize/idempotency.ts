@@ -49,10 +49,19 @@ export interface KeySource {
 /** Largest time the 11 hex digits hold (year 2527). */
 const MAX_KEY_TIME = 16 ** 11 - 1;
 
+// The last time prefix made: the events of a batch mostly share their commit time (a
+// transaction's events do; so do the keys of one event's routes and actions).
+let lastTime = 0;
+let lastPrefix = '00000000000';
+
 function timePrefix(source: KeySource): string {
   const t = source.commitTimestamp ?? source.publishedAt ?? 0;
   const ms = Number.isSafeInteger(t) && t > 0 && t <= MAX_KEY_TIME ? t : 0;
-  return ms.toString(16).padStart(11, '0');
+  if (ms !== lastTime) {
+    lastTime = ms;
+    lastPrefix = ms.toString(16).padStart(11, '0');
+  }
+  return lastPrefix;
 }
 
 /**
@@ -82,11 +91,30 @@ export function publishedAtOf(created: unknown): number | undefined {
 /** Route name used in keys of dead letters made before any route was chosen. */
 export const NORMALIZE_ROUTE = '(normalize)';
 
-function identityOf(source: KeySource): string {
-  if (source.kind === 'platform') {
-    return source.eventUuid ? `u:${source.eventUuid}` : `r:${source.replayId}`;
+/**
+ * The hash input's parts, joined into one flat string: a template literal of this many parts
+ * builds a chain of intermediate strings per key, and hashing flattens it into one more.
+ * Slots: 'v2\n', channel, '\n', identity tag, identity, ':' or '', sequence, '\n', recordId,
+ * '\n', route, '\n' or '', index. Reused: the key is made synchronously.
+ */
+const keyParts: (string | number)[] = ['v2\n', '', '\n', '', '', '', '', '\n', '', '\n', '', '', ''];
+
+/** `identity` (see the file comment) into slots 3–6 of `keyParts`. */
+function identityInto(source: KeySource): void {
+  keyParts[5] = '';
+  keyParts[6] = '';
+  if (source.kind === 'platform' ? !source.eventUuid : !source.transactionKey) {
+    keyParts[3] = 'r:';
+    keyParts[4] = source.replayId;
+  } else if (source.kind === 'platform') {
+    keyParts[3] = 'u:';
+    keyParts[4] = source.eventUuid!;
+  } else {
+    keyParts[3] = 't:';
+    keyParts[4] = source.transactionKey!;
+    keyParts[5] = ':';
+    keyParts[6] = source.sequenceNumber ?? '';
   }
-  return source.transactionKey ? `t:${source.transactionKey}:${source.sequenceNumber ?? ''}` : `r:${source.replayId}`;
 }
 
 /**
@@ -94,8 +122,14 @@ function identityOf(source: KeySource): string {
  * is the action's position among those one mapper returned. See the file comment for the recipe.
  */
 export function idempotencyKey(source: KeySource, route: string, index = 0): string {
-  let text = `v2\n${source.channel}\n${identityOf(source)}\n${source.recordId}\n${route}`;
-  if (index !== 0) text += `\n${index}`;
+  keyParts[1] = source.channel;
+  identityInto(source);
+  keyParts[8] = source.recordId;
+  keyParts[10] = route;
+  keyParts[11] = index === 0 ? '' : '\n';
+  keyParts[12] = index === 0 ? '' : index;
+  const text = keyParts.join('');
+  keyParts[1] = keyParts[4] = keyParts[8] = keyParts[10] = ''; // hold no event's strings
   return timePrefix(source) + hash('sha256', text, 'base64url').slice(0, 32);
 }
 
@@ -107,5 +141,14 @@ export function keyTimeOf(key: string): number {
 
 /** Short deterministic correlation ID: 16 hex characters of sha256(channel, replayId, recordId, eventUuid). */
 export function correlationIdOf(channel: string, replayId: string, recordId: string, eventUuid?: string): string {
-  return hash('sha256', `${channel}\n${replayId}\n${recordId}\n${eventUuid ?? ''}`, 'hex').slice(0, 16);
+  correlationParts[0] = channel;
+  correlationParts[2] = replayId;
+  correlationParts[4] = recordId;
+  correlationParts[6] = eventUuid ?? '';
+  const text = correlationParts.join('');
+  correlationParts[0] = correlationParts[2] = correlationParts[4] = correlationParts[6] = '';
+  return hash('sha256', text, 'hex').slice(0, 16);
 }
+
+/** The correlation ID's hash input, joined flat as `keyParts` is. */
+const correlationParts: string[] = ['', '\n', '', '\n', '', '\n', ''];
