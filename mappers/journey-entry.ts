@@ -16,7 +16,7 @@ import { MappingError, Code } from '../src/core/errors.ts';
 import type { MappedAction, NormalizedEvent } from '../src/core/model.ts';
 import type { RouteConfig } from '../src/config/schema.ts';
 import { splitDotted } from '../src/normalize/compound.ts';
-import { sizeProblem } from '../src/route/mapping-checks.ts';
+import { sizeProblem, surelyFits } from '../src/route/mapping-checks.ts';
 
 interface CompiledEntry {
   name: string;
@@ -136,7 +136,7 @@ export default function journeyEntry(event: NormalizedEvent, route: RouteConfig)
   }
   const data = mappedData(event, route);
   if (data instanceof MappingError) return data;
-  const big = sizeProblem(data, { field: 'mapping.data', where: `${event.entityName} ${event.recordId}` });
+  const big = surelyFits(data) ? undefined : sizeProblem(data, { field: 'mapping.data', where: `${event.entityName} ${event.recordId}` });
   if (big) return big;
   return [
     {

@@ -9,6 +9,7 @@ import { normalize } from '../src/normalize/events.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { correlationIdOf, idempotencyKey, NORMALIZE_ROUTE } from '../src/normalize/idempotency.ts';
 import { ConfigError, Code } from '../src/core/errors.ts';
+import { sizeProblem, surelyFits } from '../src/route/mapping-checks.ts';
 import type { BridgeConfig } from '../src/config/schema.ts';
 import type { JourneyEntryPayload, NormalizedEvent, RawEvent } from '../src/core/model.ts';
 import { changeEvent, channel, platformEvent } from './helpers/cdc.ts';
@@ -322,5 +323,28 @@ describe('idempotency keys', () => {
     const first = router.route(eventOf(changeEvent())).actions[0]!;
     const again = router.route(eventOf(changeEvent({ replayId: '777' }))).actions[0]!;
     expect(again.idempotencyKey).toBe(first.idempotencyKey);
+  });
+});
+
+describe('the payload size cap', () => {
+  const ctx = { field: 'mapping.data', where: 'Contact 0035g00000XyZabAAF' };
+  const exactlyFits = (value: unknown, limit: number) => Buffer.byteLength(JSON.stringify(value)) <= limit;
+
+  it('refuses exactly what is over the limit as JSON, whatever the bound without serializing says', () => {
+    const cases: Record<string, unknown>[] = [
+      { Email: 'a@example.com', FirstName: 'Jane', LastName: 'Doe', Score: -1.2345678901234567e-308, OptedOut: true, Gone: null },
+      { Notes: '\u0001'.repeat(100) }, // each escaped as 6 bytes
+      { Notes: 'é'.repeat(300), Name: '😀'.repeat(50) }, // 2 and 4 bytes of UTF-8
+      { Nested: { a: 'x'.repeat(500) }, List: ['y'.repeat(100)] },
+      { Later: { toJSON: () => 'z'.repeat(2000) } },
+    ];
+    for (const value of cases) {
+      const json = Buffer.byteLength(JSON.stringify(value));
+      for (const limit of [json - 1, json, json + 1, 6 * json]) {
+        expect(surelyFits(value, limit) ? true : exactlyFits(value, limit)).toBe(exactlyFits(value, limit));
+        expect(sizeProblem(value, ctx, limit) === undefined).toBe(exactlyFits(value, limit));
+      }
+    }
+    expect(sizeProblem({ Notes: '\u0001'.repeat(100) }, ctx, 600)?.message).toMatch(/is 612 bytes as JSON, more than the 600 bytes/);
   });
 });

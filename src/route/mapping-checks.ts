@@ -63,8 +63,35 @@ export function jsonObjectFrom(value: unknown, ctx: FieldContext): Record<string
   return parsed as Record<string, unknown>;
 }
 
+/** Characters of the longest JSON number (`-1.2345678901234567e-308`), and then some. */
+const MAX_NUMBER_CHARS = 25;
+
+/**
+ * True when `value`'s JSON surely fits in `limit` bytes, told without serializing it: a flat
+ * plain object of text, numbers, booleans and nulls is bounded by 6 bytes per UTF-16 unit of
+ * its names and texts (an escape `\u001f` is 6, a UTF-8 character at most 3 per unit). False
+ * means "not sure": anything else (nesting, arrays, `toJSON`) is for the exact count.
+ */
+export function surelyFits(value: unknown, limit = MAX_PAYLOAD_BYTES): boolean {
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  const record = value as Record<string, unknown>;
+  let bytes = 2;
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) return false;
+    const v = record[key];
+    bytes += 6 * key.length + 4;
+    if (typeof v === 'string') bytes += 6 * v.length + 2;
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === null) bytes += MAX_NUMBER_CHARS;
+    else if (v !== undefined) return false;
+    if (bytes > limit) return false;
+  }
+  return true;
+}
+
 /** `undefined` when `value` serializes within `MAX_PAYLOAD_BYTES`, else a MappingError naming the field and size. */
 export function sizeProblem(value: unknown, ctx: FieldContext, limit = MAX_PAYLOAD_BYTES): MappingError | undefined {
+  // Serialized only when the bound cannot tell: the payload is serialized again when stored.
+  if (surelyFits(value, limit)) return undefined;
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? '');
   if (bytes <= limit) return undefined;
   return new MappingError(
