@@ -383,8 +383,14 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
   };
 
   const routePlan = (p: Plan, actions: NewAction[], deadLetters: NewDeadLetter[]): void => {
+    if (p.refused === undefined) {
+      // The event is this batch's own (normalized here, its fields object its own: fetched
+      // only for change events, whose fields normalize builds), and routing is its last use:
+      // its fields take the fetched ones under them in place of a copy of the event.
+      if (p.fetched !== undefined) p.event.fields = { ...p.fetched, ...p.event.fields };
+      return router.routeInto(p.event, actions, deadLetters);
+    }
     const event = p.fetched === undefined ? p.event : { ...p.event, fields: { ...p.fetched, ...p.event.fields } };
-    if (p.refused === undefined) return router.routeInto(event, actions, deadLetters);
     const mine: NewAction[] = [];
     const theirs: NewDeadLetter[] = [];
     router.routeInto(event, mine, theirs);
