@@ -26,8 +26,8 @@ export function createPipelineSink(deps: {
     const deadLetters = feedbackFor ? withFeedback(plan.deadLetters, feedbackFor) : plan.deadLetters;
     const result = await store.commitBatch(actions, deadLetters, checkpoints, commitMarks(batch));
     telemetry.batchCommitted(batch, result, checkpoints);
-    for (const a of actions) telemetry.actionRouted(a);
-    for (const d of deadLetters) telemetry.rejected(d);
+    for (let i = 0; i < actions.length; i++) telemetry.actionRouted(actions[i]!);
+    for (let i = 0; i < deadLetters.length; i++) telemetry.rejected(deadLetters[i]!);
     onCommitted(result.inserted);
   };
 }
@@ -64,7 +64,8 @@ function withFeedback(deadLetters: NewDeadLetter[], feedbackFor: (d: NewDeadLett
 /** The latest CDC commitTimestamp per channel in a batch (stored with the checkpoint). */
 export function commitMarks(batch: readonly RawEvent[]): Map<string, number> | undefined {
   let marks: Map<string, number> | undefined;
-  for (const raw of batch) {
+  for (let i = 0; i < batch.length; i++) {
+    const raw = batch[i]!;
     const ts = commitTimestampOf(raw.data);
     if (ts === undefined) continue;
     marks ??= new Map();

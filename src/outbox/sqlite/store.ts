@@ -243,7 +243,8 @@ class SqliteStore implements Store {
     let deadLettered = 0;
     let duplicates = 0;
     this.#transaction(() => {
-      for (const a of actions) {
+      for (let i = 0; i < actions.length; i++) {
+        const a = actions[i]!;
         const r = this.#insertAction.run(
           a.idempotencyKey,
           a.route,
@@ -264,7 +265,8 @@ class SqliteStore implements Store {
         if (r.changes > 0) fresh.push({ ...a, id: Number(r.lastInsertRowid), attempts: 0 });
         else duplicates++;
       }
-      for (const d of deadLetters) {
+      for (let i = 0; i < deadLetters.length; i++) {
+        const d = deadLetters[i]!;
         if (insertDeadLetter(this.#insertDead, d, now)) {
           deadLettered++;
           // Feedback: a dead letter of a route with feedback on settles here, at planning.
