@@ -16,7 +16,8 @@
  * "repaired": that is a suffix from another ID or an edited ID, and guessing would key the
  * change to a different record.
  *
- * The hot path (`tryTo18`) works on char codes: no regex, one string built per ID.
+ * The hot path (`tryTo18`) works on char codes: no regex, and no string built for an ID that
+ * arrives canonical (the usual 18 characters), one for a 15-character ID.
  */
 import { InputError, showValue, Code } from '../core/errors.ts';
 
@@ -43,17 +44,18 @@ function suffixValue(c: number): number {
   return -1;
 }
 
-/** The 3-character checksum of a 15-character ID (its characters are assumed valid). */
-export function checksumOf(id15: string): string {
-  let suffix = '';
-  for (let chunk = 0; chunk < 3; chunk++) {
-    let bits = 0;
-    for (let i = 0; i < 5; i++) {
-      if (isUpper(id15.charCodeAt(chunk * 5 + i))) bits |= 1 << i;
-    }
-    suffix += SUFFIX_ALPHABET[bits];
+/** The char code of checksum character `chunk` (0–2) of the ID's first 15 characters. */
+function checksumCode(id: string, chunk: number): number {
+  let bits = 0;
+  for (let i = 0; i < 5; i++) {
+    if (isUpper(id.charCodeAt(chunk * 5 + i))) bits |= 1 << i;
   }
-  return suffix;
+  return SUFFIX_ALPHABET.charCodeAt(bits);
+}
+
+/** The 3-character checksum of a 15-character ID (its characters are assumed valid; more are ignored). */
+export function checksumOf(id15: string): string {
+  return String.fromCharCode(checksumCode(id15, 0), checksumCode(id15, 1), checksumCode(id15, 2));
 }
 
 function validChars(id: string, length: number): boolean {
@@ -83,20 +85,19 @@ export function idProblem(id: unknown): string | undefined {
 export function tryTo18(id: string): string | undefined {
   if (id.length === 15) return validChars(id, 15) ? id + checksumOf(id) : undefined;
   if (id.length !== 18 || !validChars(id, 18)) return undefined;
-  const given = id.slice(0, 15);
-  const expected = checksumOf(given);
   let exact = true;
   let lowerSuffix = false;
   for (let i = 0; i < 3; i++) {
     const c = id.charCodeAt(15 + i);
     if (suffixValue(c) < 0) return undefined;
-    if (c !== expected.charCodeAt(i)) {
+    const expected = checksumCode(id, i);
+    if (c !== expected) {
       // Compare case-insensitively: only letters have two cases in the suffix alphabet.
-      if (!(isLower(c) && c - 32 === expected.charCodeAt(i))) exact = false;
+      if (!(isLower(c) && c - 32 === expected)) exact = false;
     }
     if (isLower(c)) lowerSuffix = true;
   }
-  if (exact) return lowerSuffix ? given + expected : id;
+  if (exact) return lowerSuffix ? id.slice(0, 15) + checksumOf(id) : id;
   return restoreCase(id);
 }
 
