@@ -93,21 +93,23 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
   const data = raw.data;
   const payload = isObj(data) ? data.payload : undefined;
   const header = isObj(payload) ? payload.ChangeEventHeader : undefined;
-  const fallback: KeySource = { channel: raw.channel, replayId: raw.replayId, kind: 'change', recordId: '' };
   if (!isObj(data)) {
-    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_EVENT, `data: expected an object, got ${showValue(data)}`));
+    deadLetters.push(deadLetter(raw, fallbackOf(raw), Code.MALFORMED_EVENT, `data: expected an object, got ${showValue(data)}`));
     return;
   }
   if (!isObj(payload)) {
-    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_EVENT, `data.payload: expected an object, got ${showValue(payload)}`));
+    deadLetters.push(deadLetter(raw, fallbackOf(raw), Code.MALFORMED_EVENT, `data.payload: expected an object, got ${showValue(payload)}`));
     return;
   }
   if (!isObj(header)) {
-    deadLetters.push(deadLetter(raw, fallback, Code.MALFORMED_EVENT, `data.payload.ChangeEventHeader: expected an object, got ${showValue(header)}`));
+    deadLetters.push(
+      deadLetter(raw, fallbackOf(raw), Code.MALFORMED_EVENT, `data.payload.ChangeEventHeader: expected an object, got ${showValue(header)}`),
+    );
     return;
   }
   const problem = headerProblem(header);
   if (problem !== undefined) {
+    const fallback = fallbackOf(raw);
     if (typeof header.transactionKey === 'string') fallback.transactionKey = header.transactionKey;
     if (Number.isInteger(header.sequenceNumber)) fallback.sequenceNumber = header.sequenceNumber as number;
     if (typeof header.commitTimestamp === 'number') fallback.commitTimestamp = header.commitTimestamp;
@@ -119,13 +121,13 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
   const isGap = changeType.startsWith('GAP_');
   const fields: Obj = {};
   if (!isGap) flattenInto(payload, fields);
-  const changedFields: string[] = [];
   const nulledFields: string[] = [];
   const declared = header.changedFields as string[] | undefined;
+  let changedFields: string[];
   if (declared !== undefined && declared.length > 0) {
-    collectChangedFields(declared, changedFields);
+    changedFields = changedFieldsOf(declared);
     if (!isGap) collectNulledFields(declared, payload, fields, nulledFields);
-  }
+  } else changedFields = [];
   // Pub/Sub subscribers can hand over Salesforce's own nulledFields (decoded to names): trust them too.
   const listedNulls = header.nulledFields as string[] | undefined;
   if (listedNulls !== undefined && listedNulls.length > 0 && !isGap) collectNulledFields(listedNulls, payload, fields, nulledFields);
@@ -165,7 +167,7 @@ function normalizeChange(raw: RawEvent, events: NormalizedEvent[], deadLetters: 
       const recordId = tryTo18(id);
       if (recordId === undefined) {
         const source: KeySource = {
-          ...fallback,
+          ...fallbackOf(raw),
           transactionKey: template.transactionKey,
           sequenceNumber: template.sequenceNumber,
           commitTimestamp: template.commitTimestamp,
@@ -215,21 +217,39 @@ function flattenInto(payload: Obj, fields: Obj): void {
   }
 }
 
+/** What a change's dead letters are keyed by when its header is unusable (the identity falls back to the replay ID). */
+function fallbackOf(raw: RawEvent): KeySource {
+  return { channel: raw.channel, replayId: raw.replayId, kind: 'change', recordId: '' };
+}
+
 function pushUnique(list: string[], name: string): void {
   if (!list.includes(name)) list.push(name);
 }
 
+/** `list[0..n)` plus `name` unless it is there: the new `n`. */
+function addUnique(list: string[], n: number, name: string): number {
+  for (let i = 0; i < n; i++) if (list[i] === name) return n;
+  list[n] = name;
+  return n + 1;
+}
+
+// Reused: changed fields are collected here and copied out at their exact length, instead of
+// pushed into a new list that grows a backing store of 17 slots on its first push.
+const changedScratch: string[] = [];
+
 /** Salesforce's names (`Name.LastName`) plus the flattened (`LastName`) and compound (`Name`) forms. */
-function collectChangedFields(declared: readonly string[], out: string[]): void {
+function changedFieldsOf(declared: readonly string[]): string[] {
+  let n = 0;
   for (let i = 0; i < declared.length; i++) {
     const name = declared[i]!;
-    pushUnique(out, name);
+    n = addUnique(changedScratch, n, name);
     const dotted = splitDotted(name);
     if (dotted !== undefined) {
-      pushUnique(out, dotted.flat);
-      pushUnique(out, dotted.compound);
+      n = addUnique(changedScratch, n, dotted.flat);
+      n = addUnique(changedScratch, n, dotted.compound);
     }
   }
+  return changedScratch.slice(0, n);
 }
 
 /**
