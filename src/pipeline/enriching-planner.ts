@@ -99,7 +99,9 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
   const router = compileRoutes(config, deps.mappers);
   const ignored = new Set(config.salesforce.ignoreChangeOrigins);
   const seen = new Map(deps.marks);
-  const events: NormalizedEvent[] = []; // scratch, reused: filled and emptied without an await between
+  // Scratch, reused: filled and emptied without an await between. Messages' events are appended
+  // and the list emptied once per batch (emptying it drops its backing store).
+  const events: NormalizedEvent[] = [];
   // The last origin and its client: a stream's events mostly share one origin text.
   let lastOrigin: string | undefined;
   let lastClient: string | undefined;
@@ -325,10 +327,10 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       } else {
         const plansBefore = plans.length;
         const earlyBefore = early.length;
-        events.length = 0;
+        const eventsFrom = events.length;
         try {
           normalizeInto(raw, channel, events, early);
-          for (let e = 0; e < events.length; e++) plans.push(plan(events[e]!, requests));
+          for (let e = eventsFrom; e < events.length; e++) plans.push(plan(events[e]!, requests));
         } catch (err) {
           plans.length = plansBefore;
           early.length = earlyBefore;

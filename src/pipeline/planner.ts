@@ -64,7 +64,10 @@ export function rawDeadLetter(raw: RawEvent, code: string, reason: string): NewD
 export function createPlanner(config: Pick<BridgeConfig, 'channels' | 'routes'>, mappers: MapperRegistry): SyncPlanner {
   const channels = new Map<string, ChannelConfig>(config.channels.map((c) => [c.name, c]));
   const router = compileRoutes(config, mappers);
-  const events: NormalizedEvent[] = []; // scratch, reused: the planner is synchronous
+  // Scratch, reused: the planner is synchronous. Each message's events are appended after the
+  // last message's and the list is emptied once per batch: emptying it (length 0) drops its
+  // backing store, which the next push would allocate again, per message.
+  const events: NormalizedEvent[] = [];
 
   return (batch) => {
     const actions: NewAction[] = [];
@@ -76,12 +79,12 @@ export function createPlanner(config: Pick<BridgeConfig, 'channels' | 'routes'>,
         deadLetters.push(rawDeadLetter(raw, Code.UNKNOWN_CHANNEL, `channel ${JSON.stringify(raw.channel)} is not declared in the config`));
         continue;
       }
-      events.length = 0;
+      const eventsFrom = events.length;
       const actionsBefore = actions.length;
       const deadBefore = deadLetters.length;
       try {
         normalizeInto(raw, channel, events, deadLetters);
-        for (let e = 0; e < events.length; e++) router.routeInto(events[e]!, actions, deadLetters);
+        for (let e = eventsFrom; e < events.length; e++) router.routeInto(events[e]!, actions, deadLetters);
       } catch (err) {
         // All or nothing per message, so a retry of the dead letter cannot duplicate actions.
         actions.length = actionsBefore;
