@@ -121,13 +121,15 @@ export class SalesforceTelemetry {
   /** A gap event's record was fetched. */
   gapFetched(count: number): void {
     this.counters.gapRecordsFetched += count;
-    for (const l of this.#listeners()) l.recordsFetched?.('gap', count);
+    const listeners = this.#listeners();
+    for (let i = 0; i < listeners.length; i++) listeners[i]!.recordsFetched?.('gap', count);
   }
 
   /** An UPDATE got the fields its routes need from Salesforce. */
   enriched(count: number): void {
     this.counters.enrichedEvents += count;
-    for (const l of this.#listeners()) l.recordsFetched?.('enrich', count);
+    const listeners = this.#listeners();
+    for (let i = 0; i < listeners.length; i++) listeners[i]!.recordsFetched?.('enrich', count);
   }
 
   /** A fetch failed for good (the events that needed it are dead-lettered). */

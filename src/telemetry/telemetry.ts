@@ -140,7 +140,8 @@ export class Telemetry {
   /** An action was stored for a record (logged only at debug). */
   actionRouted(a: RecordRef & { changeType?: string | undefined }): void {
     if (this.#perRecord) this.#log.debug({ event: 'action_routed', ...pick(a), changeType: a.changeType }, 'routed');
-    for (const l of this.#listeners) l.routed?.(a);
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!.routed?.(a);
   }
 
   /** An event or action went to the dead-letter queue before delivery (bad input, failed mapping). */
@@ -160,7 +161,8 @@ export class Telemetry {
     else if (this.#perRecord) this.#log.debug({ event: 'delivered', ...pick(a), attempt: a.attempts + 1, ...ids }, 'delivered');
     if (this.#listeners.length > 0) {
       const latencyMs = Date.now() - a.receivedAt;
-      for (const l of this.#listeners) l.delivered?.(a, ids, latencyMs);
+      const listeners = this.#listeners;
+      for (let i = 0; i < listeners.length; i++) listeners[i]!.delivered?.(a, ids, latencyMs);
     }
   }
 
