@@ -57,6 +57,19 @@ describe('selection', () => {
     expect(selected(config, changeEvent({ header: { changeType: 'GAP_UPDATE', changedFields: [] }, fields: {} }))).toEqual(['r1', 'r3']);
   });
 
+  it('tells the enrichment stage the routes routing would map, in config order, the same list for the same selection', () => {
+    const config = routes({ changeTypes: ['CREATE'] }, { changeTypes: ['UPDATE'] }, { changeTypes: [] }, { channel: '/data/ChangeEvents' });
+    const router = compileRoutes(config, builtinMappers());
+    const names = (raw: RawEvent) => router.selects(eventOf(raw)).map((r) => r.name);
+    expect(names(changeEvent({ header: { changeType: 'CREATE', changedFields: [] } }))).toEqual(['r0', 'r2']);
+    expect(names(changeEvent())).toEqual(['r1', 'r2']);
+    expect(names(changeEvent({ channel: '/data/ChangeEvents' }))).toEqual(['r3']);
+    expect(names(changeEvent({ channel: '/data/LeadChangeEvent' }))).toEqual([]);
+    const one = router.selects(eventOf(changeEvent({ replayId: '1' })));
+    expect(router.selects(eventOf(changeEvent({ replayId: '2' })))).toBe(one);
+    expect(Object.isFrozen(one)).toBe(true);
+  });
+
   it('selects by changed fields in either naming form', () => {
     const config = routes(
       { changedFields: ['Email'] },
