@@ -61,25 +61,38 @@ export function claimRowsRead(schema: string, limit: number): Promise<number> {
   return rowsRead(schema, CLAIM, [Date.now(), limit, 'explain', 30_000]);
 }
 
+/** What EXPLAIN ANALYZE says of a statement: its plan, and whether it was JIT-compiled. */
+export interface Explained {
+  plan: PlanNode;
+  jit: boolean;
+}
+
 /**
- * Index and table rows a statement of the store reads from `actions` (its scans of alias `a`)
- * in `schema`: EXPLAIN ANALYZE in a transaction rolled back, so nothing changes. Rows a scan
- * returned in each of its loops, plus those its filter dropped.
+ * EXPLAIN (ANALYZE, FORMAT JSON) of a statement in `schema`, in a transaction rolled back, so
+ * nothing changes; `session` replaces the session settings (default: no bitmap scans).
  */
-export async function rowsRead(schema: string, sql: string, params: unknown[]): Promise<number> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema} -c enable_bitmapscan=off` });
+export async function explain(schema: string, sql: string, params: unknown[], session = '-c enable_bitmapscan=off'): Promise<Explained> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${schema} ${session}` });
   await client.connect();
-  let plan: PlanNode;
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-    plan = rows[0]!['QUERY PLAN'][0].Plan;
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode; JIT?: unknown }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+    const out = rows[0]!['QUERY PLAN'][0];
+    return { plan: out.Plan, jit: out.JIT !== undefined };
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
     await client.end();
   }
+}
+
+/**
+ * Index and table rows a statement of the store reads from `actions` (its scans of `alias`) in
+ * `schema` (see explain): rows a scan returned in each of its loops, plus those its filter dropped.
+ */
+export async function rowsRead(schema: string, sql: string, params: unknown[], alias = 'a'): Promise<number> {
+  const { plan } = await explain(schema, sql, params);
   const scans = (node: PlanNode): PlanNode[] => [
-    ...(node.Alias === 'a' && node['Node Type'].includes('Scan') ? [node] : []),
+    ...(node.Alias === alias && node['Node Type'].includes('Scan') ? [node] : []),
     ...(node.Plans ?? []).flatMap(scans),
   ];
   return scans(plan).reduce((sum, node) => sum + node['Actual Rows'] * node['Actual Loops'] + (node['Rows Removed by Filter'] ?? 0), 0);

@@ -118,6 +118,41 @@ export const CLAIM = `WITH free AS (
 // 7.5 s of statements in the default bench. Without it, the primary key finds each row.
 const UNSETTLED = `NOT IN ('delivered', 'dead')`;
 
+/**
+ * The settings of the store's sessions (schema, synchronous_commit, enable_bitmapscan, jit).
+ * Exported for the test that reads plans in such a session.
+ *
+ * No bitmap scans: the hot partial indexes carry a dead entry for every settled action until
+ * vacuum. A plain index scan marks each one dead the first time it meets it and skips it
+ * after; a bitmap scan visits every one of them in the table at every claim (and sorts the
+ * whole pending set before its LIMIT). No query of the store needs a bitmap: each reads one
+ * index by equality, range or ANY.
+ *
+ * No JIT: once autovacuum has analyzed the table with a backlog in it, the planner's costs of
+ * the claim, the commit and nextDueAt pass PostgreSQL's JIT thresholds, and compiling them took
+ * 50-1,100 ms at every execution, to save microseconds on statements that read a few hundred
+ * rows: at 2,000 events a second, p50 600-830 ms and p99 1.3-1.4 s instead of 10 and 24 ms
+ * (issue 18, on a server with autovacuum on, as every real one has).
+ */
+export function sessionOptions(schema: string, synchronousCommit: boolean): string {
+  return `-c search_path=${schema} -c synchronous_commit=${synchronousCommit ? 'on' : 'off'} -c enable_bitmapscan=off -c jit=off`;
+}
+
+/**
+ * The backlog's count (PostgresStore.backlog), through the three queue indexes, each part
+ * stopping at `upTo` when given. Each part is ordered as its index is, so that the planner reads
+ * the index: after an ANALYZE taken at a peak it sized the leased rows in tens of thousands and
+ * counted them with a scan of the whole table, ~90 ms that the backpressure gate's fetch waited
+ * for every second (p99 ~105 ms at 2,000 events a second, issue 18). Exported for its test.
+ */
+export function backlogCount(upTo?: number): string {
+  const limit = upTo === undefined ? '' : `LIMIT ${Math.max(0, Math.floor(upTo))}`;
+  return `SELECT
+        (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NULL AND NOT parked ORDER BY id ${limit}) u)::int
+      + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND parked ORDER BY contact_key, id ${limit}) p)::int
+      + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL ORDER BY claimed_until ${limit}) l)::int AS n`;
+}
+
 // Delivered: only rows this instance still holds (see recordAttempts). $1 ids, $2-$4 delivery
 // columns, $5 now, $6 this instance. Exported for the test that reads its plan.
 export const SETTLE_DELIVERED = `UPDATE actions a SET status = 'delivered', attempts = a.attempts + 1, request_id = x.r, instance_id = x.i,
@@ -160,12 +195,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
-    // No bitmap scans: the hot partial indexes carry a dead entry for every settled action until
-    // vacuum. A plain index scan marks each one dead the first time it meets it and skips it
-    // after; a bitmap scan visits every one of them in the table at every claim (and sorts the
-    // whole pending set before its LIMIT). No query of the store needs a bitmap: each reads one
-    // index by equality, range or ANY.
-    options: `-c search_path=${schema} -c synchronous_commit=${options.synchronousCommit ? 'on' : 'off'} -c enable_bitmapscan=off`,
+    options: sessionOptions(schema, options.synchronousCommit === true),
     application_name: `sfmc-bridge ${instanceId.slice(0, 40)}`,
     keepAlive: true,
     types,
@@ -457,11 +487,7 @@ export class PostgresStore implements Store {
     // Counted through the three queue indexes (unclaimed, parked, leased). With `upTo`, the count stops
     // there: the backpressure gate only asks whether the backlog reached its bound, and a full
     // count of a large backlog before every fetch would cost more than the fetch.
-    const limit = upTo === undefined ? '' : `LIMIT ${Math.max(0, Math.floor(upTo))}`;
-    const { rows } = await this.#db.query<{ n: number }>(`SELECT
-        (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NULL AND NOT parked ${limit}) u)::int
-      + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND parked ${limit}) p)::int
-      + (SELECT count(*) FROM (SELECT 1 FROM actions WHERE status = 'pending' AND claimed_by IS NOT NULL ${limit}) l)::int AS n`);
+    const { rows } = await this.#db.query<{ n: number }>(backlogCount(upTo));
     return rows[0]!.n;
   }
 
