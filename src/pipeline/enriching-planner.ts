@@ -25,7 +25,7 @@ import { idempotencyKey } from '../normalize/idempotency.ts';
 import type { NewAction, NewDeadLetter, NormalizedEvent, RawEvent } from '../core/model.ts';
 import type { MapperRegistry } from '../route/mapper-loader.ts';
 import { normalizeInto } from '../normalize/events.ts';
-import { compileRoutes, type Router } from '../route/routes.ts';
+import { compileRoutes, deadLetter, type Router } from '../route/routes.ts';
 import type { SalesforceTelemetry } from '../telemetry/salesforce.ts';
 import { rawDeadLetter, type Planner, type PlannedBatch } from './planner.ts';
 import type { RecordFetcher } from '../enrich/fetcher.ts';
@@ -398,21 +398,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     router.routeInto(event, mine, theirs);
     for (const a of mine) if (!p.refused.has(a.route)) actions.push(a);
     for (const d of theirs) if (!p.refused.has(d.route)) deadLetters.push(d);
-    for (const [route, why] of p.refused) {
-      deadLetters.push({
-        idempotencyKey: idempotencyKey(event, route),
-        channel: event.channel,
-        replayId: event.replayId,
-        route,
-        recordId: event.recordId,
-        contactKey: event.contactKey,
-        correlationId: event.correlationId,
-        ...(event.adminCorrelationId !== undefined ? { adminCorrelationId: event.adminCorrelationId } : {}),
-        code: why.code,
-        reason: why.reason,
-        source: p.event,
-      });
-    }
+    for (const [route, why] of p.refused) deadLetters.push(deadLetter(event, route, why.code, why.reason, 0, p.event));
   };
 
   /** Resyncs the object of an overflow or wildcard event; pages are committed as they come. */

@@ -122,7 +122,18 @@ function changedFieldsMatch(route: CompiledRoute, event: NormalizedEvent): boole
 // undefined, when the event has none): a spread of `{}` in the middle of a literal builds the
 // empty object and grows the record's properties one by one, per event.
 
-function deadLetter(event: NormalizedEvent, route: string, code: string, reason: string, index = 0): NewDeadLetter {
+/**
+ * A dead letter of `route` for `event`; `source` is what it keeps as the event (the enriching
+ * planner keeps the event as received, before its fetched fields).
+ */
+export function deadLetter(
+  event: NormalizedEvent,
+  route: string,
+  code: string,
+  reason: string,
+  index = 0,
+  source: NormalizedEvent = event,
+): NewDeadLetter {
   const idempotencyKeyOf = idempotencyKey(event, route, index);
   if (event.adminCorrelationId === undefined) {
     return {
@@ -135,7 +146,7 @@ function deadLetter(event: NormalizedEvent, route: string, code: string, reason:
       correlationId: event.correlationId,
       code,
       reason,
-      source: event,
+      source,
     };
   }
   return {
@@ -149,7 +160,7 @@ function deadLetter(event: NormalizedEvent, route: string, code: string, reason:
     adminCorrelationId: event.adminCorrelationId,
     code,
     reason,
-    source: event,
+    source,
   };
 }
 
