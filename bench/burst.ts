@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnBridge, startEmulatorProcess } from './processes.ts';
+import { BENCH_CHANNEL, benchRoute } from './route.ts';
 
 type Control = (url: string, method: 'GET' | 'POST', body?: unknown) => Promise<any>;
 
@@ -49,18 +50,10 @@ export async function runBurst(o: BurstOptions): Promise<Record<string, unknown>
     await retried(o.control, `${info.SF_INSTANCE_URL}/_emulator/generate`, 'POST', { count: o.events });
     const publishedAt = Date.now();
     o.log(`published ${o.events} events in ${publishedAt - t0} ms; Marketing Cloud limited to ${o.mcRate}/s; watching for ${o.durationSec} s`);
-    const CHANNEL = '/data/ContactChangeEvent';
+    const CHANNEL = BENCH_CHANNEL;
     const config = {
       channels: [{ name: CHANNEL, replayFrom: -2 }],
-      routes: [
-        {
-          name: 'bench',
-          channel: CHANNEL,
-          changeTypes: ['CREATE', 'UPDATE'],
-          target: { type: 'journey', eventDefinitionKey: 'APIEvent-bench', mode: 'batch' },
-          mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-        },
-      ],
+      routes: [benchRoute()],
       store: { kind: 'sqlite', path: join(dir, 'burst.db') },
       log: { level: 'warn', pretty: false },
     };

@@ -5,6 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { startEmulatorProcess } from './processes.ts';
+import { BENCH_CHANNEL, benchRoute, JOURNEY_TARGET } from './route.ts';
 import { load } from '../src/config/load.ts';
 import { createLogger } from '../src/core/log.ts';
 import { startService } from '../src/service.ts';
@@ -15,19 +16,11 @@ const post = async (url: string, body: unknown) =>
   (await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).body.text();
 if (process.env.RATE !== '0') await post(`${info.MC_AUTH_BASE_URL}/_emulator/rate-limit`, { perSecond: Number(process.env.RATE ?? 1000) });
 await post(`${info.SF_INSTANCE_URL}/_emulator/generate`, { count: Number(process.env.N ?? 100000) });
-const CHANNEL = '/data/ContactChangeEvent';
+const CHANNEL = BENCH_CHANNEL;
 const config = load(
   {
     channels: [{ name: CHANNEL, replayFrom: -2 }],
-    routes: [
-      {
-        name: 'bench',
-        channel: CHANNEL,
-        changeTypes: ['CREATE', 'UPDATE'],
-        target: { type: 'journey', eventDefinitionKey: 'K', mode: 'batch' },
-        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-      },
-    ],
+    routes: [benchRoute({ ...JOURNEY_TARGET, eventDefinitionKey: 'K' })],
     store: { kind: 'sqlite', path: `${tmpdir()}/burst-probe-${process.pid}.db` },
   },
   { ...process.env, ...info },

@@ -34,8 +34,9 @@ import { generateContactChanges } from '../src/emulators/streaming/generate.ts';
 import { changeEventData, type ChangeContext } from '../src/emulators/streaming/payloads.ts';
 import type { RawEvent } from '../src/core/model.ts';
 import type { BridgeConfig } from '../src/config/schema.ts';
+import { BENCH_CHANNEL, benchRoute } from './route.ts';
 
-const CHANNEL = '/data/ContactChangeEvent';
+const CHANNEL = BENCH_CHANNEL;
 const BATCH = 500;
 const WARMUP_BATCHES = 20;
 const MODES = ['planner', 'store'] as const;
@@ -114,15 +115,7 @@ function restOver(records: Map<string, Record<string, unknown>>): SalesforceRest
 async function measure(which: Mode): Promise<{ mode: Mode; events: number; actions: number; bytesPerEvent: number }> {
   const config = parseConfig({
     channels: [{ name: CHANNEL }],
-    routes: [
-      {
-        name: 'bench',
-        channel: CHANNEL,
-        changeTypes: ['CREATE', 'UPDATE'],
-        target: { type: 'journey', eventDefinitionKey: 'APIEvent-bench', mode: 'batch' },
-        mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-      },
-    ],
+    routes: [benchRoute()],
   }) as unknown as BridgeConfig;
   const { batches, records } = workload(events + WARMUP_BATCHES * BATCH);
   let actions = 0;

@@ -31,6 +31,7 @@ import { control, spawnBridge, spawnFloor, startEmulatorProcess, type EmulatorIn
 import { measureFloor } from './floor-yardstick.ts';
 import { sqliteStore } from './floor-outbox.ts';
 import { benchStore } from './store.ts';
+import { BENCH_CHANNEL, benchRoute, JOURNEY_TARGET } from './route.ts';
 import { measureNaive, measureRaw } from './yardsticks.ts';
 import { measureRawPubSub } from './yardstick-pubsub.ts';
 import { markOf, stageTable, stagesBetween, type CpuMark } from './stages.ts';
@@ -71,8 +72,8 @@ if (DATA_EXT && args.store !== 'sqlite') {
   process.exit(2);
 }
 const DE_KEY = 'Bench_Contacts';
-const CHANNEL = '/data/ContactChangeEvent';
-const KEY = 'APIEvent-bench';
+const CHANNEL = BENCH_CHANNEL;
+const KEY = JOURNEY_TARGET.eventDefinitionKey;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -134,28 +135,13 @@ async function main(): Promise<void> {
       ...(DATA_EXT ? { dispatcher: { targets: { dataExtension: { confirmAfterMs: 100 } } } } : {}),
       routes: [
         DATA_EXT
-          ? {
-              name: 'bench',
-              channel: CHANNEL,
-              changeTypes: ['CREATE', 'UPDATE'],
-              target: { type: 'dataExtension', key: DE_KEY, fieldTypes: { Email: 'EmailAddress' } },
-              mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-            }
+          ? benchRoute({ type: 'dataExtension', key: DE_KEY, fieldTypes: { Email: 'EmailAddress' } })
           : TRANSACTIONAL
-            ? {
-                name: 'bench',
-                channel: CHANNEL,
-                changeTypes: ['CREATE', 'UPDATE'],
-                target: { type: 'transactional', definitionKey: 'bench-send', addressField: 'Email', mode: 'batch' },
-                mapping: { data: { FirstName: 'FirstName', LastName: 'LastName' } },
-              }
-            : {
-                name: 'bench',
-                channel: CHANNEL,
-                changeTypes: ['CREATE', 'UPDATE'],
-                target: { type: 'journey', eventDefinitionKey: KEY, mode: 'batch' },
-                mapping: { data: { Email: 'Email', FirstName: 'FirstName', LastName: 'LastName' } },
-              },
+            ? benchRoute(
+                { type: 'transactional', definitionKey: 'bench-send', addressField: 'Email', mode: 'batch' },
+                { FirstName: 'FirstName', LastName: 'LastName' },
+              )
+            : benchRoute(),
       ],
       store: store.config,
       log: { level: 'warn', pretty: false },
