@@ -30,6 +30,7 @@ import type { SalesforceTelemetry } from '../telemetry/salesforce.ts';
 import { rawDeadLetter, type Planner, type PlannedBatch } from './planner.ts';
 import type { RecordFetcher } from '../enrich/fetcher.ts';
 import { unionNeeds } from '../enrich/needs.ts';
+import { MAX_SUBSET_ITEMS, SubsetLists } from '../core/subsets.ts';
 import { resync, resyncFields } from './resync.ts';
 
 /** When nothing was committed on a channel yet, an overflow resync looks back this far. */
@@ -236,7 +237,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
    * them, else one list built once per combination (no array per event).
    */
   const missingOf = (needs: readonly string[], fields: Readonly<Record<string, unknown>>): readonly string[] => {
-    if (needs.length > 30) return needs.filter((f) => !Object.hasOwn(fields, f));
+    if (needs.length > MAX_SUBSET_ITEMS) return needs.filter((f) => !Object.hasOwn(fields, f));
     let mask = 0;
     let count = 0;
     for (let i = 0; i < needs.length; i++) {
@@ -246,17 +247,9 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       }
     }
     if (count === 0) return NOTHING_MISSING;
-    if (count === needs.length) return needs;
-    let lists = missingLists.get(needs);
-    if (lists === undefined) missingLists.set(needs, (lists = new Map()));
-    let list = lists.get(mask);
-    if (list === undefined) {
-      list = Object.freeze(needs.filter((_, i) => (mask & (1 << i)) !== 0));
-      lists.set(mask, list);
-    }
-    return list;
+    return count === needs.length ? needs : missingLists.of(needs, mask);
   };
-  const missingLists = new WeakMap<readonly string[], Map<number, readonly string[]>>();
+  const missingLists = new SubsetLists<string>();
 
   const plan = (e: NormalizedEvent, requests: FetchRequest[]): Plan => {
     const p: Plan = { event: e, skip: false, fetched: undefined, refused: undefined, resyncSince: undefined };

@@ -18,6 +18,7 @@
  * resync is visible and nothing vanishes.
  */
 import { ConfigError, showValue, Code } from '../core/errors.ts';
+import { MAX_SUBSET_ITEMS, SubsetLists } from '../core/subsets.ts';
 import {
   ACTION_TARGETS,
   type DataExtensionRowPayload,
@@ -70,9 +71,6 @@ const GAP_TWINS = new Set(['CREATE', 'UPDATE', 'DELETE', 'UNDELETE']);
 
 /** What `selects` returns when no route matches. */
 const NO_ROUTES: readonly RouteConfig[] = Object.freeze([]);
-
-/** Routes of one channel, as many as a selection bit mask can name. */
-const MAX_MASKED_ROUTES = 30;
 
 function compileRoute(route: RouteConfig, index: number, mappers: MapperRegistry): CompiledRoute {
   const mapperName = route.mapper ?? declarativeMapperOf(route);
@@ -329,6 +327,8 @@ export function compileRoutes(config: Pick<BridgeConfig, 'routes'>, mappers: Map
     list.push(compileRoute(route, i, mappers));
     byChannel.set(route.channel, list);
   });
+  // Each channel's route configs, in the order of its compiled routes: what `selects` picks from.
+  const configsOf = new Map([...byChannel].map(([channel, routes]) => [routes, routes.map((r) => r.config)] as const));
 
   const routeInto = (event: NormalizedEvent, actions: NewAction[], deadLetters: NewDeadLetter[]): void => {
     const routes = byChannel.get(event.channel);
@@ -359,24 +359,16 @@ export function compileRoutes(config: Pick<BridgeConfig, 'routes'>, mappers: Map
     if (isChange && route.changeTypes !== undefined && !route.changeTypes.has(event.changeType)) return false;
     return changedFieldsMatch(route, event);
   };
-  // Per channel's route list: the selected routes by bit mask (bit r: the channel's route r).
-  const selections = new Map<readonly CompiledRoute[], Map<number, readonly RouteConfig[]>>();
+  // The selected routes by bit mask (bit r: the channel's route r).
+  const selections = new SubsetLists<RouteConfig>();
   const selects = (event: NormalizedEvent): readonly RouteConfig[] => {
     const routes = byChannel.get(event.channel);
     if (routes === undefined || event.recordId === '') return NO_ROUTES;
     const isChange = event.kind === 'change';
-    if (routes.length > MAX_MASKED_ROUTES) return routes.filter((route) => selected(route, event, isChange)).map((route) => route.config);
+    if (routes.length > MAX_SUBSET_ITEMS) return routes.filter((route) => selected(route, event, isChange)).map((route) => route.config);
     let mask = 0;
     for (let r = 0; r < routes.length; r++) if (selected(routes[r]!, event, isChange)) mask |= 1 << r;
-    if (mask === 0) return NO_ROUTES;
-    let lists = selections.get(routes);
-    if (lists === undefined) selections.set(routes, (lists = new Map()));
-    let list = lists.get(mask);
-    if (list === undefined) {
-      list = Object.freeze(routes.filter((_, r) => (mask & (1 << r)) !== 0).map((route) => route.config));
-      lists.set(mask, list);
-    }
-    return list;
+    return mask === 0 ? NO_ROUTES : selections.of(configsOf.get(routes)!, mask);
   };
 
   return {
