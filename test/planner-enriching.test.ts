@@ -38,7 +38,7 @@ function fakeFetcher(): RecordFetcher {
     fetch: async (_entity: string, ids: readonly string[]) =>
       new Map(ids.filter((id) => id === B).map((id) => [id, { Id: id, FirstName: 'Bo', LastName: 'Fetched', Email: 'old@example.com' }])),
     cachedCopy: () => undefined,
-    remember: (_entity: string, id: string) => {
+    remember: (id: string) => {
       if (id === BOOM) throw new Error('cache broke');
     },
   } as unknown as RecordFetcher;

@@ -152,7 +152,7 @@ export class RecordFetcher {
   }
 
   /** The cached copy of a record when it holds every one of `fields`; never a query. */
-  cachedCopy(_entity: string, id: string, fields: readonly string[]): Record<string, unknown> | undefined {
+  cachedCopy(id: string, fields: readonly string[]): Record<string, unknown> | undefined {
     const cached = this.#cache?.peek(id);
     return cached !== undefined && hasAll(cached, fields) ? cached : undefined;
   }
@@ -164,7 +164,7 @@ export class RecordFetcher {
    * `onlyMissing`, only fields the copy lacks are added (a fresh fetch is newer than the event).
    * Cached copies are replaced, never changed, so a copy handed out stays as it was.
    */
-  remember(_entity: string, id: string, fields: Readonly<Record<string, unknown>> | undefined, onlyMissing = false): void {
+  remember(id: string, fields: Readonly<Record<string, unknown>> | undefined, onlyMissing = false): void {
     const cache = this.#cache;
     if (cache === undefined) return;
     if (fields === undefined) {

@@ -274,7 +274,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
       // A cached copy serves the event as the stream stands here, before later events of
       // the batch are merged into it; only a record not cached is fetched.
       if (missing.length > 0) {
-        const cached = fetcher.cachedCopy(e.entityName, e.recordId, missing);
+        const cached = fetcher.cachedCopy(e.recordId, missing);
         if (cached === undefined) requests.push({ plan: p, routes, wanted: missing, gap: false });
         else {
           p.fetched = cached;
@@ -284,8 +284,8 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     }
     // In stream order: a cached copy must not outlive what an event changed (the next event
     // of the record would be enriched with the value this one replaced).
-    if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.entityName, e.recordId, undefined);
-    else if (!gap) fetcher.remember(e.entityName, e.recordId, e.fields);
+    if (e.changeType === 'DELETE' || e.changeType === 'GAP_DELETE') fetcher.remember(e.recordId, undefined);
+    else if (!gap) fetcher.remember(e.recordId, e.fields);
     return p;
   };
 
@@ -303,7 +303,7 @@ export function createEnrichingPlanner(deps: EnrichDeps): Planner & { router: Ro
     for (let j = plans.length - 1; j >= 0; j--) {
       const e = plans[j]!.event;
       if (e.kind === 'change' && fetched.has(e.recordId) && !e.changeType.startsWith('GAP_') && e.changeType !== 'DELETE') {
-        fetcher.remember(e.entityName, e.recordId, e.fields, true);
+        fetcher.remember(e.recordId, e.fields, true);
       }
     }
   };
