@@ -211,8 +211,16 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 /** User + system CPU time of a process and all its threads, or of its thread `tid`, from /proc (clock ticks of 10 ms). */
 export function cpuMsOf(pid: number, tid?: number): number {
-  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const { fields } = procStat(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * A `/proc` stat file: the command name (in parentheses there, and it may hold spaces) and the
+ * fields after it: state (0), ppid (1), ..., utime (11), stime (12), cutime (13), cstime (14),
+ * times in clock ticks of 10 ms.
+ */
+export function procStat(path: string): { comm: string; fields: string[] } {
+  const stat = readFileSync(path, 'utf8');
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
 }

@@ -4,9 +4,10 @@
  * dropped afterwards).
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { procStat } from './processes.ts';
 
 /** The store section of the bench config, the environment the bridge needs for it, and the clean-up. */
 export interface BenchStore {
@@ -50,16 +51,13 @@ export function postgresCpuMs(): number | undefined {
   const procs: { pid: string; ppid: string; fields: string[] }[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
-    let stat: string;
+    let stat: ReturnType<typeof procStat>;
     try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      stat = procStat(`/proc/${pid}/stat`);
     } catch {
       continue; // gone since the listing
     }
-    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-    // Fields after the command name: state, ppid, ..., utime (11), stime (12), cutime (13), cstime (14), in 10 ms ticks.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    procs.push({ pid, ppid: fields[1]!, fields });
+    if (stat.comm === 'postgres') procs.push({ pid, ppid: stat.fields[1]!, fields: stat.fields });
   }
   if (procs.length === 0) return undefined;
   const pids = new Set(procs.map((p) => p.pid));
